@@ -1,0 +1,56 @@
+// Hardhat 2 configuration for the Murmuration contracts.
+//
+// The compiler is the npm `solc` package (solc-js, pinned in package.json), never a download:
+// Hardhat would otherwise fetch a native solc from binaries.soliditylang.org on first compile.
+// We override the subtask that resolves a compiler build so that it returns solc/soljson.js,
+// and refuse any other version instead of silently falling back to a download.
+
+require("@nomicfoundation/hardhat-ethers");
+require("@nomicfoundation/hardhat-chai-matchers");
+
+const { subtask } = require("hardhat/config");
+const { TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD } = require("hardhat/builtin-tasks/task-names");
+
+const SOLC_VERSION = require("solc/package.json").version; // e.g. "0.8.28"
+
+subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, async ({ solcVersion }) => {
+  if (solcVersion !== SOLC_VERSION) {
+    throw new Error(
+      `hardhat.config.js: solidity version ${solcVersion} requested but only the npm solc ` +
+        `${SOLC_VERSION} is available offline; change solidity.version or the solc pin in package.json`
+    );
+  }
+  const solc = require("solc");
+  return {
+    compilerPath: require.resolve("solc/soljson.js"),
+    isSolcJs: true,
+    version: SOLC_VERSION,
+    longVersion: solc.version(), // e.g. "0.8.28+commit.7893614a.Emscripten.clang"
+  };
+});
+
+/** @type import('hardhat/config').HardhatUserConfig */
+module.exports = {
+  solidity: {
+    version: SOLC_VERSION,
+    settings: {
+      optimizer: { enabled: true, runs: 200 },
+      // cancun: transient storage and mcopy are available; every chain we target has it.
+      evmVersion: "cancun",
+    },
+  },
+  networks: {
+    hardhat: {
+      chainId: 31337,
+      // Enough funded accounts for the gas test with 100 voters plus proposers, creator, aggregator.
+      accounts: { count: 130 },
+    },
+    localhost: {
+      url: "http://127.0.0.1:8545",
+      chainId: 31337,
+    },
+  },
+  mocha: {
+    timeout: 300000,
+  },
+};
