@@ -1,0 +1,26 @@
+// `murmur`: the node operator's and researcher's command line.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "murmur/client/info.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"murmur: Murmuration's command line for node operators, validators and researchers"};
+  app.require_subcommand(1);
+
+  app.add_subcommand("info",
+                     "Print the version, the backends compiled in and the hardware found "
+                     "(CPU, BLAS, libtorch, CUDA devices, NCCL)")
+      ->callback([] { murmur::client::print_info(std::cout); });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::cerr << "murmur: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

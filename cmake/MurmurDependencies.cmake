@@ -1,0 +1,30 @@
+# Third-party packages (Debian's -dev packages; scripts/setup.sh installs them).
+include_guard(GLOBAL)
+find_package(Threads REQUIRED)
+find_package(PkgConfig REQUIRED)
+
+set(BLA_VENDOR OpenBLAS)
+find_package(BLAS REQUIRED)
+find_path(MURMUR_CBLAS_INCLUDE cblas.h PATH_SUFFIXES openblas openblas-pthread
+          PATHS /usr/include/x86_64-linux-gnu REQUIRED)
+add_library(murmur_blas INTERFACE)
+target_link_libraries(murmur_blas INTERFACE ${BLAS_LIBRARIES})
+target_include_directories(murmur_blas SYSTEM INTERFACE ${MURMUR_CBLAS_INCLUDE})
+
+find_package(CLI11 REQUIRED)
+
+if(MURMUR_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
+if(MURMUR_BUILD_BENCH)
+  find_package(benchmark REQUIRED)
+endif()
+
+if(MURMUR_HAVE_CUDA)
+  find_library(MURMUR_NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR})
+  find_path(MURMUR_NCCL_INCLUDE nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
+  if(NOT MURMUR_NCCL_LIBRARY OR NOT MURMUR_NCCL_INCLUDE)
+    message(FATAL_ERROR "CUDA found but NCCL is missing (libnccl.so / nccl.h): install NCCL "
+                        "or configure with -DMURMUR_CUDA=OFF")
+  endif()
+endif()

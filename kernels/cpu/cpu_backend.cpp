@@ -1,0 +1,88 @@
+#include "cpu_backend.hpp"
+
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+
+#include <cblas.h>
+
+#include "murmur/kernels/row_source.hpp"
+
+#ifndef MURMUR_CPU_ISA
+#define MURMUR_CPU_ISA ""
+#endif
+
+namespace murmur::kernels {
+
+MemoryRowSource::MemoryRowSource(std::span<const float> data, std::size_t n, std::size_t d)
+    : rows_{data.data(), n, d, d} {
+  if (data.size() != n * d)
+    throw std::invalid_argument("MemoryRowSource: " + std::to_string(data.size()) +
+                                " floats given for " + std::to_string(n) + " rows of " +
+                                std::to_string(d));
+}
+
+void MemoryRowSource::read(std::size_t begin, std::size_t end, float* dst,
+                           std::size_t ld_dst) const {
+  for (std::size_t i = 0; i < rows_.n; ++i)
+    std::copy(rows_.row(i) + begin, rows_.row(i) + end, dst + i * ld_dst);
+}
+
+CpuStatus cpu_status() {
+  CpuStatus s;
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      s.model = line.substr(line.find(':') + 2);
+      break;
+    }
+  }
+  if (s.model.empty()) s.model = "unknown (no model name in /proc/cpuinfo)";
+  s.hardware_threads = std::max(1u, std::thread::hardware_concurrency());
+  s.isa = MURMUR_CPU_ISA;
+  s.blas = openblas_get_config();
+  s.blas_threads = openblas_get_num_threads();
+  return s;
+}
+
+}  // namespace murmur::kernels
+
+namespace murmur::kernels::cpu {
+
+CpuBackend::CpuBackend(unsigned threads) : pool_(threads), scratch_(pool_.size()) {}
+
+std::string CpuBackend::describe() const {
+  std::string isa = MURMUR_CPU_ISA;
+  return "cpu: " + std::to_string(pool_.size()) + " threads, kernels for " +
+         (isa.empty() ? std::string("the compiler's default ISA") : isa);
+}
+
+CpuBackend& as_cpu(Backend& backend) {
+  if (backend.kind() != BackendKind::kCpu)
+    throw std::logic_error("as_cpu: backend is " + std::string(to_string(backend.kind())));
+  return static_cast<CpuBackend&>(backend);
+}
+
+void CpuBackend::for_each_tile(const RowSource& source, std::size_t tile_cols,
+                               const std::function<void(std::size_t, std::size_t, RowsView)>& fn) {
+  const std::size_t d = source.cols();
+  const std::size_t n = source.rows();
+  if (d == 0) return;
+  tile_cols = std::max<std::size_t>(1, std::min(tile_cols, d));
+  const std::size_t tiles = (d + tile_cols - 1) / tile_cols;
+  const RowsView resident = source.resident();
+  pool_.parallel_for(tiles, [&](std::size_t t, unsigned worker) {
+    const std::size_t begin = t * tile_cols;
+    const std::size_t end = std::min(d, begin + tile_cols);
+    if (resident.data != nullptr) {
+      fn(begin, end, RowsView{resident.data + begin, n, end - begin, resident.ld});
+      return;
+    }
+    auto& buf = scratch_[worker];
+    buf.resize(n * tile_cols);
+    source.read(begin, end, buf.data(), tile_cols);
+    fn(begin, end, RowsView{buf.data(), n, end - begin, tile_cols});
+  });
+}
+
+}  // namespace murmur::kernels::cpu

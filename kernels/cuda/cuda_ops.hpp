@@ -1,0 +1,19 @@
+#pragma once
+// Entry points of the CUDA backend as the dispatcher sees them: plain C++, no CUDA types, so
+// that kernels/src/ compiles with the host compiler alone. Defined only when MURMUR_HAVE_CUDA.
+#include <memory>
+#include <span>
+
+#include "murmur/kernels/backend.hpp"
+#include "murmur/kernels/row_source.hpp"
+
+namespace murmur::kernels::cuda {
+
+/// Throws BackendUnavailable with the runtime's error text when no device answers.
+std::unique_ptr<Backend> make_backend(int device);
+CudaStatus status();
+
+void weighted_sum(Backend& backend, const RowSource& rows, std::span<const double> weights,
+                  std::span<float> out);
+
+}  // namespace murmur::kernels::cuda

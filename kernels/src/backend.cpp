@@ -1,0 +1,56 @@
+#include "murmur/kernels/backend.hpp"
+
+#include "../cpu/cpu_backend.hpp"
+#if MURMUR_HAVE_CUDA
+#include "../cuda/cuda_ops.hpp"
+#endif
+
+namespace murmur::kernels {
+
+const char* to_string(BackendKind kind) {
+  switch (kind) {
+    case BackendKind::kCpu:
+      return "cpu";
+    case BackendKind::kCuda:
+      return "cuda";
+  }
+  return "unknown";
+}
+
+bool cuda_compiled() noexcept { return MURMUR_HAVE_CUDA != 0; }
+
+std::unique_ptr<Backend> make_cpu_backend(unsigned threads) {
+  return std::make_unique<cpu::CpuBackend>(threads);
+}
+
+std::unique_ptr<Backend> make_cuda_backend([[maybe_unused]] int device) {
+#if MURMUR_HAVE_CUDA
+  return cuda::make_backend(device);
+#else
+  throw BackendUnavailable(
+      "CUDA backend not compiled in: rebuild with nvcc installed (-DMURMUR_CUDA=ON)");
+#endif
+}
+
+std::unique_ptr<Backend> make_default_backend() {
+  if (cuda_compiled()) {
+    try {
+      return make_cuda_backend(0);
+    } catch (const BackendUnavailable&) {
+      // No device answers: the CPU backend serves; cuda_status() tells why.
+    }
+  }
+  return make_cpu_backend();
+}
+
+CudaStatus cuda_status() {
+#if MURMUR_HAVE_CUDA
+  return cuda::status();
+#else
+  CudaStatus s;
+  s.error = "CUDA backend not compiled in";
+  return s;
+#endif
+}
+
+}  // namespace murmur::kernels

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Installs everything Murmuration needs on Debian 12 (bookworm), idempotently and without
+# questions: the apt packages of DESIGN.md §8, then `npm ci` in contracts/. Run as root or
+# with sudo. The CUDA toolkit is optional and not installed here: when nvcc is present (e.g.
+# /usr/local/cuda) the CUDA backend is built too.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  # build, tests, benchmarks
+  build-essential cmake ninja-build ccache pkg-config git clang-format
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # CPU BLAS and model execution
+  libopenblas-dev libtorch-dev
+  # transport and messages
+  libzmq3-dev cppzmq-dev libprotobuf-dev protobuf-compiler
+  # crypto and storage
+  libsodium-dev libsecp256k1-dev libcrypto++-dev libsqlite3-dev
+  # HTTP, config, CLI, logs, JSON
+  libcurl4-openssl-dev libcpp-httplib-dev libtomlplusplus-dev libcli11-dev libspdlog-dev
+  nlohmann-json3-dev
+  # real data; curl for the local chain's health checks
+  dataset-fashion-mnist curl
+)
+# Node.js for the contracts (Hardhat 2 runs on Debian's Node 18 and on Node 20).
+command -v node >/dev/null && command -v npm >/dev/null || APT_PACKAGES+=(nodejs npm)
+
+say() { printf '[setup] %s\n' "$*"; }
+die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || die "not root and no sudo: run as root (apt-get needs it)"
+  SUDO=(sudo)
+fi
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  say "installing ${#missing[@]} apt packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${SUDO[@]}" apt-get update -q || die "apt-get update failed"
+  "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" ||
+    die "apt-get install failed for: ${missing[*]}"
+else
+  say "all ${#APT_PACKAGES[@]} apt packages present"
+fi
+
+for tool in cmake ninja g++ protoc node npm; do
+  command -v "$tool" >/dev/null || die "$tool is still missing after installation"
+done
+[ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] ||
+  die "Fashion-MNIST not found under /usr/share/datasets/fashion-mnist"
+
+if command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ]; then
+  say "CUDA toolkit found: the CUDA backend will be built"
+else
+  say "no CUDA toolkit: CPU backend only (install the CUDA toolkit for the CUDA backend)"
+fi
+
+if [ -f contracts/package-lock.json ]; then
+  if [ -d contracts/node_modules ] && [ contracts/node_modules/.package-lock.json -nt contracts/package-lock.json ]; then
+    say "contracts/node_modules is up to date"
+  else
+    say "npm ci in contracts/"
+    (cd contracts && npm ci --no-audit --no-fund) || die "npm ci failed in contracts/"
+  fi
+fi
+say "done"

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, builds, and runs every test (unit,
+# integration, contracts; gpu tests skip themselves without a device). Ends with ctest's
+# summary and exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+bash scripts/setup.sh
+bash scripts/build.sh "$@"
+echo "[test] build done in $(( $(date +%s) - start )) s"
+ctest --test-dir "${MURMUR_BUILD_DIR:-build}" --output-on-failure -j "$(nproc)" --timeout 600
