@@ -46,7 +46,8 @@ module.exports = {
       accounts: { count: 130 },
     },
     localhost: {
-      url: "http://127.0.0.1:8545",
+      // scripts/chain.sh starts `hardhat node` here; MURMUR_CHAIN_PORT moves both (loopback only).
+      url: `http://127.0.0.1:${process.env.MURMUR_CHAIN_PORT || 8545}`,
       chainId: 31337,
     },
   },
