@@ -44,6 +44,8 @@ describe("finalizeRound gas", function () {
         `  [calldata ${g100.calldata} B]\n` +
         `      marginal ≈ ${(g100.gas - g10.gas) / 113n} gas per extra participant`
     );
+    const gp = await finalizeWith(ctx, { joiners: ctx.nodes.slice(0, 100), voters: 0, down: 0, flag: 10, proposerBps: 10000n });
+    console.log(`      finalizeRound gas:   0 votes (100 participants, all proposers, 10 flagged): ${gp.gas}`);
     expect(g10.gas).to.be.lessThan(500_000n);
     expect(g100.gas).to.be.lessThan(3_000_000n);
   });
