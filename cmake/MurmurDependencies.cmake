@@ -13,6 +13,17 @@ target_include_directories(murmur_blas SYSTEM INTERFACE ${MURMUR_CBLAS_INCLUDE})
 
 find_package(CLI11 REQUIRED)
 
+# chain/: secp256k1 (with the recovery module), Crypto++ (Keccak_256), libcurl, SQLite, JSON.
+pkg_check_modules(MURMUR_SECP256K1 REQUIRED IMPORTED_TARGET libsecp256k1)
+pkg_check_modules(MURMUR_CRYPTOPP REQUIRED IMPORTED_TARGET libcrypto++)
+add_library(murmur_secp256k1 INTERFACE)
+target_link_libraries(murmur_secp256k1 INTERFACE PkgConfig::MURMUR_SECP256K1)
+add_library(murmur_cryptopp INTERFACE)
+target_link_libraries(murmur_cryptopp INTERFACE PkgConfig::MURMUR_CRYPTOPP)
+find_package(CURL REQUIRED)
+find_package(SQLite3 REQUIRED)
+find_package(nlohmann_json 3.10 REQUIRED)
+
 if(MURMUR_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()

@@ -1,0 +1,29 @@
+// The deployment record written by contracts/scripts/deploy.js:
+//   { "chainId", "network", "token", "allianceTask", "deployer", "blockNumber", "deployedAt" }
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "murmur/chain/address.hpp"
+
+namespace murmur::chain {
+
+/// Where the contracts of one chain live.
+struct Deployment {
+  std::uint64_t chain_id = 0;
+  std::string network;
+  Address token;          ///< the ERC-20 (MockToken on local chains)
+  Address alliance_task;  ///< the AllianceTask contract
+  Address deployer;
+  std::uint64_t block_number = 0;  ///< block of the AllianceTask deployment (log scans start here)
+};
+
+/// Reads a deployment file; throws std::runtime_error naming the file and the missing or bad
+/// field.
+Deployment load_deployment(const std::filesystem::path& file);
+/// Writes it atomically (temporary file + rename) in deploy.js's format.
+void save_deployment(const std::filesystem::path& file, const Deployment& d);
+
+}  // namespace murmur::chain

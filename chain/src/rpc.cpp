@@ -1,0 +1,100 @@
+#include "murmur/chain/rpc.hpp"
+
+#include <curl/curl.h>
+
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include "murmur/chain/errors.hpp"
+
+namespace murmur::chain {
+
+struct RpcClient::Curl {
+  CURL* handle = nullptr;
+  curl_slist* headers = nullptr;
+  ~Curl() {
+    if (headers) curl_slist_free_all(headers);
+    if (handle) curl_easy_cleanup(handle);
+  }
+};
+
+namespace {
+
+std::size_t write_body(char* data, std::size_t size, std::size_t n, void* user) {
+  static_cast<std::string*>(user)->append(data, size * n);
+  return size * n;
+}
+
+std::string shorten(const std::string& s) { return s.size() > 300 ? s.substr(0, 300) + "..." : s; }
+
+}  // namespace
+
+RpcClient::RpcClient(std::string url, RpcOptions options)
+    : url_(std::move(url)), options_(options), curl_(std::make_unique<Curl>()) {
+  if (url_.empty()) throw std::invalid_argument("JSON-RPC URL is empty: pass --rpc http://HOST:PORT");
+  if (options_.max_attempts < 1) options_.max_attempts = 1;
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  curl_->handle = curl_easy_init();
+  if (!curl_->handle) throw std::runtime_error("curl_easy_init failed");
+  curl_->headers = curl_slist_append(nullptr, "Content-Type: application/json");
+  CURL* h = curl_->handle;
+  curl_easy_setopt(h, CURLOPT_URL, url_.c_str());
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, curl_->headers);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.request_timeout.count()));
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_body);
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+}
+
+RpcClient::~RpcClient() = default;
+
+nlohmann::json RpcClient::call(const std::string& method, const nlohmann::json& params) {
+  nlohmann::json request = {{"jsonrpc", "2.0"}, {"id", next_id_++}, {"method", method}, {"params", params}};
+  const std::string body = request.dump();
+  CURL* h = curl_->handle;
+  std::string last_problem;
+  auto backoff = options_.first_backoff;
+  for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
+    if (attempt > 1) {
+      std::this_thread::sleep_for(backoff);
+      backoff *= 2;
+    }
+    std::string response;
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.c_str());
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &response);
+    CURLcode rc = curl_easy_perform(h);
+    if (rc != CURLE_OK) {
+      last_problem = curl_easy_strerror(rc);
+      continue;
+    }
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    if (status == 429 || status >= 500) {
+      last_problem = "HTTP " + std::to_string(status) + ": " + shorten(response);
+      continue;
+    }
+    nlohmann::json reply = nlohmann::json::parse(response, nullptr, /*allow_exceptions=*/false);
+    if (reply.is_discarded() || !reply.is_object()) {
+      last_problem = "HTTP " + std::to_string(status) + " with a body that is not JSON-RPC: " + shorten(response);
+      continue;
+    }
+    if (reply.contains("error") && !reply["error"].is_null()) {
+      const auto& e = reply["error"];
+      throw RpcError(method, e.value("code", 0L), e.value("message", std::string("(no message)")),
+                     e.contains("data") ? e["data"] : nlohmann::json());
+    }
+    if (!reply.contains("result")) {
+      last_problem = "reply has neither result nor error: " + shorten(response);
+      continue;
+    }
+    return reply["result"];
+  }
+  throw TransportError(method + " to " + url_ + " failed after " + std::to_string(options_.max_attempts) +
+                       " attempts: " + last_problem + " (is the node running and the --rpc URL right?)");
+}
+
+}  // namespace murmur::chain
