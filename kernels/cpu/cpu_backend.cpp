@@ -22,10 +22,21 @@ MemoryRowSource::MemoryRowSource(std::span<const float> data, std::size_t n, std
                                 std::to_string(d));
 }
 
-void MemoryRowSource::read(std::size_t begin, std::size_t end, float* dst,
-                           std::size_t ld_dst) const {
-  for (std::size_t i = 0; i < rows_.n; ++i)
-    std::copy(rows_.row(i) + begin, rows_.row(i) + end, dst + i * ld_dst);
+void MemoryRowSource::read_row(std::size_t i, std::size_t begin, std::size_t end,
+                               float* dst) const {
+  std::copy(rows_.row(i) + begin, rows_.row(i) + end, dst);
+}
+
+void RowSource::read(std::size_t begin, std::size_t end, float* dst, std::size_t ld_dst) const {
+  for (std::size_t i = 0; i < rows(); ++i) read_row(i, begin, end, dst + i * ld_dst);
+}
+
+SubsetRowSource::SubsetRowSource(const RowSource& base, std::vector<std::size_t> index)
+    : base_(base), index_(std::move(index)) {
+  for (std::size_t i : index_)
+    if (i >= base_.rows())
+      throw std::invalid_argument("SubsetRowSource: row " + std::to_string(i) + " of " +
+                                  std::to_string(base_.rows()));
 }
 
 CpuStatus cpu_status() {
@@ -49,7 +60,8 @@ CpuStatus cpu_status() {
 
 namespace murmur::kernels::cpu {
 
-CpuBackend::CpuBackend(unsigned threads) : pool_(threads), scratch_(pool_.size()) {}
+CpuBackend::CpuBackend(unsigned threads)
+    : pool_(threads), scratch_(pool_.size()), pointers_(pool_.size()) {}
 
 std::string CpuBackend::describe() const {
   std::string isa = MURMUR_CPU_ISA;
@@ -63,25 +75,37 @@ CpuBackend& as_cpu(Backend& backend) {
   return static_cast<CpuBackend&>(backend);
 }
 
+bool all_resident(const RowSource& source) {
+  for (std::size_t i = 0; i < source.rows(); ++i)
+    if (source.resident_row(i) == nullptr) return false;
+  return true;
+}
+
+Tile load_tile(const RowSource& source, std::size_t begin, std::size_t end, bool resident,
+               std::vector<float>& buf, std::vector<const float*>& ptrs) {
+  const std::size_t n = source.rows(), w = end - begin;
+  ptrs.resize(n);
+  if (resident) {
+    for (std::size_t i = 0; i < n; ++i) ptrs[i] = source.resident_row(i) + begin;
+  } else {
+    buf.resize(n * w);
+    source.read(begin, end, buf.data(), w);
+    for (std::size_t i = 0; i < n; ++i) ptrs[i] = buf.data() + i * w;
+  }
+  return Tile{ptrs.data(), n, w};
+}
+
 void CpuBackend::for_each_tile(const RowSource& source, std::size_t tile_cols,
-                               const std::function<void(std::size_t, std::size_t, RowsView)>& fn) {
+                               const std::function<void(std::size_t, std::size_t, Tile)>& fn) {
   const std::size_t d = source.cols();
-  const std::size_t n = source.rows();
   if (d == 0) return;
-  tile_cols = std::max<std::size_t>(1, std::min(tile_cols, d));
+  tile_cols = std::max<std::size_t>(1, tile_cols);
   const std::size_t tiles = (d + tile_cols - 1) / tile_cols;
-  const RowsView resident = source.resident();
+  const bool resident = all_resident(source);
   pool_.parallel_for(tiles, [&](std::size_t t, unsigned worker) {
     const std::size_t begin = t * tile_cols;
     const std::size_t end = std::min(d, begin + tile_cols);
-    if (resident.data != nullptr) {
-      fn(begin, end, RowsView{resident.data + begin, n, end - begin, resident.ld});
-      return;
-    }
-    auto& buf = scratch_[worker];
-    buf.resize(n * tile_cols);
-    source.read(begin, end, buf.data(), tile_cols);
-    fn(begin, end, RowsView{buf.data(), n, end - begin, tile_cols});
+    fn(begin, end, load_tile(source, begin, end, resident, scratch_[worker], pointers_[worker]));
   });
 }
 

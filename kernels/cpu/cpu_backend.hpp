@@ -6,10 +6,28 @@
 #include <vector>
 
 #include "murmur/kernels/backend.hpp"
+#include "murmur/kernels/coordinatewise.hpp"
 #include "murmur/kernels/row_source.hpp"
+#include "murmur/kernels/row_stats.hpp"
 #include "thread_pool.hpp"
 
 namespace murmur::kernels::cpu {
+
+/// A tile as CPU kernels see it: row i's slice [begin, end) starts at rows[i] (zero-copy into
+/// the source when it is resident, else in scratch).
+struct Tile {
+  const float* const* rows;
+  std::size_t n;
+  std::size_t w;
+  const float* row(std::size_t i) const { return rows[i]; }
+};
+
+/// Whether every row of `source` is resident in host memory.
+bool all_resident(const RowSource& source);
+
+/// Loads tile [begin, end) of `source`: pointers into it when `resident`, else a copy in `buf`.
+Tile load_tile(const RowSource& source, std::size_t begin, std::size_t end, bool resident,
+               std::vector<float>& buf, std::vector<const float*>& ptrs);
 
 /// The CPU backend: a thread pool and per-worker scratch for tiles of non-resident sources.
 class CpuBackend final : public Backend {
@@ -22,19 +40,26 @@ class CpuBackend final : public Backend {
   ThreadPool& pool() noexcept { return pool_; }
 
   /// Runs fn(begin, end, tile) for every coordinate tile [begin, end) of width `tile_cols`
-  /// (the last one ragged), in parallel. The tile view is zero-copy into the source when it
-  /// is resident, else a per-worker scratch copy filled by source.read().
+  /// (the last one ragged), in parallel. The tile is zero-copy into the source when it is
+  /// resident, else a per-worker scratch copy filled by source.read().
   void for_each_tile(const RowSource& source, std::size_t tile_cols,
-                     const std::function<void(std::size_t, std::size_t, RowsView)>& fn);
+                     const std::function<void(std::size_t, std::size_t, Tile)>& fn);
 
  private:
   ThreadPool pool_;
-  std::vector<std::vector<float>> scratch_;  // one per worker
+  std::vector<std::vector<float>> scratch_;          // one per worker
+  std::vector<std::vector<const float*>> pointers_;  // one per worker
 };
 
 /// Checked downcast of a Backend known to be a CpuBackend.
 CpuBackend& as_cpu(Backend& backend);
 
+std::vector<RowStats> row_stats(CpuBackend& backend, const RowSource& rows);
+std::vector<double> squared_distances(CpuBackend& backend, const RowSource& rows,
+                                      std::span<const float> z);
+std::vector<double> gram(CpuBackend& backend, const RowSource& rows);
+void coordinate_reduce(CpuBackend& backend, const RowSource& rows, ColumnReduce reduce,
+                       std::span<float> out);
 void weighted_sum(CpuBackend& backend, const RowSource& rows, std::span<const double> weights,
                   std::span<float> out);
 

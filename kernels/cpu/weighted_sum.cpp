@@ -17,7 +17,7 @@ constexpr std::size_t kTileCols = 64 * kBlock;
 void weighted_sum(CpuBackend& backend, const RowSource& rows, std::span<const double> weights,
                   std::span<float> out) {
   const std::size_t n = rows.rows();
-  backend.for_each_tile(rows, kTileCols, [&](std::size_t begin, std::size_t end, RowsView tile) {
+  backend.for_each_tile(rows, kTileCols, [&](std::size_t begin, std::size_t end, Tile tile) {
     alignas(64) std::array<double, kBlock> acc;
     for (std::size_t j0 = 0; j0 < end - begin; j0 += kBlock) {
       const std::size_t w = std::min(kBlock, end - begin - j0);

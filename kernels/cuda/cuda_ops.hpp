@@ -3,9 +3,12 @@
 // that kernels/src/ compiles with the host compiler alone. Defined only when MURMUR_HAVE_CUDA.
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "murmur/kernels/backend.hpp"
+#include "murmur/kernels/coordinatewise.hpp"
 #include "murmur/kernels/row_source.hpp"
+#include "murmur/kernels/row_stats.hpp"
 
 namespace murmur::kernels::cuda {
 
@@ -13,6 +16,12 @@ namespace murmur::kernels::cuda {
 std::unique_ptr<Backend> make_backend(int device);
 CudaStatus status();
 
+std::vector<RowStats> row_stats(Backend& backend, const RowSource& rows);
+std::vector<double> squared_distances(Backend& backend, const RowSource& rows,
+                                      std::span<const float> z);
+std::vector<double> gram(Backend& backend, const RowSource& rows);
+void coordinate_reduce(Backend& backend, const RowSource& rows, ColumnReduce reduce,
+                       std::span<float> out);
 void weighted_sum(Backend& backend, const RowSource& rows, std::span<const double> weights,
                   std::span<float> out);
 

@@ -1,9 +1,6 @@
 #include "murmur/kernels/backend.hpp"
 
-#include "../cpu/cpu_backend.hpp"
-#if MURMUR_HAVE_CUDA
-#include "../cuda/cuda_ops.hpp"
-#endif
+#include "dispatch.hpp"
 
 namespace murmur::kernels {
 

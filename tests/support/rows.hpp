@@ -82,8 +82,8 @@ class CopyingRowSource final : public kernels::RowSource {
   explicit CopyingRowSource(const Rows& rows) : inner_(rows.view()) {}
   std::size_t rows() const override { return inner_.rows(); }
   std::size_t cols() const override { return inner_.cols(); }
-  void read(std::size_t b, std::size_t e, float* dst, std::size_t ld) const override {
-    inner_.read(b, e, dst, ld);
+  void read_row(std::size_t i, std::size_t b, std::size_t e, float* dst) const override {
+    inner_.read_row(i, b, e, dst);
   }
 
  private:

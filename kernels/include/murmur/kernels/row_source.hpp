@@ -1,6 +1,7 @@
 #pragma once
 #include <cstddef>
 #include <span>
+#include <vector>
 
 namespace murmur::kernels {
 
@@ -16,10 +17,12 @@ struct RowsView {
 
 /// Where a rule's input rows come from, tiled over coordinates: a tile is every row restricted
 /// to the coordinate range [begin, end). The rows never need to be resident all at once, so
-/// a source may read them from memory, from the on-disk spool, or from a network buffer.
+/// a source may read them from memory, from the on-disk spool, or compute them on the fly
+/// (pre-aggregation mixes rows this way).
 ///
-/// Rows are in a fixed order (the server sorts them by client id), and rules sum over them in
-/// that order, which is what makes results independent of arrival order and thread count.
+/// Rows are in a fixed order (the server sorts them by client id), rules sum over them in that
+/// order and break ties by row index, which is what makes results independent of arrival
+/// order and thread count.
 class RowSource {
  public:
   virtual ~RowSource() = default;
@@ -29,14 +32,15 @@ class RowSource {
   /// Number of coordinates D of every row.
   virtual std::size_t cols() const = 0;
 
-  /// Copies coordinates [begin, end) of every row into `dst`: row i's slice lands at
-  /// dst + i * ld_dst. Precondition: begin <= end <= cols(), ld_dst >= end - begin.
-  /// Must be safe to call concurrently for disjoint or overlapping ranges.
-  virtual void read(std::size_t begin, std::size_t end, float* dst, std::size_t ld_dst) const = 0;
+  /// Copies coordinates [begin, end) of row i to dst. Thread-safe.
+  virtual void read_row(std::size_t i, std::size_t begin, std::size_t end, float* dst) const = 0;
 
-  /// The rows themselves when they are resident in host memory (zero-copy tiles), else an
-  /// empty view. Backends use it to skip the copy of read().
-  virtual RowsView resident() const { return {}; }
+  /// Copies coordinates [begin, end) of every row into `dst`: row i's slice lands at
+  /// dst + i * ld_dst (ld_dst >= end - begin). Thread-safe. Default: read_row for each row.
+  virtual void read(std::size_t begin, std::size_t end, float* dst, std::size_t ld_dst) const;
+
+  /// Row i itself when it is resident in host memory (zero-copy tiles), else nullptr.
+  virtual const float* resident_row(std::size_t /*i*/) const { return nullptr; }
 };
 
 /// A RowSource over rows already in host memory; tiles are zero-copy views into them.
@@ -48,11 +52,32 @@ class MemoryRowSource final : public RowSource {
 
   std::size_t rows() const override { return rows_.n; }
   std::size_t cols() const override { return rows_.d; }
-  void read(std::size_t begin, std::size_t end, float* dst, std::size_t ld_dst) const override;
-  RowsView resident() const override { return rows_; }
+  void read_row(std::size_t i, std::size_t begin, std::size_t end, float* dst) const override;
+  const float* resident_row(std::size_t i) const override { return rows_.row(i); }
 
  private:
   RowsView rows_;
+};
+
+/// The rows of `base` listed in `index`, in that order (e.g. the finite rows, or the rows a
+/// rule selected). Resident when base is.
+class SubsetRowSource final : public RowSource {
+ public:
+  SubsetRowSource(const RowSource& base, std::vector<std::size_t> index);
+
+  std::size_t rows() const override { return index_.size(); }
+  std::size_t cols() const override { return base_.cols(); }
+  void read_row(std::size_t i, std::size_t begin, std::size_t end, float* dst) const override {
+    base_.read_row(index_[i], begin, end, dst);
+  }
+  const float* resident_row(std::size_t i) const override {
+    return base_.resident_row(index_[i]);
+  }
+  const std::vector<std::size_t>& index() const { return index_; }
+
+ private:
+  const RowSource& base_;
+  std::vector<std::size_t> index_;
 };
 
 }  // namespace murmur::kernels

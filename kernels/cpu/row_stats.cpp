@@ -1,0 +1,43 @@
+#include <cmath>
+
+#include "cpu_backend.hpp"
+#include "murmur/kernels/detail/row_math.hpp"
+
+namespace murmur::kernels::cpu {
+namespace {
+
+// A fixed tile width (independent of the thread count) fixes the summation order.
+constexpr std::size_t kTileCols = 64 * 1024;
+
+/// Per-row sums of f(x_j, j) over the source, in double: per tile in 8 interleaved lanes
+/// (vectorisable, fixed order), then tiles in order.
+template <class Term>
+std::vector<double> row_sums(CpuBackend& backend, const RowSource& rows, Term term) {
+  const std::size_t n = rows.rows(), d = rows.cols();
+  const std::size_t tiles = (d + kTileCols - 1) / kTileCols;
+  std::vector<double> partial(tiles * n, 0.0);
+  backend.for_each_tile(rows, kTileCols, [&](std::size_t begin, std::size_t, Tile tile) {
+    for (std::size_t i = 0; i < n; ++i)
+      partial[(begin / kTileCols) * n + i] = detail::lane_sum(tile.row(i), tile.w, begin, term);
+  });
+  std::vector<double> sums(n, 0.0);
+  for (std::size_t t = 0; t < tiles; ++t)
+    for (std::size_t i = 0; i < n; ++i) sums[i] += partial[t * n + i];
+  return sums;
+}
+
+}  // namespace
+
+std::vector<RowStats> row_stats(CpuBackend& backend, const RowSource& rows) {
+  const auto sums = row_sums(backend, rows, detail::SquareTerm{});
+  std::vector<RowStats> out(sums.size());
+  for (std::size_t i = 0; i < sums.size(); ++i) out[i] = {std::isfinite(sums[i]), sums[i]};
+  return out;
+}
+
+std::vector<double> squared_distances(CpuBackend& backend, const RowSource& rows,
+                                      std::span<const float> z) {
+  return row_sums(backend, rows, detail::DistanceTerm{z.data()});
+}
+
+}  // namespace murmur::kernels::cpu

@@ -1,0 +1,65 @@
+#pragma once
+#include <limits>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "murmur/kernels/backend.hpp"
+#include "murmur/kernels/row_source.hpp"
+#include "murmur/kernels/rules.hpp"
+
+namespace murmur::kernels {
+
+/// A rule's preconditions do not hold for this input (e.g. Krum with n < 2f + 3 once the
+/// non-finite rows are gone, or every row non-finite). The message says which and why.
+class AggregationError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// What became of one input row.
+enum class Verdict {
+  kKept,               ///< contributed to the aggregate
+  kRejectedNonFinite,  ///< had a NaN or Inf: never reached the rule's arithmetic
+  kRejectedByRule,     ///< finite, but the rule left it out (Krum family)
+};
+
+const char* to_string(Verdict v);
+
+/// Per-row diagnostics, in input row order; the server flags outliers from them.
+struct RowDiagnostic {
+  Verdict verdict = Verdict::kKept;
+  /// The row's coefficient in the aggregate when the rule is a combination of rows (weighted
+  /// mean, Krum family, geometric median, centered clipping); NaN for coordinate-wise rules.
+  double weight = std::numeric_limits<double>::quiet_NaN();
+  /// The rule's own score: Krum score (lower is better); geometric median's and centered
+  /// clipping's final factor on the row (1 = untouched, small = pulled in); WeightedMean's
+  /// clipping factor; for coordinate-wise rules, distance / median distance of finite rows.
+  double score = std::numeric_limits<double>::quiet_NaN();
+  /// ||x_i - aggregate|| (NaN for non-finite rows).
+  double distance = std::numeric_limits<double>::quiet_NaN();
+};
+
+struct AggregationReport {
+  std::string rule;                  ///< describe(spec)
+  std::vector<RowDiagnostic> rows;   ///< one per input row
+  std::size_t passes = 0;            ///< passes made over the rows (validation included)
+  std::size_t finite_rows = 0;
+};
+
+/// Runs `spec` over the rows of `source` with `sample_counts` as FedAvg weights, writing the
+/// aggregate to `out` (D floats) and returning what happened to every row.
+///
+/// Order of work: a validation pass drops rows with NaN/Inf; pre-aggregation steps mix the
+/// remaining rows (their mixing is computed tile by tile, never materialised); the rule runs
+/// (1 pass, or 2 for rules that need the Gram matrix); a last pass measures every row's
+/// distance to the aggregate. Deterministic: the same bits for any thread count and, for the
+/// rows sorted by client id, any arrival order.
+/// Preconditions: sample_counts.size() == source.rows() with finite positive entries,
+/// out.size() == source.cols(). Throws AggregationError when the rule cannot apply.
+AggregationReport aggregate(Backend& backend, const RowSource& source,
+                            std::span<const double> sample_counts, const AggregationSpec& spec,
+                            std::span<float> out);
+
+}  // namespace murmur::kernels

@@ -1,0 +1,301 @@
+// The aggregation engine: validation pass, pre-aggregation, the rule, diagnostics. Row-sized
+// work goes to the backend primitives (row_stats, gram, weighted_sum, coordinate_reduce,
+// squared_distances); everything N-sized is host math in robust_math.cpp.
+#include "murmur/kernels/aggregate.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <optional>
+#include <sstream>
+
+#include "mixed_row_source.hpp"
+#include "murmur/kernels/coordinatewise.hpp"
+#include "murmur/kernels/gram.hpp"
+#include "murmur/kernels/row_stats.hpp"
+#include "murmur/kernels/weighted_sum.hpp"
+#include "robust_math.hpp"
+
+namespace murmur::kernels {
+namespace {
+
+template <class... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+[[noreturn]] void fail(const std::string& rule, const std::string& why) {
+  throw AggregationError(rule + ": " + why);
+}
+
+void require_krum_size(const std::string& rule, std::size_t n, std::size_t f,
+                       std::size_t minimum) {
+  if (f > 0 && n < minimum)
+    fail(rule, std::to_string(n) + " finite rows, but f = " + std::to_string(f) + " needs at least " +
+                   std::to_string(minimum) + "; lower f or wait for more updates");
+}
+
+/// What the rule decided about the rows it saw (the mixed rows, if any).
+struct RuleOutcome {
+  bool linear = true;             // the aggregate is sum coef_i y_i
+  std::vector<double> coef;       // over y rows, when linear
+  std::vector<double> score;      // over y rows
+  std::vector<bool> kept;         // over y rows
+};
+
+}  // namespace
+
+const char* to_string(Verdict v) {
+  switch (v) {
+    case Verdict::kKept:
+      return "kept";
+    case Verdict::kRejectedNonFinite:
+      return "rejected: non-finite";
+    case Verdict::kRejectedByRule:
+      return "rejected by rule";
+  }
+  return "?";
+}
+
+std::string describe(const AggregationSpec& spec) {
+  std::ostringstream s;
+  for (const auto& p : spec.pre)
+    std::visit(Overloaded{[&](const NearestNeighborMixing& x) { s << "nnm(f=" << x.f << ") + "; },
+                          [&](const Bucketing& x) {
+                            s << "bucketing(s=" << x.s << ", seed=" << x.seed << ") + ";
+                          }},
+               p);
+  std::visit(
+      Overloaded{
+          [&](const WeightedMean& r) {
+            s << "weighted-mean";
+            if (r.clipping == Clipping::kFixed) s << "(clip=" << r.bound << ")";
+            if (r.clipping == Clipping::kAdaptive) s << "(arc, f=" << r.f << ")";
+          },
+          [&](const CoordinateMedian&) { s << "median"; },
+          [&](const TrimmedMean& r) { s << "trimmed-mean(beta=" << r.beta << ")"; },
+          [&](const MeaMed& r) { s << "meamed(f=" << r.f << ")"; },
+          [&](const Krum& r) { s << "krum(f=" << r.f << ")"; },
+          [&](const MultiKrum& r) { s << "multi-krum(f=" << r.f << ", m=" << r.m << ")"; },
+          [&](const Bulyan& r) { s << "bulyan(f=" << r.f << ")"; },
+          [&](const GeometricMedian& r) {
+            s << "geometric-median(nu=" << r.nu << ", iters=" << r.max_iterations << ")";
+          },
+          [&](const CenteredClipping& r) {
+            s << "centered-clipping(tau=" << r.tau << ", iters=" << r.iterations << ")";
+          }},
+      spec.rule);
+  return s.str();
+}
+
+AggregationReport aggregate(Backend& backend, const RowSource& source,
+                            std::span<const double> sample_counts, const AggregationSpec& spec,
+                            std::span<float> out) {
+  AggregationReport report;
+  report.rule = describe(spec);
+  const std::string& name = report.rule;
+  const std::size_t n = source.rows();
+  if (sample_counts.size() != n)
+    fail(name, std::to_string(sample_counts.size()) + " sample counts for " + std::to_string(n) + " rows");
+  if (out.size() != source.cols())
+    fail(name, "output has " + std::to_string(out.size()) + " coordinates, rows have " +
+                   std::to_string(source.cols()));
+  for (std::size_t i = 0; i < n; ++i)
+    if (!(std::isfinite(sample_counts[i]) && sample_counts[i] > 0))
+      fail(name, "sample count of row " + std::to_string(i) + " must be finite and positive");
+  report.rows.resize(n);
+
+  // 1. Validation: rows with NaN or Inf never reach the rule's arithmetic.
+  const std::vector<RowStats> stats = row_stats(backend, source);
+  report.passes = 1;
+  std::vector<std::size_t> finite;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (stats[i].finite)
+      finite.push_back(i);
+    else
+      report.rows[i].verdict = Verdict::kRejectedNonFinite;
+  }
+  report.finite_rows = finite.size();
+  if (finite.empty()) fail(name, "all " + std::to_string(n) + " rows contain NaN or Inf; nothing to aggregate");
+  const SubsetRowSource rows(source, finite);
+  const std::size_t m = finite.size();
+  std::vector<double> weights(m), norms2(m);
+  for (std::size_t t = 0; t < m; ++t) {
+    weights[t] = sample_counts[finite[t]];
+    norms2[t] = stats[finite[t]].squared_norm;
+  }
+
+  std::optional<robust::Gram> gram;  // of the finite rows, computed at most once
+  const auto base_gram = [&]() -> const robust::Gram& {
+    if (!gram) {
+      gram = robust::Gram{m, kernels::gram(backend, rows)};
+      ++report.passes;
+    }
+    return *gram;
+  };
+
+  // 2. Pre-aggregation: a mixing of the finite rows, composed step by step.
+  std::optional<robust::Mixing> mixing;
+  std::vector<double> mixed_weights = weights;
+  const auto current_gram = [&]() {
+    return mixing ? robust::mixed_gram(base_gram(), *mixing) : base_gram();
+  };
+  for (const auto& step : spec.pre) {
+    const std::size_t k = mixing ? mixing->rows.size() : m;
+    robust::Mixing next = std::visit(
+        Overloaded{[&](const NearestNeighborMixing& p) {
+                     if (p.f >= k) fail(name, "NNM with f = " + std::to_string(p.f) + " needs more than f rows, has " + std::to_string(k));
+                     return robust::nearest_neighbor_mixing(current_gram(), p.f);
+                   },
+                   [&](const Bucketing& p) {
+                     if (p.s == 0) fail(name, "bucket size must be at least 1");
+                     std::vector<double> bucket_weights;
+                     auto b = robust::bucketing(mixed_weights, p.s, p.seed, bucket_weights);
+                     mixed_weights = bucket_weights;
+                     return b;
+                   }},
+        step);
+    mixing = mixing ? robust::compose(next, *mixing) : std::move(next);
+  }
+  std::optional<MixedRowSource> mixed_rows;
+  if (mixing) mixed_rows.emplace(rows, *mixing);
+  const RowSource& y = mixed_rows ? static_cast<const RowSource&>(*mixed_rows) : rows;
+  const std::size_t k = y.rows();
+
+  // 3. The rule.
+  RuleOutcome rule{true, std::vector<double>(k, 0.0), std::vector<double>(k, kNaN),
+                   std::vector<bool>(k, true)};
+  const auto reduce = [&](const RowSource& r, ColumnReduce cr) {
+    rule.linear = false;
+    coordinate_reduce(backend, r, cr, out);
+    ++report.passes;
+  };
+  std::visit(
+      Overloaded{
+          [&](const WeightedMean& r) {
+            std::vector<double> y_norms2 = norms2;
+            if (mixing && r.clipping != Clipping::kNone) {
+              const robust::Gram g = current_gram();
+              for (std::size_t i = 0; i < k; ++i) y_norms2[i] = g.at(i, i);
+            }
+            y_norms2.resize(k);
+            double bound = std::numeric_limits<double>::infinity();
+            if (r.clipping == Clipping::kFixed) {
+              if (!(r.bound > 0)) fail(name, "clipping bound must be positive");
+              bound = r.bound;
+            } else if (r.clipping == Clipping::kAdaptive) {
+              bound = robust::adaptive_clip_bound(y_norms2, r.f);
+            }
+            const double total = std::accumulate(mixed_weights.begin(), mixed_weights.end(), 0.0);
+            for (std::size_t i = 0; i < k; ++i) {
+              const double norm = std::sqrt(y_norms2[i]);
+              const double c = norm > bound ? bound / norm : 1.0;
+              rule.score[i] = c;
+              rule.coef[i] = mixed_weights[i] * c / total;
+            }
+          },
+          [&](const CoordinateMedian&) { reduce(y, {ColumnRule::kMedian, 0, 0}); },
+          [&](const TrimmedMean& r) {
+            if (!(r.beta >= 0 && r.beta < 0.5)) fail(name, "beta must be in [0, 0.5)");
+            const int trim = static_cast<int>(std::floor(r.beta * static_cast<double>(k)));
+            if (2 * static_cast<std::size_t>(trim) >= k) fail(name, "trims every row of " + std::to_string(k));
+            reduce(y, {ColumnRule::kTrimmedMean, trim, 0});
+          },
+          [&](const MeaMed& r) {
+            if (r.f >= k) fail(name, "f = " + std::to_string(r.f) + " leaves no row of " + std::to_string(k));
+            reduce(y, {ColumnRule::kMeaMed, 0, static_cast<int>(k - r.f)});
+          },
+          [&](const Krum& r) {
+            require_krum_size(name, k, r.f, 2 * r.f + 3);
+            std::vector<std::size_t> all(k);
+            std::iota(all.begin(), all.end(), 0);
+            rule.score = robust::krum_scores(current_gram(), all, k >= r.f + 2 ? k - r.f - 2 : 0);
+            const std::size_t best = robust::lowest(rule.score, 1).front();
+            std::fill(rule.kept.begin(), rule.kept.end(), false);
+            rule.kept[best] = true;
+            rule.coef[best] = 1.0;
+          },
+          [&](const MultiKrum& r) {
+            require_krum_size(name, k, r.f, 2 * r.f + 3);
+            if (r.m == 0 || r.m > k) fail(name, "m must be in [1, " + std::to_string(k) + "]");
+            std::vector<std::size_t> all(k);
+            std::iota(all.begin(), all.end(), 0);
+            rule.score = robust::krum_scores(current_gram(), all, k >= r.f + 2 ? k - r.f - 2 : 0);
+            std::fill(rule.kept.begin(), rule.kept.end(), false);
+            for (std::size_t i : robust::lowest(rule.score, r.m)) {
+              rule.kept[i] = true;
+              rule.coef[i] = 1.0 / static_cast<double>(r.m);
+            }
+          },
+          [&](const Bulyan& r) {
+            require_krum_size(name, k, r.f, 4 * r.f + 3);
+            const robust::Gram g = current_gram();
+            std::vector<std::size_t> all(k);
+            std::iota(all.begin(), all.end(), 0);
+            rule.score = robust::krum_scores(g, all, k >= r.f + 2 ? k - r.f - 2 : 0);
+            const std::size_t theta = k - 2 * r.f;
+            std::vector<std::size_t> chosen = robust::bulyan_select(g, r.f, theta);
+            std::fill(rule.kept.begin(), rule.kept.end(), false);
+            for (std::size_t i : chosen) rule.kept[i] = true;
+            const SubsetRowSource chosen_rows(y, std::move(chosen));
+            reduce(chosen_rows, {ColumnRule::kMeaMed, 0, static_cast<int>(theta - 2 * r.f)});
+          },
+          [&](const GeometricMedian& r) {
+            if (!(r.nu > 0)) fail(name, "nu must be positive");
+            rule.coef = robust::weiszfeld(current_gram(), mixed_weights, r.nu, r.max_iterations,
+                                          r.tolerance, rule.score);
+          },
+          [&](const CenteredClipping& r) {
+            if (!(r.tau > 0)) fail(name, "tau must be positive");
+            rule.coef = robust::centered_clipping(current_gram(), r.tau, r.iterations, rule.score);
+          }},
+      spec.rule);
+
+  std::vector<double> coef;  // over the finite rows, when linear
+  if (rule.linear) {
+    coef = mixing ? robust::unmix(*mixing, rule.coef) : rule.coef;
+    weighted_sum(backend, rows, coef, out);
+    ++report.passes;
+  }
+
+  // 4. Diagnostics: every finite row's distance to the aggregate, and what the rule said.
+  const std::vector<double> d2 = squared_distances(backend, rows, out);
+  ++report.passes;
+  std::vector<double> distance(m);
+  for (std::size_t t = 0; t < m; ++t) distance[t] = std::sqrt(d2[t]);
+  std::vector<double> sorted = distance;
+  std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(m / 2), sorted.end());
+  const double median_distance = sorted[m / 2];
+  for (std::size_t t = 0; t < m; ++t) {
+    RowDiagnostic& diag = report.rows[finite[t]];
+    diag.distance = distance[t];
+    // The mixed row that holds most of this row speaks for it (itself, without mixing).
+    std::size_t owner = t;
+    bool kept = rule.kept.size() > t && rule.kept[t];
+    if (mixing) {
+      double best = -1.0;
+      kept = false;
+      for (std::size_t r = 0; r < k; ++r)
+        for (const auto& term : mixing->rows[r])
+          if (term.row == t) {
+            kept = kept || rule.kept[r];
+            if (term.coef > best) best = term.coef, owner = r;
+          }
+    }
+    if (rule.linear) {
+      diag.weight = coef[t];
+      kept = kept && coef[t] != 0.0;
+      diag.score = rule.score[owner];
+    } else {
+      diag.score = std::isnan(rule.score[owner])
+                       ? (median_distance > 0 ? distance[t] / median_distance : 0.0)
+                       : rule.score[owner];
+    }
+    diag.verdict = kept ? Verdict::kKept : Verdict::kRejectedByRule;
+  }
+  return report;
+}
+
+}  // namespace murmur::kernels
