@@ -49,6 +49,10 @@ U256 as_uint(const rlp::Item& it, const char* field) {
 Hash32 Eip1559Transaction::signing_hash() const { return keccak256(typed(rlp::encode_list(unsigned_fields(*this)))); }
 
 SignedTransaction sign_transaction(const Eip1559Transaction& tx, const PrivateKey& key) {
+  if (tx.max_priority_fee_per_gas > tx.max_fee_per_gas)
+    throw std::invalid_argument("maxPriorityFeePerGas " + tx.max_priority_fee_per_gas.to_dec() +
+                                " exceeds maxFeePerGas " + tx.max_fee_per_gas.to_dec() +
+                                ": no node accepts such a transaction");
   SignedTransaction st;
   st.tx = tx;
   st.signature = key.sign(tx.signing_hash());

@@ -44,7 +44,8 @@ struct SignedTransaction {
   Address from;     ///< the signer
 };
 
-/// Signs `tx` with `key` (RFC 6979, low-s) and serializes it. Deterministic.
+/// Signs `tx` with `key` (RFC 6979, low-s) and serializes it. Deterministic. Throws
+/// std::invalid_argument if maxPriorityFeePerGas > maxFeePerGas (invalid on every chain).
 SignedTransaction sign_transaction(const Eip1559Transaction& tx, const PrivateKey& key);
 
 /// Parses a raw type-2 transaction (0x02 ‖ rlp) and recovers its sender; throws
