@@ -1,9 +1,14 @@
-// bench/aggregate: aggregation rules' input bandwidth, as GB/s and as a ratio to the
-// bandwidth probe measured in the same run, and against naive implementations.
+// bench/aggregate: every aggregation rule's input bandwidth (N*D*4 bytes per call) as GB/s
+// and as a ratio to the bandwidth probe of the same run, its passes over the rows, its peak
+// memory beyond the input, and the ratios to naive implementations that the targets name.
+#include <algorithm>
+#include <cmath>
 #include <memory>
 #include <vector>
 
 #include "common.hpp"
+#include "murmur/kernels/aggregate.hpp"
+#include "murmur/kernels/coordinatewise.hpp"
 #include "murmur/kernels/weighted_sum.hpp"
 
 namespace murmur::bench {
@@ -11,18 +16,18 @@ namespace {
 
 namespace k = murmur::kernels;
 
-/// N rows of D floats filled with a cheap pattern (bandwidth does not care about values).
+/// N rows of D floats: a cheap deterministic pattern around 1 (bandwidth does not care about
+/// values, and selection rules see distinct rows).
 struct Input {
   std::size_t n, d;
   std::vector<float> data;
-  std::vector<double> weights;
-  Input(std::size_t n_, std::size_t d_) : n(n_), d(d_), data(n_ * d_), weights(n_) {
-    for (std::size_t i = 0; i < n; ++i) {
-      weights[i] = 1.0 / static_cast<double>(n);
+  std::vector<double> counts;
+  Input(std::size_t n_, std::size_t d_) : n(n_), d(d_), data(n_ * d_), counts(n_, 1.0) {
+    for (std::size_t i = 0; i < n; ++i)
       for (std::size_t j = 0; j < d; ++j)
-        data[i * d + j] = static_cast<float>((i * 7 + j * 13) % 1024) * 0.001f;
-    }
+        data[i * d + j] = 1.0f + static_cast<float>((i * 7919 + j * 104729) % 2048) * 1e-3f;
   }
+  double bytes() const { return static_cast<double>(n * d) * sizeof(float); }
 };
 
 k::Backend& cpu() {
@@ -30,16 +35,69 @@ k::Backend& cpu() {
   return *backend;
 }
 
+/// Rules by name, with parameters scaled to N as a deployment would set them (f = 20%).
+k::AggregationSpec rule(const std::string& name, std::size_t n) {
+  const std::size_t f = n / 5, f_bulyan = n >= 3 ? std::min(f, (n - 3) / 4) : 0;
+  if (name == "fedavg") return {{}, k::WeightedMean{}, false};
+  if (name == "median") return {{}, k::CoordinateMedian{}, false};
+  if (name == "trimmed_mean") return {{}, k::TrimmedMean{0.2}, false};
+  if (name == "meamed") return {{}, k::MeaMed{f}, false};
+  if (name == "multi_krum") return {{}, k::MultiKrum{f, n - f}, false};
+  if (name == "bulyan") return {{}, k::Bulyan{f_bulyan}, false};
+  if (name == "geometric_median") return {{}, k::GeometricMedian{}, false};
+  if (name == "centered_clipping") return {{}, k::CenteredClipping{1.0, 10}, false};
+  if (name == "bucketing_median") return {{k::Bucketing{2, 1}}, k::CoordinateMedian{}, false};
+  if (name == "nnm_median") return {{k::NearestNeighborMixing{f}}, k::CoordinateMedian{}, false};
+  return {{}, k::WeightedMean{}, true};  // "fedavg_diagnostics": with the distance pass
+}
+
+void run_rule(benchmark::State& state, const std::string& name) {
+  const Input in(state.range(0), state.range(1));
+  std::vector<float> out(in.d);
+  const k::MemoryRowSource src(in.data, in.n, in.d);
+  const k::AggregationSpec spec = rule(name, in.n);
+  PeakMemory peak;
+  peak.reset();
+  std::size_t passes = 0;
+  for (auto _ : state) {
+    passes = k::aggregate(cpu(), src, in.counts, spec, out).passes;
+    benchmark::DoNotOptimize(out.data());
+  }
+  report_bandwidth(state, in.bytes());
+  state.counters["passes"] = static_cast<double>(passes);
+  state.counters["mem_x_input"] = peak.extra_bytes() / in.bytes();
+}
+
+// --- the rules' arithmetic passes alone (what the targets compare) ---------------------------
+
 void BM_WeightedSum(benchmark::State& state) {
+  const Input in(state.range(0), state.range(1));
+  std::vector<float> out(in.d);
+  const std::vector<double> w(in.n, 1.0 / static_cast<double>(in.n));
+  const k::MemoryRowSource src(in.data, in.n, in.d);
+  for (auto _ : state) {
+    k::weighted_sum(cpu(), src, w, out);
+    benchmark::DoNotOptimize(out.data());
+  }
+  report_bandwidth(state, in.bytes() + in.d * sizeof(float));
+}
+
+void coordinate_kernel(benchmark::State& state, k::ColumnReduce r) {
   const Input in(state.range(0), state.range(1));
   std::vector<float> out(in.d);
   const k::MemoryRowSource src(in.data, in.n, in.d);
   for (auto _ : state) {
-    k::weighted_sum(cpu(), src, in.weights, out);
+    k::coordinate_reduce(cpu(), src, r, out);
     benchmark::DoNotOptimize(out.data());
   }
-  report_bandwidth(state, static_cast<double>(in.n * in.d + in.d) * sizeof(float));
+  report_bandwidth(state, in.bytes() + in.d * sizeof(float));
 }
+void BM_MedianKernel(benchmark::State& s) { coordinate_kernel(s, {k::ColumnRule::kMedian, 0, 0}); }
+void BM_TrimmedMeanKernel(benchmark::State& s) {
+  coordinate_kernel(s, {k::ColumnRule::kTrimmedMean, static_cast<int>(s.range(0) / 5), 0});
+}
+
+// --- naive baselines -------------------------------------------------------------------------
 
 /// What one writes first: per coordinate, a strided walk down the rows, one thread.
 void BM_WeightedSumNaive(benchmark::State& state) {
@@ -48,36 +106,111 @@ void BM_WeightedSumNaive(benchmark::State& state) {
   for (auto _ : state) {
     for (std::size_t j = 0; j < in.d; ++j) {
       double acc = 0;
-      for (std::size_t i = 0; i < in.n; ++i) acc += in.weights[i] * in.data[i * in.d + j];
+      for (std::size_t i = 0; i < in.n; ++i) acc += in.data[i * in.d + j] / static_cast<double>(in.n);
       out[j] = static_cast<float>(acc);
     }
     benchmark::DoNotOptimize(out.data());
   }
-  report_bandwidth(state, static_cast<double>(in.n * in.d + in.d) * sizeof(float));
+  report_bandwidth(state, in.bytes());
 }
 
-BENCHMARK(BM_WeightedSum)
-    ->ArgNames({"N", "D"})
-    ->Args({10, 1000000})
-    ->Args({32, 1000000})
-    ->Args({100, 1000000})
-    ->Args({1000, 1000000})
-    ->Args({10, 10000000})
-    ->Args({32, 10000000})
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
-BENCHMARK(BM_WeightedSumNaive)
-    ->ArgNames({"N", "D"})
-    ->Args({32, 1000000})
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+/// The usual median: transpose to columns, std::nth_element per coordinate, one thread.
+void BM_MedianNthElement(benchmark::State& state) {
+  const Input in(state.range(0), state.range(1));
+  std::vector<float> out(in.d), cols(in.n * in.d);
+  for (auto _ : state) {
+    for (std::size_t i = 0; i < in.n; ++i)
+      for (std::size_t j = 0; j < in.d; ++j) cols[j * in.n + i] = in.data[i * in.d + j];
+    for (std::size_t j = 0; j < in.d; ++j) {
+      float* c = cols.data() + j * in.n;
+      std::nth_element(c, c + in.n / 2, c + in.n);
+      out[j] = c[in.n / 2];
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  report_bandwidth(state, in.bytes());
+}
 
-const bool kRatios = [] {
+/// Krum's distances as a double loop over pairs of rows (then the same selection), one thread.
+void BM_MultiKrumDoubleLoop(benchmark::State& state) {
+  const Input in(state.range(0), state.range(1));
+  const std::size_t n = in.n, f = n / 5;
+  std::vector<float> out(in.d);
+  for (auto _ : state) {
+    std::vector<double> d2(n * n, 0.0);
+    for (std::size_t a = 0; a < n; ++a)
+      for (std::size_t b = a + 1; b < n; ++b) {
+        double s = 0;
+        for (std::size_t j = 0; j < in.d; ++j) {
+          const double t = double{in.data[a * in.d + j]} - in.data[b * in.d + j];
+          s += t * t;
+        }
+        d2[a * n + b] = d2[b * n + a] = s;
+      }
+    std::vector<std::pair<double, std::size_t>> scores;
+    for (std::size_t a = 0; a < n; ++a) {
+      std::vector<double> row;
+      for (std::size_t b = 0; b < n; ++b)
+        if (b != a) row.push_back(d2[a * n + b]);
+      std::sort(row.begin(), row.end());
+      double s = 0;
+      for (std::size_t t = 0; t < n - f - 2; ++t) s += row[t];
+      scores.push_back({s, a});
+    }
+    std::sort(scores.begin(), scores.end());
+    std::fill(out.begin(), out.end(), 0.0f);
+    for (std::size_t t = 0; t < n - f; ++t)
+      for (std::size_t j = 0; j < in.d; ++j)
+        out[j] += in.data[scores[t].second * in.d + j] / static_cast<float>(n - f);
+    benchmark::DoNotOptimize(out.data());
+  }
+  report_bandwidth(state, in.bytes());
+}
+
+constexpr std::int64_t kM = 1000000;
+
+void rule_grid(benchmark::internal::Benchmark* b, bool quadratic) {
+  b->ArgNames({"N", "D"})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.2);
+  for (std::int64_t n : {10, 32, 100, 1000}) b->Args({n, kM});
+  if (!quadratic)
+    for (std::int64_t n : {10, 32}) b->Args({n, 10 * kM});
+}
+
+const bool kRegistered = [] {
+  for (const char* name : {"fedavg", "fedavg_diagnostics", "median", "trimmed_mean", "meamed",
+                           "multi_krum", "bulyan", "geometric_median", "centered_clipping",
+                           "bucketing_median", "nnm_median"}) {
+    const std::string rule_name = name;
+    const bool quadratic = rule_name == "nnm_median" || rule_name == "bulyan";
+    auto* b = benchmark::RegisterBenchmark(("BM_Rule/" + rule_name).c_str(),
+                                           [rule_name](benchmark::State& s) { run_rule(s, rule_name); });
+    rule_grid(b, quadratic);
+  }
+  add_ratio("median kernel vs nth_element on a transposed copy, N=32 D=1e6 (target >= 5)",
+            "BM_MedianKernel/N:32/D:1000000/real_time",
+            "BM_MedianNthElement/N:32/D:1000000/real_time");
+  add_ratio("weighted_sum vs median kernel time, N=32 D=1e6 (target <= 5)",
+            "BM_WeightedSum/N:32/D:1000000/real_time", "BM_MedianKernel/N:32/D:1000000/real_time");
+  add_ratio("weighted_sum vs trimmed-mean kernel time, N=32 D=1e6 (target <= 5)",
+            "BM_WeightedSum/N:32/D:1000000/real_time",
+            "BM_TrimmedMeanKernel/N:32/D:1000000/real_time");
+  add_ratio("multi-krum (Gram by GEMM) vs pairwise double loop, N=100 D=1e6 (target >= 20)",
+            "BM_Rule/multi_krum/N:100/D:1000000/real_time",
+            "BM_MultiKrumDoubleLoop/N:100/D:1000000/real_time");
   add_ratio("weighted_sum vs naive strided loop, N=32 D=1e6",
             "BM_WeightedSum/N:32/D:1000000/real_time",
             "BM_WeightedSumNaive/N:32/D:1000000/real_time");
   return true;
 }();
+
+BENCHMARK(BM_WeightedSum)->ArgNames({"N", "D"})->Args({32, kM})->Args({100, kM})->Args({32, 10 * kM})
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_MedianKernel)->ArgNames({"N", "D"})->Args({32, kM})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_TrimmedMeanKernel)->ArgNames({"N", "D"})->Args({32, kM})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_WeightedSumNaive)->ArgNames({"N", "D"})->Args({32, kM})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_MedianNthElement)->ArgNames({"N", "D"})->Args({32, kM})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_MultiKrumDoubleLoop)->ArgNames({"N", "D"})->Args({100, kM})->Iterations(1)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 }  // namespace murmur::bench

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -92,6 +93,34 @@ const Bandwidth& bandwidth_probe() {
 void report_bandwidth(benchmark::State& state, double bytes_per_iteration) {
   // Turned into "GB/s" and "x_probe" by the reporter, from the run's real time.
   state.counters["bytes_per_iter"] = bytes_per_iteration;
+}
+
+namespace {
+
+/// A "VmRSS:" / "VmHWM:" line of /proc/self/status, in bytes.
+double status_bytes(const char* key) {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  double kb = 0;
+  while (std::fgets(line, sizeof line, f))
+    if (std::strncmp(line, key, std::strlen(key)) == 0) kb = std::atof(line + std::strlen(key));
+  std::fclose(f);
+  return kb * 1024;
+}
+
+}  // namespace
+
+void PeakMemory::reset() {
+  if (FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
+    std::fputs("5", f);  // resets VmHWM to the current RSS
+    std::fclose(f);
+  }
+  base_ = status_bytes("VmRSS:");
+}
+
+double PeakMemory::extra_bytes() const {
+  return std::max(0.0, status_bytes("VmHWM:") - base_);
 }
 
 void add_ratio(std::string label, std::string faster, std::string baseline) {

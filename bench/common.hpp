@@ -30,6 +30,18 @@ void probe_triad(float* a, const float* b, const float* c, float s, std::size_t 
 /// over the probe's read bandwidth) on `state`.
 void report_bandwidth(benchmark::State& state, double bytes_per_iteration);
 
+/// The process's memory high-water mark, for "peak memory against N x D x 4": reset() before
+/// the measured work, then extra_bytes() is the peak resident size above what was resident
+/// at reset (Linux /proc/self/clear_refs and VmHWM).
+class PeakMemory {
+ public:
+  void reset();
+  double extra_bytes() const;
+
+ private:
+  double base_ = 0;
+};
+
 /// After the run, print "label: numerator is X× faster than denominator" from the two
 /// benchmarks' real times (benchmark names as Google Benchmark prints them).
 void add_ratio(std::string label, std::string faster, std::string baseline);

@@ -1,5 +1,5 @@
 #include <algorithm>
-#include <array>
+#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -10,8 +10,10 @@ namespace murmur::kernels::cpu {
 namespace {
 
 constexpr std::size_t kTileCols = 16 * 1024;
-// Coordinates sorted side by side: one SIMD lane each (16 floats = two AVX2 registers).
-constexpr std::size_t kLanes = 16;
+// Coordinates sorted side by side, one SIMD lane each: 8 floats = one AVX2 register (GCC's
+// vector extension; two SSE registers when built for the baseline ISA).
+constexpr std::size_t kLanes = 8;
+using Lanes = float __attribute__((vector_size(kLanes * sizeof(float))));
 // Coordinates transposed at once for the large-N path.
 constexpr std::size_t kBlock = 64;
 
@@ -24,27 +26,32 @@ Network network_for(int n) {
 }
 
 /// Small N: the column values of kLanes coordinates sit side by side, and every
-/// compare-exchange of the network is a lane-wise min/max (vectorised by the compiler).
+/// compare-exchange of the network is one lane-wise min and max.
 void reduce_with_network(const Tile& tile, const Network& net, ColumnReduce r, float* out) {
   const std::size_t n = tile.n;
-  alignas(64) std::array<std::array<float, kLanes>, detail::kNetworkMaxRows> v;
+  Lanes v[detail::kNetworkMaxRows];
+  alignas(32) float sorted[detail::kNetworkMaxRows * kLanes];
   for (std::size_t j0 = 0; j0 < tile.w; j0 += kLanes) {
     const std::size_t w = std::min(kLanes, tile.w - j0);
     for (std::size_t i = 0; i < n; ++i) {
       const float* x = tile.row(i) + j0;
-      for (std::size_t l = 0; l < kLanes; ++l) v[i][l] = l < w ? detail::canonical(x[l]) : 0.0f;
+      if (w == kLanes) {
+        std::memcpy(&v[i], x, sizeof(Lanes));
+      } else {
+        float pad[kLanes] = {};
+        std::copy(x, x + w, pad);
+        std::memcpy(&v[i], pad, sizeof(Lanes));
+      }
+      v[i] = v[i] + 0.0f;  // detail::canonical, lane-wise: -0 becomes +0
     }
     for (const auto& [a, b] : net) {
-      auto& va = v[a];
-      auto& vb = v[b];
-      for (std::size_t l = 0; l < kLanes; ++l) {
-        const float lo = std::min(va[l], vb[l]), hi = std::max(va[l], vb[l]);
-        va[l] = lo;
-        vb[l] = hi;
-      }
+      const Lanes x = v[a], y = v[b];
+      v[a] = y < x ? y : x;
+      v[b] = y < x ? x : y;
     }
+    std::memcpy(sorted, v, n * sizeof(Lanes));
     for (std::size_t l = 0; l < w; ++l)
-      out[j0 + l] = detail::reduce_sorted(&v[0][l], static_cast<int>(n), kLanes, r);
+      out[j0 + l] = detail::reduce_sorted(sorted + l, static_cast<int>(n), kLanes, r);
   }
 }
 

@@ -261,10 +261,12 @@ AggregationReport aggregate(Backend& backend, const RowSource& source,
   }
 
   // 4. Diagnostics: every finite row's distance to the aggregate, and what the rule said.
-  const std::vector<double> d2 = squared_distances(backend, rows, out);
-  ++report.passes;
-  std::vector<double> distance(m);
-  for (std::size_t t = 0; t < m; ++t) distance[t] = std::sqrt(d2[t]);
+  std::vector<double> distance(m, kNaN);
+  if (spec.distances) {
+    const std::vector<double> d2 = squared_distances(backend, rows, out);
+    ++report.passes;
+    for (std::size_t t = 0; t < m; ++t) distance[t] = std::sqrt(d2[t]);
+  }
   std::vector<double> sorted = distance;
   std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(m / 2), sorted.end());
   const double median_distance = sorted[m / 2];
@@ -290,7 +292,8 @@ AggregationReport aggregate(Backend& backend, const RowSource& source,
       diag.score = rule.score[owner];
     } else {
       diag.score = std::isnan(rule.score[owner])
-                       ? (median_distance > 0 ? distance[t] / median_distance : 0.0)
+                       ? (median_distance > 0 ? distance[t] / median_distance
+                                               : (std::isnan(median_distance) ? kNaN : 0.0))
                        : rule.score[owner];
     }
     diag.verdict = kept ? Verdict::kKept : Verdict::kRejectedByRule;

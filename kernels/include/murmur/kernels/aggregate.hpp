@@ -37,7 +37,7 @@ struct RowDiagnostic {
   /// clipping's final factor on the row (1 = untouched, small = pulled in); WeightedMean's
   /// clipping factor; for coordinate-wise rules, distance / median distance of finite rows.
   double score = std::numeric_limits<double>::quiet_NaN();
-  /// ||x_i - aggregate|| (NaN for non-finite rows).
+  /// ||x_i - aggregate|| (NaN for non-finite rows, or when spec.distances is off).
   double distance = std::numeric_limits<double>::quiet_NaN();
 };
 
@@ -54,7 +54,7 @@ struct AggregationReport {
 /// Order of work: a validation pass drops rows with NaN/Inf; pre-aggregation steps mix the
 /// remaining rows (their mixing is computed tile by tile, never materialised); the rule runs
 /// (1 pass, or 2 for rules that need the Gram matrix); a last pass measures every row's
-/// distance to the aggregate. Deterministic: the same bits for any thread count and, for the
+/// distance to the aggregate (unless spec.distances is off). Deterministic: the same bits for any thread count and, for the
 /// rows sorted by client id, any arrival order.
 /// Preconditions: sample_counts.size() == source.rows() with finite positive entries,
 /// out.size() == source.cols(). Throws AggregationError when the rule cannot apply.

@@ -110,6 +110,8 @@ using PreAggregation = std::variant<NearestNeighborMixing, Bucketing>;
 struct AggregationSpec {
   std::vector<PreAggregation> pre;
   Rule rule = WeightedMean{};
+  /// Measure every row's distance to the aggregate (one more pass over the rows).
+  bool distances = true;
 };
 
 /// The rule's name with its parameters, e.g. "multi-krum(f=2, m=5)".
