@@ -3,6 +3,7 @@
 
 #include <iostream>
 
+#include "chain_cli.hpp"
 #include "murmur/client/info.hpp"
 
 int main(int argc, char** argv) {
@@ -13,6 +14,7 @@ int main(int argc, char** argv) {
                      "Print the version, the backends compiled in and the hardware found "
                      "(CPU, BLAS, libtorch, CUDA devices, NCCL)")
       ->callback([] { murmur::client::print_info(std::cout); });
+  murmur::client::add_chain_commands(app);
 
   try {
     app.parse(argc, argv);
