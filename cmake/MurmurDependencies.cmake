@@ -24,6 +24,19 @@ find_package(CURL REQUIRED)
 find_package(SQLite3 REQUIRED)
 find_package(nlohmann_json 3.10 REQUIRED)
 
+# protocol/ and server/: protobuf, ZeroMQ (CurveZMQ through libsodium), libsodium, TOML,
+# logs, HTTP for metrics.
+find_package(Protobuf REQUIRED)
+pkg_check_modules(MURMUR_ZMQ REQUIRED IMPORTED_TARGET libzmq)
+pkg_check_modules(MURMUR_SODIUM REQUIRED IMPORTED_TARGET libsodium)
+add_library(murmur_zmq INTERFACE)
+target_link_libraries(murmur_zmq INTERFACE PkgConfig::MURMUR_ZMQ)
+add_library(murmur_sodium INTERFACE)
+target_link_libraries(murmur_sodium INTERFACE PkgConfig::MURMUR_SODIUM)
+find_package(tomlplusplus REQUIRED)
+find_package(spdlog REQUIRED)
+find_path(MURMUR_HTTPLIB_INCLUDE httplib.h REQUIRED)
+
 if(MURMUR_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()
