@@ -251,13 +251,17 @@ U256 AllianceTaskContract::round_reward(const U256& task_id) {
 
 std::vector<Address> AllianceTaskContract::participants(const U256& task_id) {
   std::vector<Address> out;
-  for (const auto& a : view("participants(uint256)", {task_id}, {"address[]"})[0].list()) out.push_back(a.address());
+  // Keep the decoded values alive: a range-for over view(...)[0].list() would dangle (pre-C++23).
+  std::vector<Value> decoded = view("participants(uint256)", {task_id}, {"address[]"});
+  for (const auto& a : decoded[0].list()) out.push_back(a.address());
   return out;
 }
 
 std::vector<Address> AllianceTaskContract::members(const U256& task_id) {
   std::vector<Address> out;
-  for (const auto& a : view("members(uint256)", {task_id}, {"address[]"})[0].list()) out.push_back(a.address());
+  // Keep the decoded values alive: a range-for over view(...)[0].list() would dangle (pre-C++23).
+  std::vector<Value> decoded = view("members(uint256)", {task_id}, {"address[]"});
+  for (const auto& a : decoded[0].list()) out.push_back(a.address());
   return out;
 }
 

@@ -111,16 +111,16 @@ std::uint64_t EthClient::block_number() {
 }
 
 std::uint64_t EthClient::pending_nonce(const Address& account) {
-  return quantity(rpc_.call("eth_getTransactionCount", {account.to_lower_hex(), "pending"})).to_u64();
+  return quantity(rpc_.call("eth_getTransactionCount", nlohmann::json::array({account.to_lower_hex(), "pending"}))).to_u64();
 }
 
 U256 EthClient::balance(const Address& account) {
-  return quantity(rpc_.call("eth_getBalance", {account.to_lower_hex(), "latest"}));
+  return quantity(rpc_.call("eth_getBalance", nlohmann::json::array({account.to_lower_hex(), "latest"})));
 }
 
 std::uint64_t EthClient::estimate_gas(const CallRequest& call) {
   try {
-    return quantity(rpc_.call("eth_estimateGas", {to_json(call)})).to_u64();
+    return quantity(rpc_.call("eth_estimateGas", nlohmann::json::array({to_json(call)}))).to_u64();
   } catch (const RpcError&) {
     rethrow_as_revert("eth_estimateGas");
   }
@@ -128,7 +128,7 @@ std::uint64_t EthClient::estimate_gas(const CallRequest& call) {
 
 FeeQuote EthClient::suggest_fees() {
   FeeQuote q;
-  nlohmann::json block = rpc_.call("eth_getBlockByNumber", {"latest", false});
+  nlohmann::json block = rpc_.call("eth_getBlockByNumber", nlohmann::json::array({"latest", false}));
   if (block.is_object() && block.contains("baseFeePerGas") && !block["baseFeePerGas"].is_null())
     q.base_fee = quantity(block["baseFeePerGas"]);
   try {
@@ -143,7 +143,7 @@ FeeQuote EthClient::suggest_fees() {
 Hash32 EthClient::send_raw_transaction(std::span<const std::uint8_t> raw) {
   Hash32 local = keccak256(raw);
   try {
-    nlohmann::json r = rpc_.call("eth_sendRawTransaction", {to_hex(raw)});
+    nlohmann::json r = rpc_.call("eth_sendRawTransaction", nlohmann::json::array({to_hex(raw)}));
     Hash32 remote = hash_from_hex(r.get<std::string>());
     if (remote != local)
       throw TransportError("eth_sendRawTransaction returned hash " + to_hex(remote) + " but the transaction's hash is " +
@@ -159,7 +159,7 @@ Hash32 EthClient::send_raw_transaction(std::span<const std::uint8_t> raw) {
 }
 
 std::optional<Receipt> EthClient::get_receipt(const Hash32& tx_hash) {
-  nlohmann::json r = rpc_.call("eth_getTransactionReceipt", {to_hex(tx_hash)});
+  nlohmann::json r = rpc_.call("eth_getTransactionReceipt", nlohmann::json::array({to_hex(tx_hash)}));
   if (r.is_null()) return std::nullopt;
   return receipt_from_json(r);
 }
@@ -179,7 +179,7 @@ Receipt EthClient::wait_for_receipt(const Hash32& tx_hash, std::chrono::millisec
 
 Bytes EthClient::call(const CallRequest& call, const std::string& block) {
   try {
-    return from_hex(rpc_.call("eth_call", {to_json(call), block}).get<std::string>());
+    return from_hex(rpc_.call("eth_call", nlohmann::json::array({to_json(call), block})).get<std::string>());
   } catch (const RpcError&) {
     rethrow_as_revert("eth_call");
   }
@@ -194,7 +194,7 @@ std::vector<Log> EthClient::get_logs(const LogFilter& f) {
   for (const auto& t : f.topics) topics.push_back(t ? nlohmann::json(to_hex(*t)) : nlohmann::json());
   q["topics"] = topics;
   std::vector<Log> out;
-  for (const auto& l : rpc_.call("eth_getLogs", {q})) out.push_back(log_from_json(l));
+  for (const auto& l : rpc_.call("eth_getLogs", nlohmann::json::array({q}))) out.push_back(log_from_json(l));
   return out;
 }
 

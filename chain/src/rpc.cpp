@@ -39,6 +39,8 @@ RpcClient::RpcClient(std::string url, RpcOptions options)
   curl_->handle = curl_easy_init();
   if (!curl_->handle) throw std::runtime_error("curl_easy_init failed");
   curl_->headers = curl_slist_append(nullptr, "Content-Type: application/json");
+  // No "Expect: 100-continue" for large bodies (deployments): some nodes answer it wrongly.
+  curl_->headers = curl_slist_append(curl_->headers, "Expect:");
   CURL* h = curl_->handle;
   curl_easy_setopt(h, CURLOPT_URL, url_.c_str());
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, curl_->headers);
@@ -52,6 +54,8 @@ RpcClient::RpcClient(std::string url, RpcOptions options)
 RpcClient::~RpcClient() = default;
 
 nlohmann::json RpcClient::call(const std::string& method, const nlohmann::json& params) {
+  if (!params.is_array())
+    throw std::invalid_argument(method + ": JSON-RPC params must be an array, got " + params.dump().substr(0, 100));
   nlohmann::json request = {{"jsonrpc", "2.0"}, {"id", next_id_++}, {"method", method}, {"params", params}};
   const std::string body = request.dump();
   CURL* h = curl_->handle;

@@ -30,7 +30,9 @@ class RpcClient {
   /// timeouts, HTTP 429/5xx, a body that is not JSON-RPC) are retried up to max_attempts with
   /// exponential backoff, then thrown as TransportError; a JSON-RPC error object is thrown at
   /// once as RpcError. Every request is idempotent at the node (eth_sendRawTransaction of the
-  /// same bytes included), so a retry after a lost answer is safe.
+  /// same bytes included), so a retry after a lost answer is safe. `params` must be a JSON
+  /// array (std::invalid_argument otherwise): build it with nlohmann::json::array({...}), since a
+  /// braced single element `{x}` binds to `const json&` as x itself, not as [x].
   nlohmann::json call(const std::string& method, const nlohmann::json& params);
 
   const std::string& url() const { return url_; }

@@ -1,0 +1,84 @@
+#include "chain/chain_fixture.hpp"
+
+#include <fstream>
+
+namespace murmur::chain::testing {
+
+HardhatNode* LocalChainTest::node_ = nullptr;
+std::string LocalChainTest::start_error_;
+
+void LocalChainTest::SetUpTestSuite() {
+  if (!std::filesystem::exists(repo() / "contracts/node_modules/.bin/hardhat")) return;  // SetUp skips
+  try {
+    node_ = new HardhatNode(repo() / "contracts", std::chrono::seconds(120));
+    std::cout << "hardhat node on " << node_->url() << ", key seed " << kKeySeed << "\n";
+  } catch (const std::exception& e) {
+    start_error_ = e.what();
+  }
+}
+
+void LocalChainTest::TearDownTestSuite() {
+  delete node_;
+  node_ = nullptr;
+}
+
+void LocalChainTest::SetUp() {
+  if (!std::filesystem::exists(repo() / "contracts/node_modules/.bin/hardhat"))
+    GTEST_SKIP() << "contracts/node_modules is missing: run `npm ci` in contracts/ (scripts/setup.sh does)";
+  ASSERT_NE(node_, nullptr) << "hardhat node did not start: " << start_error_;
+  rpc_ = std::make_unique<RpcClient>(node_->url());
+  eth_ = std::make_unique<EthClient>(*rpc_, &alliance::errors());
+}
+
+PrivateKey LocalChainTest::funded_key(std::mt19937_64& rng) {
+  while (true) {
+    Hash32 secret;
+    for (auto& b : secret) b = static_cast<std::uint8_t>(rng());
+    try {
+      PrivateKey k(secret);
+      eth_->raw("hardhat_setBalance", nlohmann::json::array({k.address().to_lower_hex(), U256::from_string("1000000000000000000000").to_quantity()}));
+      return k;
+    } catch (const std::invalid_argument&) {
+    }
+  }
+}
+
+Deployment LocalChainTest::deploy(Wallet& deployer) {
+  auto bytecode = [](const std::string& name) {
+    auto file = repo() / "contracts/artifacts/contracts" / (name + ".sol") / (name + ".json");
+    std::ifstream in(file);
+    if (!in) throw std::runtime_error("missing artifact " + file.string() + " (hardhat node compiles on start)");
+    return from_hex(nlohmann::json::parse(in).at("bytecode").get<std::string>());
+  };
+  Receipt token = deployer.transact(std::nullopt, bytecode("MockToken"));
+  Receipt alliance = deployer.transact(std::nullopt, bytecode("AllianceTask"));
+  if (!token.contract_address || !alliance.contract_address) throw std::runtime_error("deployment receipt without address");
+  return Deployment{deployer.chain_id(), "hardhat-test", *token.contract_address, *alliance.contract_address,
+                    deployer.address(), alliance.block_number};
+}
+
+std::pair<U256, Hash32> LocalChainTest::start_round_with_roles(Wallet& aggregator, const Address& contract,
+                                                               const U256& task, const std::vector<Address>& nodes,
+                                                               const std::vector<Role>& roles,
+                                                               std::uint64_t proposer_bps) {
+  AllianceTaskContract alliance(*eth_, contract);
+  U256 round = U256(alliance.get_task(task).current_round) + U256(1);
+  nlohmann::json parent = eth_->raw("eth_getBlockByNumber", nlohmann::json::array({"latest", false}));
+  Hash32 parent_hash = hash_from_hex(parent.at("hash").get<std::string>());
+  for (std::uint64_t k = 1; k <= 200'000; ++k) {
+    Hash32 seed = round_seed(U256(k), parent_hash, task, round);
+    bool all = true;
+    for (std::size_t i = 0; i < nodes.size() && all; ++i) all = role_of(seed, nodes[i], proposer_bps) == roles[i];
+    if (!all) continue;
+    eth_->raw("hardhat_setPrevRandao", nlohmann::json::array({to_hex(U256(k).to_be_bytes())}));
+    Receipt r = aggregator.transact(contract, alliance::start_round(task));
+    auto [got_round, got_seed] = alliance::round_from_receipt(r, contract);
+    if (got_round != round || got_seed != seed)
+      throw std::runtime_error("seed prediction failed: chain seed " + to_hex(got_seed) + " != predicted " + to_hex(seed) +
+                               " (another block was mined in between?)");
+    return {round, seed};
+  }
+  throw std::runtime_error("no prevrandao below 200000 gives the wanted roles");
+}
+
+}  // namespace murmur::chain::testing

@@ -1,0 +1,54 @@
+// GoogleTest fixture: one Hardhat node per test suite on a free loopback port, and helpers to
+// fund keys, deploy the contracts from their artifacts and start rounds with chosen roles.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "chain/local_chain.hpp"
+#include "murmur/chain/alliance.hpp"
+#include "murmur/chain/deployment.hpp"
+#include "murmur/chain/eip712.hpp"
+#include "murmur/chain/keccak.hpp"
+#include "murmur/chain/poster.hpp"
+
+namespace murmur::chain::testing {
+
+/// Seed of the test keys (printed by the fixture).
+inline constexpr std::uint64_t kKeySeed = 5'000'001;
+
+class LocalChainTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite();
+  static void TearDownTestSuite();
+  void SetUp() override;
+
+  static std::filesystem::path repo() { return MURMUR_SOURCE_DIR; }
+  /// A random key (from `rng`) with 1000 ETH set by hardhat_setBalance.
+  PrivateKey funded_key(std::mt19937_64& rng);
+  Wallet wallet(const PrivateKey& key) { return Wallet(*eth_, key); }
+  /// Deploys MockToken and AllianceTask from contracts/artifacts with contract-creation transactions.
+  Deployment deploy(Wallet& deployer);
+  /// Starts the task's next round with a prevrandao (hardhat_setPrevRandao) chosen so that each
+  /// node gets the wanted role; returns (round, seed) and checks the on-chain seed is the
+  /// predicted keccak256(prevrandao ‖ parent hash ‖ taskId ‖ round).
+  std::pair<U256, Hash32> start_round_with_roles(Wallet& aggregator, const Address& contract, const U256& task,
+                                                 const std::vector<Address>& nodes, const std::vector<Role>& roles,
+                                                 std::uint64_t proposer_bps);
+  std::string url() const { return node_->url(); }
+
+  std::unique_ptr<RpcClient> rpc_;
+  std::unique_ptr<EthClient> eth_;
+
+ private:
+  static HardhatNode* node_;
+  static std::string start_error_;
+};
+
+}  // namespace murmur::chain::testing
