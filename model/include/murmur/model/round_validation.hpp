@@ -1,0 +1,48 @@
+#pragma once
+// A round's candidate set and each update's contribution (DESIGN.md §1 step 5).
+#include <cstddef>
+#include <span>
+#include <vector>
+
+#include "murmur/kernels/row_source.hpp"
+#include "murmur/model/evaluator.hpp"
+
+namespace murmur::model {
+
+/// One update's part in the round.
+struct UpdateContribution {
+  CandidateScore alone;    ///< base + delta_i: the update applied by itself
+  CandidateScore without;  ///< the leave-one-out mean: the round's aggregate without update i
+  /// loss(without) - loss(new global): > 0 when the update lowered the global model's loss.
+  /// NaN unless both are scored.
+  double contribution = 0;
+};
+
+/// Scores of a round's candidates.
+struct RoundValidation {
+  CandidateScore previous;  ///< the base model (last accepted global model)
+  CandidateScore global;    ///< the new global model
+  std::vector<UpdateContribution> updates;  ///< in the order of the update rows
+  std::vector<float> global_parameters;     ///< the new global model's flat vector
+  std::size_t candidates = 0;                ///< 2N + 2 evaluated
+  std::size_t passes = 0;                    ///< evaluator calls (groups of max_batch())
+};
+
+/// Builds and scores the round's candidates from the base model and N update deltas with
+/// weights w_i (e.g. sample counts), FedAvg over the deltas:
+///   S = sum_i w_i delta_i,  W = sum_i w_i   (accumulated in double, in row order)
+///   previous   = base
+///   global     = base + S / W
+///   alone_i    = base + delta_i
+///   without_i  = base + (S - w_i delta_i) / (W - w_i)   (= base when W - w_i = 0)
+/// each rounded once to float. The 2N + 2 candidates are built and scored in groups of
+/// evaluator.max_batch(), so memory is max_batch() * P floats plus S (P doubles).
+///
+/// Throws ModelError unless base.size() == deltas.d == evaluator.parameters(), and
+/// std::invalid_argument unless N >= 1, weights.size() == N, every weight is finite and >= 0
+/// and W > 0.
+/// Non-finite deltas are allowed: every candidate they enter is reported kNonFiniteParameters.
+RoundValidation validate_round(CandidateEvaluator& evaluator, std::span<const float> base,
+                               kernels::RowsView deltas, std::span<const double> weights);
+
+}  // namespace murmur::model

@@ -1,0 +1,100 @@
+#include "murmur/model/round_validation.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include "murmur/model/errors.hpp"
+
+namespace murmur::model {
+
+RoundValidation validate_round(CandidateEvaluator& evaluator, std::span<const float> base,
+                               kernels::RowsView deltas, std::span<const double> weights) {
+  const std::size_t p = evaluator.parameters(), n = deltas.n;
+  if (base.size() != p)
+    throw ModelError("validate_round: the base model has " + std::to_string(base.size()) +
+                     " parameters, " + evaluator.describe() + " has " + std::to_string(p));
+  if (deltas.d != p)
+    throw ModelError("validate_round: updates have " + std::to_string(deltas.d) +
+                     " parameters, " + evaluator.describe() + " has " + std::to_string(p) +
+                     ": they were made for a different model");
+  if (n == 0) throw std::invalid_argument("validate_round: no updates");
+  if (weights.size() != n)
+    throw std::invalid_argument("validate_round: " + std::to_string(weights.size()) +
+                                " weights for " + std::to_string(n) + " updates");
+  double total = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(weights[i]) || weights[i] < 0)
+      throw std::invalid_argument("validate_round: weight " + std::to_string(i) + " is " +
+                                  std::to_string(weights[i]) + ", must be finite and >= 0");
+    total += weights[i];
+  }
+  if (!(total > 0)) throw std::invalid_argument("validate_round: the weights sum to 0");
+
+  // S_j = sum_i w_i delta_ij, in double and in row order (fixed, so reproducible).
+  std::vector<double> sum(p, 0.0);
+  for (std::size_t i = 0; i < n; ++i) {
+    const float* d = deltas.row(i);
+    for (std::size_t j = 0; j < p; ++j) sum[j] = std::fma(weights[i], static_cast<double>(d[j]), sum[j]);
+  }
+  RoundValidation result;
+  result.global_parameters.resize(p);
+  for (std::size_t j = 0; j < p; ++j)
+    result.global_parameters[j] = static_cast<float>(static_cast<double>(base[j]) + sum[j] / total);
+
+  // Candidate c: 0 previous, 1 global, 2 + i alone_i, 2 + n + i without_i.
+  const std::size_t count = 2 * n + 2;
+  const auto fill = [&](std::size_t c, float* dst) {
+    if (c == 0) {
+      std::copy(base.begin(), base.end(), dst);
+    } else if (c == 1) {
+      std::copy(result.global_parameters.begin(), result.global_parameters.end(), dst);
+    } else if (c < 2 + n) {
+      const float* d = deltas.row(c - 2);
+      for (std::size_t j = 0; j < p; ++j)
+        dst[j] = static_cast<float>(static_cast<double>(base[j]) + static_cast<double>(d[j]));
+    } else {
+      const std::size_t i = c - 2 - n;
+      const double rest = total - weights[i];
+      if (!(rest > 0)) {  // the only weighted update: without it the model stays at base
+        std::copy(base.begin(), base.end(), dst);
+        return;
+      }
+      const float* d = deltas.row(i);
+      for (std::size_t j = 0; j < p; ++j)
+        dst[j] = static_cast<float>(static_cast<double>(base[j]) +
+                                    std::fma(-weights[i], static_cast<double>(d[j]), sum[j]) / rest);
+    }
+  };
+
+  std::vector<CandidateScore> scores;
+  scores.reserve(count);
+  const std::size_t group = std::max<std::size_t>(evaluator.max_batch(), 1);
+  std::vector<float> buffer(std::min(group, count) * p);
+  for (std::size_t c0 = 0; c0 < count; c0 += group) {
+    const std::size_t g = std::min(group, count - c0);
+    for (std::size_t c = 0; c < g; ++c) fill(c0 + c, buffer.data() + c * p);
+    const std::vector<CandidateScore> part =
+        evaluator.evaluate(std::span<const float>(buffer.data(), g * p));
+    scores.insert(scores.end(), part.begin(), part.end());
+    ++result.passes;
+  }
+
+  result.candidates = count;
+  result.previous = scores[0];
+  result.global = scores[1];
+  result.updates.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    UpdateContribution& u = result.updates[i];
+    u.alone = scores[2 + i];
+    u.without = scores[2 + n + i];
+    u.contribution = u.without.valid() && result.global.valid()
+                         ? u.without.mean_loss - result.global.mean_loss
+                         : std::numeric_limits<double>::quiet_NaN();
+  }
+  return result;
+}
+
+}  // namespace murmur::model
