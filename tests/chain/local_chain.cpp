@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -151,6 +152,17 @@ HardhatNode::HardhatNode(const std::filesystem::path& contracts_dir, std::chrono
   auto hardhat = contracts_dir / "node_modules/.bin/hardhat";
   if (!std::filesystem::exists(hardhat))
     throw std::runtime_error(hardhat.string() + " is missing: run `npm ci` in contracts/");
+  // Test processes may start nodes concurrently (ctest -j); `hardhat node` compiles the contracts
+  // first, so starts are serialized by a lock file to keep two compilers off contracts/artifacts.
+  int lock = ::open((std::filesystem::temp_directory_path() / "murmur-hardhat-start.lock").c_str(),
+                    O_RDWR | O_CREAT, 0666);
+  if (lock >= 0) ::flock(lock, LOCK_EX);
+  struct Unlock {
+    int fd;
+    ~Unlock() {
+      if (fd >= 0) ::close(fd);  // closing releases the flock
+    }
+  } unlock{lock};
   proc_ = std::make_unique<ChildProcess>(
       std::vector<std::string>{hardhat.string(), "node", "--hostname", "127.0.0.1", "--port", std::to_string(port_)},
       std::map<std::string, std::string>{{"HARDHAT_DISABLE_TELEMETRY_PROMPT", "true"}}, std::vector<std::string>{},
