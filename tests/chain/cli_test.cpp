@@ -142,7 +142,7 @@ TEST_F(CliTest, PosterKilledAroundSendingLandsExactlyOneFinalize) {
   auto agg_key = key_file("aggregator", aggregator);
   Deployment dep = deploy(creator);
   save_deployment(deployment_, dep);
-  TaskParams params{dep.token, U256(400000), U256(4), U256(100), U256(0), U256(1000), aggregator.address(),
+  TaskParams params{dep.token, U256(500000), U256(5), U256(100), U256(0), U256(1000), aggregator.address(),
                     Hash32{}, Hash32{}};
   creator.transact(dep.token, erc20::mint(creator.address(), params.reward_pool));
   creator.transact(dep.token, erc20::approve(dep.alliance_task, params.reward_pool));
@@ -237,10 +237,36 @@ TEST_F(CliTest, PosterKilledAroundSendingLandsExactlyOneFinalize) {
     EXPECT_EQ(ok(agg_key, finalize_args(round)).at("success"), true);
     expect_exactly_once(round, nonce, recorded);
   }
+  {  // (e) killed after sending; the node lost it and the nonce was then used by another
+     // transaction of the aggregator: the restart sees "nonce too low", no receipt and no
+     // RoundFinalized, so it signs a new transaction (next nonce) and records a second attempt.
+    U256 round = start_round();
+    eth_->raw("evm_setAutomine", nlohmann::json::array({false}));
+    Hash32 recorded = crash(round, "MURMUR_POSTER_CRASH_AFTER_SEND");
+    eth_->raw("hardhat_dropTransaction", nlohmann::json::array({to_hex(recorded)}));
+    eth_->raw("evm_setAutomine", nlohmann::json::array({true}));
+    std::uint64_t used = Outbox(outbox_file).find({"finalizeRound", task, round})->nonce;
+    TxOptions same_nonce;
+    same_nonce.nonce = used;
+    same_nonce.gas_limit = 21000;
+    SignedTransaction other = agg.prepare(aggregator.address(), {}, U256(0), same_nonce);
+    agg.eth().send_raw_transaction(other.raw);
+    agg.confirm(other, std::chrono::seconds(10));
+    json j = ok(agg_key, {"resume", "--outbox", outbox_file.string()});
+    ASSERT_EQ(j.at("reconciled").size(), 1u);
+    EXPECT_EQ(j.at("reconciled")[0].at("success"), true);
+    auto p = Outbox(outbox_file).find({"finalizeRound", task, round});
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->state, PostingState::Confirmed);
+    EXPECT_EQ(p->attempts, 2);
+    EXPECT_EQ(p->nonce, used + 1);
+    EXPECT_NE(p->tx_hash, recorded);
+    EXPECT_EQ(finalized_events(dep, task, round), 1u);
+  }
   // Every round finalized once; a further finalize of the last round is answered from the outbox.
-  json again = ok(agg_key, finalize_args(U256(4)));
+  json again = ok(agg_key, finalize_args(U256(5)));
   EXPECT_EQ(again.at("alreadyDone"), true);
-  EXPECT_EQ(AllianceTaskContract(*eth_, dep.alliance_task).get_task(task).finalized_rounds, 4u);
+  EXPECT_EQ(AllianceTaskContract(*eth_, dep.alliance_task).get_task(task).finalized_rounds, 5u);
 }
 
 }  // namespace
