@@ -35,7 +35,9 @@ add_library(murmur_sodium INTERFACE)
 target_link_libraries(murmur_sodium INTERFACE PkgConfig::MURMUR_SODIUM)
 find_package(tomlplusplus REQUIRED)
 find_package(spdlog REQUIRED)
+# Debian's cpp-httplib is a compiled library behind the header.
 find_path(MURMUR_HTTPLIB_INCLUDE httplib.h REQUIRED)
+find_library(MURMUR_HTTPLIB_LIBRARY cpp-httplib REQUIRED)
 
 if(MURMUR_BUILD_TESTS)
   find_package(GTest REQUIRED)

@@ -1,0 +1,67 @@
+#pragma once
+// murmurd's configuration, read from a TOML file (see server/murmurd.example.toml).
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "murmur/chain/address.hpp"
+#include "murmur/chain/uint256.hpp"
+#include "murmur/kernels/rules.hpp"
+
+namespace murmur::server {
+
+/// A staked node allowed in the task (from the participants file until the chain supplies it).
+struct Participant {
+  chain::Address address;
+  chain::U256 stake;
+};
+
+struct Config {
+  // [server]
+  std::string endpoint = "tcp://127.0.0.1:7770";           ///< round endpoint (ROUTER)
+  std::string register_endpoint = "tcp://127.0.0.1:7771";  ///< registration endpoint (ROUTER)
+  std::string metrics_address = "127.0.0.1";               ///< Prometheus text over HTTP
+  int metrics_port = 0;                                    ///< 0: no metrics server
+  std::filesystem::path data_dir = "murmur-data";          ///< spool, models, state.db
+  bool curve = true;                                       ///< CurveZMQ on both endpoints
+  std::string curve_secret_key;  ///< Z85 (40 chars); from curve_secret_key_file if empty
+  std::size_t chunk_bytes = 4u << 20;
+  std::size_t inflight_budget_bytes = 256u << 20;  ///< all peers' granted chunk credits
+  std::uint32_t peer_credits = 4;                  ///< chunks one peer may have in flight
+  double peer_messages_per_second = 2000;          ///< token bucket per peer
+  std::string backend = "auto";                    ///< auto, cpu or cuda
+
+  // [task]
+  std::uint64_t task_id = 1;
+  std::uint64_t chain_id = 31337;
+  chain::Address contract;       ///< EIP-712 verifying contract of the task
+  std::uint64_t parameters = 0;  ///< D
+  std::uint64_t rounds = 1;
+  std::uint64_t proposer_bps = 5000;
+  std::filesystem::path initial_model;  ///< raw f32 file; zeros when empty
+  std::vector<Participant> participants;
+
+  // [round]
+  std::chrono::milliseconds upload_window{60000};
+  std::chrono::milliseconds vote_window{30000};
+  std::size_t quorum = 1;       ///< committed updates needed to aggregate
+  std::size_t vote_quorum = 0;  ///< votes needed to decide; fewer: the round is rejected
+
+  // [aggregation]
+  kernels::AggregationSpec aggregation;
+};
+
+/// Reads `path`; relative file names inside resolve against its folder. Throws
+/// std::runtime_error naming the file, the key and what was wrong.
+Config load_config(const std::filesystem::path& path);
+
+/// Parses a participants CSV ("address,stake" per line, '#' comments).
+std::vector<Participant> load_participants(const std::filesystem::path& path);
+
+/// Parses the [aggregation] table's rule text, e.g. "median", "trimmed-mean", "multi-krum".
+kernels::AggregationSpec parse_rule(const std::string& rule, std::size_t f, double beta,
+                                    std::size_t m, std::size_t bucket, double tau);
+
+}  // namespace murmur::server

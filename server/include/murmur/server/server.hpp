@@ -1,0 +1,52 @@
+#pragma once
+// murmurd in process: the round engine, ingest over ZeroMQ, the spool, aggregation through the
+// kernels, metrics. Used by the murmurd binary and by tests and benchmarks.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "murmur/chain/bytes.hpp"
+#include "murmur/server/config.hpp"
+
+namespace murmur::server {
+
+/// What a round looks like from outside, for tests and status.
+struct RoundSnapshot {
+  std::uint64_t round = 0;
+  int stage = 0;  ///< wire::Stage
+  std::size_t committed_updates = 0;
+  std::size_t votes = 0;
+  chain::Hash32 global_model{};
+  chain::Hash32 candidate_model{};
+  std::string last_outcome;  ///< why the previous round ended
+  std::string backend;       ///< the aggregation backend in use
+};
+
+class Server {
+ public:
+  /// Opens (or resumes) the spool in config.data_dir; binds nothing yet.
+  explicit Server(Config config);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  /// Binds the endpoints and starts serving on background threads.
+  void start();
+  /// Stops serving and joins the threads; state on disk stays as it is.
+  void stop();
+
+  /// The server's CurveZMQ public key (Z85, 40 characters) for nodes' configuration.
+  std::string curve_public_key() const;
+  RoundSnapshot snapshot() const;
+  /// The port the metrics server listens on (0 when disabled).
+  int metrics_port() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// A new CurveZMQ key pair as Z85 (public, secret).
+std::pair<std::string, std::string> curve_keypair();
+
+}  // namespace murmur::server

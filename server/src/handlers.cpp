@@ -1,0 +1,348 @@
+// One request from one peer: admission (attribution, rate, request order), then the message's
+// own checks. Every refusal is a typed wire error; nothing a refused request carried is kept,
+// and nothing already accepted is touched.
+#include <spdlog/spdlog.h>
+
+#include "murmur/chain/eip712.hpp"
+#include "murmur/protocol/integrity.hpp"
+#include "murmur/protocol/tensor.hpp"
+#include "server_impl.hpp"
+
+namespace murmur::server {
+namespace {
+
+using protocol::ProtocolError;
+
+[[noreturn]] void refuse(wire::ErrorCode code, const std::string& why) { throw ProtocolError(code, why); }
+
+chain::Hash32 hash_field(const std::string& bytes, const char* what) {
+  if (bytes.size() != 32) refuse(wire::ERR_MALFORMED, std::string(what) + " must be 32 bytes");
+  chain::Hash32 h{};
+  std::memcpy(h.data(), bytes.data(), 32);
+  return h;
+}
+
+std::span<const std::uint8_t> as_bytes(const std::string& s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+}  // namespace
+
+void Server::Impl::reply(zmq::socket_t& socket, const zmq::message_t& identity,
+                         const wire::Envelope& e, std::span<const std::uint8_t> payload) {
+  auto frames = protocol::encode(e, payload);
+  socket.send(zmq::buffer(identity.data(), identity.size()), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+  for (std::size_t i = 0; i < frames.size(); ++i)
+    socket.send(frames[i], i + 1 < frames.size() ? zmq::send_flags::sndmore | zmq::send_flags::dontwait
+                                                 : zmq::send_flags::dontwait);
+  if (e.has_error()) metrics.refused(protocol::code_name(e.error().code()));
+}
+
+bool Server::Impl::admit(const chain::Address& peer) {
+  Peer& p = peers[peer];
+  const auto now = Clock::now();
+  const double rate = cfg.peer_messages_per_second, burst = rate;  // one second's worth
+  p.tokens = std::min(burst, p.tokens + rate * std::chrono::duration<double>(now - p.refilled).count());
+  p.refilled = now;
+  p.tokens -= 1;
+  // Down to one burst of debt, refuse with ERR_RATE_LIMITED; beyond it drop silently, so a
+  // flood costs the server no replies either.
+  if (p.tokens < -burst) {
+    p.tokens = -burst;
+    metrics.refused("DROPPED_FLOOD");
+    return false;
+  }
+  return true;
+}
+
+void Server::Impl::on_register_message(std::vector<zmq::message_t>& frames) {
+  if (frames.size() < 2) return;  // no identity: not from a ROUTER peer
+  const zmq::message_t identity = std::move(frames.front());
+  frames.erase(frames.begin());
+  std::uint64_t request_id = 0;
+  try {
+    const char* user = cfg.curve ? frames[0].gets("User-Id") : nullptr;
+    const protocol::Message m = protocol::decode(frames, {64 * 1024, 0});
+    request_id = m.envelope.request_id();
+    if (!m.envelope.has_register_()) refuse(wire::ERR_WRONG_STAGE, "the registration endpoint only serves Register");
+    const auto& r = m.envelope.register_();
+    if (r.address().size() != 20) refuse(wire::ERR_MALFORMED, "address must be 20 bytes");
+    if (r.curve_public_key().size() != 32) refuse(wire::ERR_MALFORMED, "curve_public_key must be 32 bytes");
+    if (r.chain_id() != cfg.chain_id)
+      refuse(wire::ERR_WRONG_TASK, "chain id " + std::to_string(r.chain_id()) + ", this task runs on " + std::to_string(cfg.chain_id));
+    std::array<char, 41> z85{};
+    zmq_z85_encode(z85.data(), reinterpret_cast<const std::uint8_t*>(r.curve_public_key().data()), 32);
+    const std::string key(z85.data(), 40);
+    if (user != nullptr && std::string(user) != "key:" + key)
+      refuse(wire::ERR_BAD_SIGNATURE, "the curve key to register must be the one this connection uses");
+    chain::Address address;
+    std::memcpy(address.bytes.data(), r.address().data(), 20);
+    if (!stakes.contains(address))
+      refuse(wire::ERR_NOT_REGISTERED, address.to_checksum() + " is not a participant of task " + std::to_string(cfg.task_id));
+    const auto who = protocol::signer(protocol::register_digest(r.chain_id(), as_bytes(r.curve_public_key())),
+                                      as_bytes(r.signature()));
+    if (!who || *who != address)
+      refuse(wire::ERR_BAD_SIGNATURE, "registration is not signed by " + address.to_checksum());
+    spool.bind(key, address);
+    if (!cfg.curve) sessions[std::string(static_cast<const char*>(identity.data()), identity.size())] = address;
+    wire::Envelope ok;
+    ok.set_request_id(request_id);
+    ok.mutable_registered()->set_address(r.address());
+    reply(*register_socket, identity, ok);
+    spdlog::info("registered {} curve_key={}", address.to_checksum(), key);
+  } catch (const ProtocolError& e) {
+    reply(*register_socket, identity, protocol::error_envelope(request_id, e.code(), e.what()));
+  }
+}
+
+void Server::Impl::on_round_message(std::vector<zmq::message_t>& frames) {
+  if (frames.size() < 2) return;
+  const zmq::message_t identity = std::move(frames.front());
+  frames.erase(frames.begin());
+  std::uint64_t request_id = 0;
+  try {
+    // Attribution: the ZAP handler tagged the connection with its participant's address; with
+    // CurveZMQ off, a Register on this socket binds the routing id for the session.
+    std::optional<chain::Address> peer;
+    if (const char* user = cfg.curve ? frames[0].gets("User-Id") : nullptr; user && std::strlen(user) == 40) {
+      peer = chain::Address::from_hex(user);
+    } else if (auto it = sessions.find(std::string(static_cast<const char*>(identity.data()), identity.size()));
+               it != sessions.end()) {
+      peer = it->second;
+    }
+    if (!peer) {
+      if (!cfg.curve) {  // plain mode: registration happens on this socket
+        std::vector<zmq::message_t> copy;
+        copy.emplace_back(identity.data(), identity.size());
+        for (auto& f : frames) copy.push_back(std::move(f));
+        register_socket.swap(round_socket);  // reply through the socket it came on
+        on_register_message(copy);
+        register_socket.swap(round_socket);
+        return;
+      }
+      refuse(wire::ERR_NOT_REGISTERED, "connection is not bound to a participant");
+    }
+    if (!admit(*peer)) return;
+    protocol::Message m = protocol::decode(frames, {64 * 1024, cfg.chunk_bytes});
+    request_id = m.envelope.request_id();
+    Peer& p = peers[*peer];
+    if (request_id <= p.last_request_id)
+      refuse(wire::ERR_REPLAY, "request id " + std::to_string(request_id) + " is not above " +
+                                   std::to_string(p.last_request_id));
+    p.last_request_id = request_id;
+    std::vector<std::uint8_t> payload;
+    wire::Envelope out = handle(*peer, m, payload);
+    out.set_request_id(request_id);
+    reply(*round_socket, identity, out, payload);
+  } catch (const ProtocolError& e) {
+    reply(*round_socket, identity, protocol::error_envelope(request_id, e.code(), e.what()));
+  } catch (const std::exception& e) {
+    spdlog::error("request {} failed: {}", request_id, e.what());
+    reply(*round_socket, identity, protocol::error_envelope(request_id, wire::ERR_INTERNAL, e.what()));
+  }
+}
+
+void Server::Impl::require_stage(wire::Stage stage, std::uint64_t task, std::uint64_t round) const {
+  if (task != cfg.task_id)
+    refuse(wire::ERR_WRONG_TASK, "task " + std::to_string(task) + ", this server runs task " + std::to_string(cfg.task_id));
+  if (round != state.round)
+    refuse(wire::ERR_WRONG_ROUND, "round " + std::to_string(round) + ", the current round is " + std::to_string(state.round));
+  if (state.stage != stage) {
+    if (static_cast<int>(state.stage) > static_cast<int>(stage))
+      refuse(wire::ERR_DEADLINE, wire::Stage_Name(stage) + " of round " + std::to_string(round) + " is over");
+    refuse(wire::ERR_WRONG_STAGE, "round " + std::to_string(round) + " is " + wire::Stage_Name(state.stage));
+  }
+  if (unix_ms() >= state.deadline_unix_ms)
+    refuse(wire::ERR_DEADLINE, wire::Stage_Name(stage) + " deadline of round " + std::to_string(round) + " has passed");
+}
+
+wire::Envelope Server::Impl::handle(const chain::Address& peer, const protocol::Message& m,
+                                    std::vector<std::uint8_t>& payload) {
+  const auto& e = m.envelope;
+  switch (e.body_case()) {
+    case wire::Envelope::kRoundInfoRequest:
+      return round_info(peer);
+    case wire::Envelope::kModelRequest:
+      return on_model_request(e.model_request(), payload);
+    case wire::Envelope::kUploadBegin:
+      return on_upload_begin(peer, e.upload_begin());
+    case wire::Envelope::kUploadChunk:
+      return on_upload_chunk(peer, m);
+    case wire::Envelope::kUploadCommit:
+      return on_upload_commit(peer, e.upload_commit());
+    case wire::Envelope::kVote:
+      return on_vote(peer, e.vote());
+    case wire::Envelope::kStatusRequest: {
+      wire::Envelope out;
+      auto* s = out.mutable_status();
+      s->set_round(state.round);
+      s->set_stage(state.stage);
+      s->set_committed_updates(static_cast<std::uint32_t>(spool.committed(state.round).size()));
+      s->set_votes(static_cast<std::uint32_t>(spool.votes(state.round).size()));
+      s->set_backend(backend->describe());
+      return out;
+    }
+    case wire::Envelope::kRegister:
+      refuse(wire::ERR_WRONG_STAGE, "register through the registration endpoint");
+    default:
+      refuse(wire::ERR_MALFORMED, "not a request a node may send");
+  }
+}
+
+wire::Envelope Server::Impl::round_info(const chain::Address& peer) const {
+  wire::Envelope out;
+  auto* r = out.mutable_round_info();
+  r->set_task_id(cfg.task_id);
+  r->set_round(state.round);
+  r->set_stage(state.stage);
+  r->set_role(role_of(peer));
+  r->set_stage_deadline_unix_ms(state.deadline_unix_ms);
+  r->set_global_model_hash(state.global_model.data(), 32);
+  r->set_parameters(cfg.parameters);
+  r->set_chunk_bytes(static_cast<std::uint32_t>(cfg.chunk_bytes));
+  if (state.stage == wire::STAGE_VOTING) r->set_candidate_model_hash(state.candidate_model.data(), 32);
+  r->set_rule(kernels::describe(cfg.aggregation));
+  return out;
+}
+
+wire::Envelope Server::Impl::on_model_request(const wire::ModelRequest& r,
+                                              std::vector<std::uint8_t>& payload) {
+  const chain::Hash32 hash = hash_field(r.model_hash(), "model_hash");
+  if (!spool.has_model(hash)) refuse(wire::ERR_NOT_FOUND, "no model " + chain::to_hex(hash));
+  const std::uint64_t total = spool.model_bytes(hash);
+  if (r.length() > cfg.chunk_bytes)
+    refuse(wire::ERR_TOO_LARGE, "ranges are at most " + std::to_string(cfg.chunk_bytes) + " bytes");
+  if (r.offset() > total) refuse(wire::ERR_OUT_OF_RANGE, "offset past the model's " + std::to_string(total) + " bytes");
+  payload = spool.read_model(hash, r.offset(), std::min<std::uint64_t>(r.length(), total - r.offset()));
+  wire::Envelope out;
+  auto* c = out.mutable_model_chunk();
+  c->set_model_hash(r.model_hash());
+  c->set_offset(r.offset());
+  c->set_total(total);
+  return out;
+}
+
+wire::Envelope Server::Impl::on_upload_begin(const chain::Address& peer, const wire::UploadBegin& b) {
+  require_stage(wire::STAGE_UPLOADING, b.task_id(), b.round());
+  if (role_of(peer) != wire::ROLE_PROPOSER)
+    refuse(wire::ERR_NOT_PROPOSER, peer.to_checksum() + " is a voter in round " + std::to_string(state.round));
+  if (b.parameters() != cfg.parameters)
+    refuse(wire::ERR_MALFORMED, "update of " + std::to_string(b.parameters()) + " parameters, the task's model has " +
+                                    std::to_string(cfg.parameters));
+  if (!wire::DType_IsValid(b.dtype())) refuse(wire::ERR_MALFORMED, "unknown dtype");
+  if (auto existing = spool.upload(state.round, peer); existing && existing->state == UploadState::kCommitted)
+    refuse(wire::ERR_DUPLICATE, "an update of " + peer.to_checksum() + " is already committed for this round");
+  Upload u = spool.begin_upload(state.round, peer, b.dtype(), b.parameters());
+  release_credits(u.id);  // a second begin replaces the first grant
+  const std::size_t available = (cfg.inflight_budget_bytes - inflight_bytes) / cfg.chunk_bytes;
+  const auto grant = static_cast<std::uint32_t>(std::min<std::size_t>(cfg.peer_credits, available));
+  if (grant == 0) refuse(wire::ERR_BUSY, "in-flight byte budget exhausted; begin again shortly");
+  credits[u.id] = {grant, Clock::now()};
+  inflight_bytes += grant * cfg.chunk_bytes;
+  metrics.set_inflight(inflight_bytes);
+  wire::Envelope out;
+  auto* a = out.mutable_upload_accepted();
+  a->set_upload_id(u.id);
+  a->set_resume_offset(u.durable);
+  a->set_total_bytes(u.total_bytes());
+  a->set_chunk_bytes(static_cast<std::uint32_t>(cfg.chunk_bytes));
+  a->set_credits(grant);
+  return out;
+}
+
+wire::Envelope Server::Impl::on_upload_chunk(const chain::Address& peer, const protocol::Message& m) {
+  const auto& c = m.envelope.upload_chunk();
+  auto u = spool.upload(state.round, peer);
+  if (!u || u->id != c.upload_id() || u->state != UploadState::kOpen)
+    refuse(wire::ERR_UNKNOWN_UPLOAD, "no open upload " + std::to_string(c.upload_id()) + " of " + peer.to_checksum() +
+                                         " in round " + std::to_string(state.round));
+  require_stage(wire::STAGE_UPLOADING, cfg.task_id, state.round);
+  auto cr = credits.find(u->id);
+  if (cr == credits.end() || cr->second.held == 0)
+    refuse(wire::ERR_RATE_LIMITED, "no chunk credit left: wait for an acknowledgement (or begin the upload again)");
+  const auto bytes = m.bytes();
+  const std::size_t elem = protocol::element_bytes(u->dtype);
+  if (bytes.size() != c.length()) refuse(wire::ERR_MALFORMED, "chunk declares " + std::to_string(c.length()) +
+                                                                  " bytes, carries " + std::to_string(bytes.size()));
+  if (bytes.empty() || bytes.size() % elem != 0 || c.offset() % elem != 0)
+    refuse(wire::ERR_MALFORMED, "chunks hold whole elements of " + std::to_string(elem) + " bytes");
+  if (c.offset() < u->durable)
+    refuse(wire::ERR_REPLAY, "bytes below " + std::to_string(u->durable) + " are already durable");
+  if (c.offset() > u->durable)
+    refuse(wire::ERR_OUT_OF_RANGE, "expected the chunk at offset " + std::to_string(u->durable) + ", got " +
+                                       std::to_string(c.offset()));
+  if (c.offset() + bytes.size() > u->total_bytes())
+    refuse(wire::ERR_OUT_OF_RANGE, "chunk ends at " + std::to_string(c.offset() + bytes.size()) +
+                                       ", past the update's " + std::to_string(u->total_bytes()) + " bytes");
+  const protocol::Checksum sum = protocol::chunk_checksum(bytes);
+  if (c.checksum().size() != sum.size() || std::memcmp(c.checksum().data(), sum.data(), sum.size()) != 0)
+    refuse(wire::ERR_BAD_CHECKSUM, "chunk at offset " + std::to_string(c.offset()) + " does not match its checksum");
+  if (!protocol::all_finite(u->dtype, bytes)) {
+    spool.fail(*u);
+    release_credits(u->id);
+    refuse(wire::ERR_NON_FINITE, "update contains NaN or Inf near offset " + std::to_string(c.offset()) +
+                                     "; the upload is dropped, begin again with finite values");
+  }
+  spool.append(*u, bytes);  // fsynced before the acknowledgement
+  metrics.bytes_in(bytes.size());
+  cr->second.last_used = Clock::now();
+  wire::Envelope out;
+  auto* ack = out.mutable_chunk_ack();
+  ack->set_upload_id(u->id);
+  ack->set_durable_offset(u->durable);
+  ack->set_credits(1);  // the spent credit is granted again: the budget is unchanged
+  return out;
+}
+
+wire::Envelope Server::Impl::on_upload_commit(const chain::Address& peer, const wire::UploadCommit& c) {
+  auto u = spool.upload(state.round, peer);
+  if (u && u->state == UploadState::kCommitted)
+    refuse(wire::ERR_DUPLICATE, "update already committed for round " + std::to_string(state.round));
+  if (!u || u->id != c.upload_id() || u->state != UploadState::kOpen)
+    refuse(wire::ERR_UNKNOWN_UPLOAD, "no open upload " + std::to_string(c.upload_id()));
+  require_stage(wire::STAGE_UPLOADING, cfg.task_id, state.round);
+  if (u->durable != u->total_bytes())
+    refuse(wire::ERR_OUT_OF_RANGE, "upload incomplete: " + std::to_string(u->durable) + " of " +
+                                       std::to_string(u->total_bytes()) + " bytes");
+  if (c.num_samples() == 0) refuse(wire::ERR_MALFORMED, "num_samples must be positive");
+  const chain::Hash32 claimed = hash_field(c.update_hash(), "update_hash");
+  const chain::Hash32 actual = spool.hash_of(*u);
+  if (claimed != actual)
+    refuse(wire::ERR_HASH_MISMATCH, "update hash " + chain::to_hex(claimed) + " differs from the bytes received (" +
+                                        chain::to_hex(actual) + ")");
+  chain::UpdateMessage msg{chain::U256(cfg.task_id), chain::U256(state.round), actual, chain::U256(c.num_samples())};
+  const auto who = protocol::signer(chain::update_digest(domain, msg), as_bytes(c.signature()));
+  if (!who || *who != peer)
+    refuse(wire::ERR_BAD_SIGNATURE, "Update is not signed by " + peer.to_checksum());
+  spool.commit(*u, actual, c.num_samples(), chain::Bytes(c.signature().begin(), c.signature().end()));
+  release_credits(u->id);
+  metrics.upload_accepted();
+  publish_snapshot();
+  spdlog::info("round={} committed {} samples={}", state.round, peer.to_checksum(), c.num_samples());
+  wire::Envelope out;
+  out.mutable_committed()->set_update_hash(c.update_hash());
+  return out;
+}
+
+wire::Envelope Server::Impl::on_vote(const chain::Address& peer, const wire::Vote& v) {
+  require_stage(wire::STAGE_VOTING, v.task_id(), v.round());
+  if (role_of(peer) != wire::ROLE_VOTER)
+    refuse(wire::ERR_NOT_VOTER, peer.to_checksum() + " is a proposer in round " + std::to_string(state.round));
+  const chain::Hash32 model = hash_field(v.model_hash(), "model_hash");
+  if (model != state.candidate_model)
+    refuse(wire::ERR_MALFORMED, "vote is for " + chain::to_hex(model) + ", the candidate is " +
+                                    chain::to_hex(state.candidate_model));
+  if (v.score() != 1 && v.score() != -1) refuse(wire::ERR_MALFORMED, "score must be +1 or -1");
+  chain::VoteMessage msg{chain::U256(cfg.task_id), chain::U256(state.round), model, static_cast<std::int8_t>(v.score())};
+  const auto who = protocol::signer(chain::vote_digest(domain, msg), as_bytes(v.signature()));
+  if (!who || *who != peer) refuse(wire::ERR_BAD_SIGNATURE, "Vote is not signed by " + peer.to_checksum());
+  if (!spool.record_vote(state.round, {peer, model, v.score(), v.loss(),
+                                       chain::Bytes(v.signature().begin(), v.signature().end())}))
+    refuse(wire::ERR_DUPLICATE, peer.to_checksum() + " already voted in round " + std::to_string(state.round));
+  publish_snapshot();
+  wire::Envelope out;
+  out.mutable_vote_accepted();
+  return out;
+}
+
+}  // namespace murmur::server

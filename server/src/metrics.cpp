@@ -1,0 +1,60 @@
+#include "metrics.hpp"
+
+#include <sstream>
+
+namespace murmur::server {
+
+void Metrics::refused(const std::string& code) {
+  std::lock_guard lock(mutex_);
+  ++refused_[code];
+}
+
+void Metrics::stage_seconds(const std::string& stage, double seconds) {
+  std::lock_guard lock(mutex_);
+  stage_seconds_[stage] += seconds;
+}
+
+void Metrics::aggregation_seconds(double s) {
+  std::lock_guard lock(mutex_);
+  aggregation_seconds_ += s;
+  ++aggregations_;
+}
+
+void Metrics::set_backend(const std::string& backend) {
+  std::lock_guard lock(mutex_);
+  backend_ = backend;
+}
+
+std::string Metrics::render() const {
+  std::ostringstream s;
+  std::lock_guard lock(mutex_);
+  s << "# HELP murmur_uploads_accepted_total Updates committed.\n"
+       "# TYPE murmur_uploads_accepted_total counter\n"
+    << "murmur_uploads_accepted_total " << uploads_accepted_ << "\n"
+    << "# HELP murmur_requests_refused_total Requests refused, by error code.\n"
+       "# TYPE murmur_requests_refused_total counter\n";
+  for (const auto& [code, n] : refused_)
+    s << "murmur_requests_refused_total{code=\"" << code << "\"} " << n << "\n";
+  s << "# HELP murmur_bytes_in_total Update bytes made durable.\n"
+       "# TYPE murmur_bytes_in_total counter\n"
+    << "murmur_bytes_in_total " << bytes_in_ << "\n"
+    << "# HELP murmur_stage_seconds_total Time spent per round stage.\n"
+       "# TYPE murmur_stage_seconds_total counter\n";
+  for (const auto& [stage, secs] : stage_seconds_)
+    s << "murmur_stage_seconds_total{stage=\"" << stage << "\"} " << secs << "\n";
+  s << "# HELP murmur_aggregation_seconds_total Time spent aggregating.\n"
+       "# TYPE murmur_aggregation_seconds_total counter\n"
+    << "murmur_aggregation_seconds_total " << aggregation_seconds_ << "\n"
+    << "murmur_aggregations_total " << aggregations_ << "\n"
+    << "# HELP murmur_inflight_bytes Chunk credits granted and not yet used.\n"
+       "# TYPE murmur_inflight_bytes gauge\n"
+    << "murmur_inflight_bytes " << inflight_ << "\n"
+    << "murmur_round " << round_ << "\n"
+    << "murmur_stage " << stage_ << "\n"
+    << "# HELP murmur_backend_info The aggregation backend in use.\n"
+       "# TYPE murmur_backend_info gauge\n"
+    << "murmur_backend_info{backend=\"" << backend_ << "\"} 1\n";
+  return s.str();
+}
+
+}  // namespace murmur::server

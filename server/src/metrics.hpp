@@ -1,0 +1,33 @@
+#pragma once
+// Counters and gauges in Prometheus text exposition format.
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <string>
+
+namespace murmur::server {
+
+class Metrics {
+ public:
+  void upload_accepted() { uploads_accepted_++; }
+  void refused(const std::string& code);
+  void bytes_in(std::size_t n) { bytes_in_ += n; }
+  void stage_seconds(const std::string& stage, double seconds);
+  void aggregation_seconds(double s);
+  void set_backend(const std::string& backend);
+  void set_round(std::uint64_t round, int stage) { round_ = round; stage_ = stage; }
+  void set_inflight(std::size_t bytes) { inflight_ = bytes; }
+  std::string render() const;
+
+ private:
+  std::atomic<std::uint64_t> uploads_accepted_{0}, bytes_in_{0}, round_{0}, inflight_{0};
+  std::atomic<int> stage_{0};
+  mutable std::mutex mutex_;
+  std::map<std::string, std::uint64_t> refused_;
+  std::map<std::string, double> stage_seconds_;
+  double aggregation_seconds_ = 0;
+  std::uint64_t aggregations_ = 0;
+  std::string backend_;
+};
+
+}  // namespace murmur::server

@@ -1,0 +1,371 @@
+// murmurd's event loop and round engine: uploading -> aggregating -> voting -> finalizing ->
+// next round, each stage bounded by its deadline, every transition persisted.
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <numeric>
+
+#include "murmur/chain/consensus.hpp"
+#include "murmur/chain/keccak.hpp"
+#include "murmur/kernels/aggregate.hpp"
+#include "server_impl.hpp"
+#include "spool_row_source.hpp"
+
+namespace murmur::server {
+
+std::int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::pair<std::string, std::string> curve_keypair() {
+  std::array<char, 41> pub{}, sec{};
+  if (zmq_curve_keypair(pub.data(), sec.data()) != 0)
+    throw std::runtime_error("zmq_curve_keypair failed: libzmq was built without CURVE support");
+  return {pub.data(), sec.data()};
+}
+
+namespace {
+
+std::unique_ptr<kernels::Backend> make_backend(const std::string& name) {
+  if (name == "cpu") return kernels::make_cpu_backend();
+  if (name == "cuda") return kernels::make_cuda_backend(0);
+  return kernels::make_default_backend();
+}
+
+const char* stage_name(wire::Stage s) { return wire::Stage_Name(s).c_str(); }
+
+}  // namespace
+
+Server::Impl::Impl(Config c)
+    : cfg(std::move(c)), spool(cfg.data_dir), backend(make_backend(cfg.backend)) {
+  domain.chain_id = cfg.chain_id;
+  domain.verifying_contract = cfg.contract;
+  for (const auto& p : cfg.participants) stakes[p.address] = p.stake;
+  metrics.set_backend(backend->describe());
+  if (cfg.curve) {
+    secret_key = cfg.curve_secret_key;
+    std::array<char, 41> pub{};
+    if (zmq_curve_public(pub.data(), secret_key.c_str()) != 0)
+      throw std::runtime_error("server.curve_secret_key is not a valid Z85 CurveZMQ secret key");
+    public_key = pub.data();
+  }
+  if (auto saved = spool.load_round()) {
+    state = *saved;
+    spdlog::info("murmurd resumes round={} stage={}", state.round, stage_name(state.stage));
+  } else {
+    std::vector<float> initial(cfg.parameters, 0.0f);
+    if (!cfg.initial_model.empty()) {
+      std::ifstream in(cfg.initial_model, std::ios::binary);
+      in.read(reinterpret_cast<char*>(initial.data()), static_cast<std::streamsize>(initial.size() * 4));
+      if (static_cast<std::size_t>(in.gcount()) != initial.size() * 4)
+        throw std::runtime_error(cfg.initial_model.string() + " does not hold " +
+                                 std::to_string(cfg.parameters) + " little-endian f32 values");
+    }
+    state.round = 1;
+    state.global_model = spool.store_model(initial);
+    state.stage = wire::STAGE_UPLOADING;
+    state.deadline_unix_ms = unix_ms() + cfg.upload_window.count();
+    spool.save_round(state);
+  }
+  // A restart during aggregation aggregates again; one during finalizing decides again.
+  publish_snapshot();
+}
+
+chain::Hash32 Server::Impl::seed(std::uint64_t round) const {
+  // Until the task contract supplies startRound's seed: keccak256(tag || task || round).
+  chain::Bytes msg;
+  const std::string tag = "murmur.local-seed.v1";
+  msg.insert(msg.end(), tag.begin(), tag.end());
+  for (std::uint64_t v : {cfg.task_id, round})
+    for (int shift = 56; shift >= 0; shift -= 8) msg.push_back(static_cast<std::uint8_t>(v >> shift));
+  return chain::keccak256(msg);
+}
+
+wire::Role Server::Impl::role_of(const chain::Address& a) const {
+  return chain::is_proposer(seed(state.round), a, cfg.proposer_bps) ? wire::ROLE_PROPOSER
+                                                                     : wire::ROLE_VOTER;
+}
+
+bool Server::Impl::all_proposers_committed() const {
+  std::size_t proposers = 0;
+  for (const auto& [a, stake] : stakes) proposers += role_of(a) == wire::ROLE_PROPOSER;
+  return spool.committed(state.round).size() >= proposers;
+}
+
+bool Server::Impl::all_voters_voted() const {
+  std::size_t voters = 0;
+  for (const auto& [a, stake] : stakes) voters += role_of(a) == wire::ROLE_VOTER;
+  return spool.votes(state.round).size() >= voters;
+}
+
+void Server::Impl::save_state() {
+  spool.save_round(state);
+  metrics.set_round(state.round, state.stage);
+  publish_snapshot();
+}
+
+void Server::Impl::publish_snapshot() {
+  RoundSnapshot s;
+  s.round = state.round;
+  s.stage = state.stage;
+  s.committed_updates = spool.committed(state.round).size();
+  s.votes = spool.votes(state.round).size();
+  s.global_model = state.global_model;
+  s.candidate_model = state.candidate_model;
+  s.last_outcome = state.round > 1 ? spool.outcome(state.round - 1) : "";
+  s.backend = backend->describe();
+  std::lock_guard lock(snapshot_mutex);
+  shared_snapshot = s;
+}
+
+void Server::Impl::release_credits(std::uint64_t upload_id) {
+  if (auto it = credits.find(upload_id); it != credits.end()) {
+    inflight_bytes -= it->second.held * cfg.chunk_bytes;
+    credits.erase(it);
+    metrics.set_inflight(inflight_bytes);
+  }
+}
+
+void Server::Impl::release_idle_credits() {
+  // A node that vanished mid-upload must not keep its share of the budget: after 10 s of
+  // silence its credits return; it gets new ones by beginning the upload again.
+  const auto now = Clock::now();
+  std::vector<std::uint64_t> idle;
+  for (const auto& [id, c] : credits)
+    if (now - c.last_used > std::chrono::seconds(10)) idle.push_back(id);
+  for (auto id : idle) release_credits(id);
+}
+
+void Server::Impl::enter_uploading(std::uint64_t round, const chain::Hash32& global) {
+  while (!credits.empty()) release_credits(credits.begin()->first);
+  state.round = round;
+  state.global_model = global;
+  state.candidate_model = {};
+  state.stage = wire::STAGE_UPLOADING;
+  state.deadline_unix_ms = unix_ms() + cfg.upload_window.count();
+  stage_started = Clock::now();
+  save_state();
+  spdlog::info("round={} stage=uploading deadline_ms={}", round, cfg.upload_window.count());
+}
+
+void Server::Impl::end_round(const std::string& outcome, bool accept) {
+  spool.record_outcome(state.round, outcome);
+  spdlog::info("round={} outcome=\"{}\"", state.round, outcome);
+  const chain::Hash32 next_global = accept ? state.candidate_model : state.global_model;
+  if (state.round >= cfg.rounds) {
+    state.global_model = next_global;
+    state.stage = wire::STAGE_CLOSED;
+    save_state();
+    spdlog::info("task closed after {} rounds", cfg.rounds);
+    return;
+  }
+  enter_uploading(state.round + 1, next_global);
+}
+
+void Server::Impl::start_aggregation() {
+  while (!credits.empty()) release_credits(credits.begin()->first);
+  state.stage = wire::STAGE_AGGREGATING;
+  save_state();
+  auto uploads = spool.committed(state.round);
+  const auto round = state.round;
+  const auto global = state.global_model;
+  aggregation = std::async(std::launch::async, [this, uploads, round, global] {
+    AggregationResult r;
+    const auto t0 = Clock::now();
+    try {
+      SpoolRowSource rows(spool, uploads, cfg.parameters);
+      std::vector<double> counts;
+      for (const auto& u : uploads) counts.push_back(static_cast<double>(u.num_samples));
+      std::vector<float> delta(cfg.parameters);
+      const auto report = kernels::aggregate(*backend, rows, counts, cfg.aggregation, delta);
+      for (std::size_t i = 0; i < uploads.size(); ++i) {
+        const auto& d = report.rows[i];
+        spool.record_diagnostic(round, uploads[i].address, kernels::to_string(d.verdict), d.weight,
+                                d.score, d.distance);
+      }
+      // Updates are deltas: the candidate is the global model plus the aggregate.
+      std::vector<float> model = spool.load_model(global);
+      for (std::size_t j = 0; j < model.size(); ++j) model[j] += delta[j];
+      r.candidate = spool.store_model(model);
+    } catch (const std::exception& e) {
+      r.error = e.what();
+    }
+    r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    return r;
+  });
+}
+
+void Server::Impl::tally_and_finish() {
+  state.stage = wire::STAGE_FINALIZING;
+  save_state();
+  const auto votes = spool.votes(state.round);
+  chain::U256 plus, minus;
+  for (const auto& v : votes) (v.score > 0 ? plus : minus) += stakes.at(v.voter);
+  if (votes.size() < cfg.vote_quorum) {
+    end_round("rejected: " + std::to_string(votes.size()) + " of " +
+                  std::to_string(cfg.vote_quorum) + " votes needed by the deadline",
+              false);
+    return;
+  }
+  // FLock's rule, as the contract computes it: the stake-weighted sum >= 0 accepts.
+  const bool accept = !(plus < minus);
+  end_round(std::string(accept ? "accepted" : "rejected") + ": stake for " + plus.to_dec() +
+                ", against " + minus.to_dec() + " (" + std::to_string(votes.size()) + " votes)",
+            accept);
+}
+
+void Server::Impl::tick() {
+  const auto now_ms = unix_ms();
+  const auto elapsed = std::chrono::duration<double>(Clock::now() - stage_started).count();
+  switch (state.stage) {
+    case wire::STAGE_UPLOADING:
+      release_idle_credits();
+      if (now_ms >= state.deadline_unix_ms || all_proposers_committed()) {
+        metrics.stage_seconds("uploading", elapsed);
+        stage_started = Clock::now();
+        const auto committed = spool.committed(state.round).size();
+        if (committed < std::max<std::size_t>(cfg.quorum, 1))
+          end_round("no quorum: " + std::to_string(committed) + " of " +
+                        std::to_string(cfg.quorum) + " updates committed by the deadline",
+                    false);
+        else
+          start_aggregation();
+      }
+      break;
+    case wire::STAGE_AGGREGATING:
+      if (!aggregation.valid()) {  // resumed after a restart mid-aggregation
+        start_aggregation();
+      } else if (aggregation.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+        const AggregationResult r = aggregation.get();
+        metrics.stage_seconds("aggregating", elapsed);
+        metrics.aggregation_seconds(r.seconds);
+        stage_started = Clock::now();
+        if (!r.error.empty()) {
+          spdlog::error("round={} aggregation failed: {}", state.round, r.error);
+          end_round("aggregation failed: " + r.error, false);
+        } else {
+          state.candidate_model = r.candidate;
+          state.stage = wire::STAGE_VOTING;
+          state.deadline_unix_ms = now_ms + cfg.vote_window.count();
+          save_state();
+          spdlog::info("round={} stage=voting candidate={} aggregation_s={:.3f}", state.round,
+                       chain::to_hex(r.candidate), r.seconds);
+        }
+      }
+      break;
+    case wire::STAGE_VOTING:
+      if (now_ms >= state.deadline_unix_ms || all_voters_voted()) {
+        metrics.stage_seconds("voting", elapsed);
+        stage_started = Clock::now();
+        tally_and_finish();
+      }
+      break;
+    case wire::STAGE_FINALIZING:  // resumed after a restart while finalizing
+      tally_and_finish();
+      break;
+    default:
+      break;
+  }
+}
+
+void Server::Impl::run() {
+  zmq::pollitem_t items[] = {{round_socket->handle(), 0, ZMQ_POLLIN, 0},
+                             {register_socket->handle(), 0, ZMQ_POLLIN, 0}};
+  while (!stopping) {
+    zmq::poll(items, 2, std::chrono::milliseconds(20));
+    // Bounded work per wake-up, so the round engine's deadlines are never starved.
+    for (int budget = 0; budget < 256 && (items[0].revents & ZMQ_POLLIN); ++budget) {
+      std::vector<zmq::message_t> frames;
+      if (!zmq::recv_multipart(*round_socket, std::back_inserter(frames), zmq::recv_flags::dontwait))
+        break;
+      on_round_message(frames);
+    }
+    for (int budget = 0; budget < 64 && (items[1].revents & ZMQ_POLLIN); ++budget) {
+      std::vector<zmq::message_t> frames;
+      if (!zmq::recv_multipart(*register_socket, std::back_inserter(frames), zmq::recv_flags::dontwait))
+        break;
+      on_register_message(frames);
+    }
+    try {
+      tick();
+    } catch (const std::exception& e) {
+      spdlog::error("round engine: {}", e.what());
+    }
+  }
+}
+
+Server::Server(Config config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+
+Server::~Server() { stop(); }
+
+void Server::start() {
+  Impl& s = *impl_;
+  if (s.started) return;
+  const auto configure = [&](zmq::socket_t& sock, const char* zap_domain, const std::string& endpoint) {
+    const auto max_message = static_cast<std::int64_t>(2 * s.cfg.chunk_bytes + (64 << 10));
+    sock.set(zmq::sockopt::maxmsgsize, max_message);
+    sock.set(zmq::sockopt::rcvhwm, static_cast<int>(2 * s.cfg.peer_credits + 16));
+    sock.set(zmq::sockopt::sndhwm, 1000);
+    sock.set(zmq::sockopt::linger, 0);
+    if (s.cfg.curve) {
+      sock.set(zmq::sockopt::zap_domain, zap_domain);
+      sock.set(zmq::sockopt::curve_server, 1);
+      sock.set(zmq::sockopt::curve_secretkey, s.secret_key);
+    }
+    sock.bind(endpoint);
+  };
+  if (s.cfg.curve) {
+    s.zap_socket = std::make_unique<zmq::socket_t>(s.ctx, zmq::socket_type::rep);
+    s.zap_socket->bind("inproc://zeromq.zap.01");
+  }
+  s.round_socket = std::make_unique<zmq::socket_t>(s.ctx, zmq::socket_type::router);
+  s.register_socket = std::make_unique<zmq::socket_t>(s.ctx, zmq::socket_type::router);
+  configure(*s.round_socket, "round", s.cfg.endpoint);
+  configure(*s.register_socket, "register", s.cfg.register_endpoint);
+  if (s.cfg.metrics_port >= 0 && s.cfg.metrics_port != 0) {
+    s.http = std::make_unique<httplib::Server>();
+    s.http->Get("/metrics", [&s](const httplib::Request&, httplib::Response& res) {
+      res.set_content(s.metrics.render(), "text/plain; version=0.0.4");
+    });
+    s.http_port = s.cfg.metrics_port;
+    if (!s.http->bind_to_port(s.cfg.metrics_address.c_str(), s.http_port))
+      throw std::runtime_error("metrics: cannot listen on " + s.cfg.metrics_address + ":" +
+                               std::to_string(s.http_port));
+    s.http_thread = std::thread([&s] { s.http->listen_after_bind(); });
+  }
+  s.stopping = false;
+  if (s.cfg.curve) s.zap_thread = std::thread([&s] { s.run_zap(); });
+  s.loop_thread = std::thread([&s] { s.run(); });
+  s.started = true;
+  spdlog::info("murmurd serving endpoint={} register={} curve={} backend=\"{}\" rule=\"{}\"",
+               s.cfg.endpoint, s.cfg.register_endpoint, s.cfg.curve, s.backend->describe(),
+               kernels::describe(s.cfg.aggregation));
+}
+
+void Server::stop() {
+  Impl& s = *impl_;
+  if (!s.started) return;
+  s.stopping = true;
+  if (s.loop_thread.joinable()) s.loop_thread.join();
+  if (s.aggregation.valid()) s.aggregation.wait();
+  if (s.zap_thread.joinable()) s.zap_thread.join();
+  if (s.http) s.http->stop();
+  if (s.http_thread.joinable()) s.http_thread.join();
+  s.round_socket.reset();
+  s.register_socket.reset();
+  s.zap_socket.reset();
+  s.started = false;
+}
+
+std::string Server::curve_public_key() const { return impl_->public_key; }
+
+RoundSnapshot Server::snapshot() const {
+  std::lock_guard lock(impl_->snapshot_mutex);
+  return impl_->shared_snapshot;
+}
+
+int Server::metrics_port() const { return impl_->http_port; }
+
+}  // namespace murmur::server

@@ -1,0 +1,114 @@
+#pragma once
+// Server internals shared by the event loop (server.cpp), the message handlers (handlers.cpp)
+// and the ZAP handler (zap.cpp). One thread owns the sockets and all of this state; the
+// aggregation runs on its own thread and hands back a result.
+#include <httplib.h>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <map>
+#include <thread>
+
+#include "metrics.hpp"
+#include "murmur/chain/eip712.hpp"
+#include "murmur/kernels/backend.hpp"
+#include "murmur/protocol/wire.hpp"
+#include "murmur/server/server.hpp"
+#include "spool.hpp"
+
+namespace murmur::server {
+
+using Clock = std::chrono::steady_clock;
+std::int64_t unix_ms();
+
+/// Per-peer admission state (keyed by chain address).
+struct Peer {
+  std::uint64_t last_request_id = 0;
+  double tokens = 0;  ///< token bucket for the message rate
+  Clock::time_point refilled = Clock::now();
+};
+
+/// Chunk credits an open upload holds (each worth chunk_bytes of the in-flight budget).
+struct Credits {
+  std::uint32_t held = 0;
+  Clock::time_point last_used = Clock::now();
+};
+
+/// What the aggregation thread hands back.
+struct AggregationResult {
+  chain::Hash32 candidate{};
+  std::string error;  ///< non-empty: the round fails with it
+  double seconds = 0;
+};
+
+struct Server::Impl {
+  explicit Impl(Config c);
+
+  // server.cpp: lifecycle, the loop, the round engine
+  void run();
+  void tick();
+  void enter_uploading(std::uint64_t round, const chain::Hash32& global);
+  void end_round(const std::string& outcome, bool accept);
+  void start_aggregation();
+  void tally_and_finish();
+  wire::Role role_of(const chain::Address& a) const;
+  chain::Hash32 seed(std::uint64_t round) const;
+  bool all_proposers_committed() const;
+  bool all_voters_voted() const;
+  void save_state();
+  void release_credits(std::uint64_t upload_id);
+  void release_idle_credits();
+
+  // handlers.cpp: one request from one peer
+  void on_round_message(std::vector<zmq::message_t>& frames);
+  void on_register_message(std::vector<zmq::message_t>& frames);
+  wire::Envelope handle(const chain::Address& peer, const protocol::Message& m,
+                        std::vector<std::uint8_t>& payload);
+  wire::Envelope on_upload_begin(const chain::Address& peer, const wire::UploadBegin& b);
+  wire::Envelope on_upload_chunk(const chain::Address& peer, const protocol::Message& m);
+  wire::Envelope on_upload_commit(const chain::Address& peer, const wire::UploadCommit& c);
+  wire::Envelope on_vote(const chain::Address& peer, const wire::Vote& v);
+  wire::Envelope on_model_request(const wire::ModelRequest& r, std::vector<std::uint8_t>& payload);
+  wire::Envelope round_info(const chain::Address& peer) const;
+  /// Throws ProtocolError unless the peer may send stage-bound messages for task/round now.
+  void require_stage(wire::Stage stage, std::uint64_t task, std::uint64_t round) const;
+  bool admit(const chain::Address& peer);  ///< token bucket; false: drop silently
+  void reply(zmq::socket_t& socket, const zmq::message_t& identity, const wire::Envelope& e,
+             std::span<const std::uint8_t> payload = {});
+
+  // zap.cpp
+  void run_zap();
+
+  Config cfg;
+  Spool spool;
+  chain::Eip712Domain domain;
+  std::map<chain::Address, chain::U256> stakes;
+  std::unique_ptr<kernels::Backend> backend;
+  Metrics metrics;
+  std::string public_key, secret_key;
+
+  zmq::context_t ctx;
+  std::unique_ptr<zmq::socket_t> round_socket, register_socket, zap_socket;
+  std::thread loop_thread, zap_thread, http_thread;
+  std::unique_ptr<httplib::Server> http;
+  int http_port = 0;
+  std::atomic<bool> stopping{false};
+  bool started = false;
+
+  // Loop-owned state (a snapshot copy is guarded by snapshot_mutex).
+  RoundState state;
+  Clock::time_point stage_started = Clock::now();
+  std::map<chain::Address, Peer> peers;
+  std::map<std::string, chain::Address> sessions;  // routing id -> address (curve off)
+  std::map<std::uint64_t, Credits> credits;        // upload id -> credits held
+  std::size_t inflight_bytes = 0;
+  std::future<AggregationResult> aggregation;
+  mutable std::mutex snapshot_mutex;
+  RoundSnapshot shared_snapshot;
+  void publish_snapshot();
+};
+
+}  // namespace murmur::server

@@ -1,0 +1,359 @@
+#include "spool.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+
+#include "murmur/chain/keccak.hpp"
+#include "murmur/protocol/integrity.hpp"
+#include "murmur/protocol/tensor.hpp"
+
+namespace murmur::server {
+namespace {
+
+/// A prepared statement, finalized on scope exit; binds by position from 1.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK)
+      throw std::runtime_error(std::string("spool: ") + sqlite3_errmsg(db) + " in: " + sql);
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement& bind(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); return *this; }
+  Statement& bind(int i, double v) { sqlite3_bind_double(stmt_, i, v); return *this; }
+  Statement& bind(int i, const std::string& v) {
+    sqlite3_bind_text(stmt_, i, v.c_str(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Statement& bind(int i, std::span<const std::uint8_t> v) {
+    sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  bool step() {
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    throw std::runtime_error(std::string("spool: ") + sqlite3_errmsg(db_));
+  }
+  std::int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
+  double real(int col) const { return sqlite3_column_double(stmt_, col); }
+  std::string text(int col) const {
+    const auto* p = sqlite3_column_text(stmt_, col);
+    return p ? reinterpret_cast<const char*>(p) : "";
+  }
+  chain::Bytes blob(int col) const {
+    const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(stmt_, col));
+    return chain::Bytes(p, p + sqlite3_column_bytes(stmt_, col));
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+std::string hex(const chain::Hash32& h) { return chain::to_hex(h, false); }
+chain::Hash32 unhex(const std::string& s) { return s.empty() ? chain::Hash32{} : chain::hash_from_hex(s); }
+
+void fsync_dir(const std::filesystem::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+Upload upload_from(const Statement& s) {
+  Upload u;
+  u.round = static_cast<std::uint64_t>(s.integer(0));
+  u.address = chain::Address::from_hex(s.text(1));
+  u.id = static_cast<std::uint64_t>(s.integer(2));
+  u.dtype = static_cast<wire::DType>(s.integer(3));
+  u.parameters = static_cast<std::uint64_t>(s.integer(4));
+  u.durable = static_cast<std::uint64_t>(s.integer(5));
+  u.state = static_cast<UploadState>(s.integer(6));
+  u.update_hash = unhex(s.text(7));
+  u.num_samples = static_cast<std::uint64_t>(s.integer(8));
+  u.signature = s.blob(9);
+  return u;
+}
+
+constexpr const char* kUploadColumns =
+    "round, address, upload_id, dtype, parameters, durable, state, update_hash, num_samples, signature";
+
+}  // namespace
+
+std::uint64_t Upload::total_bytes() const { return parameters * protocol::element_bytes(dtype); }
+
+Spool::Spool(const std::filesystem::path& dir) : dir_(dir) {
+  std::filesystem::create_directories(dir_ / "spool");
+  std::filesystem::create_directories(dir_ / "models");
+  if (sqlite3_open((dir_ / "state.db").c_str(), &db_) != SQLITE_OK)
+    throw std::runtime_error("spool: cannot open " + (dir_ / "state.db").string());
+  exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
+  exec(
+      "CREATE TABLE IF NOT EXISTS bindings(curve_key TEXT PRIMARY KEY, address TEXT NOT NULL);"
+      "CREATE TABLE IF NOT EXISTS round_state(id INTEGER PRIMARY KEY CHECK (id = 1), round INTEGER,"
+      "  stage INTEGER, deadline INTEGER, global_model TEXT, candidate_model TEXT);"
+      "CREATE TABLE IF NOT EXISTS outcomes(round INTEGER PRIMARY KEY, outcome TEXT);"
+      "CREATE TABLE IF NOT EXISTS uploads(round INTEGER, address TEXT, upload_id INTEGER,"
+      "  dtype INTEGER, parameters INTEGER, durable INTEGER, state INTEGER, update_hash TEXT,"
+      "  num_samples INTEGER, signature BLOB, PRIMARY KEY(round, address));"
+      "CREATE TABLE IF NOT EXISTS votes(round INTEGER, address TEXT, model_hash TEXT,"
+      "  score INTEGER, loss REAL, signature BLOB, PRIMARY KEY(round, address));"
+      "CREATE TABLE IF NOT EXISTS diagnostics(round INTEGER, address TEXT, verdict TEXT,"
+      "  weight REAL, score REAL, distance REAL, PRIMARY KEY(round, address));");
+}
+
+Spool::~Spool() {
+  for (auto& [path, fd] : fds_) ::close(fd);
+  sqlite3_close(db_);
+}
+
+void Spool::exec(const std::string& sql) const {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    const std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    throw std::runtime_error("spool: " + msg);
+  }
+}
+
+void Spool::bind(const std::string& curve_key, const chain::Address& address) {
+  std::lock_guard lock(mutex_);
+  Statement(db_, "INSERT OR REPLACE INTO bindings VALUES (?, ?)")
+      .bind(1, curve_key).bind(2, address.to_lower_hex()).step();
+}
+
+std::optional<chain::Address> Spool::bound(const std::string& curve_key) const {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, "SELECT address FROM bindings WHERE curve_key = ?");
+  s.bind(1, curve_key);
+  if (!s.step()) return std::nullopt;
+  return chain::Address::from_hex(s.text(0));
+}
+
+std::optional<RoundState> Spool::load_round() const {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, "SELECT round, stage, deadline, global_model, candidate_model FROM round_state");
+  if (!s.step()) return std::nullopt;
+  return RoundState{static_cast<std::uint64_t>(s.integer(0)), static_cast<wire::Stage>(s.integer(1)),
+                    s.integer(2), unhex(s.text(3)), unhex(s.text(4))};
+}
+
+void Spool::save_round(const RoundState& r) {
+  std::lock_guard lock(mutex_);
+  Statement(db_, "INSERT OR REPLACE INTO round_state VALUES (1, ?, ?, ?, ?, ?)")
+      .bind(1, static_cast<std::int64_t>(r.round)).bind(2, static_cast<std::int64_t>(r.stage))
+      .bind(3, r.deadline_unix_ms).bind(4, hex(r.global_model)).bind(5, hex(r.candidate_model)).step();
+}
+
+void Spool::record_outcome(std::uint64_t round, const std::string& outcome) {
+  std::lock_guard lock(mutex_);
+  Statement(db_, "INSERT OR REPLACE INTO outcomes VALUES (?, ?)")
+      .bind(1, static_cast<std::int64_t>(round)).bind(2, outcome).step();
+}
+
+std::string Spool::outcome(std::uint64_t round) const {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, "SELECT outcome FROM outcomes WHERE round = ?");
+  s.bind(1, static_cast<std::int64_t>(round));
+  return s.step() ? s.text(0) : "";
+}
+
+std::optional<Upload> Spool::upload(std::uint64_t round, const chain::Address& address) const {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, (std::string("SELECT ") + kUploadColumns + " FROM uploads WHERE round = ? AND address = ?").c_str());
+  s.bind(1, static_cast<std::int64_t>(round)).bind(2, address.to_lower_hex());
+  if (!s.step()) return std::nullopt;
+  return upload_from(s);
+}
+
+Upload Spool::begin_upload(std::uint64_t round, const chain::Address& address, wire::DType dtype,
+                           std::uint64_t parameters) {
+  if (auto existing = upload(round, address); existing && existing->state != UploadState::kFailed &&
+                                              existing->dtype == dtype)
+    return *existing;
+  std::lock_guard lock(mutex_);
+  Statement next(db_, "SELECT COALESCE(MAX(upload_id), 0) + 1 FROM uploads");
+  next.step();
+  Upload u;
+  u.round = round;
+  u.address = address;
+  u.id = static_cast<std::uint64_t>(next.integer(0));
+  u.dtype = dtype;
+  u.parameters = parameters;
+  Statement(db_, "INSERT OR REPLACE INTO uploads VALUES (?, ?, ?, ?, ?, 0, 0, '', 0, x'')")
+      .bind(1, static_cast<std::int64_t>(round)).bind(2, address.to_lower_hex())
+      .bind(3, static_cast<std::int64_t>(u.id)).bind(4, static_cast<std::int64_t>(dtype))
+      .bind(5, static_cast<std::int64_t>(parameters)).step();
+  return u;
+}
+
+std::filesystem::path Spool::file(const Upload& u) const {
+  std::string round_dir = "r", name = u.address.to_lower_hex();
+  round_dir += std::to_string(u.round);
+  name += '-';
+  name += std::to_string(u.id);
+  name += ".bin";
+  return dir_ / "spool" / round_dir / name;
+}
+
+int Spool::file_descriptor(const Upload& u) {
+  const auto path = file(u);
+  if (auto it = fds_.find(path.string()); it != fds_.end()) return it->second;
+  std::filesystem::create_directories(path.parent_path());
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
+  if (fd < 0) throw std::runtime_error("spool: cannot open " + path.string() + ": " + std::strerror(errno));
+  fsync_dir(path.parent_path());
+  fds_[path.string()] = fd;
+  return fd;
+}
+
+void Spool::append(Upload& u, std::span<const std::uint8_t> bytes) {
+  const int fd = file_descriptor(u);
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::pwrite(fd, bytes.data() + done, bytes.size() - done,
+                               static_cast<off_t>(u.durable + done));
+    if (n < 0) throw std::runtime_error("spool: write failed: " + std::string(std::strerror(errno)));
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fdatasync(fd) != 0) throw std::runtime_error("spool: fdatasync failed: " + std::string(std::strerror(errno)));
+  u.durable += bytes.size();
+  std::lock_guard lock(mutex_);
+  Statement(db_, "UPDATE uploads SET durable = ? WHERE round = ? AND address = ?")
+      .bind(1, static_cast<std::int64_t>(u.durable)).bind(2, static_cast<std::int64_t>(u.round))
+      .bind(3, u.address.to_lower_hex()).step();
+}
+
+chain::Hash32 Spool::hash_of(const Upload& u) const {
+  std::ifstream in(file(u), std::ios::binary);
+  protocol::UpdateHasher h;
+  std::vector<std::uint8_t> buf(1 << 20);
+  std::uint64_t left = u.durable;
+  while (left > 0 && in) {
+    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(left, buf.size()));
+    in.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(n));
+    h.update(std::span(buf.data(), static_cast<std::size_t>(in.gcount())));
+    left -= static_cast<std::uint64_t>(in.gcount());
+  }
+  return h.finish();
+}
+
+void Spool::commit(Upload& u, const chain::Hash32& hash, std::uint64_t samples,
+                   const chain::Bytes& signature) {
+  u.state = UploadState::kCommitted;
+  u.update_hash = hash;
+  u.num_samples = samples;
+  u.signature = signature;
+  std::lock_guard lock(mutex_);
+  Statement(db_, "UPDATE uploads SET state = 1, update_hash = ?, num_samples = ?, signature = ? WHERE round = ? AND address = ?")
+      .bind(1, hex(hash)).bind(2, static_cast<std::int64_t>(samples)).bind(3, signature)
+      .bind(4, static_cast<std::int64_t>(u.round)).bind(5, u.address.to_lower_hex()).step();
+}
+
+void Spool::fail(Upload& u) {
+  const auto path = file(u);
+  if (auto it = fds_.find(path.string()); it != fds_.end()) {
+    ::close(it->second);
+    fds_.erase(it);
+  }
+  std::filesystem::remove(path);
+  u.state = UploadState::kFailed;
+  std::lock_guard lock(mutex_);
+  Statement(db_, "UPDATE uploads SET state = 2 WHERE round = ? AND address = ?")
+      .bind(1, static_cast<std::int64_t>(u.round)).bind(2, u.address.to_lower_hex()).step();
+}
+
+std::vector<Upload> Spool::committed(std::uint64_t round) const {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, (std::string("SELECT ") + kUploadColumns +
+                    " FROM uploads WHERE round = ? AND state = 1 ORDER BY address").c_str());
+  s.bind(1, static_cast<std::int64_t>(round));
+  std::vector<Upload> out;
+  while (s.step()) out.push_back(upload_from(s));
+  return out;
+}
+
+chain::Hash32 Spool::store_model(std::span<const float> values) {
+  const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(values.data()),
+                                            values.size_bytes());
+  const chain::Hash32 hash = chain::keccak256(bytes);
+  const auto path = dir_ / "models" / (hex(hash) + ".f32");
+  if (std::filesystem::exists(path) && std::filesystem::file_size(path) == bytes.size()) return hash;
+  const auto tmp = path.string() + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) throw std::runtime_error("spool: cannot write " + tmp);
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      ::close(fd);
+      throw std::runtime_error("spool: write failed for " + tmp);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  ::fsync(fd);
+  ::close(fd);
+  std::filesystem::rename(tmp, path);
+  fsync_dir(path.parent_path());
+  return hash;
+}
+
+bool Spool::has_model(const chain::Hash32& hash) const {
+  return std::filesystem::exists(dir_ / "models" / (hex(hash) + ".f32"));
+}
+
+std::uint64_t Spool::model_bytes(const chain::Hash32& hash) const {
+  return std::filesystem::file_size(dir_ / "models" / (hex(hash) + ".f32"));
+}
+
+std::vector<std::uint8_t> Spool::read_model(const chain::Hash32& hash, std::uint64_t offset,
+                                            std::uint64_t length) const {
+  std::ifstream in(dir_ / "models" / (hex(hash) + ".f32"), std::ios::binary);
+  in.seekg(static_cast<std::streamoff>(offset));
+  std::vector<std::uint8_t> out(length);
+  in.read(reinterpret_cast<char*>(out.data()), static_cast<std::streamsize>(length));
+  out.resize(static_cast<std::size_t>(in.gcount()));
+  return out;
+}
+
+std::vector<float> Spool::load_model(const chain::Hash32& hash) const {
+  const auto bytes = read_model(hash, 0, model_bytes(hash));
+  std::vector<float> out(bytes.size() / 4);
+  std::memcpy(out.data(), bytes.data(), out.size() * 4);
+  return out;
+}
+
+bool Spool::record_vote(std::uint64_t round, const VoteRecord& v) {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, "INSERT OR IGNORE INTO votes VALUES (?, ?, ?, ?, ?, ?)");
+  s.bind(1, static_cast<std::int64_t>(round)).bind(2, v.voter.to_lower_hex()).bind(3, hex(v.model_hash))
+      .bind(4, static_cast<std::int64_t>(v.score)).bind(5, v.loss).bind(6, v.signature).step();
+  return sqlite3_changes(db_) == 1;
+}
+
+std::vector<VoteRecord> Spool::votes(std::uint64_t round) const {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, "SELECT address, model_hash, score, loss, signature FROM votes WHERE round = ? ORDER BY address");
+  s.bind(1, static_cast<std::int64_t>(round));
+  std::vector<VoteRecord> out;
+  while (s.step())
+    out.push_back({chain::Address::from_hex(s.text(0)), unhex(s.text(1)), static_cast<int>(s.integer(2)),
+                   s.real(3), s.blob(4)});
+  return out;
+}
+
+void Spool::record_diagnostic(std::uint64_t round, const chain::Address& address,
+                              const std::string& verdict, double weight, double score,
+                              double distance) {
+  std::lock_guard lock(mutex_);
+  Statement(db_, "INSERT OR REPLACE INTO diagnostics VALUES (?, ?, ?, ?, ?, ?)")
+      .bind(1, static_cast<std::int64_t>(round)).bind(2, address.to_lower_hex()).bind(3, verdict)
+      .bind(4, weight).bind(5, score).bind(6, distance).step();
+}
+
+}  // namespace murmur::server
