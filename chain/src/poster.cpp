@@ -85,9 +85,9 @@ PostingResult Poster::reconcile(Posting p) {
   auto landed = contract.round_finalized_events(p.key.task_id, p.key.round);
   if (!landed.empty()) {
     // Finalized by another transaction of ours (e.g. re-signed by an operator): adopt it.
-    Receipt r = *wallet_.eth().get_receipt(landed.front().tx_hash);
-    PostingResult out = settle(p.key, r, tx);
-    return out;
+    auto r = wallet_.eth().get_receipt(landed.front().tx_hash);
+    if (!r) throw ChainError("RoundFinalized log of " + p.key.to_string() + " has no receipt: is the node syncing?");
+    return settle(p.key, *r, tx);
   }
   Posting fresh = prepare(p.key, tx.tx.data);
   return send_and_confirm(fresh);

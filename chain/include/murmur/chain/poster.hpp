@@ -53,7 +53,8 @@ struct PosterOptions {
   std::function<void(const Posting&)> after_send;    ///< after the node accepted the raw tx
 };
 
-/// Posts finalizeRound for the aggregator's wallet through an outbox.
+/// Posts finalizeRound for the aggregator's wallet through an outbox. Not thread-safe; one poster
+/// per aggregator key (nonces come from the node's pending count).
 class Poster {
  public:
   /// All references must outlive the poster.
