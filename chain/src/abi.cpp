@@ -44,7 +44,8 @@ Bytes encode_value(const Type& t, const Value& v) {
       const U256& w = get_as<U256>(v, "an integer");
       // In range iff bits size-1 .. 255 are all equal (the sign extension of an intN).
       U256 high = w >> static_cast<unsigned>(t.size - 1);
-      bool ok = is_negative(w) ? high == (U256::max() >> static_cast<unsigned>(t.size - 1)) : high.is_zero();
+      bool ok = is_negative(w) ? high == (U256::max() >> static_cast<unsigned>(t.size - 1))
+                               : high.is_zero();
       if (!ok) mismatch(t, to_signed_dec(w) + " does not fit");
       put_word(out, w);
       break;
@@ -55,7 +56,9 @@ Bytes encode_value(const Type& t, const Value& v) {
       out.insert(out.end(), a.bytes.begin(), a.bytes.end());
       break;
     }
-    case Kind::Bool: put_word(out, U256(get_as<bool>(v, "a bool") ? 1 : 0)); break;
+    case Kind::Bool:
+      put_word(out, U256(get_as<bool>(v, "a bool") ? 1 : 0));
+      break;
     case Kind::FixedBytes: {
       const Bytes& b = get_as<Bytes>(v, "bytes");
       if (b.size() != t.size) mismatch(t, "has " + std::to_string(b.size()) + " bytes");
@@ -86,7 +89,9 @@ Bytes encode_value(const Type& t, const Value& v) {
       out = encode_tuple(std::vector<Type>(items.size(), t.components[0]), items);
       break;
     }
-    case Kind::Tuple: out = encode_tuple(t.components, get_as<std::vector<Value>>(v, "a list")); break;
+    case Kind::Tuple:
+      out = encode_tuple(t.components, get_as<std::vector<Value>>(v, "a list"));
+      break;
   }
   return out;
 }
@@ -95,7 +100,8 @@ Bytes encode_value(const Type& t, const Value& v) {
 Bytes encode_tuple(const std::vector<Type>& types, const std::vector<Value>& values) {
   if (types.size() != values.size())
     throw std::invalid_argument("ABI: " + std::to_string(values.size()) + " values for " +
-                                std::to_string(types.size()) + " types " + Type::tuple(types).canonical());
+                                std::to_string(types.size()) + " types " +
+                                Type::tuple(types).canonical());
   std::size_t head_len = 0;
   for (const auto& t : types) head_len += t.head_size();
   Bytes head, tail;
@@ -119,15 +125,18 @@ struct Reader {
   std::string path;
 
   [[noreturn]] void fail(const std::string& what) const {
-    throw std::invalid_argument("ABI decode at " + (path.empty() ? std::string("<top>") : path) + ": " + what);
+    throw std::invalid_argument("ABI decode at " + (path.empty() ? std::string("<top>") : path) +
+                                ": " + what);
   }
   std::span<const std::uint8_t> word_at(std::size_t off) const {
-    if (off > region.size() || region.size() - off < 32) fail("32-byte word at offset " + std::to_string(off) + " past the end");
+    if (off > region.size() || region.size() - off < 32)
+      fail("32-byte word at offset " + std::to_string(off) + " past the end");
     return region.subspan(off, 32);
   }
   std::size_t small_at(std::size_t off, const char* what) const {
     U256 w = U256::from_be_bytes(word_at(off));
-    if (w > U256(region.size())) fail(std::string(what) + " " + w.to_dec() + " exceeds the data size");
+    if (w > U256(region.size()))
+      fail(std::string(what) + " " + w.to_dec() + " exceeds the data size");
     return static_cast<std::size_t>(w.to_u64());
   }
 };
@@ -148,7 +157,8 @@ Value decode_value(const Type& t, const Reader& r) {
     case Kind::Int: {
       U256 w = U256::from_be_bytes(r.word_at(0));
       U256 high = w >> static_cast<unsigned>(t.size - 1);
-      bool ok = is_negative(w) ? high == (U256::max() >> static_cast<unsigned>(t.size - 1)) : high.is_zero();
+      bool ok = is_negative(w) ? high == (U256::max() >> static_cast<unsigned>(t.size - 1))
+                               : high.is_zero();
       if (!ok) r.fail("value not sign-extended for " + t.canonical());
       return Value(w);
     }
@@ -181,12 +191,15 @@ Value decode_value(const Type& t, const Reader& r) {
     }
     case Kind::Array: {
       std::size_t n = r.small_at(0, "array length");
-      if (n * t.components[0].head_size() > r.region.size() - 32) r.fail("array length " + std::to_string(n) + " past the end");
+      if (n * t.components[0].head_size() > r.region.size() - 32)
+        r.fail("array length " + std::to_string(n) + " past the end");
       Reader sub{r.region.subspan(32), r.path};
       return Value(decode_tuple(std::vector<Type>(n, t.components[0]), sub));
     }
-    case Kind::FixedArray: return Value(decode_tuple(std::vector<Type>(t.size, t.components[0]), r));
-    case Kind::Tuple: return Value(decode_tuple(t.components, r));
+    case Kind::FixedArray:
+      return Value(decode_tuple(std::vector<Type>(t.size, t.components[0]), r));
+    case Kind::Tuple:
+      return Value(decode_tuple(t.components, r));
   }
   r.fail("unknown type");
 }
@@ -212,10 +225,18 @@ std::vector<Value> decode_tuple(const std::vector<Type>& types, const Reader& r)
 
 }  // namespace
 
-const U256& Value::word() const { return get_as<U256>(*this, "an integer"); }
-bool Value::boolean() const { return get_as<bool>(*this, "a bool"); }
-const Address& Value::address() const { return get_as<Address>(*this, "an address"); }
-const Bytes& Value::bytes() const { return get_as<Bytes>(*this, "bytes"); }
+const U256& Value::word() const {
+  return get_as<U256>(*this, "an integer");
+}
+bool Value::boolean() const {
+  return get_as<bool>(*this, "a bool");
+}
+const Address& Value::address() const {
+  return get_as<Address>(*this, "an address");
+}
+const Bytes& Value::bytes() const {
+  return get_as<Bytes>(*this, "bytes");
+}
 Hash32 Value::bytes32() const {
   const Bytes& b = bytes();
   if (b.size() != 32) throw std::invalid_argument("ABI value is not bytes32");
@@ -223,11 +244,16 @@ Hash32 Value::bytes32() const {
   std::copy(b.begin(), b.end(), h.begin());
   return h;
 }
-const std::string& Value::str() const { return get_as<std::string>(*this, "a string"); }
-const std::vector<Value>& Value::list() const { return get_as<std::vector<Value>>(*this, "a list"); }
+const std::string& Value::str() const {
+  return get_as<std::string>(*this, "a string");
+}
+const std::vector<Value>& Value::list() const {
+  return get_as<std::vector<Value>>(*this, "a list");
+}
 
 Bytes encode(std::span<const Type> types, std::span<const Value> values) {
-  return encode_tuple(std::vector<Type>(types.begin(), types.end()), std::vector<Value>(values.begin(), values.end()));
+  return encode_tuple(std::vector<Type>(types.begin(), types.end()),
+                      std::vector<Value>(values.begin(), values.end()));
 }
 
 std::vector<Value> decode(std::span<const Type> types, std::span<const std::uint8_t> data) {
@@ -241,20 +267,26 @@ Bytes encode_call(const Signature& function, std::span<const Value> args) {
   return out;
 }
 
-std::vector<Value> Event::decode_log(std::span<const Hash32> topics, std::span<const std::uint8_t> data) const {
+std::vector<Value> Event::decode_log(std::span<const Hash32> topics,
+                                     std::span<const std::uint8_t> data) const {
   if (indexed.size() != signature.params.size())
-    throw std::invalid_argument("event " + signature.name + ": indexed flags do not match the parameters");
+    throw std::invalid_argument("event " + signature.name +
+                                ": indexed flags do not match the parameters");
   if (topics.empty() || topics[0] != topic0())
-    throw std::invalid_argument("log is not a " + signature.canonical() + " event (topic0 differs)");
+    throw std::invalid_argument("log is not a " + signature.canonical() +
+                                " event (topic0 differs)");
   std::vector<Type> data_types;
   std::size_t n_indexed = 0;
   for (std::size_t i = 0; i < indexed.size(); ++i) {
-    if (indexed[i]) ++n_indexed;
-    else data_types.push_back(signature.params[i]);
+    if (indexed[i])
+      ++n_indexed;
+    else
+      data_types.push_back(signature.params[i]);
   }
   if (topics.size() != 1 + n_indexed)
-    throw std::invalid_argument("event " + signature.name + " expects " + std::to_string(1 + n_indexed) +
-                                " topics, log has " + std::to_string(topics.size()));
+    throw std::invalid_argument("event " + signature.name + " expects " +
+                                std::to_string(1 + n_indexed) + " topics, log has " +
+                                std::to_string(topics.size()));
   std::vector<Value> data_values = decode(data_types, data);
   std::vector<Value> out;
   std::size_t ti = 1, di = 0;

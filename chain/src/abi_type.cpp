@@ -54,8 +54,8 @@ class Parser {
 
   std::string identifier() {
     std::size_t start = pos_;
-    while (pos_ < text_.size() &&
-           (std::isalnum(static_cast<unsigned char>(text_[pos_])) || text_[pos_] == '_' || text_[pos_] == '$'))
+    while (pos_ < text_.size() && (std::isalnum(static_cast<unsigned char>(text_[pos_])) ||
+                                   text_[pos_] == '_' || text_[pos_] == '$'))
       ++pos_;
     if (start == pos_) fail("expected a name");
     return std::string(text_.substr(start, pos_ - start));
@@ -132,15 +132,24 @@ Type Type::tuple(std::vector<Type> components) {
 
 std::string Type::canonical() const {
   switch (kind) {
-    case Kind::Uint: return "uint" + std::to_string(size);
-    case Kind::Int: return "int" + std::to_string(size);
-    case Kind::Address: return "address";
-    case Kind::Bool: return "bool";
-    case Kind::FixedBytes: return "bytes" + std::to_string(size);
-    case Kind::Bytes: return "bytes";
-    case Kind::String: return "string";
-    case Kind::Array: return components[0].canonical() + "[]";
-    case Kind::FixedArray: return components[0].canonical() + "[" + std::to_string(size) + "]";
+    case Kind::Uint:
+      return "uint" + std::to_string(size);
+    case Kind::Int:
+      return "int" + std::to_string(size);
+    case Kind::Address:
+      return "address";
+    case Kind::Bool:
+      return "bool";
+    case Kind::FixedBytes:
+      return "bytes" + std::to_string(size);
+    case Kind::Bytes:
+      return "bytes";
+    case Kind::String:
+      return "string";
+    case Kind::Array:
+      return components[0].canonical() + "[]";
+    case Kind::FixedArray:
+      return components[0].canonical() + "[" + std::to_string(size) + "]";
     case Kind::Tuple: {
       std::string s = "(";
       for (std::size_t i = 0; i < components.size(); ++i) {
@@ -157,13 +166,16 @@ bool Type::is_dynamic() const {
   switch (kind) {
     case Kind::Bytes:
     case Kind::String:
-    case Kind::Array: return true;
-    case Kind::FixedArray: return components[0].is_dynamic();
+    case Kind::Array:
+      return true;
+    case Kind::FixedArray:
+      return components[0].is_dynamic();
     case Kind::Tuple:
       for (const auto& c : components)
         if (c.is_dynamic()) return true;
       return false;
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -187,10 +199,16 @@ Signature Signature::parse(std::string_view text) {
   return s;
 }
 
-std::string Signature::canonical() const { return name + Type::tuple(params).canonical(); }
+std::string Signature::canonical() const {
+  return name + Type::tuple(params).canonical();
+}
 
-std::array<std::uint8_t, 4> Signature::selector() const { return chain::selector(canonical()); }
+std::array<std::uint8_t, 4> Signature::selector() const {
+  return chain::selector(canonical());
+}
 
-Hash32 Event::topic0() const { return keccak256(signature.canonical()); }
+Hash32 Event::topic0() const {
+  return keccak256(signature.canonical());
+}
 
 }  // namespace murmur::chain::abi

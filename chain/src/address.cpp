@@ -38,7 +38,9 @@ std::string Address::to_checksum() const {
   return "0x" + lower;
 }
 
-std::string Address::to_lower_hex() const { return to_hex(bytes); }
+std::string Address::to_lower_hex() const {
+  return to_hex(bytes);
+}
 
 bool Address::is_zero() const {
   return std::all_of(bytes.begin(), bytes.end(), [](std::uint8_t x) { return x == 0; });

@@ -7,14 +7,17 @@ namespace {
 
 using abi::Value;
 
-constexpr const char* kTaskParamsTuple = "(address,uint256,uint256,uint256,uint256,uint256,address,bytes32,bytes32)";
+constexpr const char* kTaskParamsTuple =
+    "(address,uint256,uint256,uint256,uint256,uint256,address,bytes32,bytes32)";
 
 // Parsing a signature costs about a microsecond: no cache, so the binding stays thread-safe.
 Bytes call(const std::string& signature, std::vector<Value> args) {
   return abi::encode_call(abi::Signature::parse(signature), args);
 }
 
-std::uint64_t small(const Value& v) { return v.word().to_u64(); }
+std::uint64_t small(const Value& v) {
+  return v.word().to_u64();
+}
 
 abi::Event make_event(const std::string& signature, std::vector<bool> indexed) {
   return abi::Event{abi::Signature::parse(signature), std::move(indexed)};
@@ -25,22 +28,39 @@ abi::Event make_event(const std::string& signature, std::vector<bool> indexed) {
 namespace alliance {
 
 Bytes create_task(const TaskParams& p) {
-  std::vector<Value> tuple{p.token,        p.reward_pool, p.total_rounds, p.min_stake,         p.proposer_bps,
-                           p.slash_bps,    p.aggregator,  p.model_spec_hash, p.initial_model_hash};
+  std::vector<Value> tuple{p.token,      p.reward_pool,     p.total_rounds,
+                           p.min_stake,  p.proposer_bps,    p.slash_bps,
+                           p.aggregator, p.model_spec_hash, p.initial_model_hash};
   return call(std::string("createTask(") + kTaskParamsTuple + ")", {Value(std::move(tuple))});
 }
-Bytes stake(const U256& task_id, const U256& amount) { return call("stake(uint256,uint256)", {task_id, amount}); }
-Bytes unstake(const U256& task_id, const U256& amount) { return call("unstake(uint256,uint256)", {task_id, amount}); }
-Bytes join(const U256& task_id) { return call("join(uint256)", {task_id}); }
-Bytes leave(const U256& task_id) { return call("leave(uint256)", {task_id}); }
-Bytes claim(const U256& task_id) { return call("claim(uint256)", {task_id}); }
-Bytes start_round(const U256& task_id) { return call("startRound(uint256)", {task_id}); }
-Bytes abandon_round(const U256& task_id) { return call("abandonRound(uint256)", {task_id}); }
+Bytes stake(const U256& task_id, const U256& amount) {
+  return call("stake(uint256,uint256)", {task_id, amount});
+}
+Bytes unstake(const U256& task_id, const U256& amount) {
+  return call("unstake(uint256,uint256)", {task_id, amount});
+}
+Bytes join(const U256& task_id) {
+  return call("join(uint256)", {task_id});
+}
+Bytes leave(const U256& task_id) {
+  return call("leave(uint256)", {task_id});
+}
+Bytes claim(const U256& task_id) {
+  return call("claim(uint256)", {task_id});
+}
+Bytes start_round(const U256& task_id) {
+  return call("startRound(uint256)", {task_id});
+}
+Bytes abandon_round(const U256& task_id) {
+  return call("abandonRound(uint256)", {task_id});
+}
 
 Bytes finalize_round(const U256& task_id, const U256& round, const Hash32& model_hash,
-                     const std::vector<SignedVote>& votes, const std::vector<Address>& flagged_proposers) {
+                     const std::vector<SignedVote>& votes,
+                     const std::vector<Address>& flagged_proposers) {
   std::vector<Value> vs;
-  for (const auto& v : votes) vs.push_back(Value(std::vector<Value>{v.voter, Value::int_(v.score), v.signature}));
+  for (const auto& v : votes)
+    vs.push_back(Value(std::vector<Value>{v.voter, Value::int_(v.score), v.signature}));
   std::vector<Value> fs(flagged_proposers.begin(), flagged_proposers.end());
   return call("finalizeRound(uint256,uint256,bytes32,(address,int8,bytes)[],address[])",
               {task_id, round, model_hash, Value(std::move(vs)), Value(std::move(fs))});
@@ -75,18 +95,19 @@ const abi::Event& round_finalized_event() {
   return e;
 }
 const abi::Event& round_started_event() {
-  static const abi::Event e = make_event("RoundStarted(uint256,uint256,bytes32,uint256)", {true, true, false, false});
+  static const abi::Event e =
+      make_event("RoundStarted(uint256,uint256,bytes32,uint256)", {true, true, false, false});
   return e;
 }
 const abi::Event& task_created_event() {
-  static const abi::Event e =
-      make_event(std::string("TaskCreated(uint256,address,") + kTaskParamsTuple + ")", {true, true, false});
+  static const abi::Event e = make_event(
+      std::string("TaskCreated(uint256,address,") + kTaskParamsTuple + ")", {true, true, false});
   return e;
 }
 
 std::vector<std::string> event_signatures() {
-  return {round_finalized_event().signature.canonical(), round_started_event().signature.canonical(),
-          task_created_event().signature.canonical()};
+  return {round_finalized_event().signature.canonical(),
+          round_started_event().signature.canonical(), task_created_event().signature.canonical()};
 }
 
 const ErrorRegistry& errors() {
@@ -125,7 +146,8 @@ const ErrorRegistry& errors() {
     r.add("StringTooLong(string)", {"str"});
     // ERC-20 (OpenZeppelin 5) errors surfacing from token transfers.
     r.add("ERC20InsufficientBalance(address,uint256,uint256)", {"sender", "balance", "needed"});
-    r.add("ERC20InsufficientAllowance(address,uint256,uint256)", {"spender", "allowance", "needed"});
+    r.add("ERC20InsufficientAllowance(address,uint256,uint256)",
+          {"spender", "allowance", "needed"});
     r.add("ERC20InvalidSender(address)", {"sender"});
     r.add("ERC20InvalidReceiver(address)", {"receiver"});
     r.add("ERC20InvalidApprover(address)", {"approver"});
@@ -161,7 +183,8 @@ U256 task_id_from_receipt(const Receipt& r, const Address& contract) {
 
 std::pair<U256, Hash32> round_from_receipt(const Receipt& r, const Address& contract) {
   for (const auto& l : r.logs)
-    if (l.address == contract && !l.topics.empty() && l.topics[0] == round_started_event().topic0()) {
+    if (l.address == contract && !l.topics.empty() &&
+        l.topics[0] == round_started_event().topic0()) {
       auto v = round_started_event().decode_log(l.topics, l.data);
       return {v[1].word(), v[2].bytes32()};
     }
@@ -170,7 +193,8 @@ std::pair<U256, Hash32> round_from_receipt(const Receipt& r, const Address& cont
 
 }  // namespace alliance
 
-std::vector<Value> AllianceTaskContract::view(const std::string& signature, const std::vector<Value>& args,
+std::vector<Value> AllianceTaskContract::view(const std::string& signature,
+                                              const std::vector<Value>& args,
                                               const std::vector<std::string>& outputs) {
   Bytes out = eth_.call(CallRequest{std::nullopt, address_, call(signature, args), {}});
   std::vector<abi::Type> types;
@@ -178,16 +202,19 @@ std::vector<Value> AllianceTaskContract::view(const std::string& signature, cons
   try {
     return abi::decode(types, out);
   } catch (const std::invalid_argument& e) {
-    throw ChainError(signature + " on " + address_.to_checksum() + " returned undecodable data (" + e.what() +
-                     "): is --deployment pointing at an AllianceTask on this chain?");
+    throw ChainError(signature + " on " + address_.to_checksum() + " returned undecodable data (" +
+                     e.what() + "): is --deployment pointing at an AllianceTask on this chain?");
   }
 }
 
-U256 AllianceTaskContract::task_count() { return view("taskCount()", {}, {"uint256"})[0].word(); }
+U256 AllianceTaskContract::task_count() {
+  return view("taskCount()", {}, {"uint256"})[0].word();
+}
 
 TaskInfo AllianceTaskContract::get_task(const U256& task_id) {
   auto v = view("getTask(uint256)", {task_id},
-                {"(address,uint32,uint32,uint32,address,uint16,uint16,bool,uint32,address,uint256,uint256,uint256,"
+                {"(address,uint32,uint32,uint32,address,uint16,uint16,bool,uint32,address,uint256,"
+                 "uint256,uint256,"
                  "bytes32,bytes32)"})[0]
                .list();
   TaskInfo t;
@@ -227,23 +254,27 @@ RoundInfo AllianceTaskContract::get_round(const U256& task_id, const U256& round
 }
 
 NodeInfo AllianceTaskContract::node_info(const U256& task_id, const Address& node) {
-  auto v = view("nodeInfo(uint256,address)", {task_id, node}, {"uint256", "uint256", "bool", "bool"});
+  auto v =
+      view("nodeInfo(uint256,address)", {task_id, node}, {"uint256", "uint256", "bool", "bool"});
   return NodeInfo{v[0].word(), v[1].word(), v[2].boolean(), v[3].boolean()};
 }
 
 Role AllianceTaskContract::role_of(const U256& task_id, const U256& round, const Address& node) {
-  return small(view("roleOf(uint256,uint256,address)", {task_id, round, node}, {"uint8"})[0]) == 1 ? Role::Proposer
-                                                                                                  : Role::Voter;
+  return small(view("roleOf(uint256,uint256,address)", {task_id, round, node}, {"uint8"})[0]) == 1
+             ? Role::Proposer
+             : Role::Voter;
 }
 
-Hash32 AllianceTaskContract::vote_digest(const U256& task_id, const U256& round, const Hash32& model_hash,
-                                         std::int8_t score) {
-  return view("voteDigest(uint256,uint256,bytes32,int8)", {task_id, round, model_hash, Value::int_(score)},
-              {"bytes32"})[0]
+Hash32 AllianceTaskContract::vote_digest(const U256& task_id, const U256& round,
+                                         const Hash32& model_hash, std::int8_t score) {
+  return view("voteDigest(uint256,uint256,bytes32,int8)",
+              {task_id, round, model_hash, Value::int_(score)}, {"bytes32"})[0]
       .bytes32();
 }
 
-Hash32 AllianceTaskContract::domain_separator() { return view("DOMAIN_SEPARATOR()", {}, {"bytes32"})[0].bytes32(); }
+Hash32 AllianceTaskContract::domain_separator() {
+  return view("DOMAIN_SEPARATOR()", {}, {"bytes32"})[0].bytes32();
+}
 
 U256 AllianceTaskContract::round_reward(const U256& task_id) {
   return view("roundReward(uint256)", {task_id}, {"uint256"})[0].word();
@@ -265,28 +296,36 @@ std::vector<Address> AllianceTaskContract::members(const U256& task_id) {
   return out;
 }
 
-std::vector<RoundFinalizedEvent> AllianceTaskContract::round_finalized_events(const U256& task_id, const U256& round,
-                                                                              std::uint64_t from_block) {
+std::vector<RoundFinalizedEvent> AllianceTaskContract::round_finalized_events(
+    const U256& task_id, const U256& round, std::uint64_t from_block) {
   LogFilter f;
   f.address = address_;
   f.from_block = from_block;
-  f.topics = {alliance::round_finalized_event().topic0(), Hash32(task_id.to_be_bytes()), Hash32(round.to_be_bytes())};
+  f.topics = {alliance::round_finalized_event().topic0(), Hash32(task_id.to_be_bytes()),
+              Hash32(round.to_be_bytes())};
   std::vector<RoundFinalizedEvent> out;
   for (const auto& l : eth_.get_logs(f)) out.push_back(alliance::decode_round_finalized(l));
   return out;
 }
 
 namespace erc20 {
-Bytes approve(const Address& spender, const U256& amount) { return call("approve(address,uint256)", {spender, amount}); }
-Bytes transfer(const Address& to, const U256& amount) { return call("transfer(address,uint256)", {to, amount}); }
-Bytes mint(const Address& to, const U256& amount) { return call("mint(address,uint256)", {to, amount}); }
+Bytes approve(const Address& spender, const U256& amount) {
+  return call("approve(address,uint256)", {spender, amount});
+}
+Bytes transfer(const Address& to, const U256& amount) {
+  return call("transfer(address,uint256)", {to, amount});
+}
+Bytes mint(const Address& to, const U256& amount) {
+  return call("mint(address,uint256)", {to, amount});
+}
 U256 balance_of(EthClient& eth, const Address& token, const Address& owner) {
   Bytes out = eth.call(CallRequest{std::nullopt, token, call("balanceOf(address)", {owner}), {}});
   abi::Type t = abi::Type::parse("uint256");
   return abi::decode({&t, 1}, out)[0].word();
 }
 U256 allowance(EthClient& eth, const Address& token, const Address& owner, const Address& spender) {
-  Bytes out = eth.call(CallRequest{std::nullopt, token, call("allowance(address,address)", {owner, spender}), {}});
+  Bytes out = eth.call(
+      CallRequest{std::nullopt, token, call("allowance(address,address)", {owner, spender}), {}});
   abi::Type t = abi::Type::parse("uint256");
   return abi::decode({&t, 1}, out)[0].word();
 }

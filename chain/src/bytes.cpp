@@ -12,7 +12,9 @@ int hex_digit(char c) {
   return -1;
 }
 
-std::string_view shorten(std::string_view s) { return s.size() > 80 ? s.substr(0, 80) : s; }
+std::string_view shorten(std::string_view s) {
+  return s.size() > 80 ? s.substr(0, 80) : s;
+}
 
 }  // namespace
 
@@ -59,6 +61,8 @@ Bytes concat(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) {
   return out;
 }
 
-void append(Bytes& out, std::span<const std::uint8_t> b) { out.insert(out.end(), b.begin(), b.end()); }
+void append(Bytes& out, std::span<const std::uint8_t> b) {
+  out.insert(out.end(), b.begin(), b.end());
+}
 
 }  // namespace murmur::chain

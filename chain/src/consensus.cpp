@@ -18,7 +18,8 @@ bool is_proposer(const Hash32& seed, const Address& node, std::uint64_t proposer
   return h % U256(kBps) < U256(proposer_bps);
 }
 
-Hash32 round_seed(const U256& prevrandao, const Hash32& parent_hash, const U256& task_id, const U256& round) {
+Hash32 round_seed(const U256& prevrandao, const Hash32& parent_hash, const U256& task_id,
+                  const U256& round) {
   Bytes buf;
   append(buf, prevrandao.to_be_bytes());
   append(buf, parent_hash);
@@ -34,9 +35,15 @@ Settlement settle_round(const SettlementInput& in) {
   for (std::size_t i = 0; i < in.nodes.size(); ++i) {
     const auto& n = in.nodes[i];
     bool voter = n.role == Role::Voter;
-    if (n.vote < -1 || n.vote > 1) throw std::invalid_argument("settle_round: node " + std::to_string(i) + " vote must be -1, 0 or 1");
-    if (!voter && n.vote != 0) throw std::invalid_argument("settle_round: node " + std::to_string(i) + " is a proposer and cannot vote");
-    if (voter && n.flagged) throw std::invalid_argument("settle_round: node " + std::to_string(i) + " is a voter and cannot be flagged");
+    if (n.vote < -1 || n.vote > 1)
+      throw std::invalid_argument("settle_round: node " + std::to_string(i) +
+                                  " vote must be -1, 0 or 1");
+    if (!voter && n.vote != 0)
+      throw std::invalid_argument("settle_round: node " + std::to_string(i) +
+                                  " is a proposer and cannot vote");
+    if (voter && n.flagged)
+      throw std::invalid_argument("settle_round: node " + std::to_string(i) +
+                                  " is a voter and cannot be flagged");
     if (n.vote > 0) up += n.stake;
     if (n.vote < 0) down += n.stake;
   }
@@ -56,7 +63,8 @@ Settlement settle_round(const SettlementInput& in) {
     if (winner(n)) s.winner_stake += n.stake;
   for (const auto& n : in.nodes) {
     U256 r, x;
-    if (winner(n) && !s.winner_stake.is_zero()) r = mul_div(s.round_reward, n.stake, s.winner_stake);
+    if (winner(n) && !s.winner_stake.is_zero())
+      r = mul_div(s.round_reward, n.stake, s.winner_stake);
     if (loser(n)) x = n.stake * U256(in.slash_bps) / U256(kBps);
     s.paid += r;
     s.slashed += x;

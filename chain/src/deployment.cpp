@@ -14,9 +14,11 @@ Deployment load_deployment(const std::filesystem::path& file) {
   std::ifstream in(file);
   if (!in)
     throw std::runtime_error("cannot read deployment file " + file.string() +
-                             ": deploy with `scripts/chain.sh deploy` (contracts/scripts/deploy.js) or pass --deployment");
+                             ": deploy with `scripts/chain.sh deploy` "
+                             "(contracts/scripts/deploy.js) or pass --deployment");
   nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) throw std::runtime_error("deployment file " + file.string() + " is not a JSON object");
+  if (j.is_discarded() || !j.is_object())
+    throw std::runtime_error("deployment file " + file.string() + " is not a JSON object");
   auto field = [&](const char* name) -> const nlohmann::json& {
     if (!j.contains(name) || j[name].is_null())
       throw std::runtime_error("deployment file " + file.string() + " lacks \"" + name + "\"");
@@ -28,13 +30,15 @@ Deployment load_deployment(const std::filesystem::path& file) {
     d.network = j.value("network", "");
     d.token = Address::from_hex(field("token").get<std::string>());
     d.alliance_task = Address::from_hex(field("allianceTask").get<std::string>());
-    if (j.contains("deployer") && j["deployer"].is_string()) d.deployer = Address::from_hex(j["deployer"].get<std::string>());
+    if (j.contains("deployer") && j["deployer"].is_string())
+      d.deployer = Address::from_hex(j["deployer"].get<std::string>());
     d.block_number = j.value("blockNumber", std::uint64_t{0});
     return d;
   } catch (const std::invalid_argument& e) {
     throw std::runtime_error("deployment file " + file.string() + ": " + e.what());
   } catch (const nlohmann::json::exception& e) {
-    throw std::runtime_error("deployment file " + file.string() + " has a field of the wrong type: " + e.what());
+    throw std::runtime_error("deployment file " + file.string() +
+                             " has a field of the wrong type: " + e.what());
   }
 }
 

@@ -17,10 +17,11 @@ Hash32 hash_words(const std::vector<std::string>& types, const std::vector<abi::
 }  // namespace
 
 Hash32 Eip712Domain::separator() const {
-  static const Hash32 kTypeHash =
-      keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
-  return hash_words({"bytes32", "bytes32", "bytes32", "uint256", "address"},
-                    {kTypeHash, keccak256(name), keccak256(version), U256(chain_id), verifying_contract});
+  static const Hash32 kTypeHash = keccak256(
+      "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+  return hash_words(
+      {"bytes32", "bytes32", "bytes32", "uint256", "address"},
+      {kTypeHash, keccak256(name), keccak256(version), U256(chain_id), verifying_contract});
 }
 
 Hash32 VoteMessage::struct_hash() const {

@@ -16,22 +16,27 @@ U256 quantity(const nlohmann::json& j) {
 
 namespace {
 
-Address address_of(const nlohmann::json& j) { return Address::from_hex(j.get<std::string>()); }
+Address address_of(const nlohmann::json& j) {
+  return Address::from_hex(j.get<std::string>());
+}
 
 Log log_from_json(const nlohmann::json& j) {
   Log l;
   l.address = address_of(j.at("address"));
   for (const auto& t : j.at("topics")) l.topics.push_back(hash_from_hex(t.get<std::string>()));
   l.data = from_hex(j.at("data").get<std::string>());
-  if (j.contains("blockNumber") && !j["blockNumber"].is_null()) l.block_number = quantity(j["blockNumber"]).to_u64();
+  if (j.contains("blockNumber") && !j["blockNumber"].is_null())
+    l.block_number = quantity(j["blockNumber"]).to_u64();
   if (j.contains("transactionHash") && !j["transactionHash"].is_null())
     l.tx_hash = hash_from_hex(j["transactionHash"].get<std::string>());
-  if (j.contains("logIndex") && !j["logIndex"].is_null()) l.log_index = quantity(j["logIndex"]).to_u64();
+  if (j.contains("logIndex") && !j["logIndex"].is_null())
+    l.log_index = quantity(j["logIndex"]).to_u64();
   return l;
 }
 
 std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
 }
 
@@ -104,18 +109,23 @@ void EthClient::rethrow_as_revert(const std::string& context) const {
   }
 }
 
-std::uint64_t EthClient::chain_id() { return quantity(rpc_.call("eth_chainId", nlohmann::json::array())).to_u64(); }
+std::uint64_t EthClient::chain_id() {
+  return quantity(rpc_.call("eth_chainId", nlohmann::json::array())).to_u64();
+}
 
 std::uint64_t EthClient::block_number() {
   return quantity(rpc_.call("eth_blockNumber", nlohmann::json::array())).to_u64();
 }
 
 std::uint64_t EthClient::pending_nonce(const Address& account) {
-  return quantity(rpc_.call("eth_getTransactionCount", nlohmann::json::array({account.to_lower_hex(), "pending"}))).to_u64();
+  return quantity(rpc_.call("eth_getTransactionCount",
+                            nlohmann::json::array({account.to_lower_hex(), "pending"})))
+      .to_u64();
 }
 
 U256 EthClient::balance(const Address& account) {
-  return quantity(rpc_.call("eth_getBalance", nlohmann::json::array({account.to_lower_hex(), "latest"})));
+  return quantity(
+      rpc_.call("eth_getBalance", nlohmann::json::array({account.to_lower_hex(), "latest"})));
 }
 
 std::uint64_t EthClient::estimate_gas(const CallRequest& call) {
@@ -128,11 +138,13 @@ std::uint64_t EthClient::estimate_gas(const CallRequest& call) {
 
 FeeQuote EthClient::suggest_fees() {
   FeeQuote q;
-  nlohmann::json block = rpc_.call("eth_getBlockByNumber", nlohmann::json::array({"latest", false}));
+  nlohmann::json block =
+      rpc_.call("eth_getBlockByNumber", nlohmann::json::array({"latest", false}));
   if (block.is_object() && block.contains("baseFeePerGas") && !block["baseFeePerGas"].is_null())
     q.base_fee = quantity(block["baseFeePerGas"]);
   try {
-    q.max_priority_fee_per_gas = quantity(rpc_.call("eth_maxPriorityFeePerGas", nlohmann::json::array()));
+    q.max_priority_fee_per_gas =
+        quantity(rpc_.call("eth_maxPriorityFeePerGas", nlohmann::json::array()));
   } catch (const RpcError&) {
     q.max_priority_fee_per_gas = U256(1'000'000'000);  // 1 gwei, what ethers assumes
   }
@@ -146,12 +158,13 @@ Hash32 EthClient::send_raw_transaction(std::span<const std::uint8_t> raw) {
     nlohmann::json r = rpc_.call("eth_sendRawTransaction", nlohmann::json::array({to_hex(raw)}));
     Hash32 remote = hash_from_hex(r.get<std::string>());
     if (remote != local)
-      throw TransportError("eth_sendRawTransaction returned hash " + to_hex(remote) + " but the transaction's hash is " +
-                           to_hex(local));
+      throw TransportError("eth_sendRawTransaction returned hash " + to_hex(remote) +
+                           " but the transaction's hash is " + to_hex(local));
     return local;
   } catch (const RpcError& e) {
     std::string m = lower(e.rpc_message());
-    if (m.find("already known") != std::string::npos || m.find("known transaction") != std::string::npos ||
+    if (m.find("already known") != std::string::npos ||
+        m.find("known transaction") != std::string::npos ||
         m.find("already imported") != std::string::npos)
       return local;
     rethrow_as_revert("eth_sendRawTransaction");
@@ -159,7 +172,8 @@ Hash32 EthClient::send_raw_transaction(std::span<const std::uint8_t> raw) {
 }
 
 std::optional<Receipt> EthClient::get_receipt(const Hash32& tx_hash) {
-  nlohmann::json r = rpc_.call("eth_getTransactionReceipt", nlohmann::json::array({to_hex(tx_hash)}));
+  nlohmann::json r =
+      rpc_.call("eth_getTransactionReceipt", nlohmann::json::array({to_hex(tx_hash)}));
   if (r.is_null()) return std::nullopt;
   return receipt_from_json(r);
 }
@@ -171,7 +185,8 @@ Receipt EthClient::wait_for_receipt(const Hash32& tx_hash, std::chrono::millisec
     if (auto r = get_receipt(tx_hash)) return *r;
     if (std::chrono::steady_clock::now() >= deadline)
       throw ReceiptTimeout("no receipt for transaction " + to_hex(tx_hash) + " within " +
-                           std::to_string(timeout.count()) + " ms; it may still be mined: retry, and the outbox will "
+                           std::to_string(timeout.count()) +
+                           " ms; it may still be mined: retry, and the outbox will "
                            "rebroadcast the same signed transaction");
     std::this_thread::sleep_for(poll);
   }
@@ -179,7 +194,8 @@ Receipt EthClient::wait_for_receipt(const Hash32& tx_hash, std::chrono::millisec
 
 Bytes EthClient::call(const CallRequest& call, const std::string& block) {
   try {
-    return from_hex(rpc_.call("eth_call", nlohmann::json::array({to_json(call), block})).get<std::string>());
+    return from_hex(
+        rpc_.call("eth_call", nlohmann::json::array({to_json(call), block})).get<std::string>());
   } catch (const RpcError&) {
     rethrow_as_revert("eth_call");
   }
@@ -191,10 +207,12 @@ std::vector<Log> EthClient::get_logs(const LogFilter& f) {
   q["fromBlock"] = U256(f.from_block).to_quantity();
   q["toBlock"] = f.to_block ? U256(*f.to_block).to_quantity() : std::string("latest");
   nlohmann::json topics = nlohmann::json::array();
-  for (const auto& t : f.topics) topics.push_back(t ? nlohmann::json(to_hex(*t)) : nlohmann::json());
+  for (const auto& t : f.topics)
+    topics.push_back(t ? nlohmann::json(to_hex(*t)) : nlohmann::json());
   q["topics"] = topics;
   std::vector<Log> out;
-  for (const auto& l : rpc_.call("eth_getLogs", nlohmann::json::array({q}))) out.push_back(log_from_json(l));
+  for (const auto& l : rpc_.call("eth_getLogs", nlohmann::json::array({q})))
+    out.push_back(log_from_json(l));
   return out;
 }
 

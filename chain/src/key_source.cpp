@@ -15,10 +15,12 @@ PrivateKey load_key(const std::optional<std::filesystem::path>& key_file) {
   if (key_file) {
     struct stat st {};
     if (::stat(key_file->c_str(), &st) != 0)
-      throw std::runtime_error("key file " + key_file->string() + " does not exist or cannot be read");
+      throw std::runtime_error("key file " + key_file->string() +
+                               " does not exist or cannot be read");
     if (st.st_mode & (S_IRWXG | S_IRWXO))
       throw std::runtime_error("key file " + key_file->string() +
-                               " is accessible by group or others: run `chmod 600 " + key_file->string() + "`");
+                               " is accessible by group or others: run `chmod 600 " +
+                               key_file->string() + "`");
     std::ifstream in(*key_file);
     std::stringstream text;
     text << in.rdbuf();
@@ -30,8 +32,9 @@ PrivateKey load_key(const std::optional<std::filesystem::path>& key_file) {
   }
   const char* env = std::getenv(kKeyEnvVar);
   if (!env || !*env)
-    throw std::runtime_error(std::string("no signing key: pass --key-file FILE (hex private key, chmod 600) or set ") +
-                             kKeyEnvVar);
+    throw std::runtime_error(
+        std::string("no signing key: pass --key-file FILE (hex private key, chmod 600) or set ") +
+        kKeyEnvVar);
   try {
     return PrivateKey::from_hex(env);
   } catch (const std::invalid_argument& e) {

@@ -61,7 +61,8 @@ void exec(sqlite3* db, const char* sql) {
 }
 
 std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -92,20 +93,27 @@ Posting row(const Statement& st) {
 
 }  // namespace
 
-std::string PostingKey::to_string() const { return kind + "(task " + task_id.to_dec() + ", round " + round.to_dec() + ")"; }
+std::string PostingKey::to_string() const {
+  return kind + "(task " + task_id.to_dec() + ", round " + round.to_dec() + ")";
+}
 
 std::string to_string(PostingState s) {
   switch (s) {
-    case PostingState::Prepared: return "prepared";
-    case PostingState::Sent: return "sent";
-    case PostingState::Confirmed: return "confirmed";
-    case PostingState::Reverted: return "reverted";
+    case PostingState::Prepared:
+      return "prepared";
+    case PostingState::Sent:
+      return "sent";
+    case PostingState::Confirmed:
+      return "confirmed";
+    case PostingState::Reverted:
+      return "reverted";
   }
   return "?";
 }
 
 Outbox::Outbox(const std::filesystem::path& file) : file_(file) {
-  if (sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+  if (sqlite3_open_v2(file.c_str(), &db_,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                       nullptr) != SQLITE_OK) {
     std::string m = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
@@ -120,14 +128,19 @@ Outbox::Outbox(const std::filesystem::path& file) : file_(file) {
        " state TEXT NOT NULL CHECK (state IN ('prepared','sent','confirmed','reverted')),"
        " sender TEXT NOT NULL, nonce INTEGER NOT NULL, raw_tx BLOB NOT NULL, tx_hash TEXT NOT NULL,"
        " block_number INTEGER NOT NULL DEFAULT 0, error TEXT NOT NULL DEFAULT '',"
-       " attempts INTEGER NOT NULL DEFAULT 1, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+       " attempts INTEGER NOT NULL DEFAULT 1, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT "
+       "NULL,"
        " PRIMARY KEY (kind, task_id, round))");
 }
 
-Outbox::~Outbox() { sqlite3_close(db_); }
+Outbox::~Outbox() {
+  sqlite3_close(db_);
+}
 
 std::optional<Posting> Outbox::find(const PostingKey& key) const {
-  Statement st(db_, (std::string("SELECT ") + kColumns + " FROM postings WHERE kind=?1 AND task_id=?2 AND round=?3").c_str());
+  Statement st(db_, (std::string("SELECT ") + kColumns +
+                     " FROM postings WHERE kind=?1 AND task_id=?2 AND round=?3")
+                        .c_str());
   st.bind(1, key.kind).bind(2, key.task_id.to_dec()).bind(3, key.round.to_dec());
   if (!st.step()) return std::nullopt;
   return row(st);
@@ -135,37 +148,45 @@ std::optional<Posting> Outbox::find(const PostingKey& key) const {
 
 void Outbox::record_prepared(const Posting& p) {
   auto existing = find(p.key);
-  if (existing && (existing->state == PostingState::Confirmed || existing->state == PostingState::Reverted))
-    throw std::logic_error("outbox: " + p.key.to_string() + " is already " + to_string(existing->state));
+  if (existing &&
+      (existing->state == PostingState::Confirmed || existing->state == PostingState::Reverted))
+    throw std::logic_error("outbox: " + p.key.to_string() + " is already " +
+                           to_string(existing->state));
   if (existing) {
     Statement st(db_,
                  "UPDATE postings SET state='prepared', sender=?4, nonce=?5, raw_tx=?6, tx_hash=?7,"
                  " attempts=attempts+1, updated_ms=?8 WHERE kind=?1 AND task_id=?2 AND round=?3");
     st.bind(1, p.key.kind).bind(2, p.key.task_id.to_dec()).bind(3, p.key.round.to_dec());
-    st.bind(4, p.sender.to_checksum()).bind(5, static_cast<std::int64_t>(p.nonce)).bind_blob(6, p.raw_tx);
+    st.bind(4, p.sender.to_checksum())
+        .bind(5, static_cast<std::int64_t>(p.nonce))
+        .bind_blob(6, p.raw_tx);
     st.bind(7, to_hex(p.tx_hash)).bind(8, now_ms());
     st.step();
     return;
   }
   Statement st(db_,
-               "INSERT INTO postings (kind, task_id, round, state, sender, nonce, raw_tx, tx_hash, created_ms, updated_ms)"
+               "INSERT INTO postings (kind, task_id, round, state, sender, nonce, raw_tx, tx_hash, "
+               "created_ms, updated_ms)"
                " VALUES (?1, ?2, ?3, 'prepared', ?4, ?5, ?6, ?7, ?8, ?8)");
   st.bind(1, p.key.kind).bind(2, p.key.task_id.to_dec()).bind(3, p.key.round.to_dec());
-  st.bind(4, p.sender.to_checksum()).bind(5, static_cast<std::int64_t>(p.nonce)).bind_blob(6, p.raw_tx);
+  st.bind(4, p.sender.to_checksum())
+      .bind(5, static_cast<std::int64_t>(p.nonce))
+      .bind_blob(6, p.raw_tx);
   st.bind(7, to_hex(p.tx_hash)).bind(8, now_ms());
   st.step();
 }
 
 void Outbox::mark_sent(const PostingKey& key) {
-  Statement st(db_,
-               "UPDATE postings SET state='sent', updated_ms=?4 WHERE kind=?1 AND task_id=?2 AND round=?3"
-               " AND state='prepared'");
+  Statement st(
+      db_,
+      "UPDATE postings SET state='sent', updated_ms=?4 WHERE kind=?1 AND task_id=?2 AND round=?3"
+      " AND state='prepared'");
   st.bind(1, key.kind).bind(2, key.task_id.to_dec()).bind(3, key.round.to_dec()).bind(4, now_ms());
   st.step();
 }
 
-void Outbox::mark_mined(const PostingKey& key, bool success, const Hash32& tx_hash, std::uint64_t block_number,
-                        const std::string& error) {
+void Outbox::mark_mined(const PostingKey& key, bool success, const Hash32& tx_hash,
+                        std::uint64_t block_number, const std::string& error) {
   Statement st(db_,
                "UPDATE postings SET state=?4, tx_hash=?5, block_number=?6, error=?7, updated_ms=?8"
                " WHERE kind=?1 AND task_id=?2 AND round=?3");
@@ -185,7 +206,9 @@ std::vector<Posting> Outbox::pending() const {
 }
 
 std::vector<Posting> Outbox::all() const {
-  Statement st(db_, (std::string("SELECT ") + kColumns + " FROM postings ORDER BY created_ms, rowid").c_str());
+  Statement st(
+      db_,
+      (std::string("SELECT ") + kColumns + " FROM postings ORDER BY created_ms, rowid").c_str());
   std::vector<Posting> out;
   while (st.step()) out.push_back(row(st));
   return out;

@@ -11,15 +11,20 @@ constexpr const char* kFinalizeKind = "finalizeRound";
 
 bool says_nonce_used(const RpcError& e) {
   std::string m = e.rpc_message();
-  std::transform(m.begin(), m.end(), m.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return m.find("nonce too low") != std::string::npos || m.find("nonce has already been used") != std::string::npos ||
+  std::transform(m.begin(), m.end(), m.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return m.find("nonce too low") != std::string::npos ||
+         m.find("nonce has already been used") != std::string::npos ||
          m.find("already been used") != std::string::npos;
 }
 
 }  // namespace
 
 Poster::Poster(Wallet& aggregator, Address alliance_task, Outbox& outbox, PosterOptions options)
-    : wallet_(aggregator), contract_(alliance_task), outbox_(outbox), options_(std::move(options)) {}
+    : wallet_(aggregator),
+      contract_(alliance_task),
+      outbox_(outbox),
+      options_(std::move(options)) {}
 
 Posting Poster::prepare(const PostingKey& key, const Bytes& calldata) {
   SignedTransaction tx = wallet_.prepare(contract_, calldata);  // RevertError: nothing recorded
@@ -43,7 +48,8 @@ PostingResult Poster::settle(const PostingKey& key, const Receipt& r, const Sign
   out.success = r.success;
   if (r.success) {
     for (const auto& l : r.logs)
-      if (l.address == contract_ && !l.topics.empty() && l.topics[0] == alliance::round_finalized_event().topic0())
+      if (l.address == contract_ && !l.topics.empty() &&
+          l.topics[0] == alliance::round_finalized_event().topic0())
         out.event = alliance::decode_round_finalized(l);
   } else {
     try {
@@ -86,7 +92,9 @@ PostingResult Poster::reconcile(Posting p) {
   if (!landed.empty()) {
     // Finalized by another transaction of ours (e.g. re-signed by an operator): adopt it.
     auto r = wallet_.eth().get_receipt(landed.front().tx_hash);
-    if (!r) throw ChainError("RoundFinalized log of " + p.key.to_string() + " has no receipt: is the node syncing?");
+    if (!r)
+      throw ChainError("RoundFinalized log of " + p.key.to_string() +
+                       " has no receipt: is the node syncing?");
     return settle(p.key, *r, tx);
   }
   Posting fresh = prepare(p.key, tx.tx.data);
@@ -108,7 +116,8 @@ PostingResult Poster::finalize_round(const FinalizeRequest& rq) {
     }
     return reconcile(*existing);  // the first recorded request for a key wins
   }
-  Bytes calldata = alliance::finalize_round(rq.task_id, rq.round, rq.model_hash, rq.votes, rq.flagged_proposers);
+  Bytes calldata =
+      alliance::finalize_round(rq.task_id, rq.round, rq.model_hash, rq.votes, rq.flagged_proposers);
   return send_and_confirm(prepare(key, calldata));
 }
 

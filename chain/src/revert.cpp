@@ -4,13 +4,15 @@
 
 namespace murmur::chain {
 
-RpcError::RpcError(const std::string& method, long code, const std::string& message, nlohmann::json data)
+RpcError::RpcError(const std::string& method, long code, const std::string& message,
+                   nlohmann::json data)
     : ChainError(method + " failed: JSON-RPC error " + std::to_string(code) + ": " + message),
       code_(code),
       rpc_message_(message),
       data_(std::move(data)) {}
 
-RevertError::RevertError(const std::string& context, std::string error_name, std::string reason, Bytes data)
+RevertError::RevertError(const std::string& context, std::string error_name, std::string reason,
+                         Bytes data)
     : ChainError(context + " reverted: " + reason),
       error_name_(std::move(error_name)),
       reason_(std::move(reason)),
@@ -32,37 +34,55 @@ Type type_from_json(const nlohmann::json& param) {
 Signature signature_from_json(const nlohmann::json& entry) {
   Signature s;
   s.name = entry.value("name", "");
-  for (const auto& p : entry.value("inputs", nlohmann::json::array())) s.params.push_back(type_from_json(p));
+  for (const auto& p : entry.value("inputs", nlohmann::json::array()))
+    s.params.push_back(type_from_json(p));
   return s;
 }
 }  // namespace abi
 
 std::string panic_meaning(std::uint64_t code) {
   switch (code) {
-    case 0x00: return "generic compiler panic";
-    case 0x01: return "assert failed";
-    case 0x11: return "arithmetic overflow or underflow";
-    case 0x12: return "division or modulo by zero";
-    case 0x21: return "invalid enum value";
-    case 0x22: return "corrupt storage byte array";
-    case 0x31: return "pop on an empty array";
-    case 0x32: return "array index out of bounds";
-    case 0x41: return "out of memory";
-    case 0x51: return "call to an uninitialized function";
-    default: return "unknown panic code";
+    case 0x00:
+      return "generic compiler panic";
+    case 0x01:
+      return "assert failed";
+    case 0x11:
+      return "arithmetic overflow or underflow";
+    case 0x12:
+      return "division or modulo by zero";
+    case 0x21:
+      return "invalid enum value";
+    case 0x22:
+      return "corrupt storage byte array";
+    case 0x31:
+      return "pop on an empty array";
+    case 0x32:
+      return "array index out of bounds";
+    case 0x41:
+      return "out of memory";
+    case 0x51:
+      return "call to an uninitialized function";
+    default:
+      return "unknown panic code";
   }
 }
 
 std::string format_value(const abi::Type& type, const abi::Value& value) {
   using Kind = abi::Type::Kind;
   switch (type.kind) {
-    case Kind::Uint: return value.word().to_dec();
-    case Kind::Int: return to_signed_dec(value.word());
-    case Kind::Address: return value.address().to_checksum();
-    case Kind::Bool: return value.boolean() ? "true" : "false";
+    case Kind::Uint:
+      return value.word().to_dec();
+    case Kind::Int:
+      return to_signed_dec(value.word());
+    case Kind::Address:
+      return value.address().to_checksum();
+    case Kind::Bool:
+      return value.boolean() ? "true" : "false";
     case Kind::FixedBytes:
-    case Kind::Bytes: return to_hex(value.bytes());
-    case Kind::String: return nlohmann::json(value.str()).dump();
+    case Kind::Bytes:
+      return to_hex(value.bytes());
+    case Kind::String:
+      return nlohmann::json(value.str()).dump();
     case Kind::Array:
     case Kind::FixedArray:
     case Kind::Tuple: {
@@ -93,13 +113,15 @@ void ErrorRegistry::add_abi(const nlohmann::json& abi) {
   for (const auto& item : abi) {
     if (item.value("type", "") != "error") continue;
     Entry e{abi::signature_from_json(item), {}};
-    for (const auto& p : item.value("inputs", nlohmann::json::array())) e.names.push_back(p.value("name", ""));
+    for (const auto& p : item.value("inputs", nlohmann::json::array()))
+      e.names.push_back(p.value("name", ""));
     by_selector_[e.signature.selector()] = std::move(e);
   }
 }
 
 RevertReason ErrorRegistry::decode(std::span<const std::uint8_t> data) const {
-  if (data.empty()) return {"", "reverted without a reason (require without message, or out of gas)"};
+  if (data.empty())
+    return {"", "reverted without a reason (require without message, or out of gas)"};
   if (data.size() < 4) return {"", "malformed revert data " + to_hex(data)};
   std::array<std::uint8_t, 4> sel{data[0], data[1], data[2], data[3]};
   auto it = by_selector_.find(sel);

@@ -45,10 +45,12 @@ Item decode_at(std::span<const std::uint8_t> d, std::size_t& pos, int depth) {
     if (len < 56) fail(start, "long form for a payload shorter than 56 bytes");
     pos += 1 + lol;
   }
-  if (len > d.size() - pos) fail(start, "payload of " + std::to_string(len) + " bytes past the end");
+  if (len > d.size() - pos)
+    fail(start, "payload of " + std::to_string(len) + " bytes past the end");
   if (!is_list) {
     if (len == 1 && d[pos] < 0x80) fail(start, "single byte below 0x80 with a prefix");
-    Item it{Bytes(d.begin() + static_cast<std::ptrdiff_t>(pos), d.begin() + static_cast<std::ptrdiff_t>(pos + len))};
+    Item it{Bytes(d.begin() + static_cast<std::ptrdiff_t>(pos),
+                  d.begin() + static_cast<std::ptrdiff_t>(pos + len))};
     pos += len;
     return it;
   }

@@ -26,13 +26,16 @@ std::size_t write_body(char* data, std::size_t size, std::size_t n, void* user) 
   return size * n;
 }
 
-std::string shorten(const std::string& s) { return s.size() > 300 ? s.substr(0, 300) + "..." : s; }
+std::string shorten(const std::string& s) {
+  return s.size() > 300 ? s.substr(0, 300) + "..." : s;
+}
 
 }  // namespace
 
 RpcClient::RpcClient(std::string url, RpcOptions options)
     : url_(std::move(url)), options_(options), curl_(std::make_unique<Curl>()) {
-  if (url_.empty()) throw std::invalid_argument("JSON-RPC URL is empty: pass --rpc http://HOST:PORT");
+  if (url_.empty())
+    throw std::invalid_argument("JSON-RPC URL is empty: pass --rpc http://HOST:PORT");
   if (options_.max_attempts < 1) options_.max_attempts = 1;
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
@@ -44,7 +47,8 @@ RpcClient::RpcClient(std::string url, RpcOptions options)
   CURL* h = curl_->handle;
   curl_easy_setopt(h, CURLOPT_URL, url_.c_str());
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, curl_->headers);
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(options_.connect_timeout.count()));
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.request_timeout.count()));
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_body);
@@ -55,8 +59,10 @@ RpcClient::~RpcClient() = default;
 
 nlohmann::json RpcClient::call(const std::string& method, const nlohmann::json& params) {
   if (!params.is_array())
-    throw std::invalid_argument(method + ": JSON-RPC params must be an array, got " + params.dump().substr(0, 100));
-  nlohmann::json request = {{"jsonrpc", "2.0"}, {"id", next_id_++}, {"method", method}, {"params", params}};
+    throw std::invalid_argument(method + ": JSON-RPC params must be an array, got " +
+                                params.dump().substr(0, 100));
+  nlohmann::json request = {
+      {"jsonrpc", "2.0"}, {"id", next_id_++}, {"method", method}, {"params", params}};
   const std::string body = request.dump();
   CURL* h = curl_->handle;
   std::string last_problem;
@@ -83,7 +89,8 @@ nlohmann::json RpcClient::call(const std::string& method, const nlohmann::json& 
     }
     nlohmann::json reply = nlohmann::json::parse(response, nullptr, /*allow_exceptions=*/false);
     if (reply.is_discarded() || !reply.is_object()) {
-      last_problem = "HTTP " + std::to_string(status) + " with a body that is not JSON-RPC: " + shorten(response);
+      last_problem = "HTTP " + std::to_string(status) +
+                     " with a body that is not JSON-RPC: " + shorten(response);
       continue;
     }
     if (reply.contains("error") && !reply["error"].is_null()) {
@@ -97,8 +104,9 @@ nlohmann::json RpcClient::call(const std::string& method, const nlohmann::json& 
     }
     return reply["result"];
   }
-  throw TransportError(method + " to " + url_ + " failed after " + std::to_string(options_.max_attempts) +
-                       " attempts: " + last_problem + " (is the node running and the --rpc URL right?)");
+  throw TransportError(method + " to " + url_ + " failed after " +
+                       std::to_string(options_.max_attempts) + " attempts: " + last_problem +
+                       " (is the node running and the --rpc URL right?)");
 }
 
 }  // namespace murmur::chain

@@ -38,7 +38,8 @@ Bytes typed(const Bytes& payload) {
 U256 as_uint(const rlp::Item& it, const char* field) {
   if (it.is_list()) throw std::invalid_argument(std::string("tx field ") + field + " is a list");
   const Bytes& b = it.bytes();
-  if (b.size() > 32) throw std::invalid_argument(std::string("tx field ") + field + " exceeds 32 bytes");
+  if (b.size() > 32)
+    throw std::invalid_argument(std::string("tx field ") + field + " exceeds 32 bytes");
   if (!b.empty() && b[0] == 0)
     throw std::invalid_argument(std::string("tx field ") + field + " has a leading zero");
   return U256::from_be_bytes(b);
@@ -46,7 +47,9 @@ U256 as_uint(const rlp::Item& it, const char* field) {
 
 }  // namespace
 
-Hash32 Eip1559Transaction::signing_hash() const { return keccak256(typed(rlp::encode_list(unsigned_fields(*this)))); }
+Hash32 Eip1559Transaction::signing_hash() const {
+  return keccak256(typed(rlp::encode_list(unsigned_fields(*this))));
+}
 
 SignedTransaction sign_transaction(const Eip1559Transaction& tx, const PrivateKey& key) {
   if (tx.max_priority_fee_per_gas > tx.max_fee_per_gas)
@@ -93,13 +96,14 @@ SignedTransaction decode_transaction(std::span<const std::uint8_t> raw) {
   tx.data = f[7].bytes();
   if (!f[8].is_list()) throw std::invalid_argument("tx field accessList is not a list");
   for (const auto& e : f[8].list()) {
-    if (!e.is_list() || e.list().size() != 2 || e.list()[0].is_list() || e.list()[0].bytes().size() != 20 ||
-        !e.list()[1].is_list())
+    if (!e.is_list() || e.list().size() != 2 || e.list()[0].is_list() ||
+        e.list()[0].bytes().size() != 20 || !e.list()[1].is_list())
       throw std::invalid_argument("malformed access-list entry");
     AccessListEntry entry;
     std::copy(e.list()[0].bytes().begin(), e.list()[0].bytes().end(), entry.address.bytes.begin());
     for (const auto& k : e.list()[1].list()) {
-      if (k.is_list() || k.bytes().size() != 32) throw std::invalid_argument("malformed storage key");
+      if (k.is_list() || k.bytes().size() != 32)
+        throw std::invalid_argument("malformed storage key");
       Hash32 h;
       std::copy(k.bytes().begin(), k.bytes().end(), h.begin());
       entry.storage_keys.push_back(h);

@@ -139,12 +139,14 @@ U256 operator+(const U256& a, const U256& b) {
     r.limbs_[i] = static_cast<std::uint64_t>(t);
     carry = t >> 64;
   }
-  if (carry) throw std::overflow_error("uint256 addition overflows: " + a.to_dec() + " + " + b.to_dec());
+  if (carry)
+    throw std::overflow_error("uint256 addition overflows: " + a.to_dec() + " + " + b.to_dec());
   return r;
 }
 
 U256 operator-(const U256& a, const U256& b) {
-  if (a < b) throw std::overflow_error("uint256 subtraction underflows: " + a.to_dec() + " - " + b.to_dec());
+  if (a < b)
+    throw std::overflow_error("uint256 subtraction underflows: " + a.to_dec() + " - " + b.to_dec());
   U256 r;
   std::uint64_t borrow = 0;
   for (int i = 0; i < 4; ++i) {
@@ -199,7 +201,8 @@ std::pair<U256, U256> long_div(const std::uint64_t* num, int nlimbs, const U256&
 U256 operator*(const U256& a, const U256& b) {
   auto w = mul_wide(a, b);
   if (w[4] | w[5] | w[6] | w[7])
-    throw std::overflow_error("uint256 multiplication overflows: " + a.to_dec() + " * " + b.to_dec());
+    throw std::overflow_error("uint256 multiplication overflows: " + a.to_dec() + " * " +
+                              b.to_dec());
   U256 r;
   for (int i = 0; i < 4; ++i) r.limbs_[i] = w[i];
   return r;
@@ -210,8 +213,12 @@ std::pair<U256, U256> div_mod(const U256& a, const U256& d) {
   return long_div(L::limbs(a).data(), 4, d);
 }
 
-U256 operator/(const U256& a, const U256& b) { return div_mod(a, b).first; }
-U256 operator%(const U256& a, const U256& b) { return div_mod(a, b).second; }
+U256 operator/(const U256& a, const U256& b) {
+  return div_mod(a, b).first;
+}
+U256 operator%(const U256& a, const U256& b) {
+  return div_mod(a, b).second;
+}
 
 U256 mul_div(const U256& a, const U256& b, const U256& d) {
   if (d.is_zero()) throw std::domain_error("mulDiv by zero");

@@ -7,8 +7,8 @@ namespace murmur::chain {
 Wallet::Wallet(EthClient& eth, PrivateKey key)
     : eth_(eth), key_(std::move(key)), address_(key_.address()), chain_id_(eth.chain_id()) {}
 
-SignedTransaction Wallet::prepare(const std::optional<Address>& to, const Bytes& data, const U256& value,
-                                  const TxOptions& options) {
+SignedTransaction Wallet::prepare(const std::optional<Address>& to, const Bytes& data,
+                                  const U256& value, const TxOptions& options) {
   Eip1559Transaction tx;
   tx.chain_id = chain_id_;
   tx.nonce = options.nonce ? *options.nonce : eth_.pending_nonce(address_);
@@ -41,15 +41,19 @@ Receipt Wallet::transact(const std::optional<Address>& to, const Bytes& data, co
 }
 
 void explain_failed_receipt(EthClient& eth, const SignedTransaction& tx, const Receipt& receipt) {
-  std::string context = "transaction " + to_hex(receipt.tx_hash) + " (block " + std::to_string(receipt.block_number) + ")";
-  std::string at = receipt.block_number > 0 ? U256(receipt.block_number - 1).to_quantity() : std::string("latest");
+  std::string context = "transaction " + to_hex(receipt.tx_hash) + " (block " +
+                        std::to_string(receipt.block_number) + ")";
+  std::string at = receipt.block_number > 0 ? U256(receipt.block_number - 1).to_quantity()
+                                            : std::string("latest");
   try {
     eth.call(CallRequest{tx.from, tx.tx.to, tx.tx.data, tx.tx.value}, at);
   } catch (const RevertError& e) {
     throw RevertError(context, e.error_name(), e.reason(), e.revert_data());
   }
-  throw RevertError(context, "", "status 0 (out of gas at limit " + std::to_string(tx.tx.gas_limit) +
-                                     ", or the state changed before it was mined)", {});
+  throw RevertError(context, "",
+                    "status 0 (out of gas at limit " + std::to_string(tx.tx.gas_limit) +
+                        ", or the state changed before it was mined)",
+                    {});
 }
 
 }  // namespace murmur::chain

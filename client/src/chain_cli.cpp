@@ -38,13 +38,17 @@ struct Session {
       dep = load_deployment(c.deployment);
       std::uint64_t id = eth.chain_id();
       if (id != dep.chain_id)
-        throw std::runtime_error("the node at " + c.rpc + " has chain id " + std::to_string(id) + " but " +
-                                 c.deployment + " was deployed on chain " + std::to_string(dep.chain_id) +
+        throw std::runtime_error("the node at " + c.rpc + " has chain id " + std::to_string(id) +
+                                 " but " + c.deployment + " was deployed on chain " +
+                                 std::to_string(dep.chain_id) +
                                  ": pass the matching --rpc or --deployment");
     }
   }
   Wallet& wallet(const Common& c) {
-    if (!w) w.emplace(eth, load_key(c.key_file.empty() ? std::nullopt : std::optional<std::filesystem::path>(c.key_file)));
+    if (!w)
+      w.emplace(eth,
+                load_key(c.key_file.empty() ? std::nullopt
+                                            : std::optional<std::filesystem::path>(c.key_file)));
     return *w;
   }
   RpcClient rpc;
@@ -65,13 +69,16 @@ Hash32 parse_hash(const std::string& s, const char* what) {
   try {
     return hash_from_hex(s);
   } catch (const std::exception& e) {
-    throw std::runtime_error(std::string(what) + " must be 32 bytes of hex (0x + 64 digits): " + e.what());
+    throw std::runtime_error(std::string(what) +
+                             " must be 32 bytes of hex (0x + 64 digits): " + e.what());
   }
 }
 
 void emit(const Common& c, const json& j, const std::string& human) {
-  if (c.json_out) std::cout << j.dump() << "\n";
-  else std::cout << human << "\n";
+  if (c.json_out)
+    std::cout << j.dump() << "\n";
+  else
+    std::cout << human << "\n";
 }
 
 /// Approves `amount` for the AllianceTask if the allowance is short (one extra transaction).
@@ -83,7 +90,10 @@ void ensure_allowance(Session& s, Wallet& w, const U256& amount) {
 Bytes artifact_bytecode(const std::filesystem::path& dir, const std::string& name) {
   auto file = dir / (name + ".sol") / (name + ".json");
   std::ifstream in(file);
-  if (!in) throw std::runtime_error("no artifact " + file.string() + ": compile the contracts (cd contracts && npx hardhat compile) or pass --artifacts");
+  if (!in)
+    throw std::runtime_error(
+        "no artifact " + file.string() +
+        ": compile the contracts (cd contracts && npx hardhat compile) or pass --artifacts");
   return from_hex(json::parse(in).at("bytecode").get<std::string>());
 }
 
@@ -120,12 +130,14 @@ json result_json(const PostingResult& r) {
 }
 
 std::string result_text(const PostingResult& r) {
-  std::string s = r.key.to_string() + ": " + (r.success ? "confirmed" : "reverted (" + r.error + ")") + " in tx " +
+  std::string s = r.key.to_string() + ": " +
+                  (r.success ? "confirmed" : "reverted (" + r.error + ")") + " in tx " +
                   to_hex(r.tx_hash) + " block " + std::to_string(r.block_number);
   if (r.already_done) s += " (already posted earlier; nothing sent)";
-  if (r.event) s += std::string(", model ") + (r.event->accepted ? "accepted" : "rejected") + ", vote sum " +
-                    to_signed_dec(r.event->vote_sum) + ", paid " + r.event->reward_paid.to_dec() + ", slashed " +
-                    r.event->slashed.to_dec();
+  if (r.event)
+    s += std::string(", model ") + (r.event->accepted ? "accepted" : "rejected") + ", vote sum " +
+         to_signed_dec(r.event->vote_sum) + ", paid " + r.event->reward_paid.to_dec() +
+         ", slashed " + r.event->slashed.to_dec();
   return s;
 }
 
@@ -133,22 +145,28 @@ std::string result_text(const PostingResult& r) {
 
 void add_chain_commands(CLI::App& app) {
   auto c = std::make_shared<Common>();
-  CLI::App* chain = app.add_subcommand("chain", "Chain operations on AllianceTask: tasks, stakes, rounds, votes, rewards");
+  CLI::App* chain = app.add_subcommand(
+      "chain", "Chain operations on AllianceTask: tasks, stakes, rounds, votes, rewards");
   chain->require_subcommand(1);
   chain->add_option("--rpc", c->rpc, "JSON-RPC endpoint")->capture_default_str();
-  chain->add_option("--deployment", c->deployment, "deployment JSON written by contracts/scripts/deploy.js")
+  chain
+      ->add_option("--deployment", c->deployment,
+                   "deployment JSON written by contracts/scripts/deploy.js")
       ->capture_default_str();
   chain->add_option("--key-file", c->key_file,
                     "file with the hex private key (chmod 600); default: $MURMUR_CHAIN_KEY");
   chain->add_flag("--json", c->json_out, "print one JSON object per command");
 
   chain->add_subcommand("address", "Print the address of the signing key")->callback([c] {
-    Address a = load_key(c->key_file.empty() ? std::nullopt : std::optional<std::filesystem::path>(c->key_file)).address();
+    Address a = load_key(c->key_file.empty() ? std::nullopt
+                                             : std::optional<std::filesystem::path>(c->key_file))
+                    .address();
     emit(*c, {{"address", a.to_checksum()}}, a.to_checksum());
   });
 
   {  // deploy
-    auto* cmd = chain->add_subcommand("deploy", "Deploy MockToken and AllianceTask from Hardhat artifacts, write --deployment");
+    auto* cmd = chain->add_subcommand(
+        "deploy", "Deploy MockToken and AllianceTask from Hardhat artifacts, write --deployment");
     auto artifacts = std::make_shared<std::string>("contracts/artifacts/contracts");
     cmd->add_option("--artifacts", *artifacts, "Hardhat artifacts folder")->capture_default_str();
     cmd->callback([c, artifacts] {
@@ -156,12 +174,16 @@ void add_chain_commands(CLI::App& app) {
       Wallet& w = s.wallet(*c);
       Receipt token = w.transact(std::nullopt, artifact_bytecode(*artifacts, "MockToken"));
       Receipt alliance = w.transact(std::nullopt, artifact_bytecode(*artifacts, "AllianceTask"));
-      Deployment d{w.chain_id(), "custom", *token.contract_address, *alliance.contract_address, w.address(),
+      Deployment d{w.chain_id(),
+                   "custom",
+                   *token.contract_address,
+                   *alliance.contract_address,
+                   w.address(),
                    alliance.block_number};
       save_deployment(c->deployment, d);
       emit(*c, {{"token", d.token.to_checksum()}, {"allianceTask", d.alliance_task.to_checksum()}},
-           "MockToken " + d.token.to_checksum() + "\nAllianceTask " + d.alliance_task.to_checksum() + "\nwrote " +
-               c->deployment);
+           "MockToken " + d.token.to_checksum() + "\nAllianceTask " +
+               d.alliance_task.to_checksum() + "\nwrote " + c->deployment);
     });
   }
   {  // mint
@@ -178,16 +200,20 @@ void add_chain_commands(CLI::App& app) {
     });
   }
   {  // create-task
-    auto* cmd = chain->add_subcommand("create-task", "Create a task and fund its reward pool (approves the token first)");
+    auto* cmd = chain->add_subcommand(
+        "create-task", "Create a task and fund its reward pool (approves the token first)");
     struct Args {
-      std::string pool, rounds, min_stake, proposer_bps = "5000", slash_bps = "1000", aggregator, spec, initial;
+      std::string pool, rounds, min_stake, proposer_bps = "5000", slash_bps = "1000", aggregator,
+                                           spec, initial;
     };
     auto a = std::make_shared<Args>();
     cmd->add_option("--reward-pool", a->pool, "pool in token base units")->required();
     cmd->add_option("--rounds", a->rounds, "rounds that pay out")->required();
     cmd->add_option("--min-stake", a->min_stake, "stake needed to join")->required();
-    cmd->add_option("--proposer-bps", a->proposer_bps, "proposer fraction, basis points")->capture_default_str();
-    cmd->add_option("--slash-bps", a->slash_bps, "slash fraction, basis points")->capture_default_str();
+    cmd->add_option("--proposer-bps", a->proposer_bps, "proposer fraction, basis points")
+        ->capture_default_str();
+    cmd->add_option("--slash-bps", a->slash_bps, "slash fraction, basis points")
+        ->capture_default_str();
     cmd->add_option("--aggregator", a->aggregator, "the server's address")->required();
     cmd->add_option("--model-spec-hash", a->spec, "bytes32 of the model specification")->required();
     cmd->add_option("--initial-model-hash", a->initial, "bytes32 of the initial model")->required();
@@ -206,14 +232,18 @@ void add_chain_commands(CLI::App& app) {
       ensure_allowance(s, w, p.reward_pool);
       Receipt r = w.transact(s.dep.alliance_task, alliance::create_task(p));
       U256 id = alliance::task_id_from_receipt(r, s.dep.alliance_task);
-      emit(*c, {{"taskId", id.to_dec()}, {"txHash", to_hex(r.tx_hash)}}, "created task " + id.to_dec());
+      emit(*c, {{"taskId", id.to_dec()}, {"txHash", to_hex(r.tx_hash)}},
+           "created task " + id.to_dec());
     });
   }
-  auto task_opt = [](CLI::App* cmd, std::string& task) { cmd->add_option("--task", task, "task id")->required(); };
+  auto task_opt = [](CLI::App* cmd, std::string& task) {
+    cmd->add_option("--task", task, "task id")->required();
+  };
   {  // stake / unstake
     for (bool add : {true, false}) {
-      auto* cmd = chain->add_subcommand(add ? "stake" : "unstake",
-                                        add ? "Add stake to a task (approves the token first)" : "Withdraw stake");
+      auto* cmd = chain->add_subcommand(
+          add ? "stake" : "unstake",
+          add ? "Add stake to a task (approves the token first)" : "Withdraw stake");
       auto task = std::make_shared<std::string>(), amount = std::make_shared<std::string>();
       task_opt(cmd, *task);
       cmd->add_option("--amount", *amount, "base units")->required();
@@ -222,10 +252,12 @@ void add_chain_commands(CLI::App& app) {
         Wallet& w = s.wallet(*c);
         U256 t = parse_u256(*task, "--task"), n = parse_u256(*amount, "--amount");
         if (add) ensure_allowance(s, w, n);
-        Receipt r = w.transact(s.dep.alliance_task, add ? alliance::stake(t, n) : alliance::unstake(t, n));
+        Receipt r =
+            w.transact(s.dep.alliance_task, add ? alliance::stake(t, n) : alliance::unstake(t, n));
         NodeInfo info = AllianceTaskContract(s.eth, s.dep.alliance_task).node_info(t, w.address());
         emit(*c, {{"stake", info.stake.to_dec()}, {"txHash", to_hex(r.tx_hash)}},
-             std::string(add ? "staked " : "unstaked ") + n.to_dec() + "; stake now " + info.stake.to_dec());
+             std::string(add ? "staked " : "unstaked ") + n.to_dec() + "; stake now " +
+                 info.stake.to_dec());
       });
     }
   }
@@ -235,10 +267,11 @@ void add_chain_commands(CLI::App& app) {
       const char* help;
       Bytes (*encode)(const U256&);
     };
-    for (const Simple& sc : {Simple{"join", "Join a task (stake at least minStake first)", alliance::join},
-                             Simple{"leave", "Leave a task", alliance::leave},
-                             Simple{"start-round", "Start the next round (aggregator only)", alliance::start_round},
-                             Simple{"claim", "Claim rewards (and the creator's balance)", alliance::claim}}) {
+    for (const Simple& sc :
+         {Simple{"join", "Join a task (stake at least minStake first)", alliance::join},
+          Simple{"leave", "Leave a task", alliance::leave},
+          Simple{"start-round", "Start the next round (aggregator only)", alliance::start_round},
+          Simple{"claim", "Claim rewards (and the creator's balance)", alliance::claim}}) {
       auto* cmd = chain->add_subcommand(sc.name, sc.help);
       auto task = std::make_shared<std::string>();
       task_opt(cmd, *task);
@@ -267,35 +300,54 @@ void add_chain_commands(CLI::App& app) {
     }
   }
   {  // status
-    auto* cmd = chain->add_subcommand("status", "Show a task, its current round, and a node's stake and rewards");
+    auto* cmd = chain->add_subcommand(
+        "status", "Show a task, its current round, and a node's stake and rewards");
     auto task = std::make_shared<std::string>(), node = std::make_shared<std::string>();
     task_opt(cmd, *task);
-    cmd->add_option("--node", *node, "node address (default: the key's address, if a key is given)");
+    cmd->add_option("--node", *node,
+                    "node address (default: the key's address, if a key is given)");
     cmd->callback([c, task, node] {
       Session s(*c);
       AllianceTaskContract ct(s.eth, s.dep.alliance_task);
       U256 t = parse_u256(*task, "--task");
       TaskInfo ti = ct.get_task(t);
-      if (ti.creator.is_zero()) throw std::runtime_error("task " + t.to_dec() + " does not exist on " + s.dep.alliance_task.to_checksum());
-      json j = {{"task", t.to_dec()},           {"creator", ti.creator.to_checksum()},
-                {"aggregator", ti.aggregator.to_checksum()}, {"totalRounds", ti.total_rounds},
-                {"finalizedRounds", ti.finalized_rounds},    {"currentRound", ti.current_round},
-                {"roundOpen", ti.round_open},                {"pool", ti.pool.to_dec()},
-                {"creatorBalance", ti.creator_balance.to_dec()}, {"minStake", ti.min_stake.to_dec()},
-                {"proposerBps", ti.proposer_bps},            {"slashBps", ti.slash_bps},
-                {"modelHash", to_hex(ti.model_hash)},        {"members", ct.members(t).size()}};
-      std::string text = "task " + t.to_dec() + ": round " + std::to_string(ti.current_round) + (ti.round_open ? " open" : " closed") +
-                         ", " + std::to_string(ti.finalized_rounds) + "/" + std::to_string(ti.total_rounds) +
-                         " finalized, pool " + ti.pool.to_dec() + ", " + std::to_string(j["members"].get<std::size_t>()) + " members";
+      if (ti.creator.is_zero())
+        throw std::runtime_error("task " + t.to_dec() + " does not exist on " +
+                                 s.dep.alliance_task.to_checksum());
+      json j = {{"task", t.to_dec()},
+                {"creator", ti.creator.to_checksum()},
+                {"aggregator", ti.aggregator.to_checksum()},
+                {"totalRounds", ti.total_rounds},
+                {"finalizedRounds", ti.finalized_rounds},
+                {"currentRound", ti.current_round},
+                {"roundOpen", ti.round_open},
+                {"pool", ti.pool.to_dec()},
+                {"creatorBalance", ti.creator_balance.to_dec()},
+                {"minStake", ti.min_stake.to_dec()},
+                {"proposerBps", ti.proposer_bps},
+                {"slashBps", ti.slash_bps},
+                {"modelHash", to_hex(ti.model_hash)},
+                {"members", ct.members(t).size()}};
+      std::string text = "task " + t.to_dec() + ": round " + std::to_string(ti.current_round) +
+                         (ti.round_open ? " open" : " closed") + ", " +
+                         std::to_string(ti.finalized_rounds) + "/" +
+                         std::to_string(ti.total_rounds) + " finalized, pool " + ti.pool.to_dec() +
+                         ", " + std::to_string(j["members"].get<std::size_t>()) + " members";
       std::optional<Address> who;
-      if (!node->empty()) who = Address::from_hex(*node);
-      else if (!c->key_file.empty() || std::getenv(kKeyEnvVar)) who = s.wallet(*c).address();
+      if (!node->empty())
+        who = Address::from_hex(*node);
+      else if (!c->key_file.empty() || std::getenv(kKeyEnvVar))
+        who = s.wallet(*c).address();
       if (who) {
         NodeInfo ni = ct.node_info(t, *who);
-        j["node"] = {{"address", who->to_checksum()}, {"stake", ni.stake.to_dec()}, {"reward", ni.reward.to_dec()},
-                     {"joined", ni.joined}, {"bound", ni.bound}};
-        text += "\nnode " + who->to_checksum() + ": stake " + ni.stake.to_dec() + ", claimable " + ni.reward.to_dec() +
-                (ni.joined ? ", joined" : ", not joined") + (ni.bound ? ", bound to the open round" : "");
+        j["node"] = {{"address", who->to_checksum()},
+                     {"stake", ni.stake.to_dec()},
+                     {"reward", ni.reward.to_dec()},
+                     {"joined", ni.joined},
+                     {"bound", ni.bound}};
+        text += "\nnode " + who->to_checksum() + ": stake " + ni.stake.to_dec() + ", claimable " +
+                ni.reward.to_dec() + (ni.joined ? ", joined" : ", not joined") +
+                (ni.bound ? ", bound to the open round" : "");
         if (ti.current_round > 0) {
           Role role = ct.role_of(t, U256(ti.current_round), *who);
           j["node"]["role"] = role == Role::Proposer ? "proposer" : "voter";
@@ -307,34 +359,42 @@ void add_chain_commands(CLI::App& app) {
     });
   }
   {  // vote
-    auto* cmd = chain->add_subcommand("vote", "Sign an EIP-712 vote (no transaction); prints {voter, score, signature}");
+    auto* cmd = chain->add_subcommand(
+        "vote", "Sign an EIP-712 vote (no transaction); prints {voter, score, signature}");
     auto task = std::make_shared<std::string>(), round = std::make_shared<std::string>(),
          model = std::make_shared<std::string>();
     auto score = std::make_shared<int>(0);
     task_opt(cmd, *task);
     cmd->add_option("--round", *round, "round")->required();
     cmd->add_option("--model-hash", *model, "the round's candidate model hash")->required();
-    cmd->add_option("--score", *score, "+1 accept or -1 reject")->required()->check(CLI::IsMember({1, -1}));
+    cmd->add_option("--score", *score, "+1 accept or -1 reject")
+        ->required()
+        ->check(CLI::IsMember({1, -1}));
     cmd->callback([c, task, round, model, score] {
       Session s(*c);
-      PrivateKey key = load_key(c->key_file.empty() ? std::nullopt : std::optional<std::filesystem::path>(c->key_file));
+      PrivateKey key = load_key(
+          c->key_file.empty() ? std::nullopt : std::optional<std::filesystem::path>(c->key_file));
       Eip712Domain domain{"Murmuration", "1", s.dep.chain_id, s.dep.alliance_task};
-      VoteMessage v{parse_u256(*task, "--task"), parse_u256(*round, "--round"), parse_hash(*model, "--model-hash"),
-                    static_cast<std::int8_t>(*score)};
-      json j = {{"voter", key.address().to_checksum()}, {"score", *score}, {"signature", to_hex(sign_vote(key, domain, v))}};
+      VoteMessage v{parse_u256(*task, "--task"), parse_u256(*round, "--round"),
+                    parse_hash(*model, "--model-hash"), static_cast<std::int8_t>(*score)};
+      json j = {{"voter", key.address().to_checksum()},
+                {"score", *score},
+                {"signature", to_hex(sign_vote(key, domain, v))}};
       std::cout << j.dump() << "\n";
     });
   }
   {  // finalize / resume
     auto outbox = std::make_shared<std::string>("murmur-outbox.db");
-    auto* fin = chain->add_subcommand("finalize", "Post finalizeRound exactly once through the outbox (aggregator)");
+    auto* fin = chain->add_subcommand(
+        "finalize", "Post finalizeRound exactly once through the outbox (aggregator)");
     auto task = std::make_shared<std::string>(), round = std::make_shared<std::string>(),
          model = std::make_shared<std::string>(), votes = std::make_shared<std::string>();
     auto flagged = std::make_shared<std::vector<std::string>>();
     task_opt(fin, *task);
     fin->add_option("--round", *round, "round")->required();
     fin->add_option("--model-hash", *model, "candidate model hash")->required();
-    fin->add_option("--votes", *votes, "JSON file: array of {voter, score, signature} (from `murmur chain vote`)");
+    fin->add_option("--votes", *votes,
+                    "JSON file: array of {voter, score, signature} (from `murmur chain vote`)");
     fin->add_option("--flag", *flagged, "flagged proposer address (repeatable)");
     fin->add_option("--outbox", *outbox, "SQLite outbox file")->capture_default_str();
     fin->callback([c, task, round, model, votes, flagged, outbox] {
@@ -343,7 +403,11 @@ void add_chain_commands(CLI::App& app) {
       PosterOptions opts;
       crash_hook(opts);
       Poster poster(s.wallet(*c), s.dep.alliance_task, ob, opts);
-      FinalizeRequest rq{parse_u256(*task, "--task"), parse_u256(*round, "--round"), parse_hash(*model, "--model-hash"), {}, {}};
+      FinalizeRequest rq{parse_u256(*task, "--task"),
+                         parse_u256(*round, "--round"),
+                         parse_hash(*model, "--model-hash"),
+                         {},
+                         {}};
       if (!votes->empty()) {
         std::ifstream in(*votes);
         if (!in) throw std::runtime_error("cannot read --votes file " + *votes);
@@ -357,7 +421,8 @@ void add_chain_commands(CLI::App& app) {
       emit(*c, result_json(r), result_text(r));
       if (!r.success) throw std::runtime_error("finalizeRound reverted: " + r.error);
     });
-    auto* res = chain->add_subcommand("resume", "Reconcile the outbox's pending postings (after a crash)");
+    auto* res =
+        chain->add_subcommand("resume", "Reconcile the outbox's pending postings (after a crash)");
     res->add_option("--outbox", *outbox, "SQLite outbox file")->capture_default_str();
     res->callback([c, outbox] {
       Session s(*c);
@@ -368,8 +433,10 @@ void add_chain_commands(CLI::App& app) {
         all.push_back(result_json(r));
         if (!c->json_out) std::cout << result_text(r) << "\n";
       }
-      if (c->json_out) std::cout << json{{"reconciled", all}}.dump() << "\n";
-      else if (all.empty()) std::cout << "nothing pending in " << *outbox << "\n";
+      if (c->json_out)
+        std::cout << json{{"reconciled", all}}.dump() << "\n";
+      else if (all.empty())
+        std::cout << "nothing pending in " << *outbox << "\n";
     });
   }
 }

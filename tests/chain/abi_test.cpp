@@ -21,46 +21,51 @@ std::string words(std::initializer_list<const char*> ws) {
   for (const char* w : ws) s += w;
   return s;
 }
-Bytes str(std::string_view s) { return Bytes(s.begin(), s.end()); }
+Bytes str(std::string_view s) {
+  return Bytes(s.begin(), s.end());
+}
 }  // namespace
 
 TEST(Abi, SpecExampleBaz) {
   auto f = abi::Signature::parse("baz(uint32,bool)");
-  EXPECT_EQ(to_hex(abi::encode_call(f, std::vector<Value>{U256(69), true})),
-            "0xcdcd77c0" + words({"0000000000000000000000000000000000000000000000000000000000000045",
-                                  "0000000000000000000000000000000000000000000000000000000000000001"}));
+  EXPECT_EQ(
+      to_hex(abi::encode_call(f, std::vector<Value>{U256(69), true})),
+      "0xcdcd77c0" + words({"0000000000000000000000000000000000000000000000000000000000000045",
+                            "0000000000000000000000000000000000000000000000000000000000000001"}));
 }
 
 TEST(Abi, SpecExampleSamWithDynamicTypes) {
   auto f = abi::Signature::parse("sam(bytes,bool,uint256[])");
   std::vector<Value> args{str("dave"), true, std::vector<Value>{U256(1), U256(2), U256(3)}};
-  EXPECT_EQ(to_hex(abi::encode_call(f, args)),
-            "0xa5643bf2" + words({"0000000000000000000000000000000000000000000000000000000000000060",
-                                  "0000000000000000000000000000000000000000000000000000000000000001",
-                                  "00000000000000000000000000000000000000000000000000000000000000a0",
-                                  "0000000000000000000000000000000000000000000000000000000000000004",
-                                  "6461766500000000000000000000000000000000000000000000000000000000",
-                                  "0000000000000000000000000000000000000000000000000000000000000003",
-                                  "0000000000000000000000000000000000000000000000000000000000000001",
-                                  "0000000000000000000000000000000000000000000000000000000000000002",
-                                  "0000000000000000000000000000000000000000000000000000000000000003"}));
+  EXPECT_EQ(
+      to_hex(abi::encode_call(f, args)),
+      "0xa5643bf2" + words({"0000000000000000000000000000000000000000000000000000000000000060",
+                            "0000000000000000000000000000000000000000000000000000000000000001",
+                            "00000000000000000000000000000000000000000000000000000000000000a0",
+                            "0000000000000000000000000000000000000000000000000000000000000004",
+                            "6461766500000000000000000000000000000000000000000000000000000000",
+                            "0000000000000000000000000000000000000000000000000000000000000003",
+                            "0000000000000000000000000000000000000000000000000000000000000001",
+                            "0000000000000000000000000000000000000000000000000000000000000002",
+                            "0000000000000000000000000000000000000000000000000000000000000003"}));
 }
 
 TEST(Abi, SpecExampleFWithBytes10AndRoundTrip) {
   auto f = abi::Signature::parse("f(uint256,uint32[],bytes10,bytes)");
-  std::vector<Value> args{U256(0x123), std::vector<Value>{U256(0x456), U256(0x789)}, str("1234567890"),
-                          str("Hello, world!")};
+  std::vector<Value> args{U256(0x123), std::vector<Value>{U256(0x456), U256(0x789)},
+                          str("1234567890"), str("Hello, world!")};
   Bytes enc = abi::encode_call(f, args);
-  EXPECT_EQ(to_hex(enc),
-            "0x8be65246" + words({"0000000000000000000000000000000000000000000000000000000000000123",
-                                  "0000000000000000000000000000000000000000000000000000000000000080",
-                                  "3132333435363738393000000000000000000000000000000000000000000000",
-                                  "00000000000000000000000000000000000000000000000000000000000000e0",
-                                  "0000000000000000000000000000000000000000000000000000000000000002",
-                                  "0000000000000000000000000000000000000000000000000000000000000456",
-                                  "0000000000000000000000000000000000000000000000000000000000000789",
-                                  "000000000000000000000000000000000000000000000000000000000000000d",
-                                  "48656c6c6f2c20776f726c642100000000000000000000000000000000000000"}));
+  EXPECT_EQ(
+      to_hex(enc),
+      "0x8be65246" + words({"0000000000000000000000000000000000000000000000000000000000000123",
+                            "0000000000000000000000000000000000000000000000000000000000000080",
+                            "3132333435363738393000000000000000000000000000000000000000000000",
+                            "00000000000000000000000000000000000000000000000000000000000000e0",
+                            "0000000000000000000000000000000000000000000000000000000000000002",
+                            "0000000000000000000000000000000000000000000000000000000000000456",
+                            "0000000000000000000000000000000000000000000000000000000000000789",
+                            "000000000000000000000000000000000000000000000000000000000000000d",
+                            "48656c6c6f2c20776f726c642100000000000000000000000000000000000000"}));
   auto back = abi::decode(f.params, std::span(enc).subspan(4));
   EXPECT_EQ(back[0].word(), U256(0x123));
   EXPECT_EQ(back[1].list()[1].word(), U256(0x789));
@@ -78,13 +83,17 @@ TEST(Abi, RangeChecksAndStrictDecoding) {
   EXPECT_EQ(to_hex(m1), "0x" + std::string(64, 'f'));
   EXPECT_EQ(to_signed_dec(abi::decode({&i8, 1}, m1)[0].word()), "-1");
   // 0x80 in the low byte without sign extension is not an int8.
-  EXPECT_THROW(abi::decode({&i8, 1}, from_hex("0x" + std::string(62, '0') + "80")), std::invalid_argument);
+  EXPECT_THROW(abi::decode({&i8, 1}, from_hex("0x" + std::string(62, '0') + "80")),
+               std::invalid_argument);
   auto b = abi::Type::parse("bool");
-  EXPECT_THROW(abi::decode({&b, 1}, from_hex("0x" + std::string(62, '0') + "02")), std::invalid_argument);
+  EXPECT_THROW(abi::decode({&b, 1}, from_hex("0x" + std::string(62, '0') + "02")),
+               std::invalid_argument);
   auto bytes = abi::Type::parse("bytes");
   // Offset pointing past the end, and a length past the end.
-  EXPECT_THROW(abi::decode({&bytes, 1}, from_hex("0x" + std::string(62, '0') + "40")), std::invalid_argument);
-  EXPECT_THROW(abi::decode({&bytes, 1}, from_hex("0x" + std::string(62, '0') + "20" + std::string(62, '0') + "ff")),
+  EXPECT_THROW(abi::decode({&bytes, 1}, from_hex("0x" + std::string(62, '0') + "40")),
+               std::invalid_argument);
+  EXPECT_THROW(abi::decode({&bytes, 1}, from_hex("0x" + std::string(62, '0') + "20" +
+                                                 std::string(62, '0') + "ff")),
                std::invalid_argument);
   EXPECT_EQ(abi::Type::parse("(address,int8,bytes)[]").canonical(), "(address,int8,bytes)[]");
   EXPECT_EQ(abi::Type::parse("uint").canonical(), "uint256");
@@ -109,9 +118,11 @@ TEST(Revert, DecodesErrorPanicAndCustomErrors) {
                                  std::vector<Value>{U256(2), U256(3)});
   EXPECT_EQ(reg.decode(wrong).name, "WrongRound");
   EXPECT_EQ(reg.decode(wrong).message, "WrongRound(expected=2, given=3)");
-  Bytes role = abi::encode_call(abi::Signature::parse("WrongRole(address,uint8)"),
-                                std::vector<Value>{Address::from_hex("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"), U256(1)});
-  EXPECT_EQ(reg.decode(role).message, "WrongRole(node=0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed, required=1)");
+  Bytes role = abi::encode_call(
+      abi::Signature::parse("WrongRole(address,uint8)"),
+      std::vector<Value>{Address::from_hex("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"), U256(1)});
+  EXPECT_EQ(reg.decode(role).message,
+            "WrongRole(node=0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed, required=1)");
   EXPECT_EQ(reg.decode(from_hex("0xdeadbeef")).name, "");
   EXPECT_EQ(reg.decode({}).name, "");
 }
@@ -133,8 +144,10 @@ TEST(AllianceBinding, MatchesTheCommittedContractAbi) {
     if (type == "error") errors.insert(abi::signature_from_json(item).canonical());
   }
   ASSERT_GT(functions.size(), 10u);
-  for (const auto& f : alliance::function_signatures()) EXPECT_TRUE(functions.count(f)) << f << " not in the ABI";
-  for (const auto& e : alliance::event_signatures()) EXPECT_TRUE(events.count(e)) << e << " not in the ABI";
+  for (const auto& f : alliance::function_signatures())
+    EXPECT_TRUE(functions.count(f)) << f << " not in the ABI";
+  for (const auto& e : alliance::event_signatures())
+    EXPECT_TRUE(events.count(e)) << e << " not in the ABI";
   for (const auto& e : errors) {
     auto sel = abi::Signature::parse(e).selector();  // the selector alone identifies the error
     Bytes data(sel.begin(), sel.end());

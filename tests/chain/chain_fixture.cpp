@@ -1,6 +1,7 @@
 #include "chain/chain_fixture.hpp"
 
 #include <fstream>
+#include <thread>
 
 namespace murmur::chain::testing {
 
@@ -8,7 +9,8 @@ HardhatNode* LocalChainTest::node_ = nullptr;
 std::string LocalChainTest::start_error_;
 
 void LocalChainTest::SetUpTestSuite() {
-  if (!std::filesystem::exists(repo() / "contracts/node_modules/.bin/hardhat")) return;  // SetUp skips
+  if (!std::filesystem::exists(repo() / "contracts/node_modules/.bin/hardhat"))
+    return;  // SetUp skips
   try {
     node_ = new HardhatNode(repo() / "contracts", std::chrono::seconds(120));
     std::cout << "hardhat node on " << node_->url() << ", key seed " << kKeySeed << "\n";
@@ -24,7 +26,8 @@ void LocalChainTest::TearDownTestSuite() {
 
 void LocalChainTest::SetUp() {
   if (!std::filesystem::exists(repo() / "contracts/node_modules/.bin/hardhat"))
-    GTEST_SKIP() << "contracts/node_modules is missing: run `npm ci` in contracts/ (scripts/setup.sh does)";
+    GTEST_SKIP()
+        << "contracts/node_modules is missing: run `npm ci` in contracts/ (scripts/setup.sh does)";
   ASSERT_NE(node_, nullptr) << "hardhat node did not start: " << start_error_;
   rpc_ = std::make_unique<RpcClient>(node_->url());
   eth_ = std::make_unique<EthClient>(*rpc_, &alliance::errors());
@@ -36,7 +39,9 @@ PrivateKey LocalChainTest::funded_key(std::mt19937_64& rng) {
     for (auto& b : secret) b = static_cast<std::uint8_t>(rng());
     try {
       PrivateKey k(secret);
-      eth_->raw("hardhat_setBalance", nlohmann::json::array({k.address().to_lower_hex(), U256::from_string("1000000000000000000000").to_quantity()}));
+      eth_->raw("hardhat_setBalance",
+                nlohmann::json::array({k.address().to_lower_hex(),
+                                       U256::from_string("1000000000000000000000").to_quantity()}));
       return k;
     } catch (const std::invalid_argument&) {
     }
@@ -44,37 +49,51 @@ PrivateKey LocalChainTest::funded_key(std::mt19937_64& rng) {
 }
 
 Deployment LocalChainTest::deploy(Wallet& deployer) {
+  // Another Hardhat process (the contracts' own ctest) may be rewriting the artifacts while we
+  // read them: retry a truncated file a few times before failing.
   auto bytecode = [](const std::string& name) {
     auto file = repo() / "contracts/artifacts/contracts" / (name + ".sol") / (name + ".json");
-    std::ifstream in(file);
-    if (!in) throw std::runtime_error("missing artifact " + file.string() + " (hardhat node compiles on start)");
-    return from_hex(nlohmann::json::parse(in).at("bytecode").get<std::string>());
+    for (int attempt = 0;; ++attempt) {
+      std::ifstream in(file);
+      if (!in)
+        throw std::runtime_error("missing artifact " + file.string() +
+                                 " (hardhat node compiles on start)");
+      nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+      if (!j.is_discarded() && j.contains("bytecode"))
+        return from_hex(j["bytecode"].get<std::string>());
+      if (attempt == 20)
+        throw std::runtime_error("artifact " + file.string() + " is not valid JSON");
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
   };
   Receipt token = deployer.transact(std::nullopt, bytecode("MockToken"));
   Receipt alliance = deployer.transact(std::nullopt, bytecode("AllianceTask"));
-  if (!token.contract_address || !alliance.contract_address) throw std::runtime_error("deployment receipt without address");
-  return Deployment{deployer.chain_id(), "hardhat-test", *token.contract_address, *alliance.contract_address,
-                    deployer.address(), alliance.block_number};
+  if (!token.contract_address || !alliance.contract_address)
+    throw std::runtime_error("deployment receipt without address");
+  return Deployment{deployer.chain_id(),        "hardhat-test",     *token.contract_address,
+                    *alliance.contract_address, deployer.address(), alliance.block_number};
 }
 
-std::pair<U256, Hash32> LocalChainTest::start_round_with_roles(Wallet& aggregator, const Address& contract,
-                                                               const U256& task, const std::vector<Address>& nodes,
-                                                               const std::vector<Role>& roles,
-                                                               std::uint64_t proposer_bps) {
+std::pair<U256, Hash32> LocalChainTest::start_round_with_roles(
+    Wallet& aggregator, const Address& contract, const U256& task,
+    const std::vector<Address>& nodes, const std::vector<Role>& roles, std::uint64_t proposer_bps) {
   AllianceTaskContract alliance(*eth_, contract);
   U256 round = U256(alliance.get_task(task).current_round) + U256(1);
-  nlohmann::json parent = eth_->raw("eth_getBlockByNumber", nlohmann::json::array({"latest", false}));
+  nlohmann::json parent =
+      eth_->raw("eth_getBlockByNumber", nlohmann::json::array({"latest", false}));
   Hash32 parent_hash = hash_from_hex(parent.at("hash").get<std::string>());
   for (std::uint64_t k = 1; k <= 200'000; ++k) {
     Hash32 seed = round_seed(U256(k), parent_hash, task, round);
     bool all = true;
-    for (std::size_t i = 0; i < nodes.size() && all; ++i) all = role_of(seed, nodes[i], proposer_bps) == roles[i];
+    for (std::size_t i = 0; i < nodes.size() && all; ++i)
+      all = role_of(seed, nodes[i], proposer_bps) == roles[i];
     if (!all) continue;
     eth_->raw("hardhat_setPrevRandao", nlohmann::json::array({to_hex(U256(k).to_be_bytes())}));
     Receipt r = aggregator.transact(contract, alliance::start_round(task));
     auto [got_round, got_seed] = alliance::round_from_receipt(r, contract);
     if (got_round != round || got_seed != seed)
-      throw std::runtime_error("seed prediction failed: chain seed " + to_hex(got_seed) + " != predicted " + to_hex(seed) +
+      throw std::runtime_error("seed prediction failed: chain seed " + to_hex(got_seed) +
+                               " != predicted " + to_hex(seed) +
                                " (another block was mined in between?)");
     return {round, seed};
   }

@@ -33,13 +33,16 @@ class LocalChainTest : public ::testing::Test {
   /// A random key (from `rng`) with 1000 ETH set by hardhat_setBalance.
   PrivateKey funded_key(std::mt19937_64& rng);
   Wallet wallet(const PrivateKey& key) { return Wallet(*eth_, key); }
-  /// Deploys MockToken and AllianceTask from contracts/artifacts with contract-creation transactions.
+  /// Deploys MockToken and AllianceTask from contracts/artifacts with contract-creation
+  /// transactions.
   Deployment deploy(Wallet& deployer);
   /// Starts the task's next round with a prevrandao (hardhat_setPrevRandao) chosen so that each
   /// node gets the wanted role; returns (round, seed) and checks the on-chain seed is the
   /// predicted keccak256(prevrandao ‖ parent hash ‖ taskId ‖ round).
-  std::pair<U256, Hash32> start_round_with_roles(Wallet& aggregator, const Address& contract, const U256& task,
-                                                 const std::vector<Address>& nodes, const std::vector<Role>& roles,
+  std::pair<U256, Hash32> start_round_with_roles(Wallet& aggregator, const Address& contract,
+                                                 const U256& task,
+                                                 const std::vector<Address>& nodes,
+                                                 const std::vector<Role>& roles,
                                                  std::uint64_t proposer_bps);
   std::string url() const { return node_->url(); }
 

@@ -27,8 +27,10 @@ class CliTest : public LocalChainTest {
     deployment_ = dir_ / "deployment.json";
   }
   void TearDown() override {
-    if (!dir_.empty() && !HasFailure()) std::filesystem::remove_all(dir_);
-    else if (!dir_.empty()) std::cout << "kept " << dir_ << " for inspection\n";
+    if (!dir_.empty() && !HasFailure())
+      std::filesystem::remove_all(dir_);
+    else if (!dir_.empty())
+      std::cout << "kept " << dir_ << " for inspection\n";
   }
 
   std::filesystem::path key_file(const std::string& name, const PrivateKey& key) {
@@ -39,8 +41,9 @@ class CliTest : public LocalChainTest {
 
   ProcessResult cli(const std::filesystem::path& key, const std::vector<std::string>& args,
                     const std::map<std::string, std::string>& env = {}) {
-    std::vector<std::string> argv = {MURMUR_CLI, "chain", "--rpc", url(), "--deployment", deployment_.string(),
-                                     "--key-file", key.string(), "--json"};
+    std::vector<std::string> argv = {MURMUR_CLI,   "chain",        "--rpc",
+                                     url(),        "--deployment", deployment_.string(),
+                                     "--key-file", key.string(),   "--json"};
     argv.insert(argv.end(), args.begin(), args.end());
     return testing::run_process(argv, env, std::chrono::seconds(90));
   }
@@ -51,7 +54,8 @@ class CliTest : public LocalChainTest {
     EXPECT_EQ(r.exit_code, 0) << "murmur chain " << args[0] << " failed:\n" << r.out << r.err;
     std::string last = r.out.substr(r.out.find_last_of('\n', r.out.size() - 2) + 1);
     json j = json::parse(last, nullptr, false);
-    EXPECT_FALSE(j.is_discarded()) << "no JSON from murmur chain " << args[0] << ":\n" << r.out << r.err;
+    EXPECT_FALSE(j.is_discarded()) << "no JSON from murmur chain " << args[0] << ":\n"
+                                   << r.out << r.err;
     return j;
   }
 
@@ -68,14 +72,17 @@ TEST_F(CliTest, LifecycleCreateStakeJoinStatusVoteFinalizeClaim) {
   std::vector<PrivateKey> nodes = {funded_key(rng), funded_key(rng), funded_key(rng)};
   auto creator_key = key_file("creator", creator), agg_key = key_file("aggregator", aggregator);
 
-  json d = ok(creator_key, {"deploy", "--artifacts", (repo() / "contracts/artifacts/contracts").string()});
+  json d = ok(creator_key,
+              {"deploy", "--artifacts", (repo() / "contracts/artifacts/contracts").string()});
   ASSERT_TRUE(d.contains("allianceTask"));
   Deployment dep = load_deployment(deployment_);
   ok(creator_key, {"mint", "--amount", "900000"});
-  json created = ok(creator_key, {"create-task", "--reward-pool", "900000", "--rounds", "3", "--min-stake", "100",
-                                  "--proposer-bps", "0", "--slash-bps", "1000", "--aggregator",
-                                  aggregator.address().to_checksum(), "--model-spec-hash", to_hex(keccak256(std::string_view("spec"))),
-                                  "--initial-model-hash", to_hex(keccak256(std::string_view("m0")))});
+  json created =
+      ok(creator_key, {"create-task", "--reward-pool", "900000", "--rounds", "3", "--min-stake",
+                       "100", "--proposer-bps", "0", "--slash-bps", "1000", "--aggregator",
+                       aggregator.address().to_checksum(), "--model-spec-hash",
+                       to_hex(keccak256(std::string_view("spec"))), "--initial-model-hash",
+                       to_hex(keccak256(std::string_view("m0")))});
   std::string task = created.at("taskId");
   EXPECT_EQ(task, "1");
 
@@ -84,8 +91,10 @@ TEST_F(CliTest, LifecycleCreateStakeJoinStatusVoteFinalizeClaim) {
   Wallet minter = wallet(creator);
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     keys.push_back(key_file("node" + std::to_string(i), nodes[i]));
-    if (i == 0) ok(creator_key, {"mint", "--to", nodes[i].address().to_checksum(), "--amount", stakes[i]});
-    else minter.transact(dep.token, erc20::mint(nodes[i].address(), U256::from_string(stakes[i])));
+    if (i == 0)
+      ok(creator_key, {"mint", "--to", nodes[i].address().to_checksum(), "--amount", stakes[i]});
+    else
+      minter.transact(dep.token, erc20::mint(nodes[i].address(), U256::from_string(stakes[i])));
     EXPECT_EQ(ok(keys[i], {"stake", "--task", task, "--amount", stakes[i]}).at("stake"), stakes[i]);
     ok(keys[i], {"join", "--task", task});
   }
@@ -93,7 +102,8 @@ TEST_F(CliTest, LifecycleCreateStakeJoinStatusVoteFinalizeClaim) {
   PrivateKey poor = funded_key(rng);
   ProcessResult refused = cli(key_file("poor", poor), {"join", "--task", task});
   EXPECT_NE(refused.exit_code, 0);
-  EXPECT_NE(refused.err.find("StakeTooSmall(stake=0, minStake=100)"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("StakeTooSmall(stake=0, minStake=100)"), std::string::npos)
+      << refused.err;
 
   json status = ok(keys[1], {"status", "--task", task});
   EXPECT_EQ(status.at("members"), 3);
@@ -109,28 +119,35 @@ TEST_F(CliTest, LifecycleCreateStakeJoinStatusVoteFinalizeClaim) {
   // Node 0 signs with the CLI; the others in-process (each CLI start costs about a second).
   Eip712Domain domain{"Murmuration", "1", dep.chain_id, dep.alliance_task};
   for (std::size_t i = 0; i < nodes.size(); ++i) {
-    VoteMessage v{U256(1), U256(1), hash_from_hex(model), static_cast<std::int8_t>(std::stoi(scores[i]))};
-    json expected = {{"voter", nodes[i].address().to_checksum()}, {"score", v.score},
+    VoteMessage v{U256(1), U256(1), hash_from_hex(model),
+                  static_cast<std::int8_t>(std::stoi(scores[i]))};
+    json expected = {{"voter", nodes[i].address().to_checksum()},
+                     {"score", v.score},
                      {"signature", to_hex(sign_vote(nodes[i], domain, v))}};
     if (i == 0) {
-      json signed_by_cli = ok(keys[i], {"vote", "--task", task, "--round", "1", "--model-hash", model, "--score", scores[i]});
+      json signed_by_cli = ok(keys[i], {"vote", "--task", task, "--round", "1", "--model-hash",
+                                        model, "--score", scores[i]});
       EXPECT_EQ(signed_by_cli, expected);
     }
     votes.push_back(expected);
   }
   std::ofstream(dir_ / "votes.json") << votes.dump();
-  json fin = ok(agg_key, {"finalize", "--task", task, "--round", "1", "--model-hash", model, "--votes",
-                          (dir_ / "votes.json").string(), "--outbox", (dir_ / "outbox.db").string()});
+  json fin =
+      ok(agg_key, {"finalize", "--task", task, "--round", "1", "--model-hash", model, "--votes",
+                   (dir_ / "votes.json").string(), "--outbox", (dir_ / "outbox.db").string()});
   EXPECT_EQ(fin.at("success"), true);
   EXPECT_EQ(fin.at("event").at("accepted"), true);
   EXPECT_EQ(fin.at("event").at("voteSum"), "0");
   // R = 900000 / 3 = 300000 shared by the +1 voters' stakes 100 : 200; the −1 voter loses 10%.
   EXPECT_EQ(fin.at("event").at("rewardPaid"), "300000");
   EXPECT_EQ(fin.at("event").at("slashed"), "30");
-  json after = ok(creator_key, {"status", "--task", task, "--node", nodes[2].address().to_checksum()});
+  json after =
+      ok(creator_key, {"status", "--task", task, "--node", nodes[2].address().to_checksum()});
   EXPECT_EQ(after.at("node").at("stake"), "270");
   EXPECT_EQ(after.at("finalizedRounds"), 1);
-  EXPECT_EQ(AllianceTaskContract(*eth_, dep.alliance_task).node_info(U256(1), nodes[0].address()).reward, U256(100000));
+  EXPECT_EQ(
+      AllianceTaskContract(*eth_, dep.alliance_task).node_info(U256(1), nodes[0].address()).reward,
+      U256(100000));
   EXPECT_EQ(ok(keys[1], {"claim", "--task", task}).at("claimed"), "200000");
   EXPECT_EQ(erc20::balance_of(*eth_, dep.token, nodes[1].address()), U256(200000));
 }
@@ -142,12 +159,12 @@ TEST_F(CliTest, PosterKilledAroundSendingLandsExactlyOneFinalize) {
   auto agg_key = key_file("aggregator", aggregator);
   Deployment dep = deploy(creator);
   save_deployment(deployment_, dep);
-  TaskParams params{dep.token, U256(500000), U256(5), U256(100), U256(0), U256(1000), aggregator.address(),
-                    Hash32{}, Hash32{}};
+  TaskParams params{dep.token,  U256(500000),         U256(5),  U256(100), U256(0),
+                    U256(1000), aggregator.address(), Hash32{}, Hash32{}};
   creator.transact(dep.token, erc20::mint(creator.address(), params.reward_pool));
   creator.transact(dep.token, erc20::approve(dep.alliance_task, params.reward_pool));
-  U256 task = alliance::task_id_from_receipt(creator.transact(dep.alliance_task, alliance::create_task(params)),
-                                             dep.alliance_task);
+  U256 task = alliance::task_id_from_receipt(
+      creator.transact(dep.alliance_task, alliance::create_task(params)), dep.alliance_task);
   Wallet node = wallet(funded_key(rng));
   creator.transact(dep.token, erc20::mint(node.address(), U256(500)));
   node.transact(dep.token, erc20::approve(dep.alliance_task, U256(500)));
@@ -157,17 +174,27 @@ TEST_F(CliTest, PosterKilledAroundSendingLandsExactlyOneFinalize) {
   auto outbox_file = dir_ / "outbox.db";
 
   auto finalize_args = [&](const U256& round) {
-    return std::vector<std::string>{"finalize", "--task", task.to_dec(), "--round", round.to_dec(), "--model-hash",
-                                    to_hex(keccak256("model " + round.to_dec())), "--outbox", outbox_file.string()};
+    return std::vector<std::string>{"finalize",
+                                    "--task",
+                                    task.to_dec(),
+                                    "--round",
+                                    round.to_dec(),
+                                    "--model-hash",
+                                    to_hex(keccak256("model " + round.to_dec())),
+                                    "--outbox",
+                                    outbox_file.string()};
   };
   auto start_round = [&] {
-    return alliance::round_from_receipt(agg.transact(dep.alliance_task, alliance::start_round(task)), dep.alliance_task)
+    return alliance::round_from_receipt(
+               agg.transact(dep.alliance_task, alliance::start_round(task)), dep.alliance_task)
         .first;
   };
   // After the restart: one event, one nonce, the recorded transaction confirmed.
-  auto expect_exactly_once = [&](const U256& round, std::uint64_t nonce_before, const Hash32& recorded) {
+  auto expect_exactly_once = [&](const U256& round, std::uint64_t nonce_before,
+                                 const Hash32& recorded) {
     EXPECT_EQ(finalized_events(dep, task, round), 1u) << "round " << round.to_dec();
-    EXPECT_EQ(eth_->pending_nonce(aggregator.address()), nonce_before + 1) << "round " << round.to_dec();
+    EXPECT_EQ(eth_->pending_nonce(aggregator.address()), nonce_before + 1)
+        << "round " << round.to_dec();
     auto p = Outbox(outbox_file).find({"finalizeRound", task, round});
     ASSERT_TRUE(p);
     EXPECT_EQ(p->state, PostingState::Confirmed);
@@ -182,7 +209,8 @@ TEST_F(CliTest, PosterKilledAroundSendingLandsExactlyOneFinalize) {
     ProcessResult r = cli(agg_key, finalize_args(round), {{var, "1"}});
     EXPECT_EQ(r.exit_code, 75) << "the injected crash did not happen:\n" << r.out << r.err;
     auto p = Outbox(outbox_file).find({"finalizeRound", task, round});
-    EXPECT_TRUE(p && p->state == PostingState::Prepared) << "the transaction must be recorded before sending";
+    EXPECT_TRUE(p && p->state == PostingState::Prepared)
+        << "the transaction must be recorded before sending";
     return p ? p->tx_hash : Hash32{};
   };
 
@@ -200,7 +228,9 @@ TEST_F(CliTest, PosterKilledAroundSendingLandsExactlyOneFinalize) {
     std::uint64_t nonce = eth_->pending_nonce(aggregator.address());
     eth_->raw("evm_setAutomine", nlohmann::json::array({false}));
     Hash32 recorded = crash(round, "MURMUR_POSTER_CRASH_AFTER_SEND");
-    EXPECT_TRUE(eth_->raw("hardhat_dropTransaction", nlohmann::json::array({to_hex(recorded)})).get<bool>()) << "it was in the mempool";
+    EXPECT_TRUE(
+        eth_->raw("hardhat_dropTransaction", nlohmann::json::array({to_hex(recorded)})).get<bool>())
+        << "it was in the mempool";
     eth_->raw("evm_setAutomine", nlohmann::json::array({true}));
     EXPECT_EQ(finalized_events(dep, task, round), 0u);
     json j = ok(agg_key, {"resume", "--outbox", outbox_file.string()});
@@ -213,11 +243,13 @@ TEST_F(CliTest, PosterKilledAroundSendingLandsExactlyOneFinalize) {
     std::uint64_t nonce = eth_->pending_nonce(aggregator.address());
     eth_->raw("evm_setAutomine", nlohmann::json::array({false}));
     Hash32 recorded = crash(round, "MURMUR_POSTER_CRASH_AFTER_SEND");
-    std::vector<std::string> argv = {MURMUR_CLI, "chain", "--rpc", url(), "--deployment", deployment_.string(),
+    std::vector<std::string> argv = {MURMUR_CLI,   "chain",          "--rpc",
+                                     url(),        "--deployment",   deployment_.string(),
                                      "--key-file", agg_key.string(), "--json"};
     for (const auto& a : finalize_args(round)) argv.push_back(a);
     testing::ChildProcess restarted(argv, {}, {"MURMUR_POSTER_CRASH_AFTER_SEND"});
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // let it rebroadcast and start polling
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(1500));  // let it rebroadcast and start polling
     EXPECT_EQ(finalized_events(dep, task, round), 0u) << "nothing is mined while automine is off";
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (!restarted.finished() && std::chrono::steady_clock::now() < deadline) {

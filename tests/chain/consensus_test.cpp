@@ -1,5 +1,6 @@
-// Roles and settlement against the contracts' shared case table (contracts/test/consensus_cases.json,
-// also run against AllianceTask by the Hardhat suite) and the README's fixed role vector.
+// Roles and settlement against the contracts' shared case table
+// (contracts/test/consensus_cases.json, also run against AllianceTask by the Hardhat suite) and the
+// README's fixed role vector.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -24,8 +25,10 @@ TEST(Roles, ReadmeFixedVector) {
 }
 
 TEST(Settlement, SharedConsensusCases) {
-  std::filesystem::path file = std::filesystem::path(MURMUR_SOURCE_DIR) / "contracts/test/consensus_cases.json";
-  if (!std::filesystem::exists(file)) GTEST_SKIP() << file << " not present (contracts/ not checked out)";
+  std::filesystem::path file =
+      std::filesystem::path(MURMUR_SOURCE_DIR) / "contracts/test/consensus_cases.json";
+  if (!std::filesystem::exists(file))
+    GTEST_SKIP() << file << " not present (contracts/ not checked out)";
   nlohmann::json table = nlohmann::json::parse(std::ifstream(file));
   const auto& cases = table.at("cases");
   ASSERT_GE(cases.size(), 5u);
@@ -51,8 +54,10 @@ TEST(Settlement, SharedConsensusCases) {
     EXPECT_EQ(s.accepted, ex.at("outcome") == "accepted");
     EXPECT_EQ(s.round_reward.to_dec(), ex.at("roundReward").get<std::string>());
     for (std::size_t i = 0; i < ids.size(); ++i) {
-      EXPECT_EQ(s.reward[i].to_dec(), ex.at("nodes").at(ids[i]).at("reward").get<std::string>()) << ids[i];
-      EXPECT_EQ(s.slash[i].to_dec(), ex.at("nodes").at(ids[i]).at("slash").get<std::string>()) << ids[i];
+      EXPECT_EQ(s.reward[i].to_dec(), ex.at("nodes").at(ids[i]).at("reward").get<std::string>())
+          << ids[i];
+      EXPECT_EQ(s.slash[i].to_dec(), ex.at("nodes").at(ids[i]).at("slash").get<std::string>())
+          << ids[i];
     }
     EXPECT_EQ(s.paid.to_dec(), ex.at("paid").get<std::string>());
     EXPECT_EQ(s.slashed.to_dec(), ex.at("slashed").get<std::string>());

@@ -36,15 +36,18 @@ TEST(Eip55, VectorsFromTheEip) {
 }
 
 TEST(Eip55, RejectsABadChecksumButAcceptsSingleCase) {
-  EXPECT_THROW(Address::from_hex("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD"), std::invalid_argument);
+  EXPECT_THROW(Address::from_hex("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD"),
+               std::invalid_argument);
   EXPECT_NO_THROW(Address::from_hex("0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed"));
   EXPECT_NO_THROW(Address::from_hex("0x5AAEB6053F3E94C9B9A09F33669435E7EF1BEAED"));
-  EXPECT_THROW(Address::from_hex("0x5aaeb6053f3e94c9b9a09f33669435e7ef1bea"), std::invalid_argument);
+  EXPECT_THROW(Address::from_hex("0x5aaeb6053f3e94c9b9a09f33669435e7ef1bea"),
+               std::invalid_argument);
 }
 
 TEST(Secp256k1, KnownKeyToAddress) {
   // Hardhat's first default account (mnemonic "test test ... junk").
-  auto key = PrivateKey::from_hex("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
+  auto key =
+      PrivateKey::from_hex("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
   EXPECT_EQ(key.address().to_checksum(), "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
 }
 
@@ -75,8 +78,9 @@ TEST(Secp256k1, SignRecoverRoundTripIsDeterministicAndLowS) {
 TEST(Secp256k1, RejectsInvalidKeys) {
   EXPECT_THROW(PrivateKey(Hash32{}), std::invalid_argument);
   // The group order n itself.
-  EXPECT_THROW(PrivateKey::from_hex("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141"),
-               std::invalid_argument);
+  EXPECT_THROW(
+      PrivateKey::from_hex("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141"),
+      std::invalid_argument);
   EXPECT_THROW(PrivateKey::from_hex("0x1234"), std::invalid_argument);
   // High s is detected.
   Signature s;
@@ -86,17 +90,21 @@ TEST(Secp256k1, RejectsInvalidKeys) {
 
 TEST(U256, ParsePrintAndArithmetic) {
   U256 max = U256::max();
-  EXPECT_EQ(max.to_dec(), "115792089237316195423570985008687907853269984665640564039457584007913129639935");
+  EXPECT_EQ(max.to_dec(),
+            "115792089237316195423570985008687907853269984665640564039457584007913129639935");
   EXPECT_EQ(U256::from_string(max.to_dec()), max);
   EXPECT_EQ(U256::from_string("0x3e8"), U256(1000));
   EXPECT_EQ(U256(1000).to_quantity(), "0x3e8");
   EXPECT_EQ(U256().to_quantity(), "0x0");
   EXPECT_THROW(max + U256(1), std::overflow_error);
   EXPECT_THROW(U256(1) - U256(2), std::overflow_error);
-  EXPECT_THROW(U256::from_string("115792089237316195423570985008687907853269984665640564039457584007913129639936"),
-               std::overflow_error);
+  EXPECT_THROW(
+      U256::from_string(
+          "115792089237316195423570985008687907853269984665640564039457584007913129639936"),
+      std::overflow_error);
   U256 a = U256::from_string("170141183460469231731687303715884105729");  // 2^127 + 1
-  EXPECT_EQ((a * a).to_dec(), "28948022309329048855892746252171976963657778533331079473327770609410050621441");
+  EXPECT_EQ((a * a).to_dec(),
+            "28948022309329048855892746252171976963657778533331079473327770609410050621441");
   EXPECT_THROW(a * a * U256(4), std::overflow_error);
   EXPECT_EQ(a * a / a, a);
   EXPECT_EQ((a * a + U256(5)) % a, U256(5));

@@ -8,10 +8,10 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <functional>
-#include <iostream>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <iostream>
 #include <random>
 #include <sstream>
 
@@ -64,10 +64,14 @@ class Gen {
   /// Integers of every size class, with the edges RLP and ABI care about.
   U256 uint(unsigned max_bits) {
     switch (below(6)) {
-      case 0: return U256(0);
-      case 1: return U256(below(0x80));  // single-byte RLP
-      case 2: return U256(0x80 + below(0x80));
-      case 3: return max_bits >= 64 ? U256(rng_()) : U256(below(1ULL << max_bits));
+      case 0:
+        return U256(0);
+      case 1:
+        return U256(below(0x80));  // single-byte RLP
+      case 2:
+        return U256(0x80 + below(0x80));
+      case 3:
+        return max_bits >= 64 ? U256(rng_()) : U256(below(1ULL << max_bits));
       default: {
         unsigned bits = 1 + static_cast<unsigned>(below(max_bits));
         U256 v = U256::from_be_bytes(bytes(32));
@@ -83,17 +87,24 @@ class Gen {
 json value_json(const abi::Type& t, const abi::Value& v) {
   using K = abi::Type::Kind;
   switch (t.kind) {
-    case K::Uint: return v.word().to_dec();
-    case K::Int: return to_signed_dec(v.word());
-    case K::Address: return v.address().to_checksum();
-    case K::Bool: return v.boolean();
+    case K::Uint:
+      return v.word().to_dec();
+    case K::Int:
+      return to_signed_dec(v.word());
+    case K::Address:
+      return v.address().to_checksum();
+    case K::Bool:
+      return v.boolean();
     case K::FixedBytes:
-    case K::Bytes: return to_hex(v.bytes());
-    case K::String: return v.str();
+    case K::Bytes:
+      return to_hex(v.bytes());
+    case K::String:
+      return v.str();
     default: {
       json arr = json::array();
       for (std::size_t i = 0; i < v.list().size(); ++i)
-        arr.push_back(value_json(t.kind == K::Tuple ? t.components[i] : t.components[0], v.list()[i]));
+        arr.push_back(
+            value_json(t.kind == K::Tuple ? t.components[i] : t.components[0], v.list()[i]));
       return arr;
     }
   }
@@ -120,12 +131,14 @@ rlp::Item random_rlp(Gen& g, int depth) {
 // Runs the ethers script once over all cases; returns its results, or skips.
 json run_ethers(const json& cases, std::string& error) {
   auto modules = kRepo / "contracts/node_modules";
-  auto dir = std::filesystem::temp_directory_path() / ("murmur-ethers-" + std::to_string(::getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("murmur-ethers-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   auto in = dir / "cases.json";
   std::ofstream(in) << json{{"cases", cases}}.dump();
-  std::string cmd = "NODE_PATH='" + modules.string() + "' node '" + (kRepo / "tests/chain/js/ethers_reference.js").string() +
-                    "' < '" + in.string() + "' 2>&1";
+  std::string cmd = "NODE_PATH='" + modules.string() + "' node '" +
+                    (kRepo / "tests/chain/js/ethers_reference.js").string() + "' < '" +
+                    in.string() + "' 2>&1";
   FILE* p = ::popen(cmd.c_str(), "r");
   if (!p) {
     error = "popen failed";
@@ -145,7 +158,8 @@ json run_ethers(const json& cases, std::string& error) {
     error = "node printed no JSON: " + out.substr(0, 2000);
     return {};
   }
-  std::cout << "[ethers " << r.value("ethers", "?") << "] inputs kept in " << in << " (seed " << kSeed << ")\n";
+  std::cout << "[ethers " << r.value("ethers", "?") << "] inputs kept in " << in << " (seed "
+            << kSeed << ")\n";
   return r.at("results");
 }
 
@@ -153,7 +167,8 @@ json run_ethers(const json& cases, std::string& error) {
 
 TEST(EthersCrossCheck, SignerAbiRlpAndRolesMatchEthersByteForByte) {
   if (!std::filesystem::exists(kRepo / "contracts/node_modules/ethers"))
-    GTEST_SKIP() << "contracts/node_modules/ethers is missing: run `npm ci` in contracts/ (scripts/setup.sh does)";
+    GTEST_SKIP() << "contracts/node_modules/ethers is missing: run `npm ci` in contracts/ "
+                    "(scripts/setup.sh does)";
   std::cout << "seed " << kSeed << "\n";
   Gen g(kSeed);
   json cases = json::array();
@@ -177,7 +192,8 @@ TEST(EthersCrossCheck, SignerAbiRlpAndRolesMatchEthersByteForByte) {
     if (g.chance(4))
       for (std::size_t e = 0, ne = 1 + g.below(3); e < ne; ++e) {
         AccessListEntry entry{g.address(), {}};
-        for (std::size_t k = 0, nk = g.below(3); k < nk; ++k) entry.storage_keys.push_back(g.hash());
+        for (std::size_t k = 0, nk = g.below(3); k < nk; ++k)
+          entry.storage_keys.push_back(g.hash());
         tx.access_list.push_back(entry);
       }
     json al = json::array();
@@ -219,7 +235,8 @@ TEST(EthersCrossCheck, SignerAbiRlpAndRolesMatchEthersByteForByte) {
     Hash32 digest;
     Bytes sig;
     if (i % 2 == 0) {
-      VoteMessage v{g.uint(256), g.uint(32), g.hash(), static_cast<std::int8_t>(g.chance(2) ? 1 : -1)};
+      VoteMessage v{g.uint(256), g.uint(32), g.hash(),
+                    static_cast<std::int8_t>(g.chance(2) ? 1 : -1)};
       digest = vote_digest(domain, v);
       sig = sign_vote(key, domain, v);
       cases.push_back({{"kind", "typed"},
@@ -256,9 +273,10 @@ TEST(EthersCrossCheck, SignerAbiRlpAndRolesMatchEthersByteForByte) {
   }
 
   // --- ABI: finalizeRound's and createTask's argument shapes, plus mixed static/dynamic types
-  const std::vector<std::string> finalize_types = {"uint256", "uint256", "bytes32", "(address,int8,bytes)[]", "address[]"};
-  const std::vector<std::string> mixed_types = {"int8", "uint104", "string", "bool", "bytes", "int256[]", "bytes32[2]",
-                                                "(uint32,string)"};
+  const std::vector<std::string> finalize_types = {"uint256", "uint256", "bytes32",
+                                                   "(address,int8,bytes)[]", "address[]"};
+  const std::vector<std::string> mixed_types = {
+      "int8", "uint104", "string", "bool", "bytes", "int256[]", "bytes32[2]", "(uint32,string)"};
   for (int i = 0; i < 40; ++i) {
     std::vector<abi::Type> types;
     std::vector<abi::Value> values;
@@ -278,7 +296,8 @@ TEST(EthersCrossCheck, SignerAbiRlpAndRolesMatchEthersByteForByte) {
         ints.push_back(w);  // any word is a valid int256
       }
       std::string text;
-      for (std::size_t k = 0, n = g.below(70); k < n; ++k) text.push_back(static_cast<char>('a' + g.below(26)));
+      for (std::size_t k = 0, n = g.below(70); k < n; ++k)
+        text.push_back(static_cast<char>('a' + g.below(26)));
       values = {abi::Value::int_(static_cast<std::int64_t>(g.below(256)) - 128),
                 g.uint(104),
                 text,
@@ -328,13 +347,14 @@ TEST(EthersCrossCheck, SignerAbiRlpAndRolesMatchEthersByteForByte) {
   ASSERT_TRUE(error.empty()) << error;
   ASSERT_EQ(results.size(), cases.size());
   for (std::size_t i = 0; i < cases.size(); ++i) {
-    SCOPED_TRACE("case " + std::to_string(i) + " (" + cases[i]["kind"].get<std::string>() + "), seed " +
-                 std::to_string(kSeed) + ": " + cases[i].dump().substr(0, 400));
+    SCOPED_TRACE("case " + std::to_string(i) + " (" + cases[i]["kind"].get<std::string>() +
+                 "), seed " + std::to_string(kSeed) + ": " + cases[i].dump().substr(0, 400));
     ASSERT_FALSE(results[i].contains("error")) << results[i]["error"];
     checks[i](results[i]);
   }
   std::cout << "compared " << cases.size()
-            << " cases with ethers: 60 transactions, 60 EIP-712 signatures, 40 ABI encodings, 40 RLP trees, 60 role hashes\n";
+            << " cases with ethers: 60 transactions, 60 EIP-712 signatures, 40 ABI encodings, 40 "
+               "RLP trees, 60 role hashes\n";
 }
 
 }  // namespace murmur::chain

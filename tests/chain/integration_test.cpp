@@ -36,12 +36,19 @@ TEST_F(LocalChainTest, PosterFinalizesRealVotesAndBalancesMatchTheFormula) {
 
   const U256 pool(1'000'000);
   const std::uint64_t proposer_bps = 5000, slash_bps = 1000;
-  TaskParams params{dep.token, pool, U256(2), U256(100), U256(proposer_bps), U256(slash_bps), aggregator.address(),
-                    keccak256(std::string_view("spec: mlp 784-128-10")), keccak256(std::string_view("model 0"))};
+  TaskParams params{dep.token,
+                    pool,
+                    U256(2),
+                    U256(100),
+                    U256(proposer_bps),
+                    U256(slash_bps),
+                    aggregator.address(),
+                    keccak256(std::string_view("spec: mlp 784-128-10")),
+                    keccak256(std::string_view("model 0"))};
   creator.transact(dep.token, erc20::mint(creator.address(), pool));
   creator.transact(dep.token, erc20::approve(dep.alliance_task, pool));
-  U256 task = alliance::task_id_from_receipt(creator.transact(dep.alliance_task, alliance::create_task(params)),
-                                             dep.alliance_task);
+  U256 task = alliance::task_id_from_receipt(
+      creator.transact(dep.alliance_task, alliance::create_task(params)), dep.alliance_task);
 
   // Six nodes: 0-2 will be proposers, 3-5 voters.
   std::vector<Node> nodes;
@@ -58,7 +65,8 @@ TEST_F(LocalChainTest, PosterFinalizesRealVotesAndBalancesMatchTheFormula) {
   }
   std::vector<Address> addrs;
   for (const auto& n : nodes) addrs.push_back(n.address);
-  const std::vector<Role> roles = {Role::Proposer, Role::Proposer, Role::Proposer, Role::Voter, Role::Voter, Role::Voter};
+  const std::vector<Role> roles = {Role::Proposer, Role::Proposer, Role::Proposer,
+                                   Role::Voter,    Role::Voter,    Role::Voter};
 
   auto outbox_dir = testing::make_temp_dir("poster");
   Outbox outbox(outbox_dir / "outbox.db");
@@ -77,10 +85,12 @@ TEST_F(LocalChainTest, PosterFinalizesRealVotesAndBalancesMatchTheFormula) {
   std::uint64_t rounds_left = 2;
   U256 pool_now = pool;
   for (const RoundPlan& plan : plans) {
-    auto [round, seed] = start_round_with_roles(aggregator, dep.alliance_task, task, addrs, roles, proposer_bps);
+    auto [round, seed] =
+        start_round_with_roles(aggregator, dep.alliance_task, task, addrs, roles, proposer_bps);
     // Roles: the contract's roleOf equals chain/'s role_of for every node.
     for (std::size_t i = 0; i < nodes.size(); ++i) {
-      EXPECT_EQ(alliance.role_of(task, round, nodes[i].address), role_of(seed, nodes[i].address, proposer_bps));
+      EXPECT_EQ(alliance.role_of(task, round, nodes[i].address),
+                role_of(seed, nodes[i].address, proposer_bps));
       ASSERT_EQ(role_of(seed, nodes[i].address, proposer_bps), roles[i]);
     }
     Hash32 model = keccak256("model of round " + round.to_dec());
@@ -113,8 +123,9 @@ TEST_F(LocalChainTest, PosterFinalizesRealVotesAndBalancesMatchTheFormula) {
     PostingResult r = poster.finalize_round(rq);
     ASSERT_TRUE(r.success) << r.error;
     ASSERT_TRUE(r.event);
-    std::cout << "round " << round.to_dec() << ": finalizeRound with " << rq.votes.size() << " votes, gas "
-              << r.gas_used << ", " << (r.event->accepted ? "accepted" : "rejected") << "\n";
+    std::cout << "round " << round.to_dec() << ": finalizeRound with " << rq.votes.size()
+              << " votes, gas " << r.gas_used << ", "
+              << (r.event->accepted ? "accepted" : "rejected") << "\n";
     EXPECT_EQ(r.event->accepted, expected.accepted);
     EXPECT_EQ(to_signed_dec(r.event->vote_sum), to_signed_dec(expected.vote_sum));
     EXPECT_EQ(r.event->reward_paid, expected.paid);
@@ -142,11 +153,13 @@ TEST_F(LocalChainTest, PosterFinalizesRealVotesAndBalancesMatchTheFormula) {
     EXPECT_EQ(eth_->pending_nonce(aggregator.address()), nonce);
     EXPECT_EQ(alliance.round_finalized_events(task, round).size(), 1u);
   }
-  EXPECT_TRUE(expected_reward[0] > U256(0) && expected_reward[3] > U256(0)) << "the plan must pay someone";
+  EXPECT_TRUE(expected_reward[0] > U256(0) && expected_reward[3] > U256(0))
+      << "the plan must pay someone";
 
   // The contract itself refuses a second finalize, with a decoded reason.
   try {
-    aggregator.prepare(dep.alliance_task, alliance::finalize_round(task, U256(2), Hash32{}, {}, {}));
+    aggregator.prepare(dep.alliance_task,
+                       alliance::finalize_round(task, U256(2), Hash32{}, {}, {}));
     ADD_FAILURE() << "finalizing a closed round was accepted";
   } catch (const RevertError& e) {
     EXPECT_EQ(e.error_name(), "RoundNotOpen") << e.what();
@@ -159,10 +172,12 @@ TEST_F(LocalChainTest, PosterFinalizesRealVotesAndBalancesMatchTheFormula) {
     Wallet w = wallet(nodes[i].key);
     U256 before = erc20::balance_of(*eth_, dep.token, nodes[i].address);
     w.transact(dep.alliance_task, alliance::claim(task));
-    EXPECT_EQ(erc20::balance_of(*eth_, dep.token, nodes[i].address) - before, expected_reward[i]) << "node " << i;
+    EXPECT_EQ(erc20::balance_of(*eth_, dep.token, nodes[i].address) - before, expected_reward[i])
+        << "node " << i;
   }
   creator.transact(dep.alliance_task, alliance::claim(task));
-  EXPECT_EQ(erc20::balance_of(*eth_, dep.token, creator.address()) - creator_tokens_before, expected_creator);
+  EXPECT_EQ(erc20::balance_of(*eth_, dep.token, creator.address()) - creator_tokens_before,
+            expected_creator);
   std::filesystem::remove_all(outbox_dir);
 }
 

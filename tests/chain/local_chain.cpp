@@ -4,8 +4,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,7 +31,9 @@ std::string read_file(const std::filesystem::path& p) {
   return s.str();
 }
 
-std::string tail(const std::string& s, std::size_t n = 3000) { return s.size() > n ? s.substr(s.size() - n) : s; }
+std::string tail(const std::string& s, std::size_t n = 3000) {
+  return s.size() > n ? s.substr(s.size() - n) : s;
+}
 
 }  // namespace
 
@@ -44,8 +46,10 @@ std::filesystem::path make_temp_dir(const std::string& tag) {
   return dir;
 }
 
-ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-                           const std::vector<std::string>& unset, const std::filesystem::path& cwd) {
+ChildProcess::ChildProcess(const std::vector<std::string>& argv,
+                           const std::map<std::string, std::string>& env,
+                           const std::vector<std::string>& unset,
+                           const std::filesystem::path& cwd) {
   auto dir = make_temp_dir("proc");
   out_ = dir / "stdout";
   err_ = dir / "stderr";
@@ -121,9 +125,12 @@ ProcessResult ChildProcess::wait(std::chrono::milliseconds timeout) {
   return r;
 }
 
-ProcessResult run_process(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+ProcessResult run_process(const std::vector<std::string>& argv,
+                          const std::map<std::string, std::string>& env,
                           std::chrono::milliseconds timeout) {
-  ChildProcess p(argv, env, {"MURMUR_CHAIN_KEY", "MURMUR_POSTER_CRASH_AFTER_SEND", "MURMUR_POSTER_CRASH_BEFORE_SEND"});
+  ChildProcess p(
+      argv, env,
+      {"MURMUR_CHAIN_KEY", "MURMUR_POSTER_CRASH_AFTER_SEND", "MURMUR_POSTER_CRASH_BEFORE_SEND"});
   return p.wait(timeout);
 }
 
@@ -147,7 +154,8 @@ int free_loopback_port() {
   throw std::runtime_error("no free loopback port");
 }
 
-HardhatNode::HardhatNode(const std::filesystem::path& contracts_dir, std::chrono::seconds ready_timeout)
+HardhatNode::HardhatNode(const std::filesystem::path& contracts_dir,
+                         std::chrono::seconds ready_timeout)
     : port_(free_loopback_port()) {
   auto hardhat = contracts_dir / "node_modules/.bin/hardhat";
   if (!std::filesystem::exists(hardhat))
@@ -164,16 +172,18 @@ HardhatNode::HardhatNode(const std::filesystem::path& contracts_dir, std::chrono
     }
   } unlock{lock};
   proc_ = std::make_unique<ChildProcess>(
-      std::vector<std::string>{hardhat.string(), "node", "--hostname", "127.0.0.1", "--port", std::to_string(port_)},
-      std::map<std::string, std::string>{{"HARDHAT_DISABLE_TELEMETRY_PROMPT", "true"}}, std::vector<std::string>{},
-      contracts_dir);
-  RpcClient probe(url(), RpcOptions{std::chrono::milliseconds(500), std::chrono::milliseconds(1000), 1,
-                                    std::chrono::milliseconds(0)});
+      std::vector<std::string>{hardhat.string(), "node", "--hostname", "127.0.0.1", "--port",
+                               std::to_string(port_)},
+      std::map<std::string, std::string>{{"HARDHAT_DISABLE_TELEMETRY_PROMPT", "true"}},
+      std::vector<std::string>{}, contracts_dir);
+  RpcClient probe(url(), RpcOptions{std::chrono::milliseconds(500), std::chrono::milliseconds(1000),
+                                    1, std::chrono::milliseconds(0)});
   auto deadline = std::chrono::steady_clock::now() + ready_timeout;
   while (true) {
     if (proc_->finished()) {
       ProcessResult r = proc_->wait(std::chrono::milliseconds(0));
-      throw std::runtime_error("hardhat node exited with " + std::to_string(r.exit_code) + ":\n" + tail(r.out + r.err));
+      throw std::runtime_error("hardhat node exited with " + std::to_string(r.exit_code) + ":\n" +
+                               tail(r.out + r.err));
     }
     try {
       probe.call("eth_chainId", nlohmann::json::array());
@@ -183,7 +193,8 @@ HardhatNode::HardhatNode(const std::filesystem::path& contracts_dir, std::chrono
     if (std::chrono::steady_clock::now() >= deadline) {
       ProcessResult r = proc_->wait(std::chrono::milliseconds(0));
       throw std::runtime_error("hardhat node did not answer on " + url() + " within " +
-                               std::to_string(ready_timeout.count()) + " s:\n" + tail(r.out + r.err));
+                               std::to_string(ready_timeout.count()) + " s:\n" +
+                               tail(r.out + r.err));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }

@@ -25,7 +25,8 @@ class ChildProcess {
  public:
   /// Starts `argv` (argv[0] is a path) in `cwd`; `unset` names variables to drop from the
   /// inherited environment. Throws std::runtime_error if fork fails.
-  ChildProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {},
+  ChildProcess(const std::vector<std::string>& argv,
+               const std::map<std::string, std::string>& env = {},
                const std::vector<std::string>& unset = {}, const std::filesystem::path& cwd = {});
   /// Kills the process group if still running.
   ~ChildProcess();
@@ -46,7 +47,8 @@ class ChildProcess {
 };
 
 /// Runs a command to completion (bounded by `timeout`).
-ProcessResult run_process(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {},
+ProcessResult run_process(const std::vector<std::string>& argv,
+                          const std::map<std::string, std::string>& env = {},
                           std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
 /// A free TCP port on 127.0.0.1 (bound then released; never 8545).

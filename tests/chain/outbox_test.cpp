@@ -6,16 +6,18 @@
 
 #include <filesystem>
 
-#include "murmur/chain/outbox.hpp"
 #include "murmur/chain/keccak.hpp"
+#include "murmur/chain/outbox.hpp"
 
 using namespace murmur::chain;
 
 namespace {
 std::filesystem::path temp_db() {
-  auto dir = std::filesystem::temp_directory_path() / ("murmur-outbox-" + std::to_string(::getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("murmur-outbox-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
-  auto f = dir / (std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + ".db");
+  auto f =
+      dir / (std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + ".db");
   std::filesystem::remove(f);
   return f;
 }

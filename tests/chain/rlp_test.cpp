@@ -7,9 +7,15 @@
 using namespace murmur::chain;
 
 namespace {
-Bytes str(std::string_view s) { return Bytes(s.begin(), s.end()); }
-rlp::Item item(std::string_view s) { return rlp::Item{str(s)}; }
-rlp::Item list(std::vector<rlp::Item> l) { return rlp::Item{std::move(l)}; }
+Bytes str(std::string_view s) {
+  return Bytes(s.begin(), s.end());
+}
+rlp::Item item(std::string_view s) {
+  return rlp::Item{str(s)};
+}
+rlp::Item list(std::vector<rlp::Item> l) {
+  return rlp::Item{std::move(l)};
+}
 }  // namespace
 
 TEST(Rlp, WikiVectors) {
@@ -29,18 +35,23 @@ TEST(Rlp, WikiVectors) {
 }
 
 TEST(Rlp, DecodeRoundTripsAndRejectsNonCanonical) {
-  auto three = list({list({}), list({list({})}), list({item("cat"), list({item(std::string(60, 'x'))})})});
+  auto three =
+      list({list({}), list({list({})}), list({item("cat"), list({item(std::string(60, 'x'))})})});
   Bytes enc = rlp::encode(three);
   EXPECT_EQ(rlp::encode(rlp::decode(enc)), enc);
-  EXPECT_THROW(rlp::decode(from_hex("0x8100")), std::invalid_argument) << "single byte < 0x80 with prefix";
-  EXPECT_THROW(rlp::decode(from_hex("0xb80100")), std::invalid_argument) << "long form for a short string";
+  EXPECT_THROW(rlp::decode(from_hex("0x8100")), std::invalid_argument)
+      << "single byte < 0x80 with prefix";
+  EXPECT_THROW(rlp::decode(from_hex("0xb80100")), std::invalid_argument)
+      << "long form for a short string";
   EXPECT_THROW(rlp::decode(from_hex("0x83646f")), std::invalid_argument) << "truncated";
   EXPECT_THROW(rlp::decode(from_hex("0x83646f6700")), std::invalid_argument) << "trailing byte";
-  EXPECT_THROW(rlp::decode(from_hex("0xc3836f")), std::invalid_argument) << "list payload past the end";
+  EXPECT_THROW(rlp::decode(from_hex("0xc3836f")), std::invalid_argument)
+      << "list payload past the end";
 }
 
 TEST(Eip1559, SignDecodeRoundTripRecoversTheSender) {
-  auto key = PrivateKey::from_hex("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
+  auto key =
+      PrivateKey::from_hex("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
   Eip1559Transaction tx;
   tx.chain_id = 31337;
   tx.nonce = 7;

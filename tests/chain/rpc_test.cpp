@@ -24,7 +24,8 @@ namespace {
 /// Answers each HTTP request with the next scripted (status, body); counts requests.
 class ScriptedServer {
  public:
-  explicit ScriptedServer(std::deque<std::pair<int, std::string>> script) : script_(std::move(script)) {
+  explicit ScriptedServer(std::deque<std::pair<int, std::string>> script)
+      : script_(std::move(script)) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -72,9 +73,10 @@ class ScriptedServer {
           script_.pop_front();
         }
       }
-      std::string resp = "HTTP/1.1 " + std::to_string(reply.first) + " X\r\nContent-Type: application/json\r\n" +
-                         "Content-Length: " + std::to_string(reply.second.size()) + "\r\nConnection: close\r\n\r\n" +
-                         reply.second;
+      std::string resp = "HTTP/1.1 " + std::to_string(reply.first) +
+                         " X\r\nContent-Type: application/json\r\n" +
+                         "Content-Length: " + std::to_string(reply.second.size()) +
+                         "\r\nConnection: close\r\n\r\n" + reply.second;
       (void)!::send(c, resp.data(), resp.size(), MSG_NOSIGNAL);
       ::close(c);
     }
@@ -87,7 +89,10 @@ class ScriptedServer {
   std::thread thread_;
 };
 
-RpcOptions fast() { return RpcOptions{std::chrono::milliseconds(500), std::chrono::milliseconds(2000), 3, std::chrono::milliseconds(10)}; }
+RpcOptions fast() {
+  return RpcOptions{std::chrono::milliseconds(500), std::chrono::milliseconds(2000), 3,
+                    std::chrono::milliseconds(10)};
+}
 
 std::string wrong_round_hex() {
   return to_hex(abi::encode_call(abi::Signature::parse("WrongRound(uint256,uint256)"),
@@ -97,7 +102,8 @@ std::string wrong_round_hex() {
 }  // namespace
 
 TEST(Rpc, RetriesTransportFailuresThenSucceeds) {
-  ScriptedServer s({{503, "busy"}, {200, "not json"}, {200, R"({"jsonrpc":"2.0","id":1,"result":"0x7a69"})"}});
+  ScriptedServer s(
+      {{503, "busy"}, {200, "not json"}, {200, R"({"jsonrpc":"2.0","id":1,"result":"0x7a69"})"}});
   RpcClient rpc(s.url(), fast());
   EthClient eth(rpc);
   EXPECT_EQ(eth.chain_id(), 31337u);
@@ -105,7 +111,10 @@ TEST(Rpc, RetriesTransportFailuresThenSucceeds) {
 }
 
 TEST(Rpc, GivesUpAfterMaxAttemptsWithATransportError) {
-  ScriptedServer s({{503, "busy"}, {503, "busy"}, {503, "busy"}, {200, R"({"jsonrpc":"2.0","id":1,"result":"0x1"})"}});
+  ScriptedServer s({{503, "busy"},
+                    {503, "busy"},
+                    {503, "busy"},
+                    {200, R"({"jsonrpc":"2.0","id":1,"result":"0x1"})"}});
   RpcClient rpc(s.url(), fast());
   try {
     rpc.call("eth_chainId", nlohmann::json::array());
@@ -121,11 +130,14 @@ TEST(Rpc, GivesUpAfterMaxAttemptsWithATransportError) {
 
 TEST(Rpc, JsonRpcErrorsAreNotRetriedAndRevertsAreDecoded) {
   // geth: code 3, data = revert bytes; Hardhat: data = {message, data}; a plain error.
-  ScriptedServer s({{200, R"({"jsonrpc":"2.0","id":1,"error":{"code":3,"message":"execution reverted","data":")" +
-                              wrong_round_hex() + R"("}})"},
-                    {200, R"({"jsonrpc":"2.0","id":2,"error":{"code":-32603,"message":"Error: VM Exception","data":{"message":"x","data":")" +
-                              wrong_round_hex() + R"("}}})"},
-                    {200, R"({"jsonrpc":"2.0","id":3,"error":{"code":-32601,"message":"method not found"}})"}});
+  ScriptedServer s(
+      {{200,
+        R"({"jsonrpc":"2.0","id":1,"error":{"code":3,"message":"execution reverted","data":")" +
+            wrong_round_hex() + R"("}})"},
+       {200,
+        R"({"jsonrpc":"2.0","id":2,"error":{"code":-32603,"message":"Error: VM Exception","data":{"message":"x","data":")" +
+            wrong_round_hex() + R"("}}})"},
+       {200, R"({"jsonrpc":"2.0","id":3,"error":{"code":-32601,"message":"method not found"}})"}});
   RpcClient rpc(s.url(), fast());
   EthClient eth(rpc, &alliance::errors());
   for (int i = 0; i < 2; ++i) {

@@ -44,18 +44,18 @@ struct Value {
   std::variant<U256, bool, Address, Bytes, std::string, std::vector<Value>> v;
 
   Value() = default;
-  Value(U256 x) : v(x) {}                  // NOLINT(google-explicit-constructor)
-  Value(bool x) : v(x) {}                  // NOLINT(google-explicit-constructor)
-  Value(Address x) : v(x) {}               // NOLINT(google-explicit-constructor)
-  Value(Bytes x) : v(std::move(x)) {}      // NOLINT(google-explicit-constructor)
+  Value(U256 x) : v(x) {}                                   // NOLINT(google-explicit-constructor)
+  Value(bool x) : v(x) {}                                   // NOLINT(google-explicit-constructor)
+  Value(Address x) : v(x) {}                                // NOLINT(google-explicit-constructor)
+  Value(Bytes x) : v(std::move(x)) {}                       // NOLINT(google-explicit-constructor)
   Value(const Hash32& x) : v(Bytes(x.begin(), x.end())) {}  // NOLINT(google-explicit-constructor)
   Value(std::string x) : v(std::move(x)) {}                 // NOLINT(google-explicit-constructor)
   Value(std::vector<Value> x) : v(std::move(x)) {}          // NOLINT(google-explicit-constructor)
   Value(const char* x) : v(std::string(x)) {}               // NOLINT(google-explicit-constructor)
   /// Unsigned built-ins become words (never bool); signed ones must go through int_().
   template <std::unsigned_integral T>
-    requires(!std::same_as<T, bool>)
-  Value(T x) : v(U256(static_cast<std::uint64_t>(x))) {}  // NOLINT(google-explicit-constructor)
+  requires(!std::same_as<T, bool>) Value(T x)
+      : v(U256(static_cast<std::uint64_t>(x))) {}  // NOLINT(google-explicit-constructor)
   template <std::signed_integral T>
   Value(T x) = delete;
   /// A signed integer for intN.
@@ -106,7 +106,8 @@ struct Event {
   /// Decodes a log's topics and data into the parameters in declaration order. Indexed dynamic
   /// parameters come back as their 32-byte topic (the hash Solidity stores). Throws
   /// std::invalid_argument if topics[0] is not this event or the counts differ.
-  std::vector<Value> decode_log(std::span<const Hash32> topics, std::span<const std::uint8_t> data) const;
+  std::vector<Value> decode_log(std::span<const Hash32> topics,
+                                std::span<const std::uint8_t> data) const;
 };
 
 }  // namespace murmur::chain::abi

@@ -86,7 +86,8 @@ Bytes claim(const U256& task_id);
 Bytes start_round(const U256& task_id);
 Bytes abandon_round(const U256& task_id);
 Bytes finalize_round(const U256& task_id, const U256& round, const Hash32& model_hash,
-                     const std::vector<SignedVote>& votes, const std::vector<Address>& flagged_proposers);
+                     const std::vector<SignedVote>& votes,
+                     const std::vector<Address>& flagged_proposers);
 
 /// Every function, event and error signature this binding uses (checked against the artifact's
 /// ABI by the tests).
@@ -119,7 +120,8 @@ class AllianceTaskContract {
   RoundInfo get_round(const U256& task_id, const U256& round);
   NodeInfo node_info(const U256& task_id, const Address& node);
   Role role_of(const U256& task_id, const U256& round, const Address& node);
-  Hash32 vote_digest(const U256& task_id, const U256& round, const Hash32& model_hash, std::int8_t score);
+  Hash32 vote_digest(const U256& task_id, const U256& round, const Hash32& model_hash,
+                     std::int8_t score);
   Hash32 domain_separator();
   U256 round_reward(const U256& task_id);
   std::vector<Address> participants(const U256& task_id);

@@ -26,7 +26,8 @@ struct Eip712Domain {
 };
 
 /// The EIP-712 type strings (their keccak256 are the typehashes).
-inline constexpr std::string_view kVoteType = "Vote(uint256 taskId,uint256 round,bytes32 modelHash,int8 score)";
+inline constexpr std::string_view kVoteType =
+    "Vote(uint256 taskId,uint256 round,bytes32 modelHash,int8 score)";
 inline constexpr std::string_view kUpdateType =
     "Update(uint256 taskId,uint256 round,bytes32 updateHash,uint256 numSamples)";
 

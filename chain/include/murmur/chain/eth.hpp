@@ -59,9 +59,9 @@ struct LogFilter {
 
 /// EIP-1559 fee suggestion.
 struct FeeQuote {
-  U256 base_fee;              ///< of the latest block
+  U256 base_fee;  ///< of the latest block
   U256 max_priority_fee_per_gas;
-  U256 max_fee_per_gas;       ///< 2·baseFee + tip, so the tx survives six full blocks of rises
+  U256 max_fee_per_gas;  ///< 2·baseFee + tip, so the tx survives six full blocks of rises
 };
 
 /// Typed wrappers around the eth_* methods the chain layer needs.

@@ -43,7 +43,7 @@ struct Posting {
   Hash32 tx_hash{};
   std::uint64_t block_number = 0;  ///< once mined
   std::string error;               ///< for Reverted
-  int attempts = 1;                ///< transactions signed for this key (a dropped one is re-signed)
+  int attempts = 1;  ///< transactions signed for this key (a dropped one is re-signed)
 };
 
 /// A SQLite-backed outbox. One process at a time should post for a given sender.
@@ -64,8 +64,8 @@ class Outbox {
   void mark_sent(const PostingKey& key);
   /// Terminal states. `tx_hash` may differ from the recorded one only if the posting was found
   /// landed through another transaction.
-  void mark_mined(const PostingKey& key, bool success, const Hash32& tx_hash, std::uint64_t block_number,
-                  const std::string& error);
+  void mark_mined(const PostingKey& key, bool success, const Hash32& tx_hash,
+                  std::uint64_t block_number, const std::string& error);
   /// Postings in state Prepared or Sent, oldest first.
   std::vector<Posting> pending() const;
   /// Every posting (for status displays and tests).

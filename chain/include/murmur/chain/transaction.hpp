@@ -39,9 +39,9 @@ struct Eip1559Transaction {
 struct SignedTransaction {
   Eip1559Transaction tx;
   Signature signature;
-  Bytes raw;        ///< 0x02 ‖ rlp([..., yParity, r, s])
-  Hash32 hash{};    ///< keccak256(raw): the transaction hash
-  Address from;     ///< the signer
+  Bytes raw;      ///< 0x02 ‖ rlp([..., yParity, r, s])
+  Hash32 hash{};  ///< keccak256(raw): the transaction hash
+  Address from;   ///< the signer
 };
 
 /// Signs `tx` with `key` (RFC 6979, low-s) and serializes it. Deterministic. Throws

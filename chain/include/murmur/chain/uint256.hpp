@@ -77,7 +77,9 @@ std::pair<U256, U256> div_mod(const U256& a, const U256& d);
 /// A signed value as a 256-bit two's complement word (int256 and sign-extended intN).
 U256 from_i64(std::int64_t v);
 /// True if the word, read as int256, is negative.
-inline bool is_negative(const U256& w) { return w.bit(255); }
+inline bool is_negative(const U256& w) {
+  return w.bit(255);
+}
 /// Decimal text of a word read as int256 ("-5").
 std::string to_signed_dec(const U256& w);
 

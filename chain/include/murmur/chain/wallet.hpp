@@ -33,8 +33,8 @@ class Wallet {
 
   /// Builds and signs a transaction to `to` (empty: deploy `data`). Estimating the gas runs the
   /// call, so a transaction that would revert throws RevertError here, before anything is sent.
-  SignedTransaction prepare(const std::optional<Address>& to, const Bytes& data, const U256& value = {},
-                            const TxOptions& options = {});
+  SignedTransaction prepare(const std::optional<Address>& to, const Bytes& data,
+                            const U256& value = {}, const TxOptions& options = {});
   /// prepare, send, wait for the receipt; a mined-but-reverted transaction throws RevertError
   /// with the reason replayed by eth_call at the parent block.
   Receipt transact(const std::optional<Address>& to, const Bytes& data, const U256& value = {},
@@ -52,6 +52,7 @@ class Wallet {
 
 /// For a receipt with status 0: replays the transaction with eth_call at the block before it and
 /// throws the RevertError that explains it (or a generic one if the replay succeeds).
-[[noreturn]] void explain_failed_receipt(EthClient& eth, const SignedTransaction& tx, const Receipt& receipt);
+[[noreturn]] void explain_failed_receipt(EthClient& eth, const SignedTransaction& tx,
+                                         const Receipt& receipt);
 
 }  // namespace murmur::chain
