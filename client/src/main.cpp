@@ -5,6 +5,7 @@
 
 #include "chain_cli.hpp"
 #include "murmur/client/info.hpp"
+#include "node_cli.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"murmur: Murmuration's command line for node operators, validators and researchers"};
@@ -15,6 +16,8 @@ int main(int argc, char** argv) {
                      "(CPU, BLAS, libtorch, CUDA devices, NCCL)")
       ->callback([] { murmur::client::print_info(std::cout); });
   murmur::client::add_chain_commands(app);
+  murmur::client::add_node_command(app);
+  murmur::client::add_load_command(app);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,126 @@
+#pragma once
+// libmurmur-client: one node's connection to murmurd. A DEALER socket per endpoint, CurveZMQ
+// with the node's own key pair, and every call bounded: each attempt waits at most
+// `timeout` for its reply (zmq_poll with a deadline), a lost reply reconnects the socket, and
+// ERR_BUSY / ERR_RATE_LIMITED / timeouts are retried `retries` times with doubling backoff.
+// Refusals come back as ServerError carrying the wire ErrorCode.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "murmur/chain/address.hpp"
+#include "murmur/chain/eip712.hpp"
+#include "murmur/chain/secp256k1.hpp"
+#include "murmur/client/curve_keys.hpp"
+#include "murmur/client/update_source.hpp"
+#include "murmur/protocol/wire.hpp"
+
+namespace murmur::client {
+
+/// The server refused a request: `code()` is the wire ErrorCode of its Error reply (or
+/// ERR_MALFORMED / ERR_HASH_MISMATCH when the reply itself was wrong), `what()` says which
+/// request and the server's message.
+class ServerError : public protocol::ProtocolError {
+ public:
+  using protocol::ProtocolError::ProtocolError;
+};
+
+/// No reply within the timeout after every retry: the server is down or unreachable.
+class TimeoutError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct ClientOptions {
+  std::string endpoint;           ///< murmurd's round endpoint, e.g. "tcp://127.0.0.1:7700"
+  std::string register_endpoint;  ///< murmurd's registration endpoint
+  /// murmurd's CurveZMQ public key (Z85, 40 characters). Empty: no CurveZMQ (only for servers
+  /// configured without it, e.g. a transport baseline).
+  std::string server_public_key;
+  CurveKeyPair curve;                         ///< this node's pair; generated when empty
+  std::chrono::milliseconds timeout{10'000};  ///< per attempt, for one reply
+  int retries = 4;                            ///< further attempts after a timeout or ERR_BUSY
+  std::chrono::milliseconds backoff{100};     ///< first retry delay; doubles, capped at 5 s
+  std::uint32_t model_window = 4;             ///< ModelRequests in flight while fetching a model
+  /// Shared by many clients in one process (murmur load); the client makes its own when null.
+  std::shared_ptr<zmq::context_t> context;
+};
+
+/// What an upload did.
+struct UploadResult {
+  chain::Hash32 update_hash{};  ///< keccak-256 of the bytes as uploaded
+  std::uint64_t upload_id = 0;
+  std::uint64_t total_bytes = 0;
+  std::uint64_t first_resume_offset = 0;  ///< the server's resume_offset at the first begin
+  std::uint64_t bytes_sent = 0;           ///< chunk bytes sent, resends included
+  std::uint32_t restarts = 0;       ///< UploadBegin repeated after a lost connection or refusal
+  std::uint32_t max_in_flight = 0;  ///< most chunks ever unacknowledged (never above the credits)
+  /// resume_offset of every UploadBegin, in order (one entry per pass; the first is the
+  /// first_resume_offset).
+  std::vector<std::uint64_t> resume_offsets;
+  /// Bytes the server acknowledged as durable (ChunkAck) but later resumed below: must be 0
+  /// for a server that keeps its fsync promise across crashes.
+  std::uint64_t acknowledged_then_lost = 0;
+  bool already_committed = false;  ///< a retried commit found the update committed already
+};
+
+/// The EIP-712 identity a node signs with: its chain key and the task contract's domain.
+struct Signer {
+  const chain::PrivateKey* key = nullptr;
+  chain::Eip712Domain domain;
+};
+
+/// One node's client. Not thread-safe: one per thread (many may share a context).
+class NodeClient {
+ public:
+  explicit NodeClient(ClientOptions options);
+  ~NodeClient();
+  NodeClient(const NodeClient&) = delete;
+  NodeClient& operator=(const NodeClient&) = delete;
+
+  /// This node's Curve public key (Z85).
+  const std::string& curve_public_key() const;
+
+  /// Binds this node's Curve key to `key`'s address on the registration endpoint: signs
+  /// register_digest(chain_id, curve key) and sends Register. Idempotent. Returns the address.
+  chain::Address register_node(const chain::PrivateKey& key, std::uint64_t chain_id);
+
+  /// The current round as the server sees it for this node (role, stage, deadline, model).
+  wire::RoundInfo round_info();
+
+  /// Downloads the model stored under `hash` in ranged requests of the round's chunk size
+  /// (model_window in flight), checks keccak-256 of the bytes against `hash` (ServerError
+  /// ERR_HASH_MISMATCH otherwise) and returns it as f32.
+  std::vector<float> fetch_model(const chain::Hash32& hash);
+
+  /// Uploads `source` as this node's update for (task, round): UploadBegin, chunks from the
+  /// server's resume_offset with BLAKE2b-128 checksums and at most `credits` unacknowledged,
+  /// then UploadCommit with the keccak-256 update hash and the EIP-712 Update signature.
+  /// After a timeout it reconnects and begins again, continuing from the resume_offset the
+  /// server returns; gives up (TimeoutError / ServerError) after `retries` restarts that made
+  /// no progress. Returns once the server has answered Committed.
+  UploadResult upload_update(std::uint64_t task_id, std::uint64_t round, const UpdateSource& source,
+                             std::uint64_t num_samples, const Signer& signer);
+  /// The same for floats held by the caller, sent as `dtype`.
+  UploadResult upload_update(std::uint64_t task_id, std::uint64_t round,
+                             std::span<const float> values, wire::DType dtype,
+                             std::uint64_t num_samples, const Signer& signer);
+
+  /// Votes `score` (+1 or -1) on `model_hash` for (task, round), signed as EIP-712 Vote;
+  /// `loss` travels for the record.
+  void vote(std::uint64_t task_id, std::uint64_t round, const chain::Hash32& model_hash, int score,
+            double loss, const Signer& signer);
+
+  /// The server's round, stage, committed updates, votes and backend.
+  wire::Status status();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace murmur::client

@@ -1,0 +1,86 @@
+#pragma once
+// A node's whole life in a task: register once, then poll the round; as a proposer upload one
+// update per round (from a training callback or from files), as a voter fetch the candidate
+// model and vote on it by a rule. Ends when the task closes, after a number of rounds, or when
+// the server's round stops moving for too long.
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <ostream>
+#include <span>
+#include <vector>
+
+#include "murmur/client/node_client.hpp"
+
+namespace murmur::client {
+
+/// What a trainer or a vote rule sees of a round: its RoundInfo and the current global model,
+/// downloaded (and hash-checked) on first use only.
+class RoundContext {
+ public:
+  RoundContext(NodeClient& client, wire::RoundInfo info)
+      : client_(client), info_(std::move(info)) {}
+  const wire::RoundInfo& info() const { return info_; }
+  /// The global model (RoundInfo.global_model_hash); zeros of RoundInfo.parameters when the
+  /// task has none yet (empty hash).
+  const std::vector<float>& global_model();
+
+ private:
+  NodeClient& client_;
+  wire::RoundInfo info_;
+  std::optional<std::vector<float>> global_;
+};
+
+/// A proposer's contribution: the update (RoundInfo.parameters floats) and its sample count.
+struct TrainedUpdate {
+  std::vector<float> values;
+  std::uint64_t num_samples = 1;
+};
+/// Produces this node's update for a round; nullopt skips the round.
+using Trainer = std::function<std::optional<TrainedUpdate>(RoundContext&)>;
+
+/// A voter's verdict on a candidate model.
+struct Verdict {
+  int score = 1;      ///< +1 or -1
+  double loss = 0.0;  ///< reported with the vote, for the record
+};
+/// Judges `candidate` (the round's candidate model) for a voter.
+using VoteRule = std::function<Verdict(RoundContext&, std::span<const float> candidate)>;
+
+/// The default rule: +1 when every parameter of the candidate is finite and its RMS step from
+/// the global model, sqrt(sum (c_i - g_i)^2 / D), is at most `max_rms_step`; -1 otherwise.
+/// The RMS step is reported as the loss. O(D).
+VoteRule rms_step_rule(double max_rms_step = 1.0);
+
+/// Updates read from `path`: raw f32 little-endian files of RoundInfo.parameters floats. A
+/// file is uploaded every round; a directory's regular files, sorted by name, are uploaded one
+/// per round in that order (the n-th round this node proposes in takes the n-th file; when
+/// they run out the node stops proposing). Throws std::runtime_error naming a file whose size
+/// is not parameters x 4 bytes.
+Trainer updates_from_files(const std::filesystem::path& path, std::uint64_t num_samples);
+
+struct NodeLoopOptions {
+  std::uint64_t chain_id = 31337;
+  chain::Eip712Domain domain;           ///< the task contract's EIP-712 domain
+  wire::DType dtype = wire::DTYPE_F32;  ///< how updates travel
+  std::chrono::milliseconds poll{250};  ///< round polling interval
+  std::uint64_t max_rounds = 0;  ///< stop after this many rounds have ended (0: until closed)
+  std::chrono::milliseconds idle_timeout{std::chrono::minutes(10)};  ///< give up if nothing changes
+  bool register_first = true;  ///< Register before the first round request
+};
+
+struct NodeLoopReport {
+  std::uint64_t rounds_seen = 0, uploads = 0, votes = 0, skipped = 0;
+  bool closed = false;  ///< the task closed (STAGE_CLOSED)
+};
+
+/// Runs the loop described above with `key` as the node's chain key. Server refusals of an
+/// upload or vote are logged to `log` (when given) and the node goes on with the next round;
+/// ERR_NOT_REGISTERED, a TimeoutError and the idle timeout end the loop by exception.
+NodeLoopReport run_node(NodeClient& client, const chain::PrivateKey& key,
+                        const NodeLoopOptions& options, const Trainer& trainer,
+                        const VoteRule& vote_rule, std::ostream* log = nullptr);
+
+}  // namespace murmur::client

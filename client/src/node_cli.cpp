@@ -1,0 +1,210 @@
+#include "node_cli.hpp"
+
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+
+#include "murmur/chain/key_source.hpp"
+#include "murmur/client/load.hpp"
+#include "murmur/client/node_keys.hpp"
+#include "murmur/client/node_loop.hpp"
+
+namespace murmur::client {
+namespace {
+
+/// Options that `node` and `load` share: where murmurd is and how to talk to it.
+struct Connection {
+  std::string endpoint, register_endpoint, server_key, server_key_file;
+  std::string contract = "0x0000000000000000000000000000000000000000";
+  std::uint64_t chain_id = 31337;
+  std::string dtype = "f32";
+  long timeout_ms = 10'000;
+  int retries = 4;
+};
+
+void add_connection_options(CLI::App* cmd, Connection& c) {
+  cmd->add_option("--endpoint", c.endpoint, "murmurd's round endpoint, e.g. tcp://127.0.0.1:7700");
+  cmd->add_option("--register-endpoint", c.register_endpoint, "murmurd's registration endpoint");
+  cmd->add_option("--server-key", c.server_key,
+                  "murmurd's CurveZMQ public key (Z85, 40 characters)");
+  cmd->add_option("--server-key-file", c.server_key_file,
+                  "file whose first line is murmurd's public key (Z85)");
+  cmd->add_option("--chain-id", c.chain_id,
+                  "chain id of the task contract (EIP-712 domain and registration)")
+      ->capture_default_str();
+  cmd->add_option("--contract", c.contract,
+                  "the task contract's address (EIP-712 verifyingContract)")
+      ->capture_default_str();
+  cmd->add_option("--dtype", c.dtype, "how updates travel: f32, f16 or bf16")
+      ->check(CLI::IsMember({"f32", "f16", "bf16"}))
+      ->capture_default_str();
+  cmd->add_option("--timeout-ms", c.timeout_ms, "wait for each reply at most this long")
+      ->capture_default_str();
+  cmd->add_option("--retries", c.retries, "retries after a lost reply or ERR_BUSY")
+      ->capture_default_str();
+}
+
+std::string server_key(const Connection& c) {
+  if (!c.server_key.empty()) return c.server_key;
+  if (c.server_key_file.empty())
+    throw std::runtime_error(
+        "murmurd's public key is needed: pass --server-key or --server-key-file");
+  std::ifstream in(c.server_key_file);
+  std::string line;
+  if (!in || !std::getline(in, line))
+    throw std::runtime_error("cannot read --server-key-file " + c.server_key_file);
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+  return line;
+}
+
+ClientOptions client_options(const Connection& c) {
+  if (c.endpoint.empty() || c.register_endpoint.empty())
+    throw std::runtime_error(
+        "pass murmurd's --endpoint and --register-endpoint (its config's endpoint and "
+        "register_endpoint)");
+  ClientOptions o;
+  o.endpoint = c.endpoint;
+  o.register_endpoint = c.register_endpoint;
+  o.server_public_key = server_key(c);
+  o.timeout = std::chrono::milliseconds(c.timeout_ms);
+  o.retries = c.retries;
+  return o;
+}
+
+chain::Eip712Domain domain(const Connection& c) {
+  chain::Eip712Domain d;
+  d.chain_id = c.chain_id;
+  d.verifying_contract = chain::Address::from_hex(c.contract);
+  return d;
+}
+
+wire::DType dtype(const Connection& c) {
+  return c.dtype == "f16"    ? wire::DTYPE_F16
+         : c.dtype == "bf16" ? wire::DTYPE_BF16
+                             : wire::DTYPE_F32;
+}
+
+}  // namespace
+
+void add_node_command(CLI::App& app) {
+  struct Args {
+    Connection c;
+    std::string key_file, curve_key_file = "murmur-node.curve", updates;
+    std::optional<std::uint64_t> seed;
+    std::uint64_t index = 0, num_samples = 1, rounds = 0;
+    long poll_ms = 250, idle_timeout_s = 600;
+    double max_rms_step = 1.0;
+    bool no_register = false;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("node",
+                                     "Run a node: register with murmurd, then each round upload an "
+                                     "update as a proposer and vote as a voter");
+  add_connection_options(cmd, a->c);
+  cmd->add_option("--key-file", a->key_file,
+                  "chain key file (hex, chmod 600); default: $MURMUR_CHAIN_KEY");
+  cmd->add_option("--seed", a->seed,
+                  "test networks only: use the deterministic key derive_node_key(seed, --index) "
+                  "instead of a key file");
+  cmd->add_option("--index", a->index, "node index under --seed")->capture_default_str();
+  cmd->add_option("--curve-key-file", a->curve_key_file,
+                  "this node's CurveZMQ key pair, created (chmod 600) if missing")
+      ->capture_default_str();
+  cmd->add_option("--updates", a->updates,
+                  "raw f32 little-endian update: one file for every round, or a directory of files "
+                  "used in name "
+                  "order, one per round; without it the node only votes");
+  cmd->add_option("--num-samples", a->num_samples, "samples behind each update (FedAvg weight)")
+      ->capture_default_str();
+  cmd->add_option("--rounds", a->rounds,
+                  "stop after this many rounds have ended (0: until the task closes)")
+      ->capture_default_str();
+  cmd->add_option("--max-rms-step", a->max_rms_step,
+                  "vote +1 when the candidate is finite and its RMS step from the global model is "
+                  "at most this")
+      ->capture_default_str();
+  cmd->add_option("--poll-ms", a->poll_ms, "round polling interval")->capture_default_str();
+  cmd->add_option("--idle-timeout-s", a->idle_timeout_s,
+                  "give up when the round does not move for this long")
+      ->capture_default_str();
+  cmd->add_flag("--no-register", a->no_register, "skip Register (the Curve key is already bound)");
+  cmd->callback([a] {
+    const chain::PrivateKey key =
+        a->seed ? derive_node_key(*a->seed, a->index)
+                : chain::load_key(a->key_file.empty()
+                                      ? std::nullopt
+                                      : std::optional<std::filesystem::path>(a->key_file));
+    ClientOptions co = client_options(a->c);
+    co.curve = load_or_create_curve_keys(a->curve_key_file);
+    NodeClient client(std::move(co));
+    NodeLoopOptions lo;
+    lo.chain_id = a->c.chain_id;
+    lo.domain = domain(a->c);
+    lo.dtype = dtype(a->c);
+    lo.poll = std::chrono::milliseconds(a->poll_ms);
+    lo.max_rounds = a->rounds;
+    lo.idle_timeout = std::chrono::seconds(a->idle_timeout_s);
+    lo.register_first = !a->no_register;
+    const Trainer trainer =
+        a->updates.empty() ? Trainer([](RoundContext&) { return std::optional<TrainedUpdate>(); })
+                           : updates_from_files(a->updates, a->num_samples);
+    const auto r = run_node(client, key, lo, trainer, rms_step_rule(a->max_rms_step), &std::cout);
+    std::cout << "node " << key.address().to_checksum() << ": " << r.rounds_seen << " rounds, "
+              << r.uploads << " uploads, " << r.votes << " votes"
+              << (r.closed ? ", task closed" : "") << "\n";
+  });
+}
+
+void add_load_command(CLI::App& app) {
+  struct Args {
+    Connection c;
+    LoadOptions o;
+    long wait_s = 60;
+    bool json = false, print_addresses = false, no_register = false;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("load",
+                                     "Load test: N synthetic nodes (keys derive_node_key(seed, i)) "
+                                     "upload one update each at once");
+  add_connection_options(cmd, a->c);
+  cmd->add_option("--nodes", a->o.nodes, "synthetic nodes")->capture_default_str();
+  cmd->add_option("--parameters", a->o.parameters, "expected model size (0: the round's)")
+      ->capture_default_str();
+  cmd->add_option("--seed", a->o.seed, "key and data seed")->capture_default_str();
+  cmd->add_option("--first-index", a->o.first_index, "index of the first node under --seed")
+      ->capture_default_str();
+  cmd->add_option("--threads", a->o.threads, "concurrent uploads (0: one per node, at most 256)")
+      ->capture_default_str();
+  cmd->add_option("--io-threads", a->o.io_threads,
+                  "ZeroMQ I/O threads (CurveZMQ encryption runs there)")
+      ->capture_default_str();
+  cmd->add_option("--num-samples", a->o.num_samples, "samples claimed per update")
+      ->capture_default_str();
+  cmd->add_option("--wait-s", a->wait_s, "wait this long for the round to be uploading")
+      ->capture_default_str();
+  cmd->add_flag("--no-register", a->no_register, "skip Register (keys already bound)");
+  cmd->add_flag("--json", a->json, "print the report as one JSON object");
+  cmd->add_flag("--print-addresses", a->print_addresses,
+                "print the nodes' addresses (one per line, for the participants file) and exit");
+  cmd->callback([a] {
+    LoadOptions o = a->o;
+    if (a->print_addresses) {
+      for (std::uint64_t i = 0; i < o.nodes; ++i)
+        std::cout << derive_node_key(o.seed, o.first_index + i).address().to_checksum() << "\n";
+      return;
+    }
+    o.client = client_options(a->c);
+    o.chain_id = a->c.chain_id;
+    o.domain = domain(a->c);
+    o.dtype = dtype(a->c);
+    o.register_nodes = !a->no_register;
+    o.wait_for_uploading = std::chrono::seconds(a->wait_s);
+    const LoadReport r = run_load(o, &std::cerr);
+    print_load_report(std::cout, r, a->json);
+    if (r.committed != r.nodes - r.not_proposers)
+      throw std::runtime_error("some uploads failed (see above)");
+  });
+}
+
+}  // namespace murmur::client

@@ -1,0 +1,170 @@
+#include "murmur/client/node_loop.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <memory>
+#include <set>
+#include <thread>
+
+namespace murmur::client {
+
+namespace {
+
+std::optional<chain::Hash32> hash_of(const std::string& bytes) {
+  if (bytes.size() != 32) return std::nullopt;
+  chain::Hash32 h{};
+  std::copy(bytes.begin(), bytes.end(), h.begin());
+  return h;
+}
+
+std::string stage_name(wire::Stage s) {
+  return wire::Stage_Name(s);
+}
+
+std::vector<float> read_f32_file(const std::filesystem::path& file, std::uint64_t parameters) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(file, ec);
+  if (ec)
+    throw std::runtime_error("cannot read update file " + file.string() + ": " + ec.message());
+  if (size != parameters * sizeof(float))
+    throw std::runtime_error("update file " + file.string() + " has " + std::to_string(size) +
+                             " bytes; the task's model has " + std::to_string(parameters) +
+                             " parameters, so " + std::to_string(parameters * sizeof(float)) +
+                             " bytes of f32 little-endian are expected");
+  std::vector<float> values(static_cast<std::size_t>(parameters));
+  std::ifstream in(file, std::ios::binary);
+  if (!in.read(reinterpret_cast<char*>(values.data()), static_cast<std::streamsize>(size)))
+    throw std::runtime_error("cannot read update file " + file.string());
+  return values;
+}
+
+}  // namespace
+
+const std::vector<float>& RoundContext::global_model() {
+  if (!global_) {
+    if (auto h = hash_of(info_.global_model_hash()))
+      global_ = client_.fetch_model(*h);
+    else
+      global_.emplace(static_cast<std::size_t>(info_.parameters()), 0.0f);
+  }
+  return *global_;
+}
+
+VoteRule rms_step_rule(double max_rms_step) {
+  return [max_rms_step](RoundContext& ctx, std::span<const float> candidate) {
+    const auto& global = ctx.global_model();
+    if (global.size() != candidate.size())
+      return Verdict{-1, std::numeric_limits<double>::infinity()};
+    double sum = 0;
+    for (std::size_t i = 0; i < candidate.size(); ++i) {
+      if (!std::isfinite(candidate[i])) return Verdict{-1, std::numeric_limits<double>::infinity()};
+      const double d = static_cast<double>(candidate[i]) - global[i];
+      sum += d * d;
+    }
+    const double rms =
+        candidate.empty() ? 0.0 : std::sqrt(sum / static_cast<double>(candidate.size()));
+    return Verdict{rms <= max_rms_step ? 1 : -1, rms};
+  };
+}
+
+Trainer updates_from_files(const std::filesystem::path& path, std::uint64_t num_samples) {
+  auto files = std::make_shared<std::vector<std::filesystem::path>>();
+  if (std::filesystem::is_directory(path)) {
+    for (const auto& entry : std::filesystem::directory_iterator(path))
+      if (entry.is_regular_file()) files->push_back(entry.path());
+    std::sort(files->begin(), files->end());
+    if (files->empty())
+      throw std::runtime_error("update directory " + path.string() + " holds no files");
+  } else if (!std::filesystem::is_regular_file(path)) {
+    throw std::runtime_error("no update file or directory at " + path.string());
+  }
+  const bool one_file = files->empty();
+  auto next = std::make_shared<std::size_t>(0);
+  return [=](RoundContext& ctx) -> std::optional<TrainedUpdate> {
+    if (one_file) return TrainedUpdate{read_f32_file(path, ctx.info().parameters()), num_samples};
+    if (*next >= files->size()) return std::nullopt;
+    return TrainedUpdate{read_f32_file((*files)[(*next)++], ctx.info().parameters()), num_samples};
+  };
+}
+
+NodeLoopReport run_node(NodeClient& client, const chain::PrivateKey& key,
+                        const NodeLoopOptions& options, const Trainer& trainer,
+                        const VoteRule& vote_rule, std::ostream* log) {
+  const Signer signer{&key, options.domain};
+  const std::string me = key.address().to_checksum();
+  auto say = [&](const std::string& line) {
+    if (log) *log << "node " << me << ": " << line << std::endl;
+  };
+  if (options.register_first) {
+    client.register_node(key, options.chain_id);
+    say("registered Curve key " + client.curve_public_key());
+  }
+
+  NodeLoopReport report;
+  std::set<std::uint64_t> uploaded, voted;  // rounds already handled (one attempt each)
+  std::optional<std::uint64_t> first_round;
+  std::pair<std::uint64_t, int> last_state{0, -1};
+  auto last_change = std::chrono::steady_clock::now();
+  for (;;) {
+    const wire::RoundInfo info = client.round_info();
+    if (info.stage() == wire::STAGE_CLOSED) {
+      report.closed = true;
+      say("the task is closed");
+      return report;
+    }
+    const std::uint64_t round = info.round();
+    const std::pair<std::uint64_t, int> state{round, info.stage()};
+    if (state != last_state) {
+      if (!first_round) first_round = round;
+      if (round != last_state.first) ++report.rounds_seen;
+      last_state = state;
+      last_change = std::chrono::steady_clock::now();
+      say("round " + std::to_string(round) + " " + stage_name(info.stage()));
+    } else if (std::chrono::steady_clock::now() - last_change > options.idle_timeout) {
+      throw std::runtime_error(
+          "round " + std::to_string(round) + " stayed in " + stage_name(info.stage()) + " for " +
+          std::to_string(options.idle_timeout.count()) + " ms: giving up (--idle-timeout)");
+    }
+    if (options.max_rounds > 0 && round - *first_round >= options.max_rounds) return report;
+
+    RoundContext ctx(client, info);
+    try {
+      if (info.stage() == wire::STAGE_UPLOADING && info.role() == wire::ROLE_PROPOSER &&
+          !uploaded.count(round)) {
+        uploaded.insert(round);
+        if (auto update = trainer(ctx)) {
+          const auto r = client.upload_update(info.task_id(), round, update->values, options.dtype,
+                                              update->num_samples, signer);
+          ++report.uploads;
+          say("uploaded " + std::to_string(r.total_bytes) + " bytes for round " +
+              std::to_string(round) + ", update hash " + chain::to_hex(r.update_hash) +
+              (r.first_resume_offset ? ", resumed at byte " + std::to_string(r.first_resume_offset)
+                                     : ""));
+        } else {
+          ++report.skipped;
+          say("no update for round " + std::to_string(round));
+        }
+      }
+      if (info.stage() == wire::STAGE_VOTING && info.role() == wire::ROLE_VOTER &&
+          !voted.count(round)) {
+        if (const auto candidate = hash_of(info.candidate_model_hash())) {
+          voted.insert(round);
+          const auto model = client.fetch_model(*candidate);
+          const Verdict v = vote_rule(ctx, model);
+          client.vote(info.task_id(), round, *candidate, v.score, v.loss, signer);
+          ++report.votes;
+          say("voted " + std::string(v.score > 0 ? "+1" : "-1") + " on " +
+              chain::to_hex(*candidate) + " (loss " + std::to_string(v.loss) + ")");
+        }
+      }
+    } catch (const ServerError& e) {
+      if (e.code() == wire::ERR_NOT_REGISTERED) throw;
+      say(std::string("refused: ") + e.what());
+    }
+    std::this_thread::sleep_for(options.poll);
+  }
+}
+
+}  // namespace murmur::client
