@@ -38,21 +38,22 @@ void Server::Impl::reply(zmq::socket_t& socket, const zmq::message_t& identity,
   if (e.has_error()) metrics.refused(protocol::code_name(e.error().code()));
 }
 
-bool Server::Impl::admit(const chain::Address& peer) {
-  Peer& p = peers[peer];
-  const auto now = Clock::now();
+Admission Server::Impl::admit(const chain::Address& peer) {
   const double rate = cfg.peer_messages_per_second, burst = rate;  // one second's worth
+  auto [it, fresh] = peers.try_emplace(peer);
+  Peer& p = it->second;
+  const auto now = Clock::now();
+  if (fresh) p.tokens = burst;
   p.tokens = std::min(burst, p.tokens + rate * std::chrono::duration<double>(now - p.refilled).count());
   p.refilled = now;
   p.tokens -= 1;
+  if (p.tokens >= 0) return Admission::kServe;
   // Down to one burst of debt, refuse with ERR_RATE_LIMITED; beyond it drop silently, so a
   // flood costs the server no replies either.
-  if (p.tokens < -burst) {
-    p.tokens = -burst;
-    metrics.refused("DROPPED_FLOOD");
-    return false;
-  }
-  return true;
+  if (p.tokens >= -burst) return Admission::kRefuse;
+  p.tokens = -burst;
+  metrics.refused("DROPPED_FLOOD");
+  return Admission::kDrop;
 }
 
 void Server::Impl::on_register_message(std::vector<zmq::message_t>& frames) {
@@ -104,7 +105,8 @@ void Server::Impl::on_round_message(std::vector<zmq::message_t>& frames) {
     // Attribution: the ZAP handler tagged the connection with its participant's address; with
     // CurveZMQ off, a Register on this socket binds the routing id for the session.
     std::optional<chain::Address> peer;
-    if (const char* user = cfg.curve ? frames[0].gets("User-Id") : nullptr; user && std::strlen(user) == 40) {
+    if (const char* user = cfg.curve ? frames[0].gets("User-Id") : nullptr;
+        user && *user && std::strncmp(user, "key:", 4) != 0) {
       peer = chain::Address::from_hex(user);
     } else if (auto it = sessions.find(std::string(static_cast<const char*>(identity.data()), identity.size()));
                it != sessions.end()) {
@@ -122,14 +124,23 @@ void Server::Impl::on_round_message(std::vector<zmq::message_t>& frames) {
       }
       refuse(wire::ERR_NOT_REGISTERED, "connection is not bound to a participant");
     }
-    if (!admit(*peer)) return;
+    switch (admit(*peer)) {
+      case Admission::kDrop:
+        return;
+      case Admission::kRefuse:
+        refuse(wire::ERR_RATE_LIMITED, "more than " + std::to_string(cfg.peer_messages_per_second) +
+                                           " messages per second; slow down");
+      case Admission::kServe:
+        break;
+    }
     protocol::Message m = protocol::decode(frames, {64 * 1024, cfg.chunk_bytes});
     request_id = m.envelope.request_id();
-    Peer& p = peers[*peer];
-    if (request_id <= p.last_request_id)
-      refuse(wire::ERR_REPLAY, "request id " + std::to_string(request_id) + " is not above " +
-                                   std::to_string(p.last_request_id));
-    p.last_request_id = request_id;
+    // Request ids increase per connection; a connection that reuses one is replaying.
+    if (last_request.size() > 100000) last_request.clear();  // bound the table; ids restart
+    std::uint64_t& last = last_request[std::string(static_cast<const char*>(identity.data()), identity.size())];
+    if (request_id <= last)
+      refuse(wire::ERR_REPLAY, "request id " + std::to_string(request_id) + " is not above " + std::to_string(last));
+    last = request_id;
     std::vector<std::uint8_t> payload;
     wire::Envelope out = handle(*peer, m, payload);
     out.set_request_id(request_id);

@@ -26,10 +26,11 @@ std::int64_t unix_ms();
 
 /// Per-peer admission state (keyed by chain address).
 struct Peer {
-  std::uint64_t last_request_id = 0;
   double tokens = 0;  ///< token bucket for the message rate
   Clock::time_point refilled = Clock::now();
 };
+
+enum class Admission { kServe, kRefuse, kDrop };
 
 /// Chunk credits an open upload holds (each worth chunk_bytes of the in-flight budget).
 struct Credits {
@@ -75,7 +76,7 @@ struct Server::Impl {
   wire::Envelope round_info(const chain::Address& peer) const;
   /// Throws ProtocolError unless the peer may send stage-bound messages for task/round now.
   void require_stage(wire::Stage stage, std::uint64_t task, std::uint64_t round) const;
-  bool admit(const chain::Address& peer);  ///< token bucket; false: drop silently
+  Admission admit(const chain::Address& peer);  ///< token bucket per address
   void reply(zmq::socket_t& socket, const zmq::message_t& identity, const wire::Envelope& e,
              std::span<const std::uint8_t> payload = {});
 
@@ -103,6 +104,7 @@ struct Server::Impl {
   Clock::time_point stage_started = Clock::now();
   std::map<chain::Address, Peer> peers;
   std::map<std::string, chain::Address> sessions;  // routing id -> address (curve off)
+  std::map<std::string, std::uint64_t> last_request;  // routing id -> last request id
   std::map<std::uint64_t, Credits> credits;        // upload id -> credits held
   std::size_t inflight_bytes = 0;
   std::future<AggregationResult> aggregation;
