@@ -159,7 +159,7 @@ TEST_F(CliTest, PosterKilledAroundSendingLandsExactlyOneFinalize) {
   auto agg_key = key_file("aggregator", aggregator);
   Deployment dep = deploy(creator);
   save_deployment(deployment_, dep);
-  TaskParams params{dep.token,  U256(500000),         U256(5),  U256(100), U256(0),
+  TaskParams params{dep.token,  U256(600000),         U256(6),  U256(100), U256(0),
                     U256(1000), aggregator.address(), Hash32{}, Hash32{}};
   creator.transact(dep.token, erc20::mint(creator.address(), params.reward_pool));
   creator.transact(dep.token, erc20::approve(dep.alliance_task, params.reward_pool));
@@ -295,10 +295,35 @@ TEST_F(CliTest, PosterKilledAroundSendingLandsExactlyOneFinalize) {
     EXPECT_NE(p->tx_hash, recorded);
     EXPECT_EQ(finalized_events(dep, task, round), 1u);
   }
+  {  // (f) SIGKILL from outside while the poster polls for the receipt (nothing is mined yet).
+    U256 round = start_round();
+    std::uint64_t nonce = eth_->pending_nonce(aggregator.address());
+    eth_->raw("evm_setAutomine", nlohmann::json::array({false}));
+    std::vector<std::string> argv = {MURMUR_CLI,   "chain",          "--rpc",
+                                     url(),        "--deployment",   deployment_.string(),
+                                     "--key-file", agg_key.string(), "--json"};
+    for (const auto& a : finalize_args(round)) argv.push_back(a);
+    testing::ChildProcess poster(argv, {}, {"MURMUR_POSTER_CRASH_AFTER_SEND"});
+    std::optional<Posting> p;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline && !poster.finished()) {
+      p = Outbox(outbox_file).find({"finalizeRound", task, round});
+      if (p && p->state == PostingState::Sent) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_TRUE(p && p->state == PostingState::Sent) << "the poster never reached the receipt wait";
+    ProcessResult killed = poster.wait(std::chrono::milliseconds(0));  // SIGKILL now
+    EXPECT_TRUE(killed.timed_out) << "the poster should still have been waiting: " << killed.out
+                                  << killed.err;
+    eth_->raw("evm_mine", json::array());
+    eth_->raw("evm_setAutomine", nlohmann::json::array({true}));
+    EXPECT_EQ(ok(agg_key, finalize_args(round)).at("success"), true);
+    expect_exactly_once(round, nonce, p->tx_hash);
+  }
   // Every round finalized once; a further finalize of the last round is answered from the outbox.
-  json again = ok(agg_key, finalize_args(U256(5)));
+  json again = ok(agg_key, finalize_args(U256(6)));
   EXPECT_EQ(again.at("alreadyDone"), true);
-  EXPECT_EQ(AllianceTaskContract(*eth_, dep.alliance_task).get_task(task).finalized_rounds, 5u);
+  EXPECT_EQ(AllianceTaskContract(*eth_, dep.alliance_task).get_task(task).finalized_rounds, 6u);
 }
 
 }  // namespace
