@@ -13,6 +13,12 @@ target_include_directories(murmur_blas SYSTEM INTERFACE ${MURMUR_CBLAS_INCLUDE})
 
 find_package(CLI11 REQUIRED)
 
+# libtorch (model/, client/) and zlib (model/'s IDX reader): found here, at the top, because
+# torch's imported targets refer to one another by name and must be visible in every
+# directory whose targets link a library that uses them (tests/, bench/, server/).
+find_package(Torch REQUIRED)
+find_package(ZLIB REQUIRED)
+
 # chain/: secp256k1 (with the recovery module), Crypto++ (Keccak_256), libcurl, SQLite, JSON.
 pkg_check_modules(MURMUR_SECP256K1 REQUIRED IMPORTED_TARGET libsecp256k1)
 pkg_check_modules(MURMUR_CRYPTOPP REQUIRED IMPORTED_TARGET libcrypto++)

@@ -34,11 +34,26 @@ RoundValidation validate_round(CandidateEvaluator& evaluator, std::span<const fl
   if (!(total > 0)) throw std::invalid_argument("validate_round: the weights sum to 0");
 
   // S_j = sum_i w_i delta_ij, in double and in row order (fixed, so reproducible).
-  std::vector<double> sum(p, 0.0);
+  const auto accumulate = [&](std::size_t skip) {
+    std::vector<double> s(p, 0.0);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i == skip) continue;
+      const float* d = deltas.row(i);
+      for (std::size_t j = 0; j < p; ++j) s[j] = std::fma(weights[i], static_cast<double>(d[j]), s[j]);
+    }
+    return s;
+  };
+  const std::vector<double> sum = accumulate(n);
+  // A non-finite delta makes S non-finite, and S - w_i delta_i cannot take it out again: when
+  // exactly one row is non-finite, its leave-one-out mean gets its own sum without it. (Every
+  // other candidate containing it is non-finite, as it should be.)
+  std::vector<std::size_t> non_finite;
   for (std::size_t i = 0; i < n; ++i) {
     const float* d = deltas.row(i);
-    for (std::size_t j = 0; j < p; ++j) sum[j] = std::fma(weights[i], static_cast<double>(d[j]), sum[j]);
+    if (!std::all_of(d, d + p, [](float v) { return std::isfinite(v); })) non_finite.push_back(i);
   }
+  const std::size_t lone_bad = non_finite.size() == 1 ? non_finite[0] : n;
+  const std::vector<double> sum_without_bad = lone_bad < n ? accumulate(lone_bad) : std::vector<double>();
   RoundValidation result;
   result.global_parameters.resize(p);
   for (std::size_t j = 0; j < p; ++j)
@@ -60,6 +75,11 @@ RoundValidation validate_round(CandidateEvaluator& evaluator, std::span<const fl
       const double rest = total - weights[i];
       if (!(rest > 0)) {  // the only weighted update: without it the model stays at base
         std::copy(base.begin(), base.end(), dst);
+        return;
+      }
+      if (i == lone_bad) {
+        for (std::size_t j = 0; j < p; ++j)
+          dst[j] = static_cast<float>(static_cast<double>(base[j]) + sum_without_bad[j] / rest);
         return;
       }
       const float* d = deltas.row(i);

@@ -1,0 +1,213 @@
+// model/ round validation: the candidate set is exactly the documented formulas (checked
+// through an evaluator that records what it is given), contributions have the meaning they
+// claim on real data, non-finite updates poison exactly the candidates they enter, and the
+// evaluator front checks lengths.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "model_support.hpp"
+#include "murmur/kernels/backend.hpp"
+#include "murmur/model/errors.hpp"
+#include "murmur/model/evaluator.hpp"
+#include "murmur/model/round_validation.hpp"
+
+namespace murmur::test {
+namespace {
+
+using model::CandidateScore;
+
+/// Records every candidate it is given and scores candidate theta with loss = sum_j theta_j
+/// (any function of the parameters does: what is checked is which vectors arrive).
+class RecordingEvaluator final : public model::CandidateEvaluator {
+ public:
+  RecordingEvaluator(std::size_t p, std::size_t batch) : p_(p), batch_(batch) {}
+  std::size_t parameters() const override { return p_; }
+  std::size_t max_batch() const override { return batch_; }
+  std::string describe() const override { return "recording evaluator"; }
+  std::vector<CandidateScore> evaluate(std::span<const float> packed) override {
+    const std::size_t k = model::candidate_count(packed.size(), p_, describe());
+    EXPECT_LE(k, batch_);
+    calls.push_back(k);
+    std::vector<CandidateScore> out(k);
+    for (std::size_t i = 0; i < k; ++i) {
+      seen.emplace_back(packed.begin() + static_cast<std::ptrdiff_t>(i * p_),
+                        packed.begin() + static_cast<std::ptrdiff_t>((i + 1) * p_));
+      double sum = 0;
+      for (float v : seen.back()) sum += v;
+      out[i].mean_loss = sum;
+      out[i].rows = 1;
+    }
+    return out;
+  }
+  std::vector<std::vector<float>> seen;
+  std::vector<std::size_t> calls;
+
+ private:
+  std::size_t p_, batch_;
+};
+
+TEST(ValidateRound, CandidateSetIsTheDocumentedFormulas) {
+  const std::size_t p = 4, n = 3;
+  const std::vector<float> base = {1.0f, -2.0f, 0.5f, 3.0f};
+  const std::vector<float> deltas = {0.1f, 0.2f, -0.3f, 0.4f,   //
+                                     -1.0f, 0.5f, 0.25f, 2.0f,  //
+                                     7.0f, 7.0f, 7.0f, 7.0f};   // weight 0: enters no mean
+  const std::vector<double> w = {1.0, 3.0, 0.0};
+  RecordingEvaluator eval(p, 3);
+  const model::RoundValidation r = model::validate_round(eval, base, {deltas.data(), n, p, p}, w);
+  ASSERT_EQ(eval.seen.size(), 2 * n + 2);
+  EXPECT_EQ(r.candidates, 2 * n + 2);
+  EXPECT_EQ(eval.calls, (std::vector<std::size_t>{3, 3, 2}));
+  EXPECT_EQ(r.passes, 3u);
+  const auto mean = [&](std::size_t skip, std::size_t j) {
+    double s = 0, total = 0;
+    for (std::size_t i = 0; i < n; ++i)
+      if (i != skip) {
+        s += w[i] * deltas[i * p + j];
+        total += w[i];
+      }
+    return static_cast<float>(base[j] + s / total);
+  };
+  for (std::size_t j = 0; j < p; ++j) {
+    EXPECT_EQ(eval.seen[0][j], base[j]);
+    EXPECT_FLOAT_EQ(eval.seen[1][j], mean(n, j));
+    EXPECT_EQ(r.global_parameters[j], eval.seen[1][j]);
+    for (std::size_t i = 0; i < n; ++i) {
+      EXPECT_EQ(eval.seen[2 + i][j], base[j] + deltas[i * p + j]);
+      EXPECT_FLOAT_EQ(eval.seen[2 + n + i][j], mean(i, j)) << "without update " << i;
+    }
+    // Leaving out a weight-0 update leaves the mean as it is.
+    EXPECT_EQ(eval.seen[2 + n + 2][j], eval.seen[1][j]);
+  }
+  ASSERT_EQ(r.updates.size(), n);
+  for (std::size_t i = 0; i < n; ++i)
+    EXPECT_EQ(r.updates[i].contribution, r.updates[i].without.mean_loss - r.global.mean_loss);
+  EXPECT_EQ(r.previous.mean_loss, 1.0 - 2.0 + 0.5 + 3.0);
+}
+
+TEST(ValidateRound, OneUpdateLeftOutIsTheBaseModel) {
+  const std::vector<float> base = {1, 2, 3}, delta = {0.5f, -1, 2};
+  RecordingEvaluator eval(3, 64);
+  const std::vector<double> w = {10.0};
+  const auto r = model::validate_round(eval, base, {delta.data(), 1, 3, 3}, w);
+  ASSERT_EQ(eval.seen.size(), 4u);
+  EXPECT_EQ(eval.seen[3], base);
+  EXPECT_EQ(eval.seen[1], eval.seen[2]);  // global = base + delta when it is the only update
+  EXPECT_EQ(r.passes, 1u);
+}
+
+TEST(ValidateRound, RejectsBadArguments) {
+  RecordingEvaluator eval(3, 8);
+  const std::vector<float> base = {1, 2, 3}, deltas = {1, 2, 3, 4, 5, 6};
+  const std::vector<double> w = {1, 1};
+  EXPECT_THROW(model::validate_round(eval, std::vector<float>{1, 2}, {deltas.data(), 2, 3, 3}, w),
+               model::ModelError);
+  EXPECT_THROW(model::validate_round(eval, base, {deltas.data(), 3, 2, 2}, std::vector<double>{1, 1, 1}),
+               model::ModelError);
+  EXPECT_THROW(model::validate_round(eval, base, {deltas.data(), 0, 3, 3}, {}), std::invalid_argument);
+  EXPECT_THROW(model::validate_round(eval, base, {deltas.data(), 2, 3, 3}, std::vector<double>{1}),
+               std::invalid_argument);
+  EXPECT_THROW(model::validate_round(eval, base, {deltas.data(), 2, 3, 3}, std::vector<double>{1, -1}),
+               std::invalid_argument);
+  EXPECT_THROW(model::validate_round(eval, base, {deltas.data(), 2, 3, 3}, std::vector<double>{0, 0}),
+               std::invalid_argument);
+  EXPECT_THROW(
+      model::validate_round(eval, base, {deltas.data(), 2, 3, 3},
+                            std::vector<double>{1, std::numeric_limits<double>::quiet_NaN()}),
+      std::invalid_argument);
+  EXPECT_TRUE(eval.seen.empty());
+}
+
+/// On Fashion-MNIST's test set, with every candidate a multiple of the nearest-centroid
+/// classifier c (W and b are linear in its scale): base = 0.05 c, update 0 moves it to 0.3 c
+/// (helpful), update 1 to -0.3 c (turns the classifier around). The global mean is then 0 c,
+/// which predicts uniformly (loss ln 10); leaving out the helpful update leaves -0.3 c (worse:
+/// positive contribution), leaving out the harmful one leaves 0.3 c (better: negative).
+TEST(ValidateRound, ContributionsOnRealData) {
+  const auto base = nearest_centroid(fashion_train(), 0.05);
+  const auto good = nearest_centroid(fashion_train(), 0.3);
+  const auto bad = nearest_centroid(fashion_train(), -0.3);
+  const std::size_t p = base.size();
+  std::vector<float> deltas(2 * p);
+  for (std::size_t j = 0; j < p; ++j) {
+    deltas[j] = good[j] - base[j];
+    deltas[p + j] = bad[j] - base[j];
+  }
+  auto cpu = kernels::make_cpu_backend(2);
+  model::BatchedMlpEvaluator eval(*cpu, model::MlpShape{{784, 10}}, fashion_test());
+  const auto r = model::validate_round(eval, base, {deltas.data(), 2, p, p}, std::vector<double>{1, 1});
+  ASSERT_TRUE(r.previous.valid() && r.global.valid());
+  EXPECT_GT(r.previous.accuracy, 0.6);  // the centroid classifier really classifies
+  EXPECT_GT(r.updates[0].alone.accuracy, 0.6);
+  EXPECT_LT(r.updates[1].alone.accuracy, 0.1);
+  EXPECT_NEAR(r.global.mean_loss, std::log(10.0), 1e-3);
+  EXPECT_LT(r.updates[0].alone.mean_loss, std::log(10.0));
+  EXPECT_GT(r.updates[0].contribution, 0.0) << "removing the helpful update made things worse";
+  EXPECT_LT(r.updates[1].contribution, 0.0) << "removing the harmful update made things better";
+  EXPECT_EQ(r.updates[0].without.mean_loss, r.updates[1].alone.mean_loss);
+  EXPECT_EQ(r.updates[1].without.mean_loss, r.updates[0].alone.mean_loss);
+}
+
+/// A NaN in update 1 reaches the global model, update 1 alone and every leave-one-out mean
+/// but its own; those are marked, the rest are scored.
+TEST(ValidateRound, NonFiniteUpdatePoisonsOnlyTheCandidatesItEnters) {
+  const auto base = nearest_centroid(fashion_train(), 0.5);
+  const std::size_t p = base.size();
+  std::vector<float> deltas(3 * p, 0.01f);
+  deltas[p + 123] = std::numeric_limits<float>::quiet_NaN();
+  auto cpu = kernels::make_cpu_backend(2);
+  model::BatchedMlpEvaluator eval(*cpu, model::MlpShape{{784, 10}}, fashion_test(), 4);
+  const auto r = model::validate_round(eval, base, {deltas.data(), 3, p, p}, std::vector<double>{1, 2, 3});
+  const auto bad = model::CandidateStatus::kNonFiniteParameters;
+  EXPECT_TRUE(r.previous.valid());
+  EXPECT_EQ(r.global.status, bad);
+  EXPECT_TRUE(r.updates[0].alone.valid());
+  EXPECT_EQ(r.updates[1].alone.status, bad);
+  EXPECT_TRUE(r.updates[2].alone.valid());
+  EXPECT_EQ(r.updates[0].without.status, bad);
+  EXPECT_TRUE(r.updates[1].without.valid());
+  EXPECT_EQ(r.updates[2].without.status, bad);
+  for (const auto& u : r.updates) EXPECT_TRUE(std::isnan(u.contribution));
+  EXPECT_EQ(r.passes, 2u);  // 8 candidates, 4 at a time
+}
+
+TEST(BatchedMlpEvaluator, ChecksLengthsAndData) {
+  auto cpu = kernels::make_cpu_backend(1);
+  const model::MlpShape shape{{784, 10}};
+  model::BatchedMlpEvaluator eval(*cpu, shape, fashion_test());
+  EXPECT_EQ(eval.parameters(), 7850u);
+  try {
+    eval.evaluate(std::vector<float>(7850 * 2 + 1, 0.0f));
+    ADD_FAILURE() << "a ragged candidate matrix was accepted";
+  } catch (const model::ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("15701 floats"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("7850 parameters"), std::string::npos) << e.what();
+  }
+  try {
+    model::stack_candidates(eval, {std::vector<float>(7850), std::vector<float>(7849)});
+    ADD_FAILURE() << "a short candidate was stacked";
+  } catch (const model::ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("candidate 1 has 7849 parameters"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(model::check_parameter_count(shape, 7851, "update 3"), model::ModelError);
+  EXPECT_THROW(model::BatchedMlpEvaluator(*cpu, model::MlpShape{{100, 10}}, fashion_test()),
+               model::ModelError);
+  EXPECT_THROW(model::BatchedMlpEvaluator(*cpu, model::MlpShape{{784, 5}}, fashion_test()),
+               model::ModelError);
+  EXPECT_THROW(model::parse_mlp_shape("784-x-10"), model::ModelError);
+  EXPECT_THROW(model::parse_mlp_shape("784"), model::ModelError);
+  EXPECT_EQ(model::parse_mlp_shape("784-128-10").widths, (std::vector<std::size_t>{784, 128, 10}));
+  // All zeros: every class equally likely, loss log 10.
+  const auto s = eval.evaluate(std::vector<float>(7850, 0.0f));
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_NEAR(s[0].mean_loss, std::log(10.0), 1e-6);
+}
+
+}  // namespace
+}  // namespace murmur::test
