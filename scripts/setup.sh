@@ -10,6 +10,8 @@ APT_PACKAGES=(
   # build, tests, benchmarks
   build-essential cmake ninja-build ccache pkg-config git clang-format
   libgtest-dev libgmock-dev libbenchmark-dev
+  # libFuzzer target of the message decoder (tests/fuzz): clang++ with its fuzzer runtime
+  clang libclang-rt-14-dev
   # CPU BLAS and model execution
   libopenblas-dev libtorch-dev
   # transport and messages
