@@ -1,5 +1,6 @@
 #include "murmur/chain/eip712.hpp"
 
+#include <stdexcept>
 #include <vector>
 
 #include "murmur/chain/abi.hpp"
@@ -53,6 +54,17 @@ Hash32 update_digest(const Eip712Domain& domain, const UpdateMessage& update) {
 
 Bytes sign_vote(const PrivateKey& key, const Eip712Domain& domain, const VoteMessage& vote) {
   return key.sign(vote_digest(domain, vote)).to_rsv();
+}
+
+Address recover_typed_signer(const Hash32& digest, std::span<const std::uint8_t> rsv) {
+  if (rsv.size() != 65)
+    throw std::invalid_argument("signature must be 65 bytes r||s||v, got " +
+                                std::to_string(rsv.size()));
+  if (rsv[64] != 27 && rsv[64] != 28)
+    throw std::invalid_argument("signature v must be 27 or 28, got " + std::to_string(rsv[64]));
+  Signature sig = Signature::from_rsv(rsv);
+  if (!sig.is_low_s()) throw std::invalid_argument("signature has a high s (EIP-2 malleability)");
+  return recover_address(digest, sig);
 }
 
 Bytes sign_update(const PrivateKey& key, const Eip712Domain& domain, const UpdateMessage& update) {

@@ -4,6 +4,7 @@
 #include <random>
 
 #include "murmur/chain/address.hpp"
+#include "murmur/chain/eip712.hpp"
 #include "murmur/chain/keccak.hpp"
 #include "murmur/chain/secp256k1.hpp"
 #include "murmur/chain/uint256.hpp"
@@ -114,4 +115,29 @@ TEST(U256, ParsePrintAndArithmetic) {
   EXPECT_EQ(mul_div(max, max, max), max);
   EXPECT_THROW(mul_div(max, max, U256(1)), std::overflow_error);
   EXPECT_EQ((U256(1) << 255) >> 255, U256(1));
+}
+
+TEST(Eip712, RecoverTypedSignerAppliesOpenZeppelinRules) {
+  auto key =
+      PrivateKey::from_hex("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
+  Eip712Domain domain{"Murmuration", "1", 31337,
+                      Address::from_hex("0x5FbDB2315678afecb367f032d93F642f64180aa3")};
+  VoteMessage vote{U256(1), U256(2), keccak256(std::string_view("model")), -1};
+  Hash32 digest = vote_digest(domain, vote);
+  Bytes sig = sign_vote(key, domain, vote);
+  EXPECT_EQ(recover_typed_signer(digest, sig), key.address());
+  // The malleable twin (n - s, flipped v) recovers the same key but is refused, as on chain.
+  const U256 n =
+      U256::from_string("0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141");
+  U256 s = U256::from_be_bytes(std::span(sig).subspan(32, 32));
+  Bytes twin = sig;
+  auto high = (n - s).to_be_bytes();
+  std::copy(high.begin(), high.end(), twin.begin() + 32);
+  twin[64] = sig[64] == 27 ? 28 : 27;
+  EXPECT_EQ(recover_address(digest, Signature::from_rsv(twin)), key.address());
+  EXPECT_THROW(recover_typed_signer(digest, twin), std::invalid_argument);
+  Bytes v01 = sig;
+  v01[64] -= 27;
+  EXPECT_THROW(recover_typed_signer(digest, v01), std::invalid_argument);
+  EXPECT_THROW(recover_typed_signer(digest, std::span(sig).first(64)), std::invalid_argument);
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -61,6 +62,12 @@ Hash32 update_digest(const Eip712Domain& domain, const UpdateMessage& update);
 
 /// Signs the vote: 65 bytes r ‖ s ‖ v (v = 27/28, low s), as finalizeRound expects.
 Bytes sign_vote(const PrivateKey& key, const Eip712Domain& domain, const VoteMessage& vote);
+/// The signer of `digest` under a 65-byte r ‖ s ‖ v signature, by OpenZeppelin ECDSA's rules
+/// (exactly 65 bytes, v ∈ {27, 28}, low s): the signatures AllianceTask accepts. Throws
+/// std::invalid_argument naming the rule a signature breaks. Use it to check votes and update
+/// commits before relying on them.
+Address recover_typed_signer(const Hash32& digest, std::span<const std::uint8_t> rsv);
+
 /// Signs the update commit: 65 bytes r ‖ s ‖ v.
 Bytes sign_update(const PrivateKey& key, const Eip712Domain& domain, const UpdateMessage& update);
 
