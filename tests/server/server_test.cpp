@@ -1,5 +1,7 @@
 // murmurd against real ZeroMQ peers on 127.0.0.1: a whole round, voting, quorum, restart with
 // resume, and every kind of bad input refused with its typed error while the others are served.
+#include <httplib.h>
+
 #include "murmur/kernels/aggregate.hpp"
 #include "server_fixture.hpp"
 
@@ -155,6 +157,55 @@ TEST(Server, RestartResumesAPartialUploadFromItsDurableOffset) {
   for (std::uint64_t at = 3 * 4096; at < all.size(); at += 4096)
     ASSERT_TRUE(node.chunk(upload_id, at, all.subspan(at, std::min<std::uint64_t>(4096, all.size() - at))).has_chunk_ack());
   ASSERT_TRUE(node.commit(upload_id, 1, all, 7).has_committed()) << "hash over resumed bytes must match";
+  srv.stop();
+}
+
+TEST(Server, InFlightBudgetIsSharedAndReturned) {
+  // A budget of two chunks: the first uploader holds both credits, the second is told to come
+  // back (ERR_BUSY); once the first commits, its credits return.
+  ServerSetup setup(2, 2048);
+  setup.config.inflight_budget_bytes = 2 * 4096;
+  setup.config.peer_credits = 2;
+  setup.config.quorum = 2;
+  server::Server srv(setup.config);
+  srv.start();
+  zmq::context_t ctx;
+  RawNode a(ctx, setup.config, srv.curve_public_key(), node_key(0));
+  RawNode b(ctx, setup.config, srv.curve_public_key(), node_key(1));
+  ASSERT_TRUE(a.register_node().has_registered());
+  ASSERT_TRUE(b.register_node().has_registered());
+  const auto first = a.begin(1, 2048);
+  ASSERT_TRUE(first.has_upload_accepted());
+  EXPECT_EQ(first.upload_accepted().credits(), 2u);
+  EXPECT_TRUE(is_error(b.begin(1, 2048), wire::ERR_BUSY));
+  const auto values = update_for(0, 2048);
+  const auto all = bytes_of(values);
+  for (std::uint64_t at = 0; at < all.size(); at += 4096)
+    ASSERT_TRUE(a.chunk(first.upload_accepted().upload_id(), at, all.subspan(at, 4096)).has_chunk_ack());
+  ASSERT_TRUE(a.commit(first.upload_accepted().upload_id(), 1, all, 1).has_committed());
+  EXPECT_TRUE(b.upload(1, update_for(1, 2048), 1).has_committed());
+  srv.stop();
+}
+
+TEST(Server, MetricsCountAcceptedAndRefusedRequests) {
+  ServerSetup setup(2, 1024);
+  setup.config.metrics_port = free_port();
+  server::Server srv(setup.config);
+  srv.start();
+  zmq::context_t ctx;
+  RawNode n(ctx, setup.config, srv.curve_public_key(), node_key(0));
+  ASSERT_TRUE(n.register_node().has_registered());
+  ASSERT_TRUE(is_error(n.begin(1, 1024, wire::DTYPE_F32, 5), wire::ERR_WRONG_TASK));
+  ASSERT_TRUE(n.upload(1, update_for(0, 1024), 1).has_committed());
+  httplib::Client http("127.0.0.1", srv.metrics_port());
+  http.set_connection_timeout(5);
+  const auto res = http.Get("/metrics");
+  ASSERT_TRUE(res) << "metrics endpoint did not answer";
+  EXPECT_EQ(res->status, 200);
+  EXPECT_NE(res->body.find("murmur_uploads_accepted_total 1"), std::string::npos) << res->body;
+  EXPECT_NE(res->body.find("murmur_requests_refused_total{code=\"ERR_WRONG_TASK\"} 1"), std::string::npos) << res->body;
+  EXPECT_NE(res->body.find("murmur_bytes_in_total 4096"), std::string::npos) << res->body;
+  EXPECT_NE(res->body.find("murmur_backend_info{backend=\"cpu"), std::string::npos) << res->body;
   srv.stop();
 }
 
