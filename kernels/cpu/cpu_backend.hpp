@@ -7,6 +7,7 @@
 
 #include "murmur/kernels/backend.hpp"
 #include "murmur/kernels/coordinatewise.hpp"
+#include "murmur/kernels/masks.hpp"
 #include "murmur/kernels/row_source.hpp"
 #include "murmur/kernels/row_stats.hpp"
 #include "thread_pool.hpp"
@@ -60,6 +61,7 @@ std::vector<double> squared_distances(CpuBackend& backend, const RowSource& rows
 std::vector<double> gram(CpuBackend& backend, const RowSource& rows);
 void coordinate_reduce(CpuBackend& backend, const RowSource& rows, ColumnReduce reduce,
                        std::span<float> out);
+void add_mask(CpuBackend& backend, const MaskSeed& seed, int sign, std::span<std::uint32_t> acc);
 void weighted_sum(CpuBackend& backend, const RowSource& rows, std::span<const double> weights,
                   std::span<float> out);
 

@@ -7,6 +7,7 @@
 
 #include "murmur/kernels/backend.hpp"
 #include "murmur/kernels/coordinatewise.hpp"
+#include "murmur/kernels/masks.hpp"
 #include "murmur/kernels/row_source.hpp"
 #include "murmur/kernels/row_stats.hpp"
 
@@ -22,6 +23,7 @@ std::vector<double> squared_distances(Backend& backend, const RowSource& rows,
 std::vector<double> gram(Backend& backend, const RowSource& rows);
 void coordinate_reduce(Backend& backend, const RowSource& rows, ColumnReduce reduce,
                        std::span<float> out);
+void add_mask(Backend& backend, const MaskSeed& seed, int sign, std::span<std::uint32_t> acc);
 void weighted_sum(Backend& backend, const RowSource& rows, std::span<const double> weights,
                   std::span<float> out);
 
