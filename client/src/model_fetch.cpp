@@ -66,7 +66,8 @@ std::vector<float> NodeClient::fetch_model(const chain::Hash32& hash) {
   for (std::uint64_t o = first.payload.size(); o < total; o += chunk) todo.push_back(o);
   std::map<std::uint64_t, std::uint64_t> in_flight;  // request id -> offset
   std::uint64_t received = first.payload.size();
-  int failures = 0;
+  int failures = 0, busy = 0;
+  std::optional<detail::Clock::time_point> busy_since;
   while (received < total) {
     while (in_flight.size() < im.opt.model_window && !todo.empty()) {
       const std::uint64_t offset = todo.front();
@@ -96,10 +97,9 @@ std::vector<float> NodeClient::fetch_model(const chain::Hash32& hash) {
     in_flight.erase(it);
     if (reply->envelope.has_error()) {
       const auto code = reply->envelope.error().code();
-      if (!is_transient(code) || ++failures > im.opt.retries)
+      if (!is_transient(code) || !im.wait_out_busy(busy_since, busy))
         throw im.refusal("ModelRequest", ch, reply->envelope.error());
       todo.push_back(offset);
-      std::this_thread::sleep_for(im.backoff(failures - 1));
       continue;
     }
     if (!reply->envelope.has_model_chunk())

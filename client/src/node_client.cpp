@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <random>
 #include <thread>
 
 #include "murmur/protocol/integrity.hpp"
@@ -49,6 +50,18 @@ std::chrono::milliseconds NodeClient::Impl::backoff(int attempt) const {
   return std::min(d, std::chrono::milliseconds(5000));
 }
 
+bool NodeClient::Impl::wait_out_busy(std::optional<detail::Clock::time_point>& since,
+                                     int& count) const {
+  const auto now = detail::Clock::now();
+  if (!since) since = now;
+  if (now - *since >= opt.busy_patience) return false;
+  thread_local std::minstd_rand jitter(std::random_device{}());
+  const auto delay = std::min(backoff(count++), std::chrono::milliseconds(1000)) *
+                     std::uniform_int_distribution<int>(75, 125)(jitter) / 100;
+  std::this_thread::sleep_for(delay);
+  return true;
+}
+
 ServerError NodeClient::Impl::refusal(const char* what, const detail::Channel& channel,
                                       const wire::Error& error) const {
   return ServerError(error.code(), std::string(what) + " refused by " + channel.endpoint() + ": " +
@@ -67,7 +80,9 @@ protocol::Message NodeClient::Impl::call(detail::Channel& channel, wire::Envelop
                                          wire::Envelope::BodyCase expected, const char* what,
                                          bool duplicate_means_done) {
   bool lost_reply = false;
-  for (int attempt = 0;; ++attempt) {
+  std::optional<detail::Clock::time_point> busy_since;
+  int busy = 0;
+  for (int attempt = 0;;) {
     const auto deadline = detail::Clock::now() + opt.timeout;
     const auto id = channel.send(request, nullptr, deadline);
     std::optional<protocol::Message> reply;
@@ -80,15 +95,12 @@ protocol::Message NodeClient::Impl::call(detail::Channel& channel, wire::Envelop
             " attempts: is murmurd running there, and is --server-key its public key?");
       lost_reply = true;
       channel.reconnect();
-      std::this_thread::sleep_for(backoff(attempt));
+      std::this_thread::sleep_for(backoff(attempt++));
       continue;
     }
     if (reply->envelope.has_error()) {
       const auto& error = reply->envelope.error();
-      if (is_transient(error.code()) && attempt < opt.retries) {
-        std::this_thread::sleep_for(backoff(attempt));
-        continue;
-      }
+      if (is_transient(error.code()) && wait_out_busy(busy_since, busy)) continue;
       if (error.code() == wire::ERR_DUPLICATE && duplicate_means_done && lost_reply)
         return std::move(*reply);
       throw refusal(what, channel, error);

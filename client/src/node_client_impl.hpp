@@ -23,8 +23,8 @@ struct NodeClient::Impl {
   detail::Channel& registration();
 
   /// Sends `request` and returns the reply whose body is `expected`. Retries (with a fresh
-  /// request id and doubling backoff) after a lost reply, which also reconnects the socket,
-  /// and after ERR_BUSY / ERR_RATE_LIMITED, `opt.retries` times in all. When
+  /// request id) after a lost reply, which also reconnects the socket, `opt.retries` times with
+  /// doubling backoff, and after ERR_BUSY / ERR_RATE_LIMITED for at most `opt.busy_patience`. When
   /// `duplicate_means_done` and an earlier attempt's reply was lost, an ERR_DUPLICATE reply
   /// is returned as is (the lost attempt got through). Throws ServerError for any other
   /// Error reply or an unexpected body, TimeoutError when every attempt went unanswered.
@@ -38,6 +38,11 @@ struct NodeClient::Impl {
 
   /// The delay before retry `attempt` (0-based): backoff x 2^attempt, at most 5 s.
   std::chrono::milliseconds backoff(int attempt) const;
+
+  /// After a transient refusal (ERR_BUSY, ERR_RATE_LIMITED): sleeps a jittered backoff
+  /// (backoff x 2^count, at most 1 s, times 0.75..1.25) and returns true, or returns false
+  /// once `since` (set at the first refusal of a streak) is busy_patience ago.
+  bool wait_out_busy(std::optional<detail::Clock::time_point>& since, int& count) const;
 
   /// "UploadBegin refused by tcp://...: ERR_WRONG_ROUND: <the server's message>".
   ServerError refusal(const char* what, const detail::Channel& channel,

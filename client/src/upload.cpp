@@ -82,7 +82,8 @@ UploadResult NodeClient::upload_update(std::uint64_t task_id, std::uint64_t roun
   StreamHash hash(source);
   std::uint64_t best_durable = 0;
   std::uint64_t acknowledged = 0;  // highest durable_offset any ChunkAck reported
-  int stalls = 0;
+  int stalls = 0, busy = 0;
+  std::optional<detail::Clock::time_point> busy_since;
 
   for (bool first = true;; first = false) {
     detail::Channel& ch = im.round();
@@ -211,10 +212,16 @@ UploadResult NodeClient::upload_update(std::uint64_t task_id, std::uint64_t roun
 
     // --- restart: bounded by passes that made no progress -----------------------------------
     ++res.restarts;
-    if (pass.durable > best_durable) {
+    const bool progressed = pass.durable > best_durable;
+    if (progressed) {
       best_durable = pass.durable;
       stalls = 0;
-    } else if (++stalls > im.opt.retries) {
+      busy_since.reset();
+      busy = 0;
+    }
+    // Refused for load (no credits, ERR_BUSY, ERR_RATE_LIMITED): wait within busy_patience.
+    if (is_transient(pass.refusal) && im.wait_out_busy(busy_since, busy)) continue;
+    if (!progressed && ++stalls > im.opt.retries) {
       const std::string msg = "upload of " + std::to_string(total) + " bytes to " + ch.endpoint() +
                               " made no progress past byte " + std::to_string(best_durable) +
                               " in " + std::to_string(stalls) + " attempts; last: " + pass.why;

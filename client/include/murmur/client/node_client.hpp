@@ -1,8 +1,9 @@
 #pragma once
 // libmurmur-client: one node's connection to murmurd. A DEALER socket per endpoint, CurveZMQ
 // with the node's own key pair, and every call bounded: each attempt waits at most
-// `timeout` for its reply (zmq_poll with a deadline), a lost reply reconnects the socket, and
-// ERR_BUSY / ERR_RATE_LIMITED / timeouts are retried `retries` times with doubling backoff.
+// `timeout` for its reply (zmq_poll with a deadline), a lost reply reconnects the socket and is
+// retried `retries` times with doubling backoff, and ERR_BUSY / ERR_RATE_LIMITED are retried for
+// at most `busy_patience`.
 // Refusals come back as ServerError carrying the wire ErrorCode.
 #include <chrono>
 #include <cstdint>
@@ -43,9 +44,12 @@ struct ClientOptions {
   std::string server_public_key;
   CurveKeyPair curve;                         ///< this node's pair; generated when empty
   std::chrono::milliseconds timeout{10'000};  ///< per attempt, for one reply
-  int retries = 4;                            ///< further attempts after a timeout or ERR_BUSY
+  int retries = 4;                            ///< further attempts after a lost reply
   std::chrono::milliseconds backoff{100};     ///< first retry delay; doubles, capped at 5 s
-  std::uint32_t model_window = 4;             ///< ModelRequests in flight while fetching a model
+  /// How long one call keeps retrying ERR_BUSY / ERR_RATE_LIMITED (the server's in-flight
+  /// budget is full and it serves others first), with jittered backoff capped at 1 s.
+  std::chrono::milliseconds busy_patience{120'000};
+  std::uint32_t model_window = 4;  ///< ModelRequests in flight while fetching a model
   /// Shared by many clients in one process (murmur load); the client makes its own when null.
   std::shared_ptr<zmq::context_t> context;
 };
