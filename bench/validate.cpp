@@ -5,15 +5,19 @@
 // argmax: what a validator without the batched kernels does), measured in the same run, for
 // logistic regression and two MLPs. Both sides use every hardware thread (OpenBLAS and our
 // pool; libtorch's intra-op pool).
+#include <cblas.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common.hpp"
@@ -31,6 +35,18 @@ const char* const kShapes[] = {"784-10", "784-64-10", "784-128-10", "784-256-128
 const model::LabelledSet& test_set() {
   static const model::LabelledSet set = model::load_fashion_mnist(model::FashionMnistSplit::kTest);
   return set;
+}
+
+/// Threads for both sides: $MURMUR_THREADS, else every hardware thread. For a comparison of
+/// work rather than of wall time on a busy machine, run with MURMUR_THREADS=1 and
+/// OPENBLAS_NUM_THREADS=1: the CPU column is then all of each side's work.
+unsigned threads() {
+  static const unsigned n = [] {
+    const char* env = std::getenv("MURMUR_THREADS");
+    const unsigned v = env != nullptr ? static_cast<unsigned>(std::atoi(env)) : 0;
+    return v > 0 ? v : std::max(1u, std::thread::hardware_concurrency());
+  }();
+  return n;
 }
 
 /// K candidates of `shape`: libtorch's default initialisation plus per-candidate noise, so
@@ -118,7 +134,7 @@ void check(benchmark::State& state, const std::vector<double>& losses, const Wor
 
 void batched(benchmark::State& state, const std::string& spec) {
   const Workload& w = workload(spec);
-  static const auto backend = kernels::make_cpu_backend();
+  static const auto backend = kernels::make_cpu_backend(threads());
   model::BatchedMlpEvaluator eval(*backend, w.shape, test_set());
   std::vector<model::CandidateScore> scores;
   for (auto _ : state) {
@@ -132,6 +148,7 @@ void batched(benchmark::State& state, const std::string& spec) {
 }
 
 void libtorch_loop(benchmark::State& state, const std::string& spec) {
+  torch::set_num_threads(static_cast<int>(threads()));
   const Workload& w = workload(spec);
   torch::nn::Sequential net = model::make_mlp(w.shape);
   std::vector<double> losses;
@@ -144,14 +161,19 @@ void libtorch_loop(benchmark::State& state, const std::string& spec) {
 }
 
 const bool kRegistered = [] {
+  // Both sides' GEMMs are OpenBLAS (libtorch's CPU BLAS is the same library), whose kernels
+  // follow the core it detects: an unknown CPU model falls back to generic SSE3 kernels
+  // ("Prescott"), several times slower than the AVX-512 ones (OPENBLAS_CORETYPE=SkylakeX).
+  std::printf("OpenBLAS core: %s (%d threads); batched and libtorch threads: %u\n",
+              openblas_get_corename(), openblas_get_num_threads(), threads());
   for (const char* spec : kShapes) {
     const std::string s = spec;
     benchmark::RegisterBenchmark(("BM_Batched/" + s).c_str(),
                                  [s](benchmark::State& st) { batched(st, s); })
-        ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+        ->Unit(benchmark::kMillisecond)->UseRealTime();
     benchmark::RegisterBenchmark(("BM_LibtorchLoop/" + s).c_str(),
                                  [s](benchmark::State& st) { libtorch_loop(st, s); })
-        ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+        ->Unit(benchmark::kMillisecond)->UseRealTime();
     add_ratio("batched vs libtorch loop, " + s + ", K=32 x 10000 (target >= 3)",
               "BM_Batched/" + s + "/real_time", "BM_LibtorchLoop/" + s + "/real_time");
   }

@@ -89,8 +89,8 @@ struct LabelledRows {
 /// layer into one pass per candidate that writes a double and a count per block of rows.
 ///
 /// Cost: 2 * n * K * sum_l(in_l * out_l) flops. Memory: the features are read once per call;
-/// activations live in blocks of rows ([block, K, out_l], a few MiB on the CPU so they stay in
-/// cache); the CUDA backend uploads the features, labels and candidates once per call.
+/// activations live in blocks of rows ([block, K, out_l]; at most 32 MiB on the CPU, 256 MiB
+/// on CUDA); the CUDA backend uploads the features, labels and candidates once per call.
 ///
 /// Candidates with a non-finite parameter are not evaluated (status kNonFiniteParameters) and
 /// do not affect the others. Results are independent of the CPU thread count.
