@@ -6,6 +6,7 @@
 #include "chain_cli.hpp"
 #include "murmur/client/info.hpp"
 #include "node_cli.hpp"
+#include "validate_cli.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"murmur: Murmuration's command line for node operators, validators and researchers"};
@@ -18,6 +19,7 @@ int main(int argc, char** argv) {
   murmur::client::add_chain_commands(app);
   murmur::client::add_node_command(app);
   murmur::client::add_load_command(app);
+  murmur::client::add_validate_command(app);
 
   try {
     app.parse(argc, argv);

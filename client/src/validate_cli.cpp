@@ -1,0 +1,134 @@
+// `murmur validate`: the AI Arena validator (DESIGN.md §6) on the command line.
+#include "validate_cli.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "murmur/arena/adapter.hpp"
+#include "murmur/arena/base_model.hpp"
+#include "murmur/arena/evaluate.hpp"
+#include "murmur/arena/report.hpp"
+
+namespace murmur::client {
+namespace {
+
+struct ValidateOptions {
+  std::string base;
+  std::vector<std::string> adapters;
+  std::string data;
+  std::size_t batch = 8;
+  std::size_t per_pass = 16;
+  std::string device = "auto";
+  std::string out = "scores.json";
+  bool check_merged = false;
+};
+
+void run_validate(const ValidateOptions& o) {
+  using namespace murmur::arena;
+  const auto start = std::chrono::steady_clock::now();
+  Device device = Device::kCpu;
+  if (o.device == "cuda" || (o.device == "auto" && cuda_available())) device = Device::kCuda;
+  const BaseModel base = BaseModel::load(o.base, device);
+  const LlamaConfig& c = base.config();
+  std::cout << "base model " << base.name() << ": " << c.layers << " layers, hidden " << c.hidden
+            << ", heads " << c.heads << "/" << c.kv_heads << ", vocab " << c.vocab << ", "
+            << base.parameters() << " parameters on " << (device == Device::kCuda ? "cuda" : "cpu")
+            << "\n";
+  const EvalSet data = read_eval_jsonl(o.data, c.vocab, c.max_positions);
+  std::cout << "data " << o.data << ": " << data.sequences.size() << " sequences, "
+            << data.target_tokens() << " target tokens"
+            << (data.target_bytes() ? ", " + std::to_string(*data.target_bytes()) + " target bytes" : "")
+            << "\n";
+
+  std::vector<std::filesystem::path> roots(o.adapters.begin(), o.adapters.end());
+  std::vector<AdapterLoad> loads;
+  for (const auto& dir : find_adapters(roots)) loads.push_back(load_adapter(dir, c, base.name()));
+  std::vector<const LoraAdapter*> valid;
+  std::vector<AdapterScore> scores;
+  for (const AdapterLoad& l : loads) {
+    if (l.adapter) {
+      valid.push_back(&*l.adapter);
+    } else {
+      AdapterScore rejected;
+      rejected.name = l.name;
+      rejected.reason = "rejected: " + l.reason;
+      scores.push_back(rejected);
+    }
+  }
+  std::cout << loads.size() << " adapters, " << valid.size() << " loaded, "
+            << loads.size() - valid.size() << " rejected; scoring in passes of up to "
+            << o.per_pass << " adapters x " << o.batch << " sequences\n\n";
+
+  const std::vector<AdapterScore> batched = evaluate_batched(base, valid, data, {o.batch, o.per_pass});
+  scores.insert(scores.end(), batched.begin(), batched.end());
+  const AdapterScore base_score = evaluate_base(base, data, o.batch);
+  if (o.check_merged) {
+    double worst = 0;
+    for (std::size_t i = 0; i < valid.size(); ++i) {
+      if (!batched[i].valid) continue;
+      const AdapterScore merged = evaluate_merged(base, *valid[i], data, o.batch);
+      worst = std::max(worst, std::abs(merged.mean_loss - batched[i].mean_loss));
+    }
+    std::cout << "check: largest |batched - merged| mean loss over " << valid.size()
+              << " adapters = " << worst << " nats\n\n";
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  const std::vector<AdapterScore> ranked_scores = ranked(scores);
+  print_table(std::cout, ranked_scores, base_score);
+  RunInfo run;
+  run.base_model = base.name();
+  run.data = o.data;
+  run.device = device == Device::kCuda ? "cuda" : "cpu";
+  run.sequences = data.sequences.size();
+  run.target_tokens = data.target_tokens();
+  run.target_bytes = data.target_bytes();
+  run.batch_sequences = o.batch;
+  run.adapters_per_pass = o.per_pass;
+  run.seconds = seconds;
+  std::ofstream out(o.out);
+  if (!out) throw std::runtime_error("cannot write " + o.out + ": check the directory exists");
+  out << to_json(run, ranked_scores, base_score);
+  std::cout << "\nwrote " << o.out << " (" << seconds << " s)\n";
+}
+
+}  // namespace
+
+void add_validate_command(CLI::App& app) {
+  auto opts = std::make_shared<ValidateOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "validate",
+      "AI Arena: score PEFT LoRA adapters on a LLaMA-style base model by their loss on a held-out "
+      "set, many adapters per batched forward pass");
+  cmd->add_option("--base", opts->base, "Base model directory (config.json + model.safetensors)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  cmd->add_option("--adapters", opts->adapters,
+                  "Adapter directories: each an adapter (adapter_config.json + "
+                  "adapter_model.safetensors) or a directory of them")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  cmd->add_option("--data", opts->data,
+                  "Evaluation set, JSONL: {\"input_ids\": [...], \"labels\": [...] (-100 outside "
+                  "targets) or \"loss_mask\": [...], \"bytes\": n}")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--batch", opts->batch, "Sequences per forward pass (per adapter)")
+      ->check(CLI::Range(1, 1 << 16));
+  cmd->add_option("--adapters-per-pass", opts->per_pass, "Adapters sharing one forward pass")
+      ->check(CLI::Range(1, 1 << 12));
+  cmd->add_option("--device", opts->device, "cpu, cuda or auto (cuda when libtorch has a device)")
+      ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+  cmd->add_option("--out", opts->out, "Where to write the scores as JSON");
+  cmd->add_flag("--check-merged", opts->check_merged,
+                "Also evaluate every adapter merged into the base weights, alone, and print the "
+                "largest difference from the batched scores");
+  cmd->callback([opts] { run_validate(*opts); });
+}
+
+}  // namespace murmur::client
