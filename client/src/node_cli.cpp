@@ -21,6 +21,7 @@ struct Connection {
   std::string dtype = "f32";
   long timeout_ms = 10'000;
   int retries = 4;
+  long busy_patience_s = 120;
 };
 
 void add_connection_options(CLI::App* cmd, Connection& c) {
@@ -41,7 +42,9 @@ void add_connection_options(CLI::App* cmd, Connection& c) {
       ->capture_default_str();
   cmd->add_option("--timeout-ms", c.timeout_ms, "wait for each reply at most this long")
       ->capture_default_str();
-  cmd->add_option("--retries", c.retries, "retries after a lost reply or ERR_BUSY")
+  cmd->add_option("--retries", c.retries, "retries after a lost reply")->capture_default_str();
+  cmd->add_option("--busy-patience-s", c.busy_patience_s,
+                  "how long a request keeps retrying ERR_BUSY / ERR_RATE_LIMITED")
       ->capture_default_str();
 }
 
@@ -69,6 +72,7 @@ ClientOptions client_options(const Connection& c) {
   o.server_public_key = server_key(c);
   o.timeout = std::chrono::milliseconds(c.timeout_ms);
   o.retries = c.retries;
+  o.busy_patience = std::chrono::seconds(c.busy_patience_s);
   return o;
 }
 

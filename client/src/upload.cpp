@@ -128,7 +128,6 @@ UploadResult NodeClient::upload_update(std::uint64_t task_id, std::uint64_t roun
         const std::span<std::uint8_t> bytes(static_cast<std::uint8_t*>(payload.data()),
                                             payload.size());
         source.read(next, bytes);
-        hash.feed(next, bytes);
         const auto sum = protocol::chunk_checksum(bytes);
         wire::Envelope e;
         auto* c = e.mutable_upload_chunk();
@@ -136,8 +135,12 @@ UploadResult NodeClient::upload_update(std::uint64_t task_id, std::uint64_t roun
         c->set_offset(next);
         c->set_length(static_cast<std::uint32_t>(len));
         c->set_checksum(sum.data(), sum.size());
+        hash.feed(next, bytes);  // hashed before sending: the payload frame is moved away
         const auto id = ch.send(e, &payload, detail::Clock::now() + im.opt.timeout);
-        if (!id) break;  // the socket is stuck: the wait below times out and restarts
+        if (!id) {          // the socket is stuck: the wait below times out and restarts
+          hash.seek(next);  // rewinds (re-reads the source) so the unsent chunk can be fed again
+          break;
+        }
         in_flight.emplace(*id, next + len);
         --credits;
         next += len;

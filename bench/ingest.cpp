@@ -1,0 +1,361 @@
+// bench/ingest: upload throughput into a real murmurd (in process, CurveZMQ on loopback, spool
+// fsynced before every acknowledgement) with 1, 8 and 64 uploaders, each as a ratio to a plain
+// ZeroMQ DEALER -> ROUTER transfer of the same bytes in the same run (same chunk size, same
+// window of 4 unacknowledged chunks, same CurveZMQ; the ROUTER only answers "ack"). What the
+// ratio prices is murmurd's protocol work: protobuf, BLAKE2b per chunk, keccak of the update
+// on both sides, fdatasync + a SQLite commit per chunk, the EIP-712 signature check.
+//
+// And murmurd's memory: the peak resident set above its idle size (VmHWM) while 64 uploaders
+// (`murmur load` in a child process, so that only the server is in this process) push 64 MiB
+// each, against the configured in-flight byte budget.
+//
+// Environment: MURMUR_BENCH_SPOOL picks the spool's parent directory (default: the temp dir,
+// i.e. the disk a deployment would use; /dev/shm measures everything but the disk).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <latch>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+#include <zmq.hpp>
+
+#include "common.hpp"
+#include "murmur/client/node_client.hpp"
+#include "murmur/client/node_keys.hpp"
+#include "murmur/server/server.hpp"
+
+extern char** environ;
+
+namespace murmur::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::size_t kChunk = 4u << 20;  // murmurd's default chunk size
+constexpr std::uint32_t kCredits = 4;     // murmurd's default peer_credits
+constexpr std::uint64_t kSeed = 77;       // node i: derive_node_key(kSeed, i)
+constexpr std::uint64_t kMiB = 1u << 20;
+
+/// Bytes each uploader sends: 256 MiB in all for 1 and 8 uploaders, 512 MiB for 64.
+std::uint64_t bytes_each(std::int64_t uploaders) {
+  return uploaders == 1 ? 256 * kMiB : uploaders == 8 ? 32 * kMiB : 8 * kMiB;
+}
+
+/// What every uploader sends (a prefix of it): the same bytes for murmurd and the baseline.
+const std::vector<float>& payload() {
+  static const std::vector<float> p = [] {
+    std::vector<float> v(256 * kMiB / 4);
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i % 1000) * 1e-3f - 0.5f;
+    return v;
+  }();
+  return p;
+}
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+    throw std::runtime_error("bench/ingest: no free loopback port");
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+/// A fresh spool directory, removed afterwards.
+struct SpoolDir {
+  std::filesystem::path path;
+  SpoolDir() {
+    const char* env = std::getenv("MURMUR_BENCH_SPOOL");
+    const std::filesystem::path parent =
+        env ? env : std::filesystem::temp_directory_path().string();
+    path = parent / ("murmur-ingest-" + std::to_string(::getpid()) + "-" +
+                     std::to_string(std::random_device{}()));
+    std::filesystem::create_directories(path);
+  }
+  ~SpoolDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+// --- the baseline: DEALER -> ROUTER, 4 chunks in flight, a one-frame ack per chunk -----------
+
+/// Seconds for `uploaders` DEALERs to move `each` bytes apiece to one ROUTER.
+double plain_transfer(int uploaders, std::uint64_t each, bool curve) {
+  char server_pub[41] = {}, server_sec[41] = {};
+  zmq_curve_keypair(server_pub, server_sec);
+  zmq::context_t server_ctx(1), client_ctx(1);
+  zmq::socket_t router(server_ctx, zmq::socket_type::router);
+  router.set(zmq::sockopt::linger, 0);
+  if (curve) {
+    router.set(zmq::sockopt::curve_server, 1);
+    router.set(zmq::sockopt::curve_secretkey, std::string(server_sec));
+  }
+  router.bind("tcp://127.0.0.1:*");
+  const std::string endpoint = router.get(zmq::sockopt::last_endpoint);
+  const std::uint64_t chunks_total =
+      static_cast<std::uint64_t>(uploaders) * ((each + kChunk - 1) / kChunk);
+
+  std::thread sink([&] {
+    for (std::uint64_t got = 0; got < chunks_total;) {
+      zmq::message_t id, header, body;
+      (void)router.recv(id);
+      (void)router.recv(header);
+      if (header.more()) (void)router.recv(body);
+      router.send(id, zmq::send_flags::sndmore);
+      router.send(zmq::str_buffer("ack"));
+      ++got;
+    }
+  });
+  std::latch ready(uploaders + 1);
+  std::atomic<std::int64_t> end_ns{0};
+  std::vector<std::thread> senders;
+  for (int u = 0; u < uploaders; ++u)
+    senders.emplace_back([&] {
+      zmq::socket_t dealer(client_ctx, zmq::socket_type::dealer);
+      dealer.set(zmq::sockopt::linger, 0);
+      if (curve) {
+        char pub[41] = {}, sec[41] = {};
+        zmq_curve_keypair(pub, sec);
+        dealer.set(zmq::sockopt::curve_serverkey, std::string(server_pub));
+        dealer.set(zmq::sockopt::curve_publickey, std::string(pub));
+        dealer.set(zmq::sockopt::curve_secretkey, std::string(sec));
+      }
+      dealer.connect(endpoint);
+      const auto* bytes = reinterpret_cast<const std::uint8_t*>(payload().data());
+      ready.arrive_and_wait();
+      std::uint64_t sent = 0, acked = 0;
+      unsigned in_flight = 0;
+      while (acked < each) {
+        while (in_flight < kCredits && sent < each) {
+          const std::size_t len = std::min<std::uint64_t>(kChunk, each - sent);
+          dealer.send(zmq::str_buffer("chunk"), zmq::send_flags::sndmore);
+          dealer.send(zmq::message_t(bytes + sent, len), zmq::send_flags::none);
+          sent += len;
+          ++in_flight;
+        }
+        zmq::message_t ack;
+        (void)dealer.recv(ack);
+        --in_flight;
+        acked += std::min<std::uint64_t>(kChunk, each - acked);
+      }
+      const std::int64_t now = Clock::now().time_since_epoch().count();
+      for (auto seen = end_ns.load(); now > seen && !end_ns.compare_exchange_weak(seen, now);) {
+      }
+    });
+  ready.arrive_and_wait();
+  const auto start = Clock::now();
+  for (auto& t : senders) t.join();
+  sink.join();
+  return static_cast<double>(end_ns.load() - start.time_since_epoch().count()) * 1e-9;
+}
+
+void BM_PlainZeroMQ(benchmark::State& state, int uploaders, bool curve) {
+  const std::uint64_t each = bytes_each(uploaders);
+  for (auto _ : state) state.SetIterationTime(plain_transfer(uploaders, each, curve));
+  report_bandwidth(state, static_cast<double>(each) * uploaders);
+}
+
+// --- murmurd --------------------------------------------------------------------------------
+
+/// murmurd's defaults (4 MiB chunks, 4 credits per peer, CurveZMQ), `nodes` participants all
+/// proposing, and quorum nodes + 1 so that the round ends without aggregating (this measures
+/// ingest, not aggregation).
+server::Config ingest_config(const std::filesystem::path& dir, std::size_t nodes,
+                             std::uint64_t bytes, std::size_t budget) {
+  server::Config c;
+  c.endpoint = "tcp://127.0.0.1:" + std::to_string(free_port());
+  c.register_endpoint = "tcp://127.0.0.1:" + std::to_string(free_port());
+  c.data_dir = dir / "data";
+  c.curve_secret_key = server::curve_keypair().second;
+  c.chunk_bytes = kChunk;
+  c.peer_credits = kCredits;
+  c.inflight_budget_bytes = budget;
+  c.peer_messages_per_second = 1e6;
+  c.backend = "cpu";
+  c.contract = chain::Address::from_hex("0x5fbdb2315678afecb367f032d93f642f64180aa3");
+  c.parameters = bytes / 4;
+  c.proposer_bps = 10000;
+  c.upload_window = std::chrono::minutes(30);
+  c.quorum = nodes + 1;
+  for (std::size_t i = 0; i < nodes; ++i)
+    c.participants.push_back({client::derive_node_key(kSeed, i).address(), 1});
+  return c;
+}
+
+/// Seconds from releasing `uploaders` registered nodes to the last Committed.
+double murmurd_transfer(int uploaders, std::uint64_t each) {
+  SpoolDir dir;
+  const server::Config cfg = ingest_config(dir.path, uploaders, each, 256 * kMiB);
+  server::Server srv(cfg);
+  srv.start();
+  chain::Eip712Domain domain;
+  domain.chain_id = cfg.chain_id;
+  domain.verifying_contract = cfg.contract;
+  auto context = std::make_shared<zmq::context_t>(1);
+  std::latch ready(uploaders + 1);
+  std::atomic<std::int64_t> end_ns{0};
+  std::atomic<int> failed{0};
+  std::vector<std::thread> nodes;
+  for (int u = 0; u < uploaders; ++u)
+    nodes.emplace_back([&, u] {
+      client::ClientOptions o;
+      o.endpoint = cfg.endpoint;
+      o.register_endpoint = cfg.register_endpoint;
+      o.server_public_key = srv.curve_public_key();
+      o.context = context;
+      o.timeout = std::chrono::seconds(30);
+      client::NodeClient node(o);
+      const auto key = client::derive_node_key(kSeed, static_cast<std::uint64_t>(u));
+      wire::RoundInfo info;
+      try {
+        node.register_node(key, cfg.chain_id);
+        info = node.round_info();
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "bench/ingest: node %d not ready: %s\n", u, e.what());
+        ++failed;
+      }
+      ready.arrive_and_wait();
+      try {
+        const client::FloatUpdate update(std::span(payload().data(), each / 4), wire::DTYPE_F32);
+        node.upload_update(info.task_id(), info.round(), update, 1, {&key, domain});
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "bench/ingest: node %d upload failed: %s\n", u, e.what());
+        ++failed;
+      }
+      const std::int64_t now = Clock::now().time_since_epoch().count();
+      for (auto seen = end_ns.load(); now > seen && !end_ns.compare_exchange_weak(seen, now);) {
+      }
+    });
+  ready.arrive_and_wait();
+  const auto start = Clock::now();
+  for (auto& t : nodes) t.join();
+  srv.stop();
+  if (failed > 0)
+    throw std::runtime_error("bench/ingest: " + std::to_string(failed.load()) + " uploads failed");
+  return static_cast<double>(end_ns.load() - start.time_since_epoch().count()) * 1e-9;
+}
+
+void BM_Murmurd(benchmark::State& state, int uploaders) {
+  const std::uint64_t each = bytes_each(uploaders);
+  for (auto _ : state) {
+    try {
+      state.SetIterationTime(murmurd_transfer(uploaders, each));
+    } catch (const std::exception& e) {
+      state.SkipWithError(e.what());
+      break;
+    }
+  }
+  report_bandwidth(state, static_cast<double>(each) * uploaders);
+}
+
+// --- murmurd's memory under 64 x 64 MiB -----------------------------------------------------
+
+/// Runs `murmur load` (64 synthetic nodes) against an in-process murmurd whose in-flight
+/// budget is `budget` bytes, and reports this process's peak RSS above its idle size.
+void BM_MurmurdMemory(benchmark::State& state) {
+  constexpr int kUploaders = 64;
+  constexpr std::uint64_t kEach = 64 * kMiB;
+  const std::size_t budget = static_cast<std::size_t>(state.range(0)) * kMiB;
+  for (auto _ : state) {
+    SpoolDir dir;
+    server::Config cfg = ingest_config(dir.path, kUploaders, kEach, budget);
+    server::Server srv(cfg);
+    srv.start();
+    PeakMemory peak;
+    peak.reset();
+    const std::string cli = MURMUR_CLI;
+    std::vector<std::string> args = {cli,
+                                     "load",
+                                     "--endpoint",
+                                     cfg.endpoint,
+                                     "--register-endpoint",
+                                     cfg.register_endpoint,
+                                     "--server-key",
+                                     srv.curve_public_key(),
+                                     "--contract",
+                                     cfg.contract.to_lower_hex(),
+                                     "--nodes",
+                                     std::to_string(kUploaders),
+                                     "--seed",
+                                     std::to_string(kSeed),
+                                     "--timeout-ms",
+                                     "30000",
+                                     "--busy-patience-s",
+                                     "600",
+                                     "--json"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const auto t0 = Clock::now();
+    pid_t pid = -1;
+    if (posix_spawn(&pid, cli.c_str(), nullptr, nullptr, argv.data(), environ) != 0) {
+      state.SkipWithError("cannot start murmur load");
+      break;
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    state.SetIterationTime(seconds);
+    const auto snap = srv.snapshot();
+    srv.stop();
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      state.SkipWithError("murmur load failed (see its output above)");
+      break;
+    }
+    const double extra = peak.extra_bytes();
+    state.counters["budget_MiB"] = static_cast<double>(budget) / kMiB;
+    state.counters["peak_extra_MiB"] = extra / kMiB;
+    state.counters["peak_x_budget"] = extra / static_cast<double>(budget);
+    state.counters["pushed_MiB"] = static_cast<double>(kUploaders) * kEach / kMiB;
+    state.counters["MiB/s"] = static_cast<double>(kUploaders) * kEach / kMiB / seconds;
+    (void)snap;
+  }
+}
+
+const int registered = [] {
+  for (int n : {1, 8, 64}) {
+    const std::string suffix = "/uploaders:" + std::to_string(n);
+    benchmark::RegisterBenchmark(("ingest/murmurd" + suffix).c_str(), BM_Murmurd, n)
+        ->Iterations(2)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("ingest/zmq_curve" + suffix).c_str(), BM_PlainZeroMQ, n, true)
+        ->Iterations(2)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("ingest/zmq_plain" + suffix).c_str(), BM_PlainZeroMQ, n, false)
+        ->Iterations(2)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+    const std::string tail = "/iterations:2/manual_time";
+    add_ratio("murmurd / ZeroMQ+Curve, " + std::to_string(n) + " uploaders (target >= 0.70)",
+              "ingest/murmurd" + suffix + tail, "ingest/zmq_curve" + suffix + tail);
+    add_ratio("murmurd / ZeroMQ plain, " + std::to_string(n) + " uploaders",
+              "ingest/murmurd" + suffix + tail, "ingest/zmq_plain" + suffix + tail);
+  }
+  benchmark::RegisterBenchmark("ingest/murmurd_memory/64x64MiB", BM_MurmurdMemory)
+      ->Arg(128)
+      ->ArgName("budget_MiB")
+      ->Iterations(1)
+      ->UseManualTime()
+      ->Unit(benchmark::kMillisecond);
+  return 0;
+}();
+
+}  // namespace
+}  // namespace murmur::bench
