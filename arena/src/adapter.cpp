@@ -68,15 +68,16 @@ Targets parse_targets(const json& config, const LlamaConfig& base, const std::st
       try {
         t.pattern = std::regex(s);
       } catch (const std::regex_error& e) {
-        throw Rejected{where + "target_modules \"" + s + "\" is not a regular expression: " +
-                       e.what()};
+        throw Rejected{where + "target_modules \"" + s +
+                       "\" is not a regular expression: " + e.what()};
       }
     }
   } else if (tm.is_array() && !tm.empty()) {
     for (const json& m : tm) {
       if (!m.is_string()) throw Rejected{where + "target_modules holds a non-string " + m.dump()};
       const std::string name = m.get<std::string>();
-      const std::string leaf = name.substr(name.rfind('.') == std::string::npos ? 0 : name.rfind('.') + 1);
+      const std::string leaf =
+          name.substr(name.rfind('.') == std::string::npos ? 0 : name.rfind('.') + 1);
       if (!parse_module_name(leaf))
         throw Rejected{where + "target module \"" + name +
                        "\" is not one of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, "
@@ -156,7 +157,8 @@ LoraAdapter load(const std::filesystem::path& dir, const LlamaConfig& base,
       last_component(adapter.base_model) != last_component(std::string(base_name)))
     throw Rejected{cwhere + "the adapter was trained on base model '" + adapter.base_model +
                    "', this base model is '" + std::string(base_name) + "'"};
-  if (!config.contains("r") || !config["r"].is_number_integer() || config["r"].get<std::int64_t>() < 1)
+  if (!config.contains("r") || !config["r"].is_number_integer() ||
+      config["r"].get<std::int64_t>() < 1)
     throw Rejected{cwhere + "r is missing or not a positive integer"};
   adapter.rank = config["r"].get<std::size_t>();
   adapter.alpha = config.contains("lora_alpha") && config["lora_alpha"].is_number()
@@ -169,7 +171,8 @@ LoraAdapter load(const std::filesystem::path& dir, const LlamaConfig& base,
 
   const std::filesystem::path weights_path = dir / "adapter_model.safetensors";
   if (!std::filesystem::exists(weights_path))
-    throw Rejected{weights_path.string() + ": missing (adapter_model.bin is not read: convert "
+    throw Rejected{weights_path.string() +
+                   ": missing (adapter_model.bin is not read: convert "
                    "the adapter to safetensors)"};
   SafetensorsFile file = [&] {
     try {
@@ -190,9 +193,11 @@ LoraAdapter load(const std::filesystem::path& dir, const LlamaConfig& base,
       m.projection = p;
       const double r = pattern_value(rank_pattern, module, static_cast<double>(adapter.rank),
                                      cwhere, "rank_pattern");
-      const double alpha = pattern_value(alpha_pattern, module, adapter.alpha, cwhere, "alpha_pattern");
+      const double alpha =
+          pattern_value(alpha_pattern, module, adapter.alpha, cwhere, "alpha_pattern");
       if (!(r >= 1) || r != std::floor(r))
-        throw Rejected{cwhere + "rank " + std::to_string(r) + " for " + module + " is not a positive integer"};
+        throw Rejected{cwhere + "rank " + std::to_string(r) + " for " + module +
+                       " is not a positive integer"};
       m.rank = static_cast<std::size_t>(r);
       m.scale = static_cast<float>(adapter.rslora ? alpha / std::sqrt(r) : alpha / r);
       const std::size_t in_f = base.in_features(p), out_f = base.out_features(p);
@@ -226,8 +231,8 @@ LoraAdapter load(const std::filesystem::path& dir, const LlamaConfig& base,
                          " in this base model: the adapter was made for a different base model"};
         if (file_rank != m.rank)
           throw Rejected{fwhere + "tensor '" + name + "' has shape " + t->describe_shape() +
-                         ", rank " + std::to_string(file_rank) + "; adapter_config gives r = " +
-                         std::to_string(m.rank) + " for " + module};
+                         ", rank " + std::to_string(file_rank) +
+                         "; adapter_config gives r = " + std::to_string(m.rank) + " for " + module};
         return file.read_float(*t);
       };
       m.a = read("lora_A", m.rank, in_f);
@@ -335,7 +340,8 @@ void write_adapter(const std::filesystem::path& dir, const LoraAdapter& adapter,
   nlohmann::ordered_json config;
   config["peft_type"] = "LORA";
   config["task_type"] = "CAUSAL_LM";
-  config["base_model_name_or_path"] = adapter.base_model.empty() ? nullptr : nlohmann::ordered_json(adapter.base_model);
+  config["base_model_name_or_path"] =
+      adapter.base_model.empty() ? nullptr : nlohmann::ordered_json(adapter.base_model);
   config["r"] = adapter.rank;
   config["lora_alpha"] = adapter.alpha;
   config["lora_dropout"] = 0.0;

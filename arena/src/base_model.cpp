@@ -36,7 +36,8 @@ class WeightFiles {
     if (!j.contains("weight_map") || !j["weight_map"].is_object())
       throw FormatError(index.string() + ": no \"weight_map\" object");
     for (const auto& [name, file] : j["weight_map"].items()) {
-      if (!file.is_string()) throw FormatError(index.string() + ": weight_map[" + name + "] is not a file name");
+      if (!file.is_string())
+        throw FormatError(index.string() + ": weight_map[" + name + "] is not a file name");
       const std::string f = file.get<std::string>();
       if (f.find('/') != std::string::npos)
         throw FormatError(index.string() + ": shard \"" + f + "\" is not a plain file name");
@@ -46,10 +47,10 @@ class WeightFiles {
   }
 
   /// The tensor `name` as float32 [shape] on `device`.
-  torch::Tensor load(const std::string& name, std::vector<std::size_t> shape, torch::Device device) const {
+  torch::Tensor load(const std::string& name, std::vector<std::size_t> shape,
+                     torch::Device device) const {
     const auto it = where_.find(name);
-    if (it == where_.end())
-      throw FormatError("base model: missing weight '" + name + "'");
+    if (it == where_.end()) throw FormatError("base model: missing weight '" + name + "'");
     const SafetensorsFile& file = files_.at(it->second);
     std::vector<float> values = file.read_float(name, shape);
     std::vector<std::int64_t> sizes(shape.begin(), shape.end());
@@ -71,23 +72,33 @@ ProjectionSlot projection_slot(const LlamaConfig& c, Projection p) {
   const auto inter = static_cast<std::int64_t>(c.intermediate);
   const auto hidden = static_cast<std::int64_t>(c.hidden);
   switch (p) {
-    case Projection::kQ: return {&LayerWeights::qkv, 0, q};
-    case Projection::kK: return {&LayerWeights::qkv, q, kv};
-    case Projection::kV: return {&LayerWeights::qkv, q + kv, kv};
-    case Projection::kO: return {&LayerWeights::o, 0, hidden};
-    case Projection::kGate: return {&LayerWeights::gate_up, 0, inter};
-    case Projection::kUp: return {&LayerWeights::gate_up, inter, inter};
-    case Projection::kDown: return {&LayerWeights::down, 0, hidden};
+    case Projection::kQ:
+      return {&LayerWeights::qkv, 0, q};
+    case Projection::kK:
+      return {&LayerWeights::qkv, q, kv};
+    case Projection::kV:
+      return {&LayerWeights::qkv, q + kv, kv};
+    case Projection::kO:
+      return {&LayerWeights::o, 0, hidden};
+    case Projection::kGate:
+      return {&LayerWeights::gate_up, 0, inter};
+    case Projection::kUp:
+      return {&LayerWeights::gate_up, inter, inter};
+    case Projection::kDown:
+      return {&LayerWeights::down, 0, hidden};
   }
   throw std::logic_error("projection_slot: unknown projection");
 }
 
-bool cuda_available() { return torch::cuda::is_available(); }
+bool cuda_available() {
+  return torch::cuda::is_available();
+}
 
 BaseModel BaseModel::load(const std::filesystem::path& dir, Device device) {
   if (device == Device::kCuda && !torch::cuda::is_available())
-    throw std::runtime_error("--device cuda: this libtorch has no CUDA or no device answers; "
-                             "use --device cpu");
+    throw std::runtime_error(
+        "--device cuda: this libtorch has no CUDA or no device answers; "
+        "use --device cpu");
   auto impl = std::make_shared<Impl>();
   impl->config = read_llama_config(dir / "config.json");
   const LlamaConfig& c = impl->config;
@@ -95,7 +106,8 @@ BaseModel BaseModel::load(const std::filesystem::path& dir, Device device) {
   if (clean.filename().empty()) clean = clean.parent_path();
   impl->name = c.name.empty() ? clean.filename().string() : c.name;
   impl->device = device;
-  impl->torch_device = device == Device::kCuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  impl->torch_device =
+      device == Device::kCuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
   torch::NoGradGuard no_grad;
   const torch::Device dev = impl->torch_device;
   const WeightFiles files(dir);
@@ -138,9 +150,17 @@ BaseModel BaseModel::load(const std::filesystem::path& dir, Device device) {
   return model;
 }
 
-const LlamaConfig& BaseModel::config() const { return impl_->config; }
-const std::string& BaseModel::name() const { return impl_->name; }
-Device BaseModel::device() const { return impl_->device; }
-std::size_t BaseModel::parameters() const { return impl_->parameters; }
+const LlamaConfig& BaseModel::config() const {
+  return impl_->config;
+}
+const std::string& BaseModel::name() const {
+  return impl_->name;
+}
+Device BaseModel::device() const {
+  return impl_->device;
+}
+std::size_t BaseModel::parameters() const {
+  return impl_->parameters;
+}
 
 }  // namespace murmur::arena

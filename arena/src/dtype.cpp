@@ -17,9 +17,18 @@ namespace murmur::arena {
 namespace {
 
 constexpr std::array<std::pair<Dtype, std::string_view>, 13> kNames{{
-    {Dtype::kBool, "BOOL"}, {Dtype::kU8, "U8"},     {Dtype::kI8, "I8"},   {Dtype::kU16, "U16"},
-    {Dtype::kI16, "I16"},   {Dtype::kF16, "F16"},   {Dtype::kBF16, "BF16"}, {Dtype::kU32, "U32"},
-    {Dtype::kI32, "I32"},   {Dtype::kF32, "F32"},   {Dtype::kU64, "U64"}, {Dtype::kI64, "I64"},
+    {Dtype::kBool, "BOOL"},
+    {Dtype::kU8, "U8"},
+    {Dtype::kI8, "I8"},
+    {Dtype::kU16, "U16"},
+    {Dtype::kI16, "I16"},
+    {Dtype::kF16, "F16"},
+    {Dtype::kBF16, "BF16"},
+    {Dtype::kU32, "U32"},
+    {Dtype::kI32, "I32"},
+    {Dtype::kF32, "F32"},
+    {Dtype::kU64, "U64"},
+    {Dtype::kI64, "I64"},
     {Dtype::kF64, "F64"},
 }};
 
@@ -39,10 +48,23 @@ std::optional<Dtype> parse_dtype(std::string_view name) {
 
 std::size_t element_bytes(Dtype dtype) {
   switch (dtype) {
-    case Dtype::kBool: case Dtype::kU8: case Dtype::kI8: return 1;
-    case Dtype::kU16: case Dtype::kI16: case Dtype::kF16: case Dtype::kBF16: return 2;
-    case Dtype::kU32: case Dtype::kI32: case Dtype::kF32: return 4;
-    case Dtype::kU64: case Dtype::kI64: case Dtype::kF64: return 8;
+    case Dtype::kBool:
+    case Dtype::kU8:
+    case Dtype::kI8:
+      return 1;
+    case Dtype::kU16:
+    case Dtype::kI16:
+    case Dtype::kF16:
+    case Dtype::kBF16:
+      return 2;
+    case Dtype::kU32:
+    case Dtype::kI32:
+    case Dtype::kF32:
+      return 4;
+    case Dtype::kU64:
+    case Dtype::kI64:
+    case Dtype::kF64:
+      return 8;
   }
   return 0;
 }
@@ -89,7 +111,9 @@ std::uint16_t float_to_half(float f) {
   return static_cast<std::uint16_t>(sign | (rounded >> 13));
 }
 
-float bf16_to_float(std::uint16_t h) { return std::bit_cast<float>(static_cast<std::uint32_t>(h) << 16); }
+float bf16_to_float(std::uint16_t h) {
+  return std::bit_cast<float>(static_cast<std::uint32_t>(h) << 16);
+}
 
 std::uint16_t float_to_bf16(float f) {
   const std::uint32_t bits = std::bit_cast<std::uint32_t>(f);

@@ -52,8 +52,9 @@ EvalSet read_eval_jsonl(const std::filesystem::path& path, std::size_t vocab,
     for (const json& id : j["input_ids"]) {
       if (!id.is_number_integer() || id.get<std::int64_t>() < 0 ||
           static_cast<std::size_t>(id.get<std::int64_t>()) >= vocab)
-        throw FormatError(where + "token id " + id.dump() + " is outside the base model's vocabulary [0, " +
-                          std::to_string(vocab) + "): tokenised for another model?");
+        throw FormatError(where + "token id " + id.dump() +
+                          " is outside the base model's vocabulary [0, " + std::to_string(vocab) +
+                          "): tokenised for another model?");
       s.tokens.push_back(id.get<std::int64_t>());
     }
     if (s.tokens.size() < 2) throw FormatError(where + "a sequence needs at least 2 tokens");
@@ -74,7 +75,8 @@ EvalSet read_eval_jsonl(const std::filesystem::path& path, std::size_t vocab,
         const std::int64_t v = l.get<std::int64_t>();
         if (v != kIgnoreLabel && (v < 0 || static_cast<std::size_t>(v) >= vocab))
           throw FormatError(where + "label " + std::to_string(v) +
-                            " is neither -100 nor a token id in [0, " + std::to_string(vocab) + ")");
+                            " is neither -100 nor a token id in [0, " + std::to_string(vocab) +
+                            ")");
         s.labels.push_back(v);
       }
     } else if (j.contains("loss_mask")) {

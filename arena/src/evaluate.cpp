@@ -15,9 +15,9 @@ namespace {
 
 /// B sequences padded on the right to L tokens, and the rows that predict a target.
 struct Batch {
-  torch::Tensor tokens;  ///< [B, L] int64, on the model's device
-  torch::Tensor rows;    ///< [T] int64: b*L + t - 1 for every target label at (b, t)
-  torch::Tensor labels;  ///< [T] int64
+  torch::Tensor tokens;            ///< [B, L] int64, on the model's device
+  torch::Tensor rows;              ///< [T] int64: b*L + t - 1 for every target label at (b, t)
+  torch::Tensor labels;            ///< [T] int64
   std::int64_t rows_per_copy = 0;  ///< B*L
 };
 
@@ -37,7 +37,8 @@ std::vector<Batch> make_batches(const EvalSet& data, std::size_t size, torch::De
     std::vector<std::int64_t> tokens(count * length, 0), rows, labels;
     for (std::size_t b = 0; b < count; ++b) {
       const EvalSequence& s = data.sequences[order[first + b]];
-      std::copy(s.tokens.begin(), s.tokens.end(), tokens.begin() + static_cast<std::ptrdiff_t>(b * length));
+      std::copy(s.tokens.begin(), s.tokens.end(),
+                tokens.begin() + static_cast<std::ptrdiff_t>(b * length));
       for (std::size_t t = 1; t < s.labels.size(); ++t)
         if (s.labels[t] != kIgnoreLabel) {
           rows.push_back(static_cast<std::int64_t>(b * length + t - 1));
@@ -48,7 +49,8 @@ std::vector<Batch> make_batches(const EvalSet& data, std::size_t size, torch::De
       return torch::from_blob(v.data(), sizes, torch::kInt64).clone().to(device);
     };
     Batch batch;
-    batch.tokens = as_tensor(tokens, {static_cast<std::int64_t>(count), static_cast<std::int64_t>(length)});
+    batch.tokens =
+        as_tensor(tokens, {static_cast<std::int64_t>(count), static_cast<std::int64_t>(length)});
     batch.rows = as_tensor(rows, {static_cast<std::int64_t>(rows.size())});
     batch.labels = as_tensor(labels, {static_cast<std::int64_t>(labels.size())});
     batch.rows_per_copy = static_cast<std::int64_t>(count * length);
@@ -81,7 +83,9 @@ double plain_total(const BaseModel::Impl& m, const std::vector<LayerWeights>& la
   for (const Batch& batch : batches) {
     const torch::Tensor hidden = decoder_hidden(m, layers, batch.tokens, nullptr);
     total += target_losses(m, hidden.index_select(0, batch.rows), batch.labels)
-                 .to(torch::kDouble).sum().item<double>();
+                 .to(torch::kDouble)
+                 .sum()
+                 .item<double>();
   }
   return total;
 }
@@ -117,23 +121,27 @@ GroupFactors group_factors(const BaseModel::Impl& m, std::span<const LoraAdapter
 }
 
 /// The adapters of one group over every batch: their total losses in nats.
-std::vector<double> batched_totals(const BaseModel::Impl& m, std::span<const LoraAdapter* const> group,
+std::vector<double> batched_totals(const BaseModel::Impl& m,
+                                   std::span<const LoraAdapter* const> group,
                                    const std::vector<Batch>& batches, kernels::Backend& backend) {
   const auto M = static_cast<std::int64_t>(group.size());
   const GroupFactors factors = group_factors(m, group);
   std::vector<double> totals(group.size(), 0.0);
   for (const Batch& batch : batches) {
     const std::int64_t per_copy = batch.rows_per_copy;
-    const LoraHook hook = [&](std::size_t layer, Projection p, const torch::Tensor& x, torch::Tensor& y) {
+    const LoraHook hook = [&](std::size_t layer, Projection p, const torch::Tensor& x,
+                              torch::Tensor& y) {
       const auto& f = factors.table[layer][static_cast<std::size_t>(p)];
       std::vector<kernels::SgmvSegment> segments;
       for (std::int64_t a = 0; a < M; ++a)
         if (f[static_cast<std::size_t>(a)].rank > 0)
           segments.push_back({static_cast<std::size_t>(a * per_copy),
-                              static_cast<std::size_t>((a + 1) * per_copy), static_cast<std::int32_t>(a)});
+                              static_cast<std::size_t>((a + 1) * per_copy),
+                              static_cast<std::int32_t>(a)});
       if (segments.empty()) return;
       if (x.stride(1) != 1 || y.stride(1) != 1 || x.scalar_type() != torch::kFloat)
-        throw std::logic_error("evaluate_batched: a projection's input or output is not float rows");
+        throw std::logic_error(
+            "evaluate_batched: a projection's input or output is not float rows");
       kernels::SgmvProblem problem;
       problem.rows = static_cast<std::size_t>(x.size(0));
       problem.d_in = static_cast<std::size_t>(x.size(1));
@@ -154,12 +162,14 @@ std::vector<double> batched_totals(const BaseModel::Impl& m, std::span<const Lor
     const torch::Tensor tokens = batch.tokens.repeat({M, 1});
     const torch::Tensor hidden = decoder_hidden(m, m.layers, tokens, &hook);
     const std::int64_t T = batch.rows.size(0);
-    const torch::Tensor offsets = torch::arange(M, batch.rows.options()).mul_(per_copy).unsqueeze(1);
+    const torch::Tensor offsets =
+        torch::arange(M, batch.rows.options()).mul_(per_copy).unsqueeze(1);
     const torch::Tensor rows = (offsets + batch.rows.unsqueeze(0)).reshape({M * T});
     const torch::Tensor losses =
         target_losses(m, hidden.index_select(0, rows), batch.labels.repeat({M})).view({M, T});
     const torch::Tensor sums = losses.to(torch::kDouble).sum(1).cpu();
-    for (std::int64_t a = 0; a < M; ++a) totals[static_cast<std::size_t>(a)] += sums[a].item<double>();
+    for (std::int64_t a = 0; a < M; ++a)
+      totals[static_cast<std::size_t>(a)] += sums[a].item<double>();
   }
   return totals;
 }
@@ -176,7 +186,8 @@ std::vector<AdapterScore> evaluate_batched(const BaseModel& base,
       m.device == Device::kCuda ? kernels::make_cuda_backend(0) : kernels::make_cpu_backend(1);
   std::vector<AdapterScore> scores;
   for (std::size_t first = 0; first < adapters.size(); first += options.adapters_per_pass) {
-    const auto group = adapters.subspan(first, std::min(options.adapters_per_pass, adapters.size() - first));
+    const auto group =
+        adapters.subspan(first, std::min(options.adapters_per_pass, adapters.size() - first));
     const std::vector<double> totals = batched_totals(m, group, batches, *backend);
     for (std::size_t a = 0; a < group.size(); ++a)
       scores.push_back(finish(group[a]->name, totals[a], data.target_tokens(), data));
@@ -193,30 +204,37 @@ AdapterScore evaluate_merged(const BaseModel& base, const LoraAdapter& adapter, 
   for (const LoraModule& mod : adapter.modules) {
     const ProjectionSlot slot = projection_slot(m.config, mod.projection);
     LayerWeights& w = layers[mod.layer];
-    const std::size_t which = slot.tensor == &LayerWeights::qkv ? 0
-                              : slot.tensor == &LayerWeights::o ? 1
-                              : slot.tensor == &LayerWeights::gate_up ? 2 : 3;
+    const std::size_t which = slot.tensor == &LayerWeights::qkv       ? 0
+                              : slot.tensor == &LayerWeights::o       ? 1
+                              : slot.tensor == &LayerWeights::gate_up ? 2
+                                                                      : 3;
     if (!cloned[mod.layer][which]) {
       w.*slot.tensor = (w.*slot.tensor).clone();
       cloned[mod.layer][which] = true;
     }
     const auto r = static_cast<std::int64_t>(mod.rank);
-    const torch::Tensor a = torch::from_blob(const_cast<float*>(mod.a.data()),
-                                             {r, static_cast<std::int64_t>(mod.a.size()) / r}, torch::kFloat)
-                                .to(m.torch_device);
-    const torch::Tensor b = torch::from_blob(const_cast<float*>(mod.b.data()),
-                                             {static_cast<std::int64_t>(mod.b.size()) / r, r}, torch::kFloat)
-                                .to(m.torch_device);
-    (w.*slot.tensor).narrow(0, slot.row_begin, slot.rows).addmm_(b, a, 1.0, mod.scale);  // W += s B A
+    const torch::Tensor a =
+        torch::from_blob(const_cast<float*>(mod.a.data()),
+                         {r, static_cast<std::int64_t>(mod.a.size()) / r}, torch::kFloat)
+            .to(m.torch_device);
+    const torch::Tensor b =
+        torch::from_blob(const_cast<float*>(mod.b.data()),
+                         {static_cast<std::int64_t>(mod.b.size()) / r, r}, torch::kFloat)
+            .to(m.torch_device);
+    (w.*slot.tensor)
+        .narrow(0, slot.row_begin, slot.rows)
+        .addmm_(b, a, 1.0, mod.scale);  // W += s B A
   }
   const std::vector<Batch> batches = make_batches(data, batch_sequences, m.torch_device);
   return finish(adapter.name, plain_total(m, layers, batches), data.target_tokens(), data);
 }
 
-AdapterScore evaluate_base(const BaseModel& base, const EvalSet& data, std::size_t batch_sequences) {
+AdapterScore evaluate_base(const BaseModel& base, const EvalSet& data,
+                           std::size_t batch_sequences) {
   const BaseModel::Impl& m = base.impl();
   const std::vector<Batch> batches = make_batches(data, batch_sequences, m.torch_device);
-  return finish(base.name() + " (base)", plain_total(m, m.layers, batches), data.target_tokens(), data);
+  return finish(base.name() + " (base)", plain_total(m, m.layers, batches), data.target_tokens(),
+                data);
 }
 
 }  // namespace murmur::arena

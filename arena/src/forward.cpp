@@ -30,7 +30,8 @@ torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, doub
 std::pair<torch::Tensor, torch::Tensor> rope_tables(const LlamaConfig& c, std::int64_t length,
                                                     torch::Device device) {
   const auto hd = static_cast<std::int64_t>(c.head_dim());
-  const torch::Tensor i = torch::arange(0, hd, 2, torch::kInt64).to(torch::kFloat) / static_cast<double>(hd);
+  const torch::Tensor i =
+      torch::arange(0, hd, 2, torch::kInt64).to(torch::kFloat) / static_cast<double>(hd);
   const torch::Tensor inv_freq = 1.0 / torch::pow(torch::tensor(c.rope_theta, torch::kFloat), i);
   const torch::Tensor pos = torch::arange(length, torch::kInt64).to(torch::kFloat);
   const torch::Tensor angles = torch::outer(pos, inv_freq);
@@ -41,7 +42,8 @@ std::pair<torch::Tensor, torch::Tensor> rope_tables(const LlamaConfig& c, std::i
 torch::Tensor rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
   const std::int64_t half = x.size(-1) / 2;
   const torch::Tensor x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
-  const torch::Tensor c = cos.view({1, cos.size(0), 1, half}), s = sin.view({1, sin.size(0), 1, half});
+  const torch::Tensor c = cos.view({1, cos.size(0), 1, half}),
+                      s = sin.view({1, sin.size(0), 1, half});
   return torch::cat({x1 * c - x2 * s, x2 * c + x1 * s}, -1);
 }
 
@@ -57,7 +59,8 @@ torch::Tensor decoder_hidden(const BaseModel::Impl& model, const std::vector<Lay
   const auto inter = static_cast<std::int64_t>(c.intermediate);
   const auto [cos, sin] = rope_tables(c, L, model.torch_device);
   const torch::Tensor causal =
-      torch::ones({L, L}, torch::TensorOptions().dtype(torch::kBool).device(model.torch_device)).triu(1);
+      torch::ones({L, L}, torch::TensorOptions().dtype(torch::kBool).device(model.torch_device))
+          .triu(1);
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
   const auto apply = [&](std::size_t layer, Projection p, const torch::Tensor& x, torch::Tensor y) {
     if (hook != nullptr) (*hook)(layer, p, x, y);
@@ -79,7 +82,8 @@ torch::Tensor decoder_hidden(const BaseModel::Impl& model, const std::vector<Lay
                                 .reshape({S, KV, G * L, hd});
     const torch::Tensor k = rope(qkv.narrow(1, q_out, kv_out).view({S, L, KV, hd}), cos, sin)
                                 .permute({0, 2, 3, 1});  // [S, KV, hd, L]
-    const torch::Tensor v = qkv.narrow(1, q_out + kv_out, kv_out).view({S, L, KV, hd}).permute({0, 2, 1, 3});
+    const torch::Tensor v =
+        qkv.narrow(1, q_out + kv_out, kv_out).view({S, L, KV, hd}).permute({0, 2, 1, 3});
     torch::Tensor scores = torch::matmul(q, k);  // [S, KV, G*L, L]
     scores.view({S, KV, G, L, L}).masked_fill_(causal, -std::numeric_limits<float>::infinity());
     const torch::Tensor attn = torch::matmul(torch::softmax(scores, -1), v)  // [S, KV, G*L, hd]
@@ -107,7 +111,8 @@ torch::Tensor target_losses(const BaseModel::Impl& model, const torch::Tensor& h
   torch::Tensor out = torch::empty({T}, hidden.options());
   for (std::int64_t r0 = 0; r0 < T; r0 += kChunk) {
     const std::int64_t n = std::min(kChunk, T - r0);
-    const torch::Tensor h = rms_norm(hidden.narrow(0, r0, n), model.final_norm, model.config.rms_eps);
+    const torch::Tensor h =
+        rms_norm(hidden.narrow(0, r0, n), model.final_norm, model.config.rms_eps);
     const torch::Tensor logits = torch::mm(h, model.lm_head.t());  // [n, vocab]
     const torch::Tensor picked = logits.gather(1, labels.narrow(0, r0, n).unsqueeze(1)).squeeze(1);
     out.narrow(0, r0, n).copy_(torch::logsumexp(logits, 1) - picked);

@@ -14,7 +14,9 @@ constexpr std::array<std::string_view, kProjections> kModuleNames{
     "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
 }  // namespace
 
-std::string_view module_name(Projection p) { return kModuleNames[static_cast<std::size_t>(p)]; }
+std::string_view module_name(Projection p) {
+  return kModuleNames[static_cast<std::size_t>(p)];
+}
 
 std::optional<Projection> parse_module_name(std::string_view name) {
   for (Projection p : kAllProjections)
@@ -27,15 +29,23 @@ std::string_view block_name(Projection p) {
 }
 
 std::size_t LlamaConfig::in_features(Projection p) const {
-  return p == Projection::kDown ? intermediate : (p == Projection::kO ? heads * head_dim() : hidden);
+  return p == Projection::kDown ? intermediate
+                                : (p == Projection::kO ? heads * head_dim() : hidden);
 }
 
 std::size_t LlamaConfig::out_features(Projection p) const {
   switch (p) {
-    case Projection::kQ: return heads * head_dim();
-    case Projection::kK: case Projection::kV: return kv_heads * head_dim();
-    case Projection::kO: case Projection::kDown: return hidden;
-    case Projection::kGate: case Projection::kUp: return intermediate;
+    case Projection::kQ:
+      return heads * head_dim();
+    case Projection::kK:
+    case Projection::kV:
+      return kv_heads * head_dim();
+    case Projection::kO:
+    case Projection::kDown:
+      return hidden;
+    case Projection::kGate:
+    case Projection::kUp:
+      return intermediate;
   }
   return 0;
 }

@@ -27,7 +27,8 @@ nlohmann::ordered_json score_json(const AdapterScore& s) {
   j["mean_loss"] = s.tokens ? number(s.mean_loss) : nullptr;
   j["bits_per_byte"] = s.bits_per_byte ? number(*s.bits_per_byte) : nullptr;
   j["tokens"] = s.tokens;
-  j["reason"] = s.reason.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(s.reason);
+  j["reason"] =
+      s.reason.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(s.reason);
   return j;
 }
 
@@ -53,9 +54,10 @@ void print_table(std::ostream& out, const std::vector<AdapterScore>& scores,
   };
   const auto row = [&](const std::string& rank, const AdapterScore& s) {
     out << pad(rank, 5) << pad(s.name, width + 2)
-        << pad(s.tokens && (s.valid || std::isfinite(s.mean_loss)) ? fixed(s.mean_loss, 5) : "-", 11)
-        << pad(s.bits_per_byte ? fixed(*s.bits_per_byte, 5) : "-", 11) << pad(std::to_string(s.tokens), 9)
-        << (s.valid ? "ok" : "INVALID: " + s.reason) << "\n";
+        << pad(s.tokens && (s.valid || std::isfinite(s.mean_loss)) ? fixed(s.mean_loss, 5) : "-",
+               11)
+        << pad(s.bits_per_byte ? fixed(*s.bits_per_byte, 5) : "-", 11)
+        << pad(std::to_string(s.tokens), 9) << (s.valid ? "ok" : "INVALID: " + s.reason) << "\n";
   };
   out << pad("rank", 5) << pad("adapter", width + 2) << pad("mean loss", 11) << pad("bits/byte", 11)
       << pad("tokens", 9) << "status\n";

@@ -101,8 +101,7 @@ TensorInfo parse_tensor(const std::string& name, const json& v, const std::strin
 SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
   const std::string where = path.string();
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    throw FormatError(where + ": cannot open: " + std::strerror(errno));
+  if (fd < 0) throw FormatError(where + ": cannot open: " + std::strerror(errno));
   struct stat st {};
   if (fstat(fd, &st) != 0) {
     const int err = errno;
@@ -200,8 +199,8 @@ SafetensorsFile SafetensorsFile::check(std::shared_ptr<const Storage> storage, s
     previous = t;
   }
   if (expected != file.data_.size())
-    throw FormatError(where + "the tensors end at byte " + std::to_string(expected) +
-                      " of a " + std::to_string(file.data_.size()) +
+    throw FormatError(where + "the tensors end at byte " + std::to_string(expected) + " of a " +
+                      std::to_string(file.data_.size()) +
                       "-byte data section: wrong offsets or trailing bytes");
   std::sort(file.tensors_.begin(), file.tensors_.end(),
             [](const TensorInfo& a, const TensorInfo& b) { return a.name < b.name; });
@@ -209,8 +208,9 @@ SafetensorsFile SafetensorsFile::check(std::shared_ptr<const Storage> storage, s
 }
 
 const TensorInfo* SafetensorsFile::find(std::string_view name) const {
-  const auto it = std::lower_bound(tensors_.begin(), tensors_.end(), name,
-                                   [](const TensorInfo& t, std::string_view n) { return t.name < n; });
+  const auto it =
+      std::lower_bound(tensors_.begin(), tensors_.end(), name,
+                       [](const TensorInfo& t, std::string_view n) { return t.name < n; });
   return it != tensors_.end() && it->name == name ? &*it : nullptr;
 }
 
@@ -226,8 +226,7 @@ std::span<const std::byte> SafetensorsFile::bytes(const TensorInfo& tensor) cons
 std::vector<float> SafetensorsFile::read_float(const TensorInfo& tensor) const {
   if (!is_float(tensor.dtype))
     throw FormatError(source_ + ": tensor '" + tensor.name + "' is " +
-                      std::string(to_string(tensor.dtype)) +
-                      ", weights must be F32, F16 or BF16");
+                      std::string(to_string(tensor.dtype)) + ", weights must be F32, F16 or BF16");
   std::vector<float> out(tensor.elements());
   to_float(tensor.dtype, bytes(tensor), out);
   return out;

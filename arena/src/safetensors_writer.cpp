@@ -13,7 +13,8 @@ void SafetensorsWriter::add(std::string name, Dtype dtype, std::vector<std::size
                             std::span<const std::byte> bytes) {
   if (name.empty() || name == "__metadata__")
     throw FormatError("safetensors writer: '" + name + "' cannot name a tensor");
-  if (tensors_.count(name)) throw FormatError("safetensors writer: tensor '" + name + "' added twice");
+  if (tensors_.count(name))
+    throw FormatError("safetensors writer: tensor '" + name + "' added twice");
   std::size_t elements = 1;
   for (std::size_t d : shape) elements *= d;
   if (bytes.size() != elements * element_bytes(dtype))
@@ -64,7 +65,8 @@ void SafetensorsWriter::write(const std::filesystem::path& path) const {
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) throw FormatError(tmp.string() + ": cannot create: check the directory exists");
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
     if (!out) throw FormatError(tmp.string() + ": write failed (disk full?)");
   }
   std::filesystem::rename(tmp, path);

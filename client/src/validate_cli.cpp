@@ -42,7 +42,8 @@ void run_validate(const ValidateOptions& o) {
   const EvalSet data = read_eval_jsonl(o.data, c.vocab, c.max_positions);
   std::cout << "data " << o.data << ": " << data.sequences.size() << " sequences, "
             << data.target_tokens() << " target tokens"
-            << (data.target_bytes() ? ", " + std::to_string(*data.target_bytes()) + " target bytes" : "")
+            << (data.target_bytes() ? ", " + std::to_string(*data.target_bytes()) + " target bytes"
+                                    : "")
             << "\n";
 
   std::vector<std::filesystem::path> roots(o.adapters.begin(), o.adapters.end());
@@ -61,10 +62,11 @@ void run_validate(const ValidateOptions& o) {
     }
   }
   std::cout << loads.size() << " adapters, " << valid.size() << " loaded, "
-            << loads.size() - valid.size() << " rejected; scoring in passes of up to "
-            << o.per_pass << " adapters x " << o.batch << " sequences\n\n";
+            << loads.size() - valid.size() << " rejected; scoring in passes of up to " << o.per_pass
+            << " adapters x " << o.batch << " sequences\n\n";
 
-  const std::vector<AdapterScore> batched = evaluate_batched(base, valid, data, {o.batch, o.per_pass});
+  const std::vector<AdapterScore> batched =
+      evaluate_batched(base, valid, data, {o.batch, o.per_pass});
   scores.insert(scores.end(), batched.begin(), batched.end());
   const AdapterScore base_score = evaluate_base(base, data, o.batch);
   if (o.check_merged) {
@@ -77,7 +79,8 @@ void run_validate(const ValidateOptions& o) {
     std::cout << "check: largest |batched - merged| mean loss over " << valid.size()
               << " adapters = " << worst << " nats\n\n";
   }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   const std::vector<AdapterScore> ranked_scores = ranked(scores);
   print_table(std::cout, ranked_scores, base_score);

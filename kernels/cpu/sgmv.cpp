@@ -36,9 +36,8 @@ void sgmv(CpuBackend& /*backend*/, const SgmvProblem& p) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, in, r, as_int(p.d_in, "d_in"), 1.0f,
                 p.x + seg.begin * p.ldx, as_int(p.ldx, "ldx"), f.a, as_int(p.d_in, "d_in"), 0.0f,
                 v.data(), r);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, in, as_int(p.d_out, "d_out"), r,
-                f.scale, v.data(), r, f.b, r, 1.0f, p.y + seg.begin * p.ldy,
-                as_int(p.ldy, "ldy"));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, in, as_int(p.d_out, "d_out"), r, f.scale,
+                v.data(), r, f.b, r, 1.0f, p.y + seg.begin * p.ldy, as_int(p.ldy, "ldy"));
   }
 }
 

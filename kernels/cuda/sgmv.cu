@@ -6,7 +6,8 @@
 //   shrink  grid (items, ceil(r_max / kShrinkRanks)):  v[i, r0:r0+32] = A_a[r0:r0+32, :] x_i
 //           X and A stream through shared memory in kKChunk-column slabs; a block computes a
 //           16 x 32 tile of v, two outputs per thread; blocks past their adapter's rank exit.
-//   expand  grid (items, ceil(d_out / kExpandCols)):   y_i[c0:c0+64] += scale_a B_a[c0:c0+64, :] v_i
+//   expand  grid (items, ceil(d_out / kExpandCols)):   y_i[c0:c0+64] += scale_a B_a[c0:c0+64, :]
+//   v_i
 //           v and B stream through shared memory in kRankChunk-rank slabs; a block updates a
 //           16 x 64 tile of Y, four outputs per thread, coalesced along the columns.
 // Segments are disjoint, so every element of Y has one writer: no atomics, and the result is
@@ -140,7 +141,9 @@ __global__ void expand_kernel(const WorkItem* __restrict__ items,
 }
 
 /// Bytes rounded up to 256 so that sub-buffers carved from one scratch slot stay aligned.
-std::size_t aligned(std::size_t bytes) { return (bytes + 255) / 256 * 256; }
+std::size_t aligned(std::size_t bytes) {
+  return (bytes + 255) / 256 * 256;
+}
 
 }  // namespace
 
@@ -169,8 +172,7 @@ void sgmv(Backend& backend, const SgmvProblem& p) {
   for (std::size_t a = 0; a < p.factors.size(); ++a) {
     const LoraFactors& f = p.factors[a];
     table[a] = {f.a, f.b, f.rank, f.scale, 0.0f};
-    if (p.residence == Residence::kHost && f.rank > 0)
-      factor_floats += f.rank * (p.d_in + p.d_out);
+    if (p.residence == Residence::kHost && f.rank > 0) factor_floats += f.rank * (p.d_in + p.d_out);
   }
 
   // One pinned staging block and one device block for the metadata (and host factors).
@@ -193,19 +195,18 @@ void sgmv(Backend& backend, const SgmvProblem& p) {
     auto* d_f = static_cast<float*>(cuda.scratch(CudaBackend::kParams, factor_floats * 4));
     MURMUR_CUDA_CHECK(cudaMemcpy2DAsync(d_x, p.d_in * 4, p.x + first_row * p.ldx, p.ldx * 4,
                                         p.d_in * 4, rows, cudaMemcpyHostToDevice, stream));
-    MURMUR_CUDA_CHECK(cudaMemcpy2DAsync(d_y_staged, p.d_out * 4, p.y + first_row * p.ldy,
-                                        p.ldy * 4, p.d_out * 4, rows, cudaMemcpyHostToDevice,
-                                        stream));
+    MURMUR_CUDA_CHECK(cudaMemcpy2DAsync(d_y_staged, p.d_out * 4, p.y + first_row * p.ldy, p.ldy * 4,
+                                        p.d_out * 4, rows, cudaMemcpyHostToDevice, stream));
     std::size_t offset = 0;
     for (std::size_t a = 0; a < p.factors.size(); ++a) {
       const LoraFactors& f = p.factors[a];
       if (f.rank == 0) continue;
-      MURMUR_CUDA_CHECK(cudaMemcpyAsync(d_f + offset, f.a, f.rank * p.d_in * 4,
-                                        cudaMemcpyHostToDevice, stream));
+      MURMUR_CUDA_CHECK(
+          cudaMemcpyAsync(d_f + offset, f.a, f.rank * p.d_in * 4, cudaMemcpyHostToDevice, stream));
       table[a].a = d_f + offset;
       offset += f.rank * p.d_in;
-      MURMUR_CUDA_CHECK(cudaMemcpyAsync(d_f + offset, f.b, f.rank * p.d_out * 4,
-                                        cudaMemcpyHostToDevice, stream));
+      MURMUR_CUDA_CHECK(
+          cudaMemcpyAsync(d_f + offset, f.b, f.rank * p.d_out * 4, cudaMemcpyHostToDevice, stream));
       table[a].b = d_f + offset;
       offset += f.rank * p.d_out;
     }
@@ -220,8 +221,7 @@ void sgmv(Backend& backend, const SgmvProblem& p) {
   }
   std::copy(items.begin(), items.end(), reinterpret_cast<WorkItem*>(h_meta));
   std::copy(table.begin(), table.end(), reinterpret_cast<DeviceFactors*>(h_meta + items_bytes));
-  MURMUR_CUDA_CHECK(
-      cudaMemcpyAsync(d_meta, h_meta, meta_bytes, cudaMemcpyHostToDevice, stream));
+  MURMUR_CUDA_CHECK(cudaMemcpyAsync(d_meta, h_meta, meta_bytes, cudaMemcpyHostToDevice, stream));
   const auto* d_items = reinterpret_cast<const WorkItem*>(d_meta);
   const auto* d_table = reinterpret_cast<const DeviceFactors*>(d_meta + items_bytes);
 
@@ -232,16 +232,14 @@ void sgmv(Backend& backend, const SgmvProblem& p) {
   const dim3 shrink_grid(n_items, static_cast<unsigned>((r_max + kShrinkRanks - 1) / kShrinkRanks));
   shrink_kernel<<<shrink_grid, kThreads, 0, stream>>>(d_items, d_table, x, ldx, p.d_in, d_v, r_max);
   MURMUR_CUDA_CHECK(cudaGetLastError());
-  const dim3 expand_grid(n_items,
-                         static_cast<unsigned>((p.d_out + kExpandCols - 1) / kExpandCols));
+  const dim3 expand_grid(n_items, static_cast<unsigned>((p.d_out + kExpandCols - 1) / kExpandCols));
   expand_kernel<<<expand_grid, kThreads, 0, stream>>>(d_items, d_table, d_v, r_max, y, ldy,
                                                       p.d_out);
   MURMUR_CUDA_CHECK(cudaGetLastError());
 
   if (p.residence == Residence::kHost)
-    MURMUR_CUDA_CHECK(cudaMemcpy2DAsync(p.y + first_row * p.ldy, p.ldy * 4, d_y_staged,
-                                        p.d_out * 4, p.d_out * 4, rows, cudaMemcpyDeviceToHost,
-                                        stream));
+    MURMUR_CUDA_CHECK(cudaMemcpy2DAsync(p.y + first_row * p.ldy, p.ldy * 4, d_y_staged, p.d_out * 4,
+                                        p.d_out * 4, rows, cudaMemcpyDeviceToHost, stream));
   MURMUR_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 

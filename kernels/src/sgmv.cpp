@@ -33,9 +33,8 @@ void check(const SgmvProblem& p) {
                                   "sorted and disjoint");
     previous_end = seg.end;
     if (seg.adapter < -1 || seg.adapter >= static_cast<std::int64_t>(p.factors.size()))
-      throw std::invalid_argument(where + which + " names adapter " +
-                                  std::to_string(seg.adapter) + " of " +
-                                  std::to_string(p.factors.size()));
+      throw std::invalid_argument(where + which + " names adapter " + std::to_string(seg.adapter) +
+                                  " of " + std::to_string(p.factors.size()));
     if (seg.adapter < 0 || seg.begin == seg.end) continue;
     const LoraFactors& f = p.factors[static_cast<std::size_t>(seg.adapter)];
     if (f.rank == 0 || f.a == nullptr || f.b == nullptr)

@@ -42,7 +42,8 @@ class AdapterTest : public ::testing::Test {
       tensors[t.name] = {t, {f.bytes(t).begin(), f.bytes(t).end()}};
     edit(tensors);
     SafetensorsWriter w;
-    for (const auto& [name, entry] : tensors) w.add(name, entry.first.dtype, entry.first.shape, entry.second);
+    for (const auto& [name, entry] : tensors)
+      w.add(name, entry.first.dtype, entry.first.shape, entry.second);
     w.write(d / "adapter_model.safetensors");
   }
   void expect_rejected(const std::filesystem::path& d, const std::string& fragment,
@@ -55,8 +56,8 @@ class AdapterTest : public ::testing::Test {
 };
 
 TEST_F(AdapterTest, LoadsWhatWasWritten) {
-  const LoraAdapter written = testing::random_adapter(
-      base, {"qv", 8, 16, {Projection::kQ, Projection::kV}, {}, false}, 7);
+  const LoraAdapter written =
+      testing::random_adapter(base, {"qv", 8, 16, {Projection::kQ, Projection::kV}, {}, false}, 7);
   write_adapter(dir.path() / "qv", written);
   const AdapterLoad load = load_adapter(dir.path() / "qv", base, "tiny-llama");
   ASSERT_TRUE(load.adapter) << load.reason;
@@ -79,7 +80,8 @@ TEST_F(AdapterTest, LoadsWhatWasWritten) {
 TEST_F(AdapterTest, PerModuleRanksLayersAndRsLora) {
   // Different targets per layer are written as full module paths, a rank_pattern for the odd
   // module; rsLoRA scales by alpha / sqrt(r).
-  LoraAdapter a = testing::random_adapter(base, {"mixed", 4, 8, {Projection::kO, Projection::kDown}, {1}, true}, 3);
+  LoraAdapter a = testing::random_adapter(
+      base, {"mixed", 4, 8, {Projection::kO, Projection::kDown}, {1}, true}, 3);
   LoraAdapter extra = testing::random_adapter(base, {"x", 2, 8, {Projection::kK}, {0}, true}, 4);
   a.modules.insert(a.modules.begin(), extra.modules.begin(), extra.modules.end());
   write_adapter(dir.path() / "mixed", a);
@@ -109,12 +111,14 @@ TEST_F(AdapterTest, RegexAndAllLinearTargets) {
   EXPECT_TRUE(load_adapter(d, base, "tiny-llama").adapter);
   j["target_modules"] = R"(.*\.q_proj)";  // the file also holds k..down factors
   set_config(d, j);
-  expect_rejected(d, "unexpected tensor 'base_model.model.model.layers.0.mlp.down_proj.lora_A.weight'");
+  expect_rejected(
+      d, "unexpected tensor 'base_model.model.model.layers.0.mlp.down_proj.lora_A.weight'");
 }
 
 TEST_F(AdapterTest, BaseModelMismatch) {
   const auto d = write({"other", 4, 8, {Projection::kQ}, {}, false});
-  expect_rejected(d, "trained on base model 'tiny-llama', this base model is 'llama-7b'", "llama-7b");
+  expect_rejected(d, "trained on base model 'tiny-llama', this base model is 'llama-7b'",
+                  "llama-7b");
   // Hub ids and local paths are compared by their last component.
   EXPECT_TRUE(load_adapter(d, base, "/models/tiny-llama/").adapter);
   nlohmann::json j = config(d);
@@ -131,19 +135,25 @@ TEST_F(AdapterTest, DifferentBaseShapes) {
   const AdapterLoad load = load_adapter(d, wider, "tiny-llama");
   ASSERT_FALSE(load.adapter);
   EXPECT_NE(load.reason.find("in_features 128 in this base model: the adapter was made for a "
-                             "different base model"), std::string::npos) << load.reason;
+                             "different base model"),
+            std::string::npos)
+      << load.reason;
   LlamaConfig deeper = base;
   deeper.layers = 1;  // the file holds layer-1 factors
   const AdapterLoad shallow = load_adapter(d, deeper, "tiny-llama");
   ASSERT_FALSE(shallow.adapter);
   EXPECT_NE(shallow.reason.find("layers_to_transform names layer 1, the base model has 1 layers"),
-            std::string::npos) << shallow.reason;
+            std::string::npos)
+      << shallow.reason;
 }
 
 TEST_F(AdapterTest, MissingTensor) {
   const auto d = write({"missing", 4, 8, {Projection::kV}, {}, false});
-  rewrite_tensors(d, [](auto& t) { t.erase("base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight"); });
-  expect_rejected(d, "missing tensor 'base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight'");
+  rewrite_tensors(d, [](auto& t) {
+    t.erase("base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight");
+  });
+  expect_rejected(
+      d, "missing tensor 'base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight'");
 }
 
 TEST_F(AdapterTest, RankDisagreesWithConfig) {

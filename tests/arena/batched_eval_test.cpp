@@ -101,7 +101,8 @@ TEST_F(BatchedEval, EveryAdapterMatchesItsMergedReference) {
   const auto ptrs = pointers(list);
   const auto start = std::chrono::steady_clock::now();
   const std::vector<AdapterScore> batched = evaluate_batched(b, ptrs, *data_, {5, 8});
-  const double batched_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double batched_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const AdapterScore base_score = evaluate_base(b, *data_, 5);
   ASSERT_TRUE(base_score.valid);
   ASSERT_EQ(batched.size(), 8u);
@@ -118,17 +119,22 @@ TEST_F(BatchedEval, EveryAdapterMatchesItsMergedReference) {
     EXPECT_LE(diff, tolerance(kBatchedVsMerged, merged.mean_loss))
         << "batched " << batched[i].mean_loss << " merged " << merged.mean_loss;
     // Cannot pass by accident: the adapter moved the loss far beyond the tolerance.
-    EXPECT_GT(std::abs(merged.mean_loss - base_score.mean_loss), 100 * tolerance(kBatchedVsMerged, merged.mean_loss))
+    EXPECT_GT(std::abs(merged.mean_loss - base_score.mean_loss),
+              100 * tolerance(kBatchedVsMerged, merged.mean_loss))
         << "adapter barely changes the loss: base " << base_score.mean_loss;
     ASSERT_TRUE(batched[i].bits_per_byte);
     EXPECT_NEAR(*batched[i].bits_per_byte,
-                batched[i].total_loss / std::log(2.0) / static_cast<double>(*data_->target_bytes()), 1e-12);
+                batched[i].total_loss / std::log(2.0) / static_cast<double>(*data_->target_bytes()),
+                1e-12);
     for (std::size_t j = 0; j < i; ++j)
-      EXPECT_GT(std::abs(batched[i].mean_loss - batched[j].mean_loss), 10 * tolerance(kBatchedVsMerged, 6.0))
+      EXPECT_GT(std::abs(batched[i].mean_loss - batched[j].mean_loss),
+                10 * tolerance(kBatchedVsMerged, 6.0))
           << "same as " << list[j].name;
   }
-  std::printf("[ batched ] 8 adapters, %zu target tokens in %.3f s; worst relative |batched - merged| = %.3g (tolerance %.1g)\n",
-              data_->target_tokens(), batched_s, worst, kBatchedVsMerged);
+  std::printf(
+      "[ batched ] 8 adapters, %zu target tokens in %.3f s; worst relative |batched - merged| = "
+      "%.3g (tolerance %.1g)\n",
+      data_->target_tokens(), batched_s, worst, kBatchedVsMerged);
 }
 
 TEST_F(BatchedEval, GroupsAndBatchSizesDoNotChangeScores) {
@@ -140,7 +146,8 @@ TEST_F(BatchedEval, GroupsAndBatchSizesDoNotChangeScores) {
   ASSERT_EQ(grouped.size(), all.size());
   for (std::size_t i = 0; i < all.size(); ++i) {
     EXPECT_EQ(grouped[i].name, all[i].name);
-    EXPECT_NEAR(grouped[i].mean_loss, all[i].mean_loss, tolerance(kBatchedVsMerged, all[i].mean_loss));
+    EXPECT_NEAR(grouped[i].mean_loss, all[i].mean_loss,
+                tolerance(kBatchedVsMerged, all[i].mean_loss));
   }
 }
 
@@ -159,10 +166,14 @@ TEST_F(BatchedEval, TorchDecoderMatchesPlainLoopsInDouble) {
   const AdapterScore torch_all = evaluate_merged(b, list[1], few, 2);
   const std::vector<const LoraAdapter*> one{&list[1]};
   const AdapterScore batched_all = evaluate_batched(b, one, few, {2, 1})[0];
-  EXPECT_NEAR(torch_base.mean_loss, naive_base / tokens, tolerance(kTorchVsNaive, naive_base / tokens));
-  EXPECT_NEAR(torch_all.mean_loss, naive_all / tokens, tolerance(kTorchVsNaive, naive_all / tokens));
-  EXPECT_NEAR(batched_all.mean_loss, naive_all / tokens, tolerance(kTorchVsNaive, naive_all / tokens));
-  EXPECT_GT(std::abs(naive_all - naive_base) / tokens, 100 * tolerance(kTorchVsNaive, naive_base / tokens));
+  EXPECT_NEAR(torch_base.mean_loss, naive_base / tokens,
+              tolerance(kTorchVsNaive, naive_base / tokens));
+  EXPECT_NEAR(torch_all.mean_loss, naive_all / tokens,
+              tolerance(kTorchVsNaive, naive_all / tokens));
+  EXPECT_NEAR(batched_all.mean_loss, naive_all / tokens,
+              tolerance(kTorchVsNaive, naive_all / tokens));
+  EXPECT_GT(std::abs(naive_all - naive_base) / tokens,
+            100 * tolerance(kTorchVsNaive, naive_base / tokens));
   std::printf("[ naive   ] torch base %.9f naive %.9f; merged a1 %.9f batched %.9f naive %.9f\n",
               torch_base.mean_loss, naive_base / tokens, torch_all.mean_loss, batched_all.mean_loss,
               naive_all / tokens);
@@ -173,7 +184,7 @@ TEST_F(BatchedEval, NonFiniteLossMarksOnlyThatAdapterInvalid) {
   std::vector<LoraAdapter> list = adapters(b);
   const auto ptrs = pointers(list);
   const std::vector<AdapterScore> clean = evaluate_batched(b, ptrs, *data_, {5, 8});
-  list[2].modules[0].b[5] = std::nanf("");                    // NaN factor
+  list[2].modules[0].b[5] = std::nanf("");                           // NaN factor
   list[5].modules[0].a[0] = std::numeric_limits<float>::infinity();  // Inf factor
   const std::vector<AdapterScore> scores = evaluate_batched(b, ptrs, *data_, {5, 8});
   for (std::size_t i = 0; i < list.size(); ++i) {
@@ -183,7 +194,8 @@ TEST_F(BatchedEval, NonFiniteLossMarksOnlyThatAdapterInvalid) {
       EXPECT_EQ(scores[i].reason, "non-finite loss");
     } else {
       ASSERT_TRUE(scores[i].valid);
-      EXPECT_NEAR(scores[i].mean_loss, clean[i].mean_loss, tolerance(kBatchedVsMerged, clean[i].mean_loss));
+      EXPECT_NEAR(scores[i].mean_loss, clean[i].mean_loss,
+                  tolerance(kBatchedVsMerged, clean[i].mean_loss));
     }
   }
 }
@@ -201,7 +213,9 @@ TEST_F(BatchedEval, HalfAndBfloatFilesLoadTheSameFloats) {
   const AdapterScore from_f16 = evaluate_base(BaseModel::load(dir_->path() / "f16"), *data_, 6);
   EXPECT_EQ(from_bf16.total_loss, from_f32.total_loss);
   EXPECT_NEAR(from_f16.mean_loss, from_f32.mean_loss, 0.05);  // f16 rounds the bf16 values again
-  EXPECT_TRUE(SafetensorsFile::open(dir_->path() / "bf16" / "model.safetensors").at("lm_head.weight").dtype == Dtype::kBF16);
+  EXPECT_TRUE(SafetensorsFile::open(dir_->path() / "bf16" / "model.safetensors")
+                  .at("lm_head.weight")
+                  .dtype == Dtype::kBF16);
 }
 
 TEST_F(BatchedEval, BaseModelErrorsNameTheFileAndTensor) {
@@ -213,7 +227,9 @@ TEST_F(BatchedEval, BaseModelErrorsNameTheFileAndTensor) {
     BaseModel::load(broken);
     ADD_FAILURE() << "a model without up_proj loaded";
   } catch (const FormatError& e) {
-    EXPECT_NE(std::string(e.what()).find("missing weight 'model.layers.1.mlp.up_proj.weight'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("missing weight 'model.layers.1.mlp.up_proj.weight'"),
+              std::string::npos)
+        << e.what();
   }
   testing::write_llama(*host_, broken);
   LlamaConfig narrower = host_->config;
@@ -223,9 +239,12 @@ TEST_F(BatchedEval, BaseModelErrorsNameTheFileAndTensor) {
     BaseModel::load(broken);
     ADD_FAILURE() << "a config.json that disagrees with the weights loaded";
   } catch (const FormatError& e) {
-    EXPECT_NE(std::string(e.what()).find("has shape [176, 64], expected [160, 64]"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("has shape [176, 64], expected [160, 64]"),
+              std::string::npos)
+        << e.what();
   }
-  std::ofstream(broken / "config.json") << R"({"vocab_size": 256, "hidden_size": 64, "intermediate_size": 176,
+  std::ofstream(broken / "config.json")
+      << R"({"vocab_size": 256, "hidden_size": 64, "intermediate_size": 176,
     "num_hidden_layers": 2, "num_attention_heads": 4, "rope_scaling": {"type": "linear", "factor": 2.0}})";
   try {
     BaseModel::load(broken);

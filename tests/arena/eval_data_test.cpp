@@ -29,11 +29,13 @@ class EvalDataTest : public ::testing::Test {
 };
 
 TEST_F(EvalDataTest, LabelsMasksAndBytes) {
-  const EvalSet set = read_eval_jsonl(write(R"({"input_ids": [1, 2, 3, 4], "labels": [-100, -100, 3, 4], "bytes": 7}
+  const EvalSet set =
+      read_eval_jsonl(write(R"({"input_ids": [1, 2, 3, 4], "labels": [-100, -100, 3, 4], "bytes": 7}
 
 {"input_ids": [5, 6, 7], "loss_mask": [0, 1, 1]}
 {"input_ids": [9, 8, 7, 6, 5]}
-)"), 100, 8);
+)"),
+                      100, 8);
   ASSERT_EQ(set.sequences.size(), 3u);
   EXPECT_EQ(set.sequences[0].labels, (std::vector<std::int64_t>{-100, -100, 3, 4}));
   EXPECT_EQ(set.sequences[0].targets(), 2u);
@@ -61,11 +63,14 @@ TEST_F(EvalDataTest, WriterRoundTrips) {
 
 TEST_F(EvalDataTest, MalformedLines) {
   expect_rejected("{\"input_ids\": [1, 2]\n", ":1: not valid JSON");
-  expect_rejected("{\"input_ids\": [1, 2]}\n{\"tokens\": [1]}\n", ":2: needs an object with an \"input_ids\"");
-  expect_rejected(R"({"input_ids": [1, 100]})", "token id 100 is outside the base model's vocabulary [0, 100)");
+  expect_rejected("{\"input_ids\": [1, 2]}\n{\"tokens\": [1]}\n",
+                  ":2: needs an object with an \"input_ids\"");
+  expect_rejected(R"({"input_ids": [1, 100]})",
+                  "token id 100 is outside the base model's vocabulary [0, 100)");
   expect_rejected(R"({"input_ids": [1, -1]})", "token id -1");
   expect_rejected(R"({"input_ids": [1, 2], "labels": [2]})", "as long as input_ids (2)");
-  expect_rejected(R"({"input_ids": [1, 2], "labels": [-100, 500]})", "label 500 is neither -100 nor a token id");
+  expect_rejected(R"({"input_ids": [1, 2], "labels": [-100, 500]})",
+                  "label 500 is neither -100 nor a token id");
   expect_rejected(R"({"input_ids": [1, 2], "loss_mask": [0, 2]})", "loss_mask holds 2");
   expect_rejected(R"({"input_ids": [1, 2], "labels": [1, 2], "loss_mask": [0, 1]})", "not both");
   expect_rejected(R"({"input_ids": [1, 2], "labels": [1, -100]})", "no target token");

@@ -18,7 +18,8 @@ Matrix weight(const HostModel& m, const LoraAdapter* adapter, std::size_t layer,
   for (std::size_t i = 0; i < o; ++i)
     for (std::size_t j = 0; j < in; ++j) {
       double d = 0;
-      for (std::size_t k = 0; k < r; ++k) d += double(mod->b[i * r + k]) * double(mod->a[k * in + j]);
+      for (std::size_t k = 0; k < r; ++k)
+        d += double(mod->b[i * r + k]) * double(mod->a[k * in + j]);
       out[i * in + j] += double(mod->scale) * d;
     }
   return out;
@@ -32,7 +33,8 @@ std::vector<double> matvec(const Matrix& w, const std::vector<double>& x, std::s
   return y;
 }
 
-std::vector<double> rms_norm(const std::vector<double>& x, const std::vector<float>& w, double eps) {
+std::vector<double> rms_norm(const std::vector<double>& x, const std::vector<float>& w,
+                             double eps) {
   double ms = 0;
   for (double v : x) ms += v * v;
   ms /= static_cast<double>(x.size());
@@ -66,9 +68,12 @@ double naive_total_loss(const HostModel& m, const LoraAdapter* adapter, const Ev
                 embed.begin() + static_cast<std::ptrdiff_t>((s.tokens[t] + 1) * d));
   for (std::size_t l = 0; l < c.layers; ++l) {
     const std::string prefix = "model.layers." + std::to_string(l) + ".";
-    const Matrix wq = weight(m, adapter, l, Projection::kQ), wk = weight(m, adapter, l, Projection::kK);
-    const Matrix wv = weight(m, adapter, l, Projection::kV), wo = weight(m, adapter, l, Projection::kO);
-    const Matrix wg = weight(m, adapter, l, Projection::kGate), wu = weight(m, adapter, l, Projection::kUp);
+    const Matrix wq = weight(m, adapter, l, Projection::kQ),
+                 wk = weight(m, adapter, l, Projection::kK);
+    const Matrix wv = weight(m, adapter, l, Projection::kV),
+                 wo = weight(m, adapter, l, Projection::kO);
+    const Matrix wg = weight(m, adapter, l, Projection::kGate),
+                 wu = weight(m, adapter, l, Projection::kUp);
     const Matrix wd = weight(m, adapter, l, Projection::kDown);
     std::vector<std::vector<double>> q(L), k(L), v(L);
     for (std::size_t t = 0; t < L; ++t) {
@@ -76,8 +81,10 @@ double naive_total_loss(const HostModel& m, const LoraAdapter* adapter, const Ev
       q[t] = matvec(wq, h, c.heads * hd);
       k[t] = matvec(wk, h, c.kv_heads * hd);
       v[t] = matvec(wv, h, c.kv_heads * hd);
-      for (std::size_t head = 0; head < c.heads; ++head) rope(&q[t][head * hd], hd, t, c.rope_theta);
-      for (std::size_t head = 0; head < c.kv_heads; ++head) rope(&k[t][head * hd], hd, t, c.rope_theta);
+      for (std::size_t head = 0; head < c.heads; ++head)
+        rope(&q[t][head * hd], hd, t, c.rope_theta);
+      for (std::size_t head = 0; head < c.kv_heads; ++head)
+        rope(&k[t][head * hd], hd, t, c.rope_theta);
     }
     for (std::size_t t = 0; t < L; ++t) {
       std::vector<double> attn(c.heads * hd, 0.0);
@@ -94,11 +101,13 @@ double naive_total_loss(const HostModel& m, const LoraAdapter* adapter, const Ev
         double z = 0;
         for (double& sc : score) z += (sc = std::exp(sc - top));
         for (std::size_t u = 0; u <= t; ++u)
-          for (std::size_t i = 0; i < hd; ++i) attn[head * hd + i] += score[u] / z * v[u][kvh * hd + i];
+          for (std::size_t i = 0; i < hd; ++i)
+            attn[head * hd + i] += score[u] / z * v[u][kvh * hd + i];
       }
       const auto o = matvec(wo, attn, d);
       for (std::size_t i = 0; i < d; ++i) x[t][i] += o[i];
-      const auto h = rms_norm(x[t], m.weights.at(prefix + "post_attention_layernorm.weight"), c.rms_eps);
+      const auto h =
+          rms_norm(x[t], m.weights.at(prefix + "post_attention_layernorm.weight"), c.rms_eps);
       const auto g = matvec(wg, h, c.intermediate), up = matvec(wu, h, c.intermediate);
       std::vector<double> act(c.intermediate);
       for (std::size_t i = 0; i < act.size(); ++i) act[i] = g[i] / (1 + std::exp(-g[i])) * up[i];

@@ -34,24 +34,42 @@ void expect_minus3_to_2(const SafetensorsFile& file, const std::string& name, Dt
   const std::vector<double> want{-3, -2, -1, 0, 1, 2};
   std::vector<double> got;
   switch (dtype) {
-    case Dtype::kF32: case Dtype::kF16: case Dtype::kBF16:
+    case Dtype::kF32:
+    case Dtype::kF16:
+    case Dtype::kBF16:
       for (float v : file.read_float(t)) got.push_back(v);
       break;
-    case Dtype::kF64: for (double v : elements<double>(file, t)) got.push_back(v); break;
-    case Dtype::kI8: for (auto v : elements<std::int8_t>(file, t)) got.push_back(v); break;
-    case Dtype::kI16: for (auto v : elements<std::int16_t>(file, t)) got.push_back(v); break;
-    case Dtype::kI32: for (auto v : elements<std::int32_t>(file, t)) got.push_back(v); break;
-    case Dtype::kU8: for (auto v : elements<std::uint8_t>(file, t)) got.push_back(static_cast<std::int8_t>(v)); break;
-    case Dtype::kU16: for (auto v : elements<std::uint16_t>(file, t)) got.push_back(static_cast<std::int16_t>(v)); break;
-    case Dtype::kU32: for (auto v : elements<std::uint32_t>(file, t)) got.push_back(static_cast<std::int32_t>(v)); break;
-    default: FAIL() << "dtype not in the fixtures";
+    case Dtype::kF64:
+      for (double v : elements<double>(file, t)) got.push_back(v);
+      break;
+    case Dtype::kI8:
+      for (auto v : elements<std::int8_t>(file, t)) got.push_back(v);
+      break;
+    case Dtype::kI16:
+      for (auto v : elements<std::int16_t>(file, t)) got.push_back(v);
+      break;
+    case Dtype::kI32:
+      for (auto v : elements<std::int32_t>(file, t)) got.push_back(v);
+      break;
+    case Dtype::kU8:
+      for (auto v : elements<std::uint8_t>(file, t)) got.push_back(static_cast<std::int8_t>(v));
+      break;
+    case Dtype::kU16:
+      for (auto v : elements<std::uint16_t>(file, t)) got.push_back(static_cast<std::int16_t>(v));
+      break;
+    case Dtype::kU32:
+      for (auto v : elements<std::uint32_t>(file, t)) got.push_back(static_cast<std::int32_t>(v));
+      break;
+    default:
+      FAIL() << "dtype not in the fixtures";
   }
   EXPECT_EQ(got, want);
 }
 
 const std::vector<std::pair<std::string, Dtype>> kSamples{
-    {"B", Dtype::kU8},  {"H", Dtype::kU16}, {"I", Dtype::kU32}, {"b", Dtype::kI8}, {"d", Dtype::kF64},
-    {"e", Dtype::kF16}, {"f", Dtype::kF32}, {"h", Dtype::kI16}, {"i", Dtype::kI32}};
+    {"B", Dtype::kU8},  {"H", Dtype::kU16}, {"I", Dtype::kU32},
+    {"b", Dtype::kI8},  {"d", Dtype::kF64}, {"e", Dtype::kF16},
+    {"f", Dtype::kF32}, {"h", Dtype::kI16}, {"i", Dtype::kI32}};
 
 TEST(SafetensorsReference, EverySampleFileReads) {
   for (const auto& [name, dtype] : kSamples) {
@@ -84,7 +102,8 @@ TEST(SafetensorsReference, OurWriterReproducesTheReferenceBytes) {
   const std::vector<std::byte> ours = writer.serialize();
 
   std::ifstream in(path, std::ios::binary);
-  const std::vector<char> theirs((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::vector<char> theirs((std::istreambuf_iterator<char>(in)),
+                                 std::istreambuf_iterator<char>());
   std::uint64_t n_theirs = 0, n_ours = 0;
   std::memcpy(&n_theirs, theirs.data(), 8);
   std::memcpy(&n_ours, ours.data(), 8);
@@ -99,14 +118,17 @@ TEST(SafetensorsReference, OurWriterReproducesTheReferenceBytes) {
 }
 
 TEST(SafetensorsWriter, RoundTripsEveryFloatType) {
-  const std::vector<float> values{0.0f, -0.0f, 1.0f, -2.5f, 3.14159265f, 1e-3f, 65504.0f, -1e-7f,
-                                  std::numeric_limits<float>::infinity(), 1e30f, 7.0f, 0.1f};
+  const std::vector<float> values{0.0f,     -0.0f,       1.0f,
+                                  -2.5f,    3.14159265f, 1e-3f,
+                                  65504.0f, -1e-7f,      std::numeric_limits<float>::infinity(),
+                                  1e30f,    7.0f,        0.1f};
   SafetensorsWriter writer;
   writer.set_metadata("format", "pt");
   writer.add_float("a.f32", Dtype::kF32, {3, 4}, values);
   writer.add_float("b.f16", Dtype::kF16, {12}, values);
   writer.add_float("c.bf16", Dtype::kBF16, {2, 2, 3}, values);
-  const auto dir = std::filesystem::temp_directory_path() / ("murmur_st_" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("murmur_st_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   writer.write(dir / "w.safetensors");
   const SafetensorsFile file = SafetensorsFile::open(dir / "w.safetensors");
@@ -124,7 +146,7 @@ TEST(SafetensorsWriter, RoundTripsEveryFloatType) {
   }
   EXPECT_EQ(f16[2], 1.0f);
   EXPECT_EQ(f16[6], 65504.0f);
-  EXPECT_TRUE(std::isinf(f16[9]));   // 1e30 overflows binary16
+  EXPECT_TRUE(std::isinf(f16[9]));  // 1e30 overflows binary16
   EXPECT_EQ(bf16[9], bf16_to_float(float_to_bf16(1e30f)));
   EXPECT_NEAR(bf16[4], 3.14159265f, 3.14159265f / 256);
   // Offsets tile the data section in name order; the header is padded to 8.
@@ -137,14 +159,14 @@ TEST(SafetensorsDtype, KnownConversions) {
   EXPECT_EQ(float_to_half(1.0f), 0x3c00);
   EXPECT_EQ(float_to_half(-2.0f), 0xc000);
   EXPECT_EQ(float_to_half(65504.0f), 0x7bff);
-  EXPECT_EQ(float_to_half(65520.0f), 0x7c00);          // the tie rounds to even: infinity
+  EXPECT_EQ(float_to_half(65520.0f), 0x7c00);               // the tie rounds to even: infinity
   EXPECT_EQ(float_to_half(std::ldexp(1.0f, -24)), 0x0001);  // smallest subnormal
   EXPECT_EQ(float_to_half(std::ldexp(1.0f, -26)), 0x0000);  // below half of it: zero
   EXPECT_EQ(half_to_float(0x0001), std::ldexp(1.0f, -24));
   EXPECT_EQ(half_to_float(0x03ff), std::ldexp(1023.0f, -24));
   EXPECT_TRUE(std::isnan(half_to_float(0x7e00)));
   EXPECT_EQ(float_to_bf16(1.0f), 0x3f80);
-  EXPECT_EQ(float_to_bf16(1.0f + std::ldexp(1.0f, -8)), 0x3f80);  // tie to even (down)
+  EXPECT_EQ(float_to_bf16(1.0f + std::ldexp(1.0f, -8)), 0x3f80);      // tie to even (down)
   EXPECT_EQ(float_to_bf16(1.0f + 3 * std::ldexp(1.0f, -8)), 0x3f82);  // tie to even (up)
   EXPECT_TRUE(std::isnan(bf16_to_float(float_to_bf16(std::nanf("")))));
   // Every binary16 value survives the round trip through float.
@@ -197,8 +219,9 @@ TEST(SafetensorsDamaged, TruncatedAnywhere) {
   std::memcpy(&n, good.data(), 8);
   for (std::size_t cut = 0; cut < good.size(); ++cut) {
     SCOPED_TRACE("cut at " + std::to_string(cut));
-    const std::string fragment = cut < 8 ? "truncated or not safetensors"
-                                 : cut < 8 + n ? "the file is truncated" : "the file is truncated";
+    const std::string fragment = cut < 8       ? "truncated or not safetensors"
+                                 : cut < 8 + n ? "the file is truncated"
+                                               : "the file is truncated";
     expect_rejected({good.begin(), good.begin() + static_cast<std::ptrdiff_t>(cut)}, fragment);
   }
 }
@@ -219,7 +242,8 @@ TEST(SafetensorsDamaged, OversizedHeaderLength) {
 TEST(SafetensorsDamaged, WrongOffsets) {
   // Two F32 [2] tensors (8 bytes each) with the offsets given.
   const auto entry = [](const char* name, const std::string& offsets) {
-    return std::string("\"") + name + R"(":{"dtype":"F32","shape":[2],"data_offsets":)" + offsets + "}";
+    return std::string("\"") + name + R"(":{"dtype":"F32","shape":[2],"data_offsets":)" + offsets +
+           "}";
   };
   const auto two = [&](const std::string& a, const std::string& b) {
     return "{" + entry("a", a) + "," + entry("b", b) + "}";
@@ -242,8 +266,10 @@ TEST(SafetensorsDamaged, DtypeAndShapeMismatches) {
                   "dtype or shape does not match");
   expect_rejected(with_header(R"({"a":{"dtype":"F24","shape":[2],"data_offsets":[0,6]}})", 6),
                   "unknown dtype \"F24\"");
-  expect_rejected(with_header(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}})", 8),
-                  "overflows");
+  expect_rejected(
+      with_header(
+          R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}})", 8),
+      "overflows");
   expect_rejected(with_header(R"({"a":{"dtype":"F32","data_offsets":[0,8]}})", 8), "no \"shape\"");
 }
 
@@ -264,7 +290,8 @@ TEST(SafetensorsDamaged, ReadingTheWrongWay) {
     f.read_float("a", wrong);
     ADD_FAILURE() << "shape [3, 2] accepted for a [2, 3] tensor";
   } catch (const FormatError& e) {
-    EXPECT_NE(std::string(e.what()).find("has shape [2, 3], expected [3, 2]"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("has shape [2, 3], expected [3, 2]"), std::string::npos)
+        << e.what();
   }
   EXPECT_THROW(SafetensorsFile::open(kFixtures / "no_such_file.safetensors"), FormatError);
 }

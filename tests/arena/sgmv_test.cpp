@@ -42,7 +42,8 @@ Data make_data(const Case& c, std::uint64_t seed) {
     for (float& v : d.b.back()) v = n(rng);
   }
   for (std::size_t i = 0; i < c.ranks.size(); ++i)
-    d.factors.push_back({d.a[i].data(), d.b[i].data(), c.ranks[i], 0.25f + 0.5f * static_cast<float>(i)});
+    d.factors.push_back(
+        {d.a[i].data(), d.b[i].data(), c.ranks[i], 0.25f + 0.5f * static_cast<float>(i)});
   return d;
 }
 
@@ -70,7 +71,8 @@ std::vector<double> reference(const Case& c, const Data& d) {
     for (std::size_t i = s.begin; i < s.end; ++i) {
       std::vector<double> v(r, 0.0);
       for (std::size_t q = 0; q < r; ++q)
-        for (std::size_t j = 0; j < c.d_in; ++j) v[q] += double(d.a[a][q * c.d_in + j]) * d.x[i * c.ldx + j];
+        for (std::size_t j = 0; j < c.d_in; ++j)
+          v[q] += double(d.a[a][q * c.d_in + j]) * d.x[i * c.ldx + j];
       for (std::size_t o = 0; o < c.d_out; ++o) {
         double acc = 0;
         for (std::size_t q = 0; q < r; ++q) acc += double(d.b[a][o * r + q]) * v[q];
@@ -92,8 +94,8 @@ std::vector<Case> cases() {
   };
 }
 
-void expect_matches(const std::vector<float>& got, const std::vector<double>& want,
-                    const Data& d, const Case& c, const char* what) {
+void expect_matches(const std::vector<float>& got, const std::vector<double>& want, const Data& d,
+                    const Case& c, const char* what) {
   for (std::size_t i = 0; i < c.rows; ++i)
     for (std::size_t o = 0; o < c.ldy; ++o) {
       const std::size_t e = i * c.ldy + o;
@@ -101,7 +103,8 @@ void expect_matches(const std::vector<float>& got, const std::vector<double>& wa
       if (delta == 0.0) {
         ASSERT_EQ(got[e], d.y0[e]) << what << ": row " << i << " col " << o << " changed";
       } else {
-        ASSERT_NEAR(got[e], want[e], kSgmvTolerance * (1 + std::abs(want[e]) + std::abs(delta) * 10))
+        ASSERT_NEAR(got[e], want[e],
+                    kSgmvTolerance * (1 + std::abs(want[e]) + std::abs(delta) * 10))
             << what << ": row " << i << " col " << o;
       }
     }
@@ -137,11 +140,11 @@ TEST(Sgmv, RejectsBadProblems) {
     return c;
   };
   EXPECT_NO_THROW(run(good));
-  EXPECT_THROW(run(with_segments({{10, 5, 0}})), std::invalid_argument);            // begin > end
-  EXPECT_THROW(run(with_segments({{0, 97, 0}})), std::invalid_argument);            // past rows
+  EXPECT_THROW(run(with_segments({{10, 5, 0}})), std::invalid_argument);              // begin > end
+  EXPECT_THROW(run(with_segments({{0, 97, 0}})), std::invalid_argument);              // past rows
   EXPECT_THROW(run(with_segments({{0, 10, 0}, {5, 20, 1}})), std::invalid_argument);  // overlap
   EXPECT_THROW(run(with_segments({{20, 30, 0}, {0, 10, 1}})), std::invalid_argument);  // unsorted
-  EXPECT_THROW(run(with_segments({{0, 10, 4}})), std::invalid_argument);            // no adapter 4
+  EXPECT_THROW(run(with_segments({{0, 10, 4}})), std::invalid_argument);  // no adapter 4
   Case narrow = good;
   narrow.ldx = 10;
   EXPECT_THROW(run(narrow), std::invalid_argument);

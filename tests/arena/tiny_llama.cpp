@@ -46,18 +46,22 @@ HostModel random_llama(const LlamaConfig& c, std::uint64_t seed, Dtype dtype) {
   std::mt19937_64 rng(seed);
   HostModel m;
   m.config = c;
-  m.config.torch_dtype = dtype == Dtype::kF32 ? "float32" : dtype == Dtype::kF16 ? "float16" : "bfloat16";
+  m.config.torch_dtype = dtype == Dtype::kF32   ? "float32"
+                         : dtype == Dtype::kF16 ? "float16"
+                                                : "bfloat16";
   m.weights["model.embed_tokens.weight"] = normal(c.vocab * c.hidden, 0, 1, rng, dtype);
   m.weights["model.norm.weight"] = normal(c.hidden, 1, 0.1, rng, dtype);
   if (!c.tie_embeddings)
-    m.weights["lm_head.weight"] = normal(c.vocab * c.hidden, 0, 1 / std::sqrt(double(c.hidden)), rng, dtype);
+    m.weights["lm_head.weight"] =
+        normal(c.vocab * c.hidden, 0, 1 / std::sqrt(double(c.hidden)), rng, dtype);
   for (std::size_t l = 0; l < c.layers; ++l) {
     const std::string prefix = "model.layers." + std::to_string(l) + ".";
     m.weights[prefix + "input_layernorm.weight"] = normal(c.hidden, 1, 0.1, rng, dtype);
     m.weights[prefix + "post_attention_layernorm.weight"] = normal(c.hidden, 1, 0.1, rng, dtype);
     for (Projection p : kAllProjections)
       m.weights[LlamaConfig::weight_name(l, p)] =
-          normal(c.out_features(p) * c.in_features(p), 0, 1 / std::sqrt(double(c.in_features(p))), rng, dtype);
+          normal(c.out_features(p) * c.in_features(p), 0, 1 / std::sqrt(double(c.in_features(p))),
+                 rng, dtype);
   }
   return m;
 }
@@ -84,7 +88,8 @@ void write_llama(const HostModel& m, const std::filesystem::path& dir, Dtype dty
   w.write(dir / "model.safetensors");
 }
 
-LoraAdapter random_adapter(const LlamaConfig& c, const AdapterSpec& spec, std::uint64_t seed, Dtype dtype) {
+LoraAdapter random_adapter(const LlamaConfig& c, const AdapterSpec& spec, std::uint64_t seed,
+                           Dtype dtype) {
   std::mt19937_64 rng(seed);
   LoraAdapter a;
   a.name = spec.name;
@@ -95,7 +100,8 @@ LoraAdapter random_adapter(const LlamaConfig& c, const AdapterSpec& spec, std::u
   const double r = static_cast<double>(spec.rank);
   const float scale = static_cast<float>(spec.rslora ? spec.alpha / std::sqrt(r) : spec.alpha / r);
   for (std::size_t l = 0; l < c.layers; ++l) {
-    if (!spec.layers.empty() && std::find(spec.layers.begin(), spec.layers.end(), l) == spec.layers.end())
+    if (!spec.layers.empty() &&
+        std::find(spec.layers.begin(), spec.layers.end(), l) == spec.layers.end())
       continue;
     for (Projection p : kAllProjections) {
       if (std::find(spec.targets.begin(), spec.targets.end(), p) == spec.targets.end()) continue;
@@ -105,7 +111,8 @@ LoraAdapter random_adapter(const LlamaConfig& c, const AdapterSpec& spec, std::u
       m.rank = spec.rank;
       m.scale = scale;
       // scale * B A has entries of order 0.5 / sqrt(in): half the base weights' size.
-      m.a = normal(spec.rank * c.in_features(p), 0, 1 / std::sqrt(double(c.in_features(p))), rng, dtype);
+      m.a = normal(spec.rank * c.in_features(p), 0, 1 / std::sqrt(double(c.in_features(p))), rng,
+                   dtype);
       m.b = normal(c.out_features(p) * spec.rank, 0, 0.5 / (scale * std::sqrt(r)), rng, dtype);
       a.modules.push_back(std::move(m));
     }

@@ -29,7 +29,8 @@ LlamaConfig tiny_config();
 HostModel random_llama(const LlamaConfig& config, std::uint64_t seed, Dtype dtype = Dtype::kF32);
 
 /// Writes config.json and model.safetensors (in `dtype`) into `dir`.
-void write_llama(const HostModel& model, const std::filesystem::path& dir, Dtype dtype = Dtype::kF32);
+void write_llama(const HostModel& model, const std::filesystem::path& dir,
+                 Dtype dtype = Dtype::kF32);
 
 /// What an adapter changes.
 struct AdapterSpec {

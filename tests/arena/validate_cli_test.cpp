@@ -35,7 +35,8 @@ TEST(ValidateCli, ScoresRanksAndRejects) {
       {"mlp", 8, 8, {P::kGate, P::kUp, P::kDown}, {}, false},
       {"o", 2, 4, {P::kO}, {}, false}};
   for (std::size_t i = 0; i < specs.size(); ++i)
-    write_adapter(dir.path() / "adapters" / specs[i].name, testing::random_adapter(config, specs[i], 50 + i));
+    write_adapter(dir.path() / "adapters" / specs[i].name,
+                  testing::random_adapter(config, specs[i], 50 + i));
   testing::AdapterSpec wrong{"wrong-base", 2, 4, {P::kQ}, {}, false};
   LoraAdapter other = testing::random_adapter(config, wrong, 60);
   other.base_model = "meta-llama/Llama-2-7b-hf";
@@ -43,10 +44,11 @@ TEST(ValidateCli, ScoresRanksAndRejects) {
   write_eval_jsonl(dir.path() / "data.jsonl", testing::random_eval_set(config, 6, 6, 20, 70));
 
   const auto out = dir.path() / "scores.json";
-  const std::string cmd = std::string(MURMUR_CLI) + " validate --base " + (dir.path() / "base").string() +
-                          " --adapters " + (dir.path() / "adapters").string() + " " +
-                          (dir.path() / "more").string() + " --data " + (dir.path() / "data.jsonl").string() +
-                          " --batch 4 --adapters-per-pass 2 --device cpu --check-merged --out " + out.string();
+  const std::string cmd =
+      std::string(MURMUR_CLI) + " validate --base " + (dir.path() / "base").string() +
+      " --adapters " + (dir.path() / "adapters").string() + " " + (dir.path() / "more").string() +
+      " --data " + (dir.path() / "data.jsonl").string() +
+      " --batch 4 --adapters-per-pass 2 --device cpu --check-merged --out " + out.string();
   const auto [status, output] = run(cmd);
   ASSERT_EQ(status, 0) << output;
   EXPECT_NE(output.find("4 adapters, 3 loaded, 1 rejected"), std::string::npos) << output;
@@ -72,7 +74,8 @@ TEST(ValidateCli, ScoresRanksAndRejects) {
   EXPECT_EQ(adapters[3]["name"], "wrong-base");
   EXPECT_FALSE(adapters[3]["valid"].get<bool>());
   EXPECT_TRUE(adapters[3]["rank"].is_null());
-  EXPECT_NE(adapters[3]["reason"].get<std::string>().find("trained on base model 'meta-llama/Llama-2-7b-hf'"),
+  EXPECT_NE(adapters[3]["reason"].get<std::string>().find(
+                "trained on base model 'meta-llama/Llama-2-7b-hf'"),
             std::string::npos);
 }
 
@@ -80,15 +83,19 @@ TEST(ValidateCli, FatalInputsExitNonZeroWithTheReason) {
   testing::TempDir dir("validate_cli_bad");
   const LlamaConfig config = testing::tiny_config();
   testing::write_llama(testing::random_llama(config, 5), dir.path() / "base");
-  write_adapter(dir.path() / "a", testing::random_adapter(config, {"a", 2, 4, {Projection::kQ}, {}, false}, 1));
-  std::ofstream(dir.path() / "data.jsonl") << R"({"input_ids": [1, 2, 999]})" << "\n";
-  const auto [status, output] = run(std::string(MURMUR_CLI) + " validate --base " + (dir.path() / "base").string() +
-                                    " --adapters " + (dir.path() / "a").string() + " --data " +
-                                    (dir.path() / "data.jsonl").string() + " --out " +
-                                    (dir.path() / "s.json").string());
+  write_adapter(dir.path() / "a",
+                testing::random_adapter(config, {"a", 2, 4, {Projection::kQ}, {}, false}, 1));
+  std::ofstream(dir.path() / "data.jsonl") << R"({"input_ids": [1, 2, 999]})"
+                                           << "\n";
+  const auto [status, output] =
+      run(std::string(MURMUR_CLI) + " validate --base " + (dir.path() / "base").string() +
+          " --adapters " + (dir.path() / "a").string() + " --data " +
+          (dir.path() / "data.jsonl").string() + " --out " + (dir.path() / "s.json").string());
   EXPECT_EQ(status, 1) << output;
-  EXPECT_NE(output.find("data.jsonl:1: token id 999 is outside the base model's vocabulary [0, 256)"),
-            std::string::npos) << output;
+  EXPECT_NE(
+      output.find("data.jsonl:1: token id 999 is outside the base model's vocabulary [0, 256)"),
+      std::string::npos)
+      << output;
 }
 
 }  // namespace

@@ -17,9 +17,9 @@ namespace murmur::arena {
 struct AdapterScore {
   std::string name;
   bool valid = false;
-  std::string reason;     ///< why not valid: rejected at load, or a non-finite loss
-  double mean_loss = 0;   ///< nats per target token: total_loss / tokens
-  double total_loss = 0;  ///< sum over target tokens of -log p(label), in nats (double sum)
+  std::string reason;      ///< why not valid: rejected at load, or a non-finite loss
+  double mean_loss = 0;    ///< nats per target token: total_loss / tokens
+  double total_loss = 0;   ///< sum over target tokens of -log p(label), in nats (double sum)
   std::size_t tokens = 0;  ///< target tokens scored
   std::optional<double> bits_per_byte;  ///< total_loss / ln 2 / target bytes, when known
 };
@@ -55,11 +55,10 @@ std::vector<AdapterScore> evaluate_batched(const BaseModel& base,
 /// The reference: W' = W + scale B A for every module of `adapter`, in a copy of the targeted
 /// base weights, then the plain decoder over the set in batches of batch_sequences, one
 /// adapter at a time. Same loss definition as evaluate_batched.
-AdapterScore evaluate_merged(const BaseModel& base, const LoraAdapter& adapter,
-                             const EvalSet& data, std::size_t batch_sequences);
+AdapterScore evaluate_merged(const BaseModel& base, const LoraAdapter& adapter, const EvalSet& data,
+                             std::size_t batch_sequences);
 
 /// The base model alone (no adapter), for comparison: the score an adapter should beat.
-AdapterScore evaluate_base(const BaseModel& base, const EvalSet& data,
-                           std::size_t batch_sequences);
+AdapterScore evaluate_base(const BaseModel& base, const EvalSet& data, std::size_t batch_sequences);
 
 }  // namespace murmur::arena

@@ -14,7 +14,7 @@ namespace murmur::arena {
 enum class Projection { kQ, kK, kV, kO, kGate, kUp, kDown };
 inline constexpr std::size_t kProjections = 7;
 inline constexpr std::array<Projection, kProjections> kAllProjections{
-    Projection::kQ, Projection::kK, Projection::kV, Projection::kO,
+    Projection::kQ,    Projection::kK,  Projection::kV,   Projection::kO,
     Projection::kGate, Projection::kUp, Projection::kDown};
 
 /// PEFT's module name: "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",

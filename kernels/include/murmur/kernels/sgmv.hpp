@@ -34,9 +34,9 @@ struct SgmvSegment {
 
 /// One projection over a batch of rows grouped in segments.
 struct SgmvProblem {
-  std::size_t rows = 0;   ///< rows of X and Y
-  std::size_t d_in = 0;   ///< columns of X read
-  std::size_t d_out = 0;  ///< columns of Y written
+  std::size_t rows = 0;      ///< rows of X and Y
+  std::size_t d_in = 0;      ///< columns of X read
+  std::size_t d_out = 0;     ///< columns of Y written
   const float* x = nullptr;  ///< X [rows, d_in], row i at x + i * ldx
   std::size_t ldx = 0;       ///< >= d_in
   float* y = nullptr;        ///< Y [rows, d_out], row i at y + i * ldy; updated in place
