@@ -66,7 +66,7 @@ std::vector<float> candidates(const model::MlpShape& shape) {
 double flops_per_image(const model::MlpShape& shape) {
   double f = 0;
   for (std::size_t l = 0; l < shape.layers(); ++l)
-    f += 2.0 * static_cast<double>(shape.in(l) * shape.out(l));
+    f += 2.0 * static_cast<double>(shape.in(l)*shape.out(l));
   return f;
 }
 
@@ -87,7 +87,8 @@ std::vector<double> libtorch_scores(torch::nn::Sequential& net, const model::Mlp
   const torch::Tensor x = torch::from_blob(const_cast<float*>(data.features.data()),
                                            {n, static_cast<std::int64_t>(data.cols())});
   const torch::Tensor y =
-      torch::from_blob(const_cast<std::int32_t*>(data.labels.data()), {n}, torch::kInt).to(torch::kLong);
+      torch::from_blob(const_cast<std::int32_t*>(data.labels.data()), {n}, torch::kInt)
+          .to(torch::kLong);
   const std::size_t p = shape.parameters();
   std::vector<double> losses(kCandidates);
   for (std::size_t k = 0; k < kCandidates; ++k) {
@@ -127,7 +128,8 @@ const Workload& workload(const std::string& spec) {
 void check(benchmark::State& state, const std::vector<double>& losses, const Workload& w) {
   double worst = 0;
   for (std::size_t k = 0; k < kCandidates; ++k)
-    worst = std::max(worst, std::abs(losses[k] - w.reference[k]) / std::max(1.0, std::abs(w.reference[k])));
+    worst = std::max(
+        worst, std::abs(losses[k] - w.reference[k]) / std::max(1.0, std::abs(w.reference[k])));
   state.counters["max_rel_dloss"] = worst;
   if (!(worst <= 1e-4)) state.SkipWithError("scores disagree with libtorch's");
 }
@@ -170,10 +172,12 @@ const bool kRegistered = [] {
     const std::string s = spec;
     benchmark::RegisterBenchmark(("BM_Batched/" + s).c_str(),
                                  [s](benchmark::State& st) { batched(st, s); })
-        ->Unit(benchmark::kMillisecond)->UseRealTime();
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
     benchmark::RegisterBenchmark(("BM_LibtorchLoop/" + s).c_str(),
                                  [s](benchmark::State& st) { libtorch_loop(st, s); })
-        ->Unit(benchmark::kMillisecond)->UseRealTime();
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
     add_ratio("batched vs libtorch loop, " + s + ", K=32 x 10000 (target >= 3)",
               "BM_Batched/" + s + "/real_time", "BM_LibtorchLoop/" + s + "/real_time");
   }

@@ -28,9 +28,9 @@
 namespace murmur::kernels::cpu {
 namespace {
 
-constexpr std::size_t kSumRows = 256;             // rows per loss partial
-constexpr std::size_t kBiasReluRows = 32;         // rows per bias+ReLU task
-constexpr std::size_t kTileRows = 16;              // rows per vectorised loss tile
+constexpr std::size_t kSumRows = 256;      // rows per loss partial
+constexpr std::size_t kBiasReluRows = 32;  // rows per bias+ReLU task
+constexpr std::size_t kTileRows = 16;      // rows per vectorised loss tile
 // The activation buffers of one block. Measured on 784-{10,64,128}-10 with K = 32: 2048-row
 // blocks run the first-layer GEMM ~1.6x faster than 512-row ones (OpenBLAS repacks the stacked
 // weights for every block), and larger ones gain nothing.
@@ -90,8 +90,9 @@ void tile_exp_sum(const float* __restrict v, std::size_t classes, const float* _
 /// v[c][t] = bias[c] + sum_q w[c][q] ht[q][t] (q in order, one fma each): 16 rows at once
 /// against one broadcast weight. Not inlined: inlined into its caller, GCC 12 loses the
 /// restrict qualifiers and leaves the loop scalar.
-[[gnu::noinline]] void tile_dense(const float* __restrict ht, const float* __restrict w, const float* __restrict bias,
-                float* __restrict v, std::size_t o, std::size_t classes) {
+[[gnu::noinline]] void tile_dense(const float* __restrict ht, const float* __restrict w,
+                                  const float* __restrict bias, float* __restrict v, std::size_t o,
+                                  std::size_t classes) {
   for (std::size_t c = 0; c < classes; ++c) {
     float acc[kTileRows] = {};
     const float* __restrict wc = w + c * o;
@@ -147,10 +148,10 @@ detail::XentTotals xent_rows(const float* logits, std::size_t ld, std::size_t cl
 /// are 16-lane vector fmas against a broadcast weight: the logits never leave L1, and the
 /// C-column GEMM that BLAS runs at a fraction of its peak (C = 10) is not needed.
 /// Cost: C * o fmas per row, one read of z.
-detail::XentTotals dense_xent_rows(const float* z, std::size_t ld, std::size_t o,
-                                   const float* hb, const float* w, const float* bias,
-                                   std::size_t classes, const std::int32_t* labels,
-                                   std::size_t i0, std::size_t i1, std::vector<float>& scratch) {
+detail::XentTotals dense_xent_rows(const float* z, std::size_t ld, std::size_t o, const float* hb,
+                                   const float* w, const float* bias, std::size_t classes,
+                                   const std::int32_t* labels, std::size_t i0, std::size_t i1,
+                                   std::vector<float>& scratch) {
   constexpr std::size_t T = kTileRows;
   scratch.resize((o + classes) * T);
   float* ht = scratch.data();
@@ -227,9 +228,8 @@ void evaluate_mlp(CpuBackend& backend, const MlpShape& shape, CandidateRows cand
       const int i_o = as_int(o, "width"), i_o2 = as_int(o2, "width");
       const int lda = as_int(kv * o, "K * width"), ldc = as_int(kv * o2, "K * width");
       for (std::size_t j = 0; j < kv; ++j)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, i_r, i_o2, i_o, 1.0f,
-                    a.data() + j * o, lda, params(j) + shape.weight_offset(l + 1), i_o, 0.0f,
-                    b.data() + j * o2, ldc);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, i_r, i_o2, i_o, 1.0f, a.data() + j * o,
+                    lda, params(j) + shape.weight_offset(l + 1), i_o, 0.0f, b.data() + j * o2, ldc);
       std::swap(a, b);
     }
     // Loss, one partial per (candidate, 256 rows): from the logits (one layer) or through the
@@ -242,13 +242,12 @@ void evaluate_mlp(CpuBackend& backend, const MlpShape& shape, CandidateRows cand
       const float* z = a.data() + j * width;
       const float* theta = params(j);
       partial[j * sums + r0 / kSumRows + s] =
-          layers == 1
-              ? xent_rows(z, kv * classes, classes, theta + shape.bias_offset(0),
-                          data.labels + r0, i0, i1, scratch[worker])
-              : dense_xent_rows(z, kv * width, width, theta + shape.bias_offset(layers - 2),
-                                theta + shape.weight_offset(layers - 1),
-                                theta + shape.bias_offset(layers - 1), classes, data.labels + r0,
-                                i0, i1, scratch[worker]);
+          layers == 1 ? xent_rows(z, kv * classes, classes, theta + shape.bias_offset(0),
+                                  data.labels + r0, i0, i1, scratch[worker])
+                      : dense_xent_rows(z, kv * width, width, theta + shape.bias_offset(layers - 2),
+                                        theta + shape.weight_offset(layers - 1),
+                                        theta + shape.bias_offset(layers - 1), classes,
+                                        data.labels + r0, i0, i1, scratch[worker]);
     });
   }
   for (std::size_t j = 0; j < kv; ++j) {

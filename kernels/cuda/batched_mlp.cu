@@ -38,8 +38,8 @@ __global__ void bias_relu_kernel(float* __restrict__ z, std::size_t count, std::
                                  std::size_t o, const float* __restrict__ params, std::size_t p,
                                  std::size_t bias_offset) {
   const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
-  for (std::size_t e = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-       e < count; e += stride) {
+  for (std::size_t e = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < count;
+       e += stride) {
     const std::size_t c = e % o, k = (e / o) % k_count;
     z[e] = detail::bias_relu(z[e], __ldg(params + k * p + bias_offset + c));
   }
@@ -48,13 +48,11 @@ __global__ void bias_relu_kernel(float* __restrict__ z, std::size_t count, std::
 /// Block (s, k) scores rows s*256 + t (t = threadIdx.x) of the current block of r rows for
 /// candidate k and writes the sums of loss (double) and of correct predictions to partial
 /// first_sum + s of candidate k. The tree order is fixed, so the sums are reproducible.
-__global__ void softmax_xent_kernel(const float* __restrict__ logits, std::size_t r,
-                                    std::size_t k_count, std::size_t classes,
-                                    const float* __restrict__ params, std::size_t p,
-                                    std::size_t bias_offset, const std::int32_t* __restrict__ labels,
-                                    double* __restrict__ loss_out,
-                                    unsigned long long* __restrict__ correct_out,
-                                    std::size_t sums, std::size_t first_sum) {
+__global__ void softmax_xent_kernel(
+    const float* __restrict__ logits, std::size_t r, std::size_t k_count, std::size_t classes,
+    const float* __restrict__ params, std::size_t p, std::size_t bias_offset,
+    const std::int32_t* __restrict__ labels, double* __restrict__ loss_out,
+    unsigned long long* __restrict__ correct_out, std::size_t sums, std::size_t first_sum) {
   __shared__ double loss[kSumRows];
   __shared__ unsigned correct[kSumRows];
   const unsigned t = threadIdx.x;
@@ -117,8 +115,8 @@ void evaluate_mlp(Backend& backend, const MlpShape& shape, CandidateRows candida
     if (!evaluate[k])
       MURMUR_CUDA_CHECK(cudaMemsetAsync(d_params + k * p, 0, p * sizeof(float), stream));
   auto* d_x = static_cast<float*>(cuda.scratch(CudaBackend::kTileIn0, n * in * sizeof(float)));
-  MURMUR_CUDA_CHECK(cudaMemcpyAsync(d_x, data.features, n * in * sizeof(float),
-                                    cudaMemcpyHostToDevice, stream));
+  MURMUR_CUDA_CHECK(
+      cudaMemcpyAsync(d_x, data.features, n * in * sizeof(float), cudaMemcpyHostToDevice, stream));
   auto* d_labels =
       static_cast<std::int32_t*>(cuda.scratch(CudaBackend::kOffsets, n * sizeof(std::int32_t)));
   MURMUR_CUDA_CHECK(cudaMemcpyAsync(d_labels, data.labels, n * sizeof(std::int32_t),
@@ -126,7 +124,8 @@ void evaluate_mlp(Backend& backend, const MlpShape& shape, CandidateRows candida
 
   std::size_t max_width = 0;
   for (std::size_t l = 0; l < layers; ++l) max_width = std::max(max_width, shape.out(l));
-  std::size_t block = std::max<std::size_t>(kActivationBytes / (2 * kc * max_width * sizeof(float)), 1);
+  std::size_t block =
+      std::max<std::size_t>(kActivationBytes / (2 * kc * max_width * sizeof(float)), 1);
   block = std::max<std::size_t>(kSumRows, block - block % kSumRows);
   block = std::min(block, (n + kSumRows - 1) / kSumRows * kSumRows);
   const std::size_t act_bytes = block * kc * max_width * sizeof(float);
@@ -148,14 +147,14 @@ void evaluate_mlp(Backend& backend, const MlpShape& shape, CandidateRows candida
     const int i_r = as_int(r, "rows");
     // Layer 0: Z_k = X W_0,k^T for every k, the data shared (stride 0).
     const int o0 = as_int(shape.out(0), "width");
-    MURMUR_CUDA_CHECK(cublasSgemmStridedBatched(
-        handle, CUBLAS_OP_T, CUBLAS_OP_N, o0, i_r, i_in, &one, d_params + shape.weight_offset(0),
-        i_in, stride_p, d_x + r0 * in, i_in, 0, &zero, d_a, as_int(kc * shape.out(0), "K*width"),
-        o0, i_kc));
+    MURMUR_CUDA_CHECK(cublasSgemmStridedBatched(handle, CUBLAS_OP_T, CUBLAS_OP_N, o0, i_r, i_in,
+                                                &one, d_params + shape.weight_offset(0), i_in,
+                                                stride_p, d_x + r0 * in, i_in, 0, &zero, d_a,
+                                                as_int(kc * shape.out(0), "K*width"), o0, i_kc));
     for (std::size_t l = 0; l + 1 < layers; ++l) {
       const std::size_t o = shape.out(l), o2 = shape.out(l + 1), count = r * kc * o;
       bias_relu_kernel<<<grid_for(count, 256), 256, 0, stream>>>(d_a, count, kc, o, d_params, p,
-                                                                  shape.bias_offset(l));
+                                                                 shape.bias_offset(l));
       MURMUR_CUDA_CHECK(cudaGetLastError());
       MURMUR_CUDA_CHECK(cublasSgemmStridedBatched(
           handle, CUBLAS_OP_T, CUBLAS_OP_N, as_int(o2, "width"), i_r, as_int(o, "width"), &one,
@@ -164,10 +163,11 @@ void evaluate_mlp(Backend& backend, const MlpShape& shape, CandidateRows candida
           as_int(kc * o2, "K*width"), static_cast<long long>(o2), i_kc));
       std::swap(d_a, d_b);
     }
-    const dim3 grid(static_cast<unsigned>((r + kSumRows - 1) / kSumRows), static_cast<unsigned>(kc));
-    softmax_xent_kernel<<<grid, kSumRows, 0, stream>>>(
-        d_a, r, kc, classes, d_params, p, shape.bias_offset(layers - 1), d_labels + r0, d_loss,
-        d_correct, sums, r0 / kSumRows);
+    const dim3 grid(static_cast<unsigned>((r + kSumRows - 1) / kSumRows),
+                    static_cast<unsigned>(kc));
+    softmax_xent_kernel<<<grid, kSumRows, 0, stream>>>(d_a, r, kc, classes, d_params, p,
+                                                       shape.bias_offset(layers - 1), d_labels + r0,
+                                                       d_loss, d_correct, sums, r0 / kSumRows);
     MURMUR_CUDA_CHECK(cudaGetLastError());
   }
 

@@ -50,9 +50,8 @@ BatchedMlpEvaluator::BatchedMlpEvaluator(kernels::Backend& backend, MlpShape sha
                      " features, the validation set (" + data.describe() + ") has " +
                      std::to_string(data.cols()) + " per example: use the task's data");
   if (data.classes > shape_.classes())
-    throw ModelError("MLP " + shape_.describe() + " predicts " +
-                     std::to_string(shape_.classes()) + " classes, the validation set has " +
-                     std::to_string(data.classes));
+    throw ModelError("MLP " + shape_.describe() + " predicts " + std::to_string(shape_.classes()) +
+                     " classes, the validation set has " + std::to_string(data.classes));
   data.check("validation set");
   if (data.rows() == 0) throw DataError("validation set: no examples");
 }

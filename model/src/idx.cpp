@@ -19,8 +19,8 @@
 namespace murmur::model {
 namespace {
 
-constexpr std::uint32_t kImagesMagic = 0x00000803;  // unsigned bytes, 3 dimensions
-constexpr std::uint32_t kLabelsMagic = 0x00000801;  // unsigned bytes, 1 dimension
+constexpr std::uint32_t kImagesMagic = 0x00000803;       // unsigned bytes, 3 dimensions
+constexpr std::uint32_t kLabelsMagic = 0x00000801;       // unsigned bytes, 1 dimension
 constexpr std::size_t kMaxBytes = std::size_t{1} << 32;  // refuse to inflate more than 4 GiB
 
 std::string hex(std::uint32_t v) {
@@ -33,8 +33,7 @@ std::string hex(std::uint32_t v) {
 std::vector<unsigned char> inflate_file(const std::filesystem::path& path) {
   const std::string name = path.string();
   gzFile file = gzopen(name.c_str(), "rb");
-  if (file == nullptr)
-    throw DataError(name + ": cannot open: " + std::strerror(errno));
+  if (file == nullptr) throw DataError(name + ": cannot open: " + std::strerror(errno));
   std::unique_ptr<gzFile_s, int (*)(gzFile)> guard(file, gzclose_r);
   std::vector<unsigned char> bytes;
   constexpr unsigned kChunk = 1u << 20;

@@ -22,8 +22,7 @@ std::string LabelledSet::describe() const {
 }
 
 void LabelledSet::check(const std::string& what) const {
-  if (example_dims.empty())
-    throw DataError(what + ": the example shape has no dimensions");
+  if (example_dims.empty()) throw DataError(what + ": the example shape has no dimensions");
   if (features.size() != rows() * cols())
     throw DataError(what + ": " + std::to_string(features.size()) + " features for " +
                     std::to_string(rows()) + " examples of " + std::to_string(cols()));

@@ -135,7 +135,8 @@ LabelledSet read_labelled_tensors(const std::filesystem::path& path) {
   set.labels.resize(count);
   std::memcpy(set.labels.data(), in.data() + header + feature_bytes, label_bytes);
   for (std::size_t j = 0; j < set.features.size(); ++j)
-    if (!std::isfinite(set.features[j])) throw bad("feature " + std::to_string(j) + " is not finite");
+    if (!std::isfinite(set.features[j]))
+      throw bad("feature " + std::to_string(j) + " is not finite");
   set.check(name);
   return set;
 }

@@ -18,7 +18,8 @@ MlpShape parse_mlp_shape(std::string_view text) {
   std::size_t pos = 0;
   while (true) {
     const std::size_t dash = text.find('-', pos);
-    const std::string_view part = text.substr(pos, dash == std::string_view::npos ? dash : dash - pos);
+    const std::string_view part =
+        text.substr(pos, dash == std::string_view::npos ? dash : dash - pos);
     std::size_t value = 0;
     const auto [end, err] = std::from_chars(part.data(), part.data() + part.size(), value);
     if (part.empty() || err != std::errc() || end != part.data() + part.size())
@@ -37,9 +38,8 @@ MlpShape parse_mlp_shape(std::string_view text) {
 
 void check_parameter_count(const MlpShape& shape, std::size_t count, std::string_view what) {
   if (count != shape.parameters())
-    throw ModelError(std::string(what) + " has " + std::to_string(count) +
-                     " parameters, the MLP " + shape.describe() + " has " +
-                     std::to_string(shape.parameters()) +
+    throw ModelError(std::string(what) + " has " + std::to_string(count) + " parameters, the MLP " +
+                     shape.describe() + " has " + std::to_string(shape.parameters()) +
                      " (W then b for each layer, named_parameters() order): it was made for a "
                      "different model; check the task's model spec");
 }

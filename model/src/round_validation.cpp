@@ -17,8 +17,8 @@ RoundValidation validate_round(CandidateEvaluator& evaluator, std::span<const fl
     throw ModelError("validate_round: the base model has " + std::to_string(base.size()) +
                      " parameters, " + evaluator.describe() + " has " + std::to_string(p));
   if (deltas.d != p)
-    throw ModelError("validate_round: updates have " + std::to_string(deltas.d) +
-                     " parameters, " + evaluator.describe() + " has " + std::to_string(p) +
+    throw ModelError("validate_round: updates have " + std::to_string(deltas.d) + " parameters, " +
+                     evaluator.describe() + " has " + std::to_string(p) +
                      ": they were made for a different model");
   if (n == 0) throw std::invalid_argument("validate_round: no updates");
   if (weights.size() != n)
@@ -39,7 +39,8 @@ RoundValidation validate_round(CandidateEvaluator& evaluator, std::span<const fl
     for (std::size_t i = 0; i < n; ++i) {
       if (i == skip) continue;
       const float* d = deltas.row(i);
-      for (std::size_t j = 0; j < p; ++j) s[j] = std::fma(weights[i], static_cast<double>(d[j]), s[j]);
+      for (std::size_t j = 0; j < p; ++j)
+        s[j] = std::fma(weights[i], static_cast<double>(d[j]), s[j]);
     }
     return s;
   };
@@ -53,7 +54,8 @@ RoundValidation validate_round(CandidateEvaluator& evaluator, std::span<const fl
     if (!std::all_of(d, d + p, [](float v) { return std::isfinite(v); })) non_finite.push_back(i);
   }
   const std::size_t lone_bad = non_finite.size() == 1 ? non_finite[0] : n;
-  const std::vector<double> sum_without_bad = lone_bad < n ? accumulate(lone_bad) : std::vector<double>();
+  const std::vector<double> sum_without_bad =
+      lone_bad < n ? accumulate(lone_bad) : std::vector<double>();
   RoundValidation result;
   result.global_parameters.resize(p);
   for (std::size_t j = 0; j < p; ++j)
@@ -84,8 +86,9 @@ RoundValidation validate_round(CandidateEvaluator& evaluator, std::span<const fl
       }
       const float* d = deltas.row(i);
       for (std::size_t j = 0; j < p; ++j)
-        dst[j] = static_cast<float>(static_cast<double>(base[j]) +
-                                    std::fma(-weights[i], static_cast<double>(d[j]), sum[j]) / rest);
+        dst[j] =
+            static_cast<float>(static_cast<double>(base[j]) +
+                               std::fma(-weights[i], static_cast<double>(d[j]), sum[j]) / rest);
     }
   };
 

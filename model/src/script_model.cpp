@@ -44,8 +44,7 @@ ScriptModel ScriptModel::load(const std::filesystem::path& path) {
   try {
     impl->module = torch::jit::load(name, torch::kCPU);
   } catch (const c10::Error& e) {
-    throw ModelError("TorchScript model " + name + " does not load: " +
-                     e.what_without_backtrace() +
+    throw ModelError("TorchScript model " + name + " does not load: " + e.what_without_backtrace() +
                      "; it must be written by torch.jit.save(torch.jit.script(model)) (or "
                      "trace) with a PyTorch no newer than this libtorch (" TORCH_VERSION ")");
   }
@@ -63,8 +62,12 @@ ScriptModel ScriptModel::load(const std::filesystem::path& path) {
   return ScriptModel(std::move(impl));
 }
 
-std::size_t ScriptModel::parameters() const { return impl_->total; }
-const std::filesystem::path& ScriptModel::path() const { return impl_->path; }
+std::size_t ScriptModel::parameters() const {
+  return impl_->total;
+}
+const std::filesystem::path& ScriptModel::path() const {
+  return impl_->path;
+}
 
 std::string ScriptModel::describe_parameters() const {
   std::string s;
@@ -117,20 +120,23 @@ CandidateScore ScriptModel::evaluate(const LabelledSet& data, std::size_t batch_
         const_cast<float*>(data.features.data() + r0 * data.cols()), shape, torch::kFloat);
     const torch::IValue out = impl_->module.forward({x});
     if (!out.isTensor())
-      throw ModelError("TorchScript model " + impl_->path.string() +
-                       ": forward() returned " + out.tagKind() + ", not a logits tensor");
+      throw ModelError("TorchScript model " + impl_->path.string() + ": forward() returned " +
+                       out.tagKind() + ", not a logits tensor");
     const torch::Tensor logits = out.toTensor();
     if (logits.dim() != 2 || logits.size(0) != static_cast<std::int64_t>(r) ||
         logits.size(1) < static_cast<std::int64_t>(data.classes) ||
         logits.scalar_type() != torch::kFloat)
       throw ModelError("TorchScript model " + impl_->path.string() + ": forward() on " +
-                       shape_of(x) + " returned " + std::string(c10::toString(logits.scalar_type())) +
-                       " " + shape_of(logits) + ", expected float logits [" + std::to_string(r) +
+                       shape_of(x) + " returned " +
+                       std::string(c10::toString(logits.scalar_type())) + " " + shape_of(logits) +
+                       ", expected float logits [" + std::to_string(r) +
                        ", >= " + std::to_string(data.classes) + "]");
-    const torch::Tensor y = labels.narrow(0, static_cast<std::int64_t>(r0), static_cast<std::int64_t>(r));
-    loss_sum += torch::nn::functional::cross_entropy(
-                    logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                    .item<double>();
+    const torch::Tensor y =
+        labels.narrow(0, static_cast<std::int64_t>(r0), static_cast<std::int64_t>(r));
+    loss_sum +=
+        torch::nn::functional::cross_entropy(
+            logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+            .item<double>();
     correct += logits.argmax(1).eq(y).sum().item<std::int64_t>();
   }
   CandidateScore score;
@@ -148,7 +154,9 @@ ScriptModelEvaluator::ScriptModelEvaluator(ScriptModel& model, const LabelledSet
   data.check("validation set");
 }
 
-std::size_t ScriptModelEvaluator::parameters() const { return model_.parameters(); }
+std::size_t ScriptModelEvaluator::parameters() const {
+  return model_.parameters();
+}
 
 std::string ScriptModelEvaluator::describe() const {
   return "TorchScript model " + model_.path().string() + " on the CPU (libtorch, one at a time)";

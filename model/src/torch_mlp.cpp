@@ -30,8 +30,7 @@ std::string describe_parameters(const torch::nn::Module& module) {
     if (!s.empty()) s += ", ";
     s += item.key() + " [";
     const auto sizes = item.value().sizes();
-    for (std::size_t i = 0; i < sizes.size(); ++i)
-      s += (i ? ", " : "") + std::to_string(sizes[i]);
+    for (std::size_t i = 0; i < sizes.size(); ++i) s += (i ? ", " : "") + std::to_string(sizes[i]);
     s += "]";
   }
   return s;

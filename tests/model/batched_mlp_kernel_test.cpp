@@ -22,7 +22,7 @@ namespace k = murmur::kernels;
 
 struct Case {
   std::vector<std::size_t> widths;
-  std::size_t n;  // rows
+  std::size_t n;      // rows
   std::size_t count;  // candidates K
   std::uint64_t seed;
 };
@@ -30,8 +30,8 @@ struct Case {
 // One row, one candidate; ragged sum blocks (257, 513 rows); 3 and 4 layers; K = 33 and 40;
 // 3000 rows of a 33-candidate 64-32-10 net cross several CPU row blocks (768 rows each).
 const Case kCases[] = {
-    {{5, 3}, 1, 1, 11},           {{7, 5, 2}, 257, 3, 12},      {{33, 17, 9, 4}, 513, 5, 13},
-    {{64, 32, 10}, 3000, 33, 14}, {{20, 10}, 1000, 40, 15},     {{1, 1, 2}, 300, 2, 16},
+    {{5, 3}, 1, 1, 11},           {{7, 5, 2}, 257, 3, 12},  {{33, 17, 9, 4}, 513, 5, 13},
+    {{64, 32, 10}, 3000, 33, 14}, {{20, 10}, 1000, 40, 15}, {{1, 1, 2}, 300, 2, 16},
     {{784, 64, 10}, 300, 32, 17},
 };
 
@@ -52,14 +52,14 @@ struct Problem {
   std::vector<std::int32_t> labels;
   std::uint64_t seed;
 
-  explicit Problem(const Case& c)
-      : shape{c.widths}, n(c.n), count(c.count), seed(c.seed) {
+  explicit Problem(const Case& c) : shape{c.widths}, n(c.n), count(c.count), seed(c.seed) {
     std::mt19937_64 rng(seed);
     std::uniform_real_distribution<float> unit(0.0f, 1.0f);
     features.resize(n * shape.inputs());
     for (float& x : features) x = unit(rng);
     labels.resize(n);
-    std::uniform_int_distribution<std::int32_t> label(0, static_cast<std::int32_t>(shape.classes()) - 1);
+    std::uniform_int_distribution<std::int32_t> label(
+        0, static_cast<std::int32_t>(shape.classes()) - 1);
     for (auto& y : labels) y = label(rng);
     const std::size_t p = shape.parameters();
     params.resize(count * p);
@@ -175,7 +175,8 @@ TEST_P(GpuVsCpu, MatchesCpu) {
   const auto want = k::evaluate_mlp(*cpu, pb.shape, pb.candidates(), pb.data());
   const auto got = k::evaluate_mlp(*gpu, pb.shape, pb.candidates(), pb.data());
   for (std::size_t kk = 0; kk < pb.count; ++kk)
-    EXPECT_TRUE(score_matches(got[kk], naive(pb, kk), kk, "cuda")) << "cpu loss " << want[kk].mean_loss;
+    EXPECT_TRUE(score_matches(got[kk], naive(pb, kk), kk, "cuda"))
+        << "cpu loss " << want[kk].mean_loss;
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CpuVsNaive, ::testing::Range<std::size_t>(0, std::size(kCases)),
@@ -200,7 +201,8 @@ void check_non_finite(k::Backend& backend) {
     EXPECT_EQ(scores[kk].correct, 0u);
   }
   EXPECT_EQ(scores[2].status, k::CandidateStatus::kNonFiniteLoss);
-  for (std::size_t kk : {0u, 3u, 5u}) EXPECT_TRUE(score_matches(scores[kk], naive(pb, kk), kk, backend.describe()));
+  for (std::size_t kk : {0u, 3u, 5u})
+    EXPECT_TRUE(score_matches(scores[kk], naive(pb, kk), kk, backend.describe()));
 }
 
 TEST(BatchedMlp, NonFiniteCandidatesAreMarkedAndOthersScored) {
@@ -226,7 +228,8 @@ TEST(BatchedMlp, EveryCandidateInvalid) {
 TEST(BatchedMlp, StridedCandidatesAndNoCandidates) {
   const Problem pb({{6, 4, 3}, 100, 3, 23});
   const std::size_t p = pb.shape.parameters(), ld = p + 5;
-  std::vector<float> strided(3 * ld, std::numeric_limits<float>::quiet_NaN());  // padding is never read
+  std::vector<float> strided(3 * ld,
+                             std::numeric_limits<float>::quiet_NaN());  // padding is never read
   for (std::size_t kk = 0; kk < 3; ++kk)
     std::copy_n(pb.params.data() + kk * p, p, strided.data() + kk * ld);
   auto cpu = k::make_cpu_backend(2);
@@ -291,8 +294,10 @@ TEST(FashionMnistGpuVsCpu, ThirtyTwoCandidates) {
   const auto got = k::evaluate_mlp(*gpu, shape, c, fashion_test().view());
   for (std::size_t kk = 0; kk < 32; ++kk) {
     ASSERT_TRUE(want[kk].valid());
-    EXPECT_TRUE(score_matches(got[kk], {want[kk].mean_loss, static_cast<std::int64_t>(want[kk].correct),
-                                                kMaxFlipsFashion}, kk, "cuda"));
+    EXPECT_TRUE(score_matches(
+        got[kk],
+        {want[kk].mean_loss, static_cast<std::int64_t>(want[kk].correct), kMaxFlipsFashion}, kk,
+        "cuda"));
   }
 }
 

@@ -201,7 +201,8 @@ class LabelledTensorFile : public ::testing::Test {
   void patch(std::size_t offset, unsigned char value) {
     Bytes b = read_file(path);
     b[offset] = value;
-    const auto crc = static_cast<std::uint32_t>(crc32(0L, b.data(), static_cast<uInt>(b.size() - 4)));
+    const auto crc =
+        static_cast<std::uint32_t>(crc32(0L, b.data(), static_cast<uInt>(b.size() - 4)));
     std::memcpy(b.data() + b.size() - 4, &crc, 4);
     write_file(path, b);
   }

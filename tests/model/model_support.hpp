@@ -34,8 +34,7 @@ inline const model::LabelledSet& fashion_test() {
 }
 
 inline const model::LabelledSet& fashion_train() {
-  static const model::LabelledSet set =
-      model::load_fashion_mnist(model::FashionMnistSplit::kTrain);
+  static const model::LabelledSet set = model::load_fashion_mnist(model::FashionMnistSplit::kTrain);
   return set;
 }
 
@@ -67,12 +66,12 @@ inline std::vector<float> nearest_centroid(const model::LabelledSet& train, doub
 /// K candidates around `base`: candidate 0 is base itself, candidate k adds Gaussian noise of
 /// standard deviation sigma0 * growth^k (a spread from near-identical to useless models).
 inline std::vector<float> perturbed(const std::vector<float>& base, std::size_t k_count,
-                                    std::uint64_t seed, double sigma0 = 2e-3,
-                                    double growth = 1.3) {
+                                    std::uint64_t seed, double sigma0 = 2e-3, double growth = 1.3) {
   std::mt19937_64 rng(seed);
   std::vector<float> out(k_count * base.size());
   for (std::size_t k = 0; k < k_count; ++k) {
-    std::normal_distribution<float> noise(0.0f, static_cast<float>(k == 0 ? 0.0 : sigma0 * std::pow(growth, k)));
+    std::normal_distribution<float> noise(
+        0.0f, static_cast<float>(k == 0 ? 0.0 : sigma0 * std::pow(growth, k)));
     for (std::size_t j = 0; j < base.size(); ++j)
       out[k * base.size() + j] = base[j] + (k == 0 ? 0.0f : noise(rng));
   }
@@ -118,10 +117,10 @@ inline ::testing::AssertionResult score_matches(const kernels::CandidateScore& g
   if (!got.valid() || !(diff <= kLossRelTolerance * std::max(1.0, std::abs(want.mean_loss))) ||
       flips > want.near_ties)
     return ::testing::AssertionFailure()
-           << label << " candidate " << k << ": got " << kernels::to_string(got.status)
-           << " loss " << got.mean_loss << " correct " << got.correct << ", reference loss "
-           << want.mean_loss << " correct " << want.correct << " (" << want.near_ties
-           << " near ties; loss tolerance " << kLossRelTolerance << " relative)";
+           << label << " candidate " << k << ": got " << kernels::to_string(got.status) << " loss "
+           << got.mean_loss << " correct " << got.correct << ", reference loss " << want.mean_loss
+           << " correct " << want.correct << " (" << want.near_ties << " near ties; loss tolerance "
+           << kLossRelTolerance << " relative)";
   return ::testing::AssertionSuccess();
 }
 

@@ -54,9 +54,9 @@ class RecordingEvaluator final : public model::CandidateEvaluator {
 TEST(ValidateRound, CandidateSetIsTheDocumentedFormulas) {
   const std::size_t p = 4, n = 3;
   const std::vector<float> base = {1.0f, -2.0f, 0.5f, 3.0f};
-  const std::vector<float> deltas = {0.1f, 0.2f, -0.3f, 0.4f,   //
-                                     -1.0f, 0.5f, 0.25f, 2.0f,  //
-                                     7.0f, 7.0f, 7.0f, 7.0f};   // weight 0: enters no mean
+  const std::vector<float> deltas = {0.1f,  0.2f, -0.3f, 0.4f,   //
+                                     -1.0f, 0.5f, 0.25f, 2.0f,   //
+                                     7.0f,  7.0f, 7.0f,  7.0f};  // weight 0: enters no mean
   const std::vector<double> w = {1.0, 3.0, 0.0};
   RecordingEvaluator eval(p, 3);
   const model::RoundValidation r = model::validate_round(eval, base, {deltas.data(), n, p, p}, w);
@@ -107,15 +107,19 @@ TEST(ValidateRound, RejectsBadArguments) {
   const std::vector<double> w = {1, 1};
   EXPECT_THROW(model::validate_round(eval, std::vector<float>{1, 2}, {deltas.data(), 2, 3, 3}, w),
                model::ModelError);
-  EXPECT_THROW(model::validate_round(eval, base, {deltas.data(), 3, 2, 2}, std::vector<double>{1, 1, 1}),
-               model::ModelError);
-  EXPECT_THROW(model::validate_round(eval, base, {deltas.data(), 0, 3, 3}, {}), std::invalid_argument);
+  EXPECT_THROW(
+      model::validate_round(eval, base, {deltas.data(), 3, 2, 2}, std::vector<double>{1, 1, 1}),
+      model::ModelError);
+  EXPECT_THROW(model::validate_round(eval, base, {deltas.data(), 0, 3, 3}, {}),
+               std::invalid_argument);
   EXPECT_THROW(model::validate_round(eval, base, {deltas.data(), 2, 3, 3}, std::vector<double>{1}),
                std::invalid_argument);
-  EXPECT_THROW(model::validate_round(eval, base, {deltas.data(), 2, 3, 3}, std::vector<double>{1, -1}),
-               std::invalid_argument);
-  EXPECT_THROW(model::validate_round(eval, base, {deltas.data(), 2, 3, 3}, std::vector<double>{0, 0}),
-               std::invalid_argument);
+  EXPECT_THROW(
+      model::validate_round(eval, base, {deltas.data(), 2, 3, 3}, std::vector<double>{1, -1}),
+      std::invalid_argument);
+  EXPECT_THROW(
+      model::validate_round(eval, base, {deltas.data(), 2, 3, 3}, std::vector<double>{0, 0}),
+      std::invalid_argument);
   EXPECT_THROW(
       model::validate_round(eval, base, {deltas.data(), 2, 3, 3},
                             std::vector<double>{1, std::numeric_limits<double>::quiet_NaN()}),
@@ -140,7 +144,8 @@ TEST(ValidateRound, ContributionsOnRealData) {
   }
   auto cpu = kernels::make_cpu_backend(2);
   model::BatchedMlpEvaluator eval(*cpu, model::MlpShape{{784, 10}}, fashion_test());
-  const auto r = model::validate_round(eval, base, {deltas.data(), 2, p, p}, std::vector<double>{1, 1});
+  const auto r =
+      model::validate_round(eval, base, {deltas.data(), 2, p, p}, std::vector<double>{1, 1});
   ASSERT_TRUE(r.previous.valid() && r.global.valid());
   EXPECT_GT(r.previous.accuracy, 0.6);  // the centroid classifier really classifies
   EXPECT_GT(r.updates[0].alone.accuracy, 0.6);
@@ -162,7 +167,8 @@ TEST(ValidateRound, NonFiniteUpdatePoisonsOnlyTheCandidatesItEnters) {
   deltas[p + 123] = std::numeric_limits<float>::quiet_NaN();
   auto cpu = kernels::make_cpu_backend(2);
   model::BatchedMlpEvaluator eval(*cpu, model::MlpShape{{784, 10}}, fashion_test(), 4);
-  const auto r = model::validate_round(eval, base, {deltas.data(), 3, p, p}, std::vector<double>{1, 2, 3});
+  const auto r =
+      model::validate_round(eval, base, {deltas.data(), 3, p, p}, std::vector<double>{1, 2, 3});
   const auto bad = model::CandidateStatus::kNonFiniteParameters;
   EXPECT_TRUE(r.previous.valid());
   EXPECT_EQ(r.global.status, bad);

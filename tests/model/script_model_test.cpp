@@ -73,16 +73,18 @@ TEST(ScriptModel, CandidatesMatchTheBatchedMlp) {
   for (std::size_t k = 0; k < 2; ++k) {
     ASSERT_TRUE(want[k].valid());
     EXPECT_GT(want[k].mean_loss, 0.5);
-    EXPECT_TRUE(score_matches(got[k], {want[k].mean_loss, static_cast<std::int64_t>(want[k].correct), kMaxFlips},
-                              k, "batched vs TorchScript"));
+    EXPECT_TRUE(score_matches(
+        got[k], {want[k].mean_loss, static_cast<std::int64_t>(want[k].correct), kMaxFlips}, k,
+        "batched vs TorchScript"));
   }
   EXPECT_EQ(want[2].status, model::CandidateStatus::kNonFiniteParameters);
   EXPECT_EQ(got[2].status, model::CandidateStatus::kNonFiniteParameters);
   // The flat vector went onto the module's parameters in order.
   script.assign(std::span<const float>(candidates).subspan(shape.parameters(), shape.parameters()));
-  EXPECT_EQ(script.flatten(),
-            std::vector<float>(candidates.begin() + static_cast<std::ptrdiff_t>(shape.parameters()),
-                               candidates.begin() + static_cast<std::ptrdiff_t>(2 * shape.parameters())));
+  EXPECT_EQ(
+      script.flatten(),
+      std::vector<float>(candidates.begin() + static_cast<std::ptrdiff_t>(shape.parameters()),
+                         candidates.begin() + static_cast<std::ptrdiff_t>(2 * shape.parameters())));
 }
 
 TEST(ScriptModel, WrongLengthIsAClearError) {
@@ -97,7 +99,8 @@ TEST(ScriptModel, WrongLengthIsAClearError) {
 
 TEST(ScriptModel, FilesThatDoNotLoad) {
   TempDir dir;
-  expect_model_error([&] { model::ScriptModel::load(dir / "absent.pt"); }, {"absent.pt", "no such file"});
+  expect_model_error([&] { model::ScriptModel::load(dir / "absent.pt"); },
+                     {"absent.pt", "no such file"});
   {
     std::ofstream junk(dir / "junk.pt", std::ios::binary);
     junk << "this is not a TorchScript archive\n";
@@ -111,7 +114,8 @@ TEST(ScriptModel, FilesThatDoNotLoad) {
     std::ofstream cut(dir / "cut.pt", std::ios::binary);
     cut.write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
   }
-  expect_model_error([&] { model::ScriptModel::load(dir / "cut.pt"); }, {"cut.pt", "does not load"});
+  expect_model_error([&] { model::ScriptModel::load(dir / "cut.pt"); },
+                     {"cut.pt", "does not load"});
 }
 
 TEST(ScriptModel, OutputThatIsNotLogits) {

@@ -33,7 +33,8 @@ ReferenceScore torch_reference(torch::nn::Sequential& net, const model::Labelled
   const torch::Tensor x = torch::from_blob(const_cast<float*>(data.features.data()),
                                            {n, static_cast<std::int64_t>(data.cols())});
   const torch::Tensor y =
-      torch::from_blob(const_cast<std::int32_t*>(data.labels.data()), {n}, torch::kInt).to(torch::kLong);
+      torch::from_blob(const_cast<std::int32_t*>(data.labels.data()), {n}, torch::kInt)
+          .to(torch::kLong);
   const torch::Tensor logits = net->forward(x);
   const torch::Tensor top2 = std::get<0>(logits.topk(2, 1));
   const torch::Tensor gap = top2.select(1, 0) - top2.select(1, 1);
@@ -55,7 +56,8 @@ std::vector<float> trained(const model::MlpShape& shape, int steps) {
   const std::int64_t batch = 100, d = static_cast<std::int64_t>(train.cols());
   for (int s = 0; s < steps; ++s) {
     const std::int64_t r0 = (s * batch) % static_cast<std::int64_t>(train.rows());
-    const torch::Tensor x = torch::from_blob(const_cast<float*>(train.features.data()) + r0 * d, {batch, d});
+    const torch::Tensor x =
+        torch::from_blob(const_cast<float*>(train.features.data()) + r0 * d, {batch, d});
     const torch::Tensor y =
         torch::from_blob(const_cast<std::int32_t*>(train.labels.data()) + r0, {batch}, torch::kInt)
             .to(torch::kLong);
@@ -81,9 +83,11 @@ TEST_P(FashionMnistParity, BatchedEqualsLibtorchPerCandidate) {
   if (base.empty()) base = trained(shape, 300);
   const std::uint64_t seed = 100 + k_count;
   // Noise from 2e-3 up to ~2 whatever K is: near-copies of the base model to useless ones.
-  const double growth = std::pow(1000.0, 1.0 / static_cast<double>(std::max<std::size_t>(k_count - 1, 1)));
+  const double growth =
+      std::pow(1000.0, 1.0 / static_cast<double>(std::max<std::size_t>(k_count - 1, 1)));
   const std::vector<float> candidates = perturbed(base, k_count, seed, 2e-3 / growth, growth);
-  SCOPED_TRACE(shape.describe() + " K=" + std::to_string(k_count) + " seed=" + std::to_string(seed));
+  SCOPED_TRACE(shape.describe() + " K=" + std::to_string(k_count) +
+               " seed=" + std::to_string(seed));
 
   auto cpu = kernels::make_cpu_backend(2);
   model::BatchedMlpEvaluator eval(*cpu, shape, fashion_test());
@@ -94,7 +98,7 @@ TEST_P(FashionMnistParity, BatchedEqualsLibtorchPerCandidate) {
 
   torch::nn::Sequential net = model::make_mlp(shape);
   double lo = std::numeric_limits<double>::infinity(), hi = 0;
-  std::int64_t ties = 0;
+  std::int64_t ties = 0, base_correct = 0;
   for (std::size_t k = 0; k < k_count; ++k) {
     model::assign_parameters(*net, std::span<const float>(candidates).subspan(k * p, p));
     const ReferenceScore want = torch_reference(net, fashion_test());
@@ -102,6 +106,7 @@ TEST_P(FashionMnistParity, BatchedEqualsLibtorchPerCandidate) {
     lo = std::min(lo, want.mean_loss);
     hi = std::max(hi, want.mean_loss);
     ties += want.near_ties;
+    if (k == 0) base_correct = want.correct;
   }
   const auto t2 = std::chrono::steady_clock::now();
   // Not a trivial comparison: the base model classifies, and the candidates differ.
@@ -109,24 +114,26 @@ TEST_P(FashionMnistParity, BatchedEqualsLibtorchPerCandidate) {
   if (k_count >= 7) {
     EXPECT_GT(hi - lo, 0.01) << "candidates too alike to tell apart";
   }
-  std::printf("[ %s K=%zu ] base correct %zu, loss %.4f..%.4f, %lld near ties; batched %.0f ms, "
-              "libtorch one at a time %.0f ms\n",
-              shape.describe().c_str(), k_count, got[0].correct, lo, hi,
-              static_cast<long long>(ties),
-              std::chrono::duration<double, std::milli>(t1 - t0).count(),
-              std::chrono::duration<double, std::milli>(t2 - t1).count());
+  std::printf(
+      "[ %s K=%zu ] base correct %zu (libtorch %lld), loss %.4f..%.4f, %lld near ties; batched "
+      "%.0f ms, "
+      "libtorch one at a time %.0f ms\n",
+      shape.describe().c_str(), k_count, got[0].correct, static_cast<long long>(base_correct), lo,
+      hi, static_cast<long long>(ties), std::chrono::duration<double, std::milli>(t1 - t0).count(),
+      std::chrono::duration<double, std::milli>(t2 - t1).count());
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Candidates, FashionMnistParity,
-    ::testing::Values(ParityCase{"784-10", 1}, ParityCase{"784-10", 7}, ParityCase{"784-10", 32},
-                      ParityCase{"784-64-32-10", 1}, ParityCase{"784-64-32-10", 7},
-                      ParityCase{"784-64-32-10", 32}),
-    [](const auto& info) {
-      std::string s = info.param.shape;
-      std::replace(s.begin(), s.end(), '-', '_');
-      return std::string("mlp_").append(s).append("_k").append(std::to_string(info.param.k));
-    });
+INSTANTIATE_TEST_SUITE_P(Candidates, FashionMnistParity,
+                         ::testing::Values(ParityCase{"784-10", 1}, ParityCase{"784-10", 7},
+                                           ParityCase{"784-10", 32}, ParityCase{"784-64-32-10", 1},
+                                           ParityCase{"784-64-32-10", 7},
+                                           ParityCase{"784-64-32-10", 32}),
+                         [](const auto& info) {
+                           std::string s = info.param.shape;
+                           std::replace(s.begin(), s.end(), '-', '_');
+                           return std::string("mlp_").append(s).append("_k").append(
+                               std::to_string(info.param.k));
+                         });
 
 /// NaN and Inf parameters on the real set: those candidates are marked, the others still
 /// equal libtorch.
@@ -154,8 +161,8 @@ TEST(TorchMapping, FlatLayoutIsNamedParametersOrder) {
   torch::nn::Sequential net = model::make_mlp(shape);
   std::vector<std::string> names;
   for (const auto& item : net->named_parameters()) names.push_back(item.key());
-  EXPECT_EQ(names, (std::vector<std::string>{"0.weight", "0.bias", "2.weight", "2.bias",
-                                             "4.weight", "4.bias"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"0.weight", "0.bias", "2.weight", "2.bias", "4.weight",
+                                             "4.bias"}));
   const std::vector<float> flat = model::flatten_parameters(*net);
   ASSERT_EQ(flat.size(), shape.parameters());
   // Element (o, i) of layer l's weight sits at weight_offset(l) + o * in + i; bias o at
@@ -164,7 +171,8 @@ TEST(TorchMapping, FlatLayoutIsNamedParametersOrder) {
     const auto& linear = net[l * 2]->as<torch::nn::Linear>();
     ASSERT_NE(linear, nullptr);
     for (std::int64_t o : {std::int64_t{0}, static_cast<std::int64_t>(shape.out(l)) - 1})
-      for (std::int64_t i : {std::int64_t{0}, std::int64_t{5}, static_cast<std::int64_t>(shape.in(l)) - 1})
+      for (std::int64_t i :
+           {std::int64_t{0}, std::int64_t{5}, static_cast<std::int64_t>(shape.in(l)) - 1})
         EXPECT_EQ(flat[shape.weight_offset(l) + static_cast<std::size_t>(o) * shape.in(l) +
                        static_cast<std::size_t>(i)],
                   linear->weight[o][i].item<float>());

@@ -20,12 +20,12 @@ struct UpdateContribution {
 
 /// Scores of a round's candidates.
 struct RoundValidation {
-  CandidateScore previous;  ///< the base model (last accepted global model)
-  CandidateScore global;    ///< the new global model
+  CandidateScore previous;                  ///< the base model (last accepted global model)
+  CandidateScore global;                    ///< the new global model
   std::vector<UpdateContribution> updates;  ///< in the order of the update rows
   std::vector<float> global_parameters;     ///< the new global model's flat vector
-  std::size_t candidates = 0;                ///< 2N + 2 evaluated
-  std::size_t passes = 0;                    ///< evaluator calls (groups of max_batch())
+  std::size_t candidates = 0;               ///< 2N + 2 evaluated
+  std::size_t passes = 0;                   ///< evaluator calls (groups of max_batch())
 };
 
 /// Builds and scores the round's candidates from the base model and N update deltas with
