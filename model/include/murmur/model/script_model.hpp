@@ -1,7 +1,8 @@
 #pragma once
 // The general model path: a TorchScript module file whose parameters are filled, in order,
 // from a flat vector, and candidates evaluated one at a time with libtorch on the CPU.
-// No torch type in this header (the module sits behind a pointer to an implementation).
+// No torch type in this header (the module sits behind a pointer to an implementation); the
+// code is in murmur::model, which links libtorch.
 #include <cstddef>
 #include <filesystem>
 #include <memory>

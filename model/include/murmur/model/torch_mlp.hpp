@@ -1,6 +1,7 @@
 #pragma once
 // libtorch's side of the MLP: the module, and flat vectors onto and off its parameters.
 // Includes torch headers (~30 s per translation unit): include it only where libtorch is used.
+// Target murmur::model (murmur::model_core has no libtorch).
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/sequential.h>
 
