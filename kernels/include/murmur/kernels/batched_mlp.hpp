@@ -84,9 +84,11 @@ struct LabelledRows {
 ///   accuracy  = (1/n) #{i : argmax_c z_c = y_i}.
 /// Every layer of all K candidates is one batched GEMM over a block of rows: the first layer
 /// is one GEMM [rows, in] x [in, K*out_0] against the stacked W_0 of every candidate (the data
-/// is read once for all K), later layers a strided batch of K GEMMs; bias and ReLU are fused
-/// into one pass over the activations, and bias, log-sum-exp, loss and argmax of the last
-/// layer into one pass per candidate that writes a double and a count per block of rows.
+/// is read once for all K), later layers a strided batch of K GEMMs (cuBLAS strided-batched on
+/// CUDA, OpenBLAS per candidate on the CPU); bias and ReLU are fused into one pass over the
+/// activations, and bias, log-sum-exp, loss and argmax of the last layer into one pass per
+/// candidate that writes a double and a count per 256 rows. The CPU backend also folds the
+/// last layer itself (C outputs, too narrow for BLAS to run well) into that pass.
 ///
 /// Cost: 2 * n * K * sum_l(in_l * out_l) flops. Memory: the features are read once per call;
 /// activations live in blocks of rows ([block, K, out_l]; at most 32 MiB on the CPU, 256 MiB
