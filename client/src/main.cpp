@@ -7,6 +7,7 @@
 #include "murmur/client/info.hpp"
 #include "node_cli.hpp"
 #include "validate_cli.hpp"
+#include "simulate_cli.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"murmur: Murmuration's command line for node operators, validators and researchers"};
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   murmur::client::add_node_command(app);
   murmur::client::add_load_command(app);
   murmur::client::add_validate_command(app);
+  murmur::client::add_simulate_commands(app);
 
   try {
     app.parse(argc, argv);
