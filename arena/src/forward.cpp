@@ -12,6 +12,7 @@
 //   x   = x + (silu(gate) * up) W_down^T  (+ hook down)
 // Every step but attention is row-local and attention is sequence-local, so the S sequences
 // (M adapters x B sequences in the batched path) never mix.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -45,6 +46,27 @@ torch::Tensor rope(const torch::Tensor& x, const torch::Tensor& cos, const torch
   const torch::Tensor c = cos.view({1, cos.size(0), 1, half}),
                       s = sin.view({1, sin.size(0), 1, half});
   return torch::cat({x1 * c - x2 * s, x2 * c + x1 * s}, -1);
+}
+
+/// Causal attention of q [S, KV, G*L, hd] (scaled, rotated; kv head j's G query heads folded
+/// into rows) over k [S, KV, hd, L] and v [S, KV, L, hd]: softmax(q k^T + mask) v, [S, KV, G*L,
+/// hd]. Sequences go in chunks whose scores (chunk x heads x L x L floats) stay within
+/// kScoresBytes, so memory does not grow with the number of sequences and a chunk's scores are
+/// still in cache when softmax and the second product read them.
+torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                        const torch::Tensor& causal, std::int64_t G) {
+  constexpr std::int64_t kScoresBytes = 4 << 20;
+  const std::int64_t S = q.size(0), KV = q.size(1), L = k.size(3), hd = q.size(3);
+  const std::int64_t per_sequence = KV * G * L * L * static_cast<std::int64_t>(sizeof(float));
+  const std::int64_t chunk = std::max<std::int64_t>(1, kScoresBytes / per_sequence);
+  torch::Tensor out = torch::empty({S, KV, G * L, hd}, q.options());
+  for (std::int64_t s0 = 0; s0 < S; s0 += chunk) {
+    const std::int64_t n = std::min(chunk, S - s0);
+    torch::Tensor scores = torch::matmul(q.narrow(0, s0, n), k.narrow(0, s0, n));
+    scores.view({n, KV, G, L, L}).masked_fill_(causal, -std::numeric_limits<float>::infinity());
+    out.narrow(0, s0, n).copy_(torch::matmul(torch::softmax(scores, -1), v.narrow(0, s0, n)));
+  }
+  return out;
 }
 
 }  // namespace
@@ -84,9 +106,7 @@ torch::Tensor decoder_hidden(const BaseModel::Impl& model, const std::vector<Lay
                                 .permute({0, 2, 3, 1});  // [S, KV, hd, L]
     const torch::Tensor v =
         qkv.narrow(1, q_out + kv_out, kv_out).view({S, L, KV, hd}).permute({0, 2, 1, 3});
-    torch::Tensor scores = torch::matmul(q, k);  // [S, KV, G*L, L]
-    scores.view({S, KV, G, L, L}).masked_fill_(causal, -std::numeric_limits<float>::infinity());
-    const torch::Tensor attn = torch::matmul(torch::softmax(scores, -1), v)  // [S, KV, G*L, hd]
+    const torch::Tensor attn = attention(q, k, v, causal, G)  // [S, KV, G*L, hd]
                                    .view({S, H, L, hd})
                                    .permute({0, 2, 1, 3})
                                    .reshape({N, H * hd});

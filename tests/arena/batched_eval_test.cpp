@@ -151,6 +151,22 @@ TEST_F(BatchedEval, GroupsAndBatchSizesDoNotChangeScores) {
   }
 }
 
+TEST_F(BatchedEval, LongSequencesAttendInChunks) {
+  // 6 sequences of 100..128 tokens: 8 adapters x 6 sequences' attention scores (256 KiB each)
+  // exceed the 4 MiB chunk, so the batched forward attends in chunks of 16 sequences; the
+  // merged path (6 sequences) in one. Both must agree.
+  const BaseModel b = base();
+  const std::vector<LoraAdapter> list = adapters(b);
+  const EvalSet long_data = testing::random_eval_set(b.config(), 6, 100, 128, kSeed + 200);
+  const std::vector<AdapterScore> batched = evaluate_batched(b, pointers(list), long_data, {6, 8});
+  for (std::size_t i = 0; i < list.size(); i += 3) {
+    const AdapterScore merged = evaluate_merged(b, list[i], long_data, 6);
+    EXPECT_NEAR(batched[i].mean_loss, merged.mean_loss,
+                tolerance(kBatchedVsMerged, merged.mean_loss))
+        << list[i].name;
+  }
+}
+
 TEST_F(BatchedEval, TorchDecoderMatchesPlainLoopsInDouble) {
   const BaseModel b = base();
   const std::vector<LoraAdapter> list = adapters(b);
