@@ -114,7 +114,10 @@ void Server::Impl::publish_snapshot() {
   s.votes = spool.votes(state.round).size();
   s.global_model = state.global_model;
   s.candidate_model = state.candidate_model;
-  s.last_outcome = state.round > 1 ? spool.outcome(state.round - 1) : "";
+  // The previous round's outcome; once the task is closed, the last round's own.
+  s.last_outcome = state.stage == wire::STAGE_CLOSED ? spool.outcome(state.round)
+                   : state.round > 1                 ? spool.outcome(state.round - 1)
+                                                     : "";
   s.backend = backend->describe();
   std::lock_guard lock(snapshot_mutex);
   shared_snapshot = s;
