@@ -167,12 +167,15 @@ void sgmv(Backend& backend, const SgmvProblem& p) {
     throw std::invalid_argument("sgmv (cuda): " + std::to_string(items.size()) +
                                 " row tiles in one call; split the batch");
 
+  // Only the factors some segment uses are read: the others may be empty or null.
+  std::vector<char> used(p.factors.size(), 0);
+  for (const WorkItem& item : items) used[static_cast<std::size_t>(item.adapter)] = 1;
   std::vector<DeviceFactors> table(p.factors.size());
   std::size_t factor_floats = 0;
   for (std::size_t a = 0; a < p.factors.size(); ++a) {
     const LoraFactors& f = p.factors[a];
     table[a] = {f.a, f.b, f.rank, f.scale, 0.0f};
-    if (p.residence == Residence::kHost && f.rank > 0) factor_floats += f.rank * (p.d_in + p.d_out);
+    if (p.residence == Residence::kHost && used[a]) factor_floats += f.rank * (p.d_in + p.d_out);
   }
 
   // One pinned staging block and one device block for the metadata (and host factors).
@@ -200,7 +203,7 @@ void sgmv(Backend& backend, const SgmvProblem& p) {
     std::size_t offset = 0;
     for (std::size_t a = 0; a < p.factors.size(); ++a) {
       const LoraFactors& f = p.factors[a];
-      if (f.rank == 0) continue;
+      if (!used[a]) continue;
       MURMUR_CUDA_CHECK(
           cudaMemcpyAsync(d_f + offset, f.a, f.rank * p.d_in * 4, cudaMemcpyHostToDevice, stream));
       table[a].a = d_f + offset;
