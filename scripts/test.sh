@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 bash scripts/setup.sh
+source scripts/env.sh
 bash scripts/build.sh "$@"
 echo "[test] build done in $(( $(date +%s) - start )) s"
 ctest --test-dir "${MURMUR_BUILD_DIR:-build}" --output-on-failure -j "$(nproc)" --timeout 600
