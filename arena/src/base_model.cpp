@@ -5,6 +5,7 @@
 
 #include "murmur/arena/errors.hpp"
 #include "murmur/arena/safetensors.hpp"
+#include "murmur/kernels/backend.hpp"
 #include "torch_llama.hpp"
 
 namespace murmur::arena {
@@ -91,14 +92,17 @@ ProjectionSlot projection_slot(const LlamaConfig& c, Projection p) {
 }
 
 bool cuda_available() {
-  return torch::cuda::is_available();
+  return torch::cuda::is_available() && kernels::cuda_compiled();
 }
 
 BaseModel BaseModel::load(const std::filesystem::path& dir, Device device) {
   if (device == Device::kCuda && !torch::cuda::is_available())
     throw std::runtime_error(
-        "--device cuda: this libtorch has no CUDA or no device answers; "
-        "use --device cpu");
+        "--device cuda: this libtorch has no CUDA or no device answers; use --device cpu");
+  if (device == Device::kCuda && !kernels::cuda_compiled())
+    throw std::runtime_error(
+        "--device cuda: the kernels were built without CUDA (no nvcc at configure time), so "
+        "sgmv cannot run on the device; use --device cpu");
   auto impl = std::make_shared<Impl>();
   impl->config = read_llama_config(dir / "config.json");
   const LlamaConfig& c = impl->config;

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <nlohmann/json.hpp>
 
 #include "murmur/arena/base_model.hpp"
 #include "murmur/arena/errors.hpp"
@@ -232,6 +233,42 @@ TEST_F(BatchedEval, HalfAndBfloatFilesLoadTheSameFloats) {
   EXPECT_TRUE(SafetensorsFile::open(dir_->path() / "bf16" / "model.safetensors")
                   .at("lm_head.weight")
                   .dtype == Dtype::kBF16);
+}
+
+TEST_F(BatchedEval, ShardedAndTiedModelsLoad) {
+  // The base split into two shards with model.safetensors.index.json: bit-identical losses.
+  const auto sharded = dir_->path() / "sharded";
+  testing::write_llama(*host_, sharded);
+  const SafetensorsFile whole = SafetensorsFile::open(sharded / "model.safetensors");
+  SafetensorsWriter first, second;
+  nlohmann::json index;
+  for (const TensorInfo& t : whole.tensors()) {
+    const bool in_first = t.name.find("layers.1.") == std::string::npos;
+    (in_first ? first : second).add(t.name, t.dtype, t.shape, whole.bytes(t));
+    index["weight_map"][t.name] =
+        in_first ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
+  }
+  first.write(sharded / "model-00001-of-00002.safetensors");
+  second.write(sharded / "model-00002-of-00002.safetensors");
+  std::ofstream(sharded / "model.safetensors.index.json") << index.dump();
+  const AdapterScore from_one = evaluate_base(BaseModel::load(sharded), *data_, 6);
+  std::filesystem::remove(sharded / "model.safetensors");
+  const AdapterScore from_shards = evaluate_base(BaseModel::load(sharded), *data_, 6);
+  EXPECT_EQ(from_shards.total_loss, from_one.total_loss);
+
+  // tie_word_embeddings: no lm_head.weight, the embedding is the head; against the loops.
+  LlamaConfig tied_config = testing::tiny_config();
+  tied_config.tie_embeddings = true;
+  const testing::HostModel tied = testing::random_llama(tied_config, kSeed + 9);
+  ASSERT_EQ(tied.weights.count("lm_head.weight"), 0u);
+  testing::write_llama(tied, dir_->path() / "tied");
+  EvalSet few;
+  few.sequences.assign(data_->sequences.begin(), data_->sequences.begin() + 2);
+  double naive = 0;
+  for (const EvalSequence& s : few.sequences) naive += testing::naive_total_loss(tied, nullptr, s);
+  const double want = naive / static_cast<double>(few.target_tokens());
+  EXPECT_NEAR(evaluate_base(BaseModel::load(dir_->path() / "tied"), few, 2).mean_loss, want,
+              tolerance(kTorchVsNaive, want));
 }
 
 TEST_F(BatchedEval, BaseModelErrorsNameTheFileAndTensor) {

@@ -42,7 +42,8 @@ class BaseModel {
   std::shared_ptr<const Impl> impl_;
 };
 
-/// Whether this build's libtorch can run on a CUDA device now.
+/// Whether the decoder can run on a CUDA device now: libtorch has CUDA and a device, and the
+/// kernels (sgmv) were built with CUDA.
 bool cuda_available();
 
 }  // namespace murmur::arena
