@@ -176,6 +176,12 @@ std::vector<double> batched_totals(const BaseModel::Impl& m,
 
 }  // namespace
 
+std::size_t pass_bytes(const LlamaConfig& c, std::size_t rows) {
+  const std::size_t per_row = 3 * c.hidden + c.out_features(Projection::kQ) +
+                              2 * c.out_features(Projection::kK) + 3 * c.intermediate;
+  return 2 * rows * per_row * sizeof(float);
+}
+
 std::vector<AdapterScore> evaluate_batched(const BaseModel& base,
                                            std::span<const LoraAdapter* const> adapters,
                                            const EvalSet& data, const EvalOptions& options) {
@@ -184,10 +190,16 @@ std::vector<AdapterScore> evaluate_batched(const BaseModel& base,
   const std::vector<Batch> batches = make_batches(data, options.batch_sequences, m.torch_device);
   std::unique_ptr<kernels::Backend> backend =
       m.device == Device::kCuda ? kernels::make_cuda_backend(0) : kernels::make_cpu_backend(1);
+  // Adapters per pass: as many as asked for, as long as the longest batch fits the budget.
+  std::size_t longest_rows = 0;
+  for (const Batch& b : batches)
+    longest_rows = std::max(longest_rows, static_cast<std::size_t>(b.rows_per_copy));
+  std::size_t per_pass = options.adapters_per_pass;
+  while (per_pass > 1 && pass_bytes(m.config, per_pass * longest_rows) > options.max_pass_bytes)
+    --per_pass;
   std::vector<AdapterScore> scores;
-  for (std::size_t first = 0; first < adapters.size(); first += options.adapters_per_pass) {
-    const auto group =
-        adapters.subspan(first, std::min(options.adapters_per_pass, adapters.size() - first));
+  for (std::size_t first = 0; first < adapters.size(); first += per_pass) {
+    const auto group = adapters.subspan(first, std::min(per_pass, adapters.size() - first));
     const std::vector<double> totals = batched_totals(m, group, batches, *backend);
     for (std::size_t a = 0; a < group.size(); ++a)
       scores.push_back(finish(group[a]->name, totals[a], data.target_tokens(), data));

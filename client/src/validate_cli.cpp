@@ -23,6 +23,7 @@ struct ValidateOptions {
   std::string data;
   std::size_t batch = 8;
   std::size_t per_pass = 16;
+  double pass_gib = 8;
   std::string device = "auto";
   std::string out = "scores.json";
   bool check_merged = false;
@@ -65,8 +66,9 @@ void run_validate(const ValidateOptions& o) {
             << loads.size() - valid.size() << " rejected; scoring in passes of up to " << o.per_pass
             << " adapters x " << o.batch << " sequences\n\n";
 
+  const auto budget = static_cast<std::size_t>(o.pass_gib * double(std::size_t{1} << 30));
   const std::vector<AdapterScore> batched =
-      evaluate_batched(base, valid, data, {o.batch, o.per_pass});
+      evaluate_batched(base, valid, data, {o.batch, o.per_pass, budget});
   scores.insert(scores.end(), batched.begin(), batched.end());
   const AdapterScore base_score = evaluate_base(base, data, o.batch);
   if (o.check_merged) {
@@ -125,6 +127,10 @@ void add_validate_command(CLI::App& app) {
       ->check(CLI::Range(1, 1 << 16));
   cmd->add_option("--adapters-per-pass", opts->per_pass, "Adapters sharing one forward pass")
       ->check(CLI::Range(1, 1 << 12));
+  cmd->add_option("--max-pass-memory", opts->pass_gib,
+                  "GiB of activations one forward pass may use; fewer adapters share a pass "
+                  "when --adapters-per-pass would exceed it")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--device", opts->device, "cpu, cuda or auto (cuda when libtorch has a device)")
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   cmd->add_option("--out", opts->out, "Where to write the scores as JSON");

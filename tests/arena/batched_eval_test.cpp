@@ -144,9 +144,17 @@ TEST_F(BatchedEval, GroupsAndBatchSizesDoNotChangeScores) {
   const auto ptrs = pointers(list);
   const std::vector<AdapterScore> all = evaluate_batched(b, ptrs, *data_, {12, 8});
   const std::vector<AdapterScore> grouped = evaluate_batched(b, ptrs, *data_, {1, 3});  // 3+3+2
+  // A memory budget of two adapters' rows of the longest batch: passes of 2 adapters.
+  const std::size_t two = pass_bytes(b.config(), 2 * 5 * 40);
+  ASSERT_LT(pass_bytes(b.config(), 8 * 5 * 40), std::size_t{64} << 20);  // tiny: tens of MiB
+  const std::vector<AdapterScore> budgeted = evaluate_batched(b, ptrs, *data_, {5, 8, two});
   ASSERT_EQ(grouped.size(), all.size());
+  ASSERT_EQ(budgeted.size(), all.size());
   for (std::size_t i = 0; i < all.size(); ++i) {
     EXPECT_EQ(grouped[i].name, all[i].name);
+    EXPECT_EQ(budgeted[i].name, all[i].name);
+    EXPECT_NEAR(budgeted[i].mean_loss, all[i].mean_loss,
+                tolerance(kBatchedVsMerged, all[i].mean_loss));
     EXPECT_NEAR(grouped[i].mean_loss, all[i].mean_loss,
                 tolerance(kBatchedVsMerged, all[i].mean_loss));
   }

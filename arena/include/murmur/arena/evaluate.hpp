@@ -26,8 +26,16 @@ struct AdapterScore {
 
 struct EvalOptions {
   std::size_t batch_sequences = 8;     ///< sequences per forward (per adapter)
-  std::size_t adapters_per_pass = 16;  ///< M: adapters sharing one forward
+  std::size_t adapters_per_pass = 16;  ///< M: at most this many adapters share one forward
+  /// Activation memory one forward may use; fewer adapters share a pass when M would exceed it
+  /// (see pass_bytes), down to one.
+  std::size_t max_pass_bytes = std::size_t{8} << 30;
 };
+
+/// Estimated activation memory of one batched forward over `rows` = M * B * L rows: per row the
+/// residual stream, its norm and the attention output (3 x hidden), q/k/v, gate/up and the SwiGLU
+/// product (3 x intermediate), in float, doubled for libtorch's temporaries.
+std::size_t pass_bytes(const LlamaConfig& config, std::size_t rows);
 
 /// Scores every adapter in one forward per batch of sequences per group of up to
 /// adapters_per_pass adapters.
