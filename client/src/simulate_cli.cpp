@@ -48,6 +48,8 @@ void add_common_options(CLI::App* cmd, Common& c) {
   cmd->add_option("--epochs", o.training.epochs, "local epochs E per round")->capture_default_str();
   cmd->add_option("--batch", o.training.batch, "local batch size B")->capture_default_str();
   cmd->add_option("--lr", o.training.lr, "local SGD learning rate")->capture_default_str();
+  cmd->add_option("--lr-decay", o.training.lr_decay, "learning rate x this every round")
+      ->capture_default_str();
   cmd->add_option("--sign-flip-scale", o.attack_params.sign_flip_scale,
                   "sign-flip: -scale x own delta")
       ->capture_default_str();

@@ -10,11 +10,11 @@
 #include <vector>
 
 #include "murmur/client/node_client.hpp"
+#include "murmur/client/server_records.hpp"
 #include "murmur/client/simulate.hpp"
 #include "murmur/client/simulate_data.hpp"
 #include "murmur/kernels/backend.hpp"
 #include "murmur/server/server.hpp"
-#include "simulate_records.hpp"
 
 namespace murmur::client::sim {
 

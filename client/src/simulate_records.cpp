@@ -1,4 +1,6 @@
-#include "simulate_records.hpp"
+#include "murmur/client/server_records.hpp"
+
+#include <sqlite3.h>
 
 #include <cmath>
 #include <limits>

@@ -106,10 +106,13 @@ std::string describe_round(const SimulationReport& r, const RoundRecord& rec) {
   }
   std::ostringstream s;
   s << "round " << rec.round << ": accuracy " << fmt("%.4f", rec.accuracy) << " ("
-    << fmt("%+.4f", rec.accuracy - previous) << "), " << readable_amounts(rec.outcome) << " ["
-    << fmt("%.1f", rec.seconds) << " s: train+upload " << fmt("%.1f", rec.train_seconds)
-    << ", aggregate " << fmt("%.1f", rec.aggregate_seconds) << ", vote "
-    << fmt("%.1f", rec.vote_seconds) << ", chain " << fmt("%.1f", rec.chain_seconds) << "]\n";
+    << fmt("%+.4f", rec.accuracy - previous)
+    << (std::isnan(rec.candidate_accuracy) ? std::string()
+                                           : "; candidate " + fmt("%.4f", rec.candidate_accuracy))
+    << "), " << readable_amounts(rec.outcome) << " [" << fmt("%.1f", rec.seconds)
+    << " s: train+upload " << fmt("%.1f", rec.train_seconds) << ", aggregate "
+    << fmt("%.1f", rec.aggregate_seconds) << ", vote " << fmt("%.1f", rec.vote_seconds)
+    << ", chain " << fmt("%.1f", rec.chain_seconds) << "]\n";
   std::size_t flagged_byz = 0;
   for (std::size_t i : rec.flagged) flagged_byz += r.node_attack[i] != Attack::kNone;
   s << "  proposers " << rec.proposers << " (" << rec.byzantine_proposers
@@ -152,7 +155,8 @@ void write_simulation_report(const SimulationReport& r, const std::filesystem::p
   std::filesystem::create_directories(dir);
   {
     std::ofstream csv(dir / "rounds.csv");
-    csv << "round,accuracy,loss,accepted,proposers,byzantine_proposers,committed,refused,votes_for,"
+    csv << "round,accuracy,candidate_accuracy,loss,accepted,proposers,byzantine_proposers,"
+           "committed,refused,votes_for,"
            "votes_against,flagged,flagged_byzantine,train_s,aggregate_s,vote_s,chain_s,round_s,tx,"
            "gas,"
            "reward_paid,slashed,outcome\n";
@@ -160,7 +164,8 @@ void write_simulation_report(const SimulationReport& r, const std::filesystem::p
       std::size_t flagged_byz = 0;
       for (std::size_t i : rec.flagged) flagged_byz += r.node_attack[i] != Attack::kNone;
       const auto& p = rec.chain_post;
-      csv << rec.round << ',' << fmt("%.4f", rec.accuracy) << ',' << fmt("%.4f", rec.loss) << ','
+      csv << rec.round << ',' << fmt("%.4f", rec.accuracy) << ','
+          << fmt("%.4f", rec.candidate_accuracy) << ',' << fmt("%.4f", rec.loss) << ','
           << rec.accepted << ',' << rec.proposers << ',' << rec.byzantine_proposers << ','
           << rec.committed << ',' << rec.refused << ',' << rec.votes_for << ',' << rec.votes_against
           << ',' << rec.flagged.size() << ',' << flagged_byz << ','
@@ -195,7 +200,7 @@ void write_simulation_report(const SimulationReport& r, const std::filesystem::p
     << fmt("%.1f", r.seconds) << " s.</p>\n";
   h << "<img src=\"accuracy.png\" alt=\"accuracy per "
        "round\">\n<h2>Rounds</h2>\n<table><tr><th>round</th>"
-       "<th>accuracy</th><th>outcome</th><th>proposers "
+       "<th>accuracy</th><th>candidate's</th><th>outcome</th><th>proposers "
        "(Byzantine)</th><th>committed</th><th>rule's flags</th>"
        "<th>votes +/-</th><th>transaction</th><th>balances changed</th></tr>\n";
   for (const auto& rec : r.rounds) {
@@ -208,11 +213,13 @@ void write_simulation_report(const SimulationReport& r, const std::filesystem::p
         if (!c.empty()) join(changes, "<br>", c);
       }
     }
-    h << "<tr><td>" << rec.round << "</td><td>" << fmt("%.4f", rec.accuracy) << "</td><td class=l>"
-      << html_escape(readable_amounts(rec.outcome)) << "</td><td>" << rec.proposers << " ("
-      << rec.byzantine_proposers << ")</td><td>" << rec.committed << "</td><td class=l>"
-      << flags_text(r, rec) << "</td><td>" << rec.votes_for << " / " << rec.votes_against
-      << "</td><td class=l><code>" << tx << "</code></td><td class=l>" << changes << "</td></tr>\n";
+    h << "<tr><td>" << rec.round << "</td><td>" << fmt("%.4f", rec.accuracy) << "</td><td>"
+      << (std::isnan(rec.candidate_accuracy) ? "" : fmt("%.4f", rec.candidate_accuracy))
+      << "</td><td class=l>" << html_escape(readable_amounts(rec.outcome)) << "</td><td>"
+      << rec.proposers << " (" << rec.byzantine_proposers << ")</td><td>" << rec.committed
+      << "</td><td class=l>" << flags_text(r, rec) << "</td><td>" << rec.votes_for << " / "
+      << rec.votes_against << "</td><td class=l><code>" << tx << "</code></td><td class=l>"
+      << changes << "</td></tr>\n";
   }
   h << "</table>\n";
   if (r.initial_balances && !r.rounds.empty()) {

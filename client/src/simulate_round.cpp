@@ -54,6 +54,7 @@ void Simulation::play_round(RoundRecord& rec, const wire::RoundInfo& start) {
   std::optional<chain::Hash32> candidate;
   if (is_stage(info, r, wire::STAGE_VOTING)) {
     candidate = hash_of(info.candidate_model_hash());
+    if (candidate) rec.candidate_accuracy = score_on_test(*candidate).first;
     const auto t_vote = Clock::now();
     vote(rec, info);
     info = wait_for([r](const wire::RoundInfo& i) { return ended(i, r); },
@@ -107,11 +108,13 @@ void Simulation::train_and_upload(RoundRecord& rec, const wire::RoundInfo& info)
   };
   // Honest nodes (and attackers that start from real training) train on the workers; honest
   // ones upload as soon as they are done.
+  LocalTraining training = o_.training;
+  training.lr *= std::pow(o_.training.lr_decay, static_cast<double>(r - 1));
   std::vector<std::vector<float>> deltas(o_.nodes);
   parallel_for(local.size(), workers_, [&](std::size_t k) {
     const std::size_t i = local[k];
     deltas[i] =
-        train_local(shape_, global, data_.train, shares_[i].train, o_.training,
+        train_local(shape_, global, data_.train, shares_[i].train, training,
                     mix(o_.seed, kTrain, i * 1'000'003 + r), node_attack_[i] == Attack::kLabelFlip);
     if (node_attack_[i] == Attack::kNone) upload(i, deltas[i]);
   });

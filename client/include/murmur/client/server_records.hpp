@@ -2,8 +2,6 @@
 // Read-only view of a murmurd's state.db (server/src/spool.cpp's schema): what the round engine
 // recorded per round. The simulator reads it to report the rule's diagnostics and to post the
 // signed votes on chain; SQLite's WAL lets it read while murmurd writes.
-#include <sqlite3.h>
-
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -12,6 +10,8 @@
 
 #include "murmur/chain/address.hpp"
 #include "murmur/chain/bytes.hpp"
+
+struct sqlite3;
 
 namespace murmur::client::sim {
 

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -97,6 +98,8 @@ struct NodeRound {
 struct RoundRecord {
   std::uint64_t round = 0;
   double accuracy = 0, loss = 0;  ///< global model after the round, on the test rows
+  /// The candidate's test accuracy (NaN when the round produced none that was seen).
+  double candidate_accuracy = std::numeric_limits<double>::quiet_NaN();
   std::string outcome;            ///< the server's
   bool accepted = false;          ///< the global model moved to the candidate
   std::string candidate, global;  ///< hashes (0x...)

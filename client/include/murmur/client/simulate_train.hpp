@@ -16,6 +16,7 @@ struct LocalTraining {
   std::size_t epochs = 1;  ///< E: passes over the node's rows per round
   std::size_t batch = 32;  ///< B; the last batch of an epoch may be smaller
   double lr = 0.05;
+  double lr_decay = 1.0;  ///< round r trains with lr x lr_decay^(r - 1) (a server-side schedule)
 };
 
 /// Runs libtorch on the calling thread only (at::set_num_threads(1)): the simulator trains one
