@@ -8,8 +8,10 @@ namespace murmur::kernels {
 
 /// The Gram matrix G = X X^T of the rows (N x N, row-major, symmetric), in FP64.
 ///
-/// Math: over tiles of D, each tile converted to double and G += X_t X_t^T by SYRK (OpenBLAS
-/// on the CPU, cuBLAS on CUDA), tiles in order. Pairwise squared distances follow as
+/// Math: over tiles of D, G += X_t X_t^T by SYRK, tiles in order, accumulated in FP64. CPU:
+/// float SSYRK (OpenBLAS) on 4096-coordinate tiles read in place when the rows are resident
+/// and equally spaced, each tile's float Gram added into the FP64 total; CUDA: each tile
+/// converted to double and DSYRK (cuBLAS). Pairwise squared distances follow as
 /// G_ii + G_jj - 2 G_ij (clamped at zero by the caller), as in faiss's L2 distance.
 /// Traffic: N*D*4 bytes read once; N^2*D flops. Memory: N^2*8 bytes plus one tile.
 std::vector<double> gram(Backend& backend, const RowSource& rows);
