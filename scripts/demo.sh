@@ -133,7 +133,7 @@ EOF
 
   say "simulation: $NODES nodes x $ROUNDS rounds, $BYZANTINE Byzantine ($ATTACKS)"
   "$MURMUR" simulate --nodes "$NODES" --rounds "$ROUNDS" --seed "$SEED" --byzantine "$BYZANTINE" \
-    --attack "$ATTACKS" --epochs 2 --lr 0.1 \
+    --attack "$ATTACKS" \
     --endpoint "tcp://127.0.0.1:$round_port" --register-endpoint "tcp://127.0.0.1:$register_port" \
     --server-key-file "$RUN/server.key.pub" --server-data-dir "$RUN/murmurd-data" \
     --rpc "$RPC" --deployment "$RUN/deployment.json" --task "$TASK_ID" \

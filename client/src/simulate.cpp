@@ -93,9 +93,18 @@ void parallel_for(std::size_t count, unsigned workers,
   if (error) std::rethrow_exception(error);
 }
 
-SimulationData SimulationData::load(const std::filesystem::path& dir) {
-  return {model::load_fashion_mnist(model::FashionMnistSplit::kTrain, dir),
-          model::load_fashion_mnist(model::FashionMnistSplit::kTest, dir)};
+SimulationData SimulationData::load(const std::filesystem::path& dir, bool standardize) {
+  SimulationData d{model::load_fashion_mnist(model::FashionMnistSplit::kTrain, dir),
+                   model::load_fashion_mnist(model::FashionMnistSplit::kTest, dir)};
+  if (!standardize) return d;
+  double sum = 0, sq = 0;
+  for (float v : d.train.features) sum += v, sq += static_cast<double>(v) * v;
+  const double n = static_cast<double>(d.train.features.size());
+  d.mean = sum / n;
+  d.std = std::sqrt(std::max(sq / n - d.mean * d.mean, 1e-12));
+  for (auto* set : {&d.train, &d.test})
+    for (float& v : set->features) v = static_cast<float>((v - d.mean) / d.std);
+  return d;
 }
 
 Simulation::Simulation(const SimulationOptions& o, const SimulationData& data, std::ostream* log)

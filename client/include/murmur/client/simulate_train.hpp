@@ -13,9 +13,9 @@ namespace murmur::client::sim {
 
 /// Plain mini-batch SGD on the mean softmax cross-entropy of each batch.
 struct LocalTraining {
-  std::size_t epochs = 1;  ///< E: passes over the node's rows per round
+  std::size_t epochs = 2;  ///< E: passes over the node's rows per round
   std::size_t batch = 32;  ///< B; the last batch of an epoch may be smaller
-  double lr = 0.05;
+  double lr = 0.1;
   double lr_decay = 1.0;  ///< round r trains with lr x lr_decay^(r - 1) (a server-side schedule)
 };
 
