@@ -9,4 +9,8 @@ bash scripts/setup.sh
 source scripts/env.sh
 bash scripts/build.sh "$@"
 echo "[test] build done in $(( $(date +%s) - start )) s"
+# The chain tests deploy from Hardhat's artifacts: compile the contracts first (offline, solc-js).
+if [ -f contracts/package.json ]; then
+  (cd contracts && npx hardhat compile --quiet)
+fi
 ctest --test-dir "${MURMUR_BUILD_DIR:-build}" --output-on-failure -j "$(nproc)" --timeout 600
