@@ -291,6 +291,10 @@ void add_bench(CLI::App& app) {
   cmd->add_option("--defence-fraction", a->g.defence_fraction,
                   "fraction the rules are configured for (0: the largest of --fractions)")
       ->capture_default_str();
+  cmd->add_option(
+         "--upload-seconds", a->c.o.server.upload_seconds,
+         "murmurd's upload window (0: measured; non-finite attackers make every round wait it out)")
+      ->capture_default_str();
   cmd->add_option("--out-dir", a->g.out_dir, "results (an interrupted grid resumes from its CSV)")
       ->capture_default_str();
   cmd->callback([a] {

@@ -95,6 +95,17 @@ std::vector<GridCell> run_grid(const GridOptions& o, const SimulationData& data,
   for (Attack a : o.attacks)
     for (double f : o.fractions) rows.emplace_back(a, f);
   std::vector<GridCell> cells;
+  // The report covers this grid and every other cell already in the CSV (earlier grids in the
+  // same folder, e.g. other fractions), those after these.
+  const auto with_earlier = [&](const std::vector<GridCell>& mine) {
+    std::vector<GridCell> all = mine;
+    for (const auto& [key, c] : done)
+      if (std::none_of(mine.begin(), mine.end(), [&](const GridCell& m) {
+            return cell_key(m.rule_name, m.attack, m.fraction) == key;
+          }))
+        all.push_back(c);
+    return all;
+  };
   const std::size_t total = rows.size() * o.rules.size();
   for (const auto& [attack, fraction] : rows) {
     for (const auto& rule : o.rules) {
@@ -109,6 +120,7 @@ std::vector<GridCell> run_grid(const GridOptions& o, const SimulationData& data,
       }
       SimulationOptions so = o.base;
       so.server = grid_server(rule, so.nodes, defence);
+      so.server.upload_seconds = o.base.server.upload_seconds;
       so.byzantine =
           attack == Attack::kNone
               ? 0
@@ -140,11 +152,11 @@ std::vector<GridCell> run_grid(const GridOptions& o, const SimulationData& data,
              << c.rule << ": final accuracy " << fmt("%.4f", c.final_accuracy()) << ", flags "
              << c.flagged_byzantine << " Byzantine of " << c.flagged << ", "
              << fmt("%.0f s", c.seconds) << std::endl;
-      write_grid_report(o, cells, o.out_dir);
+      write_grid_report(o, with_earlier(cells), o.out_dir);
     }
   }
   std::filesystem::remove_all(o.out_dir / "work");
-  write_grid_report(o, cells, o.out_dir);
+  write_grid_report(o, with_earlier(cells), o.out_dir);
   return cells;
 }
 

@@ -260,12 +260,16 @@ Canvas draw_line_chart(const LineChart& chart, std::size_t width, std::size_t he
     cv.text(left - 6 - Canvas::text_width(label), py(y) - 3, label, ink);
   }
   const std::size_t step = std::max<std::size_t>(1, (points + 9) / 10);
-  for (std::size_t i = 0; i < std::max<std::size_t>(points, 2); i += step) {
+  const std::size_t last = std::max<std::size_t>(points, 2) - 1;
+  const auto tick = [&](std::size_t i) {
     const double x = x_lo + static_cast<double>(i);
     cv.line(px(x), top + h, px(x), top + h + 4, ink);
     const std::string label = std::to_string(chart.x_first + i);
     cv.text(px(x) - Canvas::text_width(label) / 2, top + h + 8, label, ink);
-  }
+  };
+  for (std::size_t i = 0; i <= last; i += step) tick(i);
+  if (last % step != 0 && last % step >= (step + 1) / 2)
+    tick(last);  // the last round, unless crowded
   cv.rect(left, top, w + 1, h + 1, ink);
   cv.text(left + w / 2 - Canvas::text_width(chart.x_label) / 2, top + h + 24, chart.x_label, ink);
   cv.text(6, top - 14, chart.y_label, ink);

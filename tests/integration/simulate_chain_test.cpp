@@ -117,6 +117,7 @@ TEST_F(SimulateOnChain, AccuracyRisesAndBalancesFollowTheContractsRules) {
   EXPECT_GE(finalized, 2u);
   EXPECT_GE(accepted, 1u);
   EXPECT_FALSE(rewards.is_zero()) << "nobody was paid";
+  EXPECT_FALSE(slashes.is_zero()) << "with seed 3 some voter votes against an accepted round";
   std::filesystem::remove_all(dir);
 }
 
