@@ -2,8 +2,9 @@
 // fsynced before every acknowledgement) with 1, 8 and 64 uploaders, each as a ratio to a plain
 // ZeroMQ DEALER -> ROUTER transfer of the same bytes in the same run (same chunk size, same
 // window of 4 unacknowledged chunks, same CurveZMQ; the ROUTER only answers "ack"). What the
-// ratio prices is murmurd's protocol work: protobuf, BLAKE2b per chunk, keccak of the update
-// on both sides, fdatasync + a SQLite commit per chunk, the EIP-712 signature check.
+// ratio prices is murmurd's protocol work: protobuf, CRC-32C per chunk, the SHA-256 update
+// hash (on the node as it sends, unless prehashed, and on murmurd as it accepts), the NaN/Inf
+// scan, pwrite + fdatasync + a SQLite update per chunk, the EIP-712 signature check.
 //
 // And murmurd's memory: the peak resident set above its idle size (VmHWM) while 64 uploaders
 // (`murmur load` in a child process, so that only the server is in this process) push 64 MiB
@@ -24,6 +25,7 @@
 #include <cstring>
 #include <filesystem>
 #include <latch>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -197,8 +199,11 @@ server::Config ingest_config(const std::filesystem::path& dir, std::size_t nodes
   return c;
 }
 
-/// Seconds from releasing `uploaders` registered nodes to the last Committed.
-double murmurd_transfer(int uploaders, std::uint64_t each) {
+/// Seconds from releasing `uploaders` registered nodes to the last Committed. `prehashed`:
+/// every node hashed its update before the clock starts (client::DigestedUpdate, as a node
+/// that hashes its update when training ends), so the time is transport plus murmurd's work;
+/// otherwise nodes hash while they send, as `murmur node` does.
+double murmurd_transfer(int uploaders, std::uint64_t each, bool prehashed) {
   SpoolDir dir;
   const server::Config cfg = ingest_config(dir.path, uploaders, each, 256 * kMiB);
   server::Server srv(cfg);
@@ -229,10 +234,14 @@ double murmurd_transfer(int uploaders, std::uint64_t each) {
         std::fprintf(stderr, "bench/ingest: node %d not ready: %s\n", u, e.what());
         ++failed;
       }
+      const client::FloatUpdate update(std::span(payload().data(), each / 4), wire::DTYPE_F32);
+      std::optional<client::DigestedUpdate> digested;
+      if (prehashed) digested.emplace(update);
       ready.arrive_and_wait();
       try {
-        const client::FloatUpdate update(std::span(payload().data(), each / 4), wire::DTYPE_F32);
-        node.upload_update(info.task_id(), info.round(), update, 1, {&key, domain});
+        const client::UpdateSource& source =
+            digested ? static_cast<const client::UpdateSource&>(*digested) : update;
+        node.upload_update(info.task_id(), info.round(), source, 1, {&key, domain});
       } catch (const std::exception& e) {
         std::fprintf(stderr, "bench/ingest: node %d upload failed: %s\n", u, e.what());
         ++failed;
@@ -250,11 +259,11 @@ double murmurd_transfer(int uploaders, std::uint64_t each) {
   return static_cast<double>(end_ns.load() - start.time_since_epoch().count()) * 1e-9;
 }
 
-void BM_Murmurd(benchmark::State& state, int uploaders) {
+void BM_Murmurd(benchmark::State& state, int uploaders, bool prehashed) {
   const std::uint64_t each = bytes_each(uploaders);
   for (auto _ : state) {
     try {
-      state.SetIterationTime(murmurd_transfer(uploaders, each));
+      state.SetIterationTime(murmurd_transfer(uploaders, each, prehashed));
     } catch (const std::exception& e) {
       state.SkipWithError(e.what());
       break;
@@ -330,7 +339,11 @@ void BM_MurmurdMemory(benchmark::State& state) {
 const int registered = [] {
   for (int n : {1, 8, 64}) {
     const std::string suffix = "/uploaders:" + std::to_string(n);
-    benchmark::RegisterBenchmark(("ingest/murmurd" + suffix).c_str(), BM_Murmurd, n)
+    benchmark::RegisterBenchmark(("ingest/murmurd" + suffix).c_str(), BM_Murmurd, n, false)
+        ->Iterations(2)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("ingest/murmurd_prehashed" + suffix).c_str(), BM_Murmurd, n, true)
         ->Iterations(2)
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond);
@@ -345,6 +358,8 @@ const int registered = [] {
     const std::string tail = "/iterations:2/manual_time";
     add_ratio("murmurd / ZeroMQ+Curve, " + std::to_string(n) + " uploaders (target >= 0.70)",
               "ingest/murmurd" + suffix + tail, "ingest/zmq_curve" + suffix + tail);
+    add_ratio("murmurd, nodes prehashed / ZeroMQ+Curve, " + std::to_string(n) + " uploaders",
+              "ingest/murmurd_prehashed" + suffix + tail, "ingest/zmq_curve" + suffix + tail);
     add_ratio("murmurd / ZeroMQ plain, " + std::to_string(n) + " uploaders",
               "ingest/murmurd" + suffix + tail, "ingest/zmq_plain" + suffix + tail);
   }

@@ -17,7 +17,7 @@ APT_PACKAGES=(
   # transport and messages
   libzmq3-dev cppzmq-dev libprotobuf-dev protobuf-compiler
   # crypto and storage
-  libsodium-dev libsecp256k1-dev libcrypto++-dev libsqlite3-dev
+  libsodium-dev libsecp256k1-dev libcrypto++-dev libssl-dev libsqlite3-dev
   # HTTP, config, CLI, logs, JSON
   libcurl4-openssl-dev libcpp-httplib-dev libtomlplusplus-dev libcli11-dev libspdlog-dev
   nlohmann-json3-dev

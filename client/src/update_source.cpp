@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "murmur/protocol/integrity.hpp"
 #include "murmur/protocol/tensor.hpp"
 
 namespace murmur::client {
@@ -49,6 +50,19 @@ void read_elements(wire::DType dtype, std::uint64_t offset, std::span<std::uint8
 
 std::uint64_t UpdateSource::size_bytes() const {
   return parameters() * protocol::element_bytes(dtype());
+}
+
+DigestedUpdate::DigestedUpdate(const UpdateSource& inner) : inner_(inner) {
+  protocol::UpdateHasher hasher;
+  std::vector<std::uint8_t> buf;
+  const std::uint64_t total = inner.size_bytes();
+  for (std::uint64_t at = 0; at < total;) {
+    buf.resize(static_cast<std::size_t>(std::min<std::uint64_t>(total - at, 1u << 20)));
+    inner.read(at, buf);
+    hasher.update(buf);
+    at += buf.size();
+  }
+  digest_ = hasher.finish();
 }
 
 void FloatUpdate::read(std::uint64_t offset, std::span<std::uint8_t> out) const {

@@ -20,7 +20,7 @@ namespace murmur::client {
 
 namespace {
 
-/// Keccak-256 of the update's bytes in upload order, fed as chunks go out; rewound (re-read
+/// The update hash (SHA-256) of the update's bytes in upload order, fed as chunks go out; rewound (re-read
 /// from the source) when the server resumes below what was already hashed.
 class StreamHash {
  public:
@@ -80,6 +80,7 @@ UploadResult NodeClient::upload_update(std::uint64_t task_id, std::uint64_t roun
   UploadResult res;
   res.total_bytes = source.size_bytes();
   StreamHash hash(source);
+  const std::optional<chain::Hash32> known_hash = source.digest();  // then nothing is hashed here
   std::uint64_t best_durable = 0;
   std::uint64_t acknowledged = 0;  // highest durable_offset any ChunkAck reported
   int stalls = 0, busy = 0;
@@ -119,7 +120,7 @@ UploadResult NodeClient::upload_update(std::uint64_t task_id, std::uint64_t roun
     Pass pass;
     pass.durable = acc.resume_offset();
     std::uint64_t next = acc.resume_offset();
-    hash.seek(next);
+    if (!known_hash) hash.seek(next);
     std::map<std::uint64_t, std::uint64_t> in_flight;  // request id -> end offset of its chunk
     while (pass.durable < total) {
       while (credits > 0 && next < total) {
@@ -135,10 +136,10 @@ UploadResult NodeClient::upload_update(std::uint64_t task_id, std::uint64_t roun
         c->set_offset(next);
         c->set_length(static_cast<std::uint32_t>(len));
         c->set_checksum(sum.data(), sum.size());
-        hash.feed(next, bytes);  // hashed before sending: the payload frame is moved away
+        if (!known_hash) hash.feed(next, bytes);  // before sending: the frame is moved away
         const auto id = ch.send(e, &payload, detail::Clock::now() + im.opt.timeout);
-        if (!id) {          // the socket is stuck: the wait below times out and restarts
-          hash.seek(next);  // rewinds (re-reads the source) so the unsent chunk can be fed again
+        if (!id) {  // the socket is stuck: the wait below times out and restarts
+          if (!known_hash) hash.seek(next);  // rewinds (re-reads) so the chunk can be fed again
           break;
         }
         in_flight.emplace(*id, next + len);
@@ -189,8 +190,12 @@ UploadResult NodeClient::upload_update(std::uint64_t task_id, std::uint64_t roun
       // --- commit: the whole-update hash, signed as EIP-712 Update. A commit whose reply was
       // lost and whose retry meets ERR_DUPLICATE went through. Any other refusal ends the call;
       // the caller may upload again (the server keeps the durable bytes). ------------------
-      hash.seek(total);
-      res.update_hash = hash.finish();
+      if (known_hash) {
+        res.update_hash = *known_hash;
+      } else {
+        hash.seek(total);
+        res.update_hash = hash.finish();
+      }
       chain::UpdateMessage m{task_id, round, res.update_hash, num_samples};
       const auto sig = chain::sign_update(*signer.key, signer.domain, m);
       wire::Envelope e;

@@ -142,7 +142,10 @@ void Server::Impl::on_round_message(std::vector<zmq::message_t>& frames) {
       refuse(wire::ERR_REPLAY, "request id " + std::to_string(request_id) + " is not above " + std::to_string(last));
     last = request_id;
     std::vector<std::uint8_t> payload;
+    current_identity.assign(static_cast<const char*>(identity.data()), identity.size());
+    current_request = request_id;
     wire::Envelope out = handle(*peer, m, payload);
+    if (out.body_case() == wire::Envelope::BODY_NOT_SET) return;  // answered once synced
     out.set_request_id(request_id);
     reply(*round_socket, identity, out, payload);
   } catch (const ProtocolError& e) {
@@ -241,10 +244,17 @@ wire::Envelope Server::Impl::on_upload_begin(const chain::Address& peer, const w
     refuse(wire::ERR_MALFORMED, "update of " + std::to_string(b.parameters()) + " parameters, the task's model has " +
                                     std::to_string(cfg.parameters));
   if (!wire::DType_IsValid(b.dtype())) refuse(wire::ERR_MALFORMED, "unknown dtype");
-  if (auto existing = spool.upload(state.round, peer); existing && existing->state == UploadState::kCommitted)
-    refuse(wire::ERR_DUPLICATE, "an update of " + peer.to_checksum() + " is already committed for this round");
+  if (auto existing = spool.upload(state.round, peer)) {
+    if (existing->state == UploadState::kCommitted)
+      refuse(wire::ERR_DUPLICATE, "an update of " + peer.to_checksum() + " is already committed for this round");
+    // Beginning again continues from the durable offset: first let the chunks being synced
+    // land, and forget what was written past them.
+    drain_syncs(existing->id);
+    written.erase(existing->id);
+  }
   Upload u = spool.begin_upload(state.round, peer, b.dtype(), b.parameters());
   release_credits(u.id);  // a second begin replaces the first grant
+  if (auto h = hashes.find(u.id); h != hashes.end() && h->second.at != u.durable) hashes.erase(h);
   const std::size_t available = (cfg.inflight_budget_bytes - inflight_bytes) / cfg.chunk_bytes;
   const auto grant = static_cast<std::uint32_t>(std::min<std::size_t>(cfg.peer_credits, available));
   if (grant == 0) refuse(wire::ERR_BUSY, "in-flight byte budget exhausted; begin again shortly");
@@ -277,10 +287,14 @@ wire::Envelope Server::Impl::on_upload_chunk(const chain::Address& peer, const p
                                                                   " bytes, carries " + std::to_string(bytes.size()));
   if (bytes.empty() || bytes.size() % elem != 0 || c.offset() % elem != 0)
     refuse(wire::ERR_MALFORMED, "chunks hold whole elements of " + std::to_string(elem) + " bytes");
-  if (c.offset() < u->durable)
-    refuse(wire::ERR_REPLAY, "bytes below " + std::to_string(u->durable) + " are already durable");
-  if (c.offset() > u->durable)
-    refuse(wire::ERR_OUT_OF_RANGE, "expected the chunk at offset " + std::to_string(u->durable) + ", got " +
+  // Chunks follow one another: the next one starts where the last one written ended (it may
+  // still be syncing), or at the durable offset when nothing is in flight.
+  const auto w = written.find(u->id);
+  const std::uint64_t expected = w != written.end() ? w->second : u->durable;
+  if (c.offset() < expected)
+    refuse(wire::ERR_REPLAY, "bytes below " + std::to_string(expected) + " are already received");
+  if (c.offset() > expected)
+    refuse(wire::ERR_OUT_OF_RANGE, "expected the chunk at offset " + std::to_string(expected) + ", got " +
                                        std::to_string(c.offset()));
   if (c.offset() + bytes.size() > u->total_bytes())
     refuse(wire::ERR_OUT_OF_RANGE, "chunk ends at " + std::to_string(c.offset() + bytes.size()) +
@@ -289,20 +303,104 @@ wire::Envelope Server::Impl::on_upload_chunk(const chain::Address& peer, const p
   if (c.checksum().size() != sum.size() || std::memcmp(c.checksum().data(), sum.data(), sum.size()) != 0)
     refuse(wire::ERR_BAD_CHECKSUM, "chunk at offset " + std::to_string(c.offset()) + " does not match its checksum");
   if (!protocol::all_finite(u->dtype, bytes)) {
+    drain_syncs(u->id);  // its file is about to go
+    written.erase(u->id);
     spool.fail(*u);
     release_credits(u->id);
+    hashes.erase(u->id);
     refuse(wire::ERR_NON_FINITE, "update contains NaN or Inf near offset " + std::to_string(c.offset()) +
                                      "; the upload is dropped, begin again with finite values");
   }
-  spool.append(*u, bytes);  // fsynced before the acknowledgement
-  metrics.bytes_in(bytes.size());
+  // Written here, made durable by a sync thread: the loop goes on with other chunks while the
+  // disk syncs, and the ChunkAck leaves once the bytes are fsynced (on_synced).
+  const int fd = spool.write(*u, c.offset(), bytes);
+  const std::uint64_t end = c.offset() + bytes.size();
+  written[u->id] = end;
+  auto h = hashes.find(u->id);
+  if (h == hashes.end() && c.offset() == 0) h = hashes.try_emplace(u->id).first;
+  if (h != hashes.end() && h->second.at == c.offset() && !h->second.final) {
+    h->second.hasher.update(bytes);
+    h->second.at = end;
+  } else if (h != hashes.end()) {
+    hashes.erase(h);  // out of step: the commit reads the spool file instead
+  }
   cr->second.last_used = Clock::now();
+  ++syncing[u->id];
+  {
+    std::lock_guard lock(sync_mutex);
+    sync_jobs.push_back({*u, fd, end, bytes.size(), current_identity, current_request});
+  }
+  sync_cv.notify_one();
+  return {};  // no reply yet
+}
+
+void Server::Impl::run_sync_thread() {
+  zmq::socket_t done(ctx, zmq::socket_type::push);
+  done.set(zmq::sockopt::linger, 0);
+  done.connect(kSyncedEndpoint);
+  for (;;) {
+    SyncJob job;
+    {
+      std::unique_lock lock(sync_mutex);
+      sync_cv.wait(lock, [&] { return sync_stopping || !sync_jobs.empty(); });
+      if (sync_jobs.empty()) return;  // stopping, and nothing left to sync
+      job = std::move(sync_jobs.front());
+      sync_jobs.pop_front();
+    }
+    std::string error;
+    if (::fdatasync(job.fd) != 0) {
+      error = std::string("spool: fdatasync failed: ") + std::strerror(errno);
+    } else {
+      try {
+        spool.mark_durable(job.upload, job.end);
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+    }
+    // Completion: upload id, end, request id, chunk size; the routing id; the error text.
+    std::array<std::uint64_t, 4> head{job.upload.id, job.end, job.request_id, job.bytes};
+    done.send(zmq::buffer(head.data(), sizeof head), zmq::send_flags::sndmore);
+    done.send(zmq::buffer(job.identity), zmq::send_flags::sndmore);
+    done.send(zmq::buffer(error), zmq::send_flags::none);
+  }
+}
+
+void Server::Impl::on_synced(std::vector<zmq::message_t>& frames) {
+  std::array<std::uint64_t, 4> head{};
+  if (frames.size() != 3 || frames[0].size() != sizeof head) return;
+  std::memcpy(head.data(), frames[0].data(), sizeof head);
+  const auto [upload_id, end, request_id, chunk] = head;
+  if (auto it = syncing.find(upload_id); it != syncing.end() && --it->second == 0) syncing.erase(it);
+  const std::string error = frames[2].to_string();
   wire::Envelope out;
-  auto* ack = out.mutable_chunk_ack();
-  ack->set_upload_id(u->id);
-  ack->set_durable_offset(u->durable);
-  ack->set_credits(1);  // the spent credit is granted again: the budget is unchanged
-  return out;
+  if (!error.empty()) {
+    spdlog::error("upload {}: {}", upload_id, error);
+    written.erase(upload_id);  // the node begins again from the durable offset
+    out = protocol::error_envelope(request_id, wire::ERR_INTERNAL, error);
+  } else {
+    metrics.bytes_in(chunk);
+    auto* ack = out.mutable_chunk_ack();
+    ack->set_upload_id(upload_id);
+    ack->set_durable_offset(end);
+    ack->set_credits(1);  // the spent credit is granted again: the budget is unchanged
+    out.set_request_id(request_id);
+  }
+  reply(*round_socket, zmq::message_t(frames[1].data(), frames[1].size()), out);
+}
+
+void Server::Impl::drain_syncs(std::uint64_t upload_id) {
+  while (syncing.contains(upload_id)) {
+    std::vector<zmq::message_t> frames;
+    if (!zmq::recv_multipart(*synced_socket, std::back_inserter(frames))) break;
+    on_synced(frames);
+  }
+}
+
+chain::Hash32 Server::Impl::update_hash_of(const Upload& u) {
+  auto h = hashes.find(u.id);
+  if (h == hashes.end() || h->second.at != u.total_bytes()) return spool.hash_of(u);
+  if (!h->second.final) h->second.final = h->second.hasher.finish();
+  return *h->second.final;
 }
 
 wire::Envelope Server::Impl::on_upload_commit(const chain::Address& peer, const wire::UploadCommit& c) {
@@ -317,7 +415,7 @@ wire::Envelope Server::Impl::on_upload_commit(const chain::Address& peer, const 
                                        std::to_string(u->total_bytes()) + " bytes");
   if (c.num_samples() == 0) refuse(wire::ERR_MALFORMED, "num_samples must be positive");
   const chain::Hash32 claimed = hash_field(c.update_hash(), "update_hash");
-  const chain::Hash32 actual = spool.hash_of(*u);
+  const chain::Hash32 actual = update_hash_of(*u);
   if (claimed != actual)
     refuse(wire::ERR_HASH_MISMATCH, "update hash " + chain::to_hex(claimed) + " differs from the bytes received (" +
                                         chain::to_hex(actual) + ")");
@@ -327,6 +425,7 @@ wire::Envelope Server::Impl::on_upload_commit(const chain::Address& peer, const 
     refuse(wire::ERR_BAD_SIGNATURE, "Update is not signed by " + peer.to_checksum());
   spool.commit(*u, actual, c.num_samples(), chain::Bytes(c.signature().begin(), c.signature().end()));
   release_credits(u->id);
+  hashes.erase(u->id);
   metrics.upload_accepted();
   publish_snapshot();
   spdlog::info("round={} committed {} samples={}", state.round, peer.to_checksum(), c.num_samples());

@@ -143,6 +143,8 @@ void Server::Impl::release_idle_credits() {
 
 void Server::Impl::enter_uploading(std::uint64_t round, const chain::Hash32& global) {
   while (!credits.empty()) release_credits(credits.begin()->first);
+  hashes.clear();
+  written.clear();  // uploads of the last round: their chunks are refused now
   state.round = round;
   state.global_model = global;
   state.candidate_model = {};
@@ -275,9 +277,17 @@ void Server::Impl::tick() {
 
 void Server::Impl::run() {
   zmq::pollitem_t items[] = {{round_socket->handle(), 0, ZMQ_POLLIN, 0},
-                             {register_socket->handle(), 0, ZMQ_POLLIN, 0}};
+                             {register_socket->handle(), 0, ZMQ_POLLIN, 0},
+                             {synced_socket->handle(), 0, ZMQ_POLLIN, 0}};
   while (!stopping) {
-    zmq::poll(items, 2, std::chrono::milliseconds(20));
+    zmq::poll(items, 3, std::chrono::milliseconds(20));
+    // Acknowledgements first: they return credits, which keep the nodes sending.
+    for (int budget = 0; budget < 1024 && (items[2].revents & ZMQ_POLLIN); ++budget) {
+      std::vector<zmq::message_t> frames;
+      if (!zmq::recv_multipart(*synced_socket, std::back_inserter(frames), zmq::recv_flags::dontwait))
+        break;
+      on_synced(frames);
+    }
     // Bounded work per wake-up, so the round engine's deadlines are never starved.
     for (int budget = 0; budget < 256 && (items[0].revents & ZMQ_POLLIN); ++budget) {
       std::vector<zmq::message_t> frames;
@@ -339,6 +349,12 @@ void Server::start() {
     s.http_thread = std::thread([&s] { s.http->listen_after_bind(); });
   }
   s.stopping = false;
+  s.synced_socket = std::make_unique<zmq::socket_t>(s.ctx, zmq::socket_type::pull);
+  s.synced_socket->set(zmq::sockopt::linger, 0);
+  s.synced_socket->bind(Impl::kSyncedEndpoint);
+  s.sync_stopping = false;
+  // Several, so that the fsyncs of different uploads overlap on the device.
+  for (int i = 0; i < 4; ++i) s.sync_threads.emplace_back([&s] { s.run_sync_thread(); });
   if (s.cfg.curve) s.zap_thread = std::thread([&s] { s.run_zap(); });
   s.loop_thread = std::thread([&s] { s.run(); });
   s.started = true;
@@ -352,6 +368,15 @@ void Server::stop() {
   if (!s.started) return;
   s.stopping = true;
   if (s.loop_thread.joinable()) s.loop_thread.join();
+  {
+    std::lock_guard lock(s.sync_mutex);
+    s.sync_stopping = true;  // the threads finish the queued syncs, then leave
+  }
+  s.sync_cv.notify_all();
+  for (auto& t : s.sync_threads) t.join();
+  s.sync_threads.clear();
+  s.syncing.clear();
+  s.written.clear();
   if (s.aggregation.valid()) s.aggregation.wait();
   if (s.zap_thread.joinable()) s.zap_thread.join();
   if (s.http) s.http->stop();
@@ -359,6 +384,7 @@ void Server::stop() {
   s.round_socket.reset();
   s.register_socket.reset();
   s.zap_socket.reset();
+  s.synced_socket.reset();
   s.started = false;
 }
 

@@ -8,13 +8,17 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <future>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include "metrics.hpp"
 #include "murmur/chain/eip712.hpp"
 #include "murmur/kernels/backend.hpp"
+#include "murmur/protocol/integrity.hpp"
 #include "murmur/protocol/wire.hpp"
 #include "murmur/server/server.hpp"
 #include "spool.hpp"
@@ -36,6 +40,26 @@ enum class Admission { kServe, kRefuse, kDrop };
 struct Credits {
   std::uint32_t held = 0;
   Clock::time_point last_used = Clock::now();
+};
+
+/// The update hash of an open upload, advanced by each accepted chunk (chunks arrive in
+/// offset order), so a commit costs no second pass over the bytes. Absent or out of step
+/// (e.g. an upload resumed after a restart), the commit hashes the spool file instead.
+struct RunningHash {
+  protocol::UpdateHasher hasher;
+  std::uint64_t at = 0;  ///< bytes fed
+  std::optional<chain::Hash32> final;
+};
+
+/// A chunk written to its spool file by the loop, waiting for its fdatasync on a sync thread;
+/// its ChunkAck goes out when the sync is done (the loop meanwhile serves other chunks).
+struct SyncJob {
+  Upload upload;
+  int fd = -1;
+  std::uint64_t end = 0;  ///< the chunk's end offset: durable once synced
+  std::uint64_t bytes = 0;
+  std::string identity;   ///< the node's routing id, for the acknowledgement
+  std::uint64_t request_id = 0;
 };
 
 /// What the aggregation thread hands back.
@@ -61,6 +85,9 @@ struct Server::Impl {
   bool all_voters_voted() const;
   void save_state();
   void release_credits(std::uint64_t upload_id);
+  /// The update hash of a complete upload: the running one when it covers every byte, else
+  /// read back from the spool.
+  chain::Hash32 update_hash_of(const Upload& u);
   void release_idle_credits();
 
   // handlers.cpp: one request from one peer
@@ -106,6 +133,27 @@ struct Server::Impl {
   std::map<std::string, chain::Address> sessions;  // routing id -> address (curve off)
   std::map<std::string, std::uint64_t> last_request;  // routing id -> last request id
   std::map<std::uint64_t, Credits> credits;        // upload id -> credits held
+  std::map<std::uint64_t, RunningHash> hashes;     // upload id -> its update hash so far
+  std::map<std::uint64_t, std::uint64_t> written;  // upload id -> end of bytes written, synced or not
+  std::map<std::uint64_t, std::size_t> syncing;    // upload id -> chunks awaiting their sync
+  std::string current_identity;                    // the request being handled: its routing id
+  std::uint64_t current_request = 0;               //   and request id
+
+  // Sync threads: fdatasync + the durable offset, then the completion back to the loop over
+  // inproc (a PUSH per thread, the loop's PULL in its poll set), which sends the ChunkAck.
+  static constexpr const char* kSyncedEndpoint = "inproc://murmurd.synced";
+  std::unique_ptr<zmq::socket_t> synced_socket;
+  std::vector<std::thread> sync_threads;
+  std::mutex sync_mutex;
+  std::condition_variable sync_cv;
+  std::deque<SyncJob> sync_jobs;
+  bool sync_stopping = false;
+  void run_sync_thread();
+  /// Sends the ChunkAck (or the error) of one completion from a sync thread.
+  void on_synced(std::vector<zmq::message_t>& frames);
+  /// Waits for the upload's chunks still being synced (before its file is closed or its
+  /// offsets are read afresh), answering whatever completions arrive meanwhile.
+  void drain_syncs(std::uint64_t upload_id);
   std::size_t inflight_bytes = 0;
   std::future<AggregationResult> aggregation;
   mutable std::mutex snapshot_mutex;

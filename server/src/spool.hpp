@@ -75,7 +75,13 @@ class Spool {
   std::optional<Upload> upload(std::uint64_t round, const chain::Address& address) const;
   /// Writes bytes at `offset` (== upload.durable), fsyncs, then advances `durable`.
   void append(Upload& upload, std::span<const std::uint8_t> bytes);
-  /// keccak-256 of the spooled bytes (read back from disk).
+  /// The two halves of append, for murmurd's loop and its sync threads: `write` puts bytes at
+  /// `offset` into the upload's file (not yet durable) and returns the file's descriptor;
+  /// after an fdatasync of that descriptor, `mark_durable` records `end` as the upload's
+  /// durable offset (never lowering it; thread-safe). The descriptor stays open until `fail`.
+  int write(const Upload& upload, std::uint64_t offset, std::span<const std::uint8_t> bytes);
+  void mark_durable(const Upload& upload, std::uint64_t end);
+  /// SHA-256 of the spooled bytes (read back from disk).
   chain::Hash32 hash_of(const Upload& upload) const;
   void commit(Upload& upload, const chain::Hash32& hash, std::uint64_t samples,
               const chain::Bytes& signature);

@@ -174,11 +174,11 @@ TEST(Upload, KeepsAtMostCreditsUnacknowledgedAndCommitsTheSignedHash) {
   // The node filled its window and never went past it, though acks came late.
   EXPECT_EQ(script.max_outstanding, script.credits);
   EXPECT_EQ(result.max_in_flight, script.credits);
-  // The bytes are the f16 narrowing of the values; the commit names their keccak and is signed.
+  // The bytes are the f16 narrowing of the values; the commit names their SHA-256 and is signed.
   std::vector<std::uint8_t> expected(script.total);
   protocol::from_float(wire::DTYPE_F16, values, expected);
   EXPECT_EQ(script.received, expected);
-  const chain::Hash32 hash = chain::keccak256(expected);
+  const chain::Hash32 hash = protocol::update_hash(expected);
   EXPECT_EQ(chain::to_hex(hash_of(script.commit.update_hash())), chain::to_hex(hash));
   EXPECT_EQ(chain::to_hex(result.update_hash), chain::to_hex(hash));
   EXPECT_EQ(script.commit.num_samples(), 600u);
@@ -213,7 +213,7 @@ TEST(Upload, ResumesFromTheServersOffsetAfterALostConnection) {
   EXPECT_EQ(script.first_chunk_after_begin[1], 6 * script.chunk);  // no byte below it was resent
   EXPECT_EQ(result.acknowledged_then_lost, 0u);
   EXPECT_EQ(std::memcmp(script.received.data(), values.data(), script.total), 0);
-  const auto hash = chain::keccak256(script.received);
+  const auto hash = protocol::update_hash(script.received);
   EXPECT_EQ(chain::to_hex(hash_of(script.commit.update_hash())), chain::to_hex(hash));
 }
 
@@ -237,7 +237,7 @@ TEST(Upload, NoticesAServerThatLostAcknowledgedBytesAndStillDeliversThem) {
   EXPECT_EQ(script.first_chunk_after_begin.back(), 2 * script.chunk);
   EXPECT_EQ(std::memcmp(script.received.data(), values.data(), script.total), 0);
   // The hash had to be rewound to byte 2 chunk and is still the hash of the whole update.
-  EXPECT_EQ(chain::to_hex(result.update_hash), chain::to_hex(chain::keccak256(script.received)));
+  EXPECT_EQ(chain::to_hex(result.update_hash), chain::to_hex(protocol::update_hash(script.received)));
 }
 
 // --- typed errors, retries, timeouts --------------------------------------------------------

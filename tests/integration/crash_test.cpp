@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "murmur/chain/keccak.hpp"
+#include "murmur/protocol/integrity.hpp"
 #include "murmur/client/node_client.hpp"
 #include "murmur/client/node_keys.hpp"
 #include "murmur/kernels/aggregate.hpp"
@@ -231,7 +232,7 @@ TEST(Crash, KillNineDuringUploadsLosesNothingAndUploadsResume) {
     ASSERT_EQ(got.size(), want.size()) << "node " << i;
     EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size()), 0)
         << "node " << i << "'s spooled bytes differ";
-    EXPECT_EQ(chain::to_hex(chain::keccak256(got)), chain::to_hex(results[i].update_hash))
+    EXPECT_EQ(chain::to_hex(protocol::update_hash(got)), chain::to_hex(results[i].update_hash))
         << "node " << i;
   }
 }

@@ -108,21 +108,60 @@ TEST(Tensor, NonFiniteDetectedOnRawBits) {
   EXPECT_THROW(to_float(wire::DTYPE_F32, std::vector<std::uint8_t>(11), out), std::invalid_argument);
 }
 
-TEST(Integrity, ChecksumIsBlake2b128) {
-  // Vectors from Python's hashlib.blake2b(data, digest_size=16).
-  EXPECT_EQ(chain::to_hex(chunk_checksum({}), false), "cae66941d9efbd404e4d88758ea67670");
-  const std::string text = "murmuration";
-  EXPECT_EQ(chain::to_hex(chunk_checksum({reinterpret_cast<const std::uint8_t*>(text.data()), text.size()}), false),
-            "3ac28357baa4fe374541220e8148a50f");
+TEST(Integrity, ChecksumIsCrc32c) {
+  const auto bytes = [](std::string_view t) {
+    return std::span(reinterpret_cast<const std::uint8_t*>(t.data()), t.size());
+  };
+  // The CRC-32C check value (RFC 3720 / iSCSI) and its empty case.
+  EXPECT_EQ(crc32c(bytes("123456789")), 0xE3069283u);
+  EXPECT_EQ(crc32c({}), 0u);
+  EXPECT_EQ(chain::to_hex(chunk_checksum(bytes("123456789")), false), "e3069283");
+  // RFC 3720 B.4: 32 bytes of zeros, of 0xff, and ascending.
+  std::vector<std::uint8_t> v(32, 0);
+  EXPECT_EQ(crc32c(v), 0x8A9136AAu);
+  std::fill(v.begin(), v.end(), 0xff);
+  EXPECT_EQ(crc32c(v), 0x62A8AB43u);
+  for (std::size_t i = 0; i < 32; ++i) v[i] = static_cast<std::uint8_t>(i);
+  EXPECT_EQ(crc32c(v), 0x46DD794Eu);
 }
 
-TEST(Integrity, IncrementalUpdateHashEqualsOneShotKeccak) {
+TEST(Integrity, Crc32cContinuesAndMatchesABitwiseReferenceAtEveryLength) {
+  // The hardware path (8 bytes a step) against the definition, one bit at a time, at lengths
+  // and offsets that leave every tail size; and split anywhere, the CRC continues.
+  const auto reference = [](std::span<const std::uint8_t> d) {
+    std::uint32_t c = 0xffffffffu;
+    for (std::uint8_t b : d) {
+      c ^= b;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+    }
+    return ~c;
+  };
+  std::vector<std::uint8_t> data(200);
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::uint8_t>(i * 131 + 7);
+  for (std::size_t start = 0; start < 9; ++start)
+    for (std::size_t n = 0; n + start <= data.size(); n += 13) {
+      const auto piece = std::span(data).subspan(start, n);
+      EXPECT_EQ(crc32c(piece), reference(piece)) << start << "+" << n;
+      const std::size_t cut = n / 3;
+      EXPECT_EQ(crc32c(piece.subspan(cut), crc32c(piece.first(cut))), reference(piece));
+    }
+}
+
+TEST(Integrity, UpdateHashIsSha256FedInAnyPieces) {
+  const auto bytes = [](std::string_view t) {
+    return std::span(reinterpret_cast<const std::uint8_t*>(t.data()), t.size());
+  };
+  // FIPS 180-2 examples.
+  EXPECT_EQ(chain::to_hex(update_hash({}), false),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(chain::to_hex(update_hash(bytes("abc")), false),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   std::vector<std::uint8_t> data(10000);
   for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::uint8_t>(i * 31);
   UpdateHasher h;
   for (std::size_t at = 0; at < data.size(); at += 777)
     h.update(std::span(data).subspan(at, std::min<std::size_t>(777, data.size() - at)));
-  EXPECT_EQ(h.finish(), chain::keccak256(data));
+  EXPECT_EQ(h.finish(), update_hash(data));
 }
 
 TEST(Integrity, RegistrationSignatureRecoversTheNodeAddress) {

@@ -173,7 +173,7 @@ class RawNode {
 
   wire::Envelope commit(std::uint64_t upload, std::uint64_t round, std::span<const std::uint8_t> bytes,
                         std::uint64_t samples, const chain::PrivateKey* signer = nullptr) {
-    const auto hash = chain::keccak256(bytes);
+    const auto hash = protocol::update_hash(bytes);
     chain::Eip712Domain domain;
     domain.chain_id = cfg_.chain_id;
     domain.verifying_contract = cfg_.contract;

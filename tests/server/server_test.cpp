@@ -290,7 +290,7 @@ TEST_F(BadInput, UploadsThatBreakTheRules) {
   wire::Envelope unsigned_commit;
   auto* c = unsigned_commit.mutable_upload_commit();
   c->set_upload_id(a.upload_id());
-  const auto hash = chain::keccak256(all);
+  const auto hash = protocol::update_hash(all);
   c->set_update_hash(hash.data(), 32);
   c->set_num_samples(10);
   EXPECT_TRUE(is_error(n.call(unsigned_commit).value(), wire::ERR_BAD_SIGNATURE));

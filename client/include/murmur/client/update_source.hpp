@@ -4,9 +4,11 @@
 // (load tests: 64 nodes x 64 MiB must not cost the test process 4 GiB).
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 
 #include "murmur.pb.h"
+#include "murmur/chain/bytes.hpp"
 
 namespace murmur::client {
 
@@ -22,6 +24,27 @@ class UpdateSource {
   /// Writes bytes [offset, offset + out.size()) of the update to `out`.
   /// Precondition: offset + out.size() <= size_bytes().
   virtual void read(std::uint64_t offset, std::span<std::uint8_t> out) const = 0;
+  /// The update hash (SHA-256 of the bytes) when the source already knows it; the upload
+  /// then sends the bytes without hashing them again (murmurd still checks the hash).
+  virtual std::optional<chain::Hash32> digest() const { return std::nullopt; }
+};
+
+/// Another source with its update hash computed once, at construction: for a node that
+/// hashes its update when it is made (to log or sign it) or uploads it more than once. Keeps
+/// a reference to `inner`, which must outlive it.
+class DigestedUpdate final : public UpdateSource {
+ public:
+  explicit DigestedUpdate(const UpdateSource& inner);
+  std::uint64_t parameters() const override { return inner_.parameters(); }
+  wire::DType dtype() const override { return inner_.dtype(); }
+  void read(std::uint64_t offset, std::span<std::uint8_t> out) const override {
+    inner_.read(offset, out);
+  }
+  std::optional<chain::Hash32> digest() const override { return digest_; }
+
+ private:
+  const UpdateSource& inner_;
+  chain::Hash32 digest_{};
 };
 
 /// An update held as floats by the caller (who keeps `values` alive during the upload),

@@ -12,13 +12,21 @@
 
 namespace murmur::protocol {
 
-using Checksum = std::array<std::uint8_t, 16>;
-
-/// BLAKE2b-128 (libsodium crypto_generichash) of a chunk's bytes: catches corruption of a
-/// chunk in transit or at rest; not a commitment (the keccak update hash is).
+/// CRC-32C (Castagnoli) of a chunk, big-endian. Catches corruption of a chunk in transit
+/// (without CurveZMQ) or in a buffer; it is not a commitment: the update hash is. CRC-32C
+/// because the SSE4.2 instruction computes it at memory speed, where a cryptographic checksum
+/// per chunk doubled the CPU each byte costs on both ends (see bench/ingest).
+using Checksum = std::array<std::uint8_t, 4>;
 Checksum chunk_checksum(std::span<const std::uint8_t> bytes);
+/// The raw CRC-32C, continuing from `crc` (0 to start): crc32c("123456789") = 0xE3069283.
+std::uint32_t crc32c(std::span<const std::uint8_t> bytes, std::uint32_t crc = 0);
 
-/// Keccak-256 over data fed in pieces (an update arrives in chunks; the spool re-reads it).
+/// The update hash a node signs in Update(task, round, updateHash, numSamples): SHA-256 of
+/// the update's bytes as uploaded, fed in pieces as chunks arrive (the server hashes each
+/// chunk once, when it is accepted). SHA-256 rather than keccak-256: it is the one
+/// cryptographic hash with an instruction on current CPUs (SHA-NI, through OpenSSL), ~5x
+/// Crypto++'s keccak here, and the EVM has it as a precompile, so a contract can still check
+/// an update it is shown.
 class UpdateHasher {
  public:
   UpdateHasher();
@@ -32,6 +40,9 @@ class UpdateHasher {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+/// SHA-256 of `bytes` in one call.
+chain::Hash32 update_hash(std::span<const std::uint8_t> bytes);
 
 /// keccak256("murmur.register.v1" || chain_id (8 bytes big-endian) || curve_public_key): what
 /// a node signs with its chain key to bind its CurveZMQ key to its address.
