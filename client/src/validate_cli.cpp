@@ -1,8 +1,15 @@
 // `murmur validate`: the AI Arena validator (DESIGN.md §6) on the command line.
 #include "validate_cli.hpp"
 
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -14,6 +21,8 @@
 #include "murmur/arena/evaluate.hpp"
 #include "murmur/arena/report.hpp"
 
+extern char** environ;
+
 namespace murmur::client {
 namespace {
 
@@ -21,12 +30,57 @@ struct ValidateOptions {
   std::string base;
   std::vector<std::string> adapters;
   std::string data;
+  std::string tokenizer;  ///< a sentencepiece model: --data is plain text, tokenised first
+  bool eos = false, no_bos = false;
   std::size_t batch = 8;
   std::size_t per_pass = 16;
   double pass_gib = 8;
   std::string device = "auto";
   std::string out = "scores.json";
   bool check_merged = false;
+};
+
+/// murmur-tokenize, next to this executable (or $MURMUR_TOKENIZE).
+std::filesystem::path tokenizer_program() {
+  if (const char* env = std::getenv("MURMUR_TOKENIZE"); env && *env) return env;
+  std::error_code ec;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  const auto candidate = (ec ? std::filesystem::path(".") : self.parent_path()) / "murmur-tokenize";
+  if (!std::filesystem::exists(candidate))
+    throw std::runtime_error("--tokenizer needs murmur-tokenize, not found at " + candidate.string() +
+                             " (build it, or set MURMUR_TOKENIZE)");
+  return candidate;
+}
+
+/// Tokenises the plain-text set in a child process (sentencepiece cannot share a process with
+/// libtorch, see arena/tokenize/main.cpp) into `ids`; its diagnostics go to our stderr.
+void tokenize_text(const ValidateOptions& o, std::size_t max_positions, const std::filesystem::path& ids) {
+  const std::string program = tokenizer_program().string();
+  std::vector<std::string> args{program, "--model", o.tokenizer, "--in", o.data, "--out", ids.string(),
+                                "--max-positions", std::to_string(max_positions)};
+  if (o.eos) args.push_back("--eos");
+  if (o.no_bos) args.push_back("--no-bos");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  if (const int err = posix_spawn(&pid, program.c_str(), nullptr, nullptr, argv.data(), environ); err != 0)
+    throw std::runtime_error("cannot run " + program + ": " + std::strerror(err));
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw std::runtime_error("tokenising " + o.data + " with " + o.tokenizer +
+                             " failed (murmur-tokenize's message above)");
+}
+
+/// Removes a file when it goes out of scope.
+struct TempFile {
+  std::filesystem::path path;
+  ~TempFile() {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+  }
 };
 
 void run_validate(const ValidateOptions& o) {
@@ -40,7 +94,11 @@ void run_validate(const ValidateOptions& o) {
             << ", heads " << c.heads << "/" << c.kv_heads << ", vocab " << c.vocab << ", "
             << base.parameters() << " parameters on " << (device == Device::kCuda ? "cuda" : "cpu")
             << "\n";
-  const EvalSet data = read_eval_jsonl(o.data, c.vocab, c.max_positions);
+  TempFile ids{std::filesystem::temp_directory_path() /
+               ("murmur-validate-" + std::to_string(::getpid()) + ".ids.jsonl")};
+  if (!o.tokenizer.empty()) tokenize_text(o, c.max_positions, ids.path);
+  const EvalSet data =
+      read_eval_jsonl(o.tokenizer.empty() ? std::filesystem::path(o.data) : ids.path, c.vocab, c.max_positions);
   std::cout << "data " << o.data << ": " << data.sequences.size() << " sequences, "
             << data.target_tokens() << " target tokens"
             << (data.target_bytes() ? ", " + std::to_string(*data.target_bytes()) + " target bytes"
@@ -123,6 +181,13 @@ void add_validate_command(CLI::App& app) {
                   "targets) or \"loss_mask\": [...], \"bytes\": n}")
       ->required()
       ->check(CLI::ExistingFile);
+  cmd->add_option("--tokenizer", opts->tokenizer,
+                  "A sentencepiece model (.model): --data is then plain text, one JSON object a "
+                  "line, {\"prompt\", \"completion\"} or {\"messages\": [{\"role\", "
+                  "\"content\"}]}; completions and assistant messages are the targets")
+      ->check(CLI::ExistingFile);
+  cmd->add_flag("--eos", opts->eos, "With --tokenizer: end every target with the model's EOS id");
+  cmd->add_flag("--no-bos", opts->no_bos, "With --tokenizer: no BOS id at the start");
   cmd->add_option("--batch", opts->batch, "Sequences per forward pass (per adapter)")
       ->check(CLI::Range(1, 1 << 16));
   cmd->add_option("--adapters-per-pass", opts->per_pass, "Adapters sharing one forward pass")
