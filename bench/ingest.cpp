@@ -37,6 +37,7 @@
 #include "murmur/client/node_client.hpp"
 #include "murmur/client/node_keys.hpp"
 #include "murmur/server/server.hpp"
+#include "support/temp_dir.hpp"
 
 extern char** environ;
 
@@ -64,18 +65,7 @@ const std::vector<float>& payload() {
   return p;
 }
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-    throw std::runtime_error("bench/ingest: no free loopback port");
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+using murmur::testing::free_port;
 
 /// A fresh spool directory, removed afterwards.
 struct SpoolDir {

@@ -139,17 +139,4 @@ EvalSet random_eval_set(const LlamaConfig& c, std::size_t count, std::size_t min
   return set;
 }
 
-TempDir::TempDir(const std::string& tag) {
-  static int counter = 0;
-  path_ = std::filesystem::temp_directory_path() /
-          ("murmur_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-  std::filesystem::remove_all(path_);
-  std::filesystem::create_directories(path_);
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
 }  // namespace murmur::arena::testing

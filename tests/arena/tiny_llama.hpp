@@ -10,6 +10,7 @@
 #include "murmur/arena/adapter.hpp"
 #include "murmur/arena/eval_data.hpp"
 #include "murmur/arena/llama_config.hpp"
+#include "support/temp_dir.hpp"
 
 namespace murmur::arena::testing {
 
@@ -53,17 +54,6 @@ LoraAdapter random_adapter(const LlamaConfig& config, const AdapterSpec& spec, s
 EvalSet random_eval_set(const LlamaConfig& config, std::size_t count, std::size_t min_len,
                         std::size_t max_len, std::uint64_t seed);
 
-/// A fresh directory under the temporary directory, removed by the destructor.
-class TempDir {
- public:
-  explicit TempDir(const std::string& tag);
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using murmur::testing::TempDir;
 
 }  // namespace murmur::arena::testing

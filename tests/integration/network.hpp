@@ -12,27 +12,13 @@
 #include "murmur/kernels/row_source.hpp"
 #include "murmur/server/config.hpp"
 
+#include "support/temp_dir.hpp"  // TempDir, free_port
+
 namespace murmur::testing {
 
 /// Node i of every test here has the chain key client::derive_node_key(kKeySeed, i) and the
 /// synthetic update client::SyntheticUpdate(kKeySeed, i, ...).
 inline constexpr std::uint64_t kKeySeed = 20260611;
-
-/// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
-int free_port();
-
-/// A fresh directory under the system temp dir, removed with everything in it on destruction.
-class TempDir {
- public:
-  explicit TempDir(const std::string& prefix);
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 /// murmurd for tests: both endpoints on free loopback ports, data in `data_dir`, CurveZMQ with
 /// a fresh key pair, nodes 0..nodes-1 as participants (stake 1), every node a proposer, one

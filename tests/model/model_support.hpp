@@ -18,6 +18,7 @@
 
 #include "murmur/kernels/batched_mlp.hpp"
 #include "murmur/model/idx.hpp"
+#include "support/temp_dir.hpp"
 
 namespace murmur::test {
 
@@ -78,26 +79,7 @@ inline std::vector<float> perturbed(const std::vector<float>& base, std::size_t 
   return out;
 }
 
-/// A fresh directory under the system's temp directory, removed with its files at the end.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "murmur-model-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
-};
+using murmur::testing::TempDir;
 
 /// A reference's view of one candidate: its mean loss and correct count, and how many rows
 /// were near ties (so may legitimately flip between two fp32 evaluations).

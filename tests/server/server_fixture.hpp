@@ -21,23 +21,13 @@
 #include "murmur/protocol/tensor.hpp"
 #include "murmur/protocol/wire.hpp"
 #include "murmur/server/server.hpp"
+#include "support/temp_dir.hpp"
 
 namespace murmur::test {
 
 namespace wire = ::murmur::wire;
 
-/// A free TCP port on 127.0.0.1 (bound once by the kernel's choice, then released).
-inline int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+using murmur::testing::free_port;
 
 /// Participant i's chain key: secret 0x00..0(i+1), deterministic and never a real key.
 inline chain::PrivateKey node_key(std::size_t i) {
