@@ -17,7 +17,10 @@
 #include "murmur/kernels/backend.hpp"
 #include "murmur/protocol/wire.hpp"
 #include "murmur/server/server.hpp"
+#include "round_record.hpp"
+#include "round_validator.hpp"
 #include "spool.hpp"
+#include "task_chain.hpp"
 
 namespace murmur::server {
 
@@ -52,8 +55,22 @@ struct Server::Impl {
   void run();
   void tick();
   void enter_uploading(std::uint64_t round, const chain::Hash32& global);
-  void end_round(const std::string& outcome, bool accept);
+  void end_round(const RoundDecision& decision);
+  /// [chain]: settles the ended round on chain and records what happened.
+  void post_round(const RoundDecision& decision);
+  /// [chain]: opens state.round on chain and adopts its seed (a failure is logged; the local
+  /// seed then decides the roles and the round cannot be settled on chain).
+  void open_round_on_chain();
   void start_aggregation();
+  /// On the aggregation thread: scores the round's candidates, records each update's figures
+  /// in its diagnostics row and returns the round's.
+  std::optional<RoundValidationRecord> validate(std::uint64_t round,
+                                                const std::vector<Upload>& uploads,
+                                                const kernels::RowSource& rows,
+                                                const kernels::AggregationReport& report,
+                                                std::span<const double> counts,
+                                                std::span<const float> base,
+                                                std::span<const float> candidate);
   void tally_and_finish();
   wire::Role role_of(const chain::Address& a) const;
   chain::Hash32 seed(std::uint64_t round) const;
@@ -88,6 +105,8 @@ struct Server::Impl {
   chain::Eip712Domain domain;
   std::map<chain::Address, chain::U256> stakes;
   std::unique_ptr<kernels::Backend> backend;
+  std::unique_ptr<RoundValidator> validator;  ///< when [validation] is configured
+  std::unique_ptr<TaskChain> task_chain;      ///< when [chain] is configured
   Metrics metrics;
   std::string public_key, secret_key;
 
