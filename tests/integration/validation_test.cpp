@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "murmur/chain/keccak.hpp"
@@ -199,6 +200,26 @@ TEST(RoundValidation, FedAvgRoundRecordsContributionsVotesAndTheOutcome) {
   ASSERT_TRUE(own.valid());
   EXPECT_NEAR(v.candidate_loss, own.mean_loss, 1e-9);
   EXPECT_DOUBLE_EQ(v.candidate_accuracy, own.accuracy);
+
+  // The same record as `murmurd rounds` prints it.
+  const auto json = nlohmann::json::parse(server::round_records_json(cfg.data_dir));
+  ASSERT_EQ(json.size(), 1u);
+  EXPECT_EQ(json[0]["round"], 1);
+  EXPECT_EQ(json[0]["outcome"], "accepted");
+  EXPECT_EQ(json[0]["votes_for"], voters.size() - 1);
+  EXPECT_EQ(json[0]["stake_against"], "1");
+  EXPECT_EQ(json[0]["flagged"], nlohmann::json::array());
+  EXPECT_DOUBLE_EQ(json[0]["validation"]["candidate_loss"].get<double>(), v.candidate_loss);
+  ASSERT_EQ(json[0]["update_rows"].size(), proposers.size());
+  std::size_t negative = 0;
+  for (const auto& row : json[0]["update_rows"]) {
+    const bool is_attacker = row["address"] == nodes.keys[attacker].address().to_checksum();
+    negative += row["validation"]["contribution"].get<double>() < 0;
+    if (is_attacker) {
+      EXPECT_LT(row["validation"]["contribution"].get<double>(), 0.0);
+    }
+  }
+  EXPECT_EQ(negative, 1u) << "only the attacker makes the round's model worse";
 
   ASSERT_EQ(record->updates.size(), proposers.size());
   for (std::size_t i : proposers) {
