@@ -115,42 +115,65 @@ void Server::Impl::open_round_on_chain() {
   }
 }
 
-void Server::Impl::post_round(const RoundDecision& decision) {
+void Server::Impl::start_chain_step(const RoundDecision& decision) {
+  // Everything the chain needs is read here, on the loop thread; the worker only talks to the
+  // chain (TaskChain is used by one thread at a time: the constructor, then these workers).
   const std::uint64_t round = state.round;
-  RoundPosting p;
-  try {
-    if (state.seed == chain::Hash32{})
-      throw std::runtime_error("the round was not opened on chain");
-    std::vector<chain::SignedVote> votes;
-    for (const auto& v : spool.votes(round))
-      if (v.model_hash == state.candidate_model)
-        votes.push_back({v.voter, static_cast<std::int8_t>(v.score), v.signature});
-    const bool decided_by_vote = decision.outcome == RoundOutcome::kAccepted ||
-                                 (decision.outcome == RoundOutcome::kRejected &&
-                                  decision.votes >= cfg.vote_quorum);
-    if (!decided_by_vote || votes.empty() || state.candidate_model == chain::Hash32{}) {
-      p = task_chain->abandon(round);
-    } else {
-      // The rule's flags, and every proposer that did not deliver (it did no work).
-      std::vector<chain::Address> flagged;
-      if (const auto record = spool.round_record(round)) flagged = record->flagged();
-      std::set<chain::Address> committed;
-      for (const auto& u : spool.committed(round)) committed.insert(u.address);
-      for (const auto& [a, stake] : stakes)
-        if (role_of(a) == wire::ROLE_PROPOSER && !committed.count(a)) flagged.push_back(a);
-      std::sort(flagged.begin(), flagged.end());
-      p = task_chain->finalize(round, state.candidate_model, votes, flagged);
-    }
-  } catch (const std::exception& e) {
-    p.state = "failed";
-    p.error = e.what();
+  const chain::Hash32 seed = state.seed, candidate = state.candidate_model;
+  std::vector<chain::SignedVote> votes;
+  for (const auto& v : spool.votes(round))
+    if (v.model_hash == candidate)
+      votes.push_back({v.voter, static_cast<std::int8_t>(v.score), v.signature});
+  const bool decided_by_vote =
+      decision.outcome == RoundOutcome::kAccepted ||
+      (decision.outcome == RoundOutcome::kRejected && decision.votes >= cfg.vote_quorum);
+  const bool settle = decided_by_vote && !votes.empty() && candidate != chain::Hash32{};
+  // The rule's flags, and every proposer that did not deliver (it did no work).
+  std::vector<chain::Address> flagged;
+  if (settle) {
+    if (const auto record = spool.round_record(round)) flagged = record->flagged();
+    std::set<chain::Address> committed;
+    for (const auto& u : spool.committed(round)) committed.insert(u.address);
+    for (const auto& [a, stake] : stakes)
+      if (role_of(a) == wire::ROLE_PROPOSER && !committed.count(a)) flagged.push_back(a);
+    std::sort(flagged.begin(), flagged.end());
   }
-  spool.record_posting(round, p);
+  const bool open_next = round < cfg.rounds;
+  chain_step = std::async(std::launch::async, [this, round, seed, candidate, votes, flagged,
+                                               settle, open_next] {
+    ChainStep step;
+    try {
+      if (seed == chain::Hash32{}) throw std::runtime_error("the round was not opened on chain");
+      step.posting = settle ? task_chain->finalize(round, candidate, votes, flagged)
+                            : task_chain->abandon(round);
+    } catch (const std::exception& e) {
+      step.posting.state = "failed";
+      step.posting.error = e.what();
+    }
+    if (open_next) {
+      try {
+        step.next_seed = task_chain->open_round(round + 1);
+      } catch (const std::exception& e) {
+        step.open_error = e.what();
+      }
+    }
+    return step;
+  });
+}
+
+void Server::Impl::finish_chain_step() {
+  const ChainStep step = chain_step.get();
+  const RoundPosting& p = step.posting;
+  spool.record_posting(state.round, p);
   if (p.state == "failed")
-    spdlog::error("round={} chain: posting failed: {}", round, p.error);
+    spdlog::error("round={} chain: posting failed: {}", state.round, p.error);
   else
-    spdlog::info("round={} chain: {} in block {} (tx {})", round, p.state, p.block,
+    spdlog::info("round={} chain: {} in block {} (tx {})", state.round, p.state, p.block,
                  chain::to_hex(p.tx));
+  if (!step.open_error.empty())
+    spdlog::error("round={} chain: cannot open the round ({}); roles come from the local seed "
+                  "and the round will not be settled on chain", state.round + 1, step.open_error);
+  advance(pending_decision, step.next_seed);
 }
 
 bool Server::Impl::all_proposers_committed() const {
@@ -206,14 +229,14 @@ void Server::Impl::release_idle_credits() {
   for (auto id : idle) release_credits(id);
 }
 
-void Server::Impl::enter_uploading(std::uint64_t round, const chain::Hash32& global) {
+void Server::Impl::enter_uploading(std::uint64_t round, const chain::Hash32& global,
+                                   const chain::Hash32& seed) {
   while (!credits.empty()) release_credits(credits.begin()->first);
   state.round = round;
   state.global_model = global;
   state.candidate_model = {};
   state.stage = wire::STAGE_UPLOADING;
-  state.seed = {};
-  if (task_chain) open_round_on_chain();
+  state.seed = seed;
   state.deadline_unix_ms = unix_ms() + cfg.upload_window.count();
   stage_started = Clock::now();
   save_state();
@@ -224,8 +247,20 @@ void Server::Impl::end_round(const RoundDecision& decision) {
   spool.record_outcome(state.round, decision.reason);
   spool.record_decision(state.round, decision);
   metrics.round_ended(to_string(decision.outcome));
-  if (task_chain) post_round(decision);
   spdlog::info("round={} outcome=\"{}\"", state.round, decision.reason);
+  if (task_chain) {
+    // Settling this round and opening the next one take blocks: the loop keeps serving (and
+    // refusing stage-bound requests) in the finalizing stage until they are done.
+    state.stage = wire::STAGE_FINALIZING;
+    save_state();
+    pending_decision = decision;
+    start_chain_step(decision);
+    return;
+  }
+  advance(decision, {});
+}
+
+void Server::Impl::advance(const RoundDecision& decision, const chain::Hash32& next_seed) {
   const bool accept = decision.outcome == RoundOutcome::kAccepted;
   const chain::Hash32 next_global = accept ? state.candidate_model : state.global_model;
   if (state.round >= cfg.rounds) {
@@ -235,7 +270,7 @@ void Server::Impl::end_round(const RoundDecision& decision) {
     spdlog::info("task closed after {} rounds", cfg.rounds);
     return;
   }
-  enter_uploading(state.round + 1, next_global);
+  enter_uploading(state.round + 1, next_global, next_seed);
 }
 
 std::optional<RoundValidationRecord> Server::Impl::validate(
@@ -300,7 +335,14 @@ void Server::Impl::start_aggregation() {
       r.candidate = spool.store_model(model);
       r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
       std::optional<RoundValidationRecord> figures;
-      if (validator) figures = validate(round, uploads, rows, report, counts, base, model);
+      if (validator) {
+        // Validation informs the record and the voters; a failure there does not fail the round.
+        try {
+          figures = validate(round, uploads, rows, report, counts, base, model);
+        } catch (const std::exception& e) {
+          spdlog::error("round={} validation failed: {}", round, e.what());
+        }
+      }
       spool.record_aggregation(round, uploads.size(), report.rule, global, r.candidate, r.seconds,
                                figures);
     } catch (const std::exception& e) {
@@ -388,8 +430,15 @@ void Server::Impl::tick() {
         tally_and_finish();
       }
       break;
-    case wire::STAGE_FINALIZING:  // resumed after a restart while finalizing
-      tally_and_finish();
+    case wire::STAGE_FINALIZING:
+      if (chain_step.valid()) {  // settling on chain
+        if (chain_step.wait_for(std::chrono::seconds(0)) == std::future_status::ready)
+          finish_chain_step();
+      } else if (const auto record = spool.round_record(state.round); record && record->decision) {
+        end_round(*record->decision);  // resumed after the decision: settle it (again)
+      } else {
+        tally_and_finish();  // resumed before the decision
+      }
       break;
     default:
       break;
@@ -476,6 +525,7 @@ void Server::stop() {
   s.stopping = true;
   if (s.loop_thread.joinable()) s.loop_thread.join();
   if (s.aggregation.valid()) s.aggregation.wait();
+  if (s.chain_step.valid()) s.chain_step.wait();
   if (s.zap_thread.joinable()) s.zap_thread.join();
   if (s.http) s.http->stop();
   if (s.http_thread.joinable()) s.http_thread.join();

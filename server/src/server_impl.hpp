@@ -41,6 +41,13 @@ struct Credits {
   Clock::time_point last_used = Clock::now();
 };
 
+/// What the chain worker hands back at the end of a round.
+struct ChainStep {
+  RoundPosting posting;
+  chain::Hash32 next_seed{};  ///< zero when the next round was not opened
+  std::string open_error;
+};
+
 /// What the aggregation thread hands back.
 struct AggregationResult {
   chain::Hash32 candidate{};
@@ -54,13 +61,20 @@ struct Server::Impl {
   // server.cpp: lifecycle, the loop, the round engine
   void run();
   void tick();
-  void enter_uploading(std::uint64_t round, const chain::Hash32& global);
+  /// `seed`: the round's seed on chain; zero: the local seed.
+  void enter_uploading(std::uint64_t round, const chain::Hash32& global,
+                       const chain::Hash32& seed);
+  /// Records the decision; without [chain] advances at once, with it starts the chain step.
   void end_round(const RoundDecision& decision);
-  /// [chain]: settles the ended round on chain and records what happened.
-  void post_round(const RoundDecision& decision);
+  /// The next round (or the task's end) after `decision`.
+  void advance(const RoundDecision& decision, const chain::Hash32& next_seed);
   /// [chain]: opens state.round on chain and adopts its seed (a failure is logged; the local
   /// seed then decides the roles and the round cannot be settled on chain).
   void open_round_on_chain();
+  /// [chain]: on a worker thread, settles the ended round (finalizeRound or abandonRound)
+  /// and opens the next one; finish_chain_step records the posting and advances.
+  void start_chain_step(const RoundDecision& decision);
+  void finish_chain_step();
   void start_aggregation();
   /// On the aggregation thread: scores the round's candidates, records each update's figures
   /// in its diagnostics row and returns the round's.
@@ -127,6 +141,8 @@ struct Server::Impl {
   std::map<std::uint64_t, Credits> credits;        // upload id -> credits held
   std::size_t inflight_bytes = 0;
   std::future<AggregationResult> aggregation;
+  std::future<ChainStep> chain_step;
+  RoundDecision pending_decision;  ///< the decision chain_step is settling
   mutable std::mutex snapshot_mutex;
   RoundSnapshot shared_snapshot;
   void publish_snapshot();

@@ -72,8 +72,7 @@ RoundPosting TaskChain::finalize(std::uint64_t round, const chain::Hash32& candi
 
 RoundPosting TaskChain::abandon(std::uint64_t round) {
   const auto task = contract_.get_task(task_);
-  if (!task.round_open && task.current_round == round &&
-      contract_.get_round(task_, chain::U256(round)).state == 3) {
+  if (task.current_round >= round && contract_.get_round(task_, chain::U256(round)).state == 3) {
     RoundPosting p;  // abandoned before a restart: nothing to send again
     p.state = "abandoned";
     p.error = "already abandoned on chain";

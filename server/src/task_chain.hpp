@@ -3,7 +3,8 @@
 // chain (startRound, whose seed then decides the roles) and settles it (finalizeRound with the
 // voters' signatures and the flagged proposers, or abandonRound when there is nothing to
 // settle) through chain::Poster's journaled outbox, so a restart neither loses nor doubles a
-// posting. Calls block until the transaction's receipt (bounded by receipt_timeout).
+// posting. Calls block until the transaction's receipt (bounded by receipt_timeout): murmurd
+// makes them on a worker thread, one at a time.
 #include <memory>
 #include <vector>
 
