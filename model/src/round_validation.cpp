@@ -12,12 +12,21 @@ namespace murmur::model {
 
 RoundValidation validate_round(CandidateEvaluator& evaluator, std::span<const float> base,
                                kernels::RowsView deltas, std::span<const double> weights) {
-  const std::size_t p = evaluator.parameters(), n = deltas.n;
+  if (deltas.d != evaluator.parameters())
+    throw ModelError("validate_round: updates have " + std::to_string(deltas.d) + " parameters, " +
+                     evaluator.describe() + " has " + std::to_string(evaluator.parameters()) +
+                     ": they were made for a different model");
+  return validate_round(evaluator, base, kernels::MemoryRowSource(deltas), weights);
+}
+
+RoundValidation validate_round(CandidateEvaluator& evaluator, std::span<const float> base,
+                               const kernels::RowSource& deltas, std::span<const double> weights) {
+  const std::size_t p = evaluator.parameters(), n = deltas.rows();
   if (base.size() != p)
     throw ModelError("validate_round: the base model has " + std::to_string(base.size()) +
                      " parameters, " + evaluator.describe() + " has " + std::to_string(p));
-  if (deltas.d != p)
-    throw ModelError("validate_round: updates have " + std::to_string(deltas.d) + " parameters, " +
+  if (deltas.cols() != p)
+    throw ModelError("validate_round: updates have " + std::to_string(deltas.cols()) + " parameters, " +
                      evaluator.describe() + " has " + std::to_string(p) +
                      ": they were made for a different model");
   if (n == 0) throw std::invalid_argument("validate_round: no updates");
@@ -33,12 +42,21 @@ RoundValidation validate_round(CandidateEvaluator& evaluator, std::span<const fl
   }
   if (!(total > 0)) throw std::invalid_argument("validate_round: the weights sum to 0");
 
+  // Row i in memory: itself when resident, else read whole into `row_buffer` (P floats).
+  std::vector<float> row_buffer;
+  const auto row = [&](std::size_t i) -> const float* {
+    if (const float* resident = deltas.resident_row(i)) return resident;
+    row_buffer.resize(p);
+    deltas.read_row(i, 0, p, row_buffer.data());
+    return row_buffer.data();
+  };
+
   // S_j = sum_i w_i delta_ij, in double and in row order (fixed, so reproducible).
   const auto accumulate = [&](std::size_t skip) {
     std::vector<double> s(p, 0.0);
     for (std::size_t i = 0; i < n; ++i) {
       if (i == skip) continue;
-      const float* d = deltas.row(i);
+      const float* d = row(i);
       for (std::size_t j = 0; j < p; ++j)
         s[j] = std::fma(weights[i], static_cast<double>(d[j]), s[j]);
     }
@@ -50,7 +68,7 @@ RoundValidation validate_round(CandidateEvaluator& evaluator, std::span<const fl
   // other candidate containing it is non-finite, as it should be.)
   std::vector<std::size_t> non_finite;
   for (std::size_t i = 0; i < n; ++i) {
-    const float* d = deltas.row(i);
+    const float* d = row(i);
     if (!std::all_of(d, d + p, [](float v) { return std::isfinite(v); })) non_finite.push_back(i);
   }
   const std::size_t lone_bad = non_finite.size() == 1 ? non_finite[0] : n;
@@ -69,7 +87,7 @@ RoundValidation validate_round(CandidateEvaluator& evaluator, std::span<const fl
     } else if (c == 1) {
       std::copy(result.global_parameters.begin(), result.global_parameters.end(), dst);
     } else if (c < 2 + n) {
-      const float* d = deltas.row(c - 2);
+      const float* d = row(c - 2);
       for (std::size_t j = 0; j < p; ++j)
         dst[j] = static_cast<float>(static_cast<double>(base[j]) + static_cast<double>(d[j]));
     } else {
@@ -84,7 +102,7 @@ RoundValidation validate_round(CandidateEvaluator& evaluator, std::span<const fl
           dst[j] = static_cast<float>(static_cast<double>(base[j]) + sum_without_bad[j] / rest);
         return;
       }
-      const float* d = deltas.row(i);
+      const float* d = row(i);
       for (std::size_t j = 0; j < p; ++j)
         dst[j] =
             static_cast<float>(static_cast<double>(base[j]) +

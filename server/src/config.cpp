@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -20,6 +21,80 @@ std::string read_text(const std::filesystem::path& path) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+template <typename Resolve>
+ValidationConfig load_validation(const std::filesystem::path& path, const toml::table& t,
+                                 const Resolve& resolve) {
+  ValidationConfig v;
+  if (const auto* mlp = t["mlp"].as_array()) {
+    for (const auto& width : *mlp) {
+      const auto w = width.value<std::int64_t>();
+      if (!w || *w <= 0) bad(path, "validation.mlp", "layer widths are positive integers, e.g. [784, 128, 10]");
+      v.mlp.push_back(static_cast<std::size_t>(*w));
+    }
+    if (v.mlp.size() < 2) bad(path, "validation.mlp", "needs the input width and the classes at least, e.g. [784, 10]");
+  }
+  if (const auto f = t["torchscript"].value<std::string>()) v.torchscript = resolve(*f);
+  if (v.mlp.empty() == v.torchscript.empty())
+    bad(path, "validation", "name the task's model: either mlp = [784, 128, 10] or torchscript = \"model.pt\"");
+
+  v.fashion_mnist = t["fashion_mnist"].value_or(std::string());
+  if (const auto d = t["fashion_mnist_dir"].value<std::string>()) v.fashion_mnist_dir = resolve(*d);
+  if (const auto f = t["images"].value<std::string>()) v.images = resolve(*f);
+  if (const auto f = t["labels"].value<std::string>()) v.labels = resolve(*f);
+  if (const auto f = t["labelled_tensors"].value<std::string>()) v.labelled_tensors = resolve(*f);
+  if (!v.fashion_mnist.empty() && v.fashion_mnist != "test" && v.fashion_mnist != "train")
+    bad(path, "validation.fashion_mnist", "\"test\" or \"train\", not \"" + v.fashion_mnist + "\"");
+  if (v.images.empty() != v.labels.empty())
+    bad(path, "validation.images", "IDX images and labels go together");
+  const int sets = !v.fashion_mnist.empty() + !v.images.empty() + !v.labelled_tensors.empty();
+  if (sets != 1)
+    bad(path, "validation", "name exactly one validation set: fashion_mnist = \"test\", "
+                            "images + labels (IDX files), or labelled_tensors = \"set.mlt\"");
+  const auto max_rows = t["max_rows"].value_or(std::int64_t{0});
+  if (max_rows < 0) bad(path, "validation.max_rows", "must be >= 0 (0: every example)");
+  v.max_rows = static_cast<std::size_t>(max_rows);
+  v.feature_mean = t["feature_mean"].value_or(v.feature_mean);
+  v.feature_std = t["feature_std"].value_or(v.feature_std);
+  if (!std::isfinite(v.feature_mean) || !(v.feature_std > 0) || !std::isfinite(v.feature_std))
+    bad(path, "validation.feature_std", "feature_mean must be finite and feature_std finite and > 0");
+  const auto max_batch = t["max_batch"].value_or(std::int64_t{32});
+  if (max_batch < 1) bad(path, "validation.max_batch", "must be at least 1");
+  v.max_batch = static_cast<std::size_t>(max_batch);
+  return v;
+}
+
+template <typename Resolve>
+ChainConfig load_chain(const std::filesystem::path& path, const toml::table& t,
+                       const Resolve& resolve, const Config& c) {
+  ChainConfig ch;
+  ch.rpc_url = t["rpc_url"].value_or(std::string());
+  if (ch.rpc_url.empty()) bad(path, "chain.rpc_url", "the JSON-RPC endpoint is required, e.g. \"http://127.0.0.1:8545\"");
+  // The nodes sign Update and Vote for task.contract: the contract that checks them on chain.
+  ch.alliance_task = c.contract;
+  if (const auto contract = t["alliance_task"].value<std::string>()) {
+    try {
+      ch.alliance_task = chain::Address::from_hex(*contract);
+    } catch (const std::exception& e) {
+      bad(path, "chain.alliance_task", e.what());
+    }
+    if (ch.alliance_task != c.contract)
+      bad(path, "chain.alliance_task", "differs from task.contract, the contract the nodes sign their votes for");
+  }
+  if (ch.alliance_task.is_zero()) bad(path, "task.contract", "posting on chain needs the AllianceTask contract's address");
+  ch.chain_id = t["chain_id"].value_or(c.chain_id);
+  if (ch.chain_id != c.chain_id)
+    bad(path, "chain.chain_id", "differs from task.chain_id (" + std::to_string(c.chain_id) +
+                                    "), which the nodes sign their votes for");
+  const auto key = t["key_file"].value<std::string>();
+  if (!key) bad(path, "chain.key_file", "the aggregator's key file is required (64 hex digits, chmod 600)");
+  ch.key_file = resolve(*key);
+  if (const auto o = t["outbox"].value<std::string>()) ch.outbox = resolve(*o);
+  const double timeout = t["receipt_timeout_seconds"].value_or(120.0);
+  if (!(timeout > 0)) bad(path, "chain.receipt_timeout_seconds", "must be positive");
+  ch.receipt_timeout = std::chrono::milliseconds(static_cast<long>(timeout * 1000));
+  return ch;
 }
 
 }  // namespace
@@ -134,6 +209,11 @@ Config load_config(const std::filesystem::path& path) {
   } catch (const std::runtime_error& e) {
     bad(path, "aggregation.rule", e.what());
   }
+  c.flag_ratio = agg["flag_ratio"].value_or(c.flag_ratio);
+  if (!(c.flag_ratio > 1)) bad(path, "aggregation.flag_ratio", "must be greater than 1");
+
+  if (const auto* v = t["validation"].as_table()) c.validation = load_validation(path, *v, resolve);
+  if (const auto* ch = t["chain"].as_table()) c.chain = load_chain(path, *ch, resolve, c);
   return c;
 }
 

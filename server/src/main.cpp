@@ -21,8 +21,23 @@ int main(int argc, char** argv) {
   auto* keygen = app.add_subcommand("keygen", "Write a new CurveZMQ key pair: FILE (secret) and FILE.pub");
   std::string key_out;
   keygen->add_option("file", key_out, "secret key file to write")->required();
+  auto* rounds = app.add_subcommand(
+      "rounds", "Print the round records (outcome, votes, flags, validation, contributions) as JSON");
+  std::string rounds_config;
+  std::uint64_t only_round = 0;
+  rounds->add_option("-c,--config", rounds_config, "the murmurd configuration (its data_dir is read)")
+      ->required();
+  rounds->add_option("--round", only_round, "only this round");
   CLI11_PARSE(app, argc, argv);
   try {
+    if (*rounds) {
+      const auto cfg = murmur::server::load_config(rounds_config);
+      std::cout << murmur::server::round_records_json(
+                       cfg.data_dir, only_round ? std::optional<std::uint64_t>(only_round)
+                                                : std::nullopt)
+                << "\n";
+      return 0;
+    }
     if (*keygen) {
       const auto [pub, sec] = murmur::server::curve_keypair();
       std::ofstream(key_out) << sec << "\n";

@@ -25,6 +25,21 @@ void Metrics::set_backend(const std::string& backend) {
   backend_ = backend;
 }
 
+void Metrics::validation(double seconds, double previous_loss, double candidate_loss,
+                         double candidate_accuracy) {
+  std::lock_guard lock(mutex_);
+  validation_seconds_ += seconds;
+  ++validations_;
+  previous_loss_ = previous_loss;
+  candidate_loss_ = candidate_loss;
+  candidate_accuracy_ = candidate_accuracy;
+}
+
+void Metrics::round_ended(const std::string& outcome) {
+  std::lock_guard lock(mutex_);
+  ++rounds_[outcome];
+}
+
 std::string Metrics::render() const {
   std::ostringstream s;
   std::lock_guard lock(mutex_);
@@ -46,7 +61,22 @@ std::string Metrics::render() const {
        "# TYPE murmur_aggregation_seconds_total counter\n"
     << "murmur_aggregation_seconds_total " << aggregation_seconds_ << "\n"
     << "murmur_aggregations_total " << aggregations_ << "\n"
-    << "# HELP murmur_inflight_bytes Chunk credits granted and not yet used.\n"
+    << "# HELP murmur_validation_seconds_total Time spent scoring rounds' candidates.\n"
+       "# TYPE murmur_validation_seconds_total counter\n"
+    << "murmur_validation_seconds_total " << validation_seconds_ << "\n"
+    << "murmur_validations_total " << validations_ << "\n"
+    << "# HELP murmur_validation_loss Validation loss of the last validated round's models.\n"
+       "# TYPE murmur_validation_loss gauge\n"
+    << "murmur_validation_loss{model=\"previous\"} " << previous_loss_ << "\n"
+    << "murmur_validation_loss{model=\"candidate\"} " << candidate_loss_ << "\n"
+    << "# HELP murmur_validation_accuracy Validation accuracy of the last round's new model.\n"
+       "# TYPE murmur_validation_accuracy gauge\n"
+    << "murmur_validation_accuracy " << candidate_accuracy_ << "\n"
+    << "# HELP murmur_rounds_total Rounds ended, by outcome.\n"
+       "# TYPE murmur_rounds_total counter\n";
+  for (const auto& [outcome, n] : rounds_)
+    s << "murmur_rounds_total{outcome=\"" << outcome << "\"} " << n << "\n";
+  s << "# HELP murmur_inflight_bytes Chunk credits granted and not yet used.\n"
        "# TYPE murmur_inflight_bytes gauge\n"
     << "murmur_inflight_bytes " << inflight_ << "\n"
     << "murmur_round " << round_ << "\n"

@@ -15,6 +15,11 @@ class Metrics {
   void stage_seconds(const std::string& stage, double seconds);
   void aggregation_seconds(double s);
   void set_backend(const std::string& backend);
+  /// A round's validation: its time, and the previous and new global model's loss (NaN: none).
+  void validation(double seconds, double previous_loss, double candidate_loss,
+                  double candidate_accuracy);
+  /// A round that ended, by outcome ("accepted", "rejected", ...).
+  void round_ended(const std::string& outcome);
   void set_round(std::uint64_t round, int stage) { round_ = round; stage_ = stage; }
   void set_inflight(std::size_t bytes) { inflight_ = bytes; }
   std::string render() const;
@@ -28,6 +33,10 @@ class Metrics {
   double aggregation_seconds_ = 0;
   std::uint64_t aggregations_ = 0;
   std::string backend_;
+  double validation_seconds_ = 0;
+  std::uint64_t validations_ = 0;
+  double previous_loss_ = 0, candidate_loss_ = 0, candidate_accuracy_ = 0;
+  std::map<std::string, std::uint64_t> rounds_;
 };
 
 }  // namespace murmur::server

@@ -2,8 +2,10 @@
 // next round, each stage bounded by its deadline, every transition persisted.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <fstream>
 #include <numeric>
+#include <set>
 
 #include "murmur/chain/consensus.hpp"
 #include "murmur/chain/keccak.hpp"
@@ -40,6 +42,16 @@ const char* stage_name(wire::Stage s) { return wire::Stage_Name(s).c_str(); }
 
 Server::Impl::Impl(Config c)
     : cfg(std::move(c)), spool(cfg.data_dir), backend(make_backend(cfg.backend)) {
+  if (cfg.validation) {
+    validator = std::make_unique<RoundValidator>(*cfg.validation, *backend, cfg.parameters);
+    spdlog::info("validation: {}", validator->describe());
+  }
+  if (cfg.chain) {
+    task_chain = std::make_unique<TaskChain>(*cfg.chain, cfg.task_id, cfg.data_dir);
+    spdlog::info("chain: posting rounds of task {} to {} at {} as {}", cfg.task_id,
+                 cfg.chain->rpc_url, cfg.chain->alliance_task.to_checksum(),
+                 task_chain->aggregator().to_checksum());
+  }
   domain.chain_id = cfg.chain_id;
   domain.verifying_contract = cfg.contract;
   for (const auto& p : cfg.participants) stakes[p.address] = p.stake;
@@ -69,6 +81,11 @@ Server::Impl::Impl(Config c)
     state.deadline_unix_ms = unix_ms() + cfg.upload_window.count();
     spool.save_round(state);
   }
+  if (task_chain && state.stage == wire::STAGE_UPLOADING && state.seed == chain::Hash32{}) {
+    open_round_on_chain();
+    state.deadline_unix_ms = unix_ms() + cfg.upload_window.count();
+    spool.save_round(state);
+  }
   // A restart during aggregation aggregates again; one during finalizing decides again.
   publish_snapshot();
 }
@@ -84,8 +101,79 @@ chain::Hash32 Server::Impl::seed(std::uint64_t round) const {
 }
 
 wire::Role Server::Impl::role_of(const chain::Address& a) const {
-  return chain::is_proposer(seed(state.round), a, cfg.proposer_bps) ? wire::ROLE_PROPOSER
-                                                                     : wire::ROLE_VOTER;
+  const chain::Hash32 s = state.seed == chain::Hash32{} ? seed(state.round) : state.seed;
+  return chain::is_proposer(s, a, cfg.proposer_bps) ? wire::ROLE_PROPOSER : wire::ROLE_VOTER;
+}
+
+void Server::Impl::open_round_on_chain() {
+  try {
+    state.seed = task_chain->open_round(state.round);
+  } catch (const std::exception& e) {
+    state.seed = {};
+    spdlog::error("round={} chain: cannot open the round ({}); roles come from the local seed "
+                  "and the round will not be settled on chain", state.round, e.what());
+  }
+}
+
+void Server::Impl::start_chain_step(const RoundDecision& decision) {
+  // Everything the chain needs is read here, on the loop thread; the worker only talks to the
+  // chain (TaskChain is used by one thread at a time: the constructor, then these workers).
+  const std::uint64_t round = state.round;
+  const chain::Hash32 seed = state.seed, candidate = state.candidate_model;
+  std::vector<chain::SignedVote> votes;
+  for (const auto& v : spool.votes(round))
+    if (v.model_hash == candidate)
+      votes.push_back({v.voter, static_cast<std::int8_t>(v.score), v.signature});
+  const bool decided_by_vote =
+      decision.outcome == RoundOutcome::kAccepted ||
+      (decision.outcome == RoundOutcome::kRejected && decision.votes >= cfg.vote_quorum);
+  const bool settle = decided_by_vote && !votes.empty() && candidate != chain::Hash32{};
+  // The rule's flags, and every proposer that did not deliver (it did no work).
+  std::vector<chain::Address> flagged;
+  if (settle) {
+    if (const auto record = spool.round_record(round)) flagged = record->flagged();
+    std::set<chain::Address> committed;
+    for (const auto& u : spool.committed(round)) committed.insert(u.address);
+    for (const auto& [a, stake] : stakes)
+      if (role_of(a) == wire::ROLE_PROPOSER && !committed.count(a)) flagged.push_back(a);
+    std::sort(flagged.begin(), flagged.end());
+  }
+  const bool open_next = round < cfg.rounds;
+  chain_step = std::async(std::launch::async, [this, round, seed, candidate, votes, flagged,
+                                               settle, open_next] {
+    ChainStep step;
+    try {
+      if (seed == chain::Hash32{}) throw std::runtime_error("the round was not opened on chain");
+      step.posting = settle ? task_chain->finalize(round, candidate, votes, flagged)
+                            : task_chain->abandon(round);
+    } catch (const std::exception& e) {
+      step.posting.state = "failed";
+      step.posting.error = e.what();
+    }
+    if (open_next) {
+      try {
+        step.next_seed = task_chain->open_round(round + 1);
+      } catch (const std::exception& e) {
+        step.open_error = e.what();
+      }
+    }
+    return step;
+  });
+}
+
+void Server::Impl::finish_chain_step() {
+  const ChainStep step = chain_step.get();
+  const RoundPosting& p = step.posting;
+  spool.record_posting(state.round, p);
+  if (p.state == "failed")
+    spdlog::error("round={} chain: posting failed: {}", state.round, p.error);
+  else
+    spdlog::info("round={} chain: {} in block {} (tx {})", state.round, p.state, p.block,
+                 chain::to_hex(p.tx));
+  if (!step.open_error.empty())
+    spdlog::error("round={} chain: cannot open the round ({}); roles come from the local seed "
+                  "and the round will not be settled on chain", state.round + 1, step.open_error);
+  advance(pending_decision, step.next_seed);
 }
 
 bool Server::Impl::all_proposers_committed() const {
@@ -141,7 +229,8 @@ void Server::Impl::release_idle_credits() {
   for (auto id : idle) release_credits(id);
 }
 
-void Server::Impl::enter_uploading(std::uint64_t round, const chain::Hash32& global) {
+void Server::Impl::enter_uploading(std::uint64_t round, const chain::Hash32& global,
+                                   const chain::Hash32& seed) {
   while (!credits.empty()) release_credits(credits.begin()->first);
   hashes.clear();
   written.clear();  // uploads of the last round: their chunks are refused now
@@ -149,15 +238,32 @@ void Server::Impl::enter_uploading(std::uint64_t round, const chain::Hash32& glo
   state.global_model = global;
   state.candidate_model = {};
   state.stage = wire::STAGE_UPLOADING;
+  state.seed = seed;
   state.deadline_unix_ms = unix_ms() + cfg.upload_window.count();
   stage_started = Clock::now();
   save_state();
   spdlog::info("round={} stage=uploading deadline_ms={}", round, cfg.upload_window.count());
 }
 
-void Server::Impl::end_round(const std::string& outcome, bool accept) {
-  spool.record_outcome(state.round, outcome);
-  spdlog::info("round={} outcome=\"{}\"", state.round, outcome);
+void Server::Impl::end_round(const RoundDecision& decision) {
+  spool.record_outcome(state.round, decision.reason);
+  spool.record_decision(state.round, decision);
+  metrics.round_ended(to_string(decision.outcome));
+  spdlog::info("round={} outcome=\"{}\"", state.round, decision.reason);
+  if (task_chain) {
+    // Settling this round and opening the next one take blocks: the loop keeps serving (and
+    // refusing stage-bound requests) in the finalizing stage until they are done.
+    state.stage = wire::STAGE_FINALIZING;
+    save_state();
+    pending_decision = decision;
+    start_chain_step(decision);
+    return;
+  }
+  advance(decision, {});
+}
+
+void Server::Impl::advance(const RoundDecision& decision, const chain::Hash32& next_seed) {
+  const bool accept = decision.outcome == RoundOutcome::kAccepted;
   const chain::Hash32 next_global = accept ? state.candidate_model : state.global_model;
   if (state.round >= cfg.rounds) {
     state.global_model = next_global;
@@ -166,7 +272,41 @@ void Server::Impl::end_round(const std::string& outcome, bool accept) {
     spdlog::info("task closed after {} rounds", cfg.rounds);
     return;
   }
-  enter_uploading(state.round + 1, next_global);
+  enter_uploading(state.round + 1, next_global, next_seed);
+}
+
+std::optional<RoundValidationRecord> Server::Impl::validate(
+    std::uint64_t round, const std::vector<Upload>& uploads, const kernels::RowSource& rows,
+    const kernels::AggregationReport& report, std::span<const double> counts,
+    std::span<const float> base, std::span<const float> candidate) {
+  const auto [weights, kind] = contribution_weights(report, counts);
+  const RoundFigures f = validator->validate(base, candidate, rows, weights, kind);
+  for (std::size_t i = 0; i < uploads.size(); ++i) {
+    const model::UpdateContribution& u = f.updates[i];
+    UpdateValidation v;
+    v.alone_status = kernels::to_string(u.alone.status);
+    if (u.alone.valid()) v.alone_loss = u.alone.mean_loss, v.alone_accuracy = u.alone.accuracy;
+    if (u.without.valid())
+      v.without_loss = u.without.mean_loss, v.without_accuracy = u.without.accuracy;
+    v.contribution = u.contribution;
+    spool.record_update_validation(round, uploads[i].address, v);
+  }
+  RoundValidationRecord rec;
+  if (f.previous.valid())
+    rec.previous_loss = f.previous.mean_loss, rec.previous_accuracy = f.previous.accuracy;
+  if (f.candidate.valid())
+    rec.candidate_loss = f.candidate.mean_loss, rec.candidate_accuracy = f.candidate.accuracy;
+  rec.candidate_status = kernels::to_string(f.candidate.status);
+  rec.rows = validator->rows();
+  rec.weights = to_string(f.weights);
+  rec.candidates = f.candidates;
+  rec.seconds = f.seconds;
+  metrics.validation(rec.seconds, rec.previous_loss, rec.candidate_loss, rec.candidate_accuracy);
+  spdlog::info("round={} validation: previous loss={:.4f} acc={:.4f}, new global loss={:.4f} "
+               "acc={:.4f}, {} candidates in {:.3f} s (contributions against {} weights)",
+               round, rec.previous_loss, rec.previous_accuracy, rec.candidate_loss,
+               rec.candidate_accuracy, rec.candidates, rec.seconds, rec.weights);
+  return rec;
 }
 
 void Server::Impl::start_aggregation() {
@@ -188,16 +328,29 @@ void Server::Impl::start_aggregation() {
       for (std::size_t i = 0; i < uploads.size(); ++i) {
         const auto& d = report.rows[i];
         spool.record_diagnostic(round, uploads[i].address, kernels::to_string(d.verdict), d.weight,
-                                d.score, d.distance);
+                                d.score, d.distance, flag_of(cfg.aggregation, d, cfg.flag_ratio));
       }
       // Updates are deltas: the candidate is the global model plus the aggregate.
-      std::vector<float> model = spool.load_model(global);
+      const std::vector<float> base = spool.load_model(global);
+      std::vector<float> model = base;
       for (std::size_t j = 0; j < model.size(); ++j) model[j] += delta[j];
       r.candidate = spool.store_model(model);
+      r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+      std::optional<RoundValidationRecord> figures;
+      if (validator) {
+        // Validation informs the record and the voters; a failure there does not fail the round.
+        try {
+          figures = validate(round, uploads, rows, report, counts, base, model);
+        } catch (const std::exception& e) {
+          spdlog::error("round={} validation failed: {}", round, e.what());
+        }
+      }
+      spool.record_aggregation(round, uploads.size(), report.rule, global, r.candidate, r.seconds,
+                               figures);
     } catch (const std::exception& e) {
       r.error = e.what();
     }
-    r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (r.seconds == 0) r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     return r;
   });
 }
@@ -206,19 +359,26 @@ void Server::Impl::tally_and_finish() {
   state.stage = wire::STAGE_FINALIZING;
   save_state();
   const auto votes = spool.votes(state.round);
-  chain::U256 plus, minus;
-  for (const auto& v : votes) (v.score > 0 ? plus : minus) += stakes.at(v.voter);
+  RoundDecision d;
+  d.votes = votes.size();
+  for (const auto& v : votes) {
+    (v.score > 0 ? d.stake_for : d.stake_against) += stakes.at(v.voter);
+    ++(v.score > 0 ? d.votes_for : d.votes_against);
+  }
   if (votes.size() < cfg.vote_quorum) {
-    end_round("rejected: " + std::to_string(votes.size()) + " of " +
-                  std::to_string(cfg.vote_quorum) + " votes needed by the deadline",
-              false);
+    d.outcome = RoundOutcome::kRejected;
+    d.reason = "rejected: " + std::to_string(votes.size()) + " of " +
+               std::to_string(cfg.vote_quorum) + " votes needed by the deadline";
+    end_round(d);
     return;
   }
   // FLock's rule, as the contract computes it: the stake-weighted sum >= 0 accepts.
-  const bool accept = !(plus < minus);
-  end_round(std::string(accept ? "accepted" : "rejected") + ": stake for " + plus.to_dec() +
-                ", against " + minus.to_dec() + " (" + std::to_string(votes.size()) + " votes)",
-            accept);
+  const bool accept = !(d.stake_for < d.stake_against);
+  d.outcome = accept ? RoundOutcome::kAccepted : RoundOutcome::kRejected;
+  d.reason = std::string(accept ? "accepted" : "rejected") + ": stake for " +
+             d.stake_for.to_dec() + ", against " + d.stake_against.to_dec() + " (" +
+             std::to_string(votes.size()) + " votes)";
+  end_round(d);
 }
 
 void Server::Impl::tick() {
@@ -231,11 +391,13 @@ void Server::Impl::tick() {
         metrics.stage_seconds("uploading", elapsed);
         stage_started = Clock::now();
         const auto committed = spool.committed(state.round).size();
-        if (committed < std::max<std::size_t>(cfg.quorum, 1))
-          end_round("no quorum: " + std::to_string(committed) + " of " +
-                        std::to_string(cfg.quorum) + " updates committed by the deadline",
-                    false);
-        else
+        if (committed < std::max<std::size_t>(cfg.quorum, 1)) {
+          RoundDecision d;
+          d.outcome = RoundOutcome::kNoQuorum;
+          d.reason = "no quorum: " + std::to_string(committed) + " of " +
+                     std::to_string(cfg.quorum) + " updates committed by the deadline";
+          end_round(d);
+        } else
           start_aggregation();
       }
       break;
@@ -249,7 +411,10 @@ void Server::Impl::tick() {
         stage_started = Clock::now();
         if (!r.error.empty()) {
           spdlog::error("round={} aggregation failed: {}", state.round, r.error);
-          end_round("aggregation failed: " + r.error, false);
+          RoundDecision d;
+          d.outcome = RoundOutcome::kFailed;
+          d.reason = "aggregation failed: " + r.error;
+          end_round(d);
         } else {
           state.candidate_model = r.candidate;
           state.stage = wire::STAGE_VOTING;
@@ -267,8 +432,15 @@ void Server::Impl::tick() {
         tally_and_finish();
       }
       break;
-    case wire::STAGE_FINALIZING:  // resumed after a restart while finalizing
-      tally_and_finish();
+    case wire::STAGE_FINALIZING:
+      if (chain_step.valid()) {  // settling on chain
+        if (chain_step.wait_for(std::chrono::seconds(0)) == std::future_status::ready)
+          finish_chain_step();
+      } else if (const auto record = spool.round_record(state.round); record && record->decision) {
+        end_round(*record->decision);  // resumed after the decision: settle it (again)
+      } else {
+        tally_and_finish();  // resumed before the decision
+      }
       break;
     default:
       break;
@@ -378,6 +550,7 @@ void Server::stop() {
   s.syncing.clear();
   s.written.clear();
   if (s.aggregation.valid()) s.aggregation.wait();
+  if (s.chain_step.valid()) s.chain_step.wait();
   if (s.zap_thread.joinable()) s.zap_thread.join();
   if (s.http) s.http->stop();
   if (s.http_thread.joinable()) s.http_thread.join();

@@ -21,7 +21,10 @@
 #include "murmur/protocol/integrity.hpp"
 #include "murmur/protocol/wire.hpp"
 #include "murmur/server/server.hpp"
+#include "round_record.hpp"
+#include "round_validator.hpp"
 #include "spool.hpp"
+#include "task_chain.hpp"
 
 namespace murmur::server {
 
@@ -62,6 +65,13 @@ struct SyncJob {
   std::uint64_t request_id = 0;
 };
 
+/// What the chain worker hands back at the end of a round.
+struct ChainStep {
+  RoundPosting posting;
+  chain::Hash32 next_seed{};  ///< zero when the next round was not opened
+  std::string open_error;
+};
+
 /// What the aggregation thread hands back.
 struct AggregationResult {
   chain::Hash32 candidate{};
@@ -75,9 +85,30 @@ struct Server::Impl {
   // server.cpp: lifecycle, the loop, the round engine
   void run();
   void tick();
-  void enter_uploading(std::uint64_t round, const chain::Hash32& global);
-  void end_round(const std::string& outcome, bool accept);
+  /// `seed`: the round's seed on chain; zero: the local seed.
+  void enter_uploading(std::uint64_t round, const chain::Hash32& global,
+                       const chain::Hash32& seed);
+  /// Records the decision; without [chain] advances at once, with it starts the chain step.
+  void end_round(const RoundDecision& decision);
+  /// The next round (or the task's end) after `decision`.
+  void advance(const RoundDecision& decision, const chain::Hash32& next_seed);
+  /// [chain]: opens state.round on chain and adopts its seed (a failure is logged; the local
+  /// seed then decides the roles and the round cannot be settled on chain).
+  void open_round_on_chain();
+  /// [chain]: on a worker thread, settles the ended round (finalizeRound or abandonRound)
+  /// and opens the next one; finish_chain_step records the posting and advances.
+  void start_chain_step(const RoundDecision& decision);
+  void finish_chain_step();
   void start_aggregation();
+  /// On the aggregation thread: scores the round's candidates, records each update's figures
+  /// in its diagnostics row and returns the round's.
+  std::optional<RoundValidationRecord> validate(std::uint64_t round,
+                                                const std::vector<Upload>& uploads,
+                                                const kernels::RowSource& rows,
+                                                const kernels::AggregationReport& report,
+                                                std::span<const double> counts,
+                                                std::span<const float> base,
+                                                std::span<const float> candidate);
   void tally_and_finish();
   wire::Role role_of(const chain::Address& a) const;
   chain::Hash32 seed(std::uint64_t round) const;
@@ -115,6 +146,8 @@ struct Server::Impl {
   chain::Eip712Domain domain;
   std::map<chain::Address, chain::U256> stakes;
   std::unique_ptr<kernels::Backend> backend;
+  std::unique_ptr<RoundValidator> validator;  ///< when [validation] is configured
+  std::unique_ptr<TaskChain> task_chain;      ///< when [chain] is configured
   Metrics metrics;
   std::string public_key, secret_key;
 
@@ -156,6 +189,8 @@ struct Server::Impl {
   void drain_syncs(std::uint64_t upload_id);
   std::size_t inflight_bytes = 0;
   std::future<AggregationResult> aggregation;
+  std::future<ChainStep> chain_step;
+  RoundDecision pending_decision;  ///< the decision chain_step is settling
   mutable std::mutex snapshot_mutex;
   RoundSnapshot shared_snapshot;
   void publish_snapshot();

@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <stdexcept>
 
 #include "murmur/chain/keccak.hpp"
@@ -40,6 +42,11 @@ class Statement {
   }
   std::int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
   double real(int col) const { return sqlite3_column_double(stmt_, col); }
+  /// SQLite stores NaN as NULL: NULL reads back as NaN.
+  double real_or_nan(int col) const {
+    return is_null(col) ? std::numeric_limits<double>::quiet_NaN() : real(col);
+  }
+  bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
   std::string text(int col) const {
     const auto* p = sqlite3_column_text(stmt_, col);
     return p ? reinterpret_cast<const char*>(p) : "";
@@ -104,7 +111,33 @@ Spool::Spool(const std::filesystem::path& dir) : dir_(dir) {
       "CREATE TABLE IF NOT EXISTS votes(round INTEGER, address TEXT, model_hash TEXT,"
       "  score INTEGER, loss REAL, signature BLOB, PRIMARY KEY(round, address));"
       "CREATE TABLE IF NOT EXISTS diagnostics(round INTEGER, address TEXT, verdict TEXT,"
-      "  weight REAL, score REAL, distance REAL, PRIMARY KEY(round, address));");
+      "  weight REAL, score REAL, distance REAL, PRIMARY KEY(round, address));"
+      "CREATE TABLE IF NOT EXISTS rounds(round INTEGER PRIMARY KEY, updates INTEGER, rule TEXT,"
+      "  base_model TEXT, candidate_model TEXT, aggregation_seconds REAL,"
+      "  validated INTEGER DEFAULT 0, previous_loss REAL, previous_accuracy REAL,"
+      "  candidate_loss REAL, candidate_accuracy REAL, candidate_status TEXT,"
+      "  validation_rows INTEGER, contribution_weights TEXT, validation_candidates INTEGER,"
+      "  validation_seconds REAL,"
+      "  outcome TEXT, reason TEXT, stake_for TEXT, stake_against TEXT, votes INTEGER,"
+      "  votes_for INTEGER, votes_against INTEGER,"
+      "  posting TEXT, posting_tx TEXT, posting_block INTEGER, posting_error TEXT);");
+  // state.db files from before the round record get the new columns.
+  const auto add_columns = [&](const char* table, std::initializer_list<const char*> columns) {
+    std::vector<std::string> have;
+    {
+      Statement s(db_, (std::string("PRAGMA table_info(") + table + ")").c_str());
+      while (s.step()) have.push_back(s.text(1));
+    }
+    for (const char* column : columns) {
+      const std::string name(column, std::strchr(column, ' '));
+      if (std::find(have.begin(), have.end(), name) == have.end())
+        exec(std::string("ALTER TABLE ") + table + " ADD COLUMN " + column);
+    }
+  };
+  add_columns("diagnostics", {"flag TEXT DEFAULT ''", "alone_status TEXT DEFAULT ''",
+                              "alone_loss REAL", "alone_accuracy REAL", "without_loss REAL",
+                              "without_accuracy REAL", "contribution REAL"});
+  add_columns("round_state", {"seed TEXT DEFAULT ''"});
 }
 
 Spool::~Spool() {
@@ -137,17 +170,20 @@ std::optional<chain::Address> Spool::bound(const std::string& curve_key) const {
 
 std::optional<RoundState> Spool::load_round() const {
   std::lock_guard lock(mutex_);
-  Statement s(db_, "SELECT round, stage, deadline, global_model, candidate_model FROM round_state");
+  Statement s(db_, "SELECT round, stage, deadline, global_model, candidate_model, seed FROM round_state");
   if (!s.step()) return std::nullopt;
   return RoundState{static_cast<std::uint64_t>(s.integer(0)), static_cast<wire::Stage>(s.integer(1)),
-                    s.integer(2), unhex(s.text(3)), unhex(s.text(4))};
+                    s.integer(2), unhex(s.text(3)), unhex(s.text(4)), unhex(s.text(5))};
 }
 
 void Spool::save_round(const RoundState& r) {
   std::lock_guard lock(mutex_);
-  Statement(db_, "INSERT OR REPLACE INTO round_state VALUES (1, ?, ?, ?, ?, ?)")
+  Statement(db_,
+            "INSERT OR REPLACE INTO round_state(id, round, stage, deadline, global_model, "
+            "candidate_model, seed) VALUES (1, ?, ?, ?, ?, ?, ?)")
       .bind(1, static_cast<std::int64_t>(r.round)).bind(2, static_cast<std::int64_t>(r.stage))
-      .bind(3, r.deadline_unix_ms).bind(4, hex(r.global_model)).bind(5, hex(r.candidate_model)).step();
+      .bind(3, r.deadline_unix_ms).bind(4, hex(r.global_model)).bind(5, hex(r.candidate_model))
+      .bind(6, r.seed == chain::Hash32{} ? std::string() : hex(r.seed)).step();
 }
 
 void Spool::record_outcome(std::uint64_t round, const std::string& outcome) {
@@ -368,11 +404,157 @@ std::vector<VoteRecord> Spool::votes(std::uint64_t round) const {
 
 void Spool::record_diagnostic(std::uint64_t round, const chain::Address& address,
                               const std::string& verdict, double weight, double score,
-                              double distance) {
+                              double distance, const std::string& flag) {
   std::lock_guard lock(mutex_);
-  Statement(db_, "INSERT OR REPLACE INTO diagnostics VALUES (?, ?, ?, ?, ?, ?)")
+  Statement(db_,
+            "INSERT OR REPLACE INTO diagnostics(round, address, verdict, weight, score, distance, "
+            "flag) VALUES (?, ?, ?, ?, ?, ?, ?)")
       .bind(1, static_cast<std::int64_t>(round)).bind(2, address.to_lower_hex()).bind(3, verdict)
-      .bind(4, weight).bind(5, score).bind(6, distance).step();
+      .bind(4, weight).bind(5, score).bind(6, distance).bind(7, flag).step();
+}
+
+void Spool::record_update_validation(std::uint64_t round, const chain::Address& address,
+                                     const UpdateValidation& v) {
+  std::lock_guard lock(mutex_);
+  Statement(db_,
+            "UPDATE diagnostics SET alone_status = ?, alone_loss = ?, alone_accuracy = ?, "
+            "without_loss = ?, without_accuracy = ?, contribution = ? WHERE round = ? AND address = ?")
+      .bind(1, v.alone_status).bind(2, v.alone_loss).bind(3, v.alone_accuracy)
+      .bind(4, v.without_loss).bind(5, v.without_accuracy).bind(6, v.contribution)
+      .bind(7, static_cast<std::int64_t>(round)).bind(8, address.to_lower_hex()).step();
+}
+
+void Spool::record_aggregation(std::uint64_t round, std::uint64_t updates, const std::string& rule,
+                               const chain::Hash32& base, const chain::Hash32& candidate,
+                               double seconds,
+                               const std::optional<RoundValidationRecord>& validation) {
+  std::lock_guard lock(mutex_);
+  Statement(db_, "INSERT OR IGNORE INTO rounds(round) VALUES (?)")
+      .bind(1, static_cast<std::int64_t>(round)).step();
+  Statement(db_,
+            "UPDATE rounds SET updates = ?, rule = ?, base_model = ?, candidate_model = ?, "
+            "aggregation_seconds = ? WHERE round = ?")
+      .bind(1, static_cast<std::int64_t>(updates)).bind(2, rule).bind(3, hex(base))
+      .bind(4, hex(candidate)).bind(5, seconds).bind(6, static_cast<std::int64_t>(round)).step();
+  if (!validation) return;
+  const RoundValidationRecord& v = *validation;
+  Statement(db_,
+            "UPDATE rounds SET validated = 1, previous_loss = ?, previous_accuracy = ?, "
+            "candidate_loss = ?, candidate_accuracy = ?, candidate_status = ?, validation_rows = ?, "
+            "contribution_weights = ?, validation_candidates = ?, validation_seconds = ? "
+            "WHERE round = ?")
+      .bind(1, v.previous_loss).bind(2, v.previous_accuracy).bind(3, v.candidate_loss)
+      .bind(4, v.candidate_accuracy).bind(5, v.candidate_status)
+      .bind(6, static_cast<std::int64_t>(v.rows)).bind(7, v.weights)
+      .bind(8, static_cast<std::int64_t>(v.candidates)).bind(9, v.seconds)
+      .bind(10, static_cast<std::int64_t>(round)).step();
+}
+
+void Spool::record_decision(std::uint64_t round, const RoundDecision& d) {
+  std::lock_guard lock(mutex_);
+  Statement(db_, "INSERT OR IGNORE INTO rounds(round) VALUES (?)")
+      .bind(1, static_cast<std::int64_t>(round)).step();
+  Statement(db_,
+            "UPDATE rounds SET outcome = ?, reason = ?, stake_for = ?, stake_against = ?, "
+            "votes = ?, votes_for = ?, votes_against = ? WHERE round = ?")
+      .bind(1, std::string(to_string(d.outcome))).bind(2, d.reason).bind(3, d.stake_for.to_dec())
+      .bind(4, d.stake_against.to_dec()).bind(5, static_cast<std::int64_t>(d.votes))
+      .bind(6, static_cast<std::int64_t>(d.votes_for))
+      .bind(7, static_cast<std::int64_t>(d.votes_against))
+      .bind(8, static_cast<std::int64_t>(round)).step();
+}
+
+void Spool::record_posting(std::uint64_t round, const RoundPosting& p) {
+  std::lock_guard lock(mutex_);
+  Statement(db_, "INSERT OR IGNORE INTO rounds(round) VALUES (?)")
+      .bind(1, static_cast<std::int64_t>(round)).step();
+  Statement(db_,
+            "UPDATE rounds SET posting = ?, posting_tx = ?, posting_block = ?, posting_error = ? "
+            "WHERE round = ?")
+      .bind(1, p.state).bind(2, p.tx == chain::Hash32{} ? std::string() : hex(p.tx))
+      .bind(3, static_cast<std::int64_t>(p.block)).bind(4, p.error)
+      .bind(5, static_cast<std::int64_t>(round)).step();
+}
+
+std::vector<std::uint64_t> Spool::recorded_rounds() const {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, "SELECT round FROM rounds ORDER BY round");
+  std::vector<std::uint64_t> out;
+  while (s.step()) out.push_back(static_cast<std::uint64_t>(s.integer(0)));
+  return out;
+}
+
+std::optional<RoundRecord> Spool::round_record(std::uint64_t round) const {
+  std::lock_guard lock(mutex_);
+  Statement s(db_,
+              "SELECT updates, rule, base_model, candidate_model, aggregation_seconds, validated, "
+              "previous_loss, previous_accuracy, candidate_loss, candidate_accuracy, "
+              "candidate_status, validation_rows, contribution_weights, validation_candidates, "
+              "validation_seconds, outcome, reason, stake_for, stake_against, votes, votes_for, "
+              "votes_against, posting, posting_tx, posting_block, posting_error "
+              "FROM rounds WHERE round = ?");
+  s.bind(1, static_cast<std::int64_t>(round));
+  if (!s.step()) return std::nullopt;
+  RoundRecord r;
+  r.round = round;
+  r.update_count = static_cast<std::uint64_t>(s.integer(0));
+  r.rule = s.text(1);
+  r.base_model = unhex(s.text(2));
+  r.candidate_model = unhex(s.text(3));
+  r.aggregation_seconds = s.real_or_nan(4);
+  if (s.integer(5) != 0) {
+    RoundValidationRecord v;
+    v.previous_loss = s.real_or_nan(6);
+    v.previous_accuracy = s.real_or_nan(7);
+    v.candidate_loss = s.real_or_nan(8);
+    v.candidate_accuracy = s.real_or_nan(9);
+    v.candidate_status = s.text(10);
+    v.rows = static_cast<std::uint64_t>(s.integer(11));
+    v.weights = s.text(12);
+    v.candidates = static_cast<std::uint64_t>(s.integer(13));
+    v.seconds = s.real_or_nan(14);
+    r.validation = v;
+  }
+  if (!s.is_null(15)) {
+    RoundDecision d;
+    const std::string outcome = s.text(15);
+    for (auto o : {RoundOutcome::kAccepted, RoundOutcome::kRejected, RoundOutcome::kNoQuorum,
+                   RoundOutcome::kFailed})
+      if (outcome == to_string(o)) d.outcome = o;
+    d.reason = s.text(16);
+    d.stake_for = chain::U256::from_string(s.text(17));
+    d.stake_against = chain::U256::from_string(s.text(18));
+    d.votes = static_cast<std::uint64_t>(s.integer(19));
+    d.votes_for = static_cast<std::uint64_t>(s.integer(20));
+    d.votes_against = static_cast<std::uint64_t>(s.integer(21));
+    r.decision = d;
+  }
+  if (!s.is_null(22)) {
+    RoundPosting p;
+    p.state = s.text(22);
+    p.tx = unhex(s.text(23));
+    p.block = static_cast<std::uint64_t>(s.integer(24));
+    p.error = s.text(25);
+    r.posting = p;
+  }
+  Statement u(db_,
+              "SELECT address, verdict, weight, score, distance, flag, alone_status, alone_loss, "
+              "alone_accuracy, without_loss, without_accuracy, contribution FROM diagnostics "
+              "WHERE round = ? ORDER BY address");
+  u.bind(1, static_cast<std::int64_t>(round));
+  while (u.step()) {
+    UpdateRecord row;
+    row.address = chain::Address::from_hex(u.text(0));
+    row.verdict = u.text(1);
+    row.weight = u.real_or_nan(2);
+    row.score = u.real_or_nan(3);
+    row.distance = u.real_or_nan(4);
+    row.flag = u.text(5);
+    row.validation = {u.text(6),         u.real_or_nan(7),  u.real_or_nan(8),
+                      u.real_or_nan(9),  u.real_or_nan(10), u.real_or_nan(11)};
+    r.updates.push_back(row);
+  }
+  return r;
 }
 
 }  // namespace murmur::server

@@ -16,6 +16,7 @@
 #include "murmur.pb.h"
 #include "murmur/chain/address.hpp"
 #include "murmur/chain/bytes.hpp"
+#include "round_record.hpp"
 
 namespace murmur::server {
 
@@ -42,6 +43,9 @@ struct RoundState {
   std::int64_t deadline_unix_ms = 0;
   chain::Hash32 global_model{};
   chain::Hash32 candidate_model{};
+  /// The round's seed on chain (startRound) when murmurd opens rounds there; zero: the local
+  /// seed decides the roles.
+  chain::Hash32 seed{};
 };
 
 struct VoteRecord {
@@ -102,9 +106,27 @@ class Spool {
   bool record_vote(std::uint64_t round, const VoteRecord& vote);
   std::vector<VoteRecord> votes(std::uint64_t round) const;
 
+  /// The rule's diagnostics of one update and its flag ("" when not flagged).
   void record_diagnostic(std::uint64_t round, const chain::Address& address,
                          const std::string& verdict, double weight, double score,
-                         double distance);
+                         double distance, const std::string& flag = "");
+  /// Validation figures of one update (beside its diagnostics row).
+  void record_update_validation(std::uint64_t round, const chain::Address& address,
+                                const UpdateValidation& v);
+
+  // The round record (table `rounds`), filled in stage by stage.
+  /// After aggregation: what was aggregated, and the validation figures when measured.
+  void record_aggregation(std::uint64_t round, std::uint64_t updates, const std::string& rule,
+                          const chain::Hash32& base, const chain::Hash32& candidate,
+                          double seconds, const std::optional<RoundValidationRecord>& validation);
+  /// When the round ends (any way).
+  void record_decision(std::uint64_t round, const RoundDecision& decision);
+  /// After posting on chain.
+  void record_posting(std::uint64_t round, const RoundPosting& posting);
+  /// Rounds with a record, ascending.
+  std::vector<std::uint64_t> recorded_rounds() const;
+  /// Everything recorded about the round; nullopt if nothing is.
+  std::optional<RoundRecord> round_record(std::uint64_t round) const;
 
  private:
   void exec(const std::string& sql) const;

@@ -44,6 +44,7 @@ class Murmurd {
       : config_(std::move(config)), log_(std::move(log)) {}
   ~Murmurd() { kill_now(); }
   void start() {
+    serving_before_ = times_serving();
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_.c_str(),
@@ -55,6 +56,14 @@ class Murmurd {
     const int rc = posix_spawn(&pid_, bin.c_str(), &actions, nullptr, argv, environ);
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) throw std::runtime_error("cannot start " + bin + ": " + std::strerror(rc));
+  }
+  /// Waits (bounded) until the instance last started logs that it serves: startup (loading
+  /// libtorch, opening the spool) takes a good part of a second, and a kill before it would
+  /// interrupt no upload.
+  void wait_serving(std::chrono::milliseconds limit = std::chrono::seconds(20)) const {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (times_serving() <= serving_before_ && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   void kill_now() {
     if (pid_ <= 0) return;
@@ -80,11 +89,20 @@ class Murmurd {
   }
 
  private:
+  std::size_t times_serving() const {
+    std::ifstream in(log_);
+    std::size_t n = 0;
+    for (std::string line; std::getline(in, line);) n += line.find("murmurd serving") != std::string::npos;
+    return n;
+  }
+  std::size_t serving_before_ = 0;
   std::filesystem::path config_, log_;
   pid_t pid_ = -1;
 };
 
-/// A node's synthetic update that records how far it has been read (= sent).
+/// A node's synthetic update that records how far it has been read (= sent), paced at 40 ms a
+/// chunk like a node on a slow link, so that an upload spans several kills (murmurd on
+/// loopback would otherwise take in all eight between two of them).
 class WatchedUpdate final : public client::UpdateSource {
  public:
   WatchedUpdate(std::uint64_t index, std::atomic<std::uint64_t>& sent)
@@ -92,6 +110,7 @@ class WatchedUpdate final : public client::UpdateSource {
   std::uint64_t parameters() const override { return inner_.parameters(); }
   wire::DType dtype() const override { return inner_.dtype(); }
   void read(std::uint64_t offset, std::span<std::uint8_t> out) const override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(40));
     inner_.read(offset, out);
     for (auto seen = sent_.load();
          offset + out.size() > seen && !sent_.compare_exchange_weak(seen, offset + out.size());) {
@@ -148,7 +167,8 @@ TEST(Crash, KillNineDuringUploadsLosesNothingAndUploadsResume) {
     });
 
   // Kill while uploads are part-way: the first kill once some node has sent a quarter of its
-  // update, then every 100-400 ms, restarting after 0-150 ms, at most 6 times.
+  // update, then 100-400 ms after each restart begins serving, restarting after 0-150 ms, at
+  // most 6 times.
   auto all_done = [&] {
     return std::all_of(done.begin(), done.end(), [](auto& d) { return d.load(); });
   };
@@ -163,6 +183,7 @@ TEST(Crash, KillNineDuringUploadsLosesNothingAndUploadsResume) {
     std::this_thread::sleep_for(
         std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 150)(rng)));
     murmurd.start();
+    murmurd.wait_serving();
     std::this_thread::sleep_for(
         std::chrono::milliseconds(std::uniform_int_distribution<int>(100, 400)(rng)));
   }

@@ -4,6 +4,7 @@
 // evaluator front checks lengths.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -88,6 +89,47 @@ TEST(ValidateRound, CandidateSetIsTheDocumentedFormulas) {
   for (std::size_t i = 0; i < n; ++i)
     EXPECT_EQ(r.updates[i].contribution, r.updates[i].without.mean_loss - r.global.mean_loss);
   EXPECT_EQ(r.previous.mean_loss, 1.0 - 2.0 + 0.5 + 3.0);
+}
+
+/// Rows handed out only through read_row (like murmurd's spool), never resident; counts reads.
+class StreamedRows final : public kernels::RowSource {
+ public:
+  StreamedRows(const std::vector<float>& data, std::size_t n, std::size_t d)
+      : data_(data), n_(n), d_(d) {}
+  std::size_t rows() const override { return n_; }
+  std::size_t cols() const override { return d_; }
+  void read_row(std::size_t i, std::size_t begin, std::size_t end, float* dst) const override {
+    ++reads;
+    std::copy(data_.begin() + static_cast<std::ptrdiff_t>(i * d_ + begin),
+              data_.begin() + static_cast<std::ptrdiff_t>(i * d_ + end), dst);
+  }
+  mutable std::size_t reads = 0;
+
+ private:
+  const std::vector<float>& data_;
+  std::size_t n_, d_;
+};
+
+TEST(ValidateRound, RowsReadThroughARowSourceGiveTheSameCandidates) {
+  const std::size_t p = 5, n = 4;
+  const std::vector<float> base = {0.5f, -1.0f, 2.0f, 0.0f, 1.5f};
+  std::vector<float> deltas(n * p);
+  for (std::size_t k = 0; k < deltas.size(); ++k)
+    deltas[k] = static_cast<float>(static_cast<int>(k * 7 % 11) - 5) * 0.125f;
+  const std::vector<double> w = {2.0, 1.0, 0.5, 3.0};
+  RecordingEvaluator resident(p, 3), streamed(p, 3);
+  const auto a = model::validate_round(resident, base, {deltas.data(), n, p, p}, w);
+  const StreamedRows rows(deltas, n, p);
+  const auto b = model::validate_round(streamed, base, rows, w);
+  ASSERT_EQ(resident.seen.size(), 2 * n + 2);
+  EXPECT_EQ(resident.seen, streamed.seen);  // bit for bit
+  EXPECT_EQ(a.global_parameters, b.global_parameters);
+  for (std::size_t i = 0; i < n; ++i)
+    EXPECT_EQ(a.updates[i].contribution, b.updates[i].contribution);
+  // One read per row for S, one for the finiteness check, one each for alone_i and without_i.
+  EXPECT_EQ(rows.reads, 4 * n);
+  RecordingEvaluator wrong(p + 1, 3);
+  EXPECT_THROW(model::validate_round(wrong, std::vector<float>(p + 1), rows, w), model::ModelError);
 }
 
 TEST(ValidateRound, OneUpdateLeftOutIsTheBaseModel) {

@@ -45,4 +45,10 @@ struct RoundValidation {
 RoundValidation validate_round(CandidateEvaluator& evaluator, std::span<const float> base,
                                kernels::RowsView deltas, std::span<const double> weights);
 
+/// The same over rows that need not be resident (e.g. murmurd's spool): each row is read whole
+/// when a candidate needs it (about 3 N row reads in all, N more when exactly one row is
+/// non-finite), so memory is one row on top of the above.
+RoundValidation validate_round(CandidateEvaluator& evaluator, std::span<const float> base,
+                               const kernels::RowSource& deltas, std::span<const double> weights);
+
 }  // namespace murmur::model

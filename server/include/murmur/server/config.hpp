@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,32 @@ namespace murmur::server {
 struct Participant {
   chain::Address address;
   chain::U256 stake;
+};
+
+/// [validation]: the task's model and a validation set; when present murmurd scores every
+/// round's candidates after aggregation (model::validate_round).
+struct ValidationConfig {
+  std::vector<std::size_t> mlp;     ///< layer widths, e.g. {784, 128, 10}; empty: torchscript
+  std::filesystem::path torchscript;  ///< a TorchScript module file (scored one at a time)
+  // The set: exactly one of fashion_mnist, IDX images + labels, a labelled-tensor file.
+  std::string fashion_mnist;        ///< "test" or "train": Debian's dataset-fashion-mnist
+  std::filesystem::path fashion_mnist_dir;  ///< empty: /usr/share/datasets/fashion-mnist
+  std::filesystem::path images, labels;     ///< IDX files (gzip or plain)
+  std::filesystem::path labelled_tensors;   ///< a ".mlt" file (model/labelled_tensor_file.hpp)
+  std::size_t max_rows = 0;  ///< 0: every example; else the first max_rows
+  /// x -> (x - mean) / std on every feature (the nodes' preprocessing); std > 0.
+  double feature_mean = 0, feature_std = 1;
+  std::size_t max_batch = 32;  ///< candidates per batched pass
+};
+
+/// [chain]: murmurd posts each round's outcome (AllianceTask.finalizeRound) itself.
+struct ChainConfig {
+  std::string rpc_url;                ///< e.g. http://127.0.0.1:8545
+  chain::Address alliance_task;       ///< the AllianceTask contract (= task.contract)
+  std::uint64_t chain_id = 31337;     ///< must be the node's
+  std::filesystem::path key_file;     ///< the aggregator's key (chmod 600)
+  std::filesystem::path outbox;       ///< empty: <data_dir>/outbox.db
+  std::chrono::milliseconds receipt_timeout{120000};
 };
 
 struct Config {
@@ -51,6 +78,12 @@ struct Config {
 
   // [aggregation]
   kernels::AggregationSpec aggregation;
+  /// Flags (round record): coordinate-wise rules' rows farther from the aggregate than
+  /// flag_ratio x the median distance; clipping rules' rows scaled by less than 1 / flag_ratio.
+  double flag_ratio = 2.0;
+
+  std::optional<ValidationConfig> validation;
+  std::optional<ChainConfig> chain;
 };
 
 /// Reads `path`; relative file names inside resolve against its folder. Throws

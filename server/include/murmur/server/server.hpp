@@ -2,7 +2,9 @@
 // murmurd in process: the round engine, ingest over ZeroMQ, the spool, aggregation through the
 // kernels, metrics. Used by the murmurd binary and by tests and benchmarks.
 #include <cstdint>
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "murmur/chain/bytes.hpp"
@@ -45,6 +47,13 @@ class Server {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+/// The round records of the murmurd whose data directory is `data_dir` (state.db), as JSON:
+/// an array of objects, oldest round first (only `round` when given), each with the outcome,
+/// the vote's tally, the flags, the validation figures and each update's diagnostics and
+/// contribution (NaN as null). Throws std::runtime_error when there is no state.db there.
+std::string round_records_json(const std::filesystem::path& data_dir,
+                               std::optional<std::uint64_t> round = std::nullopt);
 
 /// A new CurveZMQ key pair as Z85 (public, secret).
 std::pair<std::string, std::string> curve_keypair();

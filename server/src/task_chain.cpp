@@ -1,0 +1,92 @@
+#include "task_chain.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "murmur/chain/key_source.hpp"
+
+namespace murmur::server {
+namespace {
+
+chain::Wallet make_wallet(chain::EthClient& eth, const ChainConfig& c) {
+  const std::uint64_t id = eth.chain_id();
+  if (id != c.chain_id)
+    throw std::runtime_error("chain: the node at " + c.rpc_url + " is chain " + std::to_string(id) +
+                             ", the configuration says " + std::to_string(c.chain_id));
+  return chain::Wallet(eth, chain::load_key(c.key_file));
+}
+
+}  // namespace
+
+TaskChain::TaskChain(const ChainConfig& config, std::uint64_t task_id,
+                     const std::filesystem::path& data_dir)
+    : config_(config),
+      task_(task_id),
+      rpc_(config.rpc_url),
+      eth_(rpc_, &chain::alliance::errors()),
+      wallet_(make_wallet(eth_, config)),
+      contract_(eth_, config.alliance_task),
+      outbox_(config.outbox.empty() ? data_dir / "outbox.db" : config.outbox),
+      poster_(wallet_, config.alliance_task, outbox_, {config.receipt_timeout, {}, {}}) {
+  const auto task = contract_.get_task(task_);
+  if (task.aggregator != wallet_.address())
+    throw std::runtime_error("chain: task " + task_.to_dec() + "'s aggregator is " +
+                             task.aggregator.to_checksum() + ", not the key in " +
+                             config.key_file.string() + " (" + wallet_.address().to_checksum() +
+                             ")");
+  for (const auto& r : poster_.resume())
+    spdlog::info("chain: settled a pending posting of round {}: {}", r.key.round.to_dec(),
+                 r.success ? "mined" : r.error);
+}
+
+TaskChain::~TaskChain() = default;
+
+chain::Hash32 TaskChain::open_round(std::uint64_t round) {
+  const auto task = contract_.get_task(task_);
+  if (task.round_open && task.current_round == round) return contract_.get_round(task_, round).seed;
+  if (task.round_open || task.current_round + 1 != round)
+    throw std::runtime_error("chain: task " + task_.to_dec() + " is at round " +
+                             std::to_string(task.current_round) +
+                             (task.round_open ? " (open)" : "") + ", murmurd at round " +
+                             std::to_string(round) + ": a fresh murmurd needs a fresh task");
+  const auto receipt = wallet_.transact(config_.alliance_task, chain::alliance::start_round(task_));
+  const auto [got, seed] = chain::alliance::round_from_receipt(receipt, config_.alliance_task);
+  if (got != chain::U256(round))
+    throw std::runtime_error("chain: startRound opened round " + got.to_dec() + ", expected " +
+                             std::to_string(round));
+  spdlog::info("chain: round {} opened, seed {} (tx {})", round, chain::to_hex(seed),
+               chain::to_hex(receipt.tx_hash));
+  return seed;
+}
+
+RoundPosting TaskChain::finalize(std::uint64_t round, const chain::Hash32& candidate,
+                                 const std::vector<chain::SignedVote>& votes,
+                                 const std::vector<chain::Address>& flagged) {
+  const auto r = poster_.finalize_round({task_, chain::U256(round), candidate, votes, flagged});
+  RoundPosting p;
+  p.state = r.success ? "finalized" : "failed";
+  p.tx = r.tx_hash;
+  p.block = r.block_number;
+  p.error = r.error;
+  return p;
+}
+
+RoundPosting TaskChain::abandon(std::uint64_t round) {
+  const auto task = contract_.get_task(task_);
+  if (task.current_round >= round && contract_.get_round(task_, chain::U256(round)).state == 3) {
+    RoundPosting p;  // abandoned before a restart: nothing to send again
+    p.state = "abandoned";
+    p.error = "already abandoned on chain";
+    return p;
+  }
+  if (!task.round_open || task.current_round != round)
+    throw std::runtime_error("chain: round " + std::to_string(round) + " is not open on chain");
+  const auto receipt =
+      wallet_.transact(config_.alliance_task, chain::alliance::abandon_round(task_));
+  RoundPosting p;
+  p.state = "abandoned";
+  p.tx = receipt.tx_hash;
+  p.block = receipt.block_number;
+  return p;
+}
+
+}  // namespace murmur::server

@@ -1,0 +1,53 @@
+#pragma once
+// murmurd's side of the task contract ([chain] in the configuration): it opens each round on
+// chain (startRound, whose seed then decides the roles) and settles it (finalizeRound with the
+// voters' signatures and the flagged proposers, or abandonRound when there is nothing to
+// settle) through chain::Poster's journaled outbox, so a restart neither loses nor doubles a
+// posting. Calls block until the transaction's receipt (bounded by receipt_timeout): murmurd
+// makes them on a worker thread, one at a time.
+#include <memory>
+#include <vector>
+
+#include "murmur/chain/alliance.hpp"
+#include "murmur/chain/eth.hpp"
+#include "murmur/chain/outbox.hpp"
+#include "murmur/chain/poster.hpp"
+#include "murmur/chain/rpc.hpp"
+#include "murmur/chain/wallet.hpp"
+#include "murmur/server/config.hpp"
+#include "round_record.hpp"
+
+namespace murmur::server {
+
+class TaskChain {
+ public:
+  /// Connects, loads the aggregator's key and checks that the node is chain `config.chain_id`
+  /// and that the task's aggregator is that key. Throws std::runtime_error saying which.
+  TaskChain(const ChainConfig& config, std::uint64_t task_id,
+            const std::filesystem::path& data_dir);
+  ~TaskChain();
+
+  /// The seed of `round` on chain: opens it with startRound unless it is already open (a
+  /// restart). Throws std::runtime_error if the chain's task is at another round.
+  chain::Hash32 open_round(std::uint64_t round);
+  /// finalizeRound(task, round, candidate, votes, flagged) through the outbox.
+  RoundPosting finalize(std::uint64_t round, const chain::Hash32& candidate,
+                        const std::vector<chain::SignedVote>& votes,
+                        const std::vector<chain::Address>& flagged);
+  /// abandonRound(task): the round had no candidate or no vote.
+  RoundPosting abandon(std::uint64_t round);
+
+  const chain::Address& aggregator() const { return wallet_.address(); }
+
+ private:
+  ChainConfig config_;
+  chain::U256 task_;
+  chain::RpcClient rpc_;
+  chain::EthClient eth_;
+  chain::Wallet wallet_;
+  chain::AllianceTaskContract contract_;
+  chain::Outbox outbox_;
+  chain::Poster poster_;
+};
+
+}  // namespace murmur::server
