@@ -23,8 +23,11 @@ Key32 blake(std::span<const std::uint8_t> data) {
   return out;
 }
 
-/// Fisher-Yates over [0, n) from mt19937_64 with unbiased draws: the same ring on every node.
-std::vector<NodeId> ring(std::uint32_t n, std::uint64_t seed) {
+constexpr std::size_t kSecret = 32;
+
+}  // namespace
+
+std::vector<NodeId> permutation(std::uint32_t n, std::uint64_t seed) {
   std::vector<NodeId> order(n);
   std::iota(order.begin(), order.end(), 0);
   std::mt19937_64 gen(seed);
@@ -38,10 +41,6 @@ std::vector<NodeId> ring(std::uint32_t n, std::uint64_t seed) {
   return order;
 }
 
-constexpr std::size_t kSecret = 32;
-
-}  // namespace
-
 std::vector<NodeId> neighbours(const Params& p, NodeId u) {
   std::vector<NodeId> out;
   if (p.degree + 1 >= p.nodes) {
@@ -49,7 +48,7 @@ std::vector<NodeId> neighbours(const Params& p, NodeId u) {
       if (v != u) out.push_back(v);
     return out;
   }
-  const auto order = ring(p.nodes, p.graph_seed);
+  const auto order = permutation(p.nodes, p.graph_seed);
   std::vector<std::uint32_t> position(p.nodes);
   for (std::uint32_t i = 0; i < p.nodes; ++i) position[order[i]] = i;
   const std::uint32_t half = (p.degree + 1) / 2;
@@ -110,6 +109,7 @@ Client::~Client() {
 Advertisement Client::advertise() const { return ad_; }
 
 std::vector<SealedShare> Client::share_keys(const std::vector<Advertisement>& ads) {
+  if (p_.nodes == 1) return {};  // a group of one: no neighbours, nothing to share
   for (const auto& a : ads) neighbour_ads_[a.id] = a;
   const auto graph = neighbours(p_, id_);
   std::vector<NodeId> holders;
@@ -170,6 +170,7 @@ std::vector<std::uint32_t> Client::quantized(kernels::Backend& backend, std::spa
 std::vector<std::uint32_t> Client::masked_input(kernels::Backend& backend, std::span<const float> x,
                                                 const std::set<NodeId>& u1) {
   std::vector<std::uint32_t> y = quantized(backend, x);
+  if (p_.nodes == 1) return y;  // the group's sum is this update: no mask could hide it
   kernels::add_mask(backend, self_seed(self_seed_, p_.round), +1, y);
   for (NodeId v : neighbours(p_, id_)) {
     if (!u1.contains(v) || !neighbour_ads_.contains(v)) continue;
@@ -197,6 +198,10 @@ UnmaskReply Client::unmask(const UnmaskRequest& request) const {
 // --- Server ---------------------------------------------------------------------------------
 
 Server::Server(const Params& params) : p_(params) {
+  if (p_.nodes == 1) {
+    if (p_.threshold != 0) throw std::invalid_argument("secagg: a group of one node has threshold 0");
+    return;
+  }
   if (p_.threshold == 0 || p_.threshold > std::max<std::uint32_t>(1, std::min(p_.degree, p_.nodes - 1)))
     throw std::invalid_argument("secagg: threshold must be in [1, degree]");
 }
@@ -294,6 +299,7 @@ Aggregate Server::finish(kernels::Backend& backend) {
     for (const auto& [u, s] : r.key_shares) key_offers[u].push_back({r.from, s});
   }
   for (NodeId u : req.survivors) {
+    if (p_.nodes == 1) break;  // no self mask was added
     const auto b = recover(self_offers[u], p_.threshold, ads_.at(u).self_commitment, a.identified_bad_shares);
     if (!b)
       throw SecAggError("secagg: self mask of node " + std::to_string(u) + " has " +

@@ -17,8 +17,7 @@
 // a neighbour returning a wrong share is identified (and its share ignored), and a secret
 // with fewer than t good shares ends the round with SecAggError, never a wrong sum.
 //
-// This is the protocol for one group, in process; murmurd and the node client do not carry
-// its messages yet (no wire stages), and bucketing nodes into groups is left to the caller.
+// This is the protocol for one group, in process; bucketing.hpp runs one per group.
 #include <array>
 #include <cstdint>
 #include <map>
@@ -43,6 +42,9 @@ class SecAggError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// A group of one node (nodes = 1, threshold = 0) runs the protocol without masks or shares:
+/// the group's sum is that node's update, so there is nothing to hide from the server (this
+/// is what bucketing with s = 1 means: plain robust aggregation).
 struct Params {
   std::uint32_t nodes = 0;      ///< ids 0 .. nodes-1
   std::uint32_t degree = 0;     ///< k neighbours per node (>= nodes - 1: complete graph)
@@ -52,6 +54,10 @@ struct Params {
   FixedPoint fixed_point;
   std::size_t dimension = 0;    ///< words per update
 };
+
+/// A permutation of [0, n) by Fisher-Yates from mt19937_64 with unbiased draws: every node
+/// and the server draw the same one from the same seed.
+std::vector<NodeId> permutation(std::uint32_t n, std::uint64_t seed);
 
 /// u's neighbours in the SecAgg+ graph: nodes placed on a ring by a seeded permutation, each
 /// joined to the k/2 nearest on either side (a Harary graph, as in Bell et al.). Symmetric.
