@@ -40,7 +40,8 @@ BucketedAggregate run_round(const GroupPlan& plan, const std::vector<std::vector
     for (NodeId local = 0; local < members.size(); ++local) clients.push_back(std::make_unique<Client>(local, p));
     for (auto& c : clients) s.receive_advertisement(c->advertise());
     for (auto& c : clients) s.receive_shares(c->id(), c->share_keys(s.advertisements_for(c->id())));
-    for (auto& c : clients) c->receive_shares(s.shares_for(c->id()));
+    for (auto& c : clients)
+      for (const auto& complaint : c->receive_shares(s.shares_for(c->id()))) s.receive_complaint(complaint);
     const auto u1 = s.u1();
     for (auto& c : clients) s.receive_masked(c->id(), c->masked_input(*cpu, updates.at(members[c->id()]), u1));
     const auto request = s.unmask_request();
@@ -149,7 +150,8 @@ TEST(Bucketing, FiveAttackersAmongFiftyStayOutsideTheRobustAggregateButNotFedAvg
       }
     }
     // One group of all 50: plain secure FedAvg = (45 honest + 5 * 10) / 50, about 1.45.
-    const GroupPlan one(iota_nodes(50), BucketingConfig{50, 0, 0, kClip}, seed, seed * 7919, kDim);
+    // SecAgg+ proper: a sparse graph of 10 neighbours a node, t = 6.
+    const GroupPlan one(iota_nodes(50), BucketingConfig{50, 10, 0, kClip}, seed, seed * 7919, kDim);
     ASSERT_EQ(one.groups(), 1u);
     const auto r = run_round(one, updates, fedavg);
     for (std::size_t j = 0; j < kDim; ++j) {
