@@ -33,6 +33,12 @@ Scalar add(const Scalar& a, const Scalar& b) {
 
 }  // namespace
 
+bool is_valid_point(const Point& p) {
+  ensure_sodium();
+  // The identity (all zeros) decodes, but no key or commitment of ours is ever it.
+  return !sodium_is_zero(p.data(), p.size()) && crypto_core_ristretto255_is_valid_point(p.data()) == 1;
+}
+
 Scalar random_scalar() {
   ensure_sodium();
   Scalar s;
@@ -72,7 +78,7 @@ bool verify(const Share& share, std::span<const Point> commitments) {
   ensure_sodium();
   if (share.x == 0 || commitments.empty()) return false;
   for (const auto& c : commitments)
-    if (!crypto_core_ristretto255_is_valid_point(c.data())) return false;
+    if (!is_valid_point(c)) return false;
   // sum_j x^j C_j by Horner: acc = C_{t-1}; acc = x acc + C_j. x acc is never the identity
   // (x < L, acc of prime order) unless acc is; an identity partial sum means a degenerate
   // dealing, which is refused.
@@ -92,7 +98,7 @@ bool verify_batch(std::span<const Share> shares, std::span<const Point> commitme
   ensure_sodium();
   if (commitments.empty()) return false;
   for (const auto& c : commitments)
-    if (!crypto_core_ristretto255_is_valid_point(c.data())) return false;
+    if (!is_valid_point(c)) return false;
   Scalar lhs{};
   std::vector<Scalar> coef(commitments.size(), Scalar{});
   for (const auto& s : shares) {

@@ -100,7 +100,10 @@ KeyDealing Client::share_keys(const std::vector<Advertisement>& ads) {
   KeyDealing out;
   out.from = id_;
   if (p_.nodes == 1) return out;  // a group of one: no neighbours, nothing to share
-  for (const auto& a : ads) neighbour_ads_[a.id] = a;
+  // A neighbour whose keys are not group elements cannot be dealt to or masked with: leave it
+  // out, as if it had not advertised.
+  for (const auto& a : ads)
+    if (is_valid_point(a.c_public) && is_valid_point(a.s_public)) neighbour_ads_[a.id] = a;
   const auto graph = neighbours(p_, id_);
   std::vector<NodeId> holders;
   for (NodeId v : graph)
@@ -209,6 +212,8 @@ Server::Server(const Params& params) : p_(params) {
 
 void Server::receive_advertisement(const Advertisement& ad) {
   if (ad.id >= p_.nodes) throw std::invalid_argument("secagg: unknown node " + std::to_string(ad.id));
+  if (!is_valid_point(ad.c_public) || !is_valid_point(ad.s_public))
+    throw std::invalid_argument("secagg: node " + std::to_string(ad.id) + " advertised a key that is not a ristretto255 point");
   ads_[ad.id] = ad;
 }
 
@@ -241,9 +246,7 @@ void Server::receive_shares(NodeId from, const KeyDealing& dealing) {
     return;
   }
   const auto valid = [&](const std::vector<Point>& c) {
-    return c.size() == p_.threshold && std::all_of(c.begin(), c.end(), [](const Point& q) {
-             return crypto_core_ristretto255_is_valid_point(q.data()) == 1;
-           });
+    return c.size() == p_.threshold && std::all_of(c.begin(), c.end(), is_valid_point);
   };
   if (!valid(dealing.self_commitments) || !valid(dealing.key_commitments))
     return exclude(from, who + "dealing does not commit to " + std::to_string(p_.threshold) +
@@ -283,7 +286,7 @@ void Server::receive_complaint(const Complaint& c) {
                                 std::to_string(c.accuser) + "'s ";
   const std::string accuser_is = "node " + std::to_string(c.accuser) + ": false complaint against node " +
                                  std::to_string(c.dealer) + " (";
-  if (!crypto_core_ristretto255_is_valid_point(c.box_point.data()) ||
+  if (!is_valid_point(c.box_point) ||
       !detail::verify_dh(accuser->second.c_public, dealer->second.c_public, c.box_point, c.proof_e, c.proof_z))
     return exclude(c.accuser, accuser_is + "its box key proof does not verify)");
   // The point is the true c_accuser C_dealer, so the box opens exactly as it did for the accuser.

@@ -68,6 +68,7 @@ Server::Impl::Impl(Config c)
     state.stage = wire::STAGE_UPLOADING;
     state.deadline_unix_ms = unix_ms() + cfg.upload_window.count();
     spool.save_round(state);
+    if (cfg.secagg.enabled) begin_secagg(1);
   }
   // A restart during aggregation aggregates again; one during finalizing decides again.
   publish_snapshot();
@@ -146,6 +147,7 @@ void Server::Impl::enter_uploading(std::uint64_t round, const chain::Hash32& glo
   state.round = round;
   state.global_model = global;
   state.candidate_model = {};
+  if (cfg.secagg.enabled) return begin_secagg(round);
   state.stage = wire::STAGE_UPLOADING;
   state.deadline_unix_ms = unix_ms() + cfg.upload_window.count();
   stage_started = Clock::now();
@@ -238,7 +240,9 @@ void Server::Impl::tick() {
       }
       break;
     case wire::STAGE_AGGREGATING:
-      if (!aggregation.valid()) {  // resumed after a restart mid-aggregation
+      if (!aggregation.valid() && cfg.secagg.enabled) {
+        end_round("SecAgg+ state does not survive a restart (masked inputs are never written to disk)", false);
+      } else if (!aggregation.valid()) {  // resumed after a restart mid-aggregation
         start_aggregation();
       } else if (aggregation.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
         const AggregationResult r = aggregation.get();
@@ -267,6 +271,13 @@ void Server::Impl::tick() {
       break;
     case wire::STAGE_FINALIZING:  // resumed after a restart while finalizing
       tally_and_finish();
+      break;
+    case wire::STAGE_SECAGG_ADVERTISE:
+    case wire::STAGE_SECAGG_SHARE:
+    case wire::STAGE_SECAGG_CHECK:
+    case wire::STAGE_SECAGG_MASKED:
+    case wire::STAGE_SECAGG_UNMASK:
+      secagg_tick(now_ms, elapsed);
       break;
     default:
       break;
@@ -370,5 +381,10 @@ RoundSnapshot Server::snapshot() const {
 }
 
 int Server::metrics_port() const { return impl_->http_port; }
+
+SecAggOutcome Server::last_secagg() const {
+  std::lock_guard lock(impl_->snapshot_mutex);
+  return impl_->last_secagg;
+}
 
 }  // namespace murmur::server

@@ -10,12 +10,15 @@
 #include <chrono>
 #include <future>
 #include <map>
+#include <optional>
+#include <set>
 #include <thread>
 
 #include "metrics.hpp"
 #include "murmur/chain/eip712.hpp"
 #include "murmur/kernels/backend.hpp"
 #include "murmur/protocol/wire.hpp"
+#include "murmur/secagg/bucketing.hpp"
 #include "murmur/server/server.hpp"
 #include "spool.hpp"
 
@@ -44,6 +47,23 @@ struct AggregationResult {
   std::string error;  ///< non-empty: the round fails with it
   double seconds = 0;
 };
+
+/// A SecAgg+ round in memory only: masked inputs and shares are never written to disk, so a
+/// restart in the middle of one ends that round.
+struct SecAggRound {
+  explicit SecAggRound(secagg::GroupPlan plan) : server(std::move(plan)) {}
+  std::uint64_t round = 0;
+  secagg::BucketedServer server;
+  std::map<chain::Address, secagg::NodeId> ids;  ///< the round's proposers, by address order
+  std::vector<chain::Address> addresses;         ///< by global id
+  std::set<secagg::NodeId> advertised, dealt, checked, unmasked, masked_done;
+  std::map<secagg::NodeId, std::vector<std::uint32_t>> masked;  ///< masked words as they arrive
+  /// Global ids of every group's U1.
+  std::set<secagg::NodeId> u1() const;
+};
+
+/// Order of stages within a round (SecAgg+ stages sit where UPLOADING would).
+int stage_rank(wire::Stage s);
 
 struct Server::Impl {
   explicit Impl(Config c);
@@ -80,6 +100,15 @@ struct Server::Impl {
   void reply(zmq::socket_t& socket, const zmq::message_t& identity, const wire::Envelope& e,
              std::span<const std::uint8_t> payload = {});
 
+  // secagg_stages.cpp: the SecAgg+ stages of a round, when [secagg] is enabled
+  void begin_secagg(std::uint64_t round);
+  void secagg_tick(std::int64_t now_ms, double elapsed);
+  void enter_secagg_stage(wire::Stage stage, std::chrono::milliseconds window);
+  void start_secagg_aggregation();
+  wire::Envelope on_secagg(const chain::Address& peer, const protocol::Message& m);
+  /// The peer's place in this round's SecAgg+ groups, if it is in them.
+  std::optional<wire::SecAggPlacement> placement(const chain::Address& peer) const;
+
   // zap.cpp
   void run_zap();
 
@@ -110,6 +139,8 @@ struct Server::Impl {
   std::future<AggregationResult> aggregation;
   mutable std::mutex snapshot_mutex;
   RoundSnapshot shared_snapshot;
+  std::unique_ptr<SecAggRound> secagg;  ///< loop-owned; moved to the aggregation at the end
+  SecAggOutcome last_secagg;            ///< guarded by snapshot_mutex
   void publish_snapshot();
 };
 

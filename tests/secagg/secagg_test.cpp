@@ -40,6 +40,8 @@ TEST(Feldman, SharesVerifyAndAnyThresholdSubsetReconstructs) {
   batch[7].y[3] ^= 0x10;
   EXPECT_FALSE(verify_batch(batch, d.commitments));
   EXPECT_THROW(deal(secret, 3, 4), std::invalid_argument);
+  EXPECT_FALSE(is_valid_point(Point{})) << "the identity is no key";
+  EXPECT_TRUE(is_valid_point(base_times(secret)));
   const std::vector<Share> twice = {d.shares[1], d.shares[1]};
   EXPECT_THROW(combine(twice), std::invalid_argument);
 }

@@ -77,6 +77,7 @@ class BucketedServer {
   const GroupPlan& plan() const { return plan_; }
   /// Group g's SecAgg+ server; messages to it use group-local ids (plan().place()).
   Server& group(std::size_t g) { return servers_.at(g); }
+  const Server& group(std::size_t g) const { return servers_.at(g); }
 
   /// Finishes every group, turns each group sum into a mean (dequantised, divided by its
   /// survivors) and runs `spec` across the means, weighted by their survivors. Groups whose

@@ -28,6 +28,9 @@ struct Dealing {
   std::vector<Share> shares;       ///< for x = 1 .. n
 };
 
+/// Whether `p` is the canonical encoding of a ristretto255 point (other than the identity).
+bool is_valid_point(const Point& p);
+
 /// A uniform non-zero scalar from libsodium's CSPRNG.
 Scalar random_scalar();
 /// s B; throws std::invalid_argument for s = 0 (the identity has no encoding libsodium returns).

@@ -178,6 +178,7 @@ struct Aggregate {
 class Server {
  public:
   explicit Server(const Params& params);
+  const Params& params() const { return p_; }
   void receive_advertisement(const Advertisement& ad);
   std::vector<Advertisement> advertisements_for(NodeId u) const;
   /// Accepts u's dealing if it commits to t coefficients of each polynomial (valid points,
