@@ -169,5 +169,34 @@ TEST(SecAggRound, MessagesOutOfTurnAreRefusedWithTypedErrors) {
   srv.stop();
 }
 
+TEST(SecAggRound, ConfigReadsTheSecAggTable) {
+  const auto dir = std::filesystem::temp_directory_path() / ("murmur-secagg-config-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "participants.csv") << node_key(0).address().to_checksum() << ",1000\n";
+  const auto write = [&](const std::string& secagg) {
+    std::ofstream(dir / "murmurd.toml") << "[server]\ncurve = false\n[task]\nparameters = 10\n"
+                                           "participants = \"participants.csv\"\n[secagg]\n"
+                                        << secagg;
+    return dir / "murmurd.toml";
+  };
+  const auto c = server::load_config(
+      write("enabled = true\ngroup_size = 4\ndegree = 2\nthreshold = 2\nclip = 0.5\ncheck_seconds = 1.5\n"));
+  EXPECT_TRUE(c.secagg.enabled);
+  EXPECT_EQ(c.secagg.group_size, 4u);
+  EXPECT_EQ(c.secagg.degree, 2u);
+  EXPECT_EQ(c.secagg.threshold, 2u);
+  EXPECT_EQ(c.secagg.clip, 0.5);
+  EXPECT_EQ(c.secagg.check_window, std::chrono::milliseconds(1500));
+  EXPECT_EQ(c.secagg.masked_window, std::chrono::milliseconds(60000)) << "the default";
+  EXPECT_FALSE(server::load_config(write("")).secagg.enabled) << "off unless asked for";
+  try {
+    server::load_config(write("enabled = true\ngroup_size = 0\n"));
+    ADD_FAILURE() << "group_size 0 must be refused";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("secagg.group_size"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace murmur::test
