@@ -9,12 +9,15 @@
 namespace murmur::client {
 namespace {
 
-bool is_secagg(wire::Stage s) { return s >= wire::STAGE_SECAGG_ADVERTISE && s <= wire::STAGE_SECAGG_UNMASK; }
+bool is_secagg(wire::Stage s) {
+  return s >= wire::STAGE_SECAGG_ADVERTISE && s <= wire::STAGE_SECAGG_UNMASK;
+}
 
 secagg::Key32 key_of(const std::string& bytes, const char* what) {
   if (bytes.size() != 32)
-    throw ServerError(wire::ERR_MALFORMED, std::string("SecAgg+: the server sent a ") + what + " of " +
-                                               std::to_string(bytes.size()) + " bytes, not 32");
+    throw ServerError(wire::ERR_MALFORMED, std::string("SecAgg+: the server sent a ") + what +
+                                               " of " + std::to_string(bytes.size()) +
+                                               " bytes, not 32");
   secagg::Key32 k{};
   std::memcpy(k.data(), bytes.data(), 32);
   return k;
@@ -34,12 +37,18 @@ void expect_accepted(const protocol::Message& reply) {
 
 }  // namespace
 
-SecAggNode::SecAggNode(NodeClient& client, std::uint64_t task_id, std::uint64_t round, SecAggNodeOptions options)
-    : client_(client), task_(task_id), round_(round), options_(options), cpu_(kernels::make_cpu_backend(1)) {
+SecAggNode::SecAggNode(NodeClient& client, std::uint64_t task_id, std::uint64_t round,
+                       SecAggNodeOptions options)
+    : client_(client),
+      task_(task_id),
+      round_(round),
+      options_(options),
+      cpu_(kernels::make_cpu_backend(1)) {
   wait_for(wire::STAGE_SECAGG_ADVERTISE);
   const wire::RoundInfo info = client_.round_info();
   if (!info.has_secagg())
-    throw std::runtime_error("SecAgg+: this node is not in round " + std::to_string(round) + "'s groups");
+    throw std::runtime_error("SecAgg+: this node is not in round " + std::to_string(round) +
+                             "'s groups");
   placement_ = info.secagg();
   dimension_ = info.parameters();
   chunk_words_ = std::max<std::size_t>(1, info.chunk_bytes() / 4);
@@ -62,13 +71,16 @@ void SecAggNode::wait_for(wire::Stage stage) {
     const wire::RoundInfo info = client_.round_info();
     if (info.round() == round_ && info.stage() == stage) return;
     // SecAgg+ stages are numbered in the order they run; anything else comes after them.
-    if (info.round() > round_ || (info.round() == round_ && (!is_secagg(info.stage()) || info.stage() > stage)))
-      throw std::runtime_error("SecAgg+: " + wire::Stage_Name(stage) + " of round " + std::to_string(round_) +
-                               " is over (the server is at round " + std::to_string(info.round()) + ", " +
+    if (info.round() > round_ ||
+        (info.round() == round_ && (!is_secagg(info.stage()) || info.stage() > stage)))
+      throw std::runtime_error("SecAgg+: " + wire::Stage_Name(stage) + " of round " +
+                               std::to_string(round_) + " is over (the server is at round " +
+                               std::to_string(info.round()) + ", " +
                                wire::Stage_Name(info.stage()) + ")");
     if (std::chrono::steady_clock::now() >= end)
-      throw TimeoutError("SecAgg+: " + wire::Stage_Name(stage) + " of round " + std::to_string(round_) +
-                         " did not open within " + std::to_string(options_.stage_timeout.count()) + " ms");
+      throw TimeoutError("SecAgg+: " + wire::Stage_Name(stage) + " of round " +
+                         std::to_string(round_) + " did not open within " +
+                         std::to_string(options_.stage_timeout.count()) + " ms");
     std::this_thread::sleep_for(options_.poll);
   }
 }
@@ -91,7 +103,8 @@ void SecAggNode::advertise() {
   a->mutable_keys()->set_local_id(ad.id);
   a->mutable_keys()->set_c_public(ad.c_public.data(), 32);
   a->mutable_keys()->set_s_public(ad.s_public.data(), 32);
-  expect_accepted(client_.exchange(std::move(e), wire::Envelope::kSecaggAccepted, "SecAggAdvertise"));
+  expect_accepted(
+      client_.exchange(std::move(e), wire::Envelope::kSecaggAccepted, "SecAggAdvertise"));
 }
 
 void SecAggNode::share_keys() {
@@ -99,7 +112,8 @@ void SecAggNode::share_keys() {
   const auto view = fetch();
   std::vector<secagg::Advertisement> ads;
   for (const auto& k : view.neighbours())
-    ads.push_back({k.local_id(), key_of(k.c_public(), "c_public"), key_of(k.s_public(), "s_public")});
+    ads.push_back(
+        {k.local_id(), key_of(k.c_public(), "c_public"), key_of(k.s_public(), "s_public")});
   const secagg::KeyDealing d = node_->share_keys(ads);
   wire::Envelope e;
   auto* w = e.mutable_secagg_dealing();
@@ -121,8 +135,10 @@ std::size_t SecAggNode::check_shares() {
   const auto view = fetch();
   std::vector<secagg::ShareDelivery> deliveries;
   for (const auto& d : view.deliveries())
-    deliveries.push_back({points_of(d.self_commitments()), points_of(d.key_commitments()),
-                          {d.box().from(), d.box().to(), {d.box().box().begin(), d.box().box().end()}}});
+    deliveries.push_back(
+        {points_of(d.self_commitments()),
+         points_of(d.key_commitments()),
+         {d.box().from(), d.box().to(), {d.box().box().begin(), d.box().box().end()}}});
   const auto complaints = node_->receive_shares(deliveries);
   wire::Envelope e;
   auto* c = e.mutable_secagg_checked();
@@ -141,15 +157,16 @@ std::size_t SecAggNode::check_shares() {
 
 void SecAggNode::send_masked_input(std::span<const float> update) {
   if (update.size() != dimension_)
-    throw std::invalid_argument("SecAgg+: update of " + std::to_string(update.size()) + " values, the model has " +
-                                std::to_string(dimension_));
+    throw std::invalid_argument("SecAgg+: update of " + std::to_string(update.size()) +
+                                " values, the model has " + std::to_string(dimension_));
   wait_for(wire::STAGE_SECAGG_MASKED);
   const auto view = fetch();
   const std::set<secagg::NodeId> u1(view.u1().begin(), view.u1().end());
   const std::vector<std::uint32_t> y = node_->masked_input(*cpu_, update, u1);
   for (std::size_t at = 0; at < y.size(); at += chunk_words_) {
     const std::size_t n = std::min(chunk_words_, y.size() - at);
-    const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(y.data() + at), n * 4);
+    const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(y.data() + at),
+                                              n * 4);
     const auto sum = protocol::chunk_checksum(bytes);
     wire::Envelope e;
     auto* c = e.mutable_secagg_masked_chunk();
@@ -157,7 +174,8 @@ void SecAggNode::send_masked_input(std::span<const float> update) {
     c->set_round(round_);
     c->set_offset(at);
     c->set_checksum(sum.data(), sum.size());
-    expect_accepted(client_.exchange(std::move(e), wire::Envelope::kSecaggAccepted, "SecAggMaskedChunk", bytes));
+    expect_accepted(client_.exchange(std::move(e), wire::Envelope::kSecaggAccepted,
+                                     "SecAggMaskedChunk", bytes));
   }
 }
 
@@ -182,7 +200,8 @@ void SecAggNode::unmask() {
     v->set_dealer(u);
     v->set_y(y.data(), 32);
   }
-  expect_accepted(client_.exchange(std::move(e), wire::Envelope::kSecaggAccepted, "SecAggUnmaskShares"));
+  expect_accepted(
+      client_.exchange(std::move(e), wire::Envelope::kSecaggAccepted, "SecAggUnmaskShares"));
 }
 
 std::vector<std::uint32_t> SecAggNode::quantized(std::span<const float> update) const {

@@ -35,7 +35,8 @@ GroupPlan::GroupPlan(std::vector<NodeId> nodes, const BucketingConfig& config, s
                      std::uint64_t seed, std::size_t dimension)
     : config_(config), round_(round), seed_(seed), dimension_(dimension) {
   if (nodes.empty()) throw std::invalid_argument("bucketing: no nodes in the round");
-  if (config.group_size == 0) throw std::invalid_argument("bucketing: group_size must be at least 1");
+  if (config.group_size == 0)
+    throw std::invalid_argument("bucketing: group_size must be at least 1");
   std::sort(nodes.begin(), nodes.end());  // the plan must not depend on arrival order
   if (std::adjacent_find(nodes.begin(), nodes.end()) != nodes.end())
     throw std::invalid_argument("bucketing: a node id appears twice");
@@ -47,9 +48,10 @@ GroupPlan::GroupPlan(std::vector<NodeId> nodes, const BucketingConfig& config, s
   for (std::size_t i = 0; i < g; ++i) {
     const std::size_t k = groups_[i].size();
     if (k > 1 && group_threshold(config, k) > group_degree(config, k))
-      throw std::invalid_argument("bucketing: threshold " + std::to_string(config.threshold) + " exceeds the " +
-                                  std::to_string(group_degree(config, k)) + " neighbours of a node in a group of " +
-                                  std::to_string(k) + "; lower [secagg] threshold or raise group_size");
+      throw std::invalid_argument("bucketing: threshold " + std::to_string(config.threshold) +
+                                  " exceeds the " + std::to_string(group_degree(config, k)) +
+                                  " neighbours of a node in a group of " + std::to_string(k) +
+                                  "; lower [secagg] threshold or raise group_size");
   }
 }
 
@@ -80,7 +82,8 @@ BucketedServer::BucketedServer(GroupPlan plan) : plan_(std::move(plan)) {
   for (std::size_t g = 0; g < plan_.groups(); ++g) servers_.emplace_back(plan_.params(g));
 }
 
-BucketedAggregate BucketedServer::finish(kernels::Backend& backend, const kernels::AggregationSpec& spec) {
+BucketedAggregate BucketedServer::finish(kernels::Backend& backend,
+                                         const kernels::AggregationSpec& spec) {
   BucketedAggregate out;
   const std::size_t d = plan_.params(0).dimension;
   std::vector<float> means;  // contributing groups' means, packed row after row

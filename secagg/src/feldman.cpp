@@ -36,7 +36,8 @@ Scalar add(const Scalar& a, const Scalar& b) {
 bool is_valid_point(const Point& p) {
   ensure_sodium();
   // The identity (all zeros) decodes, but no key or commitment of ours is ever it.
-  return !sodium_is_zero(p.data(), p.size()) && crypto_core_ristretto255_is_valid_point(p.data()) == 1;
+  return !sodium_is_zero(p.data(), p.size()) &&
+         crypto_core_ristretto255_is_valid_point(p.data()) == 1;
 }
 
 Scalar random_scalar() {
@@ -87,7 +88,8 @@ bool verify(const Share& share, std::span<const Point> commitments) {
   for (std::size_t j = commitments.size() - 1; j-- > 0;) {
     Point scaled;
     if (crypto_scalarmult_ristretto255(scaled.data(), sx.data(), acc.data()) != 0) return false;
-    if (crypto_core_ristretto255_add(acc.data(), scaled.data(), commitments[j].data()) != 0) return false;
+    if (crypto_core_ristretto255_add(acc.data(), scaled.data(), commitments[j].data()) != 0)
+      return false;
   }
   Point expected;
   if (crypto_scalarmult_ristretto255_base(expected.data(), share.y.data()) != 0) return false;
@@ -117,9 +119,12 @@ bool verify_batch(std::span<const Share> shares, std::span<const Point> commitme
   for (std::size_t j = 0; j < commitments.size(); ++j) {
     if (sodium_is_zero(coef[j].data(), coef[j].size())) continue;  // the identity adds nothing
     Point term;
-    if (crypto_scalarmult_ristretto255(term.data(), coef[j].data(), commitments[j].data()) != 0) return false;
-    if (empty) rhs = term;
-    else if (crypto_core_ristretto255_add(rhs.data(), rhs.data(), term.data()) != 0) return false;
+    if (crypto_scalarmult_ristretto255(term.data(), coef[j].data(), commitments[j].data()) != 0)
+      return false;
+    if (empty)
+      rhs = term;
+    else if (crypto_core_ristretto255_add(rhs.data(), rhs.data(), term.data()) != 0)
+      return false;
     empty = false;
   }
   Point expected;
@@ -136,9 +141,11 @@ Scalar combine(std::span<const Share> shares) {
     Scalar num = small(1), den = small(1);
     for (std::size_t j = 0; j < shares.size(); ++j) {
       if (j == i) continue;
-      if (shares[j].x == shares[i].x) throw std::invalid_argument("feldman: two shares with the same x");
+      if (shares[j].x == shares[i].x)
+        throw std::invalid_argument("feldman: two shares with the same x");
       Scalar diff;
-      crypto_core_ristretto255_scalar_sub(diff.data(), small(shares[j].x).data(), small(shares[i].x).data());
+      crypto_core_ristretto255_scalar_sub(diff.data(), small(shares[j].x).data(),
+                                          small(shares[i].x).data());
       num = mul(num, small(shares[j].x));
       den = mul(den, diff);
     }

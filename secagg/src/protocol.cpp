@@ -94,7 +94,9 @@ Client::~Client() {
   sodium_memzero(self_seed_.data(), 32);
 }
 
-Advertisement Client::advertise() const { return ad_; }
+Advertisement Client::advertise() const {
+  return ad_;
+}
 
 KeyDealing Client::share_keys(const std::vector<Advertisement>& ads) {
   KeyDealing out;
@@ -109,7 +111,8 @@ KeyDealing Client::share_keys(const std::vector<Advertisement>& ads) {
   for (NodeId v : graph)
     if (neighbour_ads_.contains(v)) holders.push_back(v);
   if (holders.size() < p_.threshold)
-    throw SecAggError("secagg: node " + std::to_string(id_) + " has " + std::to_string(holders.size()) +
+    throw SecAggError("secagg: node " + std::to_string(id_) + " has " +
+                      std::to_string(holders.size()) +
                       " neighbours left, fewer than the threshold " + std::to_string(p_.threshold));
   // Holder v's abscissa: its index in the full neighbour list + 1 (stable across nodes).
   const auto b = deal(self_seed_, static_cast<unsigned>(graph.size()), p_.threshold);
@@ -117,9 +120,10 @@ KeyDealing Client::share_keys(const std::vector<Advertisement>& ads) {
   out.self_commitments = b.commitments;
   out.key_commitments = k.commitments;
   for (NodeId v : holders) {
-    const auto idx = static_cast<std::size_t>(std::find(graph.begin(), graph.end(), v) - graph.begin());
-    out.boxes.push_back(seal_share(id_, v, b.shares[idx].x, b.shares[idx].y, k.shares[idx].y, c_secret_,
-                                   ad_.c_public, neighbour_ads_[v].c_public));
+    const auto idx =
+        static_cast<std::size_t>(std::find(graph.begin(), graph.end(), v) - graph.begin());
+    out.boxes.push_back(seal_share(id_, v, b.shares[idx].x, b.shares[idx].y, k.shares[idx].y,
+                                   c_secret_, ad_.c_public, neighbour_ads_[v].c_public));
   }
   return out;
 }
@@ -136,10 +140,12 @@ std::vector<Complaint> Client::receive_shares(const std::vector<ShareDelivery>& 
       if (pos == graph.end()) return false;
       const auto o = detail::open_share(d.box, box_key(detail::dh(c_secret_, ad->second.c_public),
                                                        ad_.c_public, ad->second.c_public));
-      if (!o || o->from != u || o->to != id_ || o->x != static_cast<std::uint8_t>(pos - graph.begin() + 1))
+      if (!o || o->from != u || o->to != id_ ||
+          o->x != static_cast<std::uint8_t>(pos - graph.begin() + 1))
         return false;
       if (d.key_commitments.empty() || d.key_commitments[0] != ad->second.s_public ||
-          !verify({o->x, o->self_share}, d.self_commitments) || !verify({o->x, o->key_share}, d.key_commitments))
+          !verify({o->x, o->self_share}, d.self_commitments) ||
+          !verify({o->x, o->key_share}, d.key_commitments))
         return false;
       held_[u] = {o->self_share, o->key_share};
       return true;
@@ -152,18 +158,21 @@ std::vector<Complaint> Client::receive_shares(const std::vector<ShareDelivery>& 
 Complaint Client::complain(NodeId dealer) const {
   const auto ad = neighbour_ads_.find(dealer);
   if (ad == neighbour_ads_.end())
-    throw std::invalid_argument("secagg: node " + std::to_string(dealer) + " is not a neighbour of node " +
-                                std::to_string(id_));
+    throw std::invalid_argument("secagg: node " + std::to_string(dealer) +
+                                " is not a neighbour of node " + std::to_string(id_));
   Complaint c;
   c.accuser = id_;
   c.dealer = dealer;
   c.box_point = detail::dh(c_secret_, ad->second.c_public);
-  std::tie(c.proof_e, c.proof_z) = detail::prove_dh(c_secret_, ad_.c_public, ad->second.c_public, c.box_point);
+  std::tie(c.proof_e, c.proof_z) =
+      detail::prove_dh(c_secret_, ad_.c_public, ad->second.c_public, c.box_point);
   return c;
 }
 
-std::vector<std::uint32_t> Client::quantized(kernels::Backend& backend, std::span<const float> x) const {
-  if (x.size() != p_.dimension) throw std::invalid_argument("secagg: update of the wrong dimension");
+std::vector<std::uint32_t> Client::quantized(kernels::Backend& backend,
+                                             std::span<const float> x) const {
+  if (x.size() != p_.dimension)
+    throw std::invalid_argument("secagg: update of the wrong dimension");
   std::vector<std::uint32_t> q(x.size());
   kernels::MaskSeed rounding = self_seed(self_seed_, p_.round);
   rounding.nonce[8] = 'r';  // the stochastic-rounding stream, distinct from the self mask
@@ -188,11 +197,13 @@ UnmaskReply Client::unmask(const UnmaskRequest& request) const {
   std::set<NodeId> alive(request.survivors.begin(), request.survivors.end());
   for (NodeId d : request.dropped)
     if (alive.contains(d))
-      throw SecAggError("secagg: the server asked for both secrets of node " + std::to_string(d) + "; refusing");
+      throw SecAggError("secagg: the server asked for both secrets of node " + std::to_string(d) +
+                        "; refusing");
   UnmaskReply r;
   r.from = id_;
   for (const auto& [u, shares] : held_) {
-    if (alive.contains(u)) r.self_shares[u] = shares.first;
+    if (alive.contains(u))
+      r.self_shares[u] = shares.first;
     else if (std::find(request.dropped.begin(), request.dropped.end(), u) != request.dropped.end())
       r.key_shares[u] = shares.second;
   }
@@ -203,17 +214,21 @@ UnmaskReply Client::unmask(const UnmaskRequest& request) const {
 
 Server::Server(const Params& params) : p_(params) {
   if (p_.nodes == 1) {
-    if (p_.threshold != 0) throw std::invalid_argument("secagg: a group of one node has threshold 0");
+    if (p_.threshold != 0)
+      throw std::invalid_argument("secagg: a group of one node has threshold 0");
     return;
   }
-  if (p_.threshold == 0 || p_.threshold > std::max<std::uint32_t>(1, std::min(p_.degree, p_.nodes - 1)))
+  if (p_.threshold == 0 ||
+      p_.threshold > std::max<std::uint32_t>(1, std::min(p_.degree, p_.nodes - 1)))
     throw std::invalid_argument("secagg: threshold must be in [1, degree]");
 }
 
 void Server::receive_advertisement(const Advertisement& ad) {
-  if (ad.id >= p_.nodes) throw std::invalid_argument("secagg: unknown node " + std::to_string(ad.id));
+  if (ad.id >= p_.nodes)
+    throw std::invalid_argument("secagg: unknown node " + std::to_string(ad.id));
   if (!is_valid_point(ad.c_public) || !is_valid_point(ad.s_public))
-    throw std::invalid_argument("secagg: node " + std::to_string(ad.id) + " advertised a key that is not a ristretto255 point");
+    throw std::invalid_argument("secagg: node " + std::to_string(ad.id) +
+                                " advertised a key that is not a ristretto255 point");
   ads_[ad.id] = ad;
 }
 
@@ -252,15 +267,18 @@ void Server::receive_shares(NodeId from, const KeyDealing& dealing) {
     return exclude(from, who + "dealing does not commit to " + std::to_string(p_.threshold) +
                              " valid coefficients per secret");
   if (dealing.key_commitments[0] != ad->second.s_public)
-    return exclude(from, who + "dealing's key polynomial does not commit to its advertised mask key");
+    return exclude(from,
+                   who + "dealing's key polynomial does not commit to its advertised mask key");
   std::set<NodeId> expected, got;
   for (const auto& a : advertisements_for(from)) expected.insert(a.id);
   for (const auto& b : dealing.boxes)
     if (b.from != from || !got.insert(b.to).second)
-      return exclude(from, who + "dealing has a box from another node or two boxes for node " + std::to_string(b.to));
+      return exclude(from, who + "dealing has a box from another node or two boxes for node " +
+                               std::to_string(b.to));
   if (got != expected)
-    return exclude(from, who + "dealing seals boxes to " + std::to_string(got.size()) + " nodes, not to its " +
-                             std::to_string(expected.size()) + " advertised neighbours");
+    return exclude(from, who + "dealing seals boxes to " + std::to_string(got.size()) +
+                             " nodes, not to its " + std::to_string(expected.size()) +
+                             " advertised neighbours");
   dealings_[from] = dealing;
   u1_.insert(from);
 }
@@ -282,15 +300,18 @@ void Server::receive_complaint(const Complaint& c) {
   const auto box = std::find_if(dealing->second.boxes.begin(), dealing->second.boxes.end(),
                                 [&](const SealedShare& b) { return b.to == c.accuser; });
   if (box == dealing->second.boxes.end()) return;  // no box between them: nothing to judge
-  const std::string dealer_is = "node " + std::to_string(c.dealer) + ": inconsistent dealer (node " +
-                                std::to_string(c.accuser) + "'s ";
-  const std::string accuser_is = "node " + std::to_string(c.accuser) + ": false complaint against node " +
-                                 std::to_string(c.dealer) + " (";
+  const std::string dealer_is = "node " + std::to_string(c.dealer) +
+                                ": inconsistent dealer (node " + std::to_string(c.accuser) + "'s ";
+  const std::string accuser_is = "node " + std::to_string(c.accuser) +
+                                 ": false complaint against node " + std::to_string(c.dealer) +
+                                 " (";
   if (!is_valid_point(c.box_point) ||
-      !detail::verify_dh(accuser->second.c_public, dealer->second.c_public, c.box_point, c.proof_e, c.proof_z))
+      !detail::verify_dh(accuser->second.c_public, dealer->second.c_public, c.box_point, c.proof_e,
+                         c.proof_z))
     return exclude(c.accuser, accuser_is + "its box key proof does not verify)");
   // The point is the true c_accuser C_dealer, so the box opens exactly as it did for the accuser.
-  const auto o = detail::open_share(*box, box_key(c.box_point, dealer->second.c_public, accuser->second.c_public));
+  const auto o = detail::open_share(
+      *box, box_key(c.box_point, dealer->second.c_public, accuser->second.c_public));
   if (!o) return exclude(c.dealer, dealer_is + "box does not open)");
   const std::uint8_t x = abscissa(c.dealer, c.accuser);
   if (o->from != c.dealer || o->to != c.accuser || o->x != x)
@@ -302,7 +323,9 @@ void Server::receive_complaint(const Complaint& c) {
   exclude(c.accuser, accuser_is + "its box holds shares that verify)");
 }
 
-std::set<NodeId> Server::u1() const { return u1_; }
+std::set<NodeId> Server::u1() const {
+  return u1_;
+}
 
 void Server::receive_masked(NodeId from, std::vector<std::uint32_t> y) {
   if (!u1_.contains(from)) return;
@@ -319,7 +342,9 @@ UnmaskRequest Server::unmask_request() const {
   return r;
 }
 
-void Server::receive_unmask(const UnmaskReply& reply) { replies_.push_back(reply); }
+void Server::receive_unmask(const UnmaskReply& reply) {
+  replies_.push_back(reply);
+}
 
 namespace {
 
@@ -333,8 +358,10 @@ std::optional<Scalar> recover(const std::vector<std::pair<NodeId, Share>>& offer
   if (!verify_batch(good, commitments)) {  // someone lied: find out who, one share at a time
     good.clear();
     for (const auto& [holder, share] : offered) {
-      if (verify(share, commitments)) good.push_back(share);
-      else liars.push_back(holder);
+      if (verify(share, commitments))
+        good.push_back(share);
+      else
+        liars.push_back(holder);
     }
   }
   if (good.size() < t) return std::nullopt;
@@ -364,19 +391,23 @@ Aggregate Server::finish(kernels::Backend& backend) {
   }
   if (p_.nodes == 1) return a;  // a group of one: no mask was added, no secret was shared
   for (NodeId u : req.survivors) {
-    const auto b = recover(self_offers[u], p_.threshold, dealings_.at(u).self_commitments, a.identified_bad_shares);
+    const auto b = recover(self_offers[u], p_.threshold, dealings_.at(u).self_commitments,
+                           a.identified_bad_shares);
     if (!b)
       throw SecAggError("secagg: self mask of node " + std::to_string(u) + " has " +
-                        std::to_string(self_offers[u].size()) + " shares, " + std::to_string(p_.threshold) +
+                        std::to_string(self_offers[u].size()) + " shares, " +
+                        std::to_string(p_.threshold) +
                         " that verify are needed: too many dropouts for this round");
     kernels::add_mask(backend, self_seed(*b, p_.round), -1, a.sum);
   }
   const std::set<NodeId> alive(req.survivors.begin(), req.survivors.end());
   for (NodeId u : req.dropped) {
-    const auto sk = recover(key_offers[u], p_.threshold, dealings_.at(u).key_commitments, a.identified_bad_shares);
+    const auto sk = recover(key_offers[u], p_.threshold, dealings_.at(u).key_commitments,
+                            a.identified_bad_shares);
     if (!sk)
       throw SecAggError("secagg: mask key of dropped node " + std::to_string(u) + " has " +
-                        std::to_string(key_offers[u].size()) + " shares, " + std::to_string(p_.threshold) +
+                        std::to_string(key_offers[u].size()) + " shares, " +
+                        std::to_string(p_.threshold) +
                         " that verify are needed: too many dropouts for this round");
     for (NodeId v : neighbours(p_, u)) {
       if (!alive.contains(v)) continue;
@@ -386,8 +417,9 @@ Aggregate Server::finish(kernels::Backend& backend) {
     }
   }
   std::sort(a.identified_bad_shares.begin(), a.identified_bad_shares.end());
-  a.identified_bad_shares.erase(std::unique(a.identified_bad_shares.begin(), a.identified_bad_shares.end()),
-                                a.identified_bad_shares.end());
+  a.identified_bad_shares.erase(
+      std::unique(a.identified_bad_shares.begin(), a.identified_bad_shares.end()),
+      a.identified_bad_shares.end());
   return a;
 }
 

@@ -22,7 +22,8 @@ NodeId get_id(const std::uint8_t* p) {
 }
 
 /// The Fiat-Shamir challenge of the DH proof: BLAKE2b-512 of everything, reduced mod L.
-Scalar challenge(const Point& c_public, const Point& peer, const Point& k, const Point& r1, const Point& r2) {
+Scalar challenge(const Point& c_public, const Point& peer, const Point& k, const Point& r1,
+                 const Point& r2) {
   std::array<std::uint8_t, 16 + 5 * 32> m{};
   std::memcpy(m.data(), "murmur.dleq.v1\0\0", 16);
   std::size_t at = 16;
@@ -61,7 +62,8 @@ std::optional<OpenedShare> open_share(const SealedShare& box, const Key32& key) 
   if (box.box.size() != kBox) return std::nullopt;
   std::array<std::uint8_t, kPlain> m{};
   if (crypto_secretbox_open_easy(m.data(), box.box.data() + crypto_secretbox_NONCEBYTES,
-                                 box.box.size() - crypto_secretbox_NONCEBYTES, box.box.data(), key.data()) != 0)
+                                 box.box.size() - crypto_secretbox_NONCEBYTES, box.box.data(),
+                                 key.data()) != 0)
     return std::nullopt;
   OpenedShare o;
   o.x = m[0];
@@ -73,7 +75,8 @@ std::optional<OpenedShare> open_share(const SealedShare& box, const Key32& key) 
   return o;
 }
 
-std::pair<Scalar, Scalar> prove_dh(const Scalar& c, const Point& c_public, const Point& peer, const Point& k) {
+std::pair<Scalar, Scalar> prove_dh(const Scalar& c, const Point& c_public, const Point& peer,
+                                   const Point& k) {
   const Scalar r = random_scalar();
   const Point r1 = base_times(r), r2 = dh(r, peer);
   const Scalar e = challenge(c_public, peer, k, r1, r2);
@@ -83,7 +86,8 @@ std::pair<Scalar, Scalar> prove_dh(const Scalar& c, const Point& c_public, const
   return {e, z};
 }
 
-bool verify_dh(const Point& c_public, const Point& peer, const Point& k, const Scalar& e, const Scalar& z) {
+bool verify_dh(const Point& c_public, const Point& peer, const Point& k, const Scalar& e,
+               const Scalar& z) {
   ensure_sodium();
   // R1 = z B - e C and R2 = z P - e K; the proof holds when e is their challenge.
   Point zb, ec, zp, ek, r1, r2;
@@ -104,7 +108,8 @@ Key32 box_key(const Point& dh_point, const Point& a_public, const Point& b_publi
   std::array<std::uint8_t, 16 + 3 * 32> m{};
   std::memcpy(m.data(), "murmur.box.v1\0\0\0", 16);
   std::memcpy(m.data() + 16, dh_point.data(), 32);
-  const bool a_first = std::lexicographical_compare(a_public.begin(), a_public.end(), b_public.begin(), b_public.end());
+  const bool a_first = std::lexicographical_compare(a_public.begin(), a_public.end(),
+                                                    b_public.begin(), b_public.end());
   std::memcpy(m.data() + 48, (a_first ? a_public : b_public).data(), 32);
   std::memcpy(m.data() + 80, (a_first ? b_public : a_public).data(), 32);
   const Key32 k = detail::blake(m);
@@ -112,8 +117,9 @@ Key32 box_key(const Point& dh_point, const Point& a_public, const Point& b_publi
   return k;
 }
 
-SealedShare seal_share(NodeId from, NodeId to, std::uint8_t x, const Scalar& self_share, const Scalar& key_share,
-                       const Scalar& c_secret, const Point& c_public, const Point& peer_c_public) {
+SealedShare seal_share(NodeId from, NodeId to, std::uint8_t x, const Scalar& self_share,
+                       const Scalar& key_share, const Scalar& c_secret, const Point& c_public,
+                       const Point& peer_c_public) {
   Key32 key = box_key(detail::dh(c_secret, peer_c_public), c_public, peer_c_public);
   std::array<std::uint8_t, detail::kPlain> m{};
   m[0] = x;
@@ -123,7 +129,8 @@ SealedShare seal_share(NodeId from, NodeId to, std::uint8_t x, const Scalar& sel
   detail::put_id(m.data() + 69, to);
   SealedShare s{from, to, std::vector<std::uint8_t>(detail::kBox)};
   randombytes_buf(s.box.data(), crypto_secretbox_NONCEBYTES);
-  crypto_secretbox_easy(s.box.data() + crypto_secretbox_NONCEBYTES, m.data(), m.size(), s.box.data(), key.data());
+  crypto_secretbox_easy(s.box.data() + crypto_secretbox_NONCEBYTES, m.data(), m.size(),
+                        s.box.data(), key.data());
   sodium_memzero(m.data(), m.size());
   sodium_memzero(key.data(), key.size());
   return s;

@@ -25,7 +25,9 @@ struct OpenedShare {
 std::optional<OpenedShare> open_share(const SealedShare& box, const Key32& key);
 
 /// Chaum-Pedersen: proof (e, z) that K = c P for the c with C = c B, bound to (C, P, K).
-std::pair<Scalar, Scalar> prove_dh(const Scalar& c, const Point& c_public, const Point& peer, const Point& k);
-bool verify_dh(const Point& c_public, const Point& peer, const Point& k, const Scalar& e, const Scalar& z);
+std::pair<Scalar, Scalar> prove_dh(const Scalar& c, const Point& c_public, const Point& peer,
+                                   const Point& k);
+bool verify_dh(const Point& c_public, const Point& peer, const Point& k, const Scalar& e,
+               const Scalar& z);
 
 }  // namespace murmur::secagg::detail

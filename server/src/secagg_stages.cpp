@@ -19,7 +19,9 @@ namespace {
 
 using protocol::ProtocolError;
 
-[[noreturn]] void refuse(wire::ErrorCode code, const std::string& why) { throw ProtocolError(code, why); }
+[[noreturn]] void refuse(wire::ErrorCode code, const std::string& why) {
+  throw ProtocolError(code, why);
+}
 
 secagg::Key32 key_field(const std::string& bytes, const char* what) {
   if (bytes.size() != 32) refuse(wire::ERR_MALFORMED, std::string(what) + " must be 32 bytes");
@@ -30,11 +32,13 @@ secagg::Key32 key_field(const std::string& bytes, const char* what) {
 
 secagg::Point point_field(const std::string& bytes, const char* what) {
   const auto p = key_field(bytes, what);
-  if (!secagg::is_valid_point(p)) refuse(wire::ERR_MALFORMED, std::string(what) + " is not a ristretto255 point");
+  if (!secagg::is_valid_point(p))
+    refuse(wire::ERR_MALFORMED, std::string(what) + " is not a ristretto255 point");
   return p;
 }
 
-std::vector<secagg::Point> points(const google::protobuf::RepeatedPtrField<std::string>& in, const char* what) {
+std::vector<secagg::Point> points(const google::protobuf::RepeatedPtrField<std::string>& in,
+                                  const char* what) {
   std::vector<secagg::Point> out;
   for (const auto& b : in) out.push_back(point_field(b, what));
   return out;
@@ -46,7 +50,9 @@ void set_keys(wire::SecAggKeys* k, const secagg::Advertisement& a) {
   k->set_s_public(a.s_public.data(), 32);
 }
 
-bool is_secagg(wire::Stage s) { return s >= wire::STAGE_SECAGG_ADVERTISE && s <= wire::STAGE_SECAGG_UNMASK; }
+bool is_secagg(wire::Stage s) {
+  return s >= wire::STAGE_SECAGG_ADVERTISE && s <= wire::STAGE_SECAGG_UNMASK;
+}
 
 }  // namespace
 
@@ -76,7 +82,8 @@ void Server::Impl::begin_secagg(std::uint64_t round) {
       addresses.push_back(address);
     }
   if (nodes.empty()) return end_round("SecAgg+: no proposer in this round", false);
-  const secagg::BucketingConfig bc{cfg.secagg.group_size, cfg.secagg.degree, cfg.secagg.threshold, cfg.secagg.clip};
+  const secagg::BucketingConfig bc{cfg.secagg.group_size, cfg.secagg.degree, cfg.secagg.threshold,
+                                   cfg.secagg.clip};
   // The round seed fixes the groups; its first 8 bytes are enough entropy for the shuffle.
   const auto seed_bytes = seed(round);
   std::uint64_t s = 0;
@@ -91,7 +98,8 @@ void Server::Impl::begin_secagg(std::uint64_t round) {
   next->ids = std::move(ids);
   next->addresses = std::move(addresses);
   secagg = std::move(next);
-  spdlog::info("round={} secagg groups={} nodes={}", round, secagg->server.plan().groups(), nodes.size());
+  spdlog::info("round={} secagg groups={} nodes={}", round, secagg->server.plan().groups(),
+               nodes.size());
   enter_secagg_stage(wire::STAGE_SECAGG_ADVERTISE, cfg.secagg.advertise_window);
 }
 
@@ -100,14 +108,18 @@ void Server::Impl::enter_secagg_stage(wire::Stage stage, std::chrono::millisecon
   state.deadline_unix_ms = unix_ms() + window.count();
   stage_started = Clock::now();
   save_state();
-  spdlog::info("round={} stage={} deadline_ms={}", state.round, wire::Stage_Name(stage), window.count());
+  spdlog::info("round={} stage={} deadline_ms={}", state.round, wire::Stage_Name(stage),
+               window.count());
 }
 
 void Server::Impl::secagg_tick(std::int64_t now_ms, double elapsed) {
   if (!secagg || secagg->round != state.round)
-    return end_round("SecAgg+ state does not survive a restart (masked inputs are never written to disk)", false);
+    return end_round(
+        "SecAgg+ state does not survive a restart (masked inputs are never written to disk)",
+        false);
   const bool late = now_ms >= state.deadline_unix_ms;
-  const auto covers = [](const std::set<secagg::NodeId>& have, const std::set<secagg::NodeId>& want) {
+  const auto covers = [](const std::set<secagg::NodeId>& have,
+                         const std::set<secagg::NodeId>& want) {
     return std::includes(have.begin(), have.end(), want.begin(), want.end());
   };
   SecAggRound& r = *secagg;
@@ -117,17 +129,20 @@ void Server::Impl::secagg_tick(std::int64_t now_ms, double elapsed) {
   };
   switch (state.stage) {
     case wire::STAGE_SECAGG_ADVERTISE:
-      if (late || r.advertised.size() == r.ids.size()) next(wire::STAGE_SECAGG_SHARE, cfg.secagg.share_window);
+      if (late || r.advertised.size() == r.ids.size())
+        next(wire::STAGE_SECAGG_SHARE, cfg.secagg.share_window);
       break;
     case wire::STAGE_SECAGG_SHARE:
-      if (late || covers(r.dealt, r.advertised)) next(wire::STAGE_SECAGG_CHECK, cfg.secagg.check_window);
+      if (late || covers(r.dealt, r.advertised))
+        next(wire::STAGE_SECAGG_CHECK, cfg.secagg.check_window);
       break;
     case wire::STAGE_SECAGG_CHECK:
       if (late || covers(r.checked, r.u1())) {
         for (std::size_t g = 0; g < r.server.plan().groups(); ++g)
           for (const auto& e : r.server.group(g).excluded())
             spdlog::warn("round={} secagg excluded {} (group {}): {}", state.round,
-                         r.addresses[r.server.plan().members(g)[e.node]].to_checksum(), g, e.reason);
+                         r.addresses[r.server.plan().members(g)[e.node]].to_checksum(), g,
+                         e.reason);
         next(wire::STAGE_SECAGG_MASKED, cfg.secagg.masked_window);
       }
       break;
@@ -178,7 +193,8 @@ void Server::Impl::start_secagg_aggregation() {
         const std::size_t g = a.contributing[i];
         o.group_sums.push_back(a.group_results[g].sum);
         std::vector<chain::Address> who;
-        for (secagg::NodeId u : a.group_results[g].survivors) who.push_back(r->addresses[plan.members(g)[u]]);
+        for (secagg::NodeId u : a.group_results[g].survivors)
+          who.push_back(r->addresses[plan.members(g)[u]]);
         o.group_survivors.push_back(std::move(who));
       }
       o.failed_groups = a.failed;
@@ -187,8 +203,8 @@ void Server::Impl::start_secagg_aggregation() {
         std::vector<float> model = spool.load_model(global);
         for (std::size_t j = 0; j < model.size(); ++j) model[j] += a.aggregate[j];
         out.candidate = spool.store_model(model);
-        spdlog::info("round={} secagg groups_aggregated={} failed={} rule=\"{}\"", r->round, a.contributing.size(),
-                     a.failed.size(), kernels::describe(cfg.aggregation));
+        spdlog::info("round={} secagg groups_aggregated={} failed={} rule=\"{}\"", r->round,
+                     a.contributing.size(), a.failed.size(), kernels::describe(cfg.aggregation));
       }
     } catch (const std::exception& e) {
       out.error = e.what();
@@ -226,7 +242,8 @@ wire::Envelope Server::Impl::on_secagg(const chain::Address& peer, const protoco
   const auto check = [&](wire::Stage stage, std::uint64_t task, std::uint64_t round) {
     require_stage(stage, task, round);
     if (!secagg || !secagg->ids.contains(peer))
-      refuse(wire::ERR_NOT_PROPOSER, peer.to_checksum() + " is not in round " + std::to_string(round) + "'s SecAgg+ groups");
+      refuse(wire::ERR_NOT_PROPOSER, peer.to_checksum() + " is not in round " +
+                                         std::to_string(round) + "'s SecAgg+ groups");
   };
   const auto where = [&] { return secagg->server.plan().place(secagg->ids.at(peer)); };
   wire::Envelope out;
@@ -236,20 +253,23 @@ wire::Envelope Server::Impl::on_secagg(const chain::Address& peer, const protoco
       check(wire::STAGE_SECAGG_ADVERTISE, a.task_id(), a.round());
       const auto at = where();
       if (a.keys().local_id() != at.local)
-        refuse(wire::ERR_MALFORMED, "keys for node " + std::to_string(a.keys().local_id()) + ", this node is " +
-                                        std::to_string(at.local) + " in group " + std::to_string(at.group));
+        refuse(wire::ERR_MALFORMED, "keys for node " + std::to_string(a.keys().local_id()) +
+                                        ", this node is " + std::to_string(at.local) +
+                                        " in group " + std::to_string(at.group));
       const secagg::NodeId id = secagg->ids.at(peer);
-      if (secagg->advertised.contains(id)) refuse(wire::ERR_DUPLICATE, "keys already advertised this round");
+      if (secagg->advertised.contains(id))
+        refuse(wire::ERR_DUPLICATE, "keys already advertised this round");
       secagg->server.group(at.group).receive_advertisement(
-          {at.local, point_field(a.keys().c_public(), "c_public"), point_field(a.keys().s_public(), "s_public")});
+          {at.local, point_field(a.keys().c_public(), "c_public"),
+           point_field(a.keys().s_public(), "s_public")});
       secagg->advertised.insert(id);
       break;
     }
     case wire::Envelope::kSecaggFetch: {
       const auto& f = e.secagg_fetch();
       if (!is_secagg(state.stage) || state.stage == wire::STAGE_SECAGG_ADVERTISE)
-        refuse(wire::ERR_WRONG_STAGE, "nothing to fetch: round " + std::to_string(state.round) + " is " +
-                                          wire::Stage_Name(state.stage));
+        refuse(wire::ERR_WRONG_STAGE, "nothing to fetch: round " + std::to_string(state.round) +
+                                          " is " + wire::Stage_Name(state.stage));
       check(state.stage, f.task_id(), f.round());
       const auto at = where();
       secagg::Server& g = secagg->server.group(at.group);
@@ -281,17 +301,21 @@ wire::Envelope Server::Impl::on_secagg(const chain::Address& peer, const protoco
       const auto at = where();
       const secagg::NodeId id = secagg->ids.at(peer);
       if (secagg->dealt.contains(id)) refuse(wire::ERR_DUPLICATE, "keys already dealt this round");
-      if (!secagg->advertised.contains(id)) refuse(wire::ERR_WRONG_STAGE, "no keys were advertised by this node");
+      if (!secagg->advertised.contains(id))
+        refuse(wire::ERR_WRONG_STAGE, "no keys were advertised by this node");
       secagg::KeyDealing k;
       k.from = at.local;
       k.self_commitments = points(d.self_commitments(), "self_commitments");
       k.key_commitments = points(d.key_commitments(), "key_commitments");
-      for (const auto& b : d.boxes()) k.boxes.push_back({b.from(), b.to(), {b.box().begin(), b.box().end()}});
+      for (const auto& b : d.boxes())
+        k.boxes.push_back({b.from(), b.to(), {b.box().begin(), b.box().end()}});
       secagg::Server& g = secagg->server.group(at.group);
       g.receive_shares(at.local, k);
       secagg->dealt.insert(id);
       for (const auto& x : g.excluded())
-        if (x.node == at.local) refuse(wire::ERR_MALFORMED, "dealing refused, this node is out of the round: " + x.reason);
+        if (x.node == at.local)
+          refuse(wire::ERR_MALFORMED,
+                 "dealing refused, this node is out of the round: " + x.reason);
       break;
     }
     case wire::Envelope::kSecaggChecked: {
@@ -299,13 +323,16 @@ wire::Envelope Server::Impl::on_secagg(const chain::Address& peer, const protoco
       check(wire::STAGE_SECAGG_CHECK, c.task_id(), c.round());
       const auto at = where();
       const secagg::NodeId id = secagg->ids.at(peer);
-      if (secagg->checked.contains(id)) refuse(wire::ERR_DUPLICATE, "check already sent this round");
+      if (secagg->checked.contains(id))
+        refuse(wire::ERR_DUPLICATE, "check already sent this round");
       secagg::Server& g = secagg->server.group(at.group);
       std::vector<secagg::Complaint> complaints;
       for (const auto& w : c.complaints()) {
-        if (w.dealer() >= g.params().nodes) refuse(wire::ERR_MALFORMED, "complaint about an unknown node");
+        if (w.dealer() >= g.params().nodes)
+          refuse(wire::ERR_MALFORMED, "complaint about an unknown node");
         complaints.push_back({at.local, w.dealer(), key_field(w.box_point(), "box_point"),
-                              key_field(w.proof_e(), "proof_e"), key_field(w.proof_z(), "proof_z")});
+                              key_field(w.proof_e(), "proof_e"),
+                              key_field(w.proof_z(), "proof_z")});
       }
       for (const auto& x : complaints) g.receive_complaint(x);
       secagg->checked.insert(id);
@@ -317,19 +344,25 @@ wire::Envelope Server::Impl::on_secagg(const chain::Address& peer, const protoco
       const auto at = where();
       const secagg::NodeId id = secagg->ids.at(peer);
       if (!secagg->server.group(at.group).u1().contains(at.local))
-        refuse(wire::ERR_WRONG_STAGE, "this node is not in U1 (no dealing stood): it sends no input this round");
-      if (secagg->masked_done.contains(id)) refuse(wire::ERR_DUPLICATE, "masked input already complete");
+        refuse(wire::ERR_WRONG_STAGE,
+               "this node is not in U1 (no dealing stood): it sends no input this round");
+      if (secagg->masked_done.contains(id))
+        refuse(wire::ERR_DUPLICATE, "masked input already complete");
       const auto bytes = m.bytes();
-      if (bytes.empty() || bytes.size() % 4 != 0) refuse(wire::ERR_MALFORMED, "masked chunks hold whole 4-byte words");
+      if (bytes.empty() || bytes.size() % 4 != 0)
+        refuse(wire::ERR_MALFORMED, "masked chunks hold whole 4-byte words");
       const protocol::Checksum sum = protocol::chunk_checksum(bytes);
-      if (c.checksum().size() != sum.size() || std::memcmp(c.checksum().data(), sum.data(), sum.size()) != 0)
-        refuse(wire::ERR_BAD_CHECKSUM, "masked chunk at word " + std::to_string(c.offset()) + " does not match its checksum");
+      if (c.checksum().size() != sum.size() ||
+          std::memcmp(c.checksum().data(), sum.data(), sum.size()) != 0)
+        refuse(wire::ERR_BAD_CHECKSUM, "masked chunk at word " + std::to_string(c.offset()) +
+                                           " does not match its checksum");
       auto& words = secagg->masked[id];
       if (c.offset() != words.size())
         refuse(c.offset() < words.size() ? wire::ERR_REPLAY : wire::ERR_OUT_OF_RANGE,
                "expected the masked chunk at word " + std::to_string(words.size()));
       if (c.offset() + bytes.size() / 4 > cfg.parameters)
-        refuse(wire::ERR_OUT_OF_RANGE, "masked input longer than the model's " + std::to_string(cfg.parameters) + " words");
+        refuse(wire::ERR_OUT_OF_RANGE,
+               "masked input longer than the model's " + std::to_string(cfg.parameters) + " words");
       const std::size_t at_word = words.size();
       words.resize(at_word + bytes.size() / 4);
       std::memcpy(words.data() + at_word, bytes.data(), bytes.size());  // little-endian hosts only
@@ -347,10 +380,12 @@ wire::Envelope Server::Impl::on_secagg(const chain::Address& peer, const protoco
       check(wire::STAGE_SECAGG_UNMASK, u.task_id(), u.round());
       const auto at = where();
       const secagg::NodeId id = secagg->ids.at(peer);
-      if (secagg->unmasked.contains(id)) refuse(wire::ERR_DUPLICATE, "shares already returned this round");
+      if (secagg->unmasked.contains(id))
+        refuse(wire::ERR_DUPLICATE, "shares already returned this round");
       secagg::UnmaskReply reply;
       reply.from = at.local;
-      for (const auto& v : u.self_shares()) reply.self_shares[v.dealer()] = key_field(v.y(), "share");
+      for (const auto& v : u.self_shares())
+        reply.self_shares[v.dealer()] = key_field(v.y(), "share");
       for (const auto& v : u.key_shares()) reply.key_shares[v.dealer()] = key_field(v.y(), "share");
       secagg->server.group(at.group).receive_unmask(reply);
       secagg->unmasked.insert(id);

@@ -20,7 +20,8 @@ constexpr std::size_t kNodes = 8, kDim = 3000, kDropped = 5;
 
 std::vector<float> update_of(std::size_t i) {
   std::vector<float> x(kDim);
-  for (std::size_t j = 0; j < kDim; ++j) x[j] = static_cast<float>(0.8 * std::sin(0.37 * i + 0.011 * j));
+  for (std::size_t j = 0; j < kDim; ++j)
+    x[j] = static_cast<float>(0.8 * std::sin(0.37 * i + 0.011 * j));
   return x;
 }
 
@@ -54,7 +55,8 @@ TEST(SecAggRound, EightNodesThroughMurmurdOneDropsAfterSharingKeys) {
         o.timeout = std::chrono::seconds(5);
         client::NodeClient c(o);
         c.register_node(node_key(i), setup.config.chain_id);
-        client::SecAggNode n(c, setup.config.task_id, 1, {std::chrono::seconds(40), std::chrono::milliseconds(20)});
+        client::SecAggNode n(c, setup.config.task_id, 1,
+                             {std::chrono::seconds(40), std::chrono::milliseconds(20)});
         EXPECT_EQ(n.placement().group_size(), kNodes);
         n.advertise();
         n.share_keys();
@@ -72,7 +74,8 @@ TEST(SecAggRound, EightNodesThroughMurmurdOneDropsAfterSharingKeys) {
   for (auto& t : nodes) t.join();
   for (std::size_t i = 0; i < kNodes; ++i) EXPECT_EQ(failures[i], "") << "node " << i;
 
-  ASSERT_TRUE(eventually([&] { return srv.snapshot().stage == wire::STAGE_CLOSED; }, std::chrono::seconds(30)))
+  ASSERT_TRUE(eventually([&] { return srv.snapshot().stage == wire::STAGE_CLOSED; },
+                         std::chrono::seconds(30)))
       << "stage " << srv.snapshot().stage;
   const auto snap = srv.snapshot();
   EXPECT_NE(snap.last_outcome.find("accepted"), std::string::npos) << snap.last_outcome;
@@ -85,7 +88,8 @@ TEST(SecAggRound, EightNodesThroughMurmurdOneDropsAfterSharingKeys) {
   ASSERT_EQ(o.dropped.size(), 1u);
   EXPECT_EQ(o.dropped[0], address[kDropped]);
   ASSERT_EQ(o.group_sums.size(), 1u);
-  std::set<chain::Address> survivors(o.group_survivors[0].begin(), o.group_survivors[0].end()), want;
+  std::set<chain::Address> survivors(o.group_survivors[0].begin(), o.group_survivors[0].end()),
+      want;
   std::vector<std::uint32_t> sum(kDim, 0);
   for (std::size_t i = 0; i < kNodes; ++i) {
     if (i == kDropped) continue;
@@ -93,7 +97,8 @@ TEST(SecAggRound, EightNodesThroughMurmurdOneDropsAfterSharingKeys) {
     for (std::size_t j = 0; j < kDim; ++j) sum[j] += quantized[i][j];
   }
   EXPECT_EQ(survivors, want);
-  EXPECT_EQ(o.group_sums[0], sum) << "the unmasked sum must equal the survivors' fixed-point sum exactly";
+  EXPECT_EQ(o.group_sums[0], sum)
+      << "the unmasked sum must equal the survivors' fixed-point sum exactly";
 
   // The adopted model is the survivors' mean: within one quantisation step of the floats.
   zmq::context_t ctx;
@@ -131,11 +136,13 @@ TEST(SecAggRound, MessagesOutOfTurnAreRefusedWithTypedErrors) {
   EXPECT_EQ(info.secagg().group_size(), 3u);
   EXPECT_EQ(info.secagg().threshold(), 2u);  // a majority of 2 neighbours
 
-  EXPECT_TRUE(is_error(node.begin(1, 64), wire::ERR_WRONG_STAGE)) << "plaintext uploads are off in a SecAgg+ task";
+  EXPECT_TRUE(is_error(node.begin(1, 64), wire::ERR_WRONG_STAGE))
+      << "plaintext uploads are off in a SecAgg+ task";
   wire::Envelope fetch;
   fetch.mutable_secagg_fetch()->set_task_id(1);
   fetch.mutable_secagg_fetch()->set_round(1);
-  EXPECT_TRUE(is_error(node.call(fetch).value(), wire::ERR_WRONG_STAGE)) << "nothing to fetch while advertising";
+  EXPECT_TRUE(is_error(node.call(fetch).value(), wire::ERR_WRONG_STAGE))
+      << "nothing to fetch while advertising";
 
   const auto advertise = [&](std::uint32_t local, const secagg::Point& c, const secagg::Point& s) {
     wire::Envelope e;
@@ -147,30 +154,35 @@ TEST(SecAggRound, MessagesOutOfTurnAreRefusedWithTypedErrors) {
     a->mutable_keys()->set_s_public(s.data(), 32);
     return node.call(e).value();
   };
-  const auto c = secagg::base_times(secagg::random_scalar()), s = secagg::base_times(secagg::random_scalar());
+  const auto c = secagg::base_times(secagg::random_scalar()),
+             s = secagg::base_times(secagg::random_scalar());
   const std::uint32_t me = info.secagg().local_id();
   EXPECT_TRUE(is_error(advertise((me + 1) % 3, c, s), wire::ERR_MALFORMED)) << "another node's id";
-  EXPECT_TRUE(is_error(advertise(me, secagg::Point{}, s), wire::ERR_MALFORMED)) << "the identity is no key";
+  EXPECT_TRUE(is_error(advertise(me, secagg::Point{}, s), wire::ERR_MALFORMED))
+      << "the identity is no key";
   const auto ok = advertise(me, c, s);
   EXPECT_TRUE(ok.has_secagg_accepted()) << ok.ShortDebugString();
   EXPECT_TRUE(is_error(advertise(me, c, s), wire::ERR_DUPLICATE));
 
   std::vector<std::uint32_t> words(16, 7);
-  const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(words.data()), words.size() * 4);
+  const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(words.data()),
+                                            words.size() * 4);
   wire::Envelope chunk;
   auto* m = chunk.mutable_secagg_masked_chunk();
   m->set_task_id(1);
   m->set_round(1);
   const auto sum = protocol::chunk_checksum(bytes);
   m->set_checksum(sum.data(), sum.size());
-  EXPECT_TRUE(is_error(node.call(chunk, bytes).value(), wire::ERR_WRONG_STAGE)) << "masked input before its stage";
+  EXPECT_TRUE(is_error(node.call(chunk, bytes).value(), wire::ERR_WRONG_STAGE))
+      << "masked input before its stage";
   m->set_round(2);
   EXPECT_TRUE(is_error(node.call(chunk, bytes).value(), wire::ERR_WRONG_ROUND));
   srv.stop();
 }
 
 TEST(SecAggRound, ConfigReadsTheSecAggTable) {
-  const auto dir = std::filesystem::temp_directory_path() / ("murmur-secagg-config-" + std::to_string(::getpid()));
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("murmur-secagg-config-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "participants.csv") << node_key(0).address().to_checksum() << ",1000\n";
   const auto write = [&](const std::string& secagg) {
@@ -179,8 +191,9 @@ TEST(SecAggRound, ConfigReadsTheSecAggTable) {
                                         << secagg;
     return dir / "murmurd.toml";
   };
-  const auto c = server::load_config(
-      write("enabled = true\ngroup_size = 4\ndegree = 2\nthreshold = 2\nclip = 0.5\ncheck_seconds = 1.5\n"));
+  const auto c =
+      server::load_config(write("enabled = true\ngroup_size = 4\ndegree = 2\nthreshold = 2\nclip = "
+                                "0.5\ncheck_seconds = 1.5\n"));
   EXPECT_TRUE(c.secagg.enabled);
   EXPECT_EQ(c.secagg.group_size, 4u);
   EXPECT_EQ(c.secagg.degree, 2u);

@@ -21,7 +21,8 @@ constexpr double kClip = 10.0;
 /// Honest node i: 0.5 + 0.05 sin(1.3 i + 0.7 j), so honest values lie in [0.45, 0.55].
 std::vector<float> honest_update(NodeId i) {
   std::vector<float> x(kDim);
-  for (std::size_t j = 0; j < kDim; ++j) x[j] = static_cast<float>(0.5 + 0.05 * std::sin(1.3 * i + 0.7 * j));
+  for (std::size_t j = 0; j < kDim; ++j)
+    x[j] = static_cast<float>(0.5 + 0.05 * std::sin(1.3 * i + 0.7 * j));
   return x;
 }
 
@@ -29,7 +30,8 @@ std::vector<float> honest_update(NodeId i) {
 /// send masked inputs and answer the unmask request through the group's server; the nodes in
 /// `drop_before_unmask` send their masked input and then vanish.
 BucketedAggregate run_round(const GroupPlan& plan, const std::vector<std::vector<float>>& updates,
-                            const kernels::AggregationSpec& spec, const std::set<NodeId>& drop_before_unmask = {}) {
+                            const kernels::AggregationSpec& spec,
+                            const std::set<NodeId>& drop_before_unmask = {}) {
   auto cpu = kernels::make_cpu_backend(2);
   BucketedServer server(plan);
   for (std::size_t g = 0; g < plan.groups(); ++g) {
@@ -37,13 +39,16 @@ BucketedAggregate run_round(const GroupPlan& plan, const std::vector<std::vector
     const auto& members = plan.members(g);
     Server& s = server.group(g);
     std::vector<std::unique_ptr<Client>> clients;
-    for (NodeId local = 0; local < members.size(); ++local) clients.push_back(std::make_unique<Client>(local, p));
+    for (NodeId local = 0; local < members.size(); ++local)
+      clients.push_back(std::make_unique<Client>(local, p));
     for (auto& c : clients) s.receive_advertisement(c->advertise());
     for (auto& c : clients) s.receive_shares(c->id(), c->share_keys(s.advertisements_for(c->id())));
     for (auto& c : clients)
-      for (const auto& complaint : c->receive_shares(s.shares_for(c->id()))) s.receive_complaint(complaint);
+      for (const auto& complaint : c->receive_shares(s.shares_for(c->id())))
+        s.receive_complaint(complaint);
     const auto u1 = s.u1();
-    for (auto& c : clients) s.receive_masked(c->id(), c->masked_input(*cpu, updates.at(members[c->id()]), u1));
+    for (auto& c : clients)
+      s.receive_masked(c->id(), c->masked_input(*cpu, updates.at(members[c->id()]), u1));
     const auto request = s.unmask_request();
     for (auto& c : clients)
       if (!drop_before_unmask.contains(members[c->id()])) s.receive_unmask(c->unmask(request));
@@ -91,7 +96,8 @@ TEST(Bucketing, PlanPlacesEveryNodeOnceInGroupsOfSToTwoSMinusOne) {
   }
   EXPECT_TRUE(differs);
 
-  EXPECT_THROW(GroupPlan(iota_nodes(10), BucketingConfig{5, 0, 5, 1.0}, 1, 1, 4), std::invalid_argument)
+  EXPECT_THROW(GroupPlan(iota_nodes(10), BucketingConfig{5, 0, 5, 1.0}, 1, 1, 4),
+               std::invalid_argument)
       << "threshold 5 needs 5 neighbours; a group of 5 has 4";
   EXPECT_THROW(GroupPlan({}, cfg, 1, 1, 4), std::invalid_argument);
   EXPECT_THROW(GroupPlan({1, 2, 2}, cfg, 1, 1, 4), std::invalid_argument);
@@ -134,9 +140,11 @@ TEST(Bucketing, FiveAttackersAmongFiftyStayOutsideTheRobustAggregateButNotFedAvg
           // Every group mean is the plaintext mean of its members' clipped updates, to within
           // one fixed-point step (stochastic rounding) plus float rounding.
           double plain = 0;
-          for (NodeId u : plan.members(g)) plain += std::clamp<double>(updates[u][j], -kClip, kClip);
+          for (NodeId u : plan.members(g))
+            plain += std::clamp<double>(updates[u][j], -kClip, kClip);
           plain /= static_cast<double>(plan.members(g).size());
-          ASSERT_NEAR(r.group_means[i][j], plain, plan.params(g).fixed_point.step() + 1e-5) << "group " << g;
+          ASSERT_NEAR(r.group_means[i][j], plain, plan.params(g).fixed_point.step() + 1e-5)
+              << "group " << g;
           if (dirty[g]) {
             EXPECT_GT(r.group_means[i][j], 2.3f);
           } else {
@@ -158,7 +166,8 @@ TEST(Bucketing, FiveAttackersAmongFiftyStayOutsideTheRobustAggregateButNotFedAvg
       double plain = 0;
       for (NodeId u = 0; u < 50; ++u) plain += std::clamp<double>(updates[u][j], -kClip, kClip);
       EXPECT_NEAR(r.aggregate[j], plain / 50, 1e-4) << j;
-      EXPECT_GT(r.aggregate[j], 1.3f) << "FedAvg over one group should be dragged out of [0.45, 0.55]";
+      EXPECT_GT(r.aggregate[j], 1.3f)
+          << "FedAvg over one group should be dragged out of [0.45, 0.55]";
     }
   }
   EXPECT_GE(rounds_checked, 2) << "too few seeds left fewer than half the groups with an attacker";

@@ -25,7 +25,8 @@ class SecAggNode {
   /// Waits for round `round` of `task_id` to open its SecAgg+ advertise stage and reads this
   /// node's placement from RoundInfo. Throws std::runtime_error when the round is past or does
   /// not run SecAgg+, or this node is not in its groups; TimeoutError after stage_timeout.
-  SecAggNode(NodeClient& client, std::uint64_t task_id, std::uint64_t round, SecAggNodeOptions options = {});
+  SecAggNode(NodeClient& client, std::uint64_t task_id, std::uint64_t round,
+             SecAggNodeOptions options = {});
   ~SecAggNode();
 
   const wire::SecAggPlacement& placement() const { return placement_; }

@@ -21,7 +21,7 @@ struct BucketingConfig {
   /// Shares that reconstruct a secret; 0: a majority of a node's neighbours. Must not exceed
   /// the neighbour count of the smallest group.
   std::uint32_t threshold = 0;
-  double clip = 1.0;             ///< fixed-point clipping range [-clip, clip]
+  double clip = 1.0;  ///< fixed-point clipping range [-clip, clip]
 };
 
 /// The groups of one round: which node is where, and each group's SecAgg+ parameters.
@@ -61,7 +61,7 @@ class GroupPlan {
 /// What the robust rule made of the groups.
 struct BucketedAggregate {
   std::vector<float> aggregate;                 ///< the rule's output over the group means
-  std::vector<std::size_t> contributing;       ///< groups whose mean entered the rule
+  std::vector<std::size_t> contributing;        ///< groups whose mean entered the rule
   std::vector<std::vector<float>> group_means;  ///< one per contributing group, same order
   std::vector<std::uint32_t> group_summands;    ///< survivors behind each of those means
   std::vector<std::string> failed;              ///< "group g: reason", one per failed group
