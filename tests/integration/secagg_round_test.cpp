@@ -25,6 +25,45 @@ std::vector<float> update_of(std::size_t i) {
   return x;
 }
 
+/// Runs every node's SecAgg+ stages in a thread of its own (NodeClient over CurveZMQ, then
+/// SecAggNode), node `dropped` vanishing after it dealt its keys. Returns each node's
+/// quantised update (empty for the dropped one); fails the test for any node that threw.
+std::vector<std::vector<std::uint32_t>> run_nodes(const server::Config& cfg, server::Server& srv,
+                                                  const std::vector<std::vector<float>>& updates,
+                                                  std::size_t dropped) {
+  std::vector<std::vector<std::uint32_t>> quantized(updates.size());
+  std::vector<std::string> failures(updates.size());
+  std::vector<std::thread> nodes;
+  for (std::size_t i = 0; i < updates.size(); ++i) {
+    nodes.emplace_back([&, i] {
+      try {
+        client::ClientOptions o;
+        o.endpoint = cfg.endpoint;
+        o.register_endpoint = cfg.register_endpoint;
+        o.server_public_key = srv.curve_public_key();
+        o.timeout = std::chrono::seconds(5);
+        client::NodeClient c(o);
+        c.register_node(node_key(i), cfg.chain_id);
+        client::SecAggNode n(c, cfg.task_id, 1,
+                             {std::chrono::seconds(40), std::chrono::milliseconds(20)});
+        EXPECT_EQ(n.placement().threshold(), n.placement().degree() / 2 + 1);
+        n.advertise();
+        n.share_keys();
+        if (i == dropped) return;  // gone after dealing its keys
+        EXPECT_EQ(n.check_shares(), 0u);
+        quantized[i] = n.quantized(updates[i]);
+        n.send_masked_input(updates[i]);
+        n.unmask();
+      } catch (const std::exception& e) {
+        failures[i] = e.what();
+      }
+    });
+  }
+  for (auto& t : nodes) t.join();
+  for (std::size_t i = 0; i < updates.size(); ++i) EXPECT_EQ(failures[i], "") << "node " << i;
+  return quantized;
+}
+
 TEST(SecAggRound, EightNodesThroughMurmurdOneDropsAfterSharingKeys) {
   ServerSetup setup(kNodes, kDim);
   setup.config.rounds = 1;
@@ -40,39 +79,13 @@ TEST(SecAggRound, EightNodesThroughMurmurdOneDropsAfterSharingKeys) {
   server::Server srv(setup.config);
   srv.start();
 
-  std::vector<std::vector<std::uint32_t>> quantized(kNodes);
-  std::vector<std::string> failures(kNodes);
   std::vector<chain::Address> address(kNodes);
-  std::vector<std::thread> nodes;
+  std::vector<std::vector<float>> updates;
   for (std::size_t i = 0; i < kNodes; ++i) {
     address[i] = node_key(i).address();
-    nodes.emplace_back([&, i] {
-      try {
-        client::ClientOptions o;
-        o.endpoint = setup.config.endpoint;
-        o.register_endpoint = setup.config.register_endpoint;
-        o.server_public_key = srv.curve_public_key();
-        o.timeout = std::chrono::seconds(5);
-        client::NodeClient c(o);
-        c.register_node(node_key(i), setup.config.chain_id);
-        client::SecAggNode n(c, setup.config.task_id, 1,
-                             {std::chrono::seconds(40), std::chrono::milliseconds(20)});
-        EXPECT_EQ(n.placement().group_size(), kNodes);
-        n.advertise();
-        n.share_keys();
-        if (i == kDropped) return;  // gone after dealing its keys
-        EXPECT_EQ(n.check_shares(), 0u);
-        const auto x = update_of(i);
-        quantized[i] = n.quantized(x);
-        n.send_masked_input(x);
-        n.unmask();
-      } catch (const std::exception& e) {
-        failures[i] = e.what();
-      }
-    });
+    updates.push_back(update_of(i));
   }
-  for (auto& t : nodes) t.join();
-  for (std::size_t i = 0; i < kNodes; ++i) EXPECT_EQ(failures[i], "") << "node " << i;
+  const auto quantized = run_nodes(setup.config, srv, updates, kDropped);
 
   ASSERT_TRUE(eventually([&] { return srv.snapshot().stage == wire::STAGE_CLOSED; },
                          std::chrono::seconds(30)))
@@ -95,6 +108,7 @@ TEST(SecAggRound, EightNodesThroughMurmurdOneDropsAfterSharingKeys) {
     if (i == kDropped) continue;
     want.insert(address[i]);
     for (std::size_t j = 0; j < kDim; ++j) sum[j] += quantized[i][j];
+    EXPECT_EQ(quantized[i].size(), kDim);
   }
   EXPECT_EQ(survivors, want);
   EXPECT_EQ(o.group_sums[0], sum)
@@ -112,8 +126,8 @@ TEST(SecAggRound, EightNodesThroughMurmurdOneDropsAfterSharingKeys) {
   std::vector<double> mean(kDim, 0.0);
   for (std::size_t i = 0; i < kNodes; ++i) {
     if (i == kDropped) continue;
-    const auto x = update_of(i);
-    for (std::size_t j = 0; j < kDim; ++j) mean[j] += x[j] / static_cast<double>(kNodes - 1);
+    for (std::size_t j = 0; j < kDim; ++j)
+      mean[j] += updates[i][j] / static_cast<double>(kNodes - 1);
   }
   for (std::size_t j = 0; j < kDim; ++j) {
     ASSERT_NEAR(model[j], mean[j], fp.step() + 1e-6) << "coordinate " << j;
@@ -209,6 +223,66 @@ TEST(SecAggRound, ConfigReadsTheSecAggTable) {
     EXPECT_NE(std::string(e.what()).find("secagg.group_size"), std::string::npos) << e.what();
   }
   std::filesystem::remove_all(dir);
+}
+
+TEST(SecAggRound, FifteenNodesInThreeGroupsTheMedianOfGroupMeansIgnoresAnAttacker) {
+  constexpr std::size_t n = 15, d = 500, attacker = 3;
+  ServerSetup setup(n, d);
+  setup.config.rounds = 1;
+  setup.config.aggregation.rule = kernels::CoordinateMedian{};
+  auto& sa = setup.config.secagg;
+  sa.enabled = true;
+  sa.group_size = 5;
+  sa.clip = 1.0;
+  server::Server srv(setup.config);
+  srv.start();
+  std::vector<std::vector<float>> updates;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::vector<float> x(d);
+    for (std::size_t j = 0; j < d; ++j)
+      x[j] = static_cast<float>(0.05 * std::sin(1.7 * i + 0.03 * j));
+    if (i == attacker) x.assign(d, 1e6f);  // clipped to 1 by the fixed point
+    updates.push_back(std::move(x));
+  }
+  const auto quantized = run_nodes(setup.config, srv, updates, n);  // nobody drops
+  ASSERT_TRUE(eventually([&] { return srv.snapshot().stage == wire::STAGE_CLOSED; },
+                         std::chrono::seconds(30)))
+      << "stage " << srv.snapshot().stage;
+  const auto o = srv.last_secagg();
+  ASSERT_EQ(o.group_sums.size(), 3u) << "15 nodes in groups of 5";
+  std::vector<std::vector<float>> honest_means;
+  for (std::size_t g = 0; g < 3; ++g) {
+    // Each group's sum is its members' fixed-point sum, word for word.
+    std::vector<std::uint32_t> sum(d, 0);
+    bool dirty = false;
+    for (const auto& a : o.group_survivors[g])
+      for (std::size_t i = 0; i < n; ++i)
+        if (node_key(i).address() == a) {
+          dirty |= i == attacker;
+          for (std::size_t j = 0; j < d; ++j) sum[j] += quantized[i][j];
+        }
+    ASSERT_EQ(o.group_survivors[g].size(), 5u);
+    EXPECT_EQ(o.group_sums[g], sum) << "group " << g;
+    std::vector<float> mean(d);
+    secagg::dequantize_sum({sa.clip, 5}, o.group_sums[g], 5, mean);
+    for (auto& v : mean) v /= 5;
+    if (!dirty) honest_means.push_back(std::move(mean));
+  }
+  ASSERT_EQ(honest_means.size(), 2u);
+  zmq::context_t ctx;
+  RawNode r(ctx, setup.config, srv.curve_public_key(), node_key(0));
+  ASSERT_TRUE(r.register_node().has_registered());
+  const auto bytes = r.download(srv.snapshot().global_model);
+  ASSERT_EQ(bytes.size(), d * 4);
+  std::vector<float> model(d);
+  std::memcpy(model.data(), bytes.data(), bytes.size());
+  for (std::size_t j = 0; j < d; ++j) {
+    const float lo = std::min(honest_means[0][j], honest_means[1][j]);
+    const float hi = std::max(honest_means[0][j], honest_means[1][j]);
+    EXPECT_GE(model[j], lo) << j;
+    EXPECT_LE(model[j], hi) << j;
+  }
+  srv.stop();
 }
 
 }  // namespace
