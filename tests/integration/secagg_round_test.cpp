@@ -26,15 +26,20 @@ std::vector<float> update_of(std::size_t i) {
 }
 
 /// Runs every node's SecAgg+ stages in a thread of its own (NodeClient over CurveZMQ, then
-/// SecAggNode), node `dropped` vanishing after it dealt its keys. Returns each node's
-/// quantised update (empty for the dropped one); fails the test for any node that threw.
+/// SecAggNode), node `dropped` vanishing after it dealt its keys and node `rogue` left to the
+/// caller. Returns each node's quantised update (empty for those two); counts each node's
+/// complaints into `complaints` when given, else expects none. Fails the test for any node
+/// that threw.
 std::vector<std::vector<std::uint32_t>> run_nodes(const server::Config& cfg, server::Server& srv,
                                                   const std::vector<std::vector<float>>& updates,
-                                                  std::size_t dropped) {
+                                                  std::size_t dropped, std::size_t rogue = SIZE_MAX,
+                                                  std::vector<std::size_t>* complaints = nullptr) {
+  if (complaints) complaints->assign(updates.size(), 0);
   std::vector<std::vector<std::uint32_t>> quantized(updates.size());
   std::vector<std::string> failures(updates.size());
   std::vector<std::thread> nodes;
   for (std::size_t i = 0; i < updates.size(); ++i) {
+    if (i == rogue) continue;
     nodes.emplace_back([&, i] {
       try {
         client::ClientOptions o;
@@ -50,7 +55,11 @@ std::vector<std::vector<std::uint32_t>> run_nodes(const server::Config& cfg, ser
         n.advertise();
         n.share_keys();
         if (i == dropped) return;  // gone after dealing its keys
-        EXPECT_EQ(n.check_shares(), 0u);
+        const std::size_t sent = n.check_shares();
+        if (complaints)
+          (*complaints)[i] = sent;
+        else
+          EXPECT_EQ(sent, 0u);
         quantized[i] = n.quantized(updates[i]);
         n.send_masked_input(updates[i]);
         n.unmask();
@@ -282,6 +291,117 @@ TEST(SecAggRound, FifteenNodesInThreeGroupsTheMedianOfGroupMeansIgnoresAnAttacke
     EXPECT_GE(model[j], lo) << j;
     EXPECT_LE(model[j], hi) << j;
   }
+  srv.stop();
+}
+
+/// Waits until murmurd is at `stage` of round 1 (bounded).
+bool await_stage(RawNode& node, wire::Stage stage) {
+  return eventually([&] { return node.round_info().stage() == stage; }, std::chrono::seconds(30));
+}
+
+TEST(SecAggRound, ADealerWithSharesOffItsCommitmentsIsExcludedOverTheWire) {
+  constexpr std::size_t n = 6, d = 200, rogue = 2;
+  ServerSetup setup(n, d);
+  setup.config.rounds = 1;
+  setup.config.aggregation.rule = kernels::WeightedMean{};
+  auto& sa = setup.config.secagg;
+  sa.enabled = true;
+  sa.group_size = n;  // one group, complete graph, t = 3
+  server::Server srv(setup.config);
+  srv.start();
+  std::vector<std::vector<float>> updates;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::vector<float> x(d);
+    for (std::size_t j = 0; j < d; ++j)
+      x[j] = static_cast<float>(0.3 * std::cos(0.9 * i + 0.02 * j));
+    updates.push_back(std::move(x));
+  }
+  // The rogue advertises honestly, then deals its self-mask seed on a polynomial its
+  // commitments do not describe for its first two neighbours, then goes silent.
+  std::set<secagg::NodeId> victims;
+  std::thread rogue_thread([&] {
+    zmq::context_t ctx;
+    RawNode r(ctx, setup.config, srv.curve_public_key(), node_key(rogue));
+    ASSERT_TRUE(r.register_node().has_registered());
+    const auto place = r.round_info().secagg();
+    secagg::Params p;
+    p.nodes = place.group_size();
+    p.degree = place.degree();
+    p.threshold = place.threshold();
+    p.round = 1;
+    p.graph_seed = place.graph_seed();
+    const auto c = secagg::random_scalar(), s = secagg::random_scalar(),
+               b = secagg::random_scalar();
+    const auto c_pub = secagg::base_times(c);
+    wire::Envelope adv;
+    auto* a = adv.mutable_secagg_advertise();
+    a->set_task_id(1);
+    a->set_round(1);
+    a->mutable_keys()->set_local_id(place.local_id());
+    a->mutable_keys()->set_c_public(c_pub.data(), 32);
+    a->mutable_keys()->set_s_public(secagg::base_times(s).data(), 32);
+    ASSERT_TRUE(r.call(adv).value().has_secagg_accepted());
+    ASSERT_TRUE(await_stage(r, wire::STAGE_SECAGG_SHARE));
+    wire::Envelope fetch;
+    fetch.mutable_secagg_fetch()->set_task_id(1);
+    fetch.mutable_secagg_fetch()->set_round(1);
+    const auto view = r.call(fetch).value().secagg_view();
+    const auto graph = secagg::neighbours(p, place.local_id());
+    const auto db = secagg::deal(b, static_cast<unsigned>(graph.size()), p.threshold);
+    const auto dk = secagg::deal(s, static_cast<unsigned>(graph.size()), p.threshold);
+    const auto other = secagg::deal(b, static_cast<unsigned>(graph.size()), p.threshold);
+    wire::Envelope dealing;
+    auto* w = dealing.mutable_secagg_dealing();
+    w->set_task_id(1);
+    w->set_round(1);
+    for (const auto& x : db.commitments) w->add_self_commitments(x.data(), 32);
+    for (const auto& x : dk.commitments) w->add_key_commitments(x.data(), 32);
+    for (const auto& k : view.neighbours()) {
+      const auto idx = static_cast<std::size_t>(
+          std::find(graph.begin(), graph.end(), k.local_id()) - graph.begin());
+      const bool cheat = idx < 2;
+      if (cheat) victims.insert(k.local_id());
+      secagg::Point peer{};
+      std::memcpy(peer.data(), k.c_public().data(), 32);
+      const auto box =
+          secagg::seal_share(place.local_id(), k.local_id(), db.shares[idx].x,
+                             (cheat ? other : db).shares[idx].y, dk.shares[idx].y, c, c_pub, peer);
+      auto* wb = w->add_boxes();
+      wb->set_from(box.from);
+      wb->set_to(box.to);
+      wb->set_box(box.box.data(), box.box.size());
+    }
+    ASSERT_TRUE(r.call(dealing).value().has_secagg_accepted())
+        << "the server cannot see the lie yet";
+  });
+  std::vector<std::size_t> complaints;
+  const auto quantized = run_nodes(setup.config, srv, updates, SIZE_MAX, rogue, &complaints);
+  rogue_thread.join();
+  ASSERT_EQ(victims.size(), 2u);
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < n; ++i) total += complaints[i];
+  // The first complaint excludes the rogue; a victim that fetches its boxes after that no
+  // longer gets the rogue's box, so it has nothing to complain about. Nobody else complains.
+  EXPECT_GE(total, 1u);
+  EXPECT_LE(total, 2u);
+
+  ASSERT_TRUE(eventually([&] { return srv.snapshot().stage == wire::STAGE_CLOSED; },
+                         std::chrono::seconds(30)))
+      << "stage " << srv.snapshot().stage;
+  const auto o = srv.last_secagg();
+  ASSERT_EQ(o.excluded.size(), 1u);
+  EXPECT_EQ(o.excluded[0].rfind(node_key(rogue).address().to_checksum(), 0), 0u) << o.excluded[0];
+  EXPECT_NE(o.excluded[0].find("inconsistent dealer"), std::string::npos) << o.excluded[0];
+  EXPECT_TRUE(o.dropped.empty()) << "excluded before masking: nobody masked with it";
+  ASSERT_EQ(o.group_sums.size(), 1u);
+  EXPECT_EQ(o.group_survivors[0].size(), n - 1);
+  std::vector<std::uint32_t> sum(d, 0);
+  for (std::size_t i = 0; i < n; ++i)
+    if (i != rogue)
+      for (std::size_t j = 0; j < d; ++j) sum[j] += quantized[i][j];
+  EXPECT_EQ(o.group_sums[0], sum) << "the round completes with the honest nodes, exactly";
+  EXPECT_NE(srv.snapshot().last_outcome.find("accepted"), std::string::npos)
+      << srv.snapshot().last_outcome;
   srv.stop();
 }
 
