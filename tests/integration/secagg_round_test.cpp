@@ -405,5 +405,26 @@ TEST(SecAggRound, ADealerWithSharesOffItsCommitmentsIsExcludedOverTheWire) {
   srv.stop();
 }
 
+TEST(SecAggRound, ARestartMidRoundEndsThatRoundWithAReason) {
+  ServerSetup setup(3, 16);
+  setup.config.secagg.enabled = true;
+  setup.config.secagg.group_size = 3;
+  {
+    server::Server first(setup.config);
+    first.start();
+    EXPECT_EQ(first.snapshot().stage, wire::STAGE_SECAGG_ADVERTISE);
+    first.stop();
+  }
+  // Masked inputs and shares live in memory only: the restarted server cannot finish round 1.
+  server::Server again(setup.config);
+  again.start();
+  ASSERT_TRUE(eventually([&] { return again.snapshot().round == 2; }, std::chrono::seconds(10)));
+  const auto snap = again.snapshot();
+  EXPECT_NE(snap.last_outcome.find("does not survive a restart"), std::string::npos)
+      << snap.last_outcome;
+  EXPECT_EQ(snap.stage, wire::STAGE_SECAGG_ADVERTISE) << "round 2 starts its own SecAgg+ stages";
+  again.stop();
+}
+
 }  // namespace
 }  // namespace murmur::test
