@@ -98,6 +98,9 @@ std::optional<protocol::Message> Channel::receive(Clock::time_point deadline) {
   }
   protocol::Limits limits;
   limits.max_payload_bytes = kMaxReplyFrame;
+  // A SecAgg+ view carries one box and 2t commitments per dealer: more than an upload's
+  // control messages, bounded by the group size.
+  limits.max_envelope_bytes = 4u << 20;
   return protocol::decode(frames, limits);
 }
 

@@ -26,11 +26,12 @@ struct NodeClient::Impl {
   /// request id) after a lost reply, which also reconnects the socket, `opt.retries` times with
   /// doubling backoff, and after ERR_BUSY / ERR_RATE_LIMITED for at most `opt.busy_patience`. When
   /// `duplicate_means_done` and an earlier attempt's reply was lost, an ERR_DUPLICATE reply
-  /// is returned as is (the lost attempt got through). Throws ServerError for any other
+  /// is returned as is (the lost attempt got through). `payload` goes as the raw frame of a
+  /// body that carries one. Throws ServerError for any other
   /// Error reply or an unexpected body, TimeoutError when every attempt went unanswered.
   protocol::Message call(detail::Channel& channel, wire::Envelope request,
                          wire::Envelope::BodyCase expected, const char* what,
-                         bool duplicate_means_done = false);
+                         bool duplicate_means_done = false, std::span<const std::uint8_t> payload = {});
 
   /// Waits for the reply to `id` (skipping replies to abandoned requests) until `deadline`.
   std::optional<protocol::Message> await(detail::Channel& channel, std::uint64_t id,

@@ -1,5 +1,7 @@
 #include "murmur/client/node_loop.hpp"
 
+#include "murmur/client/secagg_node.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -142,6 +144,34 @@ NodeLoopReport run_node(NodeClient& client, const chain::PrivateKey& key,
               std::to_string(round) + ", update hash " + chain::to_hex(r.update_hash) +
               (r.first_resume_offset ? ", resumed at byte " + std::to_string(r.first_resume_offset)
                                      : ""));
+        } else {
+          ++report.skipped;
+          say("no update for round " + std::to_string(round));
+        }
+      }
+      if (info.stage() == wire::STAGE_SECAGG_ADVERTISE && info.has_secagg() && !uploaded.count(round)) {
+        uploaded.insert(round);
+        if (auto update = trainer(ctx)) {
+          // The stages wait for the server; a stage that closes before this node got to it
+          // (or a refusal) costs this round only.
+          try {
+            SecAggNode n(client, info.task_id(), round, {options.idle_timeout, options.poll});
+            n.advertise();
+            n.share_keys();
+            const std::size_t complaints = n.check_shares();
+            n.send_masked_input(update->values);
+            n.unmask();
+            ++report.uploads;
+            say("sent a masked update for round " + std::to_string(round) + " through SecAgg+ (group " +
+                std::to_string(n.placement().group()) + " of " + std::to_string(n.placement().group_size()) +
+                " nodes" + (complaints ? ", " + std::to_string(complaints) + " complaints" : "") + ")");
+          } catch (const ServerError&) {
+            throw;
+          } catch (const TimeoutError&) {
+            throw;
+          } catch (const std::runtime_error& e) {
+            say(std::string("SecAgg+ round ") + std::to_string(round) + " left: " + e.what());
+          }
         } else {
           ++report.skipped;
           say("no update for round " + std::to_string(round));

@@ -5,7 +5,8 @@ namespace murmur::protocol {
 std::string code_name(wire::ErrorCode code) { return wire::ErrorCode_Name(code); }
 
 bool carries_payload(wire::Envelope::BodyCase body) {
-  return body == wire::Envelope::kUploadChunk || body == wire::Envelope::kModelChunk;
+  return body == wire::Envelope::kUploadChunk || body == wire::Envelope::kModelChunk ||
+         body == wire::Envelope::kSecaggMaskedChunk;
 }
 
 Message decode(std::vector<zmq::message_t>& frames, const Limits& limits) {

@@ -214,6 +214,25 @@ Config load_config(const std::filesystem::path& path) {
 
   if (const auto* v = t["validation"].as_table()) c.validation = load_validation(path, *v, resolve);
   if (const auto* ch = t["chain"].as_table()) c.chain = load_chain(path, *ch, resolve, c);
+
+  const auto sa = t["secagg"];
+  c.secagg.enabled = sa["enabled"].value_or(false);
+  c.secagg.group_size = sa["group_size"].value_or(c.secagg.group_size);
+  c.secagg.degree = sa["degree"].value_or(c.secagg.degree);
+  c.secagg.threshold = sa["threshold"].value_or(c.secagg.threshold);
+  c.secagg.clip = sa["clip"].value_or(c.secagg.clip);
+  if (c.secagg.group_size == 0) bad(path, "secagg.group_size", "must be at least 1");
+  if (!(c.secagg.clip > 0)) bad(path, "secagg.clip", "must be positive");
+  const auto window = [&](const char* key, std::chrono::milliseconds fallback) {
+    const double seconds = sa[key].value_or(static_cast<double>(fallback.count()) / 1000);
+    if (!(seconds > 0)) bad(path, std::string("secagg.") + key, "must be positive");
+    return std::chrono::milliseconds(static_cast<long>(seconds * 1000));
+  };
+  c.secagg.advertise_window = window("advertise_seconds", c.secagg.advertise_window);
+  c.secagg.share_window = window("share_seconds", c.secagg.share_window);
+  c.secagg.check_window = window("check_seconds", c.secagg.check_window);
+  c.secagg.masked_window = window("masked_seconds", c.secagg.masked_window);
+  c.secagg.unmask_window = window("unmask_seconds", c.secagg.unmask_window);
   return c;
 }
 

@@ -162,7 +162,7 @@ void Server::Impl::require_stage(wire::Stage stage, std::uint64_t task, std::uin
   if (round != state.round)
     refuse(wire::ERR_WRONG_ROUND, "round " + std::to_string(round) + ", the current round is " + std::to_string(state.round));
   if (state.stage != stage) {
-    if (static_cast<int>(state.stage) > static_cast<int>(stage))
+    if (stage_rank(state.stage) > stage_rank(stage))
       refuse(wire::ERR_DEADLINE, wire::Stage_Name(stage) + " of round " + std::to_string(round) + " is over");
     refuse(wire::ERR_WRONG_STAGE, "round " + std::to_string(round) + " is " + wire::Stage_Name(state.stage));
   }
@@ -196,6 +196,13 @@ wire::Envelope Server::Impl::handle(const chain::Address& peer, const protocol::
       s->set_backend(backend->describe());
       return out;
     }
+    case wire::Envelope::kSecaggAdvertise:
+    case wire::Envelope::kSecaggDealing:
+    case wire::Envelope::kSecaggChecked:
+    case wire::Envelope::kSecaggMaskedChunk:
+    case wire::Envelope::kSecaggUnmaskShares:
+    case wire::Envelope::kSecaggFetch:
+      return on_secagg(peer, m);
     case wire::Envelope::kRegister:
       refuse(wire::ERR_WRONG_STAGE, "register through the registration endpoint");
     default:
@@ -216,6 +223,7 @@ wire::Envelope Server::Impl::round_info(const chain::Address& peer) const {
   r->set_chunk_bytes(static_cast<std::uint32_t>(cfg.chunk_bytes));
   if (state.stage == wire::STAGE_VOTING) r->set_candidate_model_hash(state.candidate_model.data(), 32);
   r->set_rule(kernels::describe(cfg.aggregation));
+  if (auto p = placement(peer)) *r->mutable_secagg() = *p;
   return out;
 }
 
@@ -237,6 +245,9 @@ wire::Envelope Server::Impl::on_model_request(const wire::ModelRequest& r,
 }
 
 wire::Envelope Server::Impl::on_upload_begin(const chain::Address& peer, const wire::UploadBegin& b) {
+  if (cfg.secagg.enabled)
+    refuse(wire::ERR_WRONG_STAGE, "task " + std::to_string(cfg.task_id) +
+                                      " aggregates securely: updates go through the SecAgg+ stages, not uploads");
   require_stage(wire::STAGE_UPLOADING, b.task_id(), b.round());
   if (role_of(peer) != wire::ROLE_PROPOSER)
     refuse(wire::ERR_NOT_PROPOSER, peer.to_checksum() + " is a voter in round " + std::to_string(state.round));

@@ -80,6 +80,7 @@ Server::Impl::Impl(Config c)
     state.stage = wire::STAGE_UPLOADING;
     state.deadline_unix_ms = unix_ms() + cfg.upload_window.count();
     spool.save_round(state);
+    if (cfg.secagg.enabled) begin_secagg(1);
   }
   if (task_chain && state.stage == wire::STAGE_UPLOADING && state.seed == chain::Hash32{}) {
     open_round_on_chain();
@@ -237,6 +238,7 @@ void Server::Impl::enter_uploading(std::uint64_t round, const chain::Hash32& glo
   state.round = round;
   state.global_model = global;
   state.candidate_model = {};
+  if (cfg.secagg.enabled) return begin_secagg(round);
   state.stage = wire::STAGE_UPLOADING;
   state.seed = seed;
   state.deadline_unix_ms = unix_ms() + cfg.upload_window.count();
@@ -402,7 +404,10 @@ void Server::Impl::tick() {
       }
       break;
     case wire::STAGE_AGGREGATING:
-      if (!aggregation.valid()) {  // resumed after a restart mid-aggregation
+      if (!aggregation.valid() && cfg.secagg.enabled) {
+        end_round(RoundOutcome::kFailed,
+                     "SecAgg+ state does not survive a restart (masked inputs are never written to disk)");
+      } else if (!aggregation.valid()) {  // resumed after a restart mid-aggregation
         start_aggregation();
       } else if (aggregation.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
         const AggregationResult r = aggregation.get();
@@ -441,6 +446,13 @@ void Server::Impl::tick() {
       } else {
         tally_and_finish();  // resumed before the decision
       }
+      break;
+    case wire::STAGE_SECAGG_ADVERTISE:
+    case wire::STAGE_SECAGG_SHARE:
+    case wire::STAGE_SECAGG_CHECK:
+    case wire::STAGE_SECAGG_MASKED:
+    case wire::STAGE_SECAGG_UNMASK:
+      secagg_tick(now_ms, elapsed);
       break;
     default:
       break;
@@ -569,5 +581,10 @@ RoundSnapshot Server::snapshot() const {
 }
 
 int Server::metrics_port() const { return impl_->http_port; }
+
+SecAggOutcome Server::last_secagg() const {
+  std::lock_guard lock(impl_->snapshot_mutex);
+  return impl_->last_secagg;
+}
 
 }  // namespace murmur::server

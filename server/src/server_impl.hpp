@@ -13,6 +13,8 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <thread>
 
 #include "metrics.hpp"
@@ -20,6 +22,7 @@
 #include "murmur/kernels/backend.hpp"
 #include "murmur/protocol/integrity.hpp"
 #include "murmur/protocol/wire.hpp"
+#include "murmur/secagg/bucketing.hpp"
 #include "murmur/server/server.hpp"
 #include "round_record.hpp"
 #include "round_validator.hpp"
@@ -79,6 +82,23 @@ struct AggregationResult {
   double seconds = 0;
 };
 
+/// A SecAgg+ round in memory only: masked inputs and shares are never written to disk, so a
+/// restart in the middle of one ends that round.
+struct SecAggRound {
+  explicit SecAggRound(secagg::GroupPlan plan) : server(std::move(plan)) {}
+  std::uint64_t round = 0;
+  secagg::BucketedServer server;
+  std::map<chain::Address, secagg::NodeId> ids;  ///< the round's proposers, by address order
+  std::vector<chain::Address> addresses;         ///< by global id
+  std::set<secagg::NodeId> advertised, dealt, checked, unmasked, masked_done;
+  std::map<secagg::NodeId, std::vector<std::uint32_t>> masked;  ///< masked words as they arrive
+  /// Global ids of every group's U1.
+  std::set<secagg::NodeId> u1() const;
+};
+
+/// Order of stages within a round (SecAgg+ stages sit where UPLOADING would).
+int stage_rank(wire::Stage s);
+
 struct Server::Impl {
   explicit Impl(Config c);
 
@@ -90,6 +110,13 @@ struct Server::Impl {
                        const chain::Hash32& seed);
   /// Records the decision; without [chain] advances at once, with it starts the chain step.
   void end_round(const RoundDecision& decision);
+  /// A round that ends without a decision by votes (no proposer, SecAgg+ cannot run, ...).
+  void end_round(RoundOutcome outcome, std::string reason) {
+    RoundDecision d;
+    d.outcome = outcome;
+    d.reason = std::move(reason);
+    end_round(d);
+  }
   /// The next round (or the task's end) after `decision`.
   void advance(const RoundDecision& decision, const chain::Hash32& next_seed);
   /// [chain]: opens state.round on chain and adopts its seed (a failure is logged; the local
@@ -137,6 +164,15 @@ struct Server::Impl {
   Admission admit(const chain::Address& peer);  ///< token bucket per address
   void reply(zmq::socket_t& socket, const zmq::message_t& identity, const wire::Envelope& e,
              std::span<const std::uint8_t> payload = {});
+
+  // secagg_stages.cpp: the SecAgg+ stages of a round, when [secagg] is enabled
+  void begin_secagg(std::uint64_t round);
+  void secagg_tick(std::int64_t now_ms, double elapsed);
+  void enter_secagg_stage(wire::Stage stage, std::chrono::milliseconds window);
+  void start_secagg_aggregation();
+  wire::Envelope on_secagg(const chain::Address& peer, const protocol::Message& m);
+  /// The peer's place in this round's SecAgg+ groups, if it is in them.
+  std::optional<wire::SecAggPlacement> placement(const chain::Address& peer) const;
 
   // zap.cpp
   void run_zap();
@@ -193,6 +229,8 @@ struct Server::Impl {
   RoundDecision pending_decision;  ///< the decision chain_step is settling
   mutable std::mutex snapshot_mutex;
   RoundSnapshot shared_snapshot;
+  std::unique_ptr<SecAggRound> secagg;  ///< loop-owned; moved to the aggregation at the end
+  SecAggOutcome last_secagg;            ///< guarded by snapshot_mutex
   void publish_snapshot();
 };
 

@@ -122,6 +122,63 @@ TEST(NodeLoop, ProposersUploadVotersVoteUntilTheTaskCloses) {
   srv.stop();
 }
 
+TEST(NodeLoop, SecAggRoundsSendMaskedUpdatesAndTheModelMovesByTheirMean) {
+  constexpr std::size_t kNodes = 4;
+  constexpr std::uint64_t kParameters = 2'000;
+  TempDir dir("murmur-loop-secagg");
+  server::Config cfg = test_config(dir.path() / "data", kNodes, kParameters);
+  cfg.rounds = 2;
+  cfg.secagg.enabled = true;
+  cfg.secagg.group_size = kNodes;  // one group, complete graph, t = 2
+  cfg.secagg.clip = 1.0;
+  server::Server srv(cfg);
+  srv.start();
+  // Node i sends 0.01 (i + 1) everywhere, so each round moves the model by 0.025.
+  std::vector<client::NodeLoopReport> reports(kNodes);
+  std::vector<std::string> failures(kNodes);
+  std::vector<std::thread> nodes;
+  for (std::size_t i = 0; i < kNodes; ++i)
+    nodes.emplace_back([&, i] {
+      try {
+        client::NodeClient c(client_options(cfg, srv.curve_public_key()));
+        client::NodeLoopOptions o;
+        o.chain_id = cfg.chain_id;
+        o.domain.chain_id = cfg.chain_id;
+        o.domain.verifying_contract = cfg.contract;
+        o.poll = 20ms;
+        o.idle_timeout = 30s;
+        const client::Trainer trainer =
+            [i](client::RoundContext&) -> std::optional<client::TrainedUpdate> {
+          return client::TrainedUpdate{
+              std::vector<float>(kParameters, 0.01f * static_cast<float>(i + 1)), 1};
+        };
+        reports[i] = client::run_node(c, client::derive_node_key(kKeySeed, i), o, trainer,
+                                      client::rms_step_rule(0.5));
+      } catch (const std::exception& e) {
+        failures[i] = e.what();
+      }
+    });
+  for (auto& t : nodes) t.join();
+  for (std::size_t i = 0; i < kNodes; ++i) {
+    ASSERT_EQ(failures[i], "") << "node " << i;
+    EXPECT_TRUE(reports[i].closed) << "node " << i;
+    EXPECT_EQ(reports[i].uploads, 2u) << "node " << i << ": one masked update per round";
+  }
+  const auto snap = srv.snapshot();
+  EXPECT_EQ(snap.stage, wire::STAGE_CLOSED);
+  EXPECT_EQ(snap.committed_updates, 0u) << "nothing goes through the plaintext upload path";
+  const auto outcome = srv.last_secagg();
+  EXPECT_EQ(outcome.round, 2u);
+  ASSERT_EQ(outcome.group_survivors.size(), 1u);
+  EXPECT_EQ(outcome.group_survivors[0].size(), kNodes);
+  client::NodeClient reader(client_options(cfg, srv.curve_public_key()));
+  reader.register_node(client::derive_node_key(kKeySeed, 0), cfg.chain_id);
+  const auto model = reader.fetch_model(snap.global_model);
+  ASSERT_EQ(model.size(), kParameters);
+  for (std::size_t j = 0; j < kParameters; ++j) ASSERT_NEAR(model[j], 0.05f, 1e-6f) << j;
+  srv.stop();
+}
+
 TEST(NodeCli, MurmurNodeUploadsAFileAndStopsWhenTheTaskCloses) {
   constexpr std::uint64_t kParameters = 50'000;
   TempDir dir("murmur-node-cli");

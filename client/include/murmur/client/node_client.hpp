@@ -122,6 +122,13 @@ class NodeClient {
   /// The server's round, stage, committed updates, votes and backend.
   wire::Status status();
 
+  /// One request on the round endpoint with this client's timeouts, retries and refusal
+  /// handling; the reply must carry `expected` (ERR_DUPLICATE after a lost reply counts as
+  /// done and is returned as is). `payload` is the raw frame of a body that carries one. The
+  /// SecAgg+ stages (secagg_node.hpp) speak through this.
+  protocol::Message exchange(wire::Envelope request, wire::Envelope::BodyCase expected, const char* what,
+                             std::span<const std::uint8_t> payload = {});
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

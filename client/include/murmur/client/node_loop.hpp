@@ -1,7 +1,9 @@
 #pragma once
 // A node's whole life in a task: register once, then poll the round; as a proposer upload one
-// update per round (from a training callback or from files), as a voter fetch the candidate
-// model and vote on it by a rule. Ends when the task closes, after a number of rounds, or when
+// update per round (from a training callback or from files) — or, when the round runs SecAgg+,
+// send it masked through the SecAgg+ stages (SecAggNode; the update is computed when the
+// advertise stage opens, so murmurd's [secagg] advertise_seconds must cover training) — as a
+// voter fetch the candidate model and vote on it by a rule. Ends when the task closes, after a number of rounds, or when
 // the server's round stops moving for too long.
 #include <chrono>
 #include <cstdint>

@@ -45,6 +45,21 @@ struct ChainConfig {
   std::chrono::milliseconds receipt_timeout{120000};
 };
 
+/// [secagg]: rounds run SecAgg+ with bucketing instead of plaintext uploads (DESIGN.md §5):
+/// the proposers of a round are put into groups of group_size drawn from the round seed, the
+/// server learns only each group's sum, and [aggregation]'s rule runs across the group means.
+struct SecAggConfig {
+  bool enabled = false;
+  std::uint32_t group_size = 5;  ///< s; 1 is plain robust aggregation, >= N one group
+  std::uint32_t degree = 0;      ///< neighbours per node in a group; 0: complete graph
+  std::uint32_t threshold = 0;   ///< shares that rebuild a secret; 0: a majority of neighbours
+  double clip = 1.0;             ///< update coordinates are clipped to [-clip, clip]
+  /// Deadlines of the five stages (advertise, share, check, masked, unmask). A stage also
+  /// ends as soon as every node it waits for has answered.
+  std::chrono::milliseconds advertise_window{30000}, share_window{30000}, check_window{30000},
+      masked_window{60000}, unmask_window{30000};
+};
+
 struct Config {
   // [server]
   std::string endpoint = "tcp://127.0.0.1:7770";           ///< round endpoint (ROUTER)
@@ -84,6 +99,9 @@ struct Config {
 
   std::optional<ValidationConfig> validation;
   std::optional<ChainConfig> chain;
+
+  // [secagg]
+  SecAggConfig secagg;
 };
 
 /// Reads `path`; relative file names inside resolve against its folder. Throws

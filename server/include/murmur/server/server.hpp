@@ -6,6 +6,9 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "murmur/chain/address.hpp"
 
 #include "murmur/chain/bytes.hpp"
 #include "murmur/server/config.hpp"
@@ -24,6 +27,17 @@ struct RoundSnapshot {
   std::string backend;       ///< the aggregation backend in use
 };
 
+/// What the last SecAgg+ round's aggregation saw: each group's Z_2^32 sum and who is in it —
+/// sums over groups, never an individual update (a group of one is one by configuration).
+struct SecAggOutcome {
+  std::uint64_t round = 0;
+  std::vector<std::vector<std::uint32_t>> group_sums;      ///< groups that produced a sum
+  std::vector<std::vector<chain::Address>> group_survivors;  ///< whose inputs each sum holds
+  std::vector<chain::Address> dropped;    ///< dealt keys, sent no masked input
+  std::vector<std::string> excluded;      ///< "0x…: reason" for nodes excluded at share time
+  std::vector<std::string> failed_groups; ///< groups whose round failed, with the reason
+};
+
 class Server {
  public:
   /// Opens (or resumes) the spool in config.data_dir; binds nothing yet.
@@ -40,6 +54,8 @@ class Server {
   /// The server's CurveZMQ public key (Z85, 40 characters) for nodes' configuration.
   std::string curve_public_key() const;
   RoundSnapshot snapshot() const;
+  /// The last SecAgg+ round's outcome (round 0 when none has aggregated yet).
+  SecAggOutcome last_secagg() const;
   /// The port the metrics server listens on (0 when disabled).
   int metrics_port() const;
 
