@@ -195,7 +195,6 @@ Config load_config(const std::filesystem::path& path) {
   if (const auto m = task["initial_model"].value<std::string>()) c.initial_model = resolve(*m);
   if (const auto p = task["participants"].value<std::string>())
     c.participants = load_participants(resolve(*p));
-  if (c.participants.empty()) bad(path, "task.participants", "a participants file with at least one 'address,stake' line is required");
 
   c.upload_window = std::chrono::milliseconds(static_cast<long>(round["upload_seconds"].value_or(60.0) * 1000));
   c.vote_window = std::chrono::milliseconds(static_cast<long>(round["vote_seconds"].value_or(30.0) * 1000));
@@ -214,6 +213,12 @@ Config load_config(const std::filesystem::path& path) {
 
   if (const auto* v = t["validation"].as_table()) c.validation = load_validation(path, *v, resolve);
   if (const auto* ch = t["chain"].as_table()) c.chain = load_chain(path, *ch, resolve, c);
+  // With [chain] the contract is the list of participants and their stakes (read when each
+  // round opens); without it, a file of them is required.
+  if (c.participants.empty() && !c.chain)
+    bad(path, "task.participants",
+        "a participants file with at least one 'address,stake' line is required (or a [chain] "
+        "table, whose contract lists them)");
 
   const auto sa = t["secagg"];
   c.secagg.enabled = sa["enabled"].value_or(false);

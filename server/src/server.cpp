@@ -63,6 +63,7 @@ Server::Impl::Impl(Config c)
       throw std::runtime_error("server.curve_secret_key is not a valid Z85 CurveZMQ secret key");
     public_key = pub.data();
   }
+  bool fresh = false;
   if (auto saved = spool.load_round()) {
     state = *saved;
     spdlog::info("murmurd resumes round={} stage={}", state.round, stage_name(state.stage));
@@ -80,13 +81,22 @@ Server::Impl::Impl(Config c)
     state.stage = wire::STAGE_UPLOADING;
     state.deadline_unix_ms = unix_ms() + cfg.upload_window.count();
     spool.save_round(state);
-    if (cfg.secagg.enabled) begin_secagg(1);
+    fresh = true;
   }
   if (task_chain && state.stage == wire::STAGE_UPLOADING && state.seed == chain::Hash32{}) {
     open_round_on_chain();
     state.deadline_unix_ms = unix_ms() + cfg.upload_window.count();
     spool.save_round(state);
+  } else if (task_chain) {  // resumed in an open round: the participants as the chain has them
+    try {
+      use_chain_stakes(task_chain->participants());
+    } catch (const std::exception& e) {
+      spdlog::error("chain: cannot read the participants ({}); keeping {} from the configuration",
+                    e.what(), stakes.size());
+    }
   }
+  // SecAgg+ groups are drawn after the chain's seed and participants are known.
+  if (fresh && cfg.secagg.enabled) begin_secagg(1);
   // A restart during aggregation aggregates again; one during finalizing decides again.
   publish_snapshot();
 }
@@ -114,6 +124,22 @@ void Server::Impl::open_round_on_chain() {
     spdlog::error("round={} chain: cannot open the round ({}); roles come from the local seed "
                   "and the round will not be settled on chain", state.round, e.what());
   }
+  try {
+    use_chain_stakes(task_chain->participants());
+  } catch (const std::exception& e) {
+    spdlog::error("round={} chain: cannot read the participants ({}); keeping {} known ones",
+                  state.round, e.what(), stakes.size());
+  }
+}
+
+void Server::Impl::use_chain_stakes(const std::map<chain::Address, chain::U256>& from_chain) {
+  if (from_chain.empty()) return;
+  std::size_t changed = 0;
+  for (const auto& [a, stake] : from_chain) changed += !stakes.contains(a) || stakes.at(a) != stake;
+  changed += std::count_if(stakes.begin(), stakes.end(),
+                           [&](const auto& kv) { return !from_chain.contains(kv.first); });
+  stakes = from_chain;
+  spdlog::info("chain: {} participants, {} stakes changed", stakes.size(), changed);
 }
 
 void Server::Impl::start_chain_step(const RoundDecision& decision) {
@@ -154,6 +180,9 @@ void Server::Impl::start_chain_step(const RoundDecision& decision) {
     if (open_next) {
       try {
         step.next_seed = task_chain->open_round(round + 1);
+        // Stakes as the contract will weigh the next round's votes: after this round's
+        // slashing, with any node that joined or left meanwhile.
+        step.next_stakes = task_chain->participants();
       } catch (const std::exception& e) {
         step.open_error = e.what();
       }
@@ -174,6 +203,7 @@ void Server::Impl::finish_chain_step() {
   if (!step.open_error.empty())
     spdlog::error("round={} chain: cannot open the round ({}); roles come from the local seed "
                   "and the round will not be settled on chain", state.round + 1, step.open_error);
+  use_chain_stakes(step.next_stakes);  // before the next round draws its roles and groups
   advance(pending_decision, step.next_seed);
 }
 

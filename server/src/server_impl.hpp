@@ -73,6 +73,7 @@ struct ChainStep {
   RoundPosting posting;
   chain::Hash32 next_seed{};  ///< zero when the next round was not opened
   std::string open_error;
+  std::map<chain::Address, chain::U256> next_stakes;  ///< empty when they could not be read
 };
 
 /// What the aggregation thread hands back.
@@ -122,6 +123,8 @@ struct Server::Impl {
   /// [chain]: opens state.round on chain and adopts its seed (a failure is logged; the local
   /// seed then decides the roles and the round cannot be settled on chain).
   void open_round_on_chain();
+  /// Takes the participants and stakes the contract holds (empty: keeps the current ones).
+  void use_chain_stakes(const std::map<chain::Address, chain::U256>& from_chain);
   /// [chain]: on a worker thread, settles the ended round (finalizeRound or abandonRound)
   /// and opens the next one; finish_chain_step records the posting and advances.
   void start_chain_step(const RoundDecision& decision);

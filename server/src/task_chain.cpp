@@ -58,6 +58,12 @@ chain::Hash32 TaskChain::open_round(std::uint64_t round) {
   return seed;
 }
 
+std::map<chain::Address, chain::U256> TaskChain::participants() {
+  std::map<chain::Address, chain::U256> out;
+  for (const auto& a : contract_.participants(task_)) out[a] = contract_.node_info(task_, a).stake;
+  return out;
+}
+
 RoundPosting TaskChain::finalize(std::uint64_t round, const chain::Hash32& candidate,
                                  const std::vector<chain::SignedVote>& votes,
                                  const std::vector<chain::Address>& flagged) {

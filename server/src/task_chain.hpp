@@ -5,6 +5,7 @@
 // settle) through chain::Poster's journaled outbox, so a restart neither loses nor doubles a
 // posting. Calls block until the transaction's receipt (bounded by receipt_timeout): murmurd
 // makes them on a worker thread, one at a time.
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -36,6 +37,10 @@ class TaskChain {
                         const std::vector<chain::Address>& flagged);
   /// abandonRound(task): the round had no candidate or no vote.
   RoundPosting abandon(std::uint64_t round);
+  /// The task's participants and their stakes now (AllianceTask.participants, nodeInfo): what
+  /// the contract weighs votes by when it finalizes the round, slashing of earlier rounds
+  /// included.
+  std::map<chain::Address, chain::U256> participants();
 
   const chain::Address& aggregator() const { return wallet_.address(); }
 

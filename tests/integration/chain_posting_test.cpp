@@ -83,7 +83,9 @@ TEST_F(MurmurdOnChain, RoundsAreOpenedFinalizedAndAbandonedByMurmurdItself) {
 
   TempDir dir("murmur-chain-posting");
   server::Config cfg = test_config(dir.path() / "data", kNodes, kParameters);
-  for (auto& p : cfg.participants) p.stake = U256(kStake);
+  // No participants file: with [chain] murmurd takes the participants and their stakes from
+  // the contract (registration below fails for anyone it does not list).
+  cfg.participants.clear();
   cfg.task_id = task.to_u64();
   cfg.chain_id = creator.chain_id();
   cfg.contract = dep.alliance_task;
@@ -163,6 +165,7 @@ TEST_F(MurmurdOnChain, RoundsAreOpenedFinalizedAndAbandonedByMurmurdItself) {
   const auto r1 = spool.round_record(1);
   ASSERT_TRUE(r1 && r1->decision && r1->posting);
   EXPECT_EQ(r1->decision->outcome, server::RoundOutcome::kAccepted);
+  EXPECT_EQ(r1->decision->stake_for, U256(2 * kStake));  // the two voters' stakes on chain
   EXPECT_EQ(r1->posting->state, "finalized") << r1->posting->error;
   EXPECT_NE(r1->posting->tx, chain::Hash32{});
   const auto settled = alliance.get_round(task, U256(1));
