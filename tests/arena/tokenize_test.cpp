@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "support/process.hpp"
 #include "murmur/arena/adapter.hpp"
 #include "tiny_llama.hpp"
 
@@ -16,13 +17,7 @@ namespace murmur::arena {
 namespace {
 
 std::pair<int, std::string> run(const std::string& command) {
-  std::string output;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return {-1, "popen failed"};
-  char buf[4096];
-  while (std::size_t n = std::fread(buf, 1, sizeof buf, pipe)) output.append(buf, n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+  return murmur::testing::run_command(command);
 }
 
 std::string quoted(const std::filesystem::path& p) {

@@ -8,21 +8,15 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "support/process.hpp"
 #include "murmur/arena/adapter.hpp"
 #include "tiny_llama.hpp"
 
 namespace murmur::arena {
 namespace {
 
-/// Runs a shell command; returns its exit status and its output (stdout and stderr).
 std::pair<int, std::string> run(const std::string& command) {
-  std::string output;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return {-1, "popen failed"};
-  char buf[4096];
-  while (std::size_t n = std::fread(buf, 1, sizeof buf, pipe)) output.append(buf, n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+  return murmur::testing::run_command(command);
 }
 
 TEST(ValidateCli, ScoresRanksAndRejects) {

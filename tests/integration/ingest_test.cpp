@@ -21,17 +21,6 @@ using namespace std::chrono_literals;
 constexpr std::size_t kNodes = 50;
 constexpr std::uint64_t kParameters = 1'000'000;
 
-/// Waits (bounded) until the server's round reaches `stage`.
-server::RoundSnapshot wait_for_stage(const server::Server& s, int stage,
-                                     std::chrono::seconds limit) {
-  const auto give_up = std::chrono::steady_clock::now() + limit;
-  auto snap = s.snapshot();
-  while (snap.stage != stage && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::sleep_for(20ms);
-    snap = s.snapshot();
-  }
-  return snap;
-}
 
 TEST(Ingest, FiftyNodesUploadAndDownloadTheKernelsAggregate) {
   TempDir dir("murmur-ingest");

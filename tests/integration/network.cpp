@@ -12,9 +12,21 @@
 
 #include "murmur/client/node_keys.hpp"
 #include "murmur/client/update_source.hpp"
+#include <thread>
+
 #include "murmur/server/server.hpp"
 
 namespace murmur::testing {
+
+server::RoundSnapshot wait_for_stage(const server::Server& s, int stage, std::chrono::seconds limit) {
+  const auto give_up = std::chrono::steady_clock::now() + limit;
+  auto snap = s.snapshot();
+  while (snap.stage != stage && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    snap = s.snapshot();
+  }
+  return snap;
+}
 
 server::Config test_config(const std::filesystem::path& data_dir, std::size_t nodes,
                            std::uint64_t parameters) {

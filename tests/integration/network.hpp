@@ -2,6 +2,7 @@
 // What the node-side integration tests share: loopback ports, a temporary data directory, a
 // murmurd configuration whose participants are the deterministic test keys, and the nodes'
 // synthetic updates as a RowSource for the kernel's reference aggregate.
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -11,6 +12,7 @@
 #include "murmur/client/node_client.hpp"
 #include "murmur/kernels/row_source.hpp"
 #include "murmur/server/config.hpp"
+#include "murmur/server/server.hpp"
 
 #include "support/temp_dir.hpp"  // TempDir, free_port
 
@@ -25,6 +27,9 @@ inline constexpr std::uint64_t kKeySeed = 20260611;
 /// round, FedAvg on the CPU backend, quorum = nodes.
 server::Config test_config(const std::filesystem::path& data_dir, std::size_t nodes,
                            std::uint64_t parameters);
+
+/// The server's snapshot once it reaches `stage`, or the last one after `limit`.
+server::RoundSnapshot wait_for_stage(const server::Server& s, int stage, std::chrono::seconds limit);
 
 /// Client options for talking to a server run with `config` (whose public key is `server_key`).
 client::ClientOptions client_options(const server::Config& config, const std::string& server_key,

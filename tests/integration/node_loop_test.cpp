@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "support/process.hpp"
 #include "murmur/chain/keccak.hpp"
 #include "murmur/client/node_keys.hpp"
 #include "murmur/client/node_loop.hpp"
@@ -23,15 +24,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-/// Runs `command` (stderr folded in), returns its exit status and output.
 std::pair<int, std::string> run(const std::string& command) {
-  std::string out;
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-  if (p == nullptr) return {-1, "popen failed"};
-  char buf[4096];
-  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  const int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  return murmur::testing::run_command(command);
 }
 
 std::string connection_flags(const server::Config& cfg, const std::string& key) {

@@ -78,17 +78,6 @@ server::ValidationConfig fashion_mnist_validation() {
   return v;
 }
 
-/// Waits (bounded) until the server's round reaches `stage`.
-server::RoundSnapshot wait_for_stage(const server::Server& s, int stage,
-                                     std::chrono::seconds limit) {
-  const auto give_up = std::chrono::steady_clock::now() + limit;
-  auto snap = s.snapshot();
-  while (snap.stage != stage && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::sleep_for(20ms);
-    snap = s.snapshot();
-  }
-  return snap;
-}
 
 struct Nodes {
   Nodes(const server::Config& cfg, const std::string& server_key, std::size_t n) : cfg(cfg) {
