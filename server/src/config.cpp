@@ -71,22 +71,8 @@ ChainConfig load_chain(const std::filesystem::path& path, const toml::table& t,
   ChainConfig ch;
   ch.rpc_url = t["rpc_url"].value_or(std::string());
   if (ch.rpc_url.empty()) bad(path, "chain.rpc_url", "the JSON-RPC endpoint is required, e.g. \"http://127.0.0.1:8545\"");
-  // The nodes sign Update and Vote for task.contract: the contract that checks them on chain.
-  ch.alliance_task = c.contract;
-  if (const auto contract = t["alliance_task"].value<std::string>()) {
-    try {
-      ch.alliance_task = chain::Address::from_hex(*contract);
-    } catch (const std::exception& e) {
-      bad(path, "chain.alliance_task", e.what());
-    }
-    if (ch.alliance_task != c.contract)
-      bad(path, "chain.alliance_task", "differs from task.contract, the contract the nodes sign their votes for");
-  }
-  if (ch.alliance_task.is_zero()) bad(path, "task.contract", "posting on chain needs the AllianceTask contract's address");
-  ch.chain_id = t["chain_id"].value_or(c.chain_id);
-  if (ch.chain_id != c.chain_id)
-    bad(path, "chain.chain_id", "differs from task.chain_id (" + std::to_string(c.chain_id) +
-                                    "), which the nodes sign their votes for");
+  // The contract and chain are task.contract and task.chain_id: those the nodes sign for.
+  if (c.contract.is_zero()) bad(path, "task.contract", "posting on chain needs the AllianceTask contract's address");
   const auto key = t["key_file"].value<std::string>();
   if (!key) bad(path, "chain.key_file", "the aggregator's key file is required (64 hex digits, chmod 600)");
   ch.key_file = resolve(*key);

@@ -47,9 +47,9 @@ Server::Impl::Impl(Config c)
     spdlog::info("validation: {}", validator->describe());
   }
   if (cfg.chain) {
-    task_chain = std::make_unique<TaskChain>(*cfg.chain, cfg.task_id, cfg.data_dir);
+    task_chain = std::make_unique<TaskChain>(cfg);
     spdlog::info("chain: posting rounds of task {} to {} at {} as {}", cfg.task_id,
-                 cfg.chain->rpc_url, cfg.chain->alliance_task.to_checksum(),
+                 cfg.chain->rpc_url, cfg.contract.to_checksum(),
                  task_chain->aggregator().to_checksum());
   }
   domain.chain_id = cfg.chain_id;
@@ -88,12 +88,7 @@ Server::Impl::Impl(Config c)
     state.deadline_unix_ms = unix_ms() + cfg.upload_window.count();
     spool.save_round(state);
   } else if (task_chain) {  // resumed in an open round: the participants as the chain has them
-    try {
-      use_chain_stakes(task_chain->participants());
-    } catch (const std::exception& e) {
-      spdlog::error("chain: cannot read the participants ({}); keeping {} from the configuration",
-                    e.what(), stakes.size());
-    }
+    refresh_chain_stakes();
   }
   // SecAgg+ groups are drawn after the chain's seed and participants are known.
   if (fresh && cfg.secagg.enabled) begin_secagg(1);
@@ -124,6 +119,10 @@ void Server::Impl::open_round_on_chain() {
     spdlog::error("round={} chain: cannot open the round ({}); roles come from the local seed "
                   "and the round will not be settled on chain", state.round, e.what());
   }
+  refresh_chain_stakes();
+}
+
+void Server::Impl::refresh_chain_stakes() {
   try {
     use_chain_stakes(task_chain->participants());
   } catch (const std::exception& e) {

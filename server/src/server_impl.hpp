@@ -125,6 +125,8 @@ struct Server::Impl {
   void open_round_on_chain();
   /// Takes the participants and stakes the contract holds (empty: keeps the current ones).
   void use_chain_stakes(const std::map<chain::Address, chain::U256>& from_chain);
+  /// Reads them from the contract now (on the loop thread); a failure keeps the known ones.
+  void refresh_chain_stakes();
   /// [chain]: on a worker thread, settles the ended round (finalizeRound or abandonRound)
   /// and opens the next one; finish_chain_step records the posting and advances.
   void start_chain_step(const RoundDecision& decision);

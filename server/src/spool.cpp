@@ -277,13 +277,6 @@ void Spool::mark_durable(const Upload& u, std::uint64_t end) {
       .bind(3, u.address.to_lower_hex()).bind(4, static_cast<std::int64_t>(u.id)).step();
 }
 
-void Spool::append(Upload& u, std::span<const std::uint8_t> bytes) {
-  const int fd = write(u, u.durable, bytes);
-  if (::fdatasync(fd) != 0) throw std::runtime_error("spool: fdatasync failed: " + std::string(std::strerror(errno)));
-  u.durable += bytes.size();
-  mark_durable(u, u.durable);
-}
-
 chain::Hash32 Spool::hash_of(const Upload& u) const {
   std::ifstream in(file(u), std::ios::binary);
   protocol::UpdateHasher h;

@@ -77,9 +77,7 @@ class Spool {
   Upload begin_upload(std::uint64_t round, const chain::Address& address, wire::DType dtype,
                       std::uint64_t parameters);
   std::optional<Upload> upload(std::uint64_t round, const chain::Address& address) const;
-  /// Writes bytes at `offset` (== upload.durable), fsyncs, then advances `durable`.
-  void append(Upload& upload, std::span<const std::uint8_t> bytes);
-  /// The two halves of append, for murmurd's loop and its sync threads: `write` puts bytes at
+  /// A chunk in two halves, for murmurd's loop and its sync threads: `write` puts bytes at
   /// `offset` into the upload's file (not yet durable) and returns the file's descriptor;
   /// after an fdatasync of that descriptor, `mark_durable` records `end` as the upload's
   /// durable offset (never lowering it; thread-safe). The descriptor stays open until `fail`.

@@ -7,31 +7,31 @@
 namespace murmur::server {
 namespace {
 
-chain::Wallet make_wallet(chain::EthClient& eth, const ChainConfig& c) {
+chain::Wallet make_wallet(chain::EthClient& eth, const Config& c) {
   const std::uint64_t id = eth.chain_id();
   if (id != c.chain_id)
-    throw std::runtime_error("chain: the node at " + c.rpc_url + " is chain " + std::to_string(id) +
-                             ", the configuration says " + std::to_string(c.chain_id));
-  return chain::Wallet(eth, chain::load_key(c.key_file));
+    throw std::runtime_error("chain: the node at " + c.chain->rpc_url + " is chain " +
+                             std::to_string(id) + ", task.chain_id says " + std::to_string(c.chain_id));
+  return chain::Wallet(eth, chain::load_key(c.chain->key_file));
 }
 
 }  // namespace
 
-TaskChain::TaskChain(const ChainConfig& config, std::uint64_t task_id,
-                     const std::filesystem::path& data_dir)
-    : config_(config),
-      task_(task_id),
-      rpc_(config.rpc_url),
+TaskChain::TaskChain(const Config& config)
+    : config_(*config.chain),
+      contract_address_(config.contract),
+      task_(config.task_id),
+      rpc_(config_.rpc_url),
       eth_(rpc_, &chain::alliance::errors()),
       wallet_(make_wallet(eth_, config)),
-      contract_(eth_, config.alliance_task),
-      outbox_(config.outbox.empty() ? data_dir / "outbox.db" : config.outbox),
-      poster_(wallet_, config.alliance_task, outbox_, {config.receipt_timeout, {}, {}}) {
+      contract_(eth_, contract_address_),
+      outbox_(config_.outbox.empty() ? config.data_dir / "outbox.db" : config_.outbox),
+      poster_(wallet_, contract_address_, outbox_, {config_.receipt_timeout, {}, {}}) {
   const auto task = contract_.get_task(task_);
   if (task.aggregator != wallet_.address())
     throw std::runtime_error("chain: task " + task_.to_dec() + "'s aggregator is " +
                              task.aggregator.to_checksum() + ", not the key in " +
-                             config.key_file.string() + " (" + wallet_.address().to_checksum() +
+                             config_.key_file.string() + " (" + wallet_.address().to_checksum() +
                              ")");
   for (const auto& r : poster_.resume())
     spdlog::info("chain: settled a pending posting of round {}: {}", r.key.round.to_dec(),
@@ -48,8 +48,8 @@ chain::Hash32 TaskChain::open_round(std::uint64_t round) {
                              std::to_string(task.current_round) +
                              (task.round_open ? " (open)" : "") + ", murmurd at round " +
                              std::to_string(round) + ": a fresh murmurd needs a fresh task");
-  const auto receipt = wallet_.transact(config_.alliance_task, chain::alliance::start_round(task_));
-  const auto [got, seed] = chain::alliance::round_from_receipt(receipt, config_.alliance_task);
+  const auto receipt = wallet_.transact(contract_address_, chain::alliance::start_round(task_));
+  const auto [got, seed] = chain::alliance::round_from_receipt(receipt, contract_address_);
   if (got != chain::U256(round))
     throw std::runtime_error("chain: startRound opened round " + got.to_dec() + ", expected " +
                              std::to_string(round));
@@ -87,7 +87,7 @@ RoundPosting TaskChain::abandon(std::uint64_t round) {
   if (!task.round_open || task.current_round != round)
     throw std::runtime_error("chain: round " + std::to_string(round) + " is not open on chain");
   const auto receipt =
-      wallet_.transact(config_.alliance_task, chain::alliance::abandon_round(task_));
+      wallet_.transact(contract_address_, chain::alliance::abandon_round(task_));
   RoundPosting p;
   p.state = "abandoned";
   p.tx = receipt.tx_hash;

@@ -22,10 +22,10 @@ namespace murmur::server {
 
 class TaskChain {
  public:
-  /// Connects, loads the aggregator's key and checks that the node is chain `config.chain_id`
-  /// and that the task's aggregator is that key. Throws std::runtime_error saying which.
-  TaskChain(const ChainConfig& config, std::uint64_t task_id,
-            const std::filesystem::path& data_dir);
+  /// Connects to `config.chain`'s node, loads the aggregator's key and checks that the node is
+  /// chain `config.chain_id` and that task `config.task_id` of `config.contract` has that key as
+  /// aggregator. Throws std::runtime_error saying which. Precondition: config.chain is set.
+  explicit TaskChain(const Config& config);
   ~TaskChain();
 
   /// The seed of `round` on chain: opens it with startRound unless it is already open (a
@@ -46,6 +46,7 @@ class TaskChain {
 
  private:
   ChainConfig config_;
+  chain::Address contract_address_;
   chain::U256 task_;
   chain::RpcClient rpc_;
   chain::EthClient eth_;

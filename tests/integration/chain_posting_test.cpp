@@ -97,8 +97,6 @@ TEST_F(MurmurdOnChain, RoundsAreOpenedFinalizedAndAbandonedByMurmurdItself) {
   cfg.vote_window = 20s;
   server::ChainConfig chain_cfg;
   chain_cfg.rpc_url = url();
-  chain_cfg.alliance_task = dep.alliance_task;
-  chain_cfg.chain_id = cfg.chain_id;
   chain_cfg.key_file = dir.path() / "aggregator.key";
   chain::write_key_file(chain_cfg.key_file, aggregator_key);
   cfg.chain = chain_cfg;

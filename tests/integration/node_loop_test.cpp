@@ -24,6 +24,17 @@ namespace {
 
 using namespace std::chrono_literals;
 
+/// A node loop for the task `cfg` runs, polling every `poll`, giving up after 30 s idle.
+client::NodeLoopOptions loop_options(const server::Config& cfg, std::chrono::milliseconds poll) {
+  client::NodeLoopOptions o;
+  o.chain_id = cfg.chain_id;
+  o.domain.chain_id = cfg.chain_id;
+  o.domain.verifying_contract = cfg.contract;
+  o.poll = poll;
+  o.idle_timeout = std::chrono::seconds(30);
+  return o;
+}
+
 std::pair<int, std::string> run(const std::string& command) {
   return murmur::testing::run_command(command);
 }
@@ -58,12 +69,7 @@ TEST(NodeLoop, ProposersUploadVotersVoteUntilTheTaskCloses) {
     nodes.emplace_back([&, i] {
       try {
         client::NodeClient c(client_options(cfg, srv.curve_public_key()));
-        client::NodeLoopOptions o;
-        o.chain_id = cfg.chain_id;
-        o.domain.chain_id = cfg.chain_id;
-        o.domain.verifying_contract = cfg.contract;
-        o.poll = 50ms;
-        o.idle_timeout = 30s;
+        const client::NodeLoopOptions o = loop_options(cfg, 50ms);
         const client::Trainer trainer =
             [&, i](client::RoundContext& ctx) -> std::optional<client::TrainedUpdate> {
           const auto& global = ctx.global_model();  // downloaded and hash-checked
@@ -135,12 +141,7 @@ TEST(NodeLoop, SecAggRoundsSendMaskedUpdatesAndTheModelMovesByTheirMean) {
     nodes.emplace_back([&, i] {
       try {
         client::NodeClient c(client_options(cfg, srv.curve_public_key()));
-        client::NodeLoopOptions o;
-        o.chain_id = cfg.chain_id;
-        o.domain.chain_id = cfg.chain_id;
-        o.domain.verifying_contract = cfg.contract;
-        o.poll = 20ms;
-        o.idle_timeout = 30s;
+        const client::NodeLoopOptions o = loop_options(cfg, 20ms);
         const client::Trainer trainer =
             [i](client::RoundContext&) -> std::optional<client::TrainedUpdate> {
           return client::TrainedUpdate{

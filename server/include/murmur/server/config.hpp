@@ -35,11 +35,10 @@ struct ValidationConfig {
   std::size_t max_batch = 32;  ///< candidates per batched pass
 };
 
-/// [chain]: murmurd posts each round's outcome (AllianceTask.finalizeRound) itself.
+/// [chain]: murmurd posts each round's outcome (AllianceTask.finalizeRound) itself. The
+/// contract is task.contract and the chain task.chain_id: what the nodes sign their votes for.
 struct ChainConfig {
   std::string rpc_url;                ///< e.g. http://127.0.0.1:8545
-  chain::Address alliance_task;       ///< the AllianceTask contract (= task.contract)
-  std::uint64_t chain_id = 31337;     ///< must be the node's
   std::filesystem::path key_file;     ///< the aggregator's key (chmod 600)
   std::filesystem::path outbox;       ///< empty: <data_dir>/outbox.db
   std::chrono::milliseconds receipt_timeout{120000};
