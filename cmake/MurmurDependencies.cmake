@@ -33,7 +33,7 @@ find_package(nlohmann_json 3.10 REQUIRED)
 # protocol/ and server/: protobuf, ZeroMQ (CurveZMQ through libsodium), libsodium, TOML,
 # logs, HTTP for metrics.
 find_package(Protobuf REQUIRED)
-# SHA-256 of updates (protocol/): OpenSSL's, which uses the CPU's SHA instructions.
+# SHA-256 (OpenSSL, with the CPU's SHA instructions): bench/ingest prices the update hash against it.
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 pkg_check_modules(MURMUR_ZMQ REQUIRED IMPORTED_TARGET libzmq)
 pkg_check_modules(MURMUR_SODIUM REQUIRED IMPORTED_TARGET libsodium)

@@ -23,6 +23,8 @@ APT_PACKAGES=(
   # HTTP, config, CLI, logs, JSON
   libcurl4-openssl-dev libcpp-httplib-dev libtomlplusplus-dev libcli11-dev libspdlog-dev
   nlohmann-json3-dev
+  # the BLAKE3 reference implementation: update-hash tests, and a user's way to hash an update file
+  b3sum
   # real data; curl for the local chain's health checks
   dataset-fashion-mnist curl
 )
