@@ -20,7 +20,7 @@ namespace murmur::client {
 
 namespace {
 
-/// The update hash (SHA-256) of the update's bytes in upload order, fed as chunks go out; rewound (re-read
+/// The update hash (BLAKE3) of the update's bytes in upload order, fed as chunks go out; rewound (re-read
 /// from the source) when the server resumes below what was already hashed.
 class StreamHash {
  public:

@@ -164,11 +164,13 @@ Config load_config(const std::filesystem::path& path) {
   c.chunk_bytes = srv["chunk_bytes"].value_or(c.chunk_bytes);
   c.inflight_budget_bytes = srv["inflight_budget_bytes"].value_or(c.inflight_budget_bytes);
   c.peer_credits = srv["peer_credits"].value_or(c.peer_credits);
+  c.busy_wait = std::chrono::milliseconds(srv["busy_wait_ms"].value_or(c.busy_wait.count()));
   c.peer_messages_per_second = srv["peer_messages_per_second"].value_or(c.peer_messages_per_second);
   c.backend = srv["backend"].value_or(c.backend);
   if (c.chunk_bytes < 1024 || c.chunk_bytes % 4 != 0) bad(path, "server.chunk_bytes", "must be a multiple of 4, at least 1024");
   if (c.inflight_budget_bytes < c.chunk_bytes) bad(path, "server.inflight_budget_bytes", "must hold at least one chunk");
   if (c.peer_credits == 0) bad(path, "server.peer_credits", "must be at least 1");
+  if (c.busy_wait.count() < 0) bad(path, "server.busy_wait_ms", "must not be negative");
 
   c.task_id = task["task_id"].value_or(c.task_id);
   c.chain_id = task["chain_id"].value_or(c.chain_id);

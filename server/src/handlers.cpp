@@ -264,14 +264,28 @@ wire::Envelope Server::Impl::on_upload_begin(const chain::Address& peer, const w
     written.erase(existing->id);
   }
   Upload u = spool.begin_upload(state.round, peer, b.dtype(), b.parameters());
-  release_credits(u.id);  // a second begin replaces the first grant
+  release_credits(u.id);  // a second begin replaces the first grant, and the first waiting one
+  std::erase_if(waiting_begins, [&](const WaitingBegin& w) { return w.upload_id == u.id; });
   if (auto h = hashes.find(u.id); h != hashes.end() && h->second.at != u.durable) hashes.erase(h);
+  // Nobody overtakes a waiting begin: credits go to the oldest first.
+  if (const std::uint32_t grant = waiting_begins.empty() ? grant_credits(u.id) : 0; grant > 0)
+    return upload_accepted(u, grant);
+  if (cfg.busy_wait.count() == 0) refuse(wire::ERR_BUSY, "in-flight byte budget exhausted; begin again shortly");
+  waiting_begins.push_back({u.id, peer, state.round, current_identity, current_request, Clock::now()});
+  return {};  // answered by answer_waiting_begins
+}
+
+std::uint32_t Server::Impl::grant_credits(std::uint64_t upload_id) {
   const std::size_t available = (cfg.inflight_budget_bytes - inflight_bytes) / cfg.chunk_bytes;
   const auto grant = static_cast<std::uint32_t>(std::min<std::size_t>(cfg.peer_credits, available));
-  if (grant == 0) refuse(wire::ERR_BUSY, "in-flight byte budget exhausted; begin again shortly");
-  credits[u.id] = {grant, Clock::now()};
+  if (grant == 0) return 0;
+  credits[upload_id] = {grant, Clock::now()};
   inflight_bytes += grant * cfg.chunk_bytes;
   metrics.set_inflight(inflight_bytes);
+  return grant;
+}
+
+wire::Envelope Server::Impl::upload_accepted(const Upload& u, std::uint32_t grant) const {
   wire::Envelope out;
   auto* a = out.mutable_upload_accepted();
   a->set_upload_id(u.id);
@@ -280,6 +294,34 @@ wire::Envelope Server::Impl::on_upload_begin(const chain::Address& peer, const w
   a->set_chunk_bytes(static_cast<std::uint32_t>(cfg.chunk_bytes));
   a->set_credits(grant);
   return out;
+}
+
+void Server::Impl::answer_waiting_begins() {
+  const auto now = Clock::now();
+  while (!waiting_begins.empty()) {
+    const WaitingBegin& w = waiting_begins.front();
+    const auto u = spool.upload(w.round, w.peer);
+    wire::Envelope out;
+    if (state.stage != wire::STAGE_UPLOADING || state.round != w.round) {
+      out = protocol::error_envelope(w.request_id, wire::ERR_WRONG_STAGE,
+                                     "round " + std::to_string(w.round) +
+                                         " stopped taking uploads while this begin waited for budget");
+    } else if (!u || u->id != w.upload_id || u->state != UploadState::kOpen) {
+      out = protocol::error_envelope(w.request_id, wire::ERR_UNKNOWN_UPLOAD,
+                                     "upload " + std::to_string(w.upload_id) + " ended while it waited for budget");
+    } else if (const std::uint32_t grant = grant_credits(u->id); grant > 0) {
+      out = upload_accepted(*u, grant);
+      out.set_request_id(w.request_id);
+    } else if (now - w.since >= cfg.busy_wait) {
+      out = protocol::error_envelope(w.request_id, wire::ERR_BUSY,
+                                     "in-flight byte budget exhausted for " + std::to_string(cfg.busy_wait.count()) +
+                                         " ms; begin again shortly");
+    } else {
+      return;  // the oldest still waits, and so do all behind it
+    }
+    reply(*round_socket, zmq::message_t(w.identity.data(), w.identity.size()), out);
+    waiting_begins.pop_front();
+  }
 }
 
 wire::Envelope Server::Impl::on_upload_chunk(const chain::Address& peer, const protocol::Message& m) {
@@ -359,14 +401,10 @@ void Server::Impl::run_sync_thread() {
       sync_jobs.pop_front();
     }
     std::string error;
-    if (::fdatasync(job.fd) != 0) {
-      error = std::string("spool: fdatasync failed: ") + std::strerror(errno);
-    } else {
-      try {
-        spool.mark_durable(job.upload, job.end);
-      } catch (const std::exception& e) {
-        error = e.what();
-      }
+    try {
+      spool.make_durable(job.upload, job.fd, job.end);
+    } catch (const std::exception& e) {
+      error = e.what();
     }
     // Completion: upload id, end, request id, chunk size; the routing id; the error text.
     std::array<std::uint64_t, 4> head{job.upload.id, job.end, job.request_id, job.bytes};

@@ -515,6 +515,7 @@ void Server::Impl::run() {
       on_register_message(frames);
     }
     try {
+      answer_waiting_begins();
       tick();
     } catch (const std::exception& e) {
       spdlog::error("round engine: {}", e.what());

@@ -48,6 +48,18 @@ struct Credits {
   Clock::time_point last_used = Clock::now();
 };
 
+/// An UploadBegin that found the in-flight budget spent: answered with its credits as soon as
+/// some return (oldest first), or with ERR_BUSY after cfg.busy_wait. Nodes then never sleep
+/// through a backoff while budget sits unused.
+struct WaitingBegin {
+  std::uint64_t upload_id = 0;
+  chain::Address peer;
+  std::uint64_t round = 0;
+  std::string identity;  ///< the node's routing id, for the answer
+  std::uint64_t request_id = 0;
+  Clock::time_point since;
+};
+
 /// The update hash of an open upload, advanced by each accepted chunk (chunks arrive in
 /// offset order), so a commit costs no second pass over the bytes. Absent or out of step
 /// (e.g. an upload resumed after a restart), the commit hashes the spool file instead.
@@ -147,6 +159,11 @@ struct Server::Impl {
   bool all_proposers_committed() const;
   bool all_voters_voted() const;
   void save_state();
+  /// Grants the upload up to peer_credits chunk credits from the budget; 0 when it is spent.
+  std::uint32_t grant_credits(std::uint64_t upload_id);
+  wire::Envelope upload_accepted(const Upload& u, std::uint32_t grant) const;
+  /// Answers waiting begins whose credits the budget now has, and those waited out.
+  void answer_waiting_begins();
   void release_credits(std::uint64_t upload_id);
   /// The update hash of a complete upload: the running one when it covers every byte, else
   /// read back from the spool.
@@ -207,6 +224,7 @@ struct Server::Impl {
   std::map<std::string, chain::Address> sessions;  // routing id -> address (curve off)
   std::map<std::string, std::uint64_t> last_request;  // routing id -> last request id
   std::map<std::uint64_t, Credits> credits;        // upload id -> credits held
+  std::deque<WaitingBegin> waiting_begins;         // begins waiting for budget, oldest first
   std::map<std::uint64_t, RunningHash> hashes;     // upload id -> its update hash so far
   std::map<std::uint64_t, std::uint64_t> written;  // upload id -> end of bytes written, synced or not
   std::map<std::uint64_t, std::size_t> syncing;    // upload id -> chunks awaiting their sync

@@ -72,6 +72,23 @@ void fsync_dir(const std::filesystem::path& dir) {
   }
 }
 
+}  // namespace
+
+/// For the statement(s) in its scope, SQLite's WAL is written but not fsynced
+/// (synchronous=NORMAL; the caller holds the mutex): a process crash cannot lose what was
+/// written (the WAL is in the page cache) and a power loss can only roll back to the last
+/// FULL transaction (a commit, a vote, a round change), which syncs everything before it. Used
+/// where a lost row costs a node a few re-sent bytes, never an acknowledged commit.
+struct Spool::RelaxedSync {
+  const Spool& spool;
+  explicit RelaxedSync(const Spool& s) : spool(s) { spool.exec("PRAGMA synchronous=NORMAL;"); }
+  ~RelaxedSync() { sqlite3_exec(spool.db_, "PRAGMA synchronous=FULL;", nullptr, nullptr, nullptr); }
+  RelaxedSync(const RelaxedSync&) = delete;
+  RelaxedSync& operator=(const RelaxedSync&) = delete;
+};
+
+namespace {
+
 Upload upload_from(const Statement& s) {
   Upload u;
   u.round = static_cast<std::uint64_t>(s.integer(0));
@@ -221,6 +238,9 @@ Upload Spool::begin_upload(std::uint64_t round, const chain::Address& address, w
   u.id = static_cast<std::uint64_t>(next.integer(0));
   u.dtype = dtype;
   u.parameters = parameters;
+  // Not synced on its own (see RelaxedSync): lost only with power, before any byte of it was
+  // acknowledged durable, and then the node simply begins again.
+  const RelaxedSync relaxed(*this);
   Statement(db_, "INSERT OR REPLACE INTO uploads VALUES (?, ?, ?, ?, ?, 0, 0, '', 0, x'')")
       .bind(1, static_cast<std::int64_t>(round)).bind(2, address.to_lower_hex())
       .bind(3, static_cast<std::int64_t>(u.id)).bind(4, static_cast<std::int64_t>(dtype))
@@ -243,8 +263,9 @@ int Spool::file_descriptor(const Upload& u) {
   std::filesystem::create_directories(path.parent_path());
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
   if (fd < 0) throw std::runtime_error("spool: cannot open " + path.string() + ": " + std::strerror(errno));
-  fsync_dir(path.parent_path());
   fds_[path.string()] = fd;
+  std::lock_guard lock(mutex_);
+  unnamed_.insert(fd);  // its directory entry is synced with its first chunk, off the loop
   return fd;
 }
 
@@ -260,18 +281,17 @@ int Spool::write(const Upload& u, std::uint64_t offset, std::span<const std::uin
   return fd;
 }
 
-void Spool::mark_durable(const Upload& u, std::uint64_t end) {
-  // The offset is written without syncing SQLite's WAL (synchronous=NORMAL for this one
-  // statement): a process crash cannot lose it (the WAL is in the page cache), and a power
-  // loss can only roll it back to an earlier offset whose bytes were fdatasync'ed, so the
-  // node re-sends a little. The next FULL transaction (a commit, a vote) syncs it anyway.
-  // One fsync per chunk instead of two.
+void Spool::make_durable(const Upload& u, int fd, std::uint64_t end) {
+  if (::fdatasync(fd) != 0) throw std::runtime_error(std::string("spool: fdatasync failed: ") + std::strerror(errno));
+  bool named = false;
+  {
+    std::lock_guard lock(mutex_);
+    named = unnamed_.erase(fd) == 0;
+  }
+  if (!named) fsync_dir(file(u).parent_path());
+  // One fsync per chunk instead of two: the offset is not synced on its own (RelaxedSync).
   std::lock_guard lock(mutex_);
-  exec("PRAGMA synchronous=NORMAL;");
-  struct RestoreFull {
-    const Spool& spool;
-    ~RestoreFull() { sqlite3_exec(spool.db_, "PRAGMA synchronous=FULL;", nullptr, nullptr, nullptr); }
-  } restore{*this};
+  const RelaxedSync relaxed(*this);
   Statement(db_, "UPDATE uploads SET durable = MAX(durable, ?) WHERE round = ? AND address = ? AND upload_id = ?")
       .bind(1, static_cast<std::int64_t>(end)).bind(2, static_cast<std::int64_t>(u.round))
       .bind(3, u.address.to_lower_hex()).bind(4, static_cast<std::int64_t>(u.id)).step();
@@ -305,13 +325,14 @@ void Spool::commit(Upload& u, const chain::Hash32& hash, std::uint64_t samples,
 
 void Spool::fail(Upload& u) {
   const auto path = file(u);
+  std::lock_guard lock(mutex_);
   if (auto it = fds_.find(path.string()); it != fds_.end()) {
+    unnamed_.erase(it->second);  // the number may name another file next
     ::close(it->second);
     fds_.erase(it);
   }
   std::filesystem::remove(path);
   u.state = UploadState::kFailed;
-  std::lock_guard lock(mutex_);
   Statement(db_, "UPDATE uploads SET state = 2 WHERE round = ? AND address = ?")
       .bind(1, static_cast<std::int64_t>(u.round)).bind(2, u.address.to_lower_hex()).step();
 }

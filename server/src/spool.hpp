@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -79,11 +80,13 @@ class Spool {
   std::optional<Upload> upload(std::uint64_t round, const chain::Address& address) const;
   /// A chunk in two halves, for murmurd's loop and its sync threads: `write` puts bytes at
   /// `offset` into the upload's file (not yet durable) and returns the file's descriptor;
-  /// after an fdatasync of that descriptor, `mark_durable` records `end` as the upload's
-  /// durable offset (never lowering it; thread-safe). The descriptor stays open until `fail`.
+  /// `make_durable` (thread-safe, on a sync thread) fdatasyncs that descriptor — and, for a
+  /// new file, the directory that names it — then records `end` as the upload's durable offset
+  /// (never lowering it); it throws when the disk refuses. The descriptor stays open until
+  /// `fail`.
   int write(const Upload& upload, std::uint64_t offset, std::span<const std::uint8_t> bytes);
-  void mark_durable(const Upload& upload, std::uint64_t end);
-  /// SHA-256 of the spooled bytes (read back from disk).
+  void make_durable(const Upload& upload, int fd, std::uint64_t end);
+  /// The update hash of the spooled bytes (read back from disk).
   chain::Hash32 hash_of(const Upload& upload) const;
   void commit(Upload& upload, const chain::Hash32& hash, std::uint64_t samples,
               const chain::Bytes& signature);
@@ -134,6 +137,8 @@ class Spool {
   sqlite3* db_ = nullptr;
   mutable std::mutex mutex_;
   std::map<std::string, int> fds_;  // open spool files by path
+  std::set<int> unnamed_;            // of those, files whose directory entry is not yet synced
+  struct RelaxedSync;
 };
 
 }  // namespace murmur::server

@@ -174,7 +174,7 @@ TEST(Upload, KeepsAtMostCreditsUnacknowledgedAndCommitsTheSignedHash) {
   // The node filled its window and never went past it, though acks came late.
   EXPECT_EQ(script.max_outstanding, script.credits);
   EXPECT_EQ(result.max_in_flight, script.credits);
-  // The bytes are the f16 narrowing of the values; the commit names their SHA-256 and is signed.
+  // The bytes are the f16 narrowing of the values; the commit names their BLAKE3 hash and is signed.
   std::vector<std::uint8_t> expected(script.total);
   protocol::from_float(wire::DTYPE_F16, values, expected);
   EXPECT_EQ(script.received, expected);

@@ -130,6 +130,8 @@ class RawNode {
     return send_frames(protocol::encode(e, payload), std::chrono::seconds(5), reply_payload);
   }
   std::uint64_t last_request_id() const { return next_id_ - 1; }
+  /// A fresh request id, for a message sent with send_only.
+  std::uint64_t take_request_id() { return next_id_++; }
 
   wire::RoundInfo round_info() {
     wire::Envelope e;

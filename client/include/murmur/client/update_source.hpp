@@ -24,7 +24,7 @@ class UpdateSource {
   /// Writes bytes [offset, offset + out.size()) of the update to `out`.
   /// Precondition: offset + out.size() <= size_bytes().
   virtual void read(std::uint64_t offset, std::span<std::uint8_t> out) const = 0;
-  /// The update hash (SHA-256 of the bytes) when the source already knows it; the upload
+  /// The update hash (BLAKE3 of the bytes) when the source already knows it; the upload
   /// then sends the bytes without hashing them again (murmurd still checks the hash).
   virtual std::optional<chain::Hash32> digest() const { return std::nullopt; }
 };

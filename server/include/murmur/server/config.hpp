@@ -71,6 +71,9 @@ struct Config {
   std::size_t chunk_bytes = 4u << 20;
   std::size_t inflight_budget_bytes = 256u << 20;  ///< all peers' granted chunk credits
   std::uint32_t peer_credits = 4;                  ///< chunks one peer may have in flight
+  /// How long an UploadBegin that finds the budget spent waits for credits (answered the
+  /// moment some return, oldest first) before ERR_BUSY; 0 refuses at once.
+  std::chrono::milliseconds busy_wait{2000};
   double peer_messages_per_second = 2000;          ///< token bucket per peer
   std::string backend = "auto";                    ///< auto, cpu or cuda
 
