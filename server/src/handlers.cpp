@@ -170,7 +170,7 @@ void Server::Impl::require_stage(wire::Stage stage, std::uint64_t task, std::uin
     refuse(wire::ERR_DEADLINE, wire::Stage_Name(stage) + " deadline of round " + std::to_string(round) + " has passed");
 }
 
-wire::Envelope Server::Impl::handle(const chain::Address& peer, const protocol::Message& m,
+wire::Envelope Server::Impl::handle(const chain::Address& peer, protocol::Message& m,
                                     std::vector<std::uint8_t>& payload) {
   const auto& e = m.envelope;
   switch (e.body_case()) {
@@ -324,7 +324,7 @@ void Server::Impl::answer_waiting_begins() {
   }
 }
 
-wire::Envelope Server::Impl::on_upload_chunk(const chain::Address& peer, const protocol::Message& m) {
+wire::Envelope Server::Impl::on_upload_chunk(const chain::Address& peer, protocol::Message& m) {
   const auto& c = m.envelope.upload_chunk();
   auto u = spool.upload(state.round, peer);
   if (!u || u->id != c.upload_id() || u->state != UploadState::kOpen)
@@ -364,9 +364,9 @@ wire::Envelope Server::Impl::on_upload_chunk(const chain::Address& peer, const p
     refuse(wire::ERR_NON_FINITE, "update contains NaN or Inf near offset " + std::to_string(c.offset()) +
                                      "; the upload is dropped, begin again with finite values");
   }
-  // Written here, made durable by a sync thread: the loop goes on with other chunks while the
-  // disk syncs, and the ChunkAck leaves once the bytes are fsynced (on_synced).
-  const int fd = spool.write(*u, c.offset(), bytes);
+  // Written and synced by a sync thread: the loop goes on with other chunks meanwhile, and the
+  // ChunkAck leaves once the bytes are durable (on_synced).
+  const Spool::Descriptors fds = spool.open_upload(*u);
   const std::uint64_t end = c.offset() + bytes.size();
   written[u->id] = end;
   auto h = hashes.find(u->id);
@@ -379,9 +379,10 @@ wire::Envelope Server::Impl::on_upload_chunk(const chain::Address& peer, const p
   }
   cr->second.last_used = Clock::now();
   ++syncing[u->id];
+  landing.try_emplace(u->id, Landing{*u, u->durable, {}});
   {
     std::lock_guard lock(sync_mutex);
-    sync_jobs.push_back({*u, fd, end, bytes.size(), current_identity, current_request});
+    sync_jobs.push_back({*u, fds, c.offset(), std::move(m.payload), current_identity, current_request});
   }
   sync_cv.notify_one();
   return {};  // no reply yet
@@ -400,14 +401,17 @@ void Server::Impl::run_sync_thread() {
       job = std::move(sync_jobs.front());
       sync_jobs.pop_front();
     }
+    const std::span<const std::uint8_t> bytes(static_cast<const std::uint8_t*>(job.payload.data()),
+                                              job.payload.size());
     std::string error;
     try {
-      spool.make_durable(job.upload, job.fd, job.end);
+      spool.write_synced(job.upload, job.fds, job.offset, bytes);
     } catch (const std::exception& e) {
       error = e.what();
     }
     // Completion: upload id, end, request id, chunk size; the routing id; the error text.
-    std::array<std::uint64_t, 4> head{job.upload.id, job.end, job.request_id, job.bytes};
+    const std::uint64_t end = job.offset + bytes.size();
+    std::array<std::uint64_t, 4> head{job.upload.id, end, job.request_id, bytes.size()};
     done.send(zmq::buffer(head.data(), sizeof head), zmq::send_flags::sndmore);
     done.send(zmq::buffer(job.identity), zmq::send_flags::sndmore);
     done.send(zmq::buffer(error), zmq::send_flags::none);
@@ -419,8 +423,30 @@ void Server::Impl::on_synced(std::vector<zmq::message_t>& frames) {
   if (frames.size() != 3 || frames[0].size() != sizeof head) return;
   std::memcpy(head.data(), frames[0].data(), sizeof head);
   const auto [upload_id, end, request_id, chunk] = head;
-  if (auto it = syncing.find(upload_id); it != syncing.end() && --it->second == 0) syncing.erase(it);
-  const std::string error = frames[2].to_string();
+  std::string error = frames[2].to_string();
+  std::uint64_t durable = 0;
+  if (auto l = landing.find(upload_id); l != landing.end()) {
+    if (error.empty()) {
+      // The durable offset moves over the contiguous run of synced chunks, however they landed.
+      l->second.synced[end - chunk] = end;
+      const std::uint64_t before = l->second.durable;
+      for (auto it = l->second.synced.find(l->second.durable); it != l->second.synced.end();
+           it = l->second.synced.find(l->second.durable)) {
+        l->second.durable = it->second;
+        l->second.synced.erase(it);
+      }
+      try {
+        if (l->second.durable > before) spool.mark_durable(l->second.upload, l->second.durable);
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+    }
+    durable = l->second.durable;
+  }
+  if (auto it = syncing.find(upload_id); it != syncing.end() && --it->second == 0) {
+    syncing.erase(it);
+    landing.erase(upload_id);
+  }
   wire::Envelope out;
   if (!error.empty()) {
     spdlog::error("upload {}: {}", upload_id, error);
@@ -430,7 +456,7 @@ void Server::Impl::on_synced(std::vector<zmq::message_t>& frames) {
     metrics.bytes_in(chunk);
     auto* ack = out.mutable_chunk_ack();
     ack->set_upload_id(upload_id);
-    ack->set_durable_offset(end);
+    ack->set_durable_offset(durable);
     ack->set_credits(1);  // the spent credit is granted again: the budget is unchanged
     out.set_request_id(request_id);
   }

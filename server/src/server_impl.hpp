@@ -69,15 +69,24 @@ struct RunningHash {
   std::optional<chain::Hash32> final;
 };
 
-/// A chunk written to its spool file by the loop, waiting for its fdatasync on a sync thread;
-/// its ChunkAck goes out when the sync is done (the loop meanwhile serves other chunks).
+/// A chunk the loop accepted, to be written and synced by a sync thread (the frame travels
+/// with it, no copy); its ChunkAck goes out when it is synced, and the loop meanwhile serves
+/// other chunks. Chunks of one upload may land in any order on different threads: see Landing.
 struct SyncJob {
   Upload upload;
-  int fd = -1;
-  std::uint64_t end = 0;  ///< the chunk's end offset: durable once synced
-  std::uint64_t bytes = 0;
-  std::string identity;   ///< the node's routing id, for the acknowledgement
+  Spool::Descriptors fds;
+  std::uint64_t offset = 0;
+  zmq::message_t payload;  ///< the chunk's bytes
+  std::string identity;    ///< the node's routing id, for the acknowledgement
   std::uint64_t request_id = 0;
+};
+
+/// The chunks of one upload out on sync threads: the durable offset advances only over a
+/// contiguous run of synced chunks, so a crash can never leave a hole below it.
+struct Landing {
+  Upload upload;
+  std::uint64_t durable = 0;                   ///< recorded in the spool
+  std::map<std::uint64_t, std::uint64_t> synced;  ///< synced chunks above it: offset -> end
 };
 
 /// What the chain worker hands back at the end of a round.
@@ -173,10 +182,10 @@ struct Server::Impl {
   // handlers.cpp: one request from one peer
   void on_round_message(std::vector<zmq::message_t>& frames);
   void on_register_message(std::vector<zmq::message_t>& frames);
-  wire::Envelope handle(const chain::Address& peer, const protocol::Message& m,
+  wire::Envelope handle(const chain::Address& peer, protocol::Message& m,
                         std::vector<std::uint8_t>& payload);
   wire::Envelope on_upload_begin(const chain::Address& peer, const wire::UploadBegin& b);
-  wire::Envelope on_upload_chunk(const chain::Address& peer, const protocol::Message& m);
+  wire::Envelope on_upload_chunk(const chain::Address& peer, protocol::Message& m);
   wire::Envelope on_upload_commit(const chain::Address& peer, const wire::UploadCommit& c);
   wire::Envelope on_vote(const chain::Address& peer, const wire::Vote& v);
   wire::Envelope on_model_request(const wire::ModelRequest& r, std::vector<std::uint8_t>& payload);
@@ -228,6 +237,7 @@ struct Server::Impl {
   std::map<std::uint64_t, RunningHash> hashes;     // upload id -> its update hash so far
   std::map<std::uint64_t, std::uint64_t> written;  // upload id -> end of bytes written, synced or not
   std::map<std::uint64_t, std::size_t> syncing;    // upload id -> chunks awaiting their sync
+  std::map<std::uint64_t, Landing> landing;        // upload id -> its synced chunks, while any sync
   std::string current_identity;                    // the request being handled: its routing id
   std::uint64_t current_request = 0;               //   and request id
 

@@ -4,9 +4,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 
 #include "murmur/chain/keccak.hpp"
@@ -158,7 +160,10 @@ Spool::Spool(const std::filesystem::path& dir) : dir_(dir) {
 }
 
 Spool::~Spool() {
-  for (auto& [path, fd] : fds_) ::close(fd);
+  for (auto& [path, d] : fds_) {
+    ::close(d.buffered);
+    if (d.direct >= 0) ::close(d.direct);
+  }
   sqlite3_close(db_);
 }
 
@@ -257,38 +262,78 @@ std::filesystem::path Spool::file(const Upload& u) const {
   return dir_ / "spool" / round_dir / name;
 }
 
-int Spool::file_descriptor(const Upload& u) {
+Spool::Descriptors Spool::open_upload(const Upload& u) {
   const auto path = file(u);
   if (auto it = fds_.find(path.string()); it != fds_.end()) return it->second;
   std::filesystem::create_directories(path.parent_path());
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
-  if (fd < 0) throw std::runtime_error("spool: cannot open " + path.string() + ": " + std::strerror(errno));
-  fds_[path.string()] = fd;
+  Descriptors d;
+  d.buffered = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
+  if (d.buffered < 0) throw std::runtime_error("spool: cannot open " + path.string() + ": " + std::strerror(errno));
+  d.direct = ::open(path.c_str(), O_WRONLY | O_DIRECT);  // -1 (EINVAL) where unsupported
+  fds_[path.string()] = d;
   std::lock_guard lock(mutex_);
-  unnamed_.insert(fd);  // its directory entry is synced with its first chunk, off the loop
-  return fd;
+  unnamed_.insert(d.buffered);  // its directory entry is synced with its first chunk, off the loop
+  return d;
 }
 
-int Spool::write(const Upload& u, std::uint64_t offset, std::span<const std::uint8_t> bytes) {
-  const int fd = file_descriptor(u);
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::pwrite(fd, bytes.data() + done, bytes.size() - done,
-                               static_cast<off_t>(offset + done));
-    if (n < 0) throw std::runtime_error("spool: write failed: " + std::string(std::strerror(errno)));
-    done += static_cast<std::size_t>(n);
+namespace {
+
+/// O_DIRECT wants the buffer, the file offset and the length aligned to the device's logical
+/// block; 4096 covers 512-byte and 4K devices.
+constexpr std::size_t kDirectAlign = 4096;
+
+void pwrite_all(int fd, const std::uint8_t* p, std::size_t n, std::uint64_t offset) {
+  for (std::size_t done = 0; done < n;) {
+    const ssize_t w = ::pwrite(fd, p + done, n - done, static_cast<off_t>(offset + done));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) throw std::runtime_error("spool: write failed: " + std::string(std::strerror(errno)));
+    done += static_cast<std::size_t>(w);
   }
-  return fd;
 }
 
-void Spool::make_durable(const Upload& u, int fd, std::uint64_t end) {
-  if (::fdatasync(fd) != 0) throw std::runtime_error(std::string("spool: fdatasync failed: ") + std::strerror(errno));
+/// The aligned run of `bytes` (at file offset `offset`, itself aligned) through O_DIRECT, by way
+/// of an aligned per-thread buffer; returns how many bytes it wrote (0 if the kernel refused).
+std::size_t write_direct(int fd, std::span<const std::uint8_t> bytes, std::uint64_t offset) {
+  const std::size_t n = bytes.size() / kDirectAlign * kDirectAlign;
+  if (fd < 0 || n == 0 || offset % kDirectAlign != 0) return 0;
+  struct Free {
+    void operator()(std::uint8_t* p) const { std::free(p); }
+  };
+  thread_local std::unique_ptr<std::uint8_t, Free> buffer;
+  thread_local std::size_t capacity = 0;
+  if (capacity < n) {
+    buffer.reset(static_cast<std::uint8_t*>(std::aligned_alloc(kDirectAlign, n)));
+    capacity = buffer ? n : 0;
+    if (!buffer) return 0;
+  }
+  std::memcpy(buffer.get(), bytes.data(), n);
+  for (std::size_t done = 0; done < n;) {
+    const ssize_t w = ::pwrite(fd, buffer.get() + done, n - done, static_cast<off_t>(offset + done));
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EINVAL && done == 0) return 0;  // this file system after all: buffered
+    if (w <= 0) throw std::runtime_error("spool: write failed: " + std::string(std::strerror(errno)));
+    done += static_cast<std::size_t>(w);
+  }
+  return n;
+}
+
+}  // namespace
+
+void Spool::write_synced(const Upload& u, Descriptors fds, std::uint64_t offset,
+                         std::span<const std::uint8_t> bytes) {
+  const std::size_t direct = write_direct(fds.direct, bytes, offset);
+  pwrite_all(fds.buffered, bytes.data() + direct, bytes.size() - direct, offset + direct);
+  if (::fdatasync(fds.buffered) != 0)
+    throw std::runtime_error(std::string("spool: fdatasync failed: ") + std::strerror(errno));
   bool named = false;
   {
     std::lock_guard lock(mutex_);
-    named = unnamed_.erase(fd) == 0;
+    named = unnamed_.erase(fds.buffered) == 0;
   }
   if (!named) fsync_dir(file(u).parent_path());
+}
+
+void Spool::mark_durable(const Upload& u, std::uint64_t end) {
   // One fsync per chunk instead of two: the offset is not synced on its own (RelaxedSync).
   std::lock_guard lock(mutex_);
   const RelaxedSync relaxed(*this);
@@ -327,8 +372,9 @@ void Spool::fail(Upload& u) {
   const auto path = file(u);
   std::lock_guard lock(mutex_);
   if (auto it = fds_.find(path.string()); it != fds_.end()) {
-    unnamed_.erase(it->second);  // the number may name another file next
-    ::close(it->second);
+    unnamed_.erase(it->second.buffered);  // the number may name another file next
+    ::close(it->second.buffered);
+    if (it->second.direct >= 0) ::close(it->second.direct);
     fds_.erase(it);
   }
   std::filesystem::remove(path);

@@ -78,14 +78,22 @@ class Spool {
   Upload begin_upload(std::uint64_t round, const chain::Address& address, wire::DType dtype,
                       std::uint64_t parameters);
   std::optional<Upload> upload(std::uint64_t round, const chain::Address& address) const;
-  /// A chunk in two halves, for murmurd's loop and its sync threads: `write` puts bytes at
-  /// `offset` into the upload's file (not yet durable) and returns the file's descriptor;
-  /// `make_durable` (thread-safe, on a sync thread) fdatasyncs that descriptor — and, for a
-  /// new file, the directory that names it — then records `end` as the upload's durable offset
-  /// (never lowering it); it throws when the disk refuses. The descriptor stays open until
-  /// `fail`.
-  int write(const Upload& upload, std::uint64_t offset, std::span<const std::uint8_t> bytes);
-  void make_durable(const Upload& upload, int fd, std::uint64_t end);
+  /// A chunk in three steps, for murmurd's loop and its sync threads: the loop opens the
+  /// upload's file (`open_upload`, descriptors kept until `fail`); a sync thread `write_synced`s
+  /// the chunk: writes it at `offset` and fdatasyncs the file (and, for a new file, the
+  /// directory that names it), throwing when the disk refuses — thread-safe, and chunks of one
+  /// upload may be written side by side; once every byte below `end` is synced, the loop
+  /// records `end` with `mark_durable` (never lowering it). Block-aligned runs go through
+  /// O_DIRECT, sparing the CPU the page cache (a copy, page allocation and writeback for every
+  /// byte); the rest, and file systems without O_DIRECT, through ordinary writes.
+  struct Descriptors {
+    int buffered = -1;
+    int direct = -1;  ///< O_DIRECT, or -1 where the file system has none
+  };
+  Descriptors open_upload(const Upload& upload);
+  void write_synced(const Upload& upload, Descriptors fds, std::uint64_t offset,
+                    std::span<const std::uint8_t> bytes);
+  void mark_durable(const Upload& upload, std::uint64_t end);
   /// The update hash of the spooled bytes (read back from disk).
   chain::Hash32 hash_of(const Upload& upload) const;
   void commit(Upload& upload, const chain::Hash32& hash, std::uint64_t samples,
@@ -131,13 +139,12 @@ class Spool {
 
  private:
   void exec(const std::string& sql) const;
-  int file_descriptor(const Upload& upload);
 
   std::filesystem::path dir_;
   sqlite3* db_ = nullptr;
   mutable std::mutex mutex_;
-  std::map<std::string, int> fds_;  // open spool files by path
-  std::set<int> unnamed_;            // of those, files whose directory entry is not yet synced
+  std::map<std::string, Descriptors> fds_;  // open spool files by path
+  std::set<int> unnamed_;  // of those (by buffered descriptor), files whose directory entry is not yet synced
   struct RelaxedSync;
 };
 
