@@ -31,11 +31,16 @@
 #include <string>
 #include <thread>
 #include <vector>
+#include <openssl/evp.h>
+#include <sodium.h>
 #include <zmq.hpp>
 
 #include "common.hpp"
 #include "murmur/client/node_client.hpp"
 #include "murmur/client/node_keys.hpp"
+#include "murmur/protocol/blake3.hpp"
+#include "murmur/protocol/integrity.hpp"
+#include "murmur/protocol/tensor.hpp"
 #include "murmur/server/server.hpp"
 #include "support/temp_dir.hpp"
 
@@ -262,6 +267,40 @@ void BM_Murmurd(benchmark::State& state, int uploaders, bool prehashed) {
   report_bandwidth(state, static_cast<double>(each) * uploaders);
 }
 
+// --- what murmurd does to every byte, one 4 MiB chunk at a time, against CurveZMQ's cipher --
+
+/// One pass over a 4 MiB chunk: `name` is the cipher CurveZMQ runs on every message
+/// (XSalsa20-Poly1305, libsodium's crypto_box_easy_afternm), the update hash on each backend,
+/// SHA-256 with the CPU's SHA instructions (OpenSSL) for comparison, the CRC-32C checksum or the
+/// NaN/Inf scan.
+void BM_Pass(benchmark::State& state, std::string name) {
+  const auto* bytes = reinterpret_cast<const std::uint8_t*>(payload().data());
+  const std::span<const std::uint8_t> chunk(bytes, kChunk);
+  std::vector<std::uint8_t> sealed(kChunk + crypto_box_MACBYTES);
+  std::array<std::uint8_t, crypto_box_BEFORENMBYTES> key{};
+  std::array<std::uint8_t, crypto_box_NONCEBYTES> nonce{};
+  if (name.starts_with("blake3_")) protocol::blake3_detail::use_backend(name.substr(7));
+  for (auto _ : state) {
+    if (name == "curve_cipher") {
+      crypto_box_easy_afternm(sealed.data(), chunk.data(), chunk.size(), nonce.data(), key.data());
+      benchmark::DoNotOptimize(sealed.data());
+    } else if (name.starts_with("blake3_")) {
+      benchmark::DoNotOptimize(protocol::blake3(chunk));
+    } else if (name == "sha256_openssl") {
+      std::array<unsigned char, 32> out{};
+      unsigned int n = 0;
+      EVP_Digest(chunk.data(), chunk.size(), out.data(), &n, EVP_sha256(), nullptr);
+      benchmark::DoNotOptimize(out);
+    } else if (name == "crc32c") {
+      benchmark::DoNotOptimize(protocol::crc32c(chunk));
+    } else if (name == "finite_scan") {
+      benchmark::DoNotOptimize(protocol::all_finite(wire::DTYPE_F32, chunk));
+    }
+  }
+  protocol::blake3_detail::use_backend("");
+  report_bandwidth(state, static_cast<double>(kChunk));
+}
+
 // --- murmurd's memory under 64 x 64 MiB -----------------------------------------------------
 
 /// Runs `murmur load` (64 synthetic nodes) against an in-process murmurd whose in-flight
@@ -330,28 +369,35 @@ const int registered = [] {
   for (int n : {1, 8, 64}) {
     const std::string suffix = "/uploaders:" + std::to_string(n);
     benchmark::RegisterBenchmark(("ingest/murmurd" + suffix).c_str(), BM_Murmurd, n, false)
-        ->Iterations(2)
+        ->Iterations(3)
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark(("ingest/murmurd_prehashed" + suffix).c_str(), BM_Murmurd, n, true)
-        ->Iterations(2)
+        ->Iterations(3)
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark(("ingest/zmq_curve" + suffix).c_str(), BM_PlainZeroMQ, n, true)
-        ->Iterations(2)
+        ->Iterations(3)
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark(("ingest/zmq_plain" + suffix).c_str(), BM_PlainZeroMQ, n, false)
-        ->Iterations(2)
+        ->Iterations(3)
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond);
-    const std::string tail = "/iterations:2/manual_time";
+    const std::string tail = "/iterations:3/manual_time";
     add_ratio("murmurd / ZeroMQ+Curve, " + std::to_string(n) + " uploaders (target >= 0.70)",
               "ingest/murmurd" + suffix + tail, "ingest/zmq_curve" + suffix + tail);
     add_ratio("murmurd, nodes prehashed / ZeroMQ+Curve, " + std::to_string(n) + " uploaders",
               "ingest/murmurd_prehashed" + suffix + tail, "ingest/zmq_curve" + suffix + tail);
     add_ratio("murmurd / ZeroMQ plain, " + std::to_string(n) + " uploaders",
               "ingest/murmurd" + suffix + tail, "ingest/zmq_plain" + suffix + tail);
+  }
+  std::vector<std::string> passes = {"curve_cipher", "sha256_openssl", "crc32c", "finite_scan"};
+  for (auto b : protocol::blake3_detail::available_backends()) passes.push_back("blake3_" + std::string(b));
+  for (const auto& name : passes) {
+    benchmark::RegisterBenchmark(("ingest/pass/" + name).c_str(), BM_Pass, name)->Unit(benchmark::kMicrosecond);
+    if (name != "curve_cipher")
+      add_ratio(name + " / CurveZMQ's cipher, per byte", "ingest/pass/" + name, "ingest/pass/curve_cipher");
   }
   benchmark::RegisterBenchmark("ingest/murmurd_memory/64x64MiB", BM_MurmurdMemory)
       ->Arg(128)
