@@ -128,15 +128,21 @@ UploadResult NodeClient::upload_update(std::uint64_t task_id, std::uint64_t roun
         zmq::message_t payload(static_cast<std::size_t>(len));
         const std::span<std::uint8_t> bytes(static_cast<std::uint8_t*>(payload.data()),
                                             payload.size());
-        source.read(next, bytes);
-        const auto sum = protocol::chunk_checksum(bytes);
+        // Copied, checksummed and hashed piece by piece, while each piece is in cache.
+        std::uint32_t crc = 0;
+        for (std::size_t at = 0; at < bytes.size(); at += protocol::kChunkPiece) {
+          const auto piece = bytes.subspan(at, std::min(protocol::kChunkPiece, bytes.size() - at));
+          source.read(next + at, piece);
+          crc = protocol::crc32c(piece, crc);
+          if (!known_hash) hash.feed(next + at, piece);
+        }
+        const auto sum = protocol::checksum_of(crc);
         wire::Envelope e;
         auto* c = e.mutable_upload_chunk();
         c->set_upload_id(acc.upload_id());
         c->set_offset(next);
         c->set_length(static_cast<std::uint32_t>(len));
         c->set_checksum(sum.data(), sum.size());
-        if (!known_hash) hash.feed(next, bytes);  // before sending: the frame is moved away
         const auto id = ch.send(e, &payload, detail::Clock::now() + im.opt.timeout);
         if (!id) {  // the socket is stuck: the wait below times out and restarts
           if (!known_hash) hash.seek(next);  // rewinds (re-reads) so the chunk can be fed again

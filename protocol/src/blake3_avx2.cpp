@@ -31,8 +31,10 @@ struct Avx2 {
     const V ids = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(lanes)), ids);
   }
-  static V gather(const std::uint8_t* base, V index, V mask) {
-    return _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), reinterpret_cast<const int*>(base), index, mask, 1);
+  static void load_message(const std::uint8_t* base, std::size_t, std::size_t, V index, V mask, V* m) {
+    for (int w = 0; w < 16; ++w)
+      m[w] = _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), reinterpret_cast<const int*>(base + 4 * w), index,
+                                         mask, 1);
   }
 };
 

@@ -117,7 +117,8 @@ inline std::array<std::uint32_t, 16> compress(const std::uint32_t* cv, const std
   return out;
 }
 
-/// hash_many for a lanes type S with S::kLanes lanes, S::gather and S::lane_mask.
+/// hash_many for a lanes type S with S::kLanes lanes, S::lane_mask and S::load_message (the 16
+/// message words of one block, word w of lane i from input i).
 template <class S>
 inline void hash_lanes(const std::uint8_t* in, std::size_t stride, std::size_t lanes, std::size_t blocks,
                        const std::uint32_t* key, std::uint64_t counter, bool increment, std::uint32_t flags,
@@ -137,7 +138,7 @@ inline void hash_lanes(const std::uint8_t* in, std::size_t stride, std::size_t l
   for (std::size_t b = 0; b < blocks; ++b) {
     const std::uint8_t* base = in + b * kBlockLen;
     V m[16];
-    for (int w = 0; w < 16; ++w) m[w] = S::gather(base + 4 * w, index, mask);
+    S::load_message(base, stride, lanes, index, mask, m);
     std::uint32_t f = flags;
     if (b == 0) f |= start;
     if (b + 1 == blocks) f |= end;

@@ -99,8 +99,9 @@ std::uint32_t crc32c(std::span<const std::uint8_t> bytes, std::uint32_t crc) {
   return ~fn(bytes.data(), bytes.size(), ~crc);
 }
 
-Checksum chunk_checksum(std::span<const std::uint8_t> bytes) {
-  const std::uint32_t c = crc32c(bytes);
+Checksum chunk_checksum(std::span<const std::uint8_t> bytes) { return checksum_of(crc32c(bytes)); }
+
+Checksum checksum_of(std::uint32_t c) {
   return {static_cast<std::uint8_t>(c >> 24), static_cast<std::uint8_t>(c >> 16),
           static_cast<std::uint8_t>(c >> 8), static_cast<std::uint8_t>(c)};
 }

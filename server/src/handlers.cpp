@@ -352,10 +352,24 @@ wire::Envelope Server::Impl::on_upload_chunk(const chain::Address& peer, protoco
   if (c.offset() + bytes.size() > u->total_bytes())
     refuse(wire::ERR_OUT_OF_RANGE, "chunk ends at " + std::to_string(c.offset() + bytes.size()) +
                                        ", past the update's " + std::to_string(u->total_bytes()) + " bytes");
-  const protocol::Checksum sum = protocol::chunk_checksum(bytes);
+  // One walk over the chunk in cache-sized pieces: checksum, NaN/Inf scan, and the running
+  // update hash on a copy that is kept only if the chunk is accepted.
+  auto h = hashes.find(u->id);
+  if (h == hashes.end() && c.offset() == 0) h = hashes.try_emplace(u->id).first;
+  std::optional<protocol::UpdateHasher> hashed;
+  if (h != hashes.end() && h->second.at == c.offset() && !h->second.final) hashed = h->second.hasher;
+  std::uint32_t crc = 0;
+  bool finite = true;
+  for (std::size_t at = 0; at < bytes.size(); at += protocol::kChunkPiece) {
+    const auto piece = bytes.subspan(at, std::min(protocol::kChunkPiece, bytes.size() - at));
+    crc = protocol::crc32c(piece, crc);
+    finite = finite && protocol::all_finite(u->dtype, piece);
+    if (hashed) hashed->update(piece);
+  }
+  const protocol::Checksum sum = protocol::checksum_of(crc);
   if (c.checksum().size() != sum.size() || std::memcmp(c.checksum().data(), sum.data(), sum.size()) != 0)
     refuse(wire::ERR_BAD_CHECKSUM, "chunk at offset " + std::to_string(c.offset()) + " does not match its checksum");
-  if (!protocol::all_finite(u->dtype, bytes)) {
+  if (!finite) {
     drain_syncs(u->id);  // its file is about to go
     written.erase(u->id);
     spool.fail(*u);
@@ -369,10 +383,8 @@ wire::Envelope Server::Impl::on_upload_chunk(const chain::Address& peer, protoco
   const Spool::Descriptors fds = spool.open_upload(*u);
   const std::uint64_t end = c.offset() + bytes.size();
   written[u->id] = end;
-  auto h = hashes.find(u->id);
-  if (h == hashes.end() && c.offset() == 0) h = hashes.try_emplace(u->id).first;
-  if (h != hashes.end() && h->second.at == c.offset() && !h->second.final) {
-    h->second.hasher.update(bytes);
+  if (hashed) {
+    h->second.hasher = std::move(*hashed);
     h->second.at = end;
   } else if (h != hashes.end()) {
     hashes.erase(h);  // out of step: the commit reads the spool file instead

@@ -20,6 +20,13 @@ using Checksum = std::array<std::uint8_t, 4>;
 Checksum chunk_checksum(std::span<const std::uint8_t> bytes);
 /// The raw CRC-32C, continuing from `crc` (0 to start): crc32c("123456789") = 0xE3069283.
 std::uint32_t crc32c(std::span<const std::uint8_t> bytes, std::uint32_t crc = 0);
+/// The checksum of a chunk whose CRC-32C is `crc` (what chunk_checksum returns).
+Checksum checksum_of(std::uint32_t crc);
+
+/// Both ends walk a chunk once, in pieces of this size that stay in the core's cache, doing
+/// everything a byte needs (copy, checksum, NaN/Inf scan, update hash) piece by piece rather
+/// than pass after pass over 4 MiB. A multiple of every element size.
+constexpr std::size_t kChunkPiece = 256u << 10;
 
 /// The update hash a node signs in Update(task, round, updateHash, numSamples): BLAKE3 of the
 /// update's bytes as uploaded (what `b3sum` prints for the update file), fed in pieces as chunks
