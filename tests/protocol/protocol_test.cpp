@@ -108,6 +108,16 @@ TEST(Tensor, NonFiniteDetectedOnRawBits) {
   EXPECT_THROW(to_float(wire::DTYPE_F32, std::vector<std::uint8_t>(11), out), std::invalid_argument);
 }
 
+/// CRC-32C by its definition, one bit at a time.
+std::uint32_t crc32c_bitwise(std::span<const std::uint8_t> d) {
+  std::uint32_t c = 0xffffffffu;
+  for (std::uint8_t b : d) {
+    c ^= b;
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+  }
+  return ~c;
+}
+
 TEST(Integrity, ChecksumIsCrc32c) {
   const auto bytes = [](std::string_view t) {
     return std::span(reinterpret_cast<const std::uint8_t*>(t.data()), t.size());
@@ -128,36 +138,20 @@ TEST(Integrity, ChecksumIsCrc32c) {
 TEST(Integrity, Crc32cContinuesAndMatchesABitwiseReferenceAtEveryLength) {
   // The hardware path (8 bytes a step) against the definition, one bit at a time, at lengths
   // and offsets that leave every tail size; and split anywhere, the CRC continues.
-  const auto reference = [](std::span<const std::uint8_t> d) {
-    std::uint32_t c = 0xffffffffu;
-    for (std::uint8_t b : d) {
-      c ^= b;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-    }
-    return ~c;
-  };
   std::vector<std::uint8_t> data(200);
   for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::uint8_t>(i * 131 + 7);
   for (std::size_t start = 0; start < 9; ++start)
     for (std::size_t n = 0; n + start <= data.size(); n += 13) {
       const auto piece = std::span(data).subspan(start, n);
-      EXPECT_EQ(crc32c(piece), reference(piece)) << start << "+" << n;
+      EXPECT_EQ(crc32c(piece), crc32c_bitwise(piece)) << start << "+" << n;
       const std::size_t cut = n / 3;
-      EXPECT_EQ(crc32c(piece.subspan(cut), crc32c(piece.first(cut))), reference(piece));
+      EXPECT_EQ(crc32c(piece.subspan(cut), crc32c(piece.first(cut))), crc32c_bitwise(piece));
     }
 }
 
 TEST(Integrity, Crc32cOfLongInputsMatchesTheBitwiseReference) {
   // Long enough for the three interleaved streams (12 KiB a step) and their join, with every
   // kind of tail, and continued across splits that fall inside a step.
-  const auto reference = [](std::span<const std::uint8_t> d) {
-    std::uint32_t c = 0xffffffffu;
-    for (std::uint8_t b : d) {
-      c ^= b;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-    }
-    return ~c;
-  };
   std::vector<std::uint8_t> data(100000);
   std::uint64_t x = 88172645463325252ull;
   for (auto& b : data) {
@@ -166,9 +160,9 @@ TEST(Integrity, Crc32cOfLongInputsMatchesTheBitwiseReference) {
   }
   for (std::size_t n : {12287u, 12288u, 12289u, 24576u + 8u, 36871u, 100000u}) {
     const auto piece = std::span(data).first(n);
-    EXPECT_EQ(crc32c(piece), reference(piece)) << n;
+    EXPECT_EQ(crc32c(piece), crc32c_bitwise(piece)) << n;
     for (std::size_t cut : {std::size_t{5}, std::size_t{4096}, n / 2 + 3})
-      EXPECT_EQ(crc32c(piece.subspan(cut), crc32c(piece.first(cut))), reference(piece)) << n << " cut " << cut;
+      EXPECT_EQ(crc32c(piece.subspan(cut), crc32c(piece.first(cut))), crc32c_bitwise(piece)) << n << " cut " << cut;
   }
 }
 

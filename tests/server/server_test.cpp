@@ -160,24 +160,39 @@ TEST(Server, RestartResumesAPartialUploadFromItsDurableOffset) {
   srv.stop();
 }
 
-TEST(Server, InFlightBudgetIsSharedAndAWaitingBeginGetsTheCreditsThatReturn) {
-  // A budget of two chunks: the first uploader holds both credits; the second one's begin
-  // waits (no answer yet) and is answered with the credits the moment the first commits.
-  ServerSetup setup(2, 2048);
-  setup.config.inflight_budget_bytes = 2 * 4096;
-  setup.config.peer_credits = 2;
-  setup.config.quorum = 2;
-  setup.config.busy_wait = std::chrono::seconds(20);
-  server::Server srv(setup.config);
-  srv.start();
+/// murmurd with an in-flight budget of two chunks, two registered nodes, and node `a`'s upload
+/// begun: it holds the whole budget.
+struct SpentBudget {
+  ServerSetup setup{2, 2048};
+  std::unique_ptr<server::Server> srv;
   zmq::context_t ctx;
-  RawNode a(ctx, setup.config, srv.curve_public_key(), node_key(0));
-  RawNode b(ctx, setup.config, srv.curve_public_key(), node_key(1));
-  ASSERT_TRUE(a.register_node().has_registered());
-  ASSERT_TRUE(b.register_node().has_registered());
-  const auto first = a.begin(1, 2048);
-  ASSERT_TRUE(first.has_upload_accepted());
-  EXPECT_EQ(first.upload_accepted().credits(), 2u);
+  std::unique_ptr<RawNode> a, b;
+  wire::Envelope first;
+
+  explicit SpentBudget(std::chrono::milliseconds busy_wait) {
+    setup.config.inflight_budget_bytes = 2 * 4096;
+    setup.config.peer_credits = 2;
+    setup.config.quorum = 2;
+    setup.config.busy_wait = busy_wait;
+    srv = std::make_unique<server::Server>(setup.config);
+    srv->start();
+    a = std::make_unique<RawNode>(ctx, setup.config, srv->curve_public_key(), node_key(0));
+    b = std::make_unique<RawNode>(ctx, setup.config, srv->curve_public_key(), node_key(1));
+    EXPECT_TRUE(a->register_node().has_registered());
+    EXPECT_TRUE(b->register_node().has_registered());
+    first = a->begin(1, 2048);
+    EXPECT_TRUE(first.has_upload_accepted());
+    EXPECT_EQ(first.upload_accepted().credits(), 2u);
+  }
+  ~SpentBudget() { srv->stop(); }
+};
+
+TEST(Server, InFlightBudgetIsSharedAndAWaitingBeginGetsTheCreditsThatReturn) {
+  // The second node's begin waits (no answer yet) and is answered with the credits the
+  // moment the first node commits.
+  SpentBudget t(std::chrono::seconds(20));
+  RawNode& a = *t.a;
+  RawNode& b = *t.b;
   wire::Envelope begin;
   const std::uint64_t begin_id = b.take_request_id();
   begin.set_request_id(begin_id);
@@ -190,39 +205,26 @@ TEST(Server, InFlightBudgetIsSharedAndAWaitingBeginGetsTheCreditsThatReturn) {
   EXPECT_TRUE(b.drain(std::chrono::milliseconds(300)).empty()) << "the begin waits for budget";
   const auto values = update_for(0, 2048);
   const auto all = bytes_of(values);
+  const std::uint64_t id = t.first.upload_accepted().upload_id();
   for (std::uint64_t at = 0; at < all.size(); at += 4096)
-    ASSERT_TRUE(a.chunk(first.upload_accepted().upload_id(), at, all.subspan(at, 4096)).has_chunk_ack());
-  ASSERT_TRUE(a.commit(first.upload_accepted().upload_id(), 1, all, 1).has_committed());
+    ASSERT_TRUE(a.chunk(id, at, all.subspan(at, 4096)).has_chunk_ack());
+  ASSERT_TRUE(a.commit(id, 1, all, 1).has_committed());
   const auto answers = b.drain(std::chrono::milliseconds(1000));
   ASSERT_EQ(answers.size(), 1u);
   EXPECT_EQ(answers[0].request_id(), begin_id);
   ASSERT_TRUE(answers[0].has_upload_accepted());
   EXPECT_EQ(answers[0].upload_accepted().credits(), 2u);
   EXPECT_TRUE(b.upload(1, update_for(1, 2048), 1).has_committed());
-  srv.stop();
 }
 
 TEST(Server, ABeginThatWaitsOutTheBudgetIsToldBusy) {
   for (const auto wait : {std::chrono::milliseconds(400), std::chrono::milliseconds(0)}) {
-    ServerSetup setup(2, 2048);
-    setup.config.inflight_budget_bytes = 2 * 4096;
-    setup.config.peer_credits = 2;
-    setup.config.quorum = 2;
-    setup.config.busy_wait = wait;
-    server::Server srv(setup.config);
-    srv.start();
-    zmq::context_t ctx;
-    RawNode a(ctx, setup.config, srv.curve_public_key(), node_key(0));
-    RawNode b(ctx, setup.config, srv.curve_public_key(), node_key(1));
-    ASSERT_TRUE(a.register_node().has_registered());
-    ASSERT_TRUE(b.register_node().has_registered());
-    ASSERT_TRUE(a.begin(1, 2048).has_upload_accepted());
+    SpentBudget t(wait);
     const auto t0 = std::chrono::steady_clock::now();
-    EXPECT_TRUE(is_error(b.begin(1, 2048), wire::ERR_BUSY)) << wait.count();
+    EXPECT_TRUE(is_error(t.b->begin(1, 2048), wire::ERR_BUSY)) << wait.count();
     EXPECT_GE(std::chrono::steady_clock::now() - t0, wait);
     // The one holding the budget is unaffected.
-    EXPECT_TRUE(a.upload(1, update_for(0, 2048), 1).has_committed());
-    srv.stop();
+    EXPECT_TRUE(t.a->upload(1, update_for(0, 2048), 1).has_committed());
   }
 }
 
