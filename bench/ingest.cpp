@@ -1,7 +1,7 @@
 // bench/ingest: upload throughput into a real murmurd (in process, CurveZMQ on loopback, spool
 // fsynced before every acknowledgement) with 1, 8 and 64 uploaders, each as a ratio to a plain
 // ZeroMQ DEALER -> ROUTER transfer of the same bytes in the same run (same chunk size, same
-// window of 4 unacknowledged chunks, same CurveZMQ; the ROUTER only answers "ack"). What the
+// window of 8 unacknowledged chunks, same CurveZMQ; the ROUTER only answers "ack"). What the
 // ratio prices is murmurd's protocol work: protobuf, CRC-32C per chunk, the SHA-256 update
 // hash (on the node as it sends, unless prehashed, and on murmurd as it accepts), the NaN/Inf
 // scan, pwrite + fdatasync + a SQLite update per chunk, the EIP-712 signature check.
@@ -51,7 +51,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t kChunk = 4u << 20;  // murmurd's default chunk size
-constexpr std::uint32_t kCredits = 4;     // murmurd's default peer_credits
+constexpr std::uint32_t kCredits = 8;     // murmurd's default peer_credits
 constexpr std::uint64_t kSeed = 77;       // node i: derive_node_key(kSeed, i)
 constexpr std::uint64_t kMiB = 1u << 20;
 
@@ -89,7 +89,7 @@ struct SpoolDir {
   }
 };
 
-// --- the baseline: DEALER -> ROUTER, 4 chunks in flight, a one-frame ack per chunk -----------
+// --- the baseline: DEALER -> ROUTER, 8 chunks in flight, a one-frame ack per chunk -----------
 
 /// Seconds for `uploaders` DEALERs to move `each` bytes apiece to one ROUTER.
 double plain_transfer(int uploaders, std::uint64_t each, bool curve) {
@@ -169,7 +169,7 @@ void BM_PlainZeroMQ(benchmark::State& state, int uploaders, bool curve) {
 
 // --- murmurd --------------------------------------------------------------------------------
 
-/// murmurd's defaults (4 MiB chunks, 4 credits per peer, CurveZMQ), `nodes` participants all
+/// murmurd's defaults (4 MiB chunks, 8 credits per peer, CurveZMQ), `nodes` participants all
 /// proposing, and quorum nodes + 1 so that the round ends without aggregating (this measures
 /// ingest, not aggregation).
 server::Config ingest_config(const std::filesystem::path& dir, std::size_t nodes,

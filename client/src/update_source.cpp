@@ -74,6 +74,11 @@ void FloatUpdate::read(std::uint64_t offset, std::span<std::uint8_t> out) const 
   read_elements(dtype_, offset, out, [this](std::uint64_t e) { return values_[e]; });
 }
 
+std::span<const std::uint8_t> FloatUpdate::in_place() const {
+  if (dtype_ != wire::DTYPE_F32) return {};
+  return {reinterpret_cast<const std::uint8_t*>(values_.data()), values_.size() * sizeof(float)};
+}
+
 float synthetic_value(std::uint64_t seed, std::uint64_t index, std::uint64_t j) {
   const std::uint64_t r = splitmix64(splitmix64(seed ^ splitmix64(index)) + j);
   return static_cast<float>(r >> 40) * 0x1p-24f - 0.5f;

@@ -8,8 +8,11 @@
 // server are bounded by credits x chunk_bytes whatever the network does. A ChunkAck's
 // durable_offset is the server's fsynced prefix; everything below it survives a server crash.
 #include <algorithm>
+#include <condition_variable>
 #include <cstring>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -54,6 +57,52 @@ class StreamHash {
   std::uint64_t hashed_ = 0;
 };
 
+/// Chunks sent straight from the caller's memory (UpdateSource::in_place) are lent to ZeroMQ,
+/// which lets each go once its I/O thread has encrypted or dropped it. The upload does not end
+/// (return or throw) before every lent chunk is back, so the caller may free its update the
+/// moment upload_update ends.
+class Lender {
+ public:
+  zmq::message_t lend(std::span<const std::uint8_t> bytes) {
+    {
+      std::lock_guard lock(state_->mutex);
+      ++state_->out;
+    }
+    return zmq::message_t(const_cast<std::uint8_t*>(bytes.data()), bytes.size(), &Lender::returned,
+                          new std::shared_ptr<State>(state_));
+  }
+  /// Waits for every lent chunk. Chunks still queued after `patience` (a server that stopped
+  /// reading) are dropped by closing the socket (LINGER 0), which returns them.
+  void settle(detail::Channel& channel, std::chrono::milliseconds patience) {
+    std::unique_lock lock(state_->mutex);
+    if (state_->cv.wait_for(lock, patience, [&] { return state_->out == 0; })) return;
+    lock.unlock();
+    try {
+      channel.reconnect();
+    } catch (...) {  // the old socket is closed before anything can throw; wait regardless
+    }
+    lock.lock();
+    state_->cv.wait(lock, [&] { return state_->out == 0; });
+  }
+
+ private:
+  struct State {
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::size_t out = 0;
+  };
+  static void returned(void*, void* hint) {
+    auto* state = static_cast<std::shared_ptr<State>*>(hint);
+    {
+      std::lock_guard lock((*state)->mutex);
+      --(*state)->out;
+    }
+    (*state)->cv.notify_all();
+    delete state;
+  }
+  std::shared_ptr<State> state_ = std::make_shared<State>();
+};
+
 /// How one pass of chunks (after one UploadBegin) ended.
 struct Pass {
   bool complete = false;  ///< durable_offset reached the total
@@ -85,6 +134,13 @@ UploadResult NodeClient::upload_update(std::uint64_t task_id, std::uint64_t roun
   std::uint64_t acknowledged = 0;  // highest durable_offset any ChunkAck reported
   int stalls = 0, busy = 0;
   std::optional<detail::Clock::time_point> busy_since;
+  const std::span<const std::uint8_t> in_place = source.in_place();
+  Lender lender;
+  struct Settle {
+    Lender& lender;
+    Impl& im;
+    ~Settle() { lender.settle(im.round(), im.opt.timeout); }
+  } settle{lender, im};
 
   for (bool first = true;; first = false) {
     detail::Channel& ch = im.round();
@@ -125,14 +181,16 @@ UploadResult NodeClient::upload_update(std::uint64_t task_id, std::uint64_t roun
     while (pass.durable < total) {
       while (credits > 0 && next < total) {
         const std::uint64_t len = std::min(chunk, total - next);
-        zmq::message_t payload(static_cast<std::size_t>(len));
+        // In place (lent, no copy) or copied; checksummed and hashed piece by piece, while
+        // each piece is in cache.
+        zmq::message_t payload = in_place.empty() ? zmq::message_t(static_cast<std::size_t>(len))
+                                                  : lender.lend(in_place.subspan(next, len));
         const std::span<std::uint8_t> bytes(static_cast<std::uint8_t*>(payload.data()),
                                             payload.size());
-        // Copied, checksummed and hashed piece by piece, while each piece is in cache.
         std::uint32_t crc = 0;
         for (std::size_t at = 0; at < bytes.size(); at += protocol::kChunkPiece) {
           const auto piece = bytes.subspan(at, std::min(protocol::kChunkPiece, bytes.size() - at));
-          source.read(next + at, piece);
+          if (in_place.empty()) source.read(next + at, piece);
           crc = protocol::crc32c(piece, crc);
           if (!known_hash) hash.feed(next + at, piece);
         }

@@ -27,6 +27,9 @@ class UpdateSource {
   /// The update hash (BLAKE3 of the bytes) when the source already knows it; the upload
   /// then sends the bytes without hashing them again (murmurd still checks the hash).
   virtual std::optional<chain::Hash32> digest() const { return std::nullopt; }
+  /// All the update's bytes as uploaded, when the source holds them in memory as they are
+  /// (f32 values): chunks are then sent from them without a copy. Empty otherwise.
+  virtual std::span<const std::uint8_t> in_place() const { return {}; }
 };
 
 /// Another source with its update hash computed once, at construction: for a node that
@@ -41,6 +44,7 @@ class DigestedUpdate final : public UpdateSource {
     inner_.read(offset, out);
   }
   std::optional<chain::Hash32> digest() const override { return digest_; }
+  std::span<const std::uint8_t> in_place() const override { return inner_.in_place(); }
 
  private:
   const UpdateSource& inner_;
@@ -55,6 +59,7 @@ class FloatUpdate final : public UpdateSource {
   std::uint64_t parameters() const override { return values_.size(); }
   wire::DType dtype() const override { return dtype_; }
   void read(std::uint64_t offset, std::span<std::uint8_t> out) const override;
+  std::span<const std::uint8_t> in_place() const override;
 
  private:
   std::span<const float> values_;
