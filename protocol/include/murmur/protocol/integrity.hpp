@@ -32,7 +32,7 @@ constexpr std::size_t kChunkPiece = 256u << 10;
 /// update's bytes as uploaded (what `b3sum` prints for the update file), fed in pieces as chunks
 /// arrive (the server hashes each chunk once, when it accepts it). BLAKE3 rather than keccak-256
 /// or SHA-256: the server must hash every byte it stores on the cores that also run CurveZMQ's
-/// cipher, and BLAKE3 hashes one stream in 16 SIMD lanes, 3.4x SHA-256 with the CPU's SHA
+/// cipher, and BLAKE3 hashes one stream in 16 SIMD lanes, about 3x SHA-256 with the CPU's SHA
 /// instructions here (protocol/README.md). No contract needs to recompute it: the chain sees
 /// only the signed hash.
 class UpdateHasher {
