@@ -63,7 +63,9 @@ class StreamHash {
 /// moment upload_update ends.
 class Lender {
  public:
-  zmq::message_t lend(std::span<const std::uint8_t> bytes) {
+  /// `channel`: the socket the chunk goes out on, closed by settle() if it keeps the chunk.
+  zmq::message_t lend(std::span<const std::uint8_t> bytes, detail::Channel& channel) {
+    channel_ = &channel;
     {
       std::lock_guard lock(state_->mutex);
       ++state_->out;
@@ -72,13 +74,13 @@ class Lender {
                           new std::shared_ptr<State>(state_));
   }
   /// Waits for every lent chunk. Chunks still queued after `patience` (a server that stopped
-  /// reading) are dropped by closing the socket (LINGER 0), which returns them.
-  void settle(detail::Channel& channel, std::chrono::milliseconds patience) {
+  /// reading) are dropped by closing their socket (LINGER 0), which returns them. Never throws.
+  void settle(std::chrono::milliseconds patience) noexcept {
     std::unique_lock lock(state_->mutex);
     if (state_->cv.wait_for(lock, patience, [&] { return state_->out == 0; })) return;
     lock.unlock();
     try {
-      channel.reconnect();
+      if (channel_ != nullptr) channel_->reconnect();
     } catch (...) {  // the old socket is closed before anything can throw; wait regardless
     }
     lock.lock();
@@ -101,6 +103,7 @@ class Lender {
     delete state;
   }
   std::shared_ptr<State> state_ = std::make_shared<State>();
+  detail::Channel* channel_ = nullptr;
 };
 
 /// How one pass of chunks (after one UploadBegin) ended.
@@ -136,11 +139,11 @@ UploadResult NodeClient::upload_update(std::uint64_t task_id, std::uint64_t roun
   std::optional<detail::Clock::time_point> busy_since;
   const std::span<const std::uint8_t> in_place = source.in_place();
   Lender lender;
-  struct Settle {
+  struct Settle {  // on every way out of this function, returned or thrown
     Lender& lender;
-    Impl& im;
-    ~Settle() { lender.settle(im.round(), im.opt.timeout); }
-  } settle{lender, im};
+    std::chrono::milliseconds patience;
+    ~Settle() { lender.settle(patience); }
+  } settle{lender, im.opt.timeout};
 
   for (bool first = true;; first = false) {
     detail::Channel& ch = im.round();
@@ -184,7 +187,7 @@ UploadResult NodeClient::upload_update(std::uint64_t task_id, std::uint64_t roun
         // In place (lent, no copy) or copied; checksummed and hashed piece by piece, while
         // each piece is in cache.
         zmq::message_t payload = in_place.empty() ? zmq::message_t(static_cast<std::size_t>(len))
-                                                  : lender.lend(in_place.subspan(next, len));
+                                                  : lender.lend(in_place.subspan(next, len), ch);
         const std::span<std::uint8_t> bytes(static_cast<std::uint8_t*>(payload.data()),
                                             payload.size());
         std::uint32_t crc = 0;

@@ -10,6 +10,8 @@
 #include <deque>
 #include <fstream>
 #include <map>
+#include <mutex>
+#include <thread>
 
 #include "murmur/chain/keccak.hpp"
 #include "murmur/client/node_client.hpp"
@@ -244,6 +246,46 @@ TEST(Upload, NoticesAServerThatLostAcknowledgedBytesAndStillDeliversThem) {
 
 wire::Envelope error(wire::ErrorCode code, const std::string& text) {
   return protocol::error_envelope(0, code, text);
+}
+
+TEST(Upload, SendsInMemoryChunksWithoutACopyAndLetsGoOfThemBeforeItEnds) {
+  // f32 values are sent from the caller's memory (lent to ZeroMQ). Against a server that takes
+  // the chunks but never acknowledges them, the upload times out and throws; by then every lent
+  // chunk is back, so the caller may reuse its memory: nothing sent afterwards carries the new
+  // contents, and every chunk the server saw carries the values as they were.
+  auto values = test_values(262'144);  // f32: 1 MiB, 16 chunks of 64 KiB
+  const std::vector<float> original = values;
+  std::mutex seen_mutex;
+  std::vector<std::pair<std::uint64_t, std::vector<std::uint8_t>>> seen;  // offset, bytes
+  ScriptedServer server([&](ScriptedServer& s, Request& r) {
+    const auto& env = r.message.envelope;
+    if (env.has_upload_begin()) {
+      wire::Envelope e;
+      auto* a = e.mutable_upload_accepted();
+      a->set_upload_id(1);
+      a->set_total_bytes(values.size() * 4);
+      a->set_chunk_bytes(64 << 10);
+      a->set_credits(8);
+      s.reply(r.peer, env.request_id(), e);
+    } else if (env.has_upload_chunk()) {
+      const auto bytes = r.message.bytes();
+      std::lock_guard lock(seen_mutex);
+      seen.emplace_back(env.upload_chunk().offset(), std::vector<std::uint8_t>(bytes.begin(), bytes.end()));
+    }
+  });
+  auto o = options_for(server);
+  o.timeout = 200ms;
+  o.retries = 0;
+  client::NodeClient node(o);
+  const auto key = client::derive_node_key(1, 1);
+  EXPECT_THROW(node.upload_update(7, 3, values, wire::DTYPE_F32, 1, {&key, test_domain()}), client::TimeoutError);
+  std::fill(values.begin(), values.end(), 99.0f);
+  std::this_thread::sleep_for(300ms);
+  std::lock_guard lock(seen_mutex);
+  ASSERT_FALSE(seen.empty());
+  for (const auto& [offset, bytes] : seen)
+    EXPECT_EQ(std::memcmp(bytes.data(), reinterpret_cast<const std::uint8_t*>(original.data()) + offset, bytes.size()), 0)
+        << "chunk at " << offset;
 }
 
 TEST(Errors, ARefusalSurfacesItsWireCodeWithoutRetrying) {
