@@ -5,6 +5,7 @@
 #include <bit>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "blake3_impl.hpp"
 
@@ -63,23 +64,34 @@ HashManyFn best() {
 
 std::atomic<HashManyFn> g_hash_many{best()};
 
-/// Chaining value of `n` whole chunks (n a power of two, at most kMaxSubtree) starting at chunk
-/// `counter`: the n chunks side by side, then each level of parents side by side.
+/// The chaining values of the two halves of `n` whole chunks (n a power of two, 2 to
+/// kMaxSubtree) starting at chunk `counter`: the n chunks side by side, then each level of
+/// parents side by side, stopping short of the subtree's own parent (which is the root if the
+/// input ends here, and so is joined later).
 constexpr std::size_t kMaxSubtree = 256;
 
-Blake3::Words subtree_cv(const std::uint8_t* in, std::size_t n, std::uint64_t counter) {
+std::pair<Blake3::Words, Blake3::Words> subtree_halves(const std::uint8_t* in, std::size_t n,
+                                                       std::uint64_t counter) {
   const HashManyFn hash_many = g_hash_many.load(std::memory_order_relaxed);
   alignas(64) std::uint32_t a[kMaxSubtree * 8], b[kMaxSubtree * 8];
   hash_many(in, kChunkLen, n, kChunkLen / kBlockLen, kIv.data(), counter, true, 0, kChunkStart, kChunkEnd, a);
   std::uint32_t *level = a, *next = b;
-  for (; n > 1; n /= 2) {
+  for (; n > 2; n /= 2) {
     // Parent i's block is the chaining values of children 2i and 2i+1, adjacent in `level`.
     hash_many(reinterpret_cast<const std::uint8_t*>(level), kBlockLen, n / 2, 1, kIv.data(), 0, false, kParent,
               0, 0, next);
     std::swap(level, next);
   }
+  std::pair<Blake3::Words, Blake3::Words> halves;
+  std::memcpy(halves.first.data(), level, 32);
+  std::memcpy(halves.second.data(), level + 8, 32);
+  return halves;
+}
+
+Blake3::Words chunk_cv(const std::uint8_t* in, std::uint64_t counter) {
   Blake3::Words cv;
-  std::memcpy(cv.data(), level, sizeof cv);
+  g_hash_many.load(std::memory_order_relaxed)(in, kChunkLen, 1, kChunkLen / kBlockLen, kIv.data(), counter, true, 0,
+                                             kChunkStart, kChunkEnd, cv.data());
   return cv;
 }
 
@@ -175,11 +187,20 @@ void Blake3::update(std::span<const std::uint8_t> bytes) {
     block_len_ = 0;
     blocks_compressed_ = 0;
   }
-  // Whole subtrees while more than a chunk remains (the last chunk waits: it may be the root).
-  while (bytes.size() > kChunkLen) {
-    std::size_t n = std::bit_floor(std::min<std::size_t>((bytes.size() - 1) / kChunkLen, kMaxSubtree));
+  // Whole aligned subtrees, pushed as their two halves (their own parent may be the root). A
+  // single chunk goes on only when more input follows it; a last lone chunk waits in the chunk
+  // state, where it may become the root.
+  while (bytes.size() >= kChunkLen) {
+    std::size_t n = std::bit_floor(std::min<std::size_t>(bytes.size() / kChunkLen, kMaxSubtree));
     while (chunk_counter_ % n != 0) n /= 2;
-    push_cv(subtree_cv(bytes.data(), n, chunk_counter_), chunk_counter_);
+    if (n == 1) {
+      if (bytes.size() == kChunkLen) break;
+      push_cv(chunk_cv(bytes.data(), chunk_counter_), chunk_counter_);
+    } else {
+      const auto [left, right] = subtree_halves(bytes.data(), n, chunk_counter_);
+      push_cv(left, chunk_counter_);
+      push_cv(right, chunk_counter_ + n / 2);
+    }
     chunk_counter_ += n;
     bytes = bytes.subspan(n * kChunkLen);
   }
@@ -187,20 +208,34 @@ void Blake3::update(std::span<const std::uint8_t> bytes) {
 }
 
 chain::Hash32 Blake3::finish() const {
-  // Merge what the current chunk's position says is complete (never the root), then roll the
-  // current chunk up through the stack; the last compression carries ROOT.
   std::vector<Words> stack = stack_;
-  while (stack.size() > static_cast<std::size_t>(std::popcount(chunk_counter_))) {
-    const Words right = stack.back();
-    stack.pop_back();
-    stack.back() = parent_cv(stack.back(), right);
-  }
   Words cv = chunk_cv_;
   std::array<std::uint8_t, kBlockLen> block{};
-  std::memcpy(block.data(), block_.data(), block_len_);
   std::uint64_t counter = chunk_counter_;
-  auto block_len = static_cast<std::uint32_t>(block_len_);
-  std::uint32_t flags = kChunkEnd | (blocks_compressed_ == 0 ? kChunkStart : 0);
+  std::uint32_t block_len = 0, flags = 0;
+  if (block_len_ == 0 && blocks_compressed_ == 0 && !stack.empty()) {
+    // The input ended on a subtree: the stack ends with its two halves, whose parent comes
+    // first (the root when nothing lies below it).
+    std::memcpy(block.data() + 32, stack.back().data(), 32);
+    stack.pop_back();
+    std::memcpy(block.data(), stack.back().data(), 32);
+    stack.pop_back();
+    cv = kIv;
+    counter = 0;
+    block_len = kBlockLen;
+    flags = kParent;
+  } else {
+    // Merge what the current chunk's position says is complete (never the root), then roll
+    // the current chunk up through the stack; the last compression carries ROOT.
+    while (stack.size() > static_cast<std::size_t>(std::popcount(chunk_counter_))) {
+      const Words right = stack.back();
+      stack.pop_back();
+      stack.back() = parent_cv(stack.back(), right);
+    }
+    std::memcpy(block.data(), block_.data(), block_len_);
+    block_len = static_cast<std::uint32_t>(block_len_);
+    flags = kChunkEnd | (blocks_compressed_ == 0 ? kChunkStart : 0);
+  }
   for (auto it = stack.rbegin(); it != stack.rend(); ++it) {
     const auto o = compress(cv.data(), block.data(), counter, block_len, flags);
     std::memcpy(block.data(), it->data(), 32);

@@ -82,12 +82,22 @@ TEST_P(Blake3Backends, MatchesB3sumAtEveryTreeBoundary) {
 }
 
 TEST_P(Blake3Backends, FinishDoesNotEndTheHash) {
-  const auto data = random_bytes(70000, 1);
+  // Stops inside a chunk, on a chunk, on a subtree (where the stack ends with its two halves),
+  // and at the end; each finish equals the hash of what was fed so far.
+  const auto data = random_bytes(600 * 1024 + 5, 1);
   Blake3 h;
-  h.update(std::span(data).first(30000));
-  EXPECT_EQ(h.finish(), blake3(std::span(data).first(30000)));
-  h.update(std::span(data).subspan(30000));
-  EXPECT_EQ(h.finish(), blake3(data));
+  std::size_t fed = 0;
+  for (std::size_t stop : {30000u, 31744u, 65536u, 262144u, 524288u, 600u * 1024u + 5u}) {
+    h.update(std::span(data).subspan(fed, stop - fed));
+    fed = stop;
+    EXPECT_EQ(h.finish(), blake3(std::span(data).first(stop))) << stop;
+  }
+  // The sizes murmurd and the node feed: 256 KiB pieces of 4 MiB chunks.
+  TempDir dir("blake3");
+  const auto chunk = random_bytes(4u << 20, 2);
+  Blake3 pieces;
+  for (std::size_t at = 0; at < chunk.size(); at += 256 * 1024) pieces.update(std::span(chunk).subspan(at, 256 * 1024));
+  EXPECT_EQ(chain::to_hex(pieces.finish(), false), reference(dir, chunk));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, Blake3Backends, ::testing::Values("portable", "avx2", "avx512"),
