@@ -259,9 +259,8 @@ wire::Envelope Server::Impl::on_upload_begin(const chain::Address& peer, const w
     if (existing->state == UploadState::kCommitted)
       refuse(wire::ERR_DUPLICATE, "an update of " + peer.to_checksum() + " is already committed for this round");
     // Beginning again continues from the durable offset: first let the chunks being synced
-    // land, and forget what was written past them.
+    // land.
     drain_syncs(existing->id);
-    written.erase(existing->id);
   }
   Upload u = spool.begin_upload(state.round, peer, b.dtype(), b.parameters());
   release_credits(u.id);  // a second begin replaces the first grant, and the first waiting one
@@ -300,24 +299,26 @@ void Server::Impl::answer_waiting_begins() {
   const auto now = Clock::now();
   while (!waiting_begins.empty()) {
     const WaitingBegin& w = waiting_begins.front();
-    const auto u = spool.upload(w.round, w.peer);
+    const bool open = state.stage == wire::STAGE_UPLOADING && state.round == w.round;
+    const bool budget = cfg.inflight_budget_bytes - inflight_bytes >= cfg.chunk_bytes;
+    // Every turn of the loop comes here: while the oldest simply waits, nothing is looked up.
+    if (open && !budget && now - w.since < cfg.busy_wait) return;
     wire::Envelope out;
-    if (state.stage != wire::STAGE_UPLOADING || state.round != w.round) {
+    if (!open) {
       out = protocol::error_envelope(w.request_id, wire::ERR_WRONG_STAGE,
                                      "round " + std::to_string(w.round) +
                                          " stopped taking uploads while this begin waited for budget");
-    } else if (!u || u->id != w.upload_id || u->state != UploadState::kOpen) {
-      out = protocol::error_envelope(w.request_id, wire::ERR_UNKNOWN_UPLOAD,
-                                     "upload " + std::to_string(w.upload_id) + " ended while it waited for budget");
-    } else if (const std::uint32_t grant = grant_credits(u->id); grant > 0) {
-      out = upload_accepted(*u, grant);
-      out.set_request_id(w.request_id);
-    } else if (now - w.since >= cfg.busy_wait) {
+    } else if (!budget) {
       out = protocol::error_envelope(w.request_id, wire::ERR_BUSY,
                                      "in-flight byte budget exhausted for " + std::to_string(cfg.busy_wait.count()) +
                                          " ms; begin again shortly");
+    } else if (const auto u = spool.upload(w.round, w.peer);
+               !u || u->id != w.upload_id || u->state != UploadState::kOpen) {
+      out = protocol::error_envelope(w.request_id, wire::ERR_UNKNOWN_UPLOAD,
+                                     "upload " + std::to_string(w.upload_id) + " ended while it waited for budget");
     } else {
-      return;  // the oldest still waits, and so do all behind it
+      out = upload_accepted(*u, grant_credits(u->id));
+      out.set_request_id(w.request_id);
     }
     reply(*round_socket, zmq::message_t(w.identity.data(), w.identity.size()), out);
     waiting_begins.pop_front();
@@ -342,8 +343,8 @@ wire::Envelope Server::Impl::on_upload_chunk(const chain::Address& peer, protoco
     refuse(wire::ERR_MALFORMED, "chunks hold whole elements of " + std::to_string(elem) + " bytes");
   // Chunks follow one another: the next one starts where the last one written ended (it may
   // still be syncing), or at the durable offset when nothing is in flight.
-  const auto w = written.find(u->id);
-  const std::uint64_t expected = w != written.end() ? w->second : u->durable;
+  const auto l = landing.find(u->id);
+  const std::uint64_t expected = l != landing.end() && l->second.queued_end ? *l->second.queued_end : u->durable;
   if (c.offset() < expected)
     refuse(wire::ERR_REPLAY, "bytes below " + std::to_string(expected) + " are already received");
   if (c.offset() > expected)
@@ -371,7 +372,6 @@ wire::Envelope Server::Impl::on_upload_chunk(const chain::Address& peer, protoco
     refuse(wire::ERR_BAD_CHECKSUM, "chunk at offset " + std::to_string(c.offset()) + " does not match its checksum");
   if (!finite) {
     drain_syncs(u->id);  // its file is about to go
-    written.erase(u->id);
     spool.fail(*u);
     release_credits(u->id);
     hashes.erase(u->id);
@@ -382,7 +382,6 @@ wire::Envelope Server::Impl::on_upload_chunk(const chain::Address& peer, protoco
   // ChunkAck leaves once the bytes are durable (on_synced).
   const Spool::Descriptors fds = spool.open_upload(*u);
   const std::uint64_t end = c.offset() + bytes.size();
-  written[u->id] = end;
   if (hashed) {
     h->second.hasher = std::move(*hashed);
     h->second.at = end;
@@ -390,8 +389,9 @@ wire::Envelope Server::Impl::on_upload_chunk(const chain::Address& peer, protoco
     hashes.erase(h);  // out of step: the commit reads the spool file instead
   }
   cr->second.last_used = Clock::now();
-  ++syncing[u->id];
-  landing.try_emplace(u->id, Landing{*u, u->durable, {}});
+  Landing& queued = landing.try_emplace(u->id, Landing{*u, u->durable, std::nullopt, 0, {}}).first->second;
+  queued.queued_end = end;
+  ++queued.in_flight;
   {
     std::lock_guard lock(sync_mutex);
     sync_jobs.push_back({*u, fds, c.offset(), std::move(m.payload), current_identity, current_request});
@@ -438,7 +438,9 @@ void Server::Impl::on_synced(std::vector<zmq::message_t>& frames) {
   std::string error = frames[2].to_string();
   std::uint64_t durable = 0;
   if (auto l = landing.find(upload_id); l != landing.end()) {
-    if (error.empty()) {
+    if (!error.empty()) {
+      l->second.queued_end.reset();  // the node begins again from the durable offset
+    } else {
       // The durable offset moves over the contiguous run of synced chunks, however they landed.
       l->second.synced[end - chunk] = end;
       const std::uint64_t before = l->second.durable;
@@ -454,15 +456,11 @@ void Server::Impl::on_synced(std::vector<zmq::message_t>& frames) {
       }
     }
     durable = l->second.durable;
-  }
-  if (auto it = syncing.find(upload_id); it != syncing.end() && --it->second == 0) {
-    syncing.erase(it);
-    landing.erase(upload_id);
+    if (--l->second.in_flight == 0) landing.erase(l);
   }
   wire::Envelope out;
   if (!error.empty()) {
     spdlog::error("upload {}: {}", upload_id, error);
-    written.erase(upload_id);  // the node begins again from the durable offset
     out = protocol::error_envelope(request_id, wire::ERR_INTERNAL, error);
   } else {
     metrics.bytes_in(chunk);
@@ -476,7 +474,7 @@ void Server::Impl::on_synced(std::vector<zmq::message_t>& frames) {
 }
 
 void Server::Impl::drain_syncs(std::uint64_t upload_id) {
-  while (syncing.contains(upload_id)) {
+  while (landing.contains(upload_id)) {
     std::vector<zmq::message_t> frames;
     if (!zmq::recv_multipart(*synced_socket, std::back_inserter(frames))) break;
     on_synced(frames);

@@ -263,7 +263,6 @@ void Server::Impl::enter_uploading(std::uint64_t round, const chain::Hash32& glo
                                    const chain::Hash32& seed) {
   while (!credits.empty()) release_credits(credits.begin()->first);
   hashes.clear();
-  written.clear();  // uploads of the last round: their chunks are refused now
   state.round = round;
   state.global_model = global;
   state.candidate_model = {};
@@ -589,8 +588,7 @@ void Server::stop() {
   s.sync_cv.notify_all();
   for (auto& t : s.sync_threads) t.join();
   s.sync_threads.clear();
-  s.syncing.clear();
-  s.written.clear();
+  s.landing.clear();
   if (s.aggregation.valid()) s.aggregation.wait();
   if (s.chain_step.valid()) s.chain_step.wait();
   if (s.zap_thread.joinable()) s.zap_thread.join();

@@ -81,12 +81,18 @@ struct SyncJob {
   std::uint64_t request_id = 0;
 };
 
-/// The chunks of one upload out on sync threads: the durable offset advances only over a
-/// contiguous run of synced chunks, so a crash can never leave a hole below it.
+/// An upload's chunks between the loop and the sync threads, from the first one queued until
+/// none is in flight. The loop queues chunks back to back from `queued_end`; the durable offset
+/// advances only over the contiguous run of synced chunks, so a crash can never leave a hole
+/// below it.
 struct Landing {
   Upload upload;
-  std::uint64_t durable = 0;                   ///< recorded in the spool
-  std::map<std::uint64_t, std::uint64_t> synced;  ///< synced chunks above it: offset -> end
+  std::uint64_t durable = 0;  ///< recorded in the spool
+  /// End of the last chunk queued; unset after a failed sync (the node begins again from
+  /// `durable`).
+  std::optional<std::uint64_t> queued_end;
+  std::size_t in_flight = 0;                      ///< chunks queued and not yet synced
+  std::map<std::uint64_t, std::uint64_t> synced;  ///< synced chunks above `durable`: offset -> end
 };
 
 /// What the chain worker hands back at the end of a round.
@@ -235,9 +241,7 @@ struct Server::Impl {
   std::map<std::uint64_t, Credits> credits;        // upload id -> credits held
   std::deque<WaitingBegin> waiting_begins;         // begins waiting for budget, oldest first
   std::map<std::uint64_t, RunningHash> hashes;     // upload id -> its update hash so far
-  std::map<std::uint64_t, std::uint64_t> written;  // upload id -> end of bytes written, synced or not
-  std::map<std::uint64_t, std::size_t> syncing;    // upload id -> chunks awaiting their sync
-  std::map<std::uint64_t, Landing> landing;        // upload id -> its synced chunks, while any sync
+  std::map<std::uint64_t, Landing> landing;        // upload id -> its chunks in flight, if any
   std::string current_identity;                    // the request being handled: its routing id
   std::uint64_t current_request = 0;               //   and request id
 
