@@ -368,22 +368,17 @@ void BM_MurmurdMemory(benchmark::State& state) {
 const int registered = [] {
   for (int n : {1, 8, 64}) {
     const std::string suffix = "/uploaders:" + std::to_string(n);
-    benchmark::RegisterBenchmark(("ingest/murmurd" + suffix).c_str(), BM_Murmurd, n, false)
-        ->Iterations(3)
-        ->UseManualTime()
-        ->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark(("ingest/murmurd_prehashed" + suffix).c_str(), BM_Murmurd, n, true)
-        ->Iterations(3)
-        ->UseManualTime()
-        ->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark(("ingest/zmq_curve" + suffix).c_str(), BM_PlainZeroMQ, n, true)
-        ->Iterations(3)
-        ->UseManualTime()
-        ->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark(("ingest/zmq_plain" + suffix).c_str(), BM_PlainZeroMQ, n, false)
-        ->Iterations(3)
-        ->UseManualTime()
-        ->Unit(benchmark::kMillisecond);
+    // Each transfer three times, timed by the transfer itself.
+    const auto transfer = [&](const std::string& name, void (*fn)(benchmark::State&, int, bool), bool flag) {
+      benchmark::RegisterBenchmark(("ingest/" + name + suffix).c_str(), fn, n, flag)
+          ->Iterations(3)
+          ->UseManualTime()
+          ->Unit(benchmark::kMillisecond);
+    };
+    transfer("murmurd", BM_Murmurd, false);
+    transfer("murmurd_prehashed", BM_Murmurd, true);
+    transfer("zmq_curve", BM_PlainZeroMQ, true);
+    transfer("zmq_plain", BM_PlainZeroMQ, false);
     const std::string tail = "/iterations:3/manual_time";
     add_ratio("murmurd / ZeroMQ+Curve, " + std::to_string(n) + " uploaders (target >= 0.70)",
               "ingest/murmurd" + suffix + tail, "ingest/zmq_curve" + suffix + tail);

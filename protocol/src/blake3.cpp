@@ -105,6 +105,17 @@ Blake3::Words parent_cv(const Blake3::Words& left, const Blake3::Words& right, s
   return cv;
 }
 
+/// Merges pairs from the top of `stack` until it holds one entry a set bit of `chunks`: what
+/// the stack must be before whatever starts at chunk `chunks` goes on (merges are never the
+/// root, since something follows them).
+void merge_below(std::vector<Blake3::Words>& stack, std::uint64_t chunks) {
+  while (stack.size() > static_cast<std::size_t>(std::popcount(chunks))) {
+    const Blake3::Words right = stack.back();
+    stack.pop_back();
+    stack.back() = parent_cv(stack.back(), right);
+  }
+}
+
 }  // namespace
 
 std::vector<std::string_view> available_backends() {
@@ -158,14 +169,7 @@ void Blake3::chunk_update(std::span<const std::uint8_t> bytes) {
 }
 
 void Blake3::push_cv(const Words& cv, std::uint64_t chunk_counter) {
-  // Before the subtree that starts at chunk `chunk_counter` goes on, the stack holds one entry
-  // a set bit of chunk_counter: merge pairs from the top until it does. These merges are never
-  // the root, since `cv` follows them.
-  while (stack_.size() > static_cast<std::size_t>(std::popcount(chunk_counter))) {
-    const Words right = stack_.back();
-    stack_.pop_back();
-    stack_.back() = parent_cv(stack_.back(), right);
-  }
+  merge_below(stack_, chunk_counter);  // never the root: `cv` follows
   stack_.push_back(cv);
 }
 
@@ -227,11 +231,7 @@ chain::Hash32 Blake3::finish() const {
   } else {
     // Merge what the current chunk's position says is complete (never the root), then roll
     // the current chunk up through the stack; the last compression carries ROOT.
-    while (stack.size() > static_cast<std::size_t>(std::popcount(chunk_counter_))) {
-      const Words right = stack.back();
-      stack.pop_back();
-      stack.back() = parent_cv(stack.back(), right);
-    }
+    merge_below(stack, chunk_counter_);
     std::memcpy(block.data(), block_.data(), block_len_);
     block_len = static_cast<std::uint32_t>(block_len_);
     flags = kChunkEnd | (blocks_compressed_ == 0 ? kChunkStart : 0);

@@ -282,13 +282,17 @@ namespace {
 /// block; 4096 covers 512-byte and 4K devices.
 constexpr std::size_t kDirectAlign = 4096;
 
-void pwrite_all(int fd, const std::uint8_t* p, std::size_t n, std::uint64_t offset) {
+/// Writes all `n` bytes at `offset`. With `may_refuse`, a file system that refuses the first
+/// write outright (EINVAL: O_DIRECT after all not for this file) gives false instead of throwing.
+bool pwrite_all(int fd, const std::uint8_t* p, std::size_t n, std::uint64_t offset, bool may_refuse = false) {
   for (std::size_t done = 0; done < n;) {
     const ssize_t w = ::pwrite(fd, p + done, n - done, static_cast<off_t>(offset + done));
     if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EINVAL && may_refuse && done == 0) return false;
     if (w <= 0) throw std::runtime_error("spool: write failed: " + std::string(std::strerror(errno)));
     done += static_cast<std::size_t>(w);
   }
+  return true;
 }
 
 /// The aligned run of `bytes` (at file offset `offset`, itself aligned) through O_DIRECT, by way
@@ -307,14 +311,7 @@ std::size_t write_direct(int fd, std::span<const std::uint8_t> bytes, std::uint6
     if (!buffer) return 0;
   }
   std::memcpy(buffer.get(), bytes.data(), n);
-  for (std::size_t done = 0; done < n;) {
-    const ssize_t w = ::pwrite(fd, buffer.get() + done, n - done, static_cast<off_t>(offset + done));
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && errno == EINVAL && done == 0) return 0;  // this file system after all: buffered
-    if (w <= 0) throw std::runtime_error("spool: write failed: " + std::string(std::strerror(errno)));
-    done += static_cast<std::size_t>(w);
-  }
-  return n;
+  return pwrite_all(fd, buffer.get(), n, offset, /*may_refuse=*/true) ? n : 0;
 }
 
 }  // namespace

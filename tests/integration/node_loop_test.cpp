@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -35,6 +36,33 @@ client::NodeLoopOptions loop_options(const server::Config& cfg, std::chrono::mil
   return o;
 }
 
+/// What node loops reported, and why any of them failed ("" when it did not).
+struct LoopRun {
+  std::vector<client::NodeLoopReport> reports;
+  std::vector<std::string> failures;
+};
+
+/// Runs node loops 0 .. n-1 (keys derived from kKeySeed, one thread each) against `srv` until
+/// they stop; node i trains with trainer(i) and votes with rule(i).
+LoopRun run_loops(const server::Config& cfg, const server::Server& srv, std::size_t n, std::chrono::milliseconds poll,
+                  const std::function<client::Trainer(std::size_t)>& trainer,
+                  const std::function<client::VoteRule(std::size_t)>& rule) {
+  LoopRun run{std::vector<client::NodeLoopReport>(n), std::vector<std::string>(n)};
+  std::vector<std::thread> nodes;
+  for (std::size_t i = 0; i < n; ++i)
+    nodes.emplace_back([&, i] {
+      try {
+        client::NodeClient c(client_options(cfg, srv.curve_public_key()));
+        run.reports[i] = client::run_node(c, client::derive_node_key(kKeySeed, i), loop_options(cfg, poll),
+                                          trainer(i), rule(i));
+      } catch (const std::exception& e) {
+        run.failures[i] = e.what();
+      }
+    });
+  for (auto& t : nodes) t.join();
+  return run;
+}
+
 std::pair<int, std::string> run(const std::string& command) {
   return murmur::testing::run_command(command);
 }
@@ -62,41 +90,27 @@ TEST(NodeLoop, ProposersUploadVotersVoteUntilTheTaskCloses) {
 
   std::mutex mutex;
   std::map<std::uint64_t, std::set<std::size_t>> trained, judged;  // round -> nodes
-  std::vector<client::NodeLoopReport> reports(kNodes);
-  std::vector<std::string> failures(kNodes);
-  std::vector<std::thread> nodes;
-  for (std::size_t i = 0; i < kNodes; ++i)
-    nodes.emplace_back([&, i] {
-      try {
-        client::NodeClient c(client_options(cfg, srv.curve_public_key()));
-        const client::NodeLoopOptions o = loop_options(cfg, 50ms);
-        const client::Trainer trainer =
-            [&, i](client::RoundContext& ctx) -> std::optional<client::TrainedUpdate> {
-          const auto& global = ctx.global_model();  // downloaded and hash-checked
-          if (global.size() != kParameters)
-            throw std::runtime_error("global model of the wrong size");
-          std::vector<float> update(kParameters);
-          for (std::size_t j = 0; j < kParameters; ++j)
-            update[j] = 0.001f * static_cast<float>((i + j) % 11);
-          std::lock_guard lock(mutex);
-          trained[ctx.info().round()].insert(i);
-          return client::TrainedUpdate{update, 10 + i};
-        };
-        const client::VoteRule rms = client::rms_step_rule(0.5);
-        const client::VoteRule rule = [&, i](client::RoundContext& ctx,
-                                             std::span<const float> candidate) {
-          {
-            std::lock_guard lock(mutex);
-            judged[ctx.info().round()].insert(i);
-          }
-          return rms(ctx, candidate);
-        };
-        reports[i] = client::run_node(c, client::derive_node_key(kKeySeed, i), o, trainer, rule);
-      } catch (const std::exception& e) {
-        failures[i] = e.what();
+  const auto trainer = [&](std::size_t i) -> client::Trainer {
+    return [&, i](client::RoundContext& ctx) -> std::optional<client::TrainedUpdate> {
+      const auto& global = ctx.global_model();  // downloaded and hash-checked
+      if (global.size() != kParameters) throw std::runtime_error("global model of the wrong size");
+      std::vector<float> update(kParameters);
+      for (std::size_t j = 0; j < kParameters; ++j) update[j] = 0.001f * static_cast<float>((i + j) % 11);
+      std::lock_guard lock(mutex);
+      trained[ctx.info().round()].insert(i);
+      return client::TrainedUpdate{update, 10 + i};
+    };
+  };
+  const auto rule = [&](std::size_t i) -> client::VoteRule {
+    return [&, i, rms = client::rms_step_rule(0.5)](client::RoundContext& ctx, std::span<const float> candidate) {
+      {
+        std::lock_guard lock(mutex);
+        judged[ctx.info().round()].insert(i);
       }
-    });
-  for (auto& t : nodes) t.join();
+      return rms(ctx, candidate);
+    };
+  };
+  const auto [reports, failures] = run_loops(cfg, srv, kNodes, 50ms, trainer, rule);
 
   for (std::size_t i = 0; i < kNodes; ++i) {
     ASSERT_EQ(failures[i], "") << "node " << i;
@@ -134,26 +148,14 @@ TEST(NodeLoop, SecAggRoundsSendMaskedUpdatesAndTheModelMovesByTheirMean) {
   server::Server srv(cfg);
   srv.start();
   // Node i sends 0.01 (i + 1) everywhere, so each round moves the model by 0.025.
-  std::vector<client::NodeLoopReport> reports(kNodes);
-  std::vector<std::string> failures(kNodes);
-  std::vector<std::thread> nodes;
-  for (std::size_t i = 0; i < kNodes; ++i)
-    nodes.emplace_back([&, i] {
-      try {
-        client::NodeClient c(client_options(cfg, srv.curve_public_key()));
-        const client::NodeLoopOptions o = loop_options(cfg, 20ms);
-        const client::Trainer trainer =
-            [i](client::RoundContext&) -> std::optional<client::TrainedUpdate> {
-          return client::TrainedUpdate{
-              std::vector<float>(kParameters, 0.01f * static_cast<float>(i + 1)), 1};
+  const auto [reports, failures] = run_loops(
+      cfg, srv, kNodes, 20ms,
+      [](std::size_t i) -> client::Trainer {
+        return [i](client::RoundContext&) -> std::optional<client::TrainedUpdate> {
+          return client::TrainedUpdate{std::vector<float>(kParameters, 0.01f * static_cast<float>(i + 1)), 1};
         };
-        reports[i] = client::run_node(c, client::derive_node_key(kKeySeed, i), o, trainer,
-                                      client::rms_step_rule(0.5));
-      } catch (const std::exception& e) {
-        failures[i] = e.what();
-      }
-    });
-  for (auto& t : nodes) t.join();
+      },
+      [](std::size_t) { return client::rms_step_rule(0.5); });
   for (std::size_t i = 0; i < kNodes; ++i) {
     ASSERT_EQ(failures[i], "") << "node " << i;
     EXPECT_TRUE(reports[i].closed) << "node " << i;
