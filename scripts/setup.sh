@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything Murmuration needs on Debian 12 (bookworm), idempotently and without
-# questions: the apt packages of DESIGN.md §8, then `npm ci` in contracts/. Run as root or
+# questions: the apt packages in APT_PACKAGES below, then `npm ci` in contracts/. Run as root or
 # with sudo. The CUDA toolkit is optional and not installed here: when nvcc is present (e.g.
 # /usr/local/cuda) the CUDA backend is built too.
 set -euo pipefail

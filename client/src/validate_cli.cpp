@@ -1,4 +1,4 @@
-// `murmur validate`: the AI Arena validator (DESIGN.md §6) on the command line.
+// `murmur validate`: the AI Arena validator (arena/README.md) on the command line.
 #include "validate_cli.hpp"
 
 #include <spawn.h>

@@ -1,8 +1,9 @@
 #pragma once
-// murmurd's validation step (DESIGN.md §1 step 5): after aggregation, the round's candidates
-// (previous model, new global model, each update alone, each leave-one-out mean) are scored on
-// the task's validation set, and each update gets its contribution to the global model's loss.
-// The updates are read from the spool through a RowSource, as the aggregation reads them.
+// murmurd's validation step (docs/ARCHITECTURE.md §2, step 5): after aggregation, the round's
+// candidates (previous model, new global model, each update alone, each leave-one-out mean) are
+// scored on the task's validation set, and each update gets its contribution to the global
+// model's loss. The updates are read from the spool through a RowSource, as the aggregation
+// reads them.
 #include <memory>
 #include <optional>
 #include <span>

@@ -1,5 +1,5 @@
 #pragma once
-// The node side of a SecAgg+ round through murmurd (DESIGN.md §5, murmur.proto's SECAGG
+// The node side of a SecAgg+ round through murmurd (secagg/README.md, murmur.proto's SECAGG
 // stages): one call per stage, each waiting (bounded) for the server to open that stage and
 // then doing this node's part with murmur::secagg::Client. A node that stops calling is a
 // dropout the server recovers from, up to the threshold.

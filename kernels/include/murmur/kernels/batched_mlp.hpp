@@ -1,6 +1,7 @@
 #pragma once
 // Batched validation of K candidate parameter vectors of one MLP classifier on one labelled
-// set: the FL round's "score every candidate" step (DESIGN.md §6) in one pass over the data.
+// set: the FL round's "score every candidate" step (docs/ARCHITECTURE.md §2, step 5) in one
+// pass over the data.
 #include <cstddef>
 #include <cstdint>
 #include <span>

@@ -2,7 +2,7 @@
 // Segmented gather matrix-vector products (SGMV): the low-rank halves of many LoRA adapters
 // applied to one batch of rows in one call, in the manner of Punica's SGMV and S-LoRA's BGMV.
 // The base projection Y = X W^T is one GEMM over the whole batch (the caller's); this adds, for
-// each segment of rows, the delta of the adapter that segment belongs to (DESIGN.md §6).
+// each segment of rows, the delta of the adapter that segment belongs to (arena/README.md).
 #include <cstddef>
 #include <cstdint>
 #include <span>

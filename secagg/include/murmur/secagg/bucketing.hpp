@@ -1,5 +1,5 @@
 #pragma once
-// Secure and robust at once (DESIGN.md §5; SHARE, arXiv 2110.02940; Karimireddy et al., arXiv
+// Secure and robust at once (secagg/README.md; SHARE, arXiv 2110.02940; Karimireddy et al., arXiv
 // 2006.09365): the round's nodes are put into groups of at least s drawn from the round seed,
 // SecAgg+ runs inside each group so the server learns only group sums, and the configured
 // robust rule runs across the group means. s = 1 is plain robust aggregation (a group of one

@@ -44,7 +44,7 @@ struct ChainConfig {
   std::chrono::milliseconds receipt_timeout{120000};
 };
 
-/// [secagg]: rounds run SecAgg+ with bucketing instead of plaintext uploads (DESIGN.md §5):
+/// [secagg]: rounds run SecAgg+ with bucketing instead of plaintext uploads (secagg/README.md):
 /// the proposers of a round are put into groups of group_size drawn from the round seed, the
 /// server learns only each group's sum, and [aggregation]'s rule runs across the group means.
 struct SecAggConfig {

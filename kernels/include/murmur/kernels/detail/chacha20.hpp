@@ -1,7 +1,7 @@
 #pragma once
 // ChaCha20 (RFC 8439: 256-bit key, 96-bit nonce, 32-bit block counter), written once for both
 // backends. Secure aggregation expands its pairwise and self masks with it; it is the PRG of
-// DESIGN.md §5, never a non-cryptographic generator.
+// secure aggregation (secagg/README.md), never a non-cryptographic generator.
 #include <cstdint>
 
 #include "murmur/kernels/detail/hd.hpp"
