@@ -1,7 +1,6 @@
 # Third-party packages (Debian's -dev packages; scripts/setup.sh installs them).
 include_guard(GLOBAL)
 find_package(Threads REQUIRED)
-find_package(PkgConfig REQUIRED)
 
 set(BLA_VENDOR OpenBLAS)
 find_package(BLAS REQUIRED)
@@ -10,6 +9,29 @@ find_path(MURMUR_CBLAS_INCLUDE cblas.h PATH_SUFFIXES openblas openblas-pthread
 add_library(murmur_blas INTERFACE)
 target_link_libraries(murmur_blas INTERFACE ${BLAS_LIBRARIES})
 target_include_directories(murmur_blas SYSTEM INTERFACE ${MURMUR_CBLAS_INCLUDE})
+
+if(MURMUR_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
+if(MURMUR_BUILD_BENCH)
+  find_package(benchmark REQUIRED)
+endif()
+
+if(MURMUR_HAVE_CUDA)
+  find_library(MURMUR_NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR})
+  find_path(MURMUR_NCCL_INCLUDE nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
+  if(NOT MURMUR_NCCL_LIBRARY OR NOT MURMUR_NCCL_INCLUDE)
+    message(FATAL_ERROR "CUDA found but NCCL is missing (libnccl.so / nccl.h): install NCCL "
+                        "or configure with -DMURMUR_CUDA=OFF")
+  endif()
+endif()
+
+# MURMUR_COMPONENTS=kernels needs nothing more: the packages below are never looked for.
+if(MURMUR_KERNELS_ONLY)
+  return()
+endif()
+
+find_package(PkgConfig REQUIRED)
 
 find_package(CLI11 REQUIRED)
 
@@ -46,19 +68,3 @@ find_package(spdlog REQUIRED)
 # Debian's cpp-httplib is a compiled library behind the header.
 find_path(MURMUR_HTTPLIB_INCLUDE httplib.h REQUIRED)
 find_library(MURMUR_HTTPLIB_LIBRARY cpp-httplib REQUIRED)
-
-if(MURMUR_BUILD_TESTS)
-  find_package(GTest REQUIRED)
-endif()
-if(MURMUR_BUILD_BENCH)
-  find_package(benchmark REQUIRED)
-endif()
-
-if(MURMUR_HAVE_CUDA)
-  find_library(MURMUR_NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR})
-  find_path(MURMUR_NCCL_INCLUDE nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
-  if(NOT MURMUR_NCCL_LIBRARY OR NOT MURMUR_NCCL_INCLUDE)
-    message(FATAL_ERROR "CUDA found but NCCL is missing (libnccl.so / nccl.h): install NCCL "
-                        "or configure with -DMURMUR_CUDA=OFF")
-  endif()
-endif()

@@ -6,6 +6,19 @@ include(CheckCXXCompilerFlag)
 option(MURMUR_BUILD_TESTS "Build the GoogleTest suites" ON)
 option(MURMUR_BUILD_BENCH "Build the Google Benchmark programs" ON)
 
+# --- Components: "all" (the default) or "kernels" (kernels/, their tests and bench/aggregate;
+# needs only a C++ compiler, CMake, the CUDA toolkit, a CPU BLAS, GoogleTest and Google
+# Benchmark: what scripts/gpu-check.sh builds on a bare GPU box, see docs/gpu-check.md). ------
+set(MURMUR_COMPONENTS all CACHE STRING "What to build: all, or kernels (kernels-only)")
+set_property(CACHE MURMUR_COMPONENTS PROPERTY STRINGS all kernels)
+if(NOT MURMUR_COMPONENTS MATCHES "^(all|kernels)$")
+  message(FATAL_ERROR "MURMUR_COMPONENTS='${MURMUR_COMPONENTS}': use all or kernels")
+endif()
+set(MURMUR_KERNELS_ONLY OFF)
+if(MURMUR_COMPONENTS STREQUAL "kernels")
+  set(MURMUR_KERNELS_ONLY ON)
+endif()
+
 # --- CUDA: AUTO compiles the CUDA backend whenever nvcc is found. -------------
 set(MURMUR_CUDA AUTO CACHE STRING "Build the CUDA backend: AUTO, ON or OFF")
 set_property(CACHE MURMUR_CUDA PROPERTY STRINGS AUTO ON OFF)
