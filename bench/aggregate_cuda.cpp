@@ -104,9 +104,10 @@ const Probe& device_probe() {
     cudaFreeHost(host);
     if (stream != nullptr) cudaStreamDestroy(stream);
     if (p.error.empty())
-      std::printf("device probe (%s, 2 x 512 MiB): device-to-device copy %.1f GB/s, pinned "
-                  "host-to-device %.1f GB/s\n",
-                  device().backend->describe().c_str(), p.d2d, p.h2d);
+      std::printf(
+          "device probe (%s, 2 x 512 MiB): device-to-device copy %.1f GB/s, pinned "
+          "host-to-device %.1f GB/s\n",
+          device().backend->describe().c_str(), p.d2d, p.h2d);
     else
       std::printf("device probe: %s\n", p.error.c_str());
     std::fflush(stdout);
@@ -160,7 +161,8 @@ k::AggregationSpec cuda_rule(const std::string& name, std::size_t n) {
 
 void cuda_rule_row(benchmark::State& state, const std::string& name) {
   if (skip_without_device(state)) return;
-  const auto n = static_cast<std::size_t>(state.range(0)), d = static_cast<std::size_t>(state.range(1));
+  const auto n = static_cast<std::size_t>(state.range(0)),
+             d = static_cast<std::size_t>(state.range(1));
   const k::MemoryRowSource src(rows(n, d), n, d);
   const std::vector<double> counts(n, 1.0);
   std::vector<float> out(d);
@@ -176,7 +178,8 @@ void cuda_rule_row(benchmark::State& state, const std::string& name) {
 
 void cuda_weighted_sum_row(benchmark::State& state) {
   if (skip_without_device(state)) return;
-  const auto n = static_cast<std::size_t>(state.range(0)), d = static_cast<std::size_t>(state.range(1));
+  const auto n = static_cast<std::size_t>(state.range(0)),
+             d = static_cast<std::size_t>(state.range(1));
   const k::MemoryRowSource src(rows(n, d), n, d);
   const std::vector<double> w(n, 1.0 / static_cast<double>(n));
   std::vector<float> out(d);
@@ -216,18 +219,27 @@ constexpr std::int64_t kM = 1000000;
 
 const bool kRegistered = [] {
   benchmark::RegisterBenchmark("BM_CudaDeviceCopy", cuda_copy_row, cudaMemcpyDeviceToDevice)
-      ->Unit(benchmark::kMillisecond)->UseRealTime();
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
   benchmark::RegisterBenchmark("BM_CudaHostToDevice", cuda_copy_row, cudaMemcpyHostToDevice)
-      ->Unit(benchmark::kMillisecond)->UseRealTime();
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
   for (std::int64_t d : {kM, 10 * kM})
     for (std::int64_t n : {32, 100}) {
       benchmark::RegisterBenchmark("BM_CudaWeightedSum", cuda_weighted_sum_row)
-          ->ArgNames({"N", "D"})->Args({n, d})->Unit(benchmark::kMillisecond)->UseRealTime();
+          ->ArgNames({"N", "D"})
+          ->Args({n, d})
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
       for (const char* name : {"fedavg", "median", "trimmed_mean", "multi_krum"}) {
         const std::string rule_name = name;
-        benchmark::RegisterBenchmark(("BM_CudaRule/" + rule_name).c_str(),
-                                     [rule_name](benchmark::State& s) { cuda_rule_row(s, rule_name); })
-            ->ArgNames({"N", "D"})->Args({n, d})->Unit(benchmark::kMillisecond)->UseRealTime()
+        benchmark::RegisterBenchmark(
+            ("BM_CudaRule/" + rule_name).c_str(),
+            [rule_name](benchmark::State& s) { cuda_rule_row(s, rule_name); })
+            ->ArgNames({"N", "D"})
+            ->Args({n, d})
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime()
             ->MinTime(0.2);
       }
     }
