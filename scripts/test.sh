@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, builds, and runs every test (unit,
-# integration, contracts; gpu tests skip themselves without a device). Ends with ctest's
-# summary and exits non-zero on any failure.
+# integration, contracts; gpu tests skip themselves without a device), first the BLAS-touching
+# ones under each OpenBLAS kernel family. Ends with ctest's summary and exits non-zero on any
+# failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -13,4 +14,9 @@ echo "[test] build done in $(( $(date +%s) - start )) s"
 if [ -f contracts/package.json ]; then
   (cd contracts && npx hardhat compile --quiet)
 fi
+# The BLAS- and libtorch-touching binaries under each OpenBLAS kernel family (Haswell, SkylakeX,
+# generic), whatever the environment sets: no verdict may depend on the family.
+blas=0
+bash scripts/blas-families.sh "${MURMUR_BUILD_DIR:-build}" || blas=$?
 ctest --test-dir "${MURMUR_BUILD_DIR:-build}" --output-on-failure -j "$(nproc)" --timeout 600
+[ "$blas" -eq 0 ] || { echo "[test] a test failed under an OpenBLAS kernel family (see [blas] above)"; exit 1; }

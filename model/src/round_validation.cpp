@@ -92,11 +92,7 @@ RoundValidation validate_round(CandidateEvaluator& evaluator, std::span<const fl
         dst[j] = static_cast<float>(static_cast<double>(base[j]) + static_cast<double>(d[j]));
     } else {
       const std::size_t i = c - 2 - n;
-      const double rest = total - weights[i];
-      if (!(rest > 0)) {  // the only weighted update: without it the model stays at base
-        std::copy(base.begin(), base.end(), dst);
-        return;
-      }
+      const double rest = total - weights[i];  // > 0: otherwise it is scored as previous
       if (i == lone_bad) {
         for (std::size_t j = 0; j < p; ++j)
           dst[j] = static_cast<float>(static_cast<double>(base[j]) + sum_without_bad[j] / rest);
@@ -110,20 +106,46 @@ RoundValidation validate_round(CandidateEvaluator& evaluator, std::span<const fl
     }
   };
 
-  std::vector<CandidateScore> scores;
-  scores.reserve(count);
+  // Candidates that are the same model by construction are scored once, so that the identities
+  // the round record states hold exactly, whatever the evaluator's GEMMs round (a batched GEMM
+  // may round a row differently by its position in the batch):
+  //   without_i = global     when w_i = 0 (the rule rejected update i: it contributes exactly 0)
+  //   without_i = previous   when w_i is the only weight (nothing is left without it)
+  //   without_i = alone_j    when j is the only other update with a weight (all rows finite)
+  // source[c] is the candidate whose score c takes; only candidates with source[c] == c are built.
+  std::vector<std::size_t> source(count);
+  for (std::size_t c = 0; c < count; ++c) source[c] = c;
+  std::size_t weighted = 0;
+  for (std::size_t i = 0; i < n; ++i) weighted += weights[i] > 0 ? 1 : 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::size_t& s = source[2 + n + i];
+    if (!(total - weights[i] > 0)) {
+      s = 0;
+    } else if (weights[i] == 0 && i != lone_bad) {
+      s = 1;
+    } else if (weighted == 2 && weights[i] > 0 && non_finite.empty()) {
+      for (std::size_t j = 0; j < n; ++j)
+        if (j != i && weights[j] > 0) s = 2 + j;
+    }
+  }
+  std::vector<std::size_t> distinct;
+  for (std::size_t c = 0; c < count; ++c)
+    if (source[c] == c) distinct.push_back(c);
+
+  std::vector<CandidateScore> scores(count);
   const std::size_t group = std::max<std::size_t>(evaluator.max_batch(), 1);
-  std::vector<float> buffer(std::min(group, count) * p);
-  for (std::size_t c0 = 0; c0 < count; c0 += group) {
-    const std::size_t g = std::min(group, count - c0);
-    for (std::size_t c = 0; c < g; ++c) fill(c0 + c, buffer.data() + c * p);
+  std::vector<float> buffer(std::min(group, distinct.size()) * p);
+  for (std::size_t k0 = 0; k0 < distinct.size(); k0 += group) {
+    const std::size_t g = std::min(group, distinct.size() - k0);
+    for (std::size_t k = 0; k < g; ++k) fill(distinct[k0 + k], buffer.data() + k * p);
     const std::vector<CandidateScore> part =
         evaluator.evaluate(std::span<const float>(buffer.data(), g * p));
-    scores.insert(scores.end(), part.begin(), part.end());
+    for (std::size_t k = 0; k < g; ++k) scores[distinct[k0 + k]] = part.at(k);
     ++result.passes;
   }
+  for (std::size_t c = 0; c < count; ++c) scores[c] = scores[source[c]];
 
-  result.candidates = count;
+  result.candidates = distinct.size();
   result.previous = scores[0];
   result.global = scores[1];
   result.updates.resize(n);

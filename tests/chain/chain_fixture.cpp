@@ -3,6 +3,8 @@
 #include <fstream>
 #include <thread>
 
+#include "support/requirements.hpp"
+
 namespace murmur::chain::testing {
 
 HardhatNode* LocalChainTest::node_ = nullptr;
@@ -25,9 +27,9 @@ void LocalChainTest::TearDownTestSuite() {
 }
 
 void LocalChainTest::SetUp() {
-  if (!std::filesystem::exists(repo() / "contracts/node_modules/.bin/hardhat"))
-    GTEST_SKIP()
-        << "contracts/node_modules is missing: run `npm ci` in contracts/ (scripts/setup.sh does)";
+  MURMUR_REQUIRE_OR_SKIP(
+      std::filesystem::exists(repo() / "contracts/node_modules/.bin/hardhat"),
+      "contracts/node_modules is missing: run `npm ci` in contracts/ (scripts/setup.sh does)");
   ASSERT_NE(node_, nullptr) << "hardhat node did not start: " << start_error_;
   rpc_ = std::make_unique<RpcClient>(node_->url());
   eth_ = std::make_unique<EthClient>(*rpc_, &alliance::errors());

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "murmur/chain/consensus.hpp"
+#include "support/requirements.hpp"
 
 using namespace murmur::chain;
 
@@ -27,8 +28,8 @@ TEST(Roles, ReadmeFixedVector) {
 TEST(Settlement, SharedConsensusCases) {
   std::filesystem::path file =
       std::filesystem::path(MURMUR_SOURCE_DIR) / "contracts/test/consensus_cases.json";
-  if (!std::filesystem::exists(file))
-    GTEST_SKIP() << file << " not present (contracts/ not checked out)";
+  MURMUR_REQUIRE_OR_SKIP(std::filesystem::exists(file),
+                         file.string() + " not present (contracts/ not checked out)");
   nlohmann::json table = nlohmann::json::parse(std::ifstream(file));
   const auto& cases = table.at("cases");
   ASSERT_GE(cases.size(), 5u);

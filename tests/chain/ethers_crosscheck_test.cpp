@@ -22,6 +22,7 @@
 #include "murmur/chain/eip712.hpp"
 #include "murmur/chain/rlp.hpp"
 #include "murmur/chain/transaction.hpp"
+#include "support/requirements.hpp"
 
 // Inside the namespace: gtest pulls in <cxxabi.h>, whose global `namespace abi` would make
 // a bare abi:: ambiguous under a using-directive.
@@ -166,9 +167,9 @@ json run_ethers(const json& cases, std::string& error) {
 }  // namespace
 
 TEST(EthersCrossCheck, SignerAbiRlpAndRolesMatchEthersByteForByte) {
-  if (!std::filesystem::exists(kRepo / "contracts/node_modules/ethers"))
-    GTEST_SKIP() << "contracts/node_modules/ethers is missing: run `npm ci` in contracts/ "
-                    "(scripts/setup.sh does)";
+  MURMUR_REQUIRE_OR_SKIP(std::filesystem::exists(kRepo / "contracts/node_modules/ethers"),
+                         "contracts/node_modules/ethers is missing: run `npm ci` in contracts/ "
+                         "(scripts/setup.sh does)");
   std::cout << "seed " << kSeed << "\n";
   Gen g(kSeed);
   json cases = json::array();

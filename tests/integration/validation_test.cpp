@@ -6,6 +6,7 @@
 // previous and new model's loss and accuracy, the vote's tally, the outcome and the flags.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -30,6 +31,9 @@ using namespace std::chrono_literals;
 constexpr std::size_t kFeatures = 784, kClasses = 10;
 constexpr std::uint64_t kParameters = kClasses * kFeatures + kClasses;  // logistic regression
 constexpr std::size_t kValidationRows = 2000;
+/// Two fp32 GEMM evaluations of the same model whose kernels or batch positions differ agree to
+/// about 1e-7 relative in each logit; the mean loss over the rows to well within this.
+constexpr double kGemmLossTolerance = 1e-6;
 constexpr std::size_t kRowsPerNode = 400;
 
 const model::LabelledSet& training_set() {
@@ -187,8 +191,11 @@ TEST(RoundValidation, FedAvgRoundRecordsContributionsVotesAndTheOutcome) {
   model::BatchedMlpEvaluator check(*backend, {{kFeatures, kClasses}}, test_set);
   const auto own = check.evaluate(global).at(0);
   ASSERT_TRUE(own.valid());
-  EXPECT_NEAR(v.candidate_loss, own.mean_loss, 1e-9);
-  EXPECT_DOUBLE_EQ(v.candidate_accuracy, own.accuracy);
+  // murmurd scored the model inside a batch of candidates, this evaluator alone: OpenBLAS may
+  // round each logit differently by kernel family and batch position (2^-24 relative), which
+  // moves the mean loss in its last digits and can flip a prediction whose top two logits tie.
+  EXPECT_NEAR(v.candidate_loss, own.mean_loss, kGemmLossTolerance * std::max(1.0, own.mean_loss));
+  EXPECT_NEAR(v.candidate_accuracy, own.accuracy, 2.0 / kValidationRows);
 
   // The same record as `murmurd rounds` prints it.
   const auto json = nlohmann::json::parse(server::round_records_json(cfg.data_dir));

@@ -8,6 +8,7 @@
 #include <limits>
 #include <numeric>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "../support/rows.hpp"
@@ -137,18 +138,47 @@ inline std::vector<float> meamed(const Finite& f, std::size_t fby) {
 }
 
 /// Krum scores with n - f - 2 neighbours over rows `among` (indices into f.x).
-inline std::vector<double> krum_scores(const Finite& f, const std::vector<std::size_t>& among,
-                                       std::size_t fby) {
+/// Every pairwise squared distance, computed once (dist2 is symmetric: row a, column b).
+inline std::vector<std::vector<double>> distance_matrix(const Finite& f) {
+  const std::size_t n = f.x.size();
+  std::vector<std::vector<double>> d(n, std::vector<double>(n, 0.0));
+  for (std::size_t a = 0; a < n; ++a)
+    for (std::size_t b = a + 1; b < n; ++b) d[a][b] = d[b][a] = dist2(f.x[a], f.x[b]);
+  return d;
+}
+
+/// Each row's distances to every other row, ascending (the order Krum sums them in).
+inline std::vector<std::vector<std::pair<double, std::size_t>>> neighbours_by_distance(
+    const std::vector<std::vector<double>>& d) {
+  const std::size_t n = d.size();
+  std::vector<std::vector<std::pair<double, std::size_t>>> out(n);
+  for (std::size_t a = 0; a < n; ++a) {
+    for (std::size_t b = 0; b < n; ++b)
+      if (a != b) out[a].push_back({d[a][b], b});
+    std::sort(out[a].begin(), out[a].end());
+  }
+  return out;
+}
+
+/// Krum scores of the rows `among`: each one's n - f - 2 smallest distances to the others of
+/// `among`, summed in ascending order. `in` marks the members of `among`.
+inline std::vector<double> krum_scores(
+    const std::vector<std::vector<std::pair<double, std::size_t>>>& sorted,
+    const std::vector<std::size_t>& among, std::size_t fby) {
   const std::size_t n = among.size();
   const std::size_t k = n >= fby + 2 ? n - fby - 2 : 0;
+  std::vector<bool> in(sorted.size(), false);
+  for (std::size_t a : among) in[a] = true;
   std::vector<double> scores;
   for (std::size_t a : among) {
-    std::vector<double> d;
-    for (std::size_t b : among)
-      if (a != b) d.push_back(dist2(f.x[a], f.x[b]));
-    std::sort(d.begin(), d.end());
     double s = 0;
-    for (std::size_t t = 0; t < std::min(k, d.size()); ++t) s += d[t];
+    std::size_t taken = 0;
+    for (const auto& [dist, b] : sorted[a]) {
+      if (taken == k) break;
+      if (!in[b]) continue;
+      s += dist;
+      ++taken;
+    }
     scores.push_back(s);
   }
   return scores;
@@ -166,7 +196,8 @@ inline std::vector<float> multi_krum(const Finite& f, std::size_t fby, std::size
   std::vector<std::size_t> all(f.x.size());
   std::iota(all.begin(), all.end(), 0);
   std::vector<double> c(f.x.size(), 0.0);
-  for (std::size_t i : lowest(krum_scores(f, all, fby), m)) c[i] = 1.0 / static_cast<double>(m);
+  const auto sorted = neighbours_by_distance(distance_matrix(f));
+  for (std::size_t i : lowest(krum_scores(sorted, all, fby), m)) c[i] = 1.0 / static_cast<double>(m);
   return combine(f, c);
 }
 
@@ -174,8 +205,9 @@ inline std::vector<float> bulyan(const Finite& f, std::size_t fby) {
   std::vector<std::size_t> left(f.x.size()), chosen;
   std::iota(left.begin(), left.end(), 0);
   const std::size_t theta = f.x.size() - 2 * fby;
+  const auto sorted = neighbours_by_distance(distance_matrix(f));
   while (chosen.size() < theta) {
-    const std::size_t best = lowest(krum_scores(f, left, fby), 1).front();
+    const std::size_t best = lowest(krum_scores(sorted, left, fby), 1).front();
     chosen.push_back(left[best]);
     left.erase(left.begin() + static_cast<std::ptrdiff_t>(best));
   }
@@ -231,12 +263,12 @@ inline std::vector<float> centered_clipping(const Finite& f, double tau, std::si
 inline Finite nearest_neighbor_mixing(const Finite& f, std::size_t fby) {
   const std::size_t n = f.x.size(), k = n - fby;
   Finite out{{}, f.w, f.d};
+  const auto dist = distance_matrix(f);
   for (std::size_t i = 0; i < n; ++i) {
     std::vector<std::size_t> idx(n);
     std::iota(idx.begin(), idx.end(), 0);
-    std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) {
-      return dist2(f.x[i], f.x[a]) < dist2(f.x[i], f.x[b]);
-    });
+    std::stable_sort(idx.begin(), idx.end(),
+                     [&](std::size_t a, std::size_t b) { return dist[i][a] < dist[i][b]; });
     idx.resize(k);
     std::sort(idx.begin(), idx.end());
     std::vector<float> row(f.d);

@@ -87,7 +87,7 @@ inline const std::vector<Op>& all_ops() {
                 const std::size_t n = f.x.size();
                 return naive::multi_krum(f, n >= 3 ? (n - 3) / 2 : 0, 1);
               }),
-      rule_op("bulyan", kExact, kExact, 100,
+      rule_op("bulyan", kExact, kExact, 1000,
               [](std::size_t n) { return Spec{{}, k::Bulyan{bulyan_f(n)}}; },
               [](const naive::Finite& f) { return naive::bulyan(f, bulyan_f(f.x.size())); }),
       rule_op("geometric_median", kGramTolerance, kGramTolerance, 1000,
@@ -96,7 +96,7 @@ inline const std::vector<Op>& all_ops() {
       rule_op("centered_clipping", kGramTolerance, kGramTolerance, 1000,
               [](std::size_t) { return Spec{{}, k::CenteredClipping{5.0, 4}}; },
               [](const naive::Finite& f) { return naive::centered_clipping(f, 5.0, 4); }),
-      rule_op("nnm_median", kExact, kExact, 100,
+      rule_op("nnm_median", kExact, kExact, 1000,
               [](std::size_t n) { return Spec{{k::NearestNeighborMixing{n / 4}}, k::CoordinateMedian{}}; },
               [](const naive::Finite& f) {
                 return naive::coordinate_median(naive::nearest_neighbor_mixing(f, f.x.size() / 4));

@@ -262,21 +262,5 @@ TEST(Errors, PreconditionsFailWithReasons) {
   expect_error(rows({{1}, {2}}, {1, -1}), {{}, WeightedMean{}}, "sample count");
 }
 
-TEST(Determinism, ArrivalOrderDoesNotMatterOnceSortedByClient) {
-  // The same updates arriving in two orders, sorted by client id before aggregation, give
-  // the same bits: the engine's only order is the rows' order.
-  const Attack a = attacked(12, 2, 333, false, 11);
-  std::vector<std::size_t> arrival(12);
-  std::iota(arrival.begin(), arrival.end(), 0);
-  std::shuffle(arrival.begin(), arrival.end(), std::mt19937_64(5));
-  std::vector<std::pair<std::size_t, std::vector<float>>> received;
-  for (std::size_t id : arrival)
-    received.push_back({id, std::vector<float>(a.data.begin() + id * 333, a.data.begin() + (id + 1) * 333)});
-  std::sort(received.begin(), received.end());
-  std::vector<float> sorted;
-  for (auto& [id, row] : received) sorted.insert(sorted.end(), row.begin(), row.end());
-  ASSERT_EQ(sorted, a.data);
-}
-
 }  // namespace
 }  // namespace murmur::kernels

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <string>
 
 #include "murmur/kernels/weighted_sum.hpp"
 
@@ -50,15 +51,40 @@ TEST(WeightedSum, RejectsMismatchedArguments) {
   EXPECT_THROW(MemoryRowSource(data, 4, 2), std::invalid_argument);
 }
 
+/// Whether or not a device answers, the factories agree with cuda_status(): with no device,
+/// make_cuda_backend throws BackendUnavailable carrying the runtime's own reason and the default
+/// backend is the CPU; with one, the CUDA backend is what the default gives. A device index
+/// past the last one is refused by name either way.
 TEST(Backends, CudaUnavailableSaysWhy) {
+  const CudaStatus status = cuda_status();
+  EXPECT_EQ(status.compiled, cuda_compiled());
+  const auto fallback = make_default_backend();
+  if (status.devices.empty()) {
+    ASSERT_FALSE(status.error.empty()) << "no device and no reason";
+    try {
+      (void)make_cuda_backend(0);
+      ADD_FAILURE() << "make_cuda_backend succeeded with no device: " << status.error;
+    } catch (const BackendUnavailable& e) {
+      const std::string why = e.what();
+      EXPECT_NE(why.find("CUDA"), std::string::npos) << why;
+      // The exception carries the reason cuda_status() reports (the runtime's error text).
+      EXPECT_NE(why.find(status.error), std::string::npos)
+          << "exception: " << why << "\nstatus: " << status.error;
+    }
+    EXPECT_EQ(fallback->kind(), BackendKind::kCpu);
+  } else {
+    const auto gpu = make_cuda_backend(0);
+    EXPECT_EQ(gpu->kind(), BackendKind::kCuda);
+    EXPECT_EQ(fallback->kind(), BackendKind::kCuda);
+  }
+  const int past = static_cast<int>(status.devices.size()) + 3;
   try {
-    auto gpu = make_cuda_backend(0);
-    SUCCEED() << "a CUDA device answers: " << gpu->describe();
+    (void)make_cuda_backend(past);
+    ADD_FAILURE() << "device " << past << " was accepted";
   } catch (const BackendUnavailable& e) {
     EXPECT_NE(std::string(e.what()).find("CUDA"), std::string::npos) << e.what();
   }
-  // Whatever happens, a default backend is always there.
-  EXPECT_FALSE(make_default_backend()->describe().empty());
+  EXPECT_FALSE(fallback->describe().empty());
 }
 
 }  // namespace

@@ -53,17 +53,20 @@ class RecordingEvaluator final : public model::CandidateEvaluator {
 };
 
 TEST(ValidateRound, CandidateSetIsTheDocumentedFormulas) {
-  const std::size_t p = 4, n = 3;
+  const std::size_t p = 4, n = 4;
   const std::vector<float> base = {1.0f, -2.0f, 0.5f, 3.0f};
-  const std::vector<float> deltas = {0.1f,  0.2f, -0.3f, 0.4f,   //
-                                     -1.0f, 0.5f, 0.25f, 2.0f,   //
-                                     7.0f,  7.0f, 7.0f,  7.0f};  // weight 0: enters no mean
-  const std::vector<double> w = {1.0, 3.0, 0.0};
+  const std::vector<float> deltas = {0.1f,  0.2f, -0.3f, 0.4f,    //
+                                     -1.0f, 0.5f, 0.25f, 2.0f,    //
+                                     7.0f,  7.0f, 7.0f,  7.0f,    // weight 0: enters no mean
+                                     0.3f,  -0.6f, 1.5f, -0.125f};
+  const std::vector<double> w = {1.0, 3.0, 0.0, 2.0};
   RecordingEvaluator eval(p, 3);
   const model::RoundValidation r = model::validate_round(eval, base, {deltas.data(), n, p, p}, w);
-  ASSERT_EQ(eval.seen.size(), 2 * n + 2);
-  EXPECT_EQ(r.candidates, 2 * n + 2);
-  EXPECT_EQ(eval.calls, (std::vector<std::size_t>{3, 3, 2}));
+  // Leaving out the weight-0 update leaves the mean as it is: that candidate is the global
+  // model and is not built again, so 2N + 1 are evaluated.
+  ASSERT_EQ(eval.seen.size(), 2 * n + 1);
+  EXPECT_EQ(r.candidates, 2 * n + 1);
+  EXPECT_EQ(eval.calls, (std::vector<std::size_t>{3, 3, 3}));
   EXPECT_EQ(r.passes, 3u);
   const auto mean = [&](std::size_t skip, std::size_t j) {
     double s = 0, total = 0;
@@ -74,21 +77,84 @@ TEST(ValidateRound, CandidateSetIsTheDocumentedFormulas) {
       }
     return static_cast<float>(base[j] + s / total);
   };
+  // Evaluated in order: previous, global, alone_0..3, without_0, without_1, without_3.
+  const std::vector<std::size_t> without_at = {2 + n, 3 + n, 0, 4 + n};
   for (std::size_t j = 0; j < p; ++j) {
     EXPECT_EQ(eval.seen[0][j], base[j]);
     EXPECT_FLOAT_EQ(eval.seen[1][j], mean(n, j));
     EXPECT_EQ(r.global_parameters[j], eval.seen[1][j]);
     for (std::size_t i = 0; i < n; ++i) {
       EXPECT_EQ(eval.seen[2 + i][j], base[j] + deltas[i * p + j]);
-      EXPECT_FLOAT_EQ(eval.seen[2 + n + i][j], mean(i, j)) << "without update " << i;
+      if (i != 2) {
+        EXPECT_FLOAT_EQ(eval.seen[without_at[i]][j], mean(i, j)) << "without " << i;
+      }
     }
-    // Leaving out a weight-0 update leaves the mean as it is.
-    EXPECT_EQ(eval.seen[2 + n + 2][j], eval.seen[1][j]);
   }
   ASSERT_EQ(r.updates.size(), n);
   for (std::size_t i = 0; i < n; ++i)
     EXPECT_EQ(r.updates[i].contribution, r.updates[i].without.mean_loss - r.global.mean_loss);
+  EXPECT_EQ(r.updates[2].without.mean_loss, r.global.mean_loss);
+  EXPECT_EQ(r.updates[2].contribution, 0.0);
   EXPECT_EQ(r.previous.mean_loss, 1.0 - 2.0 + 0.5 + 3.0);
+}
+
+/// Scores like RecordingEvaluator but adds a different tiny amount by the candidate's position in
+/// the batch and by the call, as a batched GEMM may round one row differently by where it sits.
+class PositionRoundingEvaluator final : public model::CandidateEvaluator {
+ public:
+  PositionRoundingEvaluator(std::size_t p, std::size_t batch) : inner_(p, batch) {}
+  std::size_t parameters() const override { return inner_.parameters(); }
+  std::size_t max_batch() const override { return inner_.max_batch(); }
+  std::string describe() const override { return "position-rounding evaluator"; }
+  std::vector<CandidateScore> evaluate(std::span<const float> packed) override {
+    auto out = inner_.evaluate(packed);
+    ++calls_;
+    for (std::size_t i = 0; i < out.size(); ++i)
+      out[i].mean_loss += 1e-9 * static_cast<double>(i + 1) * static_cast<double>(calls_);
+    return out;
+  }
+
+ private:
+  RecordingEvaluator inner_;
+  std::size_t calls_ = 0;
+};
+
+/// The record's identities hold by construction, not by the evaluator rounding two copies of one
+/// model alike: a rejected (weight 0) update contributes exactly 0, with two weighted updates each
+/// one's leave-one-out is the other alone, and a lone update's leave-one-out is the base model.
+TEST(ValidateRound, IdentitiesHoldWhateverTheEvaluatorRounds) {
+  const std::size_t p = 3;
+  const std::vector<float> base = {0.25f, -1.0f, 2.0f};
+  const std::vector<float> deltas = {0.5f, 0.125f, -0.75f,  //
+                                     -0.5f, 1.0f, 0.375f,   //
+                                     9.0f, -9.0f, 9.0f};
+  for (const std::size_t batch : {1u, 2u, 3u, 64u}) {
+    PositionRoundingEvaluator eval(p, batch);
+    const auto r = model::validate_round(eval, base, {deltas.data(), 3, p, p},
+                                         std::vector<double>{2.0, 1.0, 0.0});
+    EXPECT_EQ(r.updates[2].contribution, 0.0) << "batch " << batch;
+    EXPECT_EQ(r.updates[0].without.mean_loss, r.updates[1].alone.mean_loss) << "batch " << batch;
+    EXPECT_EQ(r.updates[1].without.mean_loss, r.updates[0].alone.mean_loss) << "batch " << batch;
+    EXPECT_EQ(r.candidates, 5u);  // previous, global, three alone
+
+    PositionRoundingEvaluator lone(p, batch);
+    const auto one = model::validate_round(lone, base, {deltas.data(), 3, p, p},
+                                           std::vector<double>{0.0, 4.0, 0.0});
+    EXPECT_EQ(one.updates[1].without.mean_loss, one.previous.mean_loss) << "batch " << batch;
+    EXPECT_EQ(one.updates[0].contribution, 0.0);
+    EXPECT_EQ(one.updates[2].contribution, 0.0);
+  }
+  // With a non-finite row the weight-0 identity still holds for a finite rejected row; the
+  // non-finite row's own leave-one-out is built without it.
+  std::vector<float> bad = deltas;
+  bad[1] = std::numeric_limits<float>::infinity();
+  PositionRoundingEvaluator eval(p, 2);
+  const auto r =
+      model::validate_round(eval, base, {bad.data(), 3, p, p}, std::vector<double>{1.0, 1.0, 0.0});
+  EXPECT_FALSE(r.global.valid());
+  EXPECT_TRUE(r.updates[0].without.valid());
+  EXPECT_FALSE(r.updates[1].without.valid());
+  EXPECT_FALSE(r.updates[2].without.valid());
 }
 
 /// Rows handed out only through read_row (like murmurd's spool), never resident; counts reads.
@@ -137,9 +203,11 @@ TEST(ValidateRound, OneUpdateLeftOutIsTheBaseModel) {
   RecordingEvaluator eval(3, 64);
   const std::vector<double> w = {10.0};
   const auto r = model::validate_round(eval, base, {delta.data(), 1, 3, 3}, w);
-  ASSERT_EQ(eval.seen.size(), 4u);
-  EXPECT_EQ(eval.seen[3], base);
+  // Without the only update the model is the base: scored once, as previous.
+  ASSERT_EQ(eval.seen.size(), 3u);
+  EXPECT_EQ(eval.seen[0], base);
   EXPECT_EQ(eval.seen[1], eval.seen[2]);  // global = base + delta when it is the only update
+  EXPECT_EQ(r.updates[0].without.mean_loss, r.previous.mean_loss);
   EXPECT_EQ(r.passes, 1u);
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// A round's candidate set and each update's contribution (DESIGN.md §1 step 5).
+// A round's candidate set and each update's contribution (docs/ARCHITECTURE.md §2, step 5).
 #include <cstddef>
 #include <span>
 #include <vector>
@@ -24,7 +24,7 @@ struct RoundValidation {
   CandidateScore global;                    ///< the new global model
   std::vector<UpdateContribution> updates;  ///< in the order of the update rows
   std::vector<float> global_parameters;     ///< the new global model's flat vector
-  std::size_t candidates = 0;               ///< 2N + 2 evaluated
+  std::size_t candidates = 0;               ///< distinct candidates evaluated (<= 2N + 2)
   std::size_t passes = 0;                   ///< evaluator calls (groups of max_batch())
 };
 
@@ -35,8 +35,12 @@ struct RoundValidation {
 ///   global     = base + S / W
 ///   alone_i    = base + delta_i
 ///   without_i  = base + (S - w_i delta_i) / (W - w_i)   (= base when W - w_i = 0)
-/// each rounded once to float. The 2N + 2 candidates are built and scored in groups of
-/// evaluator.max_batch(), so memory is max_batch() * P floats plus S (P doubles).
+/// each rounded once to float. Candidates that are the same model by construction are scored
+/// once and share that score, so the record's identities hold exactly whatever the evaluator's
+/// GEMMs round: without_i is scored as global when w_i = 0 (a rejected update contributes exactly
+/// 0), as previous when w_i is the only weight, and as alone_j when j is the only other weighted
+/// update (all rows finite). The rest are built and scored in groups of evaluator.max_batch(),
+/// so memory is max_batch() * P floats plus S (P doubles).
 ///
 /// Throws ModelError unless base.size() == deltas.d == evaluator.parameters(), and
 /// std::invalid_argument unless N >= 1, weights.size() == N, every weight is finite and >= 0
