@@ -4,11 +4,13 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "common.hpp"
 #include "murmur/kernels/aggregate.hpp"
 #include "murmur/kernels/coordinatewise.hpp"
+#include "murmur/kernels/rule_registry.hpp"
 #include "murmur/kernels/weighted_sum.hpp"
 
 namespace murmur::bench {
@@ -35,27 +37,56 @@ k::Backend& cpu() {
   return *backend;
 }
 
-/// Rules by name, with parameters scaled to N as a deployment would set them (f = 20%).
-k::AggregationSpec rule(const std::string& name, std::size_t n) {
-  const std::size_t f = n / 5, f_bulyan = n >= 3 ? std::min(f, (n - 3) / 4) : 0;
-  if (name == "fedavg") return {{}, k::WeightedMean{}, false};
-  if (name == "median") return {{}, k::CoordinateMedian{}, false};
-  if (name == "trimmed_mean") return {{}, k::TrimmedMean{0.2}, false};
-  if (name == "meamed") return {{}, k::MeaMed{f}, false};
-  if (name == "multi_krum") return {{}, k::MultiKrum{f, n - f}, false};
-  if (name == "bulyan") return {{}, k::Bulyan{f_bulyan}, false};
-  if (name == "geometric_median") return {{}, k::GeometricMedian{}, false};
-  if (name == "centered_clipping") return {{}, k::CenteredClipping{1.0, 10}, false};
-  if (name == "bucketing_median") return {{k::Bucketing{2, 1}}, k::CoordinateMedian{}, false};
-  if (name == "nnm_median") return {{k::NearestNeighborMixing{f}}, k::CoordinateMedian{}, false};
-  return {{}, k::WeightedMean{}, true};  // "fedavg_diagnostics": with the distance pass
+/// A benchmarked spec: a rule by its registry name (kernels/rule_registry.hpp) with the
+/// pre-aggregation steps before it; its parameters come from rule_table.
+struct Bench {
+  const char* rule;
+  bool nnm = false;
+  std::uint64_t bucket = 1;
+  bool distances = false;  // with the diagnostics' distance pass
+  bool quadratic = false;  // host work grows as N^2 D (NNM's mixing, Bulyan's iterated Krum)
+  /// "BM_Rule/<label>": the rule's name, after "nnm+" / "bucketing+" and before "+distances".
+  std::string label() const {
+    return std::string(nnm ? "nnm+" : "") + (bucket > 1 ? "bucketing+" : "") + rule +
+           (distances ? "+distances" : "");
+  }
+};
+
+const Bench kBenches[] = {{"fedavg"},
+                          {"fedavg", false, 1, true},
+                          {"median"},
+                          {"trimmed-mean"},
+                          {"meamed"},
+                          {"multi-krum"},
+                          {"bulyan", false, 1, false, true},
+                          {"geometric-median"},
+                          {"centered-clipping"},
+                          {"median", false, 2},
+                          {"median", true, 1, false, true}};
+
+/// The spec of `b` at N = n, its parameters scaled as a deployment would set them (f = 20%,
+/// Bulyan's within n >= 4f + 3, trimmed-mean beta = 0.2, multi-krum m = n - f; centered
+/// clipping 10 iterations, bucketing seed 1), through the same table murmurd's config fills.
+k::AggregationSpec rule_spec(const Bench& b, std::size_t n) {
+  const std::uint64_t f = n / 5, f_bulyan = n >= 3 ? std::min<std::uint64_t>(f, (n - 3) / 4) : 0;
+  k::AggregationTable table{b.rule,
+                            {{"f", std::string_view(b.rule) == "bulyan" ? f_bulyan : f},
+                             {"m", std::uint64_t{n - f}},
+                             {"beta", 0.2},
+                             {"tau", 1.0}},
+                            b.nnm,
+                            b.bucket,
+                            1};
+  k::AggregationSpec spec = k::make_aggregation(table);
+  spec.distances = b.distances;
+  return spec;
 }
 
-void run_rule(benchmark::State& state, const std::string& name) {
+void run_rule(benchmark::State& state, const Bench& b) {
   const Input in(state.range(0), state.range(1));
   std::vector<float> out(in.d);
   const k::MemoryRowSource src(in.data, in.n, in.d);
-  const k::AggregationSpec spec = rule(name, in.n);
+  const k::AggregationSpec spec = rule_spec(b, in.n);
   PeakMemory peak;
   peak.reset();
   std::size_t passes = 0;
@@ -92,7 +123,9 @@ void coordinate_kernel(benchmark::State& state, k::ColumnReduce r) {
   }
   report_bandwidth(state, in.bytes() + in.d * sizeof(float));
 }
-void BM_MedianKernel(benchmark::State& s) { coordinate_kernel(s, {k::ColumnRule::kMedian, 0, 0}); }
+void BM_MedianKernel(benchmark::State& s) {
+  coordinate_kernel(s, {k::ColumnRule::kMedian, 0, 0});
+}
 void BM_TrimmedMeanKernel(benchmark::State& s) {
   coordinate_kernel(s, {k::ColumnRule::kTrimmedMean, static_cast<int>(s.range(0) / 5), 0});
 }
@@ -106,7 +139,8 @@ void BM_WeightedSumNaive(benchmark::State& state) {
   for (auto _ : state) {
     for (std::size_t j = 0; j < in.d; ++j) {
       double acc = 0;
-      for (std::size_t i = 0; i < in.n; ++i) acc += in.data[i * in.d + j] / static_cast<double>(in.n);
+      for (std::size_t i = 0; i < in.n; ++i)
+        acc += in.data[i * in.d + j] / static_cast<double>(in.n);
       out[j] = static_cast<float>(acc);
     }
     benchmark::DoNotOptimize(out.data());
@@ -180,14 +214,10 @@ void rule_grid(benchmark::internal::Benchmark* b, bool quadratic) {
 }
 
 const bool kRegistered = [] {
-  for (const char* name : {"fedavg", "fedavg_diagnostics", "median", "trimmed_mean", "meamed",
-                           "multi_krum", "bulyan", "geometric_median", "centered_clipping",
-                           "bucketing_median", "nnm_median"}) {
-    const std::string rule_name = name;
-    const bool quadratic = rule_name == "nnm_median" || rule_name == "bulyan";
-    auto* b = benchmark::RegisterBenchmark(("BM_Rule/" + rule_name).c_str(),
-                                           [rule_name](benchmark::State& s) { run_rule(s, rule_name); });
-    rule_grid(b, quadratic);
+  for (const Bench& bench : kBenches) {
+    auto* b = benchmark::RegisterBenchmark(("BM_Rule/" + bench.label()).c_str(),
+                                           [&bench](benchmark::State& s) { run_rule(s, bench); });
+    rule_grid(b, bench.quadratic);
   }
   add_ratio("median kernel vs nth_element on a transposed copy, N=32 D=1e6 (target >= 5)",
             "BM_MedianKernel/N:32/D:1000000/real_time",
@@ -198,7 +228,7 @@ const bool kRegistered = [] {
             "BM_WeightedSum/N:32/D:1000000/real_time",
             "BM_TrimmedMeanKernel/N:32/D:1000000/real_time");
   add_ratio("multi-krum (Gram by GEMM) vs pairwise double loop, N=100 D=1e6 (target >= 20)",
-            "BM_Rule/multi_krum/N:100/D:1000000/min_time:0.200/real_time",
+            "BM_Rule/multi-krum/N:100/D:1000000/min_time:0.200/real_time",
             "BM_MultiKrumDoubleLoop/N:100/D:1000000/real_time");
   add_ratio("weighted_sum vs naive strided loop, N=32 D=1e6",
             "BM_WeightedSum/N:32/D:1000000/real_time",
@@ -206,14 +236,39 @@ const bool kRegistered = [] {
   return true;
 }();
 
-BENCHMARK(BM_WeightedSum)->ArgNames({"N", "D"})->Args({32, kM})->Args({100, kM})->Args({32, 10 * kM})
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_MedianKernel)->ArgNames({"N", "D"})->Args({32, kM})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_TrimmedMeanKernel)->ArgNames({"N", "D"})->Args({32, kM})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_WeightedSumNaive)->ArgNames({"N", "D"})->Args({32, kM})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_MedianNthElement)->ArgNames({"N", "D"})->Args({32, kM})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_MultiKrumDoubleLoop)->ArgNames({"N", "D"})->Args({100, kM})->Iterations(1)
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_WeightedSum)
+    ->ArgNames({"N", "D"})
+    ->Args({32, kM})
+    ->Args({100, kM})
+    ->Args({32, 10 * kM})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_MedianKernel)
+    ->ArgNames({"N", "D"})
+    ->Args({32, kM})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_TrimmedMeanKernel)
+    ->ArgNames({"N", "D"})
+    ->Args({32, kM})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_WeightedSumNaive)
+    ->ArgNames({"N", "D"})
+    ->Args({32, kM})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_MedianNthElement)
+    ->ArgNames({"N", "D"})
+    ->Args({32, kM})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_MultiKrumDoubleLoop)
+    ->ArgNames({"N", "D"})
+    ->Args({100, kM})
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace murmur::bench

@@ -230,7 +230,7 @@ void Simulation::start_server() {
   cfg.vote_window = std::chrono::milliseconds(static_cast<long>(t.vote_seconds * 1000));
   cfg.quorum = 1;
   cfg.vote_quorum = t.proposer_bps >= 10000 ? 0 : 1;
-  cfg.aggregation = server::parse_rule(t.rule, t.rule_f, t.rule_beta, t.rule_m, t.bucket, t.tau);
+  cfg.aggregation = kernels::make_aggregation(t.aggregation);
   report_.rule = kernels::describe(cfg.aggregation);
   if (!t.server_logs) spdlog::set_level(spdlog::level::warn);
   server_ = std::make_unique<server::Server>(cfg);

@@ -13,6 +13,7 @@
 #include "murmur/client/robustness.hpp"
 #include "murmur/client/simulate.hpp"
 #include "murmur/client/simulate_data.hpp"
+#include "murmur/kernels/rule_registry.hpp"
 #include "murmur/model/mlp_spec.hpp"
 #include "murmur/server/config.hpp"
 #include "simulate_impl.hpp"
@@ -163,6 +164,8 @@ void add_simulate(CLI::App& app) {
     std::string rpc, deployment, aggregator_key_file, outbox;
     std::uint64_t task = 0;
     bool keep = false, honest_votes = false;
+    std::uint64_t f = 0, m = 1;  // the rule's parameters, passed on when given
+    double beta = 0.1, tau = 1.0;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
@@ -183,15 +186,19 @@ void add_simulate(CLI::App& app) {
   cmd->add_flag("--honest-byzantine-votes", a->honest_votes,
                 "Byzantine voters vote as their data says");
   // In-process murmurd.
-  cmd->add_option("--rule", o.server.rule, "aggregation rule of the in-process murmurd")
+  // In-process murmurd: its [aggregation] keys (kernels::AggregationTable).
+  cmd->add_option("--rule", o.server.aggregation.rule,
+                  "aggregation rule of the in-process murmurd: a name (" + kernels::rule_names() +
+                      ") with the options below, or a full spec, e.g. 'nnm(f=1) + "
+                      "centered-clipping(tau=0.5, iters=5)'")
       ->capture_default_str();
-  cmd->add_option("--f", o.server.rule_f, "rule's f (meamed, krum, multi-krum, bulyan)")
+  cmd->add_option("--f", a->f, "rule's f (meamed, krum, multi-krum, bulyan, ARC, nnm)")
       ->capture_default_str();
-  cmd->add_option("--beta", o.server.rule_beta, "trimmed-mean's beta")->capture_default_str();
-  cmd->add_option("--m", o.server.rule_m, "multi-krum's m")->capture_default_str();
-  cmd->add_option("--bucket", o.server.bucket, "bucketing before the rule (> 1)")
+  cmd->add_option("--beta", a->beta, "trimmed-mean's beta")->capture_default_str();
+  cmd->add_option("--m", a->m, "multi-krum's m")->capture_default_str();
+  cmd->add_option("--tau", a->tau, "centered-clipping's tau")->capture_default_str();
+  cmd->add_option("--bucket", o.server.aggregation.bucket, "bucketing before the rule (> 1)")
       ->capture_default_str();
-  cmd->add_option("--tau", o.server.tau, "centered-clipping's tau")->capture_default_str();
   cmd->add_option("--proposer-bps", o.server.proposer_bps,
                   "share of proposers per round (basis points)")
       ->capture_default_str();
@@ -231,6 +238,12 @@ void add_simulate(CLI::App& app) {
     if (!a->server_key_file.empty())
       o.server.server_public_key = read_first_line(a->server_key_file);
     if (!a->contract.empty()) o.server.contract = chain::Address::from_hex(a->contract);
+    auto& rule_parameters = o.server.aggregation.parameters;
+    if (cmd->count("--f")) rule_parameters["f"] = a->f;
+    if (cmd->count("--m")) rule_parameters["m"] = a->m;
+    if (cmd->count("--beta")) rule_parameters["beta"] = a->beta;
+    if (cmd->count("--tau")) rule_parameters["tau"] = a->tau;
+    kernels::make_aggregation(o.server.aggregation);  // refused here, before any work
     const bool temp = a->work_dir.empty();
     o.work_dir = temp ? make_temp_dir() : std::filesystem::path(a->work_dir);
     std::filesystem::create_directories(o.work_dir);
@@ -283,7 +296,8 @@ void add_bench(CLI::App& app) {
       "murmurd: CSV, Markdown, PNG plots (accuracy per round per rule, heat map of final "
       "accuracy)");
   add_common_options(cmd, a->c);
-  cmd->add_option("--rules", a->rules, "rules, comma-separated")->capture_default_str();
+  cmd->add_option("--rules", a->rules, "rules by name, comma-separated: " + kernels::rule_names())
+      ->capture_default_str();
   cmd->add_option("--attacks", a->attacks, "attacks, comma-separated (or 'all')")
       ->capture_default_str();
   cmd->add_option("--fractions", a->fractions, "Byzantine fractions, comma-separated")
@@ -318,8 +332,8 @@ void add_bench(CLI::App& app) {
       if (!f.empty()) a->g.fractions.push_back(std::stod(f));
     if (a->g.rules.empty() || a->g.fractions.empty())
       throw std::runtime_error("--rules and --fractions may not be empty");
-    for (const auto& r : a->g.rules)
-      server::parse_rule(r, 1, 0.1, 1, 1, 1.0);  // names checked early
+    for (const auto& r : a->g.rules)  // names checked early
+      kernels::make_aggregation(grid_server(r, a->g.base.nodes, 0.2).aggregation);
     std::cout << "loading Fashion-MNIST from " << a->g.base.data_dir.string() << std::endl;
     const auto data = SimulationData::load(a->g.base.data_dir);
     run_grid(a->g, data, &std::cout);

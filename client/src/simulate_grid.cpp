@@ -73,14 +73,15 @@ std::size_t rounds_to(const GridCell& c, double target) {
 
 ServerTarget grid_server(const std::string& rule, std::size_t nodes, double defence_fraction) {
   ServerTarget t;
-  t.rule = rule;
   t.proposer_bps = 10000;
   const auto f =
-      static_cast<std::size_t>(std::ceil(defence_fraction * static_cast<double>(nodes) - 1e-9));
-  t.rule_beta = defence_fraction;
-  t.rule_f = f;
-  t.rule_m = nodes > f ? nodes - f : 1;
-  t.tau = 1.0;
+      static_cast<std::uint64_t>(std::ceil(defence_fraction * static_cast<double>(nodes) - 1e-9));
+  // One table for every rule, as murmurd's [aggregation]: each rule reads what it has.
+  t.aggregation.rule = rule;
+  t.aggregation.parameters = {{"beta", defence_fraction},
+                              {"f", f},
+                              {"m", std::uint64_t{nodes > f ? nodes - f : 1}},
+                              {"tau", 1.0}};
   return t;
 }
 

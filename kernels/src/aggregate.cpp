@@ -7,7 +7,6 @@
 #include <cmath>
 #include <numeric>
 #include <optional>
-#include <sstream>
 
 #include "mixed_row_source.hpp"
 #include "murmur/kernels/coordinatewise.hpp"
@@ -30,19 +29,19 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
   throw AggregationError(rule + ": " + why);
 }
 
-void require_krum_size(const std::string& rule, std::size_t n, std::size_t f,
-                       std::size_t minimum) {
+void require_krum_size(const std::string& rule, std::size_t n, std::size_t f, std::size_t minimum) {
   if (f > 0 && n < minimum)
-    fail(rule, std::to_string(n) + " finite rows, but f = " + std::to_string(f) + " needs at least " +
-                   std::to_string(minimum) + "; lower f or wait for more updates");
+    fail(rule, std::to_string(n) + " finite rows, but f = " + std::to_string(f) +
+                   " needs at least " + std::to_string(minimum) +
+                   "; lower f or wait for more updates");
 }
 
 /// What the rule decided about the rows it saw (the mixed rows, if any).
 struct RuleOutcome {
-  bool linear = true;             // the aggregate is sum coef_i y_i
-  std::vector<double> coef;       // over y rows, when linear
-  std::vector<double> score;      // over y rows
-  std::vector<bool> kept;         // over y rows
+  bool linear = true;         // the aggregate is sum coef_i y_i
+  std::vector<double> coef;   // over y rows, when linear
+  std::vector<double> score;  // over y rows
+  std::vector<bool> kept;     // over y rows
 };
 
 }  // namespace
@@ -59,37 +58,6 @@ const char* to_string(Verdict v) {
   return "?";
 }
 
-std::string describe(const AggregationSpec& spec) {
-  std::ostringstream s;
-  for (const auto& p : spec.pre)
-    std::visit(Overloaded{[&](const NearestNeighborMixing& x) { s << "nnm(f=" << x.f << ") + "; },
-                          [&](const Bucketing& x) {
-                            s << "bucketing(s=" << x.s << ", seed=" << x.seed << ") + ";
-                          }},
-               p);
-  std::visit(
-      Overloaded{
-          [&](const WeightedMean& r) {
-            s << "weighted-mean";
-            if (r.clipping == Clipping::kFixed) s << "(clip=" << r.bound << ")";
-            if (r.clipping == Clipping::kAdaptive) s << "(arc, f=" << r.f << ")";
-          },
-          [&](const CoordinateMedian&) { s << "median"; },
-          [&](const TrimmedMean& r) { s << "trimmed-mean(beta=" << r.beta << ")"; },
-          [&](const MeaMed& r) { s << "meamed(f=" << r.f << ")"; },
-          [&](const Krum& r) { s << "krum(f=" << r.f << ")"; },
-          [&](const MultiKrum& r) { s << "multi-krum(f=" << r.f << ", m=" << r.m << ")"; },
-          [&](const Bulyan& r) { s << "bulyan(f=" << r.f << ")"; },
-          [&](const GeometricMedian& r) {
-            s << "geometric-median(nu=" << r.nu << ", iters=" << r.max_iterations << ")";
-          },
-          [&](const CenteredClipping& r) {
-            s << "centered-clipping(tau=" << r.tau << ", iters=" << r.iterations << ")";
-          }},
-      spec.rule);
-  return s.str();
-}
-
 AggregationReport aggregate(Backend& backend, const RowSource& source,
                             std::span<const double> sample_counts, const AggregationSpec& spec,
                             std::span<float> out) {
@@ -98,7 +66,8 @@ AggregationReport aggregate(Backend& backend, const RowSource& source,
   const std::string& name = report.rule;
   const std::size_t n = source.rows();
   if (sample_counts.size() != n)
-    fail(name, std::to_string(sample_counts.size()) + " sample counts for " + std::to_string(n) + " rows");
+    fail(name, std::to_string(sample_counts.size()) + " sample counts for " + std::to_string(n) +
+                   " rows");
   if (out.size() != source.cols())
     fail(name, "output has " + std::to_string(out.size()) + " coordinates, rows have " +
                    std::to_string(source.cols()));
@@ -118,7 +87,8 @@ AggregationReport aggregate(Backend& backend, const RowSource& source,
       report.rows[i].verdict = Verdict::kRejectedNonFinite;
   }
   report.finite_rows = finite.size();
-  if (finite.empty()) fail(name, "all " + std::to_string(n) + " rows contain NaN or Inf; nothing to aggregate");
+  if (finite.empty())
+    fail(name, "all " + std::to_string(n) + " rows contain NaN or Inf; nothing to aggregate");
   const SubsetRowSource rows(source, finite);
   const std::size_t m = finite.size();
   std::vector<double> weights(m), norms2(m);
@@ -146,7 +116,9 @@ AggregationReport aggregate(Backend& backend, const RowSource& source,
     const std::size_t k = mixing ? mixing->rows.size() : m;
     robust::Mixing next = std::visit(
         Overloaded{[&](const NearestNeighborMixing& p) {
-                     if (p.f >= k) fail(name, "NNM with f = " + std::to_string(p.f) + " needs more than f rows, has " + std::to_string(k));
+                     if (p.f >= k)
+                       fail(name, "NNM with f = " + std::to_string(p.f) +
+                                      " needs more than f rows, has " + std::to_string(k));
                      return robust::nearest_neighbor_mixing(current_gram(), p.f);
                    },
                    [&](const Bucketing& p) {
@@ -196,15 +168,19 @@ AggregationReport aggregate(Backend& backend, const RowSource& source,
               rule.coef[i] = mixed_weights[i] * c / total;
             }
           },
-          [&](const CoordinateMedian&) { reduce(y, {ColumnRule::kMedian, 0, 0}); },
+          [&](const CoordinateMedian&) {
+            reduce(y, {ColumnRule::kMedian, 0, 0});
+          },
           [&](const TrimmedMean& r) {
             if (!(r.beta >= 0 && r.beta < 0.5)) fail(name, "beta must be in [0, 0.5)");
             const int trim = static_cast<int>(std::floor(r.beta * static_cast<double>(k)));
-            if (2 * static_cast<std::size_t>(trim) >= k) fail(name, "trims every row of " + std::to_string(k));
+            if (2 * static_cast<std::size_t>(trim) >= k)
+              fail(name, "trims every row of " + std::to_string(k));
             reduce(y, {ColumnRule::kTrimmedMean, trim, 0});
           },
           [&](const MeaMed& r) {
-            if (r.f >= k) fail(name, "f = " + std::to_string(r.f) + " leaves no row of " + std::to_string(k));
+            if (r.f >= k)
+              fail(name, "f = " + std::to_string(r.f) + " leaves no row of " + std::to_string(k));
             reduce(y, {ColumnRule::kMeaMed, 0, static_cast<int>(k - r.f)});
           },
           [&](const Krum& r) {
@@ -268,7 +244,8 @@ AggregationReport aggregate(Backend& backend, const RowSource& source,
     for (std::size_t t = 0; t < m; ++t) distance[t] = std::sqrt(d2[t]);
   }
   std::vector<double> sorted = distance;
-  std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(m / 2), sorted.end());
+  std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(m / 2),
+                   sorted.end());
   const double median_distance = sorted[m / 2];
   for (std::size_t t = 0; t < m; ++t) {
     RowDiagnostic& diag = report.rows[finite[t]];
@@ -293,7 +270,7 @@ AggregationReport aggregate(Backend& backend, const RowSource& source,
     } else {
       diag.score = std::isnan(rule.score[owner])
                        ? (median_distance > 0 ? distance[t] / median_distance
-                                               : (std::isnan(median_distance) ? kNaN : 0.0))
+                                              : (std::isnan(median_distance) ? kNaN : 0.0))
                        : rule.score[owner];
     }
     diag.verdict = kept ? Verdict::kKept : Verdict::kRejectedByRule;

@@ -2,8 +2,11 @@
 
 #include <toml++/toml.h>
 
+#include "murmur/kernels/rule_registry.hpp"
+
 #include <cmath>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -30,14 +33,17 @@ ValidationConfig load_validation(const std::filesystem::path& path, const toml::
   if (const auto* mlp = t["mlp"].as_array()) {
     for (const auto& width : *mlp) {
       const auto w = width.value<std::int64_t>();
-      if (!w || *w <= 0) bad(path, "validation.mlp", "layer widths are positive integers, e.g. [784, 128, 10]");
+      if (!w || *w <= 0)
+        bad(path, "validation.mlp", "layer widths are positive integers, e.g. [784, 128, 10]");
       v.mlp.push_back(static_cast<std::size_t>(*w));
     }
-    if (v.mlp.size() < 2) bad(path, "validation.mlp", "needs the input width and the classes at least, e.g. [784, 10]");
+    if (v.mlp.size() < 2)
+      bad(path, "validation.mlp", "needs the input width and the classes at least, e.g. [784, 10]");
   }
   if (const auto f = t["torchscript"].value<std::string>()) v.torchscript = resolve(*f);
   if (v.mlp.empty() == v.torchscript.empty())
-    bad(path, "validation", "name the task's model: either mlp = [784, 128, 10] or torchscript = \"model.pt\"");
+    bad(path, "validation",
+        "name the task's model: either mlp = [784, 128, 10] or torchscript = \"model.pt\"");
 
   v.fashion_mnist = t["fashion_mnist"].value_or(std::string());
   if (const auto d = t["fashion_mnist_dir"].value<std::string>()) v.fashion_mnist_dir = resolve(*d);
@@ -50,15 +56,17 @@ ValidationConfig load_validation(const std::filesystem::path& path, const toml::
     bad(path, "validation.images", "IDX images and labels go together");
   const int sets = !v.fashion_mnist.empty() + !v.images.empty() + !v.labelled_tensors.empty();
   if (sets != 1)
-    bad(path, "validation", "name exactly one validation set: fashion_mnist = \"test\", "
-                            "images + labels (IDX files), or labelled_tensors = \"set.mlt\"");
+    bad(path, "validation",
+        "name exactly one validation set: fashion_mnist = \"test\", "
+        "images + labels (IDX files), or labelled_tensors = \"set.mlt\"");
   const auto max_rows = t["max_rows"].value_or(std::int64_t{0});
   if (max_rows < 0) bad(path, "validation.max_rows", "must be >= 0 (0: every example)");
   v.max_rows = static_cast<std::size_t>(max_rows);
   v.feature_mean = t["feature_mean"].value_or(v.feature_mean);
   v.feature_std = t["feature_std"].value_or(v.feature_std);
   if (!std::isfinite(v.feature_mean) || !(v.feature_std > 0) || !std::isfinite(v.feature_std))
-    bad(path, "validation.feature_std", "feature_mean must be finite and feature_std finite and > 0");
+    bad(path, "validation.feature_std",
+        "feature_mean must be finite and feature_std finite and > 0");
   const auto max_batch = t["max_batch"].value_or(std::int64_t{32});
   if (max_batch < 1) bad(path, "validation.max_batch", "must be at least 1");
   v.max_batch = static_cast<std::size_t>(max_batch);
@@ -70,17 +78,73 @@ ChainConfig load_chain(const std::filesystem::path& path, const toml::table& t,
                        const Resolve& resolve, const Config& c) {
   ChainConfig ch;
   ch.rpc_url = t["rpc_url"].value_or(std::string());
-  if (ch.rpc_url.empty()) bad(path, "chain.rpc_url", "the JSON-RPC endpoint is required, e.g. \"http://127.0.0.1:8545\"");
+  if (ch.rpc_url.empty())
+    bad(path, "chain.rpc_url", "the JSON-RPC endpoint is required, e.g. \"http://127.0.0.1:8545\"");
   // The contract and chain are task.contract and task.chain_id: those the nodes sign for.
-  if (c.contract.is_zero()) bad(path, "task.contract", "posting on chain needs the AllianceTask contract's address");
+  if (c.contract.is_zero())
+    bad(path, "task.contract", "posting on chain needs the AllianceTask contract's address");
   const auto key = t["key_file"].value<std::string>();
-  if (!key) bad(path, "chain.key_file", "the aggregator's key file is required (64 hex digits, chmod 600)");
+  if (!key)
+    bad(path, "chain.key_file", "the aggregator's key file is required (64 hex digits, chmod 600)");
   ch.key_file = resolve(*key);
   if (const auto o = t["outbox"].value<std::string>()) ch.outbox = resolve(*o);
   const double timeout = t["receipt_timeout_seconds"].value_or(120.0);
   if (!(timeout > 0)) bad(path, "chain.receipt_timeout_seconds", "must be positive");
   ch.receipt_timeout = std::chrono::milliseconds(static_cast<long>(timeout * 1000));
   return ch;
+}
+
+/// [aggregation]: `rule` and the rule's parameters by name through the rule registry (one table
+/// for every rule: a key the rule does not read is ignored, a key no rule has is refused),
+/// `nnm`, `bucket`, `bucket_seed`; `flag_ratio` is read by load_config.
+kernels::AggregationSpec load_aggregation(const std::filesystem::path& path, const toml::table& t) {
+  kernels::AggregationTable table;
+  table.rule = "fedavg";
+  std::set<std::string> parameters;  // of every rule: one table serves them all
+  for (const auto& r : kernels::rule_catalog())
+    for (const auto& p : r.parameters) parameters.insert(p.name);
+  std::string keys = "rule";
+  for (const auto& p : parameters) keys += ", " + p;
+  keys += ", nnm, bucket, bucket_seed, flag_ratio";
+  const auto count = [&](const std::string& key, const toml::node& node) {
+    const auto v = node.value<std::int64_t>();
+    if (!node.is_integer() || *v < 0) bad(path, "aggregation." + key, "must be an integer >= 0");
+    return static_cast<std::uint64_t>(*v);
+  };
+  for (const auto& [k, node] : t) {
+    const std::string key(k.str());
+    if (key == "flag_ratio") continue;
+    if (key == "rule") {
+      if (!node.is_string())
+        bad(path, "aggregation.rule", "must be a string: a rule's name or a spec");
+      table.rule = *node.value<std::string>();
+    } else if (key == "nnm") {
+      if (!node.is_boolean()) bad(path, "aggregation.nnm", "must be true or false");
+      table.nnm = *node.value<bool>();
+    } else if (key == "bucket") {
+      table.bucket = count(key, node);
+    } else if (key == "bucket_seed") {
+      table.bucket_seed = count(key, node);
+    } else if (!parameters.contains(key)) {
+      bad(path, "aggregation." + key, "unknown key (keys: " + keys + ")");
+    } else if (node.is_integer()) {
+      table.parameters[key] = *node.value<std::int64_t>();
+    } else if (node.is_floating_point()) {
+      table.parameters[key] = *node.value<double>();
+    } else if (node.is_string()) {
+      table.parameters[key] = *node.value<std::string>();
+    } else {
+      bad(path, "aggregation." + key, "must be a number or a string");
+    }
+  }
+  try {
+    return kernels::make_aggregation(table);
+  } catch (const kernels::SpecError& e) {
+    // A key of the table when it is one; a parameter inside a full spec is the rule's fault.
+    const bool in_spec = table.rule.find_first_of("(+") != std::string::npos;
+    const std::string& p = e.parameter();
+    bad(path, "aggregation." + (p.empty() || (in_spec && !t.contains(p)) ? "rule" : p), e.what());
+  }
 }
 
 }  // namespace
@@ -95,7 +159,8 @@ std::vector<Participant> load_participants(const std::filesystem::path& path) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const auto comma = line.find(',');
     if (comma == std::string::npos)
-      throw std::runtime_error(path.string() + ":" + std::to_string(n) + ": expected 'address,stake'");
+      throw std::runtime_error(path.string() + ":" + std::to_string(n) +
+                               ": expected 'address,stake'");
     try {
       std::string addr = line.substr(0, comma), stake = line.substr(comma + 1);
       const auto trim = [](std::string& s) {
@@ -110,27 +175,6 @@ std::vector<Participant> load_participants(const std::filesystem::path& path) {
     }
   }
   return out;
-}
-
-kernels::AggregationSpec parse_rule(const std::string& rule, std::size_t f, double beta,
-                                    std::size_t m, std::size_t bucket, double tau) {
-  namespace k = kernels;
-  k::AggregationSpec spec;
-  if (bucket > 1) spec.pre.push_back(k::Bucketing{bucket, 0});
-  if (rule == "fedavg" || rule == "weighted-mean") spec.rule = k::WeightedMean{};
-  else if (rule == "median") spec.rule = k::CoordinateMedian{};
-  else if (rule == "trimmed-mean") spec.rule = k::TrimmedMean{beta};
-  else if (rule == "meamed") spec.rule = k::MeaMed{f};
-  else if (rule == "krum") spec.rule = k::Krum{f};
-  else if (rule == "multi-krum") spec.rule = k::MultiKrum{f, m};
-  else if (rule == "bulyan") spec.rule = k::Bulyan{f};
-  else if (rule == "geometric-median") spec.rule = k::GeometricMedian{};
-  else if (rule == "centered-clipping") spec.rule = k::CenteredClipping{tau, 10};
-  else
-    throw std::runtime_error("unknown aggregation rule '" + rule +
-                             "' (fedavg, median, trimmed-mean, meamed, krum, multi-krum, bulyan, "
-                             "geometric-median, centered-clipping)");
-  return spec;
 }
 
 Config load_config(const std::filesystem::path& path) {
@@ -160,21 +204,25 @@ Config load_config(const std::filesystem::path& path) {
     c.curve_secret_key = key;
   }
   if (c.curve && c.curve_secret_key.size() != 40)
-    bad(path, "server.curve_secret_key", "CurveZMQ needs a 40-character Z85 secret key (murmurd keygen writes one)");
+    bad(path, "server.curve_secret_key",
+        "CurveZMQ needs a 40-character Z85 secret key (murmurd keygen writes one)");
   c.chunk_bytes = srv["chunk_bytes"].value_or(c.chunk_bytes);
   c.inflight_budget_bytes = srv["inflight_budget_bytes"].value_or(c.inflight_budget_bytes);
   c.peer_credits = srv["peer_credits"].value_or(c.peer_credits);
   c.busy_wait = std::chrono::milliseconds(srv["busy_wait_ms"].value_or(c.busy_wait.count()));
   c.peer_messages_per_second = srv["peer_messages_per_second"].value_or(c.peer_messages_per_second);
   c.backend = srv["backend"].value_or(c.backend);
-  if (c.chunk_bytes < 1024 || c.chunk_bytes % 4 != 0) bad(path, "server.chunk_bytes", "must be a multiple of 4, at least 1024");
-  if (c.inflight_budget_bytes < c.chunk_bytes) bad(path, "server.inflight_budget_bytes", "must hold at least one chunk");
+  if (c.chunk_bytes < 1024 || c.chunk_bytes % 4 != 0)
+    bad(path, "server.chunk_bytes", "must be a multiple of 4, at least 1024");
+  if (c.inflight_budget_bytes < c.chunk_bytes)
+    bad(path, "server.inflight_budget_bytes", "must hold at least one chunk");
   if (c.peer_credits == 0) bad(path, "server.peer_credits", "must be at least 1");
   if (c.busy_wait.count() < 0) bad(path, "server.busy_wait_ms", "must not be negative");
 
   c.task_id = task["task_id"].value_or(c.task_id);
   c.chain_id = task["chain_id"].value_or(c.chain_id);
-  if (const auto contract = task["contract"].value<std::string>()) c.contract = chain::Address::from_hex(*contract);
+  if (const auto contract = task["contract"].value<std::string>())
+    c.contract = chain::Address::from_hex(*contract);
   c.parameters = task["parameters"].value_or(c.parameters);
   if (c.parameters == 0) bad(path, "task.parameters", "the model's parameter count is required");
   c.rounds = task["rounds"].value_or(c.rounds);
@@ -184,18 +232,14 @@ Config load_config(const std::filesystem::path& path) {
   if (const auto p = task["participants"].value<std::string>())
     c.participants = load_participants(resolve(*p));
 
-  c.upload_window = std::chrono::milliseconds(static_cast<long>(round["upload_seconds"].value_or(60.0) * 1000));
-  c.vote_window = std::chrono::milliseconds(static_cast<long>(round["vote_seconds"].value_or(30.0) * 1000));
+  c.upload_window =
+      std::chrono::milliseconds(static_cast<long>(round["upload_seconds"].value_or(60.0) * 1000));
+  c.vote_window =
+      std::chrono::milliseconds(static_cast<long>(round["vote_seconds"].value_or(30.0) * 1000));
   c.quorum = round["quorum"].value_or(c.quorum);
   c.vote_quorum = round["vote_quorum"].value_or(c.vote_quorum);
 
-  try {
-    c.aggregation = parse_rule(agg["rule"].value_or(std::string("fedavg")), agg["f"].value_or(std::size_t{0}),
-                               agg["beta"].value_or(0.1), agg["m"].value_or(std::size_t{1}),
-                               agg["bucket"].value_or(std::size_t{1}), agg["tau"].value_or(1.0));
-  } catch (const std::runtime_error& e) {
-    bad(path, "aggregation.rule", e.what());
-  }
+  if (const auto* a = t["aggregation"].as_table()) c.aggregation = load_aggregation(path, *a);
   c.flag_ratio = agg["flag_ratio"].value_or(c.flag_ratio);
   if (!(c.flag_ratio > 1)) bad(path, "aggregation.flag_ratio", "must be greater than 1");
 

@@ -1,37 +1,29 @@
 #include "round_record.hpp"
 
+#include "murmur/kernels/rule_registry.hpp"
 #include "murmur/server/server.hpp"
 #include "spool.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <cmath>
-#include <type_traits>
-#include <variant>
 
 namespace murmur::server {
 
 std::string flag_of(const kernels::AggregationSpec& spec, const kernels::RowDiagnostic& row,
                     double flag_ratio) {
   if (row.verdict != kernels::Verdict::kKept) return "rejected";
-  return std::visit(
-      [&](const auto& rule) -> std::string {
-        using R = std::decay_t<decltype(rule)>;
-        if constexpr (std::is_same_v<R, kernels::CoordinateMedian> ||
-                      std::is_same_v<R, kernels::TrimmedMean> ||
-                      std::is_same_v<R, kernels::MeaMed>) {
-          // score = distance to the aggregate / median distance of the finite rows
-          return std::isfinite(row.score) && row.score > flag_ratio ? "outlier" : "";
-        } else if constexpr (std::is_same_v<R, kernels::GeometricMedian> ||
-                             std::is_same_v<R, kernels::CenteredClipping> ||
-                             std::is_same_v<R, kernels::WeightedMean>) {
-          // score = the factor the rule scaled the row by (1: untouched)
-          return std::isfinite(row.score) && row.score < 1.0 / flag_ratio ? "downweighted" : "";
-        } else {  // Krum family: a row is kept or rejected
-          return "";
-        }
-      },
-      spec.rule);
+  switch (kernels::kind(spec.rule)) {
+    case kernels::RuleKind::kCoordinateWise:
+      // score = distance to the aggregate / median distance of the finite rows
+      return std::isfinite(row.score) && row.score > flag_ratio ? "outlier" : "";
+    case kernels::RuleKind::kLinear:
+      // score = the factor the rule scaled the row by (1: untouched)
+      return std::isfinite(row.score) && row.score < 1.0 / flag_ratio ? "downweighted" : "";
+    case kernels::RuleKind::kSelection:
+      return "";  // a row is kept or rejected
+  }
+  return "";
 }
 
 const char* to_string(RoundOutcome o) {

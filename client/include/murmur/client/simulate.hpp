@@ -21,6 +21,7 @@
 #include "murmur/client/simulate_attacks.hpp"
 #include "murmur/client/simulate_chain.hpp"
 #include "murmur/client/simulate_train.hpp"
+#include "murmur/kernels/rule_registry.hpp"
 #include "murmur/model/idx.hpp"
 #include "murmur/model/labelled_set.hpp"
 
@@ -37,9 +38,9 @@ struct ServerTarget {
   std::uint64_t chain_id = 31337;
   chain::Address contract;
   // In-process murmurd (data in <work_dir>/server):
-  std::string rule = "fedavg";  ///< server::parse_rule's names
-  std::size_t rule_f = 0, rule_m = 1, bucket = 1;
-  double rule_beta = 0.1, tau = 1.0;
+  /// The rule as murmurd's [aggregation] holds it (kernels/rule_registry.hpp): a name with its
+  /// parameters by name (f, beta, m, tau, ...), nnm and bucket, or a full spec in `rule`.
+  kernels::AggregationTable aggregation{"fedavg", {}, false, 1, 0};
   std::uint64_t proposer_bps = 5000;
   double upload_seconds = 0;  ///< 0: measured (a calibration run of one node's training)
   double vote_seconds = 30;

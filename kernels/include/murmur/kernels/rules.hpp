@@ -26,21 +26,26 @@ struct WeightedMean {
   Clipping clipping = Clipping::kNone;
   double bound = 0.0;  ///< kFixed: the L2 bound (> 0)
   std::size_t f = 0;   ///< kAdaptive: the number of Byzantine rows tolerated
+  friend bool operator==(const WeightedMean&, const WeightedMean&) = default;
 };
 
 /// Per coordinate, the median of the rows (unweighted). Passes: 1.
-struct CoordinateMedian {};
+struct CoordinateMedian {
+  friend bool operator==(const CoordinateMedian&, const CoordinateMedian&) = default;
+};
 
 /// Per coordinate, the mean after dropping floor(beta * n) smallest and largest values
 /// (unweighted). Precondition: 0 <= beta < 0.5. Passes: 1.
 struct TrimmedMean {
   double beta = 0.1;
+  friend bool operator==(const TrimmedMean&, const TrimmedMean&) = default;
 };
 
 /// Per coordinate, the mean of the n - f values closest to the median (Xie et al. 2018).
 /// Precondition: f < n. Passes: 1.
 struct MeaMed {
   std::size_t f = 0;
+  friend bool operator==(const MeaMed&, const MeaMed&) = default;
 };
 
 /// Krum (Blanchard et al. 2017): the row whose n - f - 2 nearest neighbours (squared L2,
@@ -49,6 +54,7 @@ struct MeaMed {
 /// Precondition: n >= 2f + 3 when f > 0. Passes: 2 (Gram, then the selected row).
 struct Krum {
   std::size_t f = 0;
+  friend bool operator==(const Krum&, const Krum&) = default;
 };
 
 /// Multi-Krum: the uniform mean of the m rows with the lowest Krum scores. Precondition as
@@ -56,6 +62,7 @@ struct Krum {
 struct MultiKrum {
   std::size_t f = 0;
   std::size_t m = 1;
+  friend bool operator==(const MultiKrum&, const MultiKrum&) = default;
 };
 
 /// Bulyan (El Mhamdi et al. 2018): theta = n - 2f rows chosen by Krum one at a time (each
@@ -64,6 +71,7 @@ struct MultiKrum {
 /// Precondition: n >= 4f + 3. Passes: 2 (Gram, then the coordinate-wise pass).
 struct Bulyan {
   std::size_t f = 0;
+  friend bool operator==(const Bulyan&, const Bulyan&) = default;
 };
 
 /// Smoothed Weiszfeld (Pillutla et al., RFA): minimises sum_i w_i ||z - x_i|| by
@@ -75,6 +83,7 @@ struct GeometricMedian {
   double nu = 1e-6;
   std::size_t max_iterations = 100;
   double tolerance = 1e-7;
+  friend bool operator==(const GeometricMedian&, const GeometricMedian&) = default;
 };
 
 /// Centered clipping (Karimireddy et al. 2021) from v = 0:
@@ -83,6 +92,7 @@ struct GeometricMedian {
 struct CenteredClipping {
   double tau = 1.0;
   std::size_t iterations = 3;
+  friend bool operator==(const CenteredClipping&, const CenteredClipping&) = default;
 };
 
 using Rule = std::variant<WeightedMean, CoordinateMedian, TrimmedMean, MeaMed, Krum, MultiKrum,
@@ -93,6 +103,7 @@ using Rule = std::variant<WeightedMean, CoordinateMedian, TrimmedMean, MeaMed, K
 /// Precondition: f < n. Needs the Gram pass.
 struct NearestNeighborMixing {
   std::size_t f = 0;
+  friend bool operator==(const NearestNeighborMixing&, const NearestNeighborMixing&) = default;
 };
 
 /// Bucketing (Karimireddy et al. 2022): rows are shuffled by a seeded Fisher-Yates
@@ -102,6 +113,7 @@ struct NearestNeighborMixing {
 struct Bucketing {
   std::size_t s = 2;
   std::uint64_t seed = 0;
+  friend bool operator==(const Bucketing&, const Bucketing&) = default;
 };
 
 using PreAggregation = std::variant<NearestNeighborMixing, Bucketing>;
@@ -112,9 +124,11 @@ struct AggregationSpec {
   Rule rule = WeightedMean{};
   /// Measure every row's distance to the aggregate (one more pass over the rows).
   bool distances = true;
+  friend bool operator==(const AggregationSpec&, const AggregationSpec&) = default;
 };
 
-/// The rule's name with its parameters, e.g. "multi-krum(f=2, m=5)".
+/// The spec as text, e.g. "multi-krum(f=2, m=5)", "nnm(f=1) + median": the grammar and its
+/// inverse, parse_aggregation, are in rule_registry.hpp (where a new rule is registered).
 std::string describe(const AggregationSpec& spec);
 
 }  // namespace murmur::kernels

@@ -22,14 +22,14 @@ struct Participant {
 /// [validation]: the task's model and a validation set; when present murmurd scores every
 /// round's candidates after aggregation (model::validate_round).
 struct ValidationConfig {
-  std::vector<std::size_t> mlp;     ///< layer widths, e.g. {784, 128, 10}; empty: torchscript
+  std::vector<std::size_t> mlp;       ///< layer widths, e.g. {784, 128, 10}; empty: torchscript
   std::filesystem::path torchscript;  ///< a TorchScript module file (scored one at a time)
   // The set: exactly one of fashion_mnist, IDX images + labels, a labelled-tensor file.
-  std::string fashion_mnist;        ///< "test" or "train": Debian's dataset-fashion-mnist
+  std::string fashion_mnist;                ///< "test" or "train": Debian's dataset-fashion-mnist
   std::filesystem::path fashion_mnist_dir;  ///< empty: /usr/share/datasets/fashion-mnist
   std::filesystem::path images, labels;     ///< IDX files (gzip or plain)
   std::filesystem::path labelled_tensors;   ///< a ".mlt" file (model/labelled_tensor_file.hpp)
-  std::size_t max_rows = 0;  ///< 0: every example; else the first max_rows
+  std::size_t max_rows = 0;                 ///< 0: every example; else the first max_rows
   /// x -> (x - mean) / std on every feature (the nodes' preprocessing); std > 0.
   double feature_mean = 0, feature_std = 1;
   std::size_t max_batch = 32;  ///< candidates per batched pass
@@ -38,9 +38,9 @@ struct ValidationConfig {
 /// [chain]: murmurd posts each round's outcome (AllianceTask.finalizeRound) itself. The
 /// contract is task.contract and the chain task.chain_id: what the nodes sign their votes for.
 struct ChainConfig {
-  std::string rpc_url;                ///< e.g. http://127.0.0.1:8545
-  std::filesystem::path key_file;     ///< the aggregator's key (chmod 600)
-  std::filesystem::path outbox;       ///< empty: <data_dir>/outbox.db
+  std::string rpc_url;             ///< e.g. http://127.0.0.1:8545
+  std::filesystem::path key_file;  ///< the aggregator's key (chmod 600)
+  std::filesystem::path outbox;    ///< empty: <data_dir>/outbox.db
   std::chrono::milliseconds receipt_timeout{120000};
 };
 
@@ -77,8 +77,8 @@ struct Config {
   /// How long an UploadBegin that finds the budget spent waits for credits (answered the
   /// moment some return, oldest first) before ERR_BUSY; 0 refuses at once.
   std::chrono::milliseconds busy_wait{2000};
-  double peer_messages_per_second = 2000;          ///< token bucket per peer
-  std::string backend = "auto";                    ///< auto, cpu or cuda
+  double peer_messages_per_second = 2000;  ///< token bucket per peer
+  std::string backend = "auto";            ///< auto, cpu or cuda
 
   // [task]
   std::uint64_t task_id = 1;
@@ -96,7 +96,8 @@ struct Config {
   std::size_t quorum = 1;       ///< committed updates needed to aggregate
   std::size_t vote_quorum = 0;  ///< votes needed to decide; fewer: the round is rejected
 
-  // [aggregation]
+  // [aggregation]: rule (a name or a full spec), the rule's parameters by name, nnm, bucket,
+  // bucket_seed (kernels::AggregationTable, kernels/include/murmur/kernels/rule_registry.hpp).
   kernels::AggregationSpec aggregation;
   /// Flags (round record): coordinate-wise rules' rows farther from the aggregate than
   /// flag_ratio x the median distance; clipping rules' rows scaled by less than 1 / flag_ratio.
@@ -115,9 +116,5 @@ Config load_config(const std::filesystem::path& path);
 
 /// Parses a participants CSV ("address,stake" per line, '#' comments).
 std::vector<Participant> load_participants(const std::filesystem::path& path);
-
-/// Parses the [aggregation] table's rule text, e.g. "median", "trimmed-mean", "multi-krum".
-kernels::AggregationSpec parse_rule(const std::string& rule, std::size_t f, double beta,
-                                    std::size_t m, std::size_t bucket, double tau);
 
 }  // namespace murmur::server
