@@ -34,6 +34,7 @@
 #include "murmur/client/simulate_chain.hpp"
 #include "murmur/client/update_source.hpp"
 #include "murmur/kernels/backend.hpp"
+#include "murmur/kernels/rule_registry.hpp"
 #include "murmur/model/evaluator.hpp"
 #include "murmur/model/idx.hpp"
 #include "murmur/model/mlp_spec.hpp"
@@ -146,7 +147,12 @@ void Round(benchmark::State& state) {
     cfg.proposer_bps = 10000;
     cfg.upload_window = std::chrono::minutes(10);
     cfg.quorum = nodes;
-    cfg.aggregation = server::parse_rule(rule, nodes / 5, 0.2, nodes - nodes / 5, 1, 1.0);
+    cfg.aggregation = kernels::make_aggregation(
+        {rule,
+         {{"f", std::uint64_t{nodes / 5}}, {"beta", 0.2}, {"m", std::uint64_t{nodes - nodes / 5}}},
+         false,
+         1,
+         0});
     for (const auto& a : addresses) cfg.participants.push_back({a, client::sim::token_units(1000)});
     if (post) {
       const auto dep = chain::load_deployment(chain_task->dir / "deployment.json");

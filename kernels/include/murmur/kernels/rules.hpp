@@ -95,6 +95,7 @@ struct CenteredClipping {
   friend bool operator==(const CenteredClipping&, const CenteredClipping&) = default;
 };
 
+/// Every rule; each has its entry, by name, in the rule registry (rule_registry.hpp).
 using Rule = std::variant<WeightedMean, CoordinateMedian, TrimmedMean, MeaMed, Krum, MultiKrum,
                           Bulyan, GeometricMedian, CenteredClipping>;
 
