@@ -230,7 +230,7 @@ void Simulation::start_server() {
   cfg.vote_window = std::chrono::milliseconds(static_cast<long>(t.vote_seconds * 1000));
   cfg.quorum = 1;
   cfg.vote_quorum = t.proposer_bps >= 10000 ? 0 : 1;
-  cfg.aggregation = kernels::make_aggregation(t.aggregation);
+  cfg.aggregation = kernels::make_aggregation(t.aggregation());
   report_.rule = kernels::describe(cfg.aggregation);
   if (!t.server_logs) spdlog::set_level(spdlog::level::warn);
   server_ = std::make_unique<server::Server>(cfg);

@@ -187,7 +187,7 @@ void add_simulate(CLI::App& app) {
                 "Byzantine voters vote as their data says");
   // In-process murmurd.
   // In-process murmurd: its [aggregation] keys (kernels::AggregationTable).
-  cmd->add_option("--rule", o.server.aggregation.rule,
+  cmd->add_option("--rule", o.server.rule,
                   "aggregation rule of the in-process murmurd: a name (" + kernels::rule_names() +
                       ") with the options below, or a full spec, e.g. 'nnm(f=1) + "
                       "centered-clipping(tau=0.5, iters=5)'")
@@ -197,7 +197,7 @@ void add_simulate(CLI::App& app) {
   cmd->add_option("--beta", a->beta, "trimmed-mean's beta")->capture_default_str();
   cmd->add_option("--m", a->m, "multi-krum's m")->capture_default_str();
   cmd->add_option("--tau", a->tau, "centered-clipping's tau")->capture_default_str();
-  cmd->add_option("--bucket", o.server.aggregation.bucket, "bucketing before the rule (> 1)")
+  cmd->add_option("--bucket", o.server.bucket, "bucketing before the rule (> 1)")
       ->capture_default_str();
   cmd->add_option("--proposer-bps", o.server.proposer_bps,
                   "share of proposers per round (basis points)")
@@ -238,12 +238,12 @@ void add_simulate(CLI::App& app) {
     if (!a->server_key_file.empty())
       o.server.server_public_key = read_first_line(a->server_key_file);
     if (!a->contract.empty()) o.server.contract = chain::Address::from_hex(a->contract);
-    auto& rule_parameters = o.server.aggregation.parameters;
+    auto& rule_parameters = o.server.rule_parameters;
     if (cmd->count("--f")) rule_parameters["f"] = a->f;
     if (cmd->count("--m")) rule_parameters["m"] = a->m;
     if (cmd->count("--beta")) rule_parameters["beta"] = a->beta;
     if (cmd->count("--tau")) rule_parameters["tau"] = a->tau;
-    kernels::make_aggregation(o.server.aggregation);  // refused here, before any work
+    kernels::make_aggregation(o.server.aggregation());  // refused here, before any work
     const bool temp = a->work_dir.empty();
     o.work_dir = temp ? make_temp_dir() : std::filesystem::path(a->work_dir);
     std::filesystem::create_directories(o.work_dir);
@@ -333,7 +333,7 @@ void add_bench(CLI::App& app) {
     if (a->g.rules.empty() || a->g.fractions.empty())
       throw std::runtime_error("--rules and --fractions may not be empty");
     for (const auto& r : a->g.rules)  // names checked early
-      kernels::make_aggregation(grid_server(r, a->g.base.nodes, 0.2).aggregation);
+      kernels::make_aggregation(grid_server(r, a->g.base.nodes, 0.2).aggregation());
     std::cout << "loading Fashion-MNIST from " << a->g.base.data_dir.string() << std::endl;
     const auto data = SimulationData::load(a->g.base.data_dir);
     run_grid(a->g, data, &std::cout);

@@ -77,11 +77,11 @@ ServerTarget grid_server(const std::string& rule, std::size_t nodes, double defe
   const auto f =
       static_cast<std::uint64_t>(std::ceil(defence_fraction * static_cast<double>(nodes) - 1e-9));
   // One table for every rule, as murmurd's [aggregation]: each rule reads what it has.
-  t.aggregation.rule = rule;
-  t.aggregation.parameters = {{"beta", defence_fraction},
-                              {"f", f},
-                              {"m", std::uint64_t{nodes > f ? nodes - f : 1}},
-                              {"tau", 1.0}};
+  t.rule = rule;
+  t.rule_parameters = {{"beta", defence_fraction},
+                       {"f", f},
+                       {"m", std::uint64_t{nodes > f ? nodes - f : 1}},
+                       {"tau", 1.0}};
   return t;
 }
 

@@ -39,8 +39,13 @@ struct ServerTarget {
   chain::Address contract;
   // In-process murmurd (data in <work_dir>/server):
   /// The rule as murmurd's [aggregation] holds it (kernels/rule_registry.hpp): a name with its
-  /// parameters by name (f, beta, m, tau, ...), nnm and bucket, or a full spec in `rule`.
-  kernels::AggregationTable aggregation{"fedavg", {}, false, 1, 0};
+  /// parameters by name (f, beta, m, tau, ...) and bucket, or a full spec in `rule`.
+  std::string rule = "fedavg";
+  kernels::Parameters rule_parameters;
+  std::uint64_t bucket = 1;
+  kernels::AggregationTable aggregation() const {
+    return {rule, rule_parameters, false, bucket, 0};
+  }
   std::uint64_t proposer_bps = 5000;
   double upload_seconds = 0;  ///< 0: measured (a calibration run of one node's training)
   double vote_seconds = 30;
