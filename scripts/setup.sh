@@ -27,6 +27,8 @@ APT_PACKAGES=(
   b3sum
   # real data; curl for the local chain's health checks
   dataset-fashion-mnist curl
+  # the Python package (python/, built for /usr/bin/python3) and its tests and example
+  pybind11-dev python3-dev python3-pytest python3-numpy python3-torch
 )
 # Node.js for the contracts (Hardhat 2 runs on Debian's Node 18 and on Node 20).
 command -v node >/dev/null && command -v npm >/dev/null || APT_PACKAGES+=(nodejs npm)
