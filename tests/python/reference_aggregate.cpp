@@ -7,11 +7,15 @@
 //     float32, row-major; COUNTS.f64: N float64 sample counts ("-": all 1). OUT gets the
 //     aggregate (D float32), then per row the verdict (N int32), weight, score and distance
 //     (3 x N float64). Prints describe(spec) and the pass count.
+//   murmur_py_reference time ROWS.f32 N D SPEC THREADS REPEATS
+//     the same call REPEATS times on rows read once (bench/python_overhead.py's C++ side):
+//     prints each call's seconds, one a line.
 //   murmur_py_reference sign-update KEY CHAIN_ID CONTRACT TASK ROUND UPDATE_HASH NUM_SAMPLES
 //   murmur_py_reference sign-vote KEY CHAIN_ID CONTRACT TASK ROUND MODEL_HASH SCORE
 //     chain/'s EIP-712 signer: prints the digest and the 65-byte signature in hex, one a line.
 //
 // Exit 1 with the error on stderr when the library throws; 2 on a usage error.
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -69,6 +73,25 @@ int aggregate(char** argv) {
   return file ? 0 : 1;
 }
 
+int time_calls(char** argv) {
+  namespace k = murmur::kernels;
+  const std::size_t n = std::stoul(argv[1]), d = std::stoul(argv[2]);
+  const std::vector<float> rows = read_file<float>(argv[0], n * d);
+  const std::vector<double> counts(n, 1.0);
+  const k::AggregationSpec spec = k::parse_aggregation(argv[3]);
+  auto backend = k::make_cpu_backend(static_cast<unsigned>(std::stoul(argv[4])));
+  const k::MemoryRowSource source(rows, n, d);
+  std::vector<float> out(d);
+  const int repeats = std::stoi(argv[5]);
+  for (int r = 0; r < repeats; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    k::aggregate(*backend, source, counts, spec, out);
+    std::cout << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()
+              << std::endl;
+  }
+  return 0;
+}
+
 int sign(const std::string& what, char** argv) {
   namespace c = murmur::chain;
   const c::PrivateKey key = c::PrivateKey::from_hex(argv[0]);
@@ -93,6 +116,7 @@ int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   try {
     if (mode == "aggregate" && argc == 9) return aggregate(argv + 2);
+    if (mode == "time" && argc == 8) return time_calls(argv + 2);
     if ((mode == "sign-update" || mode == "sign-vote") && argc == 9) return sign(mode, argv + 2);
   } catch (const std::exception& e) {
     std::cerr << e.what() << "\n";
