@@ -2,7 +2,8 @@
 real murmurd rounds together over CurveZMQ on 127.0.0.1: both kinds propose and vote in every
 round (the task id is chosen so that they do), murmurd accepts the Python nodes' EIP-712 signed
 updates and votes, and each round's candidate is the global model plus murmur.aggregate of the
-proposers' updates (sorted by address, weighted by their sample counts), bit for bit."""
+proposers' updates (sorted by address, weighted by their sample counts), bit for bit. And
+Python nodes take part in SecAgg+ rounds."""
 import collections
 import json
 import socket
@@ -66,7 +67,8 @@ def samples_of(i: int) -> int:
     return 10 + 7 * i
 
 
-def write_config(tmp, task, ports, murmurd) -> tuple:
+def write_config(tmp, task, ports, murmurd, parameters=D, bps=BPS, quorum=1, vote_quorum=1,
+                 extra="") -> tuple:
     subprocess.run([str(murmurd), "keygen", str(tmp / "server.key")], check=True,
                    capture_output=True, timeout=30)
     participants = tmp / "participants.csv"
@@ -86,19 +88,28 @@ backend = "cpu"
 task_id = {task}
 chain_id = 31337
 contract = "{CONTRACT}"
-parameters = {D}
+parameters = {parameters}
 rounds = 2
-proposer_bps = {BPS}
+proposer_bps = {bps}
 participants = "{participants}"
 [round]
 upload_seconds = 40
 vote_seconds = 40
-quorum = 1
-vote_quorum = 1
+quorum = {quorum}
+vote_quorum = {vote_quorum}
 [aggregation]
 rule = "weighted-mean"
-""")
+{extra}""")
     return config, (tmp / "server.key.pub").read_text().strip()
+
+
+def stop(server, log):
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+    log.close()
 
 
 def test_three_python_and_three_cpp_nodes_finish_a_round(tmp_path):
@@ -189,9 +200,52 @@ def test_three_python_and_three_cpp_nodes_finish_a_round(tmp_path):
         for p in cpp.values():
             if p.poll() is None:
                 p.kill()
-        server.terminate()
+        stop(server, log)
+
+
+def test_python_nodes_take_part_in_secagg_rounds(tmp_path):
+    """Node.run sends masked updates through the SecAgg+ stages (client::run_node's path):
+    six nodes, one group, node i sends 0.01 (i + 1) everywhere, so each of the two rounds moves
+    the model by their mean, 0.035."""
+    murmurd = binary("MURMURD", "server/murmurd")
+    d = 2000
+    ports = (free_port(), free_port())
+    stages = "\n".join(f"{s}_seconds = 20" for s in ("advertise", "share", "check", "masked",
+                                                     "unmask"))
+    config, server_key = write_config(
+        tmp_path, 7, ports, murmurd, parameters=d, bps=10000, quorum=6, vote_quorum=0,
+        extra=f"[secagg]\nenabled = true\ngroup_size = 6\nclip = 1.0\n{stages}\n")
+    endpoints = [f"tcp://127.0.0.1:{p}" for p in ports]
+    log = open(tmp_path / "murmurd.log", "w")
+    server = subprocess.Popen([str(murmurd), "--config", str(config)], stdout=log,
+                              stderr=subprocess.STDOUT)
+    reports, failures = {}, {}
+
+    def python_node(i):
+        node = murmur.Node(*endpoints, server_key=server_key, key=keys()[i], contract=CONTRACT,
+                           timeout=5.0)
         try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+            reports[i] = node.run(lambda g: np.full(d, 0.01 * (i + 1), np.float32), poll=0.02,
+                                  idle_timeout=30)
+        except Exception as e:  # noqa: BLE001 (reported below)
+            failures[i] = repr(e)
+
+    try:
+        threads = [threading.Thread(target=python_node, args=(i,)) for i in keys()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=90)
+        assert not failures, failures
+        for i, r in reports.items():
+            assert r["closed"] and r["uploads"] == 2, (i, r)
+        reader = murmur.Node(*endpoints, server_key=server_key, key=keys()[0], contract=CONTRACT,
+                             timeout=5.0)
+        reader.register()
+        info = reader.round_info()
+        assert info.stage == "closed" and info.round == 2
+        model = reader.fetch_model(info.global_model_hash)
+        assert model.shape == (d,) and np.abs(model - 0.07).max() < 1e-6  # fixed point: ~4e-9
+        assert reader.status()["committed_updates"] == 0  # nothing went in clear
+    finally:
+        stop(server, log)
