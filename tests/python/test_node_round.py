@@ -9,10 +9,8 @@ import json
 import socket
 import subprocess
 import threading
-import time
 
 import numpy as np
-import pytest
 
 import murmur
 from murmur import chain
