@@ -5,6 +5,7 @@
 #include <limits>
 #include <numeric>
 #include <random>
+#include <utility>
 
 namespace murmur::kernels::robust {
 
@@ -38,12 +39,40 @@ std::vector<std::size_t> lowest(const std::vector<double>& scores, std::size_t m
 }
 
 std::vector<std::size_t> bulyan_select(const Gram& gram, std::size_t f, std::size_t theta) {
-  std::vector<std::size_t> left(gram.n), chosen;
+  // Krum over the rows left, theta times. Each row's distances to all others are sorted once
+  // (ascending; equal distances in any order, as their sum does not depend on it); a round's
+  // score of row a sums the first k entries of its list that are still left, which is exactly
+  // krum_scores' sum of its k smallest distances, in the same ascending order: same bits, at
+  // O(n^2) a round instead of O(n^2 log n) with a sort per row.
+  const std::size_t n = gram.n;
+  std::vector<std::vector<std::pair<double, std::size_t>>> sorted(n);
+  for (std::size_t a = 0; a < n; ++a) {
+    sorted[a].reserve(n - 1);
+    for (std::size_t b = 0; b < n; ++b)
+      if (b != a) sorted[a].push_back({gram.distance2(a, b), b});
+    std::sort(sorted[a].begin(), sorted[a].end());
+  }
+  std::vector<std::size_t> left(n), chosen;
   std::iota(left.begin(), left.end(), 0);
+  std::vector<bool> in(n, true);
+  std::vector<double> scores;
   while (chosen.size() < theta) {
     const std::size_t k = left.size() >= f + 2 ? left.size() - f - 2 : 0;
-    const std::size_t best = lowest(krum_scores(gram, left, k), 1).front();
+    scores.assign(left.size(), 0.0);
+    for (std::size_t i = 0; i < left.size(); ++i) {
+      double s = 0.0;
+      std::size_t taken = 0;
+      for (const auto& [d, b] : sorted[left[i]]) {
+        if (taken == k) break;
+        if (!in[b]) continue;
+        s += d;
+        ++taken;
+      }
+      scores[i] = s;
+    }
+    const std::size_t best = lowest(scores, 1).front();
     chosen.push_back(left[best]);
+    in[left[best]] = false;
     left.erase(left.begin() + static_cast<std::ptrdiff_t>(best));
   }
   std::sort(chosen.begin(), chosen.end());  // back to client-id order for the summation
