@@ -11,9 +11,8 @@
 
 #include "murmur/chain/address.hpp"
 #include "murmur/chain/bytes.hpp"
+#include "murmur/chain/sqlite.hpp"
 #include "murmur/chain/uint256.hpp"
-
-struct sqlite3;
 
 namespace murmur::chain {
 
@@ -52,7 +51,6 @@ class Outbox {
   /// Opens or creates the database (WAL, synchronous=FULL: a committed record survives power
   /// loss). Throws std::runtime_error naming the file.
   explicit Outbox(const std::filesystem::path& file);
-  ~Outbox();
   Outbox(const Outbox&) = delete;
   Outbox& operator=(const Outbox&) = delete;
 
@@ -72,8 +70,7 @@ class Outbox {
   std::vector<Posting> all() const;
 
  private:
-  sqlite3* db_ = nullptr;
-  std::filesystem::path file_;
+  sqlite::Database db_;
 };
 
 }  // namespace murmur::chain
