@@ -23,8 +23,8 @@ import numpy as np
 from . import _murmur
 from . import rules
 from ._inputs import Rows, flatten_state_dict, load_flat, weights_array
-from ._murmur import (AggregationError, Backend, BackendUnavailable, ProtocolError, ServerError,
-                      SpecError, TimeoutError)
+from ._murmur import (AggregationError, Backend, BackendUnavailable, ChainError, ProtocolError,
+                      RevertError, RpcError, ServerError, SpecError, TimeoutError, TransportError)
 from .chain import Eip712Domain, PrivateKey, sign_update, sign_vote
 
 __version__ = _murmur.__version__
@@ -32,7 +32,8 @@ __version__ = _murmur.__version__
 __all__ = [
     "aggregate", "AggregationReport", "Verdict", "rules", "Backend", "backend",
     "AggregationError", "BackendUnavailable", "SpecError", "ProtocolError", "ServerError",
-    "TimeoutError", "PrivateKey", "Eip712Domain", "sign_update", "sign_vote", "Node",
+    "TimeoutError", "ChainError", "TransportError", "RpcError", "RevertError", "PrivateKey",
+    "Eip712Domain", "sign_update", "sign_vote", "Node",
     "flatten_state_dict", "load_flat",
 ]
 

@@ -17,6 +17,8 @@ namespace py = pybind11;
 
 void bind_aggregate(py::module_& m);
 void bind_chain(py::module_& m);
+/// The read-only views of a deployed AllianceTask over JSON-RPC (alliance_binding.cpp).
+void bind_alliance(py::module_& m);
 void bind_node(py::module_& m);
 /// Registers the exception types (murmur.AggregationError, ...) and their translator.
 void bind_errors(py::module_& m);

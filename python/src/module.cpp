@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 
 #include "bindings.hpp"
+#include "murmur/chain/errors.hpp"
 #include "murmur/client/node_client.hpp"
 #include "murmur/kernels/aggregate.hpp"
 #include "murmur/kernels/backend.hpp"
@@ -16,6 +17,7 @@ namespace {
 /// The Python exception types, created once at import (static: they live as long as the module).
 struct ErrorTypes {
   py::object aggregation, backend_unavailable, spec, protocol, server, timeout;
+  py::object chain, transport, rpc, revert;
 };
 ErrorTypes& error_types() {
   static ErrorTypes* types = new ErrorTypes();  // never destroyed: outlives interpreter teardown
@@ -53,6 +55,19 @@ void bind_errors(py::module_& m) {
                        "murmurd refused a request (client::ServerError); .code is the ErrorCode.");
   t.timeout = new_error(m, "TimeoutError", PyExc_TimeoutError,
                         "No reply from murmurd after every retry (client::TimeoutError).");
+  t.chain = new_error(m, "ChainError", PyExc_RuntimeError,
+                      "A chain call failed (chain::ChainError); the message says what and what to "
+                      "do about it.");
+  t.transport = new_error(m, "TransportError", t.chain,
+                          "The JSON-RPC endpoint could not be reached or answered garbage, after "
+                          "the retries (chain::TransportError).");
+  t.rpc = new_error(m, "RpcError", t.chain,
+                    "The endpoint answered a JSON-RPC error (chain::RpcError); .code is its "
+                    "number, .rpc_message the node's text.");
+  t.revert = new_error(m, "RevertError", t.chain,
+                       "A call reverted (chain::RevertError); .error_name is 'Error', 'Panic' or "
+                       "the custom error's name (e.g. 'UnknownTask'), .reason the decoded text "
+                       "('UnknownTask(taskId=9)'), .data the raw revert bytes.");
   py::register_exception_translator([](std::exception_ptr p) {
     const ErrorTypes& types = error_types();
     try {
@@ -69,6 +84,21 @@ void bind_errors(py::module_& m) {
       PyErr_SetString(types.backend_unavailable.ptr(), e.what());
     } catch (const kernels::SpecError& e) {
       PyErr_SetString(types.spec.ptr(), e.what());
+    } catch (const chain::RevertError& e) {
+      py::object error = types.revert(e.what());
+      error.attr("error_name") = e.error_name();
+      error.attr("reason") = e.reason();
+      error.attr("data") = to_bytes(e.revert_data());
+      PyErr_SetObject(types.revert.ptr(), error.ptr());
+    } catch (const chain::RpcError& e) {
+      py::object error = types.rpc(e.what());
+      error.attr("code") = e.code();
+      error.attr("rpc_message") = e.rpc_message();
+      PyErr_SetObject(types.rpc.ptr(), error.ptr());
+    } catch (const chain::TransportError& e) {
+      PyErr_SetString(types.transport.ptr(), e.what());
+    } catch (const chain::ChainError& e) {
+      PyErr_SetString(types.chain.ptr(), e.what());
     }
     // Anything else falls through to pybind11's own translation (std::invalid_argument ->
     // ValueError, std::runtime_error -> RuntimeError, ...), message unchanged.
@@ -84,5 +114,6 @@ PYBIND11_MODULE(_murmur, m) {
   mp::bind_errors(m);
   mp::bind_aggregate(m);
   mp::bind_chain(m);
+  mp::bind_alliance(m);
   mp::bind_node(m);
 }
