@@ -2,7 +2,9 @@
 
 #include <toml++/toml.h>
 
+#include "config_check.hpp"
 #include "murmur/kernels/rule_registry.hpp"
+#include "murmur/server/config_schema.hpp"
 
 #include <cmath>
 #include <fstream>
@@ -15,7 +17,7 @@ namespace {
 
 [[noreturn]] void bad(const std::filesystem::path& file, const std::string& key,
                       const std::string& why) {
-  throw std::runtime_error(file.string() + ": " + key + ": " + why);
+  throw ConfigError(file, key, why);
 }
 
 std::string read_text(const std::filesystem::path& path) {
@@ -184,6 +186,7 @@ Config load_config(const std::filesystem::path& path) {
   } catch (const toml::parse_error& e) {
     throw std::runtime_error(path.string() + ": " + std::string(e.description()));
   }
+  check_config_shape(path, t);
   const auto dir = path.parent_path();
   const auto resolve = [&](const std::string& p) {
     const std::filesystem::path fp(p);

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <thread>
 
+#include "murmur/server/config_schema.hpp"
 #include "murmur/server/server.hpp"
 
 namespace {
@@ -28,8 +29,19 @@ int main(int argc, char** argv) {
   rounds->add_option("-c,--config", rounds_config, "the murmurd configuration (its data_dir is read)")
       ->required();
   rounds->add_option("--round", only_round, "only this round");
+  auto* config = app.add_subcommand(
+      "config", "Print the configuration's example file or its reference, from the declared table");
+  std::string config_what;
+  config->add_option("what", config_what, "example (murmurd.example.toml) or reference (Markdown)")
+      ->required()
+      ->check(CLI::IsMember({"example", "reference"}));
   CLI11_PARSE(app, argc, argv);
   try {
+    if (*config) {
+      std::cout << (config_what == "example" ? murmur::server::example_config()
+                                             : murmur::server::config_reference());
+      return 0;
+    }
     if (*rounds) {
       const auto cfg = murmur::server::load_config(rounds_config);
       std::cout << murmur::server::round_records_json(
