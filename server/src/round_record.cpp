@@ -2,7 +2,7 @@
 
 #include "murmur/kernels/rule_registry.hpp"
 #include "murmur/server/server.hpp"
-#include "spool.hpp"
+#include "state_store.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -109,10 +109,10 @@ std::string round_records_json(const std::filesystem::path& data_dir,
   if (!std::filesystem::exists(data_dir / "state.db"))
     throw std::runtime_error("no murmurd state at " + (data_dir / "state.db").string() +
                              ": pass the server's data_dir (server.data_dir in its config)");
-  const Spool spool(data_dir);
+  const StateStore store(data_dir);
   nlohmann::json out = nlohmann::json::array();
-  for (std::uint64_t r : round ? std::vector<std::uint64_t>{*round} : spool.recorded_rounds())
-    if (const auto record = spool.round_record(r)) out.push_back(to_json(*record));
+  for (std::uint64_t r : round ? std::vector<std::uint64_t>{*round} : store.recorded_rounds())
+    if (const auto record = store.round_record(r)) out.push_back(to_json(*record));
   return out.dump(2);
 }
 

@@ -12,16 +12,11 @@
 
 #include "murmur/chain/keccak.hpp"
 #include "murmur/protocol/integrity.hpp"
+#include "refuse.hpp"
 #include "server_impl.hpp"
 
 namespace murmur::server {
 namespace {
-
-using protocol::ProtocolError;
-
-[[noreturn]] void refuse(wire::ErrorCode code, const std::string& why) {
-  throw ProtocolError(code, why);
-}
 
 secagg::Key32 key_field(const std::string& bytes, const char* what) {
   if (bytes.size() != 32) refuse(wire::ERR_MALFORMED, std::string(what) + " must be 32 bytes");
@@ -50,18 +45,7 @@ void set_keys(wire::SecAggKeys* k, const secagg::Advertisement& a) {
   k->set_s_public(a.s_public.data(), 32);
 }
 
-bool is_secagg(wire::Stage s) {
-  return s >= wire::STAGE_SECAGG_ADVERTISE && s <= wire::STAGE_SECAGG_UNMASK;
-}
-
 }  // namespace
-
-int stage_rank(wire::Stage s) {
-  // UPLOADING and the SecAgg+ stages both come before AGGREGATING.
-  if (is_secagg(s)) return 10 + static_cast<int>(s);
-  if (s == wire::STAGE_UPLOADING) return 10;
-  return 100 + static_cast<int>(s);
-}
 
 std::set<secagg::NodeId> SecAggRound::u1() const {
   std::set<secagg::NodeId> out;
@@ -81,7 +65,8 @@ void Server::Impl::begin_secagg(std::uint64_t round) {
       nodes.push_back(ids[address]);
       addresses.push_back(address);
     }
-  if (nodes.empty()) return end_round(RoundOutcome::kNoQuorum, "SecAgg+: no proposer in this round");
+  if (nodes.empty())
+    return end_round(RoundOutcome::kNoQuorum, "SecAgg+: no proposer in this round");
   const secagg::BucketingConfig bc{cfg.secagg.group_size, cfg.secagg.degree, cfg.secagg.threshold,
                                    cfg.secagg.clip};
   // The round seed fixes the groups; its first 8 bytes are enough entropy for the shuffle.
@@ -114,8 +99,9 @@ void Server::Impl::enter_secagg_stage(wire::Stage stage, std::chrono::millisecon
 
 void Server::Impl::secagg_tick(std::int64_t now_ms, double elapsed) {
   if (!secagg || secagg->round != state.round)
-    return end_round(RoundOutcome::kFailed,
-                     "SecAgg+ state does not survive a restart (masked inputs are never written to disk)");
+    return end_round(
+        RoundOutcome::kFailed,
+        "SecAgg+ state does not survive a restart (masked inputs are never written to disk)");
   const bool late = now_ms >= state.deadline_unix_ms;
   const auto covers = [](const std::set<secagg::NodeId>& have,
                          const std::set<secagg::NodeId>& want) {
@@ -163,62 +149,72 @@ void Server::Impl::secagg_tick(std::int64_t now_ms, double elapsed) {
   }
 }
 
+namespace {
+
+/// On the aggregation thread: the bucketed unmasking and the robust rule across group means,
+/// the candidate stored in the spool; the groups' outcome travels back with the result.
+AggregationResult aggregate_secagg_round(SecAggRound& r, Spool& spool, kernels::Backend& backend,
+                                         const kernels::AggregationSpec& rule,
+                                         const chain::Hash32& global) {
+  AggregationResult out;
+  const auto t0 = Clock::now();
+  SecAggOutcome o;
+  o.round = r.round;
+  try {
+    const auto& plan = r.server.plan();
+    secagg::BucketedAggregate a;
+    try {
+      a = r.server.finish(backend, rule);
+    } catch (const secagg::SecAggError& e) {
+      out.error = e.what();
+    }
+    for (std::size_t g = 0; g < a.group_results.size(); ++g) {
+      const auto& members = plan.members(g);
+      const auto& res = a.group_results[g];
+      for (const auto& e : res.excluded_at_sharing)
+        o.excluded.push_back(r.addresses[members[e.node]].to_checksum() + ": " + e.reason);
+      for (secagg::NodeId u : res.dropped) o.dropped.push_back(r.addresses[members[u]]);
+    }
+    for (std::size_t i = 0; i < a.contributing.size(); ++i) {
+      const std::size_t g = a.contributing[i];
+      o.group_sums.push_back(a.group_results[g].sum);
+      std::vector<chain::Address> who;
+      for (secagg::NodeId u : a.group_results[g].survivors)
+        who.push_back(r.addresses[plan.members(g)[u]]);
+      o.group_survivors.push_back(std::move(who));
+    }
+    o.failed_groups = a.failed;
+    for (const auto& f : a.failed) spdlog::warn("round={} secagg {}", r.round, f);
+    if (out.error.empty()) {
+      std::vector<float> model = spool.load_model(global);
+      for (std::size_t j = 0; j < model.size(); ++j) model[j] += a.aggregate[j];
+      out.candidate = spool.store_model(model);
+      spdlog::info("round={} secagg groups_aggregated={} failed={} rule=\"{}\"", r.round,
+                   a.contributing.size(), a.failed.size(), kernels::describe(rule));
+    }
+  } catch (const std::exception& e) {
+    out.error = e.what();
+  }
+  out.secagg = std::move(o);
+  out.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return out;
+}
+
+}  // namespace
+
 void Server::Impl::start_secagg_aggregation() {
   state.stage = wire::STAGE_AGGREGATING;
   save_state();
-  std::shared_ptr<SecAggRound> r(std::move(secagg));
-  const auto global = state.global_model;
-  aggregation = std::async(std::launch::async, [this, r, global] {
-    AggregationResult out;
-    const auto t0 = Clock::now();
-    SecAggOutcome o;
-    o.round = r->round;
-    try {
-      const auto& plan = r->server.plan();
-      secagg::BucketedAggregate a;
-      try {
-        a = r->server.finish(*backend, cfg.aggregation);
-      } catch (const secagg::SecAggError& e) {
-        out.error = e.what();
-      }
-      for (std::size_t g = 0; g < a.group_results.size(); ++g) {
-        const auto& members = plan.members(g);
-        const auto& res = a.group_results[g];
-        for (const auto& e : res.excluded_at_sharing)
-          o.excluded.push_back(r->addresses[members[e.node]].to_checksum() + ": " + e.reason);
-        for (secagg::NodeId u : res.dropped) o.dropped.push_back(r->addresses[members[u]]);
-      }
-      for (std::size_t i = 0; i < a.contributing.size(); ++i) {
-        const std::size_t g = a.contributing[i];
-        o.group_sums.push_back(a.group_results[g].sum);
-        std::vector<chain::Address> who;
-        for (secagg::NodeId u : a.group_results[g].survivors)
-          who.push_back(r->addresses[plan.members(g)[u]]);
-        o.group_survivors.push_back(std::move(who));
-      }
-      o.failed_groups = a.failed;
-      for (const auto& f : a.failed) spdlog::warn("round={} secagg {}", r->round, f);
-      if (out.error.empty()) {
-        std::vector<float> model = spool.load_model(global);
-        for (std::size_t j = 0; j < model.size(); ++j) model[j] += a.aggregate[j];
-        out.candidate = spool.store_model(model);
-        spdlog::info("round={} secagg groups_aggregated={} failed={} rule=\"{}\"", r->round,
-                     a.contributing.size(), a.failed.size(), kernels::describe(cfg.aggregation));
-      }
-    } catch (const std::exception& e) {
-      out.error = e.what();
-    }
-    {
-      std::lock_guard lock(snapshot_mutex);
-      last_secagg = std::move(o);
-    }
-    out.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    return out;
-  });
+  aggregation =
+      std::async(std::launch::async,
+                 [r = std::shared_ptr<SecAggRound>(std::move(secagg)), &spool = spool,
+                  &backend = *backend, rule = cfg.aggregation, global = state.global_model] {
+                   return aggregate_secagg_round(*r, spool, backend, rule, global);
+                 });
 }
 
 std::optional<wire::SecAggPlacement> Server::Impl::placement(const chain::Address& peer) const {
-  if (!secagg || !is_secagg(state.stage)) return std::nullopt;
+  if (!secagg || !is_secagg_stage(state.stage)) return std::nullopt;
   const auto id = secagg->ids.find(peer);
   if (id == secagg->ids.end()) return std::nullopt;
   const auto& plan = secagg->server.plan();
@@ -235,164 +231,160 @@ std::optional<wire::SecAggPlacement> Server::Impl::placement(const chain::Addres
   return out;
 }
 
-wire::Envelope Server::Impl::on_secagg(const chain::Address& peer, const protocol::Message& m) {
-  const auto& e = m.envelope;
-  // Every SecAgg+ message names its task and round; check them against the stage it belongs to.
-  const auto check = [&](wire::Stage stage, std::uint64_t task, std::uint64_t round) {
-    require_stage(stage, task, round);
-    if (!secagg || !secagg->ids.contains(peer))
-      refuse(wire::ERR_NOT_PROPOSER, peer.to_checksum() + " is not in round " +
-                                         std::to_string(round) + "'s SecAgg+ groups");
-  };
-  const auto where = [&] { return secagg->server.plan().place(secagg->ids.at(peer)); };
+secagg::GroupPlan::Placement Server::Impl::secagg_member(const chain::Address& peer) const {
+  if (!secagg || !secagg->ids.contains(peer))
+    refuse(wire::ERR_NOT_PROPOSER, peer.to_checksum() + " is not in round " +
+                                       std::to_string(state.round) + "'s SecAgg+ groups");
+  return secagg->server.plan().place(secagg->ids.at(peer));
+}
+
+wire::Envelope Server::Impl::on_secagg_advertise(Request& r) {
+  const auto& a = r.message.envelope.secagg_advertise();
+  const auto at = secagg_member(r.peer);
+  if (a.keys().local_id() != at.local)
+    refuse(wire::ERR_MALFORMED, "keys for node " + std::to_string(a.keys().local_id()) +
+                                    ", this node is " + std::to_string(at.local) + " in group " +
+                                    std::to_string(at.group));
+  const secagg::NodeId id = secagg->ids.at(r.peer);
+  if (secagg->advertised.contains(id))
+    refuse(wire::ERR_DUPLICATE, "keys already advertised this round");
+  secagg->server.group(at.group).receive_advertisement(
+      {at.local, point_field(a.keys().c_public(), "c_public"),
+       point_field(a.keys().s_public(), "s_public")});
+  secagg->advertised.insert(id);
   wire::Envelope out;
-  switch (e.body_case()) {
-    case wire::Envelope::kSecaggAdvertise: {
-      const auto& a = e.secagg_advertise();
-      check(wire::STAGE_SECAGG_ADVERTISE, a.task_id(), a.round());
-      const auto at = where();
-      if (a.keys().local_id() != at.local)
-        refuse(wire::ERR_MALFORMED, "keys for node " + std::to_string(a.keys().local_id()) +
-                                        ", this node is " + std::to_string(at.local) +
-                                        " in group " + std::to_string(at.group));
-      const secagg::NodeId id = secagg->ids.at(peer);
-      if (secagg->advertised.contains(id))
-        refuse(wire::ERR_DUPLICATE, "keys already advertised this round");
-      secagg->server.group(at.group).receive_advertisement(
-          {at.local, point_field(a.keys().c_public(), "c_public"),
-           point_field(a.keys().s_public(), "s_public")});
-      secagg->advertised.insert(id);
-      break;
+  out.mutable_secagg_accepted();
+  return out;
+}
+
+void Server::Impl::refuse_nothing_to_fetch(Request&) {
+  if (!is_secagg_stage(state.stage) || state.stage == wire::STAGE_SECAGG_ADVERTISE)
+    refuse(wire::ERR_WRONG_STAGE, "nothing to fetch: round " + std::to_string(state.round) +
+                                      " is " + wire::Stage_Name(state.stage));
+}
+
+wire::Envelope Server::Impl::on_secagg_fetch(Request& r) {
+  const auto at = secagg_member(r.peer);
+  secagg::Server& g = secagg->server.group(at.group);
+  wire::Envelope out;
+  auto* v = out.mutable_secagg_view();
+  v->set_stage(state.stage);
+  if (state.stage == wire::STAGE_SECAGG_SHARE) {
+    for (const auto& a : g.advertisements_for(at.local)) set_keys(v->add_neighbours(), a);
+  } else if (state.stage == wire::STAGE_SECAGG_CHECK) {
+    for (const auto& d : g.shares_for(at.local)) {
+      auto* w = v->add_deliveries();
+      for (const auto& c : d.self_commitments) w->add_self_commitments(c.data(), 32);
+      for (const auto& c : d.key_commitments) w->add_key_commitments(c.data(), 32);
+      w->mutable_box()->set_from(d.box.from);
+      w->mutable_box()->set_to(d.box.to);
+      w->mutable_box()->set_box(d.box.box.data(), d.box.box.size());
     }
-    case wire::Envelope::kSecaggFetch: {
-      const auto& f = e.secagg_fetch();
-      if (!is_secagg(state.stage) || state.stage == wire::STAGE_SECAGG_ADVERTISE)
-        refuse(wire::ERR_WRONG_STAGE, "nothing to fetch: round " + std::to_string(state.round) +
-                                          " is " + wire::Stage_Name(state.stage));
-      check(state.stage, f.task_id(), f.round());
-      const auto at = where();
-      secagg::Server& g = secagg->server.group(at.group);
-      auto* v = out.mutable_secagg_view();
-      v->set_stage(state.stage);
-      if (state.stage == wire::STAGE_SECAGG_SHARE) {
-        for (const auto& a : g.advertisements_for(at.local)) set_keys(v->add_neighbours(), a);
-      } else if (state.stage == wire::STAGE_SECAGG_CHECK) {
-        for (const auto& d : g.shares_for(at.local)) {
-          auto* w = v->add_deliveries();
-          for (const auto& c : d.self_commitments) w->add_self_commitments(c.data(), 32);
-          for (const auto& c : d.key_commitments) w->add_key_commitments(c.data(), 32);
-          w->mutable_box()->set_from(d.box.from);
-          w->mutable_box()->set_to(d.box.to);
-          w->mutable_box()->set_box(d.box.box.data(), d.box.box.size());
-        }
-      } else if (state.stage == wire::STAGE_SECAGG_MASKED) {
-        for (secagg::NodeId u : g.u1()) v->add_u1(u);
-      } else {
-        const auto req = g.unmask_request();
-        for (secagg::NodeId u : req.survivors) v->add_survivors(u);
-        for (secagg::NodeId u : req.dropped) v->add_dropped(u);
-      }
-      return out;
-    }
-    case wire::Envelope::kSecaggDealing: {
-      const auto& d = e.secagg_dealing();
-      check(wire::STAGE_SECAGG_SHARE, d.task_id(), d.round());
-      const auto at = where();
-      const secagg::NodeId id = secagg->ids.at(peer);
-      if (secagg->dealt.contains(id)) refuse(wire::ERR_DUPLICATE, "keys already dealt this round");
-      if (!secagg->advertised.contains(id))
-        refuse(wire::ERR_WRONG_STAGE, "no keys were advertised by this node");
-      secagg::KeyDealing k;
-      k.from = at.local;
-      k.self_commitments = points(d.self_commitments(), "self_commitments");
-      k.key_commitments = points(d.key_commitments(), "key_commitments");
-      for (const auto& b : d.boxes())
-        k.boxes.push_back({b.from(), b.to(), {b.box().begin(), b.box().end()}});
-      secagg::Server& g = secagg->server.group(at.group);
-      g.receive_shares(at.local, k);
-      secagg->dealt.insert(id);
-      for (const auto& x : g.excluded())
-        if (x.node == at.local)
-          refuse(wire::ERR_MALFORMED,
-                 "dealing refused, this node is out of the round: " + x.reason);
-      break;
-    }
-    case wire::Envelope::kSecaggChecked: {
-      const auto& c = e.secagg_checked();
-      check(wire::STAGE_SECAGG_CHECK, c.task_id(), c.round());
-      const auto at = where();
-      const secagg::NodeId id = secagg->ids.at(peer);
-      if (secagg->checked.contains(id))
-        refuse(wire::ERR_DUPLICATE, "check already sent this round");
-      secagg::Server& g = secagg->server.group(at.group);
-      std::vector<secagg::Complaint> complaints;
-      for (const auto& w : c.complaints()) {
-        if (w.dealer() >= g.params().nodes)
-          refuse(wire::ERR_MALFORMED, "complaint about an unknown node");
-        complaints.push_back({at.local, w.dealer(), key_field(w.box_point(), "box_point"),
-                              key_field(w.proof_e(), "proof_e"),
-                              key_field(w.proof_z(), "proof_z")});
-      }
-      for (const auto& x : complaints) g.receive_complaint(x);
-      secagg->checked.insert(id);
-      break;
-    }
-    case wire::Envelope::kSecaggMaskedChunk: {
-      const auto& c = e.secagg_masked_chunk();
-      check(wire::STAGE_SECAGG_MASKED, c.task_id(), c.round());
-      const auto at = where();
-      const secagg::NodeId id = secagg->ids.at(peer);
-      if (!secagg->server.group(at.group).u1().contains(at.local))
-        refuse(wire::ERR_WRONG_STAGE,
-               "this node is not in U1 (no dealing stood): it sends no input this round");
-      if (secagg->masked_done.contains(id))
-        refuse(wire::ERR_DUPLICATE, "masked input already complete");
-      const auto bytes = m.bytes();
-      if (bytes.empty() || bytes.size() % 4 != 0)
-        refuse(wire::ERR_MALFORMED, "masked chunks hold whole 4-byte words");
-      const protocol::Checksum sum = protocol::chunk_checksum(bytes);
-      if (c.checksum().size() != sum.size() ||
-          std::memcmp(c.checksum().data(), sum.data(), sum.size()) != 0)
-        refuse(wire::ERR_BAD_CHECKSUM, "masked chunk at word " + std::to_string(c.offset()) +
-                                           " does not match its checksum");
-      auto& words = secagg->masked[id];
-      if (c.offset() != words.size())
-        refuse(c.offset() < words.size() ? wire::ERR_REPLAY : wire::ERR_OUT_OF_RANGE,
-               "expected the masked chunk at word " + std::to_string(words.size()));
-      if (c.offset() + bytes.size() / 4 > cfg.parameters)
-        refuse(wire::ERR_OUT_OF_RANGE,
-               "masked input longer than the model's " + std::to_string(cfg.parameters) + " words");
-      const std::size_t at_word = words.size();
-      words.resize(at_word + bytes.size() / 4);
-      std::memcpy(words.data() + at_word, bytes.data(), bytes.size());  // little-endian hosts only
-      metrics.bytes_in(bytes.size());
-      out.mutable_secagg_accepted()->set_words(words.size());
-      if (words.size() == cfg.parameters) {
-        secagg->server.group(at.group).receive_masked(at.local, std::move(words));
-        secagg->masked.erase(id);
-        secagg->masked_done.insert(id);
-      }
-      return out;
-    }
-    case wire::Envelope::kSecaggUnmaskShares: {
-      const auto& u = e.secagg_unmask_shares();
-      check(wire::STAGE_SECAGG_UNMASK, u.task_id(), u.round());
-      const auto at = where();
-      const secagg::NodeId id = secagg->ids.at(peer);
-      if (secagg->unmasked.contains(id))
-        refuse(wire::ERR_DUPLICATE, "shares already returned this round");
-      secagg::UnmaskReply reply;
-      reply.from = at.local;
-      for (const auto& v : u.self_shares())
-        reply.self_shares[v.dealer()] = key_field(v.y(), "share");
-      for (const auto& v : u.key_shares()) reply.key_shares[v.dealer()] = key_field(v.y(), "share");
-      secagg->server.group(at.group).receive_unmask(reply);
-      secagg->unmasked.insert(id);
-      break;
-    }
-    default:
-      refuse(wire::ERR_MALFORMED, "not a SecAgg+ message");
+  } else if (state.stage == wire::STAGE_SECAGG_MASKED) {
+    for (secagg::NodeId u : g.u1()) v->add_u1(u);
+  } else {
+    const auto req = g.unmask_request();
+    for (secagg::NodeId u : req.survivors) v->add_survivors(u);
+    for (secagg::NodeId u : req.dropped) v->add_dropped(u);
   }
+  return out;
+}
+
+wire::Envelope Server::Impl::on_secagg_dealing(Request& r) {
+  const auto& d = r.message.envelope.secagg_dealing();
+  const auto at = secagg_member(r.peer);
+  const secagg::NodeId id = secagg->ids.at(r.peer);
+  if (secagg->dealt.contains(id)) refuse(wire::ERR_DUPLICATE, "keys already dealt this round");
+  if (!secagg->advertised.contains(id))
+    refuse(wire::ERR_WRONG_STAGE, "no keys were advertised by this node");
+  secagg::KeyDealing k;
+  k.from = at.local;
+  k.self_commitments = points(d.self_commitments(), "self_commitments");
+  k.key_commitments = points(d.key_commitments(), "key_commitments");
+  for (const auto& b : d.boxes())
+    k.boxes.push_back({b.from(), b.to(), {b.box().begin(), b.box().end()}});
+  secagg::Server& g = secagg->server.group(at.group);
+  g.receive_shares(at.local, k);
+  secagg->dealt.insert(id);
+  for (const auto& x : g.excluded())
+    if (x.node == at.local)
+      refuse(wire::ERR_MALFORMED, "dealing refused, this node is out of the round: " + x.reason);
+  wire::Envelope out;
+  out.mutable_secagg_accepted();
+  return out;
+}
+
+wire::Envelope Server::Impl::on_secagg_checked(Request& r) {
+  const auto& c = r.message.envelope.secagg_checked();
+  const auto at = secagg_member(r.peer);
+  const secagg::NodeId id = secagg->ids.at(r.peer);
+  if (secagg->checked.contains(id)) refuse(wire::ERR_DUPLICATE, "check already sent this round");
+  secagg::Server& g = secagg->server.group(at.group);
+  std::vector<secagg::Complaint> complaints;
+  for (const auto& w : c.complaints()) {
+    if (w.dealer() >= g.params().nodes)
+      refuse(wire::ERR_MALFORMED, "complaint about an unknown node");
+    complaints.push_back({at.local, w.dealer(), key_field(w.box_point(), "box_point"),
+                          key_field(w.proof_e(), "proof_e"), key_field(w.proof_z(), "proof_z")});
+  }
+  for (const auto& x : complaints) g.receive_complaint(x);
+  secagg->checked.insert(id);
+  wire::Envelope out;
+  out.mutable_secagg_accepted();
+  return out;
+}
+
+wire::Envelope Server::Impl::on_secagg_masked_chunk(Request& r) {
+  const auto& c = r.message.envelope.secagg_masked_chunk();
+  const auto at = secagg_member(r.peer);
+  const secagg::NodeId id = secagg->ids.at(r.peer);
+  if (!secagg->server.group(at.group).u1().contains(at.local))
+    refuse(wire::ERR_WRONG_STAGE,
+           "this node is not in U1 (no dealing stood): it sends no input this round");
+  if (secagg->masked_done.contains(id))
+    refuse(wire::ERR_DUPLICATE, "masked input already complete");
+  const auto bytes = r.message.bytes();
+  if (bytes.empty() || bytes.size() % 4 != 0)
+    refuse(wire::ERR_MALFORMED, "masked chunks hold whole 4-byte words");
+  const protocol::Checksum sum = protocol::chunk_checksum(bytes);
+  if (c.checksum().size() != sum.size() ||
+      std::memcmp(c.checksum().data(), sum.data(), sum.size()) != 0)
+    refuse(wire::ERR_BAD_CHECKSUM,
+           "masked chunk at word " + std::to_string(c.offset()) + " does not match its checksum");
+  auto& words = secagg->masked[id];
+  if (c.offset() != words.size())
+    refuse(c.offset() < words.size() ? wire::ERR_REPLAY : wire::ERR_OUT_OF_RANGE,
+           "expected the masked chunk at word " + std::to_string(words.size()));
+  if (c.offset() + bytes.size() / 4 > cfg.parameters)
+    refuse(wire::ERR_OUT_OF_RANGE,
+           "masked input longer than the model's " + std::to_string(cfg.parameters) + " words");
+  const std::size_t at_word = words.size();
+  words.resize(at_word + bytes.size() / 4);
+  std::memcpy(words.data() + at_word, bytes.data(), bytes.size());  // little-endian hosts only
+  metrics.bytes_in(bytes.size());
+  wire::Envelope out;
+  out.mutable_secagg_accepted()->set_words(words.size());
+  if (words.size() == cfg.parameters) {
+    secagg->server.group(at.group).receive_masked(at.local, std::move(words));
+    secagg->masked.erase(id);
+    secagg->masked_done.insert(id);
+  }
+  return out;
+}
+
+wire::Envelope Server::Impl::on_secagg_unmask_shares(Request& r) {
+  const auto& u = r.message.envelope.secagg_unmask_shares();
+  const auto at = secagg_member(r.peer);
+  const secagg::NodeId id = secagg->ids.at(r.peer);
+  if (secagg->unmasked.contains(id))
+    refuse(wire::ERR_DUPLICATE, "shares already returned this round");
+  secagg::UnmaskReply reply;
+  reply.from = at.local;
+  for (const auto& v : u.self_shares()) reply.self_shares[v.dealer()] = key_field(v.y(), "share");
+  for (const auto& v : u.key_shares()) reply.key_shares[v.dealer()] = key_field(v.y(), "share");
+  secagg->server.group(at.group).receive_unmask(reply);
+  secagg->unmasked.insert(id);
+  wire::Envelope out;
   out.mutable_secagg_accepted();
   return out;
 }

@@ -7,11 +7,11 @@
 #include <numeric>
 #include <set>
 
+#include "aggregate_round.hpp"
 #include "murmur/chain/consensus.hpp"
 #include "murmur/chain/keccak.hpp"
 #include "murmur/kernels/aggregate.hpp"
 #include "server_impl.hpp"
-#include "spool_row_source.hpp"
 
 namespace murmur::server {
 
@@ -36,12 +36,17 @@ std::unique_ptr<kernels::Backend> make_backend(const std::string& name) {
   return kernels::make_default_backend();
 }
 
-const char* stage_name(wire::Stage s) { return wire::Stage_Name(s).c_str(); }
+const char* stage_name(wire::Stage s) {
+  return wire::Stage_Name(s).c_str();
+}
 
 }  // namespace
 
 Server::Impl::Impl(Config c)
-    : cfg(std::move(c)), spool(cfg.data_dir), backend(make_backend(cfg.backend)) {
+    : cfg(std::move(c)),
+      store(cfg.data_dir),
+      spool(cfg.data_dir),
+      backend(make_backend(cfg.backend)) {
   if (cfg.validation) {
     validator = std::make_unique<RoundValidator>(*cfg.validation, *backend, cfg.parameters);
     spdlog::info("validation: {}", validator->describe());
@@ -64,14 +69,15 @@ Server::Impl::Impl(Config c)
     public_key = pub.data();
   }
   bool fresh = false;
-  if (auto saved = spool.load_round()) {
+  if (auto saved = store.load_round()) {
     state = *saved;
     spdlog::info("murmurd resumes round={} stage={}", state.round, stage_name(state.stage));
   } else {
     std::vector<float> initial(cfg.parameters, 0.0f);
     if (!cfg.initial_model.empty()) {
       std::ifstream in(cfg.initial_model, std::ios::binary);
-      in.read(reinterpret_cast<char*>(initial.data()), static_cast<std::streamsize>(initial.size() * 4));
+      in.read(reinterpret_cast<char*>(initial.data()),
+              static_cast<std::streamsize>(initial.size() * 4));
       if (static_cast<std::size_t>(in.gcount()) != initial.size() * 4)
         throw std::runtime_error(cfg.initial_model.string() + " does not hold " +
                                  std::to_string(cfg.parameters) + " little-endian f32 values");
@@ -80,13 +86,13 @@ Server::Impl::Impl(Config c)
     state.global_model = spool.store_model(initial);
     state.stage = wire::STAGE_UPLOADING;
     state.deadline_unix_ms = unix_ms() + cfg.upload_window.count();
-    spool.save_round(state);
+    store.save_round(state);
     fresh = true;
   }
   if (task_chain && state.stage == wire::STAGE_UPLOADING && state.seed == chain::Hash32{}) {
     open_round_on_chain();
     state.deadline_unix_ms = unix_ms() + cfg.upload_window.count();
-    spool.save_round(state);
+    store.save_round(state);
   } else if (task_chain) {  // resumed in an open round: the participants as the chain has them
     refresh_chain_stakes();
   }
@@ -102,7 +108,8 @@ chain::Hash32 Server::Impl::seed(std::uint64_t round) const {
   const std::string tag = "murmur.local-seed.v1";
   msg.insert(msg.end(), tag.begin(), tag.end());
   for (std::uint64_t v : {cfg.task_id, round})
-    for (int shift = 56; shift >= 0; shift -= 8) msg.push_back(static_cast<std::uint8_t>(v >> shift));
+    for (int shift = 56; shift >= 0; shift -= 8)
+      msg.push_back(static_cast<std::uint8_t>(v >> shift));
   return chain::keccak256(msg);
 }
 
@@ -116,8 +123,10 @@ void Server::Impl::open_round_on_chain() {
     state.seed = task_chain->open_round(state.round);
   } catch (const std::exception& e) {
     state.seed = {};
-    spdlog::error("round={} chain: cannot open the round ({}); roles come from the local seed "
-                  "and the round will not be settled on chain", state.round, e.what());
+    spdlog::error(
+        "round={} chain: cannot open the round ({}); roles come from the local seed "
+        "and the round will not be settled on chain",
+        state.round, e.what());
   }
   refresh_chain_stakes();
 }
@@ -147,7 +156,7 @@ void Server::Impl::start_chain_step(const RoundDecision& decision) {
   const std::uint64_t round = state.round;
   const chain::Hash32 seed = state.seed, candidate = state.candidate_model;
   std::vector<chain::SignedVote> votes;
-  for (const auto& v : spool.votes(round))
+  for (const auto& v : store.votes(round))
     if (v.model_hash == candidate)
       votes.push_back({v.voter, static_cast<std::int8_t>(v.score), v.signature});
   const bool decided_by_vote =
@@ -157,31 +166,31 @@ void Server::Impl::start_chain_step(const RoundDecision& decision) {
   // The rule's flags, and every proposer that did not deliver (it did no work).
   std::vector<chain::Address> flagged;
   if (settle) {
-    if (const auto record = spool.round_record(round)) flagged = record->flagged();
+    if (const auto record = store.round_record(round)) flagged = record->flagged();
     std::set<chain::Address> committed;
-    for (const auto& u : spool.committed(round)) committed.insert(u.address);
+    for (const auto& u : store.committed(round)) committed.insert(u.address);
     for (const auto& [a, stake] : stakes)
       if (role_of(a) == wire::ROLE_PROPOSER && !committed.count(a)) flagged.push_back(a);
     std::sort(flagged.begin(), flagged.end());
   }
   const bool open_next = round < cfg.rounds;
-  chain_step = std::async(std::launch::async, [this, round, seed, candidate, votes, flagged,
-                                               settle, open_next] {
+  chain_step = std::async(std::launch::async, [&contract = *task_chain, round, seed, candidate,
+                                               votes, flagged, settle, open_next] {
     ChainStep step;
     try {
       if (seed == chain::Hash32{}) throw std::runtime_error("the round was not opened on chain");
-      step.posting = settle ? task_chain->finalize(round, candidate, votes, flagged)
-                            : task_chain->abandon(round);
+      step.posting =
+          settle ? contract.finalize(round, candidate, votes, flagged) : contract.abandon(round);
     } catch (const std::exception& e) {
       step.posting.state = "failed";
       step.posting.error = e.what();
     }
     if (open_next) {
       try {
-        step.next_seed = task_chain->open_round(round + 1);
+        step.next_seed = contract.open_round(round + 1);
         // Stakes as the contract will weigh the next round's votes: after this round's
         // slashing, with any node that joined or left meanwhile.
-        step.next_stakes = task_chain->participants();
+        step.next_stakes = contract.participants();
       } catch (const std::exception& e) {
         step.open_error = e.what();
       }
@@ -193,15 +202,17 @@ void Server::Impl::start_chain_step(const RoundDecision& decision) {
 void Server::Impl::finish_chain_step() {
   const ChainStep step = chain_step.get();
   const RoundPosting& p = step.posting;
-  spool.record_posting(state.round, p);
+  store.record_posting(state.round, p);
   if (p.state == "failed")
     spdlog::error("round={} chain: posting failed: {}", state.round, p.error);
   else
     spdlog::info("round={} chain: {} in block {} (tx {})", state.round, p.state, p.block,
                  chain::to_hex(p.tx));
   if (!step.open_error.empty())
-    spdlog::error("round={} chain: cannot open the round ({}); roles come from the local seed "
-                  "and the round will not be settled on chain", state.round + 1, step.open_error);
+    spdlog::error(
+        "round={} chain: cannot open the round ({}); roles come from the local seed "
+        "and the round will not be settled on chain",
+        state.round + 1, step.open_error);
   use_chain_stakes(step.next_stakes);  // before the next round draws its roles and groups
   advance(pending_decision, step.next_seed);
 }
@@ -209,17 +220,17 @@ void Server::Impl::finish_chain_step() {
 bool Server::Impl::all_proposers_committed() const {
   std::size_t proposers = 0;
   for (const auto& [a, stake] : stakes) proposers += role_of(a) == wire::ROLE_PROPOSER;
-  return spool.committed(state.round).size() >= proposers;
+  return store.committed(state.round).size() >= proposers;
 }
 
 bool Server::Impl::all_voters_voted() const {
   std::size_t voters = 0;
   for (const auto& [a, stake] : stakes) voters += role_of(a) == wire::ROLE_VOTER;
-  return spool.votes(state.round).size() >= voters;
+  return store.votes(state.round).size() >= voters;
 }
 
 void Server::Impl::save_state() {
-  spool.save_round(state);
+  store.save_round(state);
   metrics.set_round(state.round, state.stage);
   publish_snapshot();
 }
@@ -228,13 +239,13 @@ void Server::Impl::publish_snapshot() {
   RoundSnapshot s;
   s.round = state.round;
   s.stage = state.stage;
-  s.committed_updates = spool.committed(state.round).size();
-  s.votes = spool.votes(state.round).size();
+  s.committed_updates = store.committed(state.round).size();
+  s.votes = store.votes(state.round).size();
   s.global_model = state.global_model;
   s.candidate_model = state.candidate_model;
   // The previous round's outcome; once the task is closed, the last round's own.
-  s.last_outcome = state.stage == wire::STAGE_CLOSED ? spool.outcome(state.round)
-                   : state.round > 1                 ? spool.outcome(state.round - 1)
+  s.last_outcome = state.stage == wire::STAGE_CLOSED ? store.outcome(state.round)
+                   : state.round > 1                 ? store.outcome(state.round - 1)
                                                      : "";
   s.backend = backend->describe();
   std::lock_guard lock(snapshot_mutex);
@@ -276,8 +287,8 @@ void Server::Impl::enter_uploading(std::uint64_t round, const chain::Hash32& glo
 }
 
 void Server::Impl::end_round(const RoundDecision& decision) {
-  spool.record_outcome(state.round, decision.reason);
-  spool.record_decision(state.round, decision);
+  store.record_outcome(state.round, decision.reason);
+  store.record_decision(state.round, decision);
   metrics.round_ended(to_string(decision.outcome));
   spdlog::info("round={} outcome=\"{}\"", state.round, decision.reason);
   if (task_chain) {
@@ -305,90 +316,26 @@ void Server::Impl::advance(const RoundDecision& decision, const chain::Hash32& n
   enter_uploading(state.round + 1, next_global, next_seed);
 }
 
-std::optional<RoundValidationRecord> Server::Impl::validate(
-    std::uint64_t round, const std::vector<Upload>& uploads, const kernels::RowSource& rows,
-    const kernels::AggregationReport& report, std::span<const double> counts,
-    std::span<const float> base, std::span<const float> candidate) {
-  const auto [weights, kind] = contribution_weights(report, counts);
-  const RoundFigures f = validator->validate(base, candidate, rows, weights, kind);
-  for (std::size_t i = 0; i < uploads.size(); ++i) {
-    const model::UpdateContribution& u = f.updates[i];
-    UpdateValidation v;
-    v.alone_status = kernels::to_string(u.alone.status);
-    if (u.alone.valid()) v.alone_loss = u.alone.mean_loss, v.alone_accuracy = u.alone.accuracy;
-    if (u.without.valid())
-      v.without_loss = u.without.mean_loss, v.without_accuracy = u.without.accuracy;
-    v.contribution = u.contribution;
-    spool.record_update_validation(round, uploads[i].address, v);
-  }
-  RoundValidationRecord rec;
-  if (f.previous.valid())
-    rec.previous_loss = f.previous.mean_loss, rec.previous_accuracy = f.previous.accuracy;
-  if (f.candidate.valid())
-    rec.candidate_loss = f.candidate.mean_loss, rec.candidate_accuracy = f.candidate.accuracy;
-  rec.candidate_status = kernels::to_string(f.candidate.status);
-  rec.rows = validator->rows();
-  rec.weights = to_string(f.weights);
-  rec.candidates = f.candidates;
-  rec.seconds = f.seconds;
-  metrics.validation(rec.seconds, rec.previous_loss, rec.candidate_loss, rec.candidate_accuracy);
-  spdlog::info("round={} validation: previous loss={:.4f} acc={:.4f}, new global loss={:.4f} "
-               "acc={:.4f}, {} candidates in {:.3f} s (contributions against {} weights)",
-               round, rec.previous_loss, rec.previous_accuracy, rec.candidate_loss,
-               rec.candidate_accuracy, rec.candidates, rec.seconds, rec.weights);
-  return rec;
-}
-
 void Server::Impl::start_aggregation() {
   while (!credits.empty()) release_credits(credits.begin()->first);
   state.stage = wire::STAGE_AGGREGATING;
   save_state();
-  auto uploads = spool.committed(state.round);
-  const auto round = state.round;
-  const auto global = state.global_model;
-  aggregation = std::async(std::launch::async, [this, uploads, round, global] {
-    AggregationResult r;
-    const auto t0 = Clock::now();
-    try {
-      SpoolRowSource rows(spool, uploads, cfg.parameters);
-      std::vector<double> counts;
-      for (const auto& u : uploads) counts.push_back(static_cast<double>(u.num_samples));
-      std::vector<float> delta(cfg.parameters);
-      const auto report = kernels::aggregate(*backend, rows, counts, cfg.aggregation, delta);
-      for (std::size_t i = 0; i < uploads.size(); ++i) {
-        const auto& d = report.rows[i];
-        spool.record_diagnostic(round, uploads[i].address, kernels::to_string(d.verdict), d.weight,
-                                d.score, d.distance, flag_of(cfg.aggregation, d, cfg.flag_ratio));
-      }
-      // Updates are deltas: the candidate is the global model plus the aggregate.
-      const std::vector<float> base = spool.load_model(global);
-      std::vector<float> model = base;
-      for (std::size_t j = 0; j < model.size(); ++j) model[j] += delta[j];
-      r.candidate = spool.store_model(model);
-      r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-      std::optional<RoundValidationRecord> figures;
-      if (validator) {
-        // Validation informs the record and the voters; a failure there does not fail the round.
-        try {
-          figures = validate(round, uploads, rows, report, counts, base, model);
-        } catch (const std::exception& e) {
-          spdlog::error("round={} validation failed: {}", round, e.what());
-        }
-      }
-      spool.record_aggregation(round, uploads.size(), report.rule, global, r.candidate, r.seconds,
-                               figures);
-    } catch (const std::exception& e) {
-      r.error = e.what();
-    }
-    if (r.seconds == 0) r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    return r;
-  });
+  // The thread gets values and the components it may use (the spool and the state store are
+  // thread-safe; the backend and the validator are its alone until the result is collected).
+  aggregation = std::async(
+      std::launch::async,
+      [&spool = spool, &store = store, &backend = *backend, validator = validator.get(),
+       uploads = store.committed(state.round), round = state.round, global = state.global_model,
+       rule = RoundRule{cfg.aggregation, cfg.flag_ratio}, parameters = cfg.parameters] {
+        return aggregate_and_record(spool, store, round, uploads, rule, global, parameters, backend,
+                                    validator);
+      });
 }
 
 void Server::Impl::tally_and_finish() {
   state.stage = wire::STAGE_FINALIZING;
   save_state();
-  const auto votes = spool.votes(state.round);
+  const auto votes = store.votes(state.round);
   RoundDecision d;
   d.votes = votes.size();
   for (const auto& v : votes) {
@@ -405,9 +352,9 @@ void Server::Impl::tally_and_finish() {
   // FLock's rule, as the contract computes it: the stake-weighted sum >= 0 accepts.
   const bool accept = !(d.stake_for < d.stake_against);
   d.outcome = accept ? RoundOutcome::kAccepted : RoundOutcome::kRejected;
-  d.reason = std::string(accept ? "accepted" : "rejected") + ": stake for " +
-             d.stake_for.to_dec() + ", against " + d.stake_against.to_dec() + " (" +
-             std::to_string(votes.size()) + " votes)";
+  d.reason = std::string(accept ? "accepted" : "rejected") + ": stake for " + d.stake_for.to_dec() +
+             ", against " + d.stake_against.to_dec() + " (" + std::to_string(votes.size()) +
+             " votes)";
   end_round(d);
 }
 
@@ -420,7 +367,7 @@ void Server::Impl::tick() {
       if (now_ms >= state.deadline_unix_ms || all_proposers_committed()) {
         metrics.stage_seconds("uploading", elapsed);
         stage_started = Clock::now();
-        const auto committed = spool.committed(state.round).size();
+        const auto committed = store.committed(state.round).size();
         if (committed < std::max<std::size_t>(cfg.quorum, 1)) {
           RoundDecision d;
           d.outcome = RoundOutcome::kNoQuorum;
@@ -433,12 +380,20 @@ void Server::Impl::tick() {
       break;
     case wire::STAGE_AGGREGATING:
       if (!aggregation.valid() && cfg.secagg.enabled) {
-        end_round(RoundOutcome::kFailed,
-                     "SecAgg+ state does not survive a restart (masked inputs are never written to disk)");
+        end_round(
+            RoundOutcome::kFailed,
+            "SecAgg+ state does not survive a restart (masked inputs are never written to disk)");
       } else if (!aggregation.valid()) {  // resumed after a restart mid-aggregation
         start_aggregation();
       } else if (aggregation.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
-        const AggregationResult r = aggregation.get();
+        AggregationResult r = aggregation.get();
+        if (r.secagg) {
+          std::lock_guard lock(snapshot_mutex);
+          last_secagg = std::move(*r.secagg);
+        }
+        if (r.validation)
+          metrics.validation(r.validation->seconds, r.validation->previous_loss,
+                             r.validation->candidate_loss, r.validation->candidate_accuracy);
         metrics.stage_seconds("aggregating", elapsed);
         metrics.aggregation_seconds(r.seconds);
         stage_started = Clock::now();
@@ -469,7 +424,7 @@ void Server::Impl::tick() {
       if (chain_step.valid()) {  // settling on chain
         if (chain_step.wait_for(std::chrono::seconds(0)) == std::future_status::ready)
           finish_chain_step();
-      } else if (const auto record = spool.round_record(state.round); record && record->decision) {
+      } else if (const auto record = store.round_record(state.round); record && record->decision) {
         end_round(*record->decision);  // resumed after the decision: settle it (again)
       } else {
         tally_and_finish();  // resumed before the decision
@@ -496,20 +451,23 @@ void Server::Impl::run() {
     // Acknowledgements first: they return credits, which keep the nodes sending.
     for (int budget = 0; budget < 1024 && (items[2].revents & ZMQ_POLLIN); ++budget) {
       std::vector<zmq::message_t> frames;
-      if (!zmq::recv_multipart(*synced_socket, std::back_inserter(frames), zmq::recv_flags::dontwait))
+      if (!zmq::recv_multipart(*synced_socket, std::back_inserter(frames),
+                               zmq::recv_flags::dontwait))
         break;
       on_synced(frames);
     }
     // Bounded work per wake-up, so the round engine's deadlines are never starved.
     for (int budget = 0; budget < 256 && (items[0].revents & ZMQ_POLLIN); ++budget) {
       std::vector<zmq::message_t> frames;
-      if (!zmq::recv_multipart(*round_socket, std::back_inserter(frames), zmq::recv_flags::dontwait))
+      if (!zmq::recv_multipart(*round_socket, std::back_inserter(frames),
+                               zmq::recv_flags::dontwait))
         break;
       on_round_message(frames);
     }
     for (int budget = 0; budget < 64 && (items[1].revents & ZMQ_POLLIN); ++budget) {
       std::vector<zmq::message_t> frames;
-      if (!zmq::recv_multipart(*register_socket, std::back_inserter(frames), zmq::recv_flags::dontwait))
+      if (!zmq::recv_multipart(*register_socket, std::back_inserter(frames),
+                               zmq::recv_flags::dontwait))
         break;
       on_register_message(frames);
     }
@@ -524,12 +482,15 @@ void Server::Impl::run() {
 
 Server::Server(Config config) : impl_(std::make_unique<Impl>(std::move(config))) {}
 
-Server::~Server() { stop(); }
+Server::~Server() {
+  stop();
+}
 
 void Server::start() {
   Impl& s = *impl_;
   if (s.started) return;
-  const auto configure = [&](zmq::socket_t& sock, const char* zap_domain, const std::string& endpoint) {
+  const auto configure = [&](zmq::socket_t& sock, const char* zap_domain,
+                             const std::string& endpoint) {
     const auto max_message = static_cast<std::int64_t>(2 * s.cfg.chunk_bytes + (64 << 10));
     sock.set(zmq::sockopt::maxmsgsize, max_message);
     sock.set(zmq::sockopt::rcvhwm, static_cast<int>(2 * s.cfg.peer_credits + 16));
@@ -601,14 +562,18 @@ void Server::stop() {
   s.started = false;
 }
 
-std::string Server::curve_public_key() const { return impl_->public_key; }
+std::string Server::curve_public_key() const {
+  return impl_->public_key;
+}
 
 RoundSnapshot Server::snapshot() const {
   std::lock_guard lock(impl_->snapshot_mutex);
   return impl_->shared_snapshot;
 }
 
-int Server::metrics_port() const { return impl_->http_port; }
+int Server::metrics_port() const {
+  return impl_->http_port;
+}
 
 SecAggOutcome Server::last_secagg() const {
   std::lock_guard lock(impl_->snapshot_mutex);

@@ -17,6 +17,7 @@
 #include <set>
 #include <thread>
 
+#include "aggregate_round.hpp"
 #include "metrics.hpp"
 #include "murmur/chain/eip712.hpp"
 #include "murmur/kernels/backend.hpp"
@@ -27,6 +28,7 @@
 #include "round_record.hpp"
 #include "round_validator.hpp"
 #include "spool.hpp"
+#include "stage_table.hpp"
 #include "task_chain.hpp"
 
 namespace murmur::server {
@@ -103,13 +105,6 @@ struct ChainStep {
   std::map<chain::Address, chain::U256> next_stakes;  ///< empty when they could not be read
 };
 
-/// What the aggregation thread hands back.
-struct AggregationResult {
-  chain::Hash32 candidate{};
-  std::string error;  ///< non-empty: the round fails with it
-  double seconds = 0;
-};
-
 /// A SecAgg+ round in memory only: masked inputs and shares are never written to disk, so a
 /// restart in the middle of one ends that round.
 struct SecAggRound {
@@ -124,9 +119,6 @@ struct SecAggRound {
   std::set<secagg::NodeId> u1() const;
 };
 
-/// Order of stages within a round (SecAgg+ stages sit where UPLOADING would).
-int stage_rank(wire::Stage s);
-
 struct Server::Impl {
   explicit Impl(Config c);
 
@@ -134,8 +126,7 @@ struct Server::Impl {
   void run();
   void tick();
   /// `seed`: the round's seed on chain; zero: the local seed.
-  void enter_uploading(std::uint64_t round, const chain::Hash32& global,
-                       const chain::Hash32& seed);
+  void enter_uploading(std::uint64_t round, const chain::Hash32& global, const chain::Hash32& seed);
   /// Records the decision; without [chain] advances at once, with it starts the chain step.
   void end_round(const RoundDecision& decision);
   /// A round that ends without a decision by votes (no proposer, SecAgg+ cannot run, ...).
@@ -159,15 +150,6 @@ struct Server::Impl {
   void start_chain_step(const RoundDecision& decision);
   void finish_chain_step();
   void start_aggregation();
-  /// On the aggregation thread: scores the round's candidates, records each update's figures
-  /// in its diagnostics row and returns the round's.
-  std::optional<RoundValidationRecord> validate(std::uint64_t round,
-                                                const std::vector<Upload>& uploads,
-                                                const kernels::RowSource& rows,
-                                                const kernels::AggregationReport& report,
-                                                std::span<const double> counts,
-                                                std::span<const float> base,
-                                                std::span<const float> candidate);
   void tally_and_finish();
   wire::Role role_of(const chain::Address& a) const;
   chain::Hash32 seed(std::uint64_t round) const;
@@ -185,19 +167,47 @@ struct Server::Impl {
   chain::Hash32 update_hash_of(const Upload& u);
   void release_idle_credits();
 
-  // handlers.cpp: one request from one peer
-  void on_round_message(std::vector<zmq::message_t>& frames);
-  void on_register_message(std::vector<zmq::message_t>& frames);
+  // stage_table.cpp: which stage accepts which message, and the one dispatcher
+  /// One request on its way from the dispatcher to its handler.
+  struct Request {
+    const chain::Address& peer;
+    protocol::Message& message;
+    std::vector<std::uint8_t>& payload;  ///< a raw frame for the reply (a model range)
+    std::optional<Upload> upload;        ///< the open upload a chunk or commit names
+  };
+  using Check = void (Impl::*)(Request&);
+  using Action = wire::Envelope (Impl::*)(Request&);
+  /// One row of the protocol: a message, the stages that accept it, and its handler.
+  struct Route {
+    wire::Envelope::BodyCase message;
+    StageSet accepted;                          ///< kAnyStage: not stage-bound
+    TaskRound (*names)(const wire::Envelope&);  ///< nullptr: the current task and round
+    Check before;  ///< refusals that come before the stage's (the upload it names), or nullptr
+    Action action;
+  };
+  static const std::array<Route, 14> kRoutes;
+  /// Finds the message's row, runs its checks and its handler; an empty envelope means the
+  /// answer comes later (a chunk's ChunkAck after its sync, a waiting begin's UploadAccepted).
   wire::Envelope handle(const chain::Address& peer, protocol::Message& m,
                         std::vector<std::uint8_t>& payload);
-  wire::Envelope on_upload_begin(const chain::Address& peer, const wire::UploadBegin& b);
-  wire::Envelope on_upload_chunk(const chain::Address& peer, protocol::Message& m);
-  wire::Envelope on_upload_commit(const chain::Address& peer, const wire::UploadCommit& c);
-  wire::Envelope on_vote(const chain::Address& peer, const wire::Vote& v);
-  wire::Envelope on_model_request(const wire::ModelRequest& r, std::vector<std::uint8_t>& payload);
+  /// Throws ProtocolError unless a message for task/round is accepted in the current stage.
+  void admit_stage(StageSet accepted, std::uint64_t task, std::uint64_t round) const;
+
+  // handlers.cpp: admission, then the handlers of the plain (non-SecAgg+) messages
+  void on_round_message(std::vector<zmq::message_t>& frames);
+  void on_register_message(std::vector<zmq::message_t>& frames);
+  wire::Envelope on_round_info(Request& r);
+  wire::Envelope on_status(Request& r);
+  wire::Envelope on_model_request(Request& r);
+  wire::Envelope on_misplaced_register(Request& r);
+  void refuse_in_secagg_mode(Request& r);  ///< before UploadBegin
+  wire::Envelope on_upload_begin(Request& r);
+  void find_open_upload(Request& r);  ///< before UploadChunk
+  wire::Envelope on_upload_chunk(Request& r);
+  void find_upload_to_commit(Request& r);  ///< before UploadCommit
+  wire::Envelope on_upload_commit(Request& r);
+  wire::Envelope on_vote(Request& r);
   wire::Envelope round_info(const chain::Address& peer) const;
-  /// Throws ProtocolError unless the peer may send stage-bound messages for task/round now.
-  void require_stage(wire::Stage stage, std::uint64_t task, std::uint64_t round) const;
   Admission admit(const chain::Address& peer);  ///< token bucket per address
   void reply(zmq::socket_t& socket, const zmq::message_t& identity, const wire::Envelope& e,
              std::span<const std::uint8_t> payload = {});
@@ -207,7 +217,15 @@ struct Server::Impl {
   void secagg_tick(std::int64_t now_ms, double elapsed);
   void enter_secagg_stage(wire::Stage stage, std::chrono::milliseconds window);
   void start_secagg_aggregation();
-  wire::Envelope on_secagg(const chain::Address& peer, const protocol::Message& m);
+  void refuse_nothing_to_fetch(Request& r);  ///< before SecAggFetch
+  wire::Envelope on_secagg_fetch(Request& r);
+  wire::Envelope on_secagg_advertise(Request& r);
+  wire::Envelope on_secagg_dealing(Request& r);
+  wire::Envelope on_secagg_checked(Request& r);
+  wire::Envelope on_secagg_masked_chunk(Request& r);
+  wire::Envelope on_secagg_unmask_shares(Request& r);
+  /// The peer's place in this round's groups; ERR_NOT_PROPOSER when it is not in them.
+  secagg::GroupPlan::Placement secagg_member(const chain::Address& peer) const;
   /// The peer's place in this round's SecAgg+ groups, if it is in them.
   std::optional<wire::SecAggPlacement> placement(const chain::Address& peer) const;
 
@@ -215,7 +233,8 @@ struct Server::Impl {
   void run_zap();
 
   Config cfg;
-  Spool spool;
+  StateStore store;  ///< state.db
+  Spool spool;       ///< the update files and the models
   chain::Eip712Domain domain;
   std::map<chain::Address, chain::U256> stakes;
   std::unique_ptr<kernels::Backend> backend;
@@ -236,14 +255,14 @@ struct Server::Impl {
   RoundState state;
   Clock::time_point stage_started = Clock::now();
   std::map<chain::Address, Peer> peers;
-  std::map<std::string, chain::Address> sessions;  // routing id -> address (curve off)
+  std::map<std::string, chain::Address> sessions;     // routing id -> address (curve off)
   std::map<std::string, std::uint64_t> last_request;  // routing id -> last request id
-  std::map<std::uint64_t, Credits> credits;        // upload id -> credits held
-  std::deque<WaitingBegin> waiting_begins;         // begins waiting for budget, oldest first
-  std::map<std::uint64_t, RunningHash> hashes;     // upload id -> its update hash so far
-  std::map<std::uint64_t, Landing> landing;        // upload id -> its chunks in flight, if any
-  std::string current_identity;                    // the request being handled: its routing id
-  std::uint64_t current_request = 0;               //   and request id
+  std::map<std::uint64_t, Credits> credits;           // upload id -> credits held
+  std::deque<WaitingBegin> waiting_begins;            // begins waiting for budget, oldest first
+  std::map<std::uint64_t, RunningHash> hashes;        // upload id -> its update hash so far
+  std::map<std::uint64_t, Landing> landing;           // upload id -> its chunks in flight, if any
+  std::string current_identity;                       // the request being handled: its routing id
+  std::uint64_t current_request = 0;                  //   and request id
 
   // Sync threads: fdatasync + the durable offset, then the completion back to the loop over
   // inproc (a PUSH per thread, the loop's PULL in its poll set), which sends the ChunkAck.

@@ -23,7 +23,7 @@ void Server::Impl::run_zap() {
       const std::string domain_name = req[2].to_string();
       if (domain_name == "register") {
         status = "200", text = "OK", user = "key:" + key;
-      } else if (auto address = spool.bound(key)) {
+      } else if (auto address = store.bound(key)) {
         status = "200", text = "OK", user = address->to_lower_hex();
       } else {
         text = "curve key not registered: register through the registration endpoint first";
@@ -31,7 +31,8 @@ void Server::Impl::run_zap() {
     }
     std::array<zmq::const_buffer, 6> reply = {
         zmq::str_buffer("1.0"), zmq::buffer(req.size() > 1 ? req[1].to_string_view() : ""),
-        zmq::buffer(status), zmq::buffer(text), zmq::buffer(user), zmq::const_buffer()};
+        zmq::buffer(status),    zmq::buffer(text),
+        zmq::buffer(user),      zmq::const_buffer()};
     zmq::send_multipart(*zap_socket, reply);
   }
 }

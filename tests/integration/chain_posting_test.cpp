@@ -16,7 +16,7 @@
 #include "murmur/client/update_source.hpp"
 #include "murmur/server/server.hpp"
 #include "network.hpp"
-#include "spool.hpp"
+#include "state_store.hpp"
 
 namespace murmur::testing {
 namespace {
@@ -159,8 +159,8 @@ TEST_F(MurmurdOnChain, RoundsAreOpenedFinalizedAndAbandonedByMurmurdItself) {
   clients.clear();
   srv.stop();
 
-  server::Spool spool(cfg.data_dir);
-  const auto r1 = spool.round_record(1);
+  server::StateStore store(cfg.data_dir);
+  const auto r1 = store.round_record(1);
   ASSERT_TRUE(r1 && r1->decision && r1->posting);
   EXPECT_EQ(r1->decision->outcome, server::RoundOutcome::kAccepted);
   EXPECT_EQ(r1->decision->stake_for, U256(2 * kStake));  // the two voters' stakes on chain
@@ -181,7 +181,7 @@ TEST_F(MurmurdOnChain, RoundsAreOpenedFinalizedAndAbandonedByMurmurdItself) {
     EXPECT_FALSE(info.reward == U256(0)) << "node " << i;
   }
 
-  const auto r2 = spool.round_record(2);
+  const auto r2 = store.round_record(2);
   ASSERT_TRUE(r2 && r2->decision && r2->posting);
   EXPECT_EQ(r2->decision->outcome, server::RoundOutcome::kNoQuorum);
   EXPECT_EQ(r2->posting->state, "abandoned") << r2->posting->error;

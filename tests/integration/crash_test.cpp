@@ -26,7 +26,8 @@
 #include "murmur/client/node_keys.hpp"
 #include "murmur/kernels/aggregate.hpp"
 #include "network.hpp"
-#include "spool.hpp"  // server/src: the test reads the spool murmurd left behind
+#include "spool.hpp"        // server/src: the test reads the spool murmurd left behind
+#include "state_store.hpp"  //   and its state.db
 
 extern char** environ;
 
@@ -253,13 +254,14 @@ TEST(Crash, KillNineDuringUploadsLosesNothingAndUploadsResume) {
   EXPECT_TRUE(murmurd.stop());
 
   // The spool: exactly the 8 updates, each bit for bit what its node sent.
+  server::StateStore store(cfg.data_dir);
   server::Spool spool(cfg.data_dir);
-  const auto committed = spool.committed(1);
+  const auto committed = store.committed(1);
   ASSERT_EQ(committed.size(), kNodes);
   std::vector<std::uint8_t> want(kBytes), got;
   for (std::size_t i = 0; i < kNodes; ++i) {
     const auto address = client::derive_node_key(kKeySeed, i).address();
-    const auto u = spool.upload(1, address);
+    const auto u = store.upload(1, address);
     ASSERT_TRUE(u && u->state == server::UploadState::kCommitted) << "node " << i;
     EXPECT_EQ(chain::to_hex(u->update_hash), chain::to_hex(results[i].update_hash)) << "node " << i;
     client::SyntheticUpdate(kKeySeed, i, kParameters, wire::DTYPE_F32).read(0, want);

@@ -21,7 +21,7 @@
 #include "murmur/model/labelled_tensor_file.hpp"
 #include "murmur/server/server.hpp"
 #include "network.hpp"
-#include "spool.hpp"
+#include "state_store.hpp"
 
 namespace murmur::testing {
 namespace {
@@ -156,15 +156,15 @@ TEST(RoundValidation, FedAvgRoundRecordsContributionsVotesAndTheOutcome) {
   nodes.clients.clear();
   server.stop();
 
-  server::Spool spool(cfg.data_dir);
-  const auto record = spool.round_record(1);
+  server::StateStore store(cfg.data_dir);
+  const auto record = store.round_record(1);
   ASSERT_TRUE(record.has_value());
   EXPECT_EQ(record->update_count, proposers.size());
   EXPECT_EQ(record->candidate_model, voting.candidate_model);
   ASSERT_TRUE(record->decision.has_value());
   const auto& d = *record->decision;
   EXPECT_EQ(d.outcome, server::RoundOutcome::kAccepted);
-  EXPECT_EQ(d.reason, spool.outcome(1));
+  EXPECT_EQ(d.reason, store.outcome(1));
   EXPECT_EQ(d.votes, voters.size());
   EXPECT_EQ(d.votes_for, voters.size() - 1);
   EXPECT_EQ(d.votes_against, 1u);
@@ -266,8 +266,8 @@ TEST(RoundValidation, MultiKrumFlagsThePoisonedUpdateAndANaNUpdateNeverArrives) 
   nodes.clients.clear();
   srv.stop();
 
-  server::Spool spool(cfg.data_dir);
-  const auto record = spool.round_record(1);
+  server::StateStore store(cfg.data_dir);
+  const auto record = store.round_record(1);
   ASSERT_TRUE(record.has_value());
   ASSERT_TRUE(record->decision.has_value());
   EXPECT_EQ(record->decision->outcome, server::RoundOutcome::kAccepted);  // no voters: 0 >= 0

@@ -11,7 +11,7 @@
 #include "murmur/kernels/aggregate.hpp"
 #include "round_record.hpp"
 #include "round_validator.hpp"
-#include "spool.hpp"
+#include "state_store.hpp"
 
 namespace murmur::testing {
 namespace {
@@ -87,11 +87,11 @@ TEST(RoundRecord, SpoolKeepsTheRecordAndUpgradesAnOlderStateDb) {
               SQLITE_OK);
     sqlite3_close(db);
   }
-  server::Spool spool(dir.path());
+  server::StateStore store(dir.path());
   const auto a = chain::Address::from_hex("0x00000000000000000000000000000000000000aa");
   const auto b = chain::Address::from_hex("0x00000000000000000000000000000000000000bb");
-  spool.record_diagnostic(2, a, "kept", 0.5, 1.0, 0.1, "");
-  spool.record_diagnostic(2, b, "rejected by rule", 0.0, 7.0, 3.0, "rejected");
+  store.record_diagnostic(2, a, "kept", 0.5, 1.0, 0.1, "");
+  store.record_diagnostic(2, b, "rejected by rule", 0.0, 7.0, 3.0, "rejected");
   server::UpdateValidation va;
   va.alone_status = "scored";
   va.alone_loss = 0.9;
@@ -99,7 +99,7 @@ TEST(RoundRecord, SpoolKeepsTheRecordAndUpgradesAnOlderStateDb) {
   va.without_loss = 1.2;
   va.without_accuracy = 0.6;
   va.contribution = 0.2;
-  spool.record_update_validation(2, a, va);
+  store.record_update_validation(2, a, va);
   server::RoundValidationRecord v;
   v.previous_loss = 2.3;
   v.candidate_loss = 1.0;
@@ -111,7 +111,7 @@ TEST(RoundRecord, SpoolKeepsTheRecordAndUpgradesAnOlderStateDb) {
   chain::Hash32 base{}, candidate{};
   base[0] = 1;
   candidate[31] = 2;
-  spool.record_aggregation(2, 2, "multi-krum(f=0, m=1)", base, candidate, 0.25, v);
+  store.record_aggregation(2, 2, "multi-krum(f=0, m=1)", base, candidate, 0.25, v);
   server::RoundDecision d;
   d.outcome = server::RoundOutcome::kRejected;
   d.reason = "rejected: stake for 1, against 3 (2 votes)";
@@ -119,11 +119,11 @@ TEST(RoundRecord, SpoolKeepsTheRecordAndUpgradesAnOlderStateDb) {
   d.stake_against = 3;
   d.votes = 2;
   d.votes_for = d.votes_against = 1;
-  spool.record_decision(2, d);
+  store.record_decision(2, d);
 
-  EXPECT_FALSE(spool.round_record(3).has_value());
-  EXPECT_EQ(spool.recorded_rounds(), std::vector<std::uint64_t>{2});
-  const auto r = spool.round_record(2);
+  EXPECT_FALSE(store.round_record(3).has_value());
+  EXPECT_EQ(store.recorded_rounds(), std::vector<std::uint64_t>{2});
+  const auto r = store.round_record(2);
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->update_count, 2u);
   EXPECT_EQ(r->rule, "multi-krum(f=0, m=1)");
@@ -150,8 +150,8 @@ TEST(RoundRecord, SpoolKeepsTheRecordAndUpgradesAnOlderStateDb) {
   p.state = "finalized";
   p.tx[0] = 0xab;
   p.block = 42;
-  spool.record_posting(2, p);
-  const auto posted = spool.round_record(2);
+  store.record_posting(2, p);
+  const auto posted = store.round_record(2);
   ASSERT_TRUE(posted && posted->posting);
   EXPECT_EQ(posted->posting->state, "finalized");
   EXPECT_EQ(posted->posting->tx, p.tx);
