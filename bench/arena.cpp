@@ -22,7 +22,7 @@
 #include "common.hpp"
 #include "murmur/arena/base_model.hpp"
 #include "murmur/arena/evaluate.hpp"
-#include "tiny_llama.hpp"
+#include "murmur/testing/tiny_llama.hpp"
 
 namespace murmur::bench {
 namespace {

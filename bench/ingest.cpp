@@ -42,7 +42,7 @@
 #include "murmur/protocol/integrity.hpp"
 #include "murmur/protocol/tensor.hpp"
 #include "murmur/server/server.hpp"
-#include "support/temp_dir.hpp"
+#include "murmur/testing/temp_dir.hpp"
 
 extern char** environ;
 

@@ -23,7 +23,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "chain/local_chain.hpp"
 #include "common.hpp"
 #include "murmur/chain/alliance.hpp"
 #include "murmur/chain/key_source.hpp"
@@ -40,6 +39,7 @@
 #include "murmur/model/mlp_spec.hpp"
 #include "murmur/model/round_validation.hpp"
 #include "murmur/server/server.hpp"
+#include "murmur/testing/local_chain.hpp"
 
 namespace murmur::bench {
 namespace {

@@ -34,8 +34,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 DEBS=(libgtest-dev libbenchmark-dev libbenchmark1debian libopenblas0-pthread
       libopenblas-pthread-dev libgfortran5 libquadmath0)
 # What of the source tree the kernels-only configuration reads.
-SOURCES=(CMakeLists.txt .clang-format cmake kernels tests/CMakeLists.txt tests/kernels
-         tests/support bench/CMakeLists.txt bench/common.cpp bench/common.hpp bench/bandwidth.cpp bench/aggregate.cpp
+SOURCES=(CMakeLists.txt .clang-format cmake kernels testing tests/CMakeLists.txt tests/kernels
+         bench/CMakeLists.txt bench/common.cpp bench/common.hpp bench/bandwidth.cpp bench/aggregate.cpp
          bench/aggregate_cuda.cpp scripts/gpu-check.sh scripts/env.sh docs/gpu-check.md)
 LIMIT_BYTES=$((64 << 20))
 

@@ -8,7 +8,7 @@
 #include "murmur/arena/adapter.hpp"
 #include "murmur/arena/errors.hpp"
 #include "murmur/arena/safetensors.hpp"
-#include "tiny_llama.hpp"
+#include "murmur/testing/tiny_llama.hpp"
 
 namespace murmur::arena {
 namespace {

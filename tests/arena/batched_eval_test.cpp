@@ -15,8 +15,8 @@
 #include "murmur/arena/errors.hpp"
 #include "murmur/arena/evaluate.hpp"
 #include "murmur/arena/safetensors.hpp"
-#include "naive_llama.hpp"
-#include "tiny_llama.hpp"
+#include "murmur/testing/naive_llama.hpp"
+#include "murmur/testing/tiny_llama.hpp"
 
 namespace murmur::arena {
 namespace {

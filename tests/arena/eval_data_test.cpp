@@ -5,7 +5,7 @@
 
 #include "murmur/arena/errors.hpp"
 #include "murmur/arena/eval_data.hpp"
-#include "tiny_llama.hpp"
+#include "murmur/testing/tiny_llama.hpp"
 
 namespace murmur::arena {
 namespace {

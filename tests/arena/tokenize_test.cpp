@@ -9,9 +9,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "support/process.hpp"
 #include "murmur/arena/adapter.hpp"
-#include "tiny_llama.hpp"
+#include "murmur/testing/process.hpp"
+#include "murmur/testing/tiny_llama.hpp"
 
 namespace murmur::arena {
 namespace {

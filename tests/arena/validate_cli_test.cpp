@@ -8,9 +8,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "support/process.hpp"
 #include "murmur/arena/adapter.hpp"
-#include "tiny_llama.hpp"
+#include "murmur/testing/process.hpp"
+#include "murmur/testing/tiny_llama.hpp"
 
 namespace murmur::arena {
 namespace {

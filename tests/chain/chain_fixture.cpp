@@ -3,7 +3,7 @@
 #include <fstream>
 #include <thread>
 
-#include "support/requirements.hpp"
+#include "murmur/testing/requirements.hpp"
 
 namespace murmur::chain::testing {
 

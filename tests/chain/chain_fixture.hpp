@@ -11,12 +11,12 @@
 #include <utility>
 #include <vector>
 
-#include "chain/local_chain.hpp"
 #include "murmur/chain/alliance.hpp"
 #include "murmur/chain/deployment.hpp"
 #include "murmur/chain/eip712.hpp"
 #include "murmur/chain/keccak.hpp"
 #include "murmur/chain/poster.hpp"
+#include "murmur/testing/local_chain.hpp"
 
 namespace murmur::chain::testing {
 

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "murmur/chain/consensus.hpp"
-#include "support/requirements.hpp"
+#include "murmur/testing/requirements.hpp"
 
 using namespace murmur::chain;
 

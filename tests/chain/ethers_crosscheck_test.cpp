@@ -22,7 +22,7 @@
 #include "murmur/chain/eip712.hpp"
 #include "murmur/chain/rlp.hpp"
 #include "murmur/chain/transaction.hpp"
-#include "support/requirements.hpp"
+#include "murmur/testing/requirements.hpp"
 
 // Inside the namespace: gtest pulls in <cxxabi.h>, whose global `namespace abi` would make
 // a bare abi:: ambiguous under a using-directive.

@@ -14,7 +14,7 @@
 #include "murmur/server/config.hpp"
 #include "murmur/server/server.hpp"
 
-#include "support/temp_dir.hpp"  // TempDir, free_port
+#include "murmur/testing/temp_dir.hpp"  // TempDir, free_port
 
 namespace murmur::testing {
 

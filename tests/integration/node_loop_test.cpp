@@ -13,11 +13,11 @@
 #include <set>
 #include <thread>
 
-#include "support/process.hpp"
 #include "murmur/chain/keccak.hpp"
 #include "murmur/client/node_keys.hpp"
 #include "murmur/client/node_loop.hpp"
 #include "murmur/server/server.hpp"
+#include "murmur/testing/process.hpp"
 #include "network.hpp"
 
 namespace murmur::testing {

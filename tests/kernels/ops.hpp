@@ -5,11 +5,11 @@
 #include <string>
 #include <vector>
 
-#include "../support/compare.hpp"
-#include "../support/rows.hpp"
 #include "murmur/kernels/aggregate.hpp"
 #include "murmur/kernels/weighted_sum.hpp"
-#include "naive.hpp"
+#include "murmur/testing/compare.hpp"
+#include "murmur/testing/naive.hpp"
+#include "murmur/testing/rows.hpp"
 
 namespace murmur::test {
 

@@ -19,7 +19,7 @@
 #include "kernels/mlp_scores.hpp"
 #include "murmur/kernels/batched_mlp.hpp"
 #include "murmur/model/idx.hpp"
-#include "support/temp_dir.hpp"
+#include "murmur/testing/temp_dir.hpp"
 
 namespace murmur::test {
 

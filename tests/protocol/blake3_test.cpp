@@ -12,8 +12,8 @@
 
 #include "murmur/chain/bytes.hpp"
 #include "murmur/protocol/blake3.hpp"
-#include "support/process.hpp"
-#include "support/temp_dir.hpp"
+#include "murmur/testing/process.hpp"
+#include "murmur/testing/temp_dir.hpp"
 
 namespace murmur::protocol {
 namespace {

@@ -10,8 +10,8 @@
 #include "murmur/kernels/aggregate.hpp"
 #include "murmur/kernels/rule_registry.hpp"
 #include "murmur/server/config.hpp"
+#include "murmur/testing/temp_dir.hpp"
 #include "round_record.hpp"
-#include "support/temp_dir.hpp"
 
 namespace murmur::testing {
 namespace {

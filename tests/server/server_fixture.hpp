@@ -21,7 +21,7 @@
 #include "murmur/protocol/tensor.hpp"
 #include "murmur/protocol/wire.hpp"
 #include "murmur/server/server.hpp"
-#include "support/temp_dir.hpp"
+#include "murmur/testing/temp_dir.hpp"
 
 namespace murmur::test {
 

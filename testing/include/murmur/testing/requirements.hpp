@@ -19,11 +19,11 @@ inline bool missing_requirements_fail() {
 
 /// Skips the test with `why` unless `cond` holds; under CI=true fails it instead. Use in a test
 /// body or SetUp (it returns from the enclosing void function).
-#define MURMUR_REQUIRE_OR_SKIP(cond, why)                                                \
-  do {                                                                                   \
-    if (!(cond)) {                                                                       \
-      if (::murmur::testing::missing_requirements_fail())                                \
+#define MURMUR_REQUIRE_OR_SKIP(cond, why)                                                 \
+  do {                                                                                    \
+    if (!(cond)) {                                                                        \
+      if (::murmur::testing::missing_requirements_fail())                                 \
         FAIL() << (why) << " (CI=true: a missing requirement fails instead of skipping)"; \
-      GTEST_SKIP() << (why);                                                             \
-    }                                                                                    \
+      GTEST_SKIP() << (why);                                                              \
+    }                                                                                     \
   } while (0)

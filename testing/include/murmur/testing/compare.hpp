@@ -11,7 +11,7 @@
 #include <span>
 #include <string>
 
-#include "rows.hpp"
+#include "murmur/testing/rows.hpp"
 
 namespace murmur::test {
 
@@ -39,7 +39,8 @@ inline std::string dump_case(const Rows& rows, const std::string& label) {
 
 inline bool same(float got, float want, Tolerance tol) {
   if (std::isnan(got) || std::isnan(want)) return std::isnan(got) && std::isnan(want);
-  if (tol.relative == 0.0) return std::bit_cast<std::uint32_t>(got) == std::bit_cast<std::uint32_t>(want);
+  if (tol.relative == 0.0)
+    return std::bit_cast<std::uint32_t>(got) == std::bit_cast<std::uint32_t>(want);
   if (std::isinf(got) || std::isinf(want)) return got == want;
   return std::abs(static_cast<double>(got) - want) <= tol.relative * (1.0 + std::abs(want));
 }
@@ -50,16 +51,16 @@ inline ::testing::AssertionResult outputs_match(std::span<const float> got,
                                                 std::span<const float> want, Tolerance tol,
                                                 const Rows& rows, const std::string& label) {
   if (got.size() != want.size())
-    return ::testing::AssertionFailure() << label << ": size " << got.size() << " vs "
-                                         << want.size();
+    return ::testing::AssertionFailure()
+           << label << ": size " << got.size() << " vs " << want.size();
   for (std::size_t j = 0; j < got.size(); ++j) {
     if (!same(got[j], want[j], tol)) {
       char buf[160];
       std::snprintf(buf, sizeof buf, "got %.9g want %.9g (tolerance %s)", got[j], want[j],
                     tol.name);
       return ::testing::AssertionFailure()
-             << label << " [" << rows.describe() << "] differs at coordinate " << j << ": "
-             << buf << "; inputs dumped to " << dump_case(rows, label);
+             << label << " [" << rows.describe() << "] differs at coordinate " << j << ": " << buf
+             << "; inputs dumped to " << dump_case(rows, label);
     }
   }
   return ::testing::AssertionSuccess();

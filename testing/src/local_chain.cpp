@@ -1,4 +1,4 @@
-#include "chain/local_chain.hpp"
+#include "murmur/testing/local_chain.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "../support/rows.hpp"
+#include "murmur/testing/rows.hpp"
 
 namespace murmur::test::naive {
 
@@ -187,7 +187,8 @@ inline std::vector<double> krum_scores(
 inline std::vector<std::size_t> lowest(const std::vector<double>& s, std::size_t m) {
   std::vector<std::size_t> idx(s.size());
   std::iota(idx.begin(), idx.end(), 0);
-  std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return s[a] < s[b]; });
+  std::stable_sort(idx.begin(), idx.end(),
+                   [&](std::size_t a, std::size_t b) { return s[a] < s[b]; });
   idx.resize(m);
   return idx;
 }
@@ -197,7 +198,8 @@ inline std::vector<float> multi_krum(const Finite& f, std::size_t fby, std::size
   std::iota(all.begin(), all.end(), 0);
   std::vector<double> c(f.x.size(), 0.0);
   const auto sorted = neighbours_by_distance(distance_matrix(f));
-  for (std::size_t i : lowest(krum_scores(sorted, all, fby), m)) c[i] = 1.0 / static_cast<double>(m);
+  for (std::size_t i : lowest(krum_scores(sorted, all, fby), m))
+    c[i] = 1.0 / static_cast<double>(m);
   return combine(f, c);
 }
 
@@ -251,7 +253,8 @@ inline std::vector<float> centered_clipping(const Finite& f, double tau, std::si
       double d = 0;
       for (std::size_t j = 0; j < f.d; ++j) d += (f.x[i][j] - v[j]) * (f.x[i][j] - v[j]);
       const double c = std::sqrt(d) > tau ? tau / std::sqrt(d) : 1.0;
-      for (std::size_t j = 0; j < f.d; ++j) step[j] += c * (f.x[i][j] - v[j]) / static_cast<double>(n);
+      for (std::size_t j = 0; j < f.d; ++j)
+        step[j] += c * (f.x[i][j] - v[j]) / static_cast<double>(n);
     }
     for (std::size_t j = 0; j < f.d; ++j) v[j] += step[j];
   }
@@ -274,7 +277,8 @@ inline Finite nearest_neighbor_mixing(const Finite& f, std::size_t fby) {
     std::vector<float> row(f.d);
     for (std::size_t j = 0; j < f.d; ++j) {
       double acc = 0;
-      for (std::size_t t : idx) acc = std::fma(1.0 / static_cast<double>(k), double{f.x[t][j]}, acc);
+      for (std::size_t t : idx)
+        acc = std::fma(1.0 / static_cast<double>(k), double{f.x[t][j]}, acc);
       row[j] = static_cast<float>(acc);
     }
     out.x.push_back(row);

@@ -1,4 +1,4 @@
-#include "naive_llama.hpp"
+#include "murmur/testing/naive_llama.hpp"
 
 #include <cmath>
 #include <vector>

@@ -10,7 +10,7 @@
 #include "murmur/arena/adapter.hpp"
 #include "murmur/arena/eval_data.hpp"
 #include "murmur/arena/llama_config.hpp"
-#include "support/temp_dir.hpp"
+#include "murmur/testing/temp_dir.hpp"
 
 namespace murmur::arena::testing {
 

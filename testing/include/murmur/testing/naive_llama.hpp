@@ -3,7 +3,7 @@
 // loops in double precision, one sequence at a time, no libtorch, no fusion, no batching.
 #include "murmur/arena/adapter.hpp"
 #include "murmur/arena/eval_data.hpp"
-#include "tiny_llama.hpp"
+#include "murmur/testing/tiny_llama.hpp"
 
 namespace murmur::arena::testing {
 

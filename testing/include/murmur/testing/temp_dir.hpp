@@ -18,7 +18,8 @@ namespace murmur::testing {
 class TempDir {
  public:
   explicit TempDir(const std::string& tag = "test") {
-    std::string pattern = (std::filesystem::temp_directory_path() / ("murmur-" + tag + "-XXXXXX")).string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / ("murmur-" + tag + "-XXXXXX")).string();
     if (::mkdtemp(pattern.data()) == nullptr)
       throw std::runtime_error("cannot create a temporary directory " + pattern);
     path_ = pattern;

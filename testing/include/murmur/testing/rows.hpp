@@ -16,11 +16,16 @@ enum class Fill { kNormal, kAllEqual, kDuplicated, kNanRow, kInfRow };
 
 inline const char* to_string(Fill f) {
   switch (f) {
-    case Fill::kNormal: return "normal";
-    case Fill::kAllEqual: return "all-equal";
-    case Fill::kDuplicated: return "duplicated";
-    case Fill::kNanRow: return "nan-row";
-    case Fill::kInfRow: return "inf-row";
+    case Fill::kNormal:
+      return "normal";
+    case Fill::kAllEqual:
+      return "all-equal";
+    case Fill::kDuplicated:
+      return "duplicated";
+    case Fill::kNanRow:
+      return "nan-row";
+    case Fill::kInfRow:
+      return "inf-row";
   }
   return "?";
 }
@@ -58,8 +63,7 @@ inline Rows make_rows(std::size_t n, std::size_t d, Fill fill, std::uint64_t see
     case Fill::kNormal:
       break;
     case Fill::kAllEqual:
-      for (std::size_t i = 1; i < n; ++i)
-        std::copy(r.row(0), r.row(0) + d, r.data.begin() + i * d);
+      for (std::size_t i = 1; i < n; ++i) std::copy(r.row(0), r.row(0) + d, r.data.begin() + i * d);
       break;
     case Fill::kDuplicated:  // every odd row repeats the row before it
       for (std::size_t i = 1; i < n; i += 2)

@@ -1,4 +1,4 @@
-#include "tiny_llama.hpp"
+#include "murmur/testing/tiny_llama.hpp"
 
 #include <unistd.h>
 
