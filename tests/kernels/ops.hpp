@@ -1,111 +1,116 @@
 #pragma once
-// The parity harness's list of ops, in the manner of llama.cpp's test-backend-ops: every op
-// once, with a naive reference written plainly (naive.hpp) and the tolerance it is held to.
+// The parity harness's table of ops, in the manner of llama.cpp's test-backend-ops: every op of
+// kernels/ once — the aggregation rules and primitives (ops_rules.hpp), the secure-aggregation
+// masks (ops_masks.hpp), the batched MLP (ops_mlp.hpp) and SGMV (ops_sgmv.hpp) — each with its
+// shapes, a naive reference written plainly, its run on a backend and the tolerances it is held
+// to. parity_test.cpp runs every case of every op on every backend present.
+#include <gtest/gtest.h>
+
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "murmur/kernels/aggregate.hpp"
-#include "murmur/kernels/weighted_sum.hpp"
+#include "murmur/kernels/backend.hpp"
 #include "murmur/testing/compare.hpp"
-#include "murmur/testing/naive.hpp"
-#include "murmur/testing/rows.hpp"
 
 namespace murmur::test {
 
-/// Relative tolerance for results computed through the Gram matrix or through norms summed
-/// in another order than the reference's (FP64 throughout, so far below float resolution).
-inline constexpr Tolerance kGramTolerance{2e-5, "2e-5 relative (FP64 Gram vs direct distances)"};
-inline constexpr Tolerance kNormTolerance{1e-6, "1e-6 relative (norm summation order)"};
+/// How a run reads its inputs: as they are, or through another path that must give the same
+/// bits (the rules read their rows through a CopyingRowSource; other ops have one path).
+enum class InputPath { kPlain, kCopying };
 
+/// One op of the table, as parity_test.cpp runs it: for each case (a shape), the CPU backend
+/// against the naive reference (CpuVsNaive, label unit), the CPU backend with 1 and 3 threads
+/// and through every input path against itself with 2 (same bits), and the CUDA backend
+/// against the CPU (GpuVsCpu, label gpu; skipped with the CUDA runtime's text when no device
+/// answers). `make_op` builds these from an OpSpec.
 struct Op {
   std::string name;
-  Tolerance cpu_vs_naive;  ///< the CPU backend against the naive reference
-  Tolerance gpu_vs_cpu;    ///< the CUDA backend against the CPU backend
-  std::size_t max_n;       ///< larger cases are skipped (the reference is quadratic or worse)
-  /// The reference: plain loops, no cleverness.
-  std::function<std::vector<float>(const Rows&)> naive;
-  /// The op on a backend, with rows from `source` (which holds `rows`).
-  std::function<std::vector<float>(kernels::Backend&, const kernels::RowSource&, const Rows&)> run;
+  std::vector<std::string> cases;  ///< each case's shape, as it appears in the test's name
+  /// Why case c is not run (its reference is too slow at its size), or "" to run it.
+  std::function<std::string(std::size_t c)> skip;
+  std::function<::testing::AssertionResult(std::size_t c)> cpu_vs_naive;
+  std::function<::testing::AssertionResult(std::size_t c)> same_bits;
+  std::function<::testing::AssertionResult(kernels::Backend& gpu, std::size_t c)> gpu_vs_cpu;
 };
 
-/// f for a case of n rows: as large as Bulyan allows (n >= 4f + 3).
-inline std::size_t bulyan_f(std::size_t n) { return n >= 3 ? (n - 3) / 4 : 0; }
+/// An op's parts: name, shapes, naive reference, run on a backend, tolerances and how an output
+/// is compared with the reference and with another backend's output.
+template <class Case, class Out, class Ref>
+struct OpSpec {
+  std::string name;
+  std::vector<Case> shapes;
+  std::function<std::string(const Case&)> describe;  ///< the shape in a test name
+  std::function<std::string(const Case&)> skip = [](const Case&) { return std::string(); };
+  std::function<Ref(const Case&)> naive;                              ///< plain loops
+  std::function<Out(kernels::Backend&, const Case&, InputPath)> run;  ///< the op on a backend
+  std::vector<InputPath> paths{InputPath::kPlain};  ///< the input paths run() takes
+  Tolerance cpu_vs_naive;                           ///< the CPU backend against the reference
+  Tolerance gpu_vs_cpu;  ///< the CUDA backend against the CPU (or the reference, below)
+  /// The CUDA backend is held to the reference rather than to the CPU's output (the batched
+  /// MLP: two fp32 evaluations may each be within tolerance of the reference, not of each other).
+  bool gpu_against_naive = false;
+  /// An output against the reference; also checks the case is not trivial (a kernel that
+  /// writes nothing cannot pass).
+  std::function<::testing::AssertionResult(const Out&, const Ref&, const Case&, Tolerance,
+                                           const std::string& label)>
+      vs_naive;
+  /// An output against another backend's or thread count's output.
+  std::function<::testing::AssertionResult(const Out&, const Out&, const Case&, Tolerance,
+                                           const std::string& label)>
+      vs_out;
+};
 
-/// An op that runs aggregate() with the spec made for the case's finite row count.
-inline Op rule_op(std::string name, Tolerance vs_naive, Tolerance vs_cpu, std::size_t max_n,
-                  std::function<kernels::AggregationSpec(std::size_t)> spec,
-                  std::function<std::vector<float>(const naive::Finite&)> reference) {
-  return {std::move(name), vs_naive, vs_cpu, max_n,
-          [reference](const Rows& r) { return reference(naive::finite_rows(r)); },
-          [spec](kernels::Backend& b, const kernels::RowSource& src, const Rows& r) {
-            std::vector<float> out(r.d);
-            kernels::aggregate(b, src, r.weights, spec(naive::finite_rows(r).x.size()), out);
-            return out;
-          }};
-}
-
-inline const std::vector<Op>& all_ops() {
-  namespace k = kernels;
-  using Spec = k::AggregationSpec;
-  static const std::vector<Op> ops = {
-      {"weighted_sum", kExact, kExact, 100000,
-       [](const Rows& r) {
-         naive::Finite all{{}, r.weights, r.d};
-         for (std::size_t i = 0; i < r.n; ++i) all.x.emplace_back(r.row(i), r.row(i) + r.d);
-         return naive::combine(all, r.weights);
-       },
-       [](k::Backend& b, const k::RowSource& src, const Rows& r) {
-         std::vector<float> out(r.d);
-         k::weighted_sum(b, src, r.weights, out);
-         return out;
-       }},
-      rule_op("fedavg", kExact, kExact, 100000, [](std::size_t) { return Spec{{}, k::WeightedMean{}}; },
-              [](const naive::Finite& f) { return naive::weighted_mean(f, 1e300); }),
-      rule_op("fedavg_clip", kNormTolerance, kNormTolerance, 100000,
-              [](std::size_t) { return Spec{{}, k::WeightedMean{k::Clipping::kFixed, 20.0, 0}}; },
-              [](const naive::Finite& f) { return naive::weighted_mean(f, 20.0); }),
-      rule_op("median", kExact, kExact, 100000, [](std::size_t) { return Spec{{}, k::CoordinateMedian{}}; },
-              naive::coordinate_median),
-      rule_op("trimmed_mean", kExact, kExact, 100000, [](std::size_t) { return Spec{{}, k::TrimmedMean{0.2}}; },
-              [](const naive::Finite& f) { return naive::trimmed_mean(f, 0.2); }),
-      rule_op("meamed", kExact, kExact, 100000,
-              [](std::size_t n) { return Spec{{}, k::MeaMed{n / 3}}; },
-              [](const naive::Finite& f) { return naive::meamed(f, f.x.size() / 3); }),
-      rule_op("multi_krum", kExact, kExact, 1000,
-              [](std::size_t n) {
-                const std::size_t f = n >= 3 ? (n - 3) / 2 : 0;
-                return Spec{{}, k::MultiKrum{f, std::max<std::size_t>(1, n - f)}};
-              },
-              [](const naive::Finite& f) {
-                const std::size_t n = f.x.size(), fby = n >= 3 ? (n - 3) / 2 : 0;
-                return naive::multi_krum(f, fby, std::max<std::size_t>(1, n - fby));
-              }),
-      rule_op("krum", kExact, kExact, 1000,
-              [](std::size_t n) { return Spec{{}, k::Krum{n >= 3 ? (n - 3) / 2 : 0}}; },
-              [](const naive::Finite& f) {
-                const std::size_t n = f.x.size();
-                return naive::multi_krum(f, n >= 3 ? (n - 3) / 2 : 0, 1);
-              }),
-      rule_op("bulyan", kExact, kExact, 1000,
-              [](std::size_t n) { return Spec{{}, k::Bulyan{bulyan_f(n)}}; },
-              [](const naive::Finite& f) { return naive::bulyan(f, bulyan_f(f.x.size())); }),
-      rule_op("geometric_median", kGramTolerance, kGramTolerance, 1000,
-              [](std::size_t) { return Spec{{}, k::GeometricMedian{1e-6, 40, 0.0}}; },
-              [](const naive::Finite& f) { return naive::geometric_median(f, 1e-6, 40); }),
-      rule_op("centered_clipping", kGramTolerance, kGramTolerance, 1000,
-              [](std::size_t) { return Spec{{}, k::CenteredClipping{5.0, 4}}; },
-              [](const naive::Finite& f) { return naive::centered_clipping(f, 5.0, 4); }),
-      rule_op("nnm_median", kExact, kExact, 1000,
-              [](std::size_t n) { return Spec{{k::NearestNeighborMixing{n / 4}}, k::CoordinateMedian{}}; },
-              [](const naive::Finite& f) {
-                return naive::coordinate_median(naive::nearest_neighbor_mixing(f, f.x.size() / 4));
-              }),
-      rule_op("bucketing_trimmed_mean", kExact, kExact, 100000,
-              [](std::size_t) { return Spec{{k::Bucketing{3, 42}}, k::TrimmedMean{0.2}}; },
-              [](const naive::Finite& f) { return naive::trimmed_mean(naive::bucketing(f, 3, 42), 0.2); }),
+template <class Case, class Out, class Ref>
+Op make_op(OpSpec<Case, Out, Ref> spec) {
+  const auto s = std::make_shared<const OpSpec<Case, Out, Ref>>(std::move(spec));
+  Op op;
+  op.name = s->name;
+  for (const Case& c : s->shapes) op.cases.push_back(s->describe(c));
+  op.skip = [s](std::size_t c) { return s->skip(s->shapes[c]); };
+  op.cpu_vs_naive = [s](std::size_t c) {
+    const Case& cs = s->shapes[c];
+    auto cpu = kernels::make_cpu_backend(2);
+    return s->vs_naive(s->run(*cpu, cs, InputPath::kPlain), s->naive(cs), cs, s->cpu_vs_naive,
+                       s->name + "-cpu");
   };
-  return ops;
+  op.same_bits = [s](std::size_t c) {
+    const Case& cs = s->shapes[c];
+    auto two = kernels::make_cpu_backend(2);
+    const Out want = s->run(*two, cs, InputPath::kPlain);
+    for (unsigned threads : {1u, 3u}) {
+      auto cpu = kernels::make_cpu_backend(threads);
+      for (InputPath path : s->paths) {
+        auto r = s->vs_out(s->run(*cpu, cs, path), want, cs, kExact,
+                           s->name + "-threads" + std::to_string(threads) +
+                               (path == InputPath::kCopying ? "-copying" : ""));
+        if (!r) return r;
+      }
+    }
+    return ::testing::AssertionSuccess();
+  };
+  op.gpu_vs_cpu = [s](kernels::Backend& gpu, std::size_t c) {
+    const Case& cs = s->shapes[c];
+    for (InputPath path : s->paths) {
+      const std::string label = s->name + "-cuda" + (path == InputPath::kCopying ? "-copying" : "");
+      ::testing::AssertionResult r = ::testing::AssertionSuccess();
+      if (s->gpu_against_naive) {
+        r = s->vs_naive(s->run(gpu, cs, path), s->naive(cs), cs, s->gpu_vs_cpu, label);
+      } else {
+        auto cpu = kernels::make_cpu_backend(2);
+        r = s->vs_out(s->run(gpu, cs, path), s->run(*cpu, cs, InputPath::kPlain), cs, s->gpu_vs_cpu,
+                      label);
+      }
+      if (!r) return r;
+    }
+    return ::testing::AssertionSuccess();
+  };
+  return op;
 }
+
+/// Every op of the table, family by family (rule_ops(), mask_ops(), mlp_ops(), sgmv_ops());
+/// defined in parity_test.cpp.
+const std::vector<Op>& all_ops();
 
 }  // namespace murmur::test
