@@ -10,7 +10,7 @@
 #include <string>
 
 #include "murmur/server/config_schema.hpp"
-#include "support/temp_dir.hpp"
+#include "murmur/testing/temp_dir.hpp"
 
 namespace murmur::testing {
 namespace {
