@@ -301,7 +301,7 @@ SimulationReport Simulation::run() {
   start_server();
   if (o_.chain) chain_ = std::make_unique<ChainRounds>(*o_.chain, addresses_);
   connect_nodes();
-  if (!records_dir_.empty()) records_ = std::make_unique<ServerRecords>(records_dir_);
+  if (!records_dir_.empty()) records_ = std::make_unique<server::StateView>(records_dir_);
 
   auto info = wait_for(
       [](const wire::RoundInfo& i) {

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "murmur/client/node_client.hpp"
-#include "murmur/client/server_records.hpp"
+#include "murmur/server/state_view.hpp"
 #include "murmur/client/simulate.hpp"
 #include "murmur/client/simulate_data.hpp"
 #include "murmur/kernels/backend.hpp"
@@ -82,7 +82,7 @@ class Simulation {
   std::string endpoint_, register_endpoint_, server_key_;
   std::unique_ptr<server::Server> server_;
   std::filesystem::path records_dir_;
-  std::unique_ptr<ServerRecords> records_;
+  std::unique_ptr<server::StateView> records_;  ///< murmurd's state.db, read-only
   std::shared_ptr<zmq::context_t> context_;
   std::vector<std::unique_ptr<NodeClient>> clients_;
   std::unique_ptr<ChainRounds> chain_;

@@ -164,7 +164,7 @@ void Simulation::vote(RoundRecord& rec, const wire::RoundInfo& info) {
 
 void Simulation::collect(RoundRecord& rec, const std::optional<chain::Hash32>& candidate) {
   const std::uint64_t r = rec.round;
-  std::map<chain::Address, DiagnosticRow> diagnostics;
+  std::map<chain::Address, server::DiagnosticRecord> diagnostics;
   if (records_) {
     rec.outcome = records_->outcome(r).value_or("");
     diagnostics = records_->diagnostics(r);

@@ -2,7 +2,7 @@
 
 #include "murmur/kernels/rule_registry.hpp"
 #include "murmur/server/server.hpp"
-#include "state_store.hpp"
+#include "murmur/server/state_view.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -106,13 +106,10 @@ nlohmann::json to_json(const RoundRecord& r) {
 
 std::string round_records_json(const std::filesystem::path& data_dir,
                                std::optional<std::uint64_t> round) {
-  if (!std::filesystem::exists(data_dir / "state.db"))
-    throw std::runtime_error("no murmurd state at " + (data_dir / "state.db").string() +
-                             ": pass the server's data_dir (server.data_dir in its config)");
-  const StateStore store(data_dir);
+  const StateView view(data_dir);
   nlohmann::json out = nlohmann::json::array();
-  for (std::uint64_t r : round ? std::vector<std::uint64_t>{*round} : store.recorded_rounds())
-    if (const auto record = store.round_record(r)) out.push_back(to_json(*record));
+  for (std::uint64_t r : round ? std::vector<std::uint64_t>{*round} : view.recorded_rounds())
+    if (const auto record = view.round_record(r)) out.push_back(to_json(*record));
   return out.dump(2);
 }
 

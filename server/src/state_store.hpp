@@ -15,6 +15,7 @@
 #include "murmur/chain/address.hpp"
 #include "murmur/chain/bytes.hpp"
 #include "murmur/chain/sqlite.hpp"
+#include "murmur/server/state_view.hpp"
 #include "round_record.hpp"
 
 namespace murmur::server {
@@ -45,14 +46,6 @@ struct RoundState {
   /// The round's seed on chain (startRound) when murmurd opens rounds there; zero: the local
   /// seed decides the roles.
   chain::Hash32 seed{};
-};
-
-struct VoteRecord {
-  chain::Address voter;
-  chain::Hash32 model_hash{};
-  int score = 0;
-  double loss = 0;
-  chain::Bytes signature;
 };
 
 class StateStore {
