@@ -29,8 +29,6 @@
 #include "murmur/chain/wallet.hpp"
 #include "murmur/client/load.hpp"
 #include "murmur/client/node_keys.hpp"
-#include "murmur/client/server_records.hpp"
-#include "murmur/client/simulate_chain.hpp"
 #include "murmur/client/update_source.hpp"
 #include "murmur/kernels/backend.hpp"
 #include "murmur/kernels/rule_registry.hpp"
@@ -39,6 +37,8 @@
 #include "murmur/model/mlp_spec.hpp"
 #include "murmur/model/round_validation.hpp"
 #include "murmur/server/server.hpp"
+#include "murmur/sim/server_records.hpp"
+#include "murmur/sim/simulate_chain.hpp"
 #include "murmur/testing/local_chain.hpp"
 
 namespace murmur::bench {
@@ -69,9 +69,8 @@ struct LocalTask {
     chain::RpcClient rpc(node.url());
     chain::EthClient eth(rpc, &chain::alliance::errors());
     const chain::PrivateKey creator = client::derive_node_key(kSeed, 1'000'000);
-    eth.raw("hardhat_setBalance",
-            nlohmann::json::array(
-                {creator.address().to_lower_hex(), client::sim::token_units(1000).to_quantity()}));
+    eth.raw("hardhat_setBalance", nlohmann::json::array({creator.address().to_lower_hex(),
+                                                         sim::token_units(1000).to_quantity()}));
     chain::write_key_file(dir / "creator.key", creator);
     chain::Wallet w(eth, creator);
     const auto bytecode = [](const std::string& name) {
@@ -84,7 +83,7 @@ struct LocalTask {
     chain::save_deployment(dir / "deployment.json",
                            {w.chain_id(), "bench", *token.contract_address,
                             *alliance.contract_address, w.address(), alliance.block_number});
-    client::sim::ChainTaskSetup s;
+    sim::ChainTaskSetup s;
     s.rpc = node.url();
     s.deployment = dir / "deployment.json";
     s.creator_key_file = dir / "creator.key";
@@ -92,7 +91,7 @@ struct LocalTask {
     s.seed = kSeed;
     s.rounds = rounds;
     s.proposer_bps = 10000;
-    task = client::sim::create_simulation_task(s).task_id;
+    task = sim::create_simulation_task(s).task_id;
   }
   ~LocalTask() { std::filesystem::remove_all(dir); }
 
@@ -112,18 +111,18 @@ void Round(benchmark::State& state) {
 
   static std::unique_ptr<LocalTask> chain_task;
   if (post && !chain_task) chain_task = std::make_unique<LocalTask>(nodes, kRounds);
-  std::unique_ptr<client::sim::ChainRounds> poster;
+  std::unique_ptr<sim::ChainRounds> poster;
   std::vector<chain::Address> addresses;
   for (std::size_t i = 0; i < nodes; ++i)
     addresses.push_back(client::derive_node_key(kSeed, i).address());
   if (post) {
-    client::sim::ChainRoundOptions o;
+    sim::ChainRoundOptions o;
     o.rpc = chain_task->node.url();
     o.deployment = chain_task->dir / "deployment.json";
     o.aggregator_key_file = chain_task->dir / "creator.key";
     o.task_id = chain_task->task;
     o.outbox = chain_task->dir / "outbox.db";
-    poster = std::make_unique<client::sim::ChainRounds>(o, addresses);
+    poster = std::make_unique<sim::ChainRounds>(o, addresses);
   }
   const model::LabelledSet validation = [&] {
     auto test = model::load_fashion_mnist(model::FashionMnistSplit::kTest);
@@ -153,7 +152,7 @@ void Round(benchmark::State& state) {
          false,
          1,
          0});
-    for (const auto& a : addresses) cfg.participants.push_back({a, client::sim::token_units(1000)});
+    for (const auto& a : addresses) cfg.participants.push_back({a, sim::token_units(1000)});
     if (post) {
       const auto dep = chain::load_deployment(chain_task->dir / "deployment.json");
       cfg.chain_id = dep.chain_id;
@@ -197,7 +196,7 @@ void Round(benchmark::State& state) {
     benchmark::DoNotOptimize(v.global.mean_loss);
 
     if (post) {
-      client::sim::ServerRecords records(dir);
+      sim::ServerRecords records(dir);
       std::vector<chain::Address> flagged;
       for (const auto& [a, diag] : records.diagnostics(1))
         if (diag.verdict != "kept") flagged.push_back(a);

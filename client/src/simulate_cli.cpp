@@ -10,18 +10,17 @@
 
 #include "murmur/chain/keccak.hpp"
 #include "murmur/chain/key_source.hpp"
-#include "murmur/client/robustness.hpp"
-#include "murmur/client/simulate.hpp"
-#include "murmur/client/simulate_data.hpp"
 #include "murmur/kernels/rule_registry.hpp"
 #include "murmur/model/mlp_spec.hpp"
 #include "murmur/server/config.hpp"
-#include "simulate_impl.hpp"
+#include "murmur/sim/robustness.hpp"
+#include "murmur/sim/simulate.hpp"
+#include "murmur/sim/simulate_data.hpp"
 
 namespace murmur::client {
 namespace {
 
-using namespace murmur::client::sim;
+using namespace murmur::sim;
 
 /// Options of a simulation that `simulate` and `bench robustness` share.
 struct Common {
@@ -130,7 +129,7 @@ void add_setup_chain(CLI::App* simulate) {
       ->capture_default_str();
   cmd->callback([a] {
     const auto shape = model::parse_mlp_shape(a->shape);
-    const auto init = initial_model(shape, mix(a->s.seed, kInit));
+    const auto init = simulation_initial_model(shape, a->s.seed);
     const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(init.data()),
                                               init.size() * 4);
     a->s.initial_model_hash = chain::keccak256(bytes);

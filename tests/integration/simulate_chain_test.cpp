@@ -9,9 +9,9 @@
 
 #include "chain/chain_fixture.hpp"
 #include "murmur/chain/key_source.hpp"
-#include "murmur/client/simulate.hpp"
+#include "murmur/sim/simulate.hpp"
 
-namespace murmur::client::sim {
+namespace murmur::sim {
 namespace {
 
 using chain::U256;
@@ -126,4 +126,4 @@ TEST_F(SimulateOnChain, AccuracyRisesAndBalancesFollowTheContractsRules) {
 }
 
 }  // namespace
-}  // namespace murmur::client::sim
+}  // namespace murmur::sim

@@ -1,6 +1,6 @@
 // The simulation's setup and its loop over rounds; the stages of a round are in
 // simulate_round.cpp.
-#include "murmur/client/simulate.hpp"
+#include "murmur/sim/simulate.hpp"
 
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
@@ -23,7 +23,7 @@
 #include "murmur/model/mlp_spec.hpp"
 #include "simulate_impl.hpp"
 
-namespace murmur::client::sim {
+namespace murmur::sim {
 namespace {
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
@@ -54,6 +54,10 @@ std::uint64_t mix(std::uint64_t a, std::uint64_t b, std::uint64_t c) {
     x ^= x >> 31;
   }
   return x;
+}
+
+std::vector<float> simulation_initial_model(const kernels::MlpShape& shape, std::uint64_t seed) {
+  return initial_model(shape, mix(seed, kInit));
 }
 
 std::optional<chain::Hash32> hash_of(const std::string& bytes) {
@@ -205,7 +209,7 @@ void Simulation::start_server() {
   cfg.proposer_bps = t.proposer_bps;
   cfg.initial_model = o_.work_dir / "initial.f32";
   {
-    const auto init = initial_model(shape_, mix(o_.seed, kInit));
+    const auto init = simulation_initial_model(shape_, o_.seed);
     std::ofstream out(cfg.initial_model, std::ios::binary);
     out.write(reinterpret_cast<const char*>(init.data()),
               static_cast<std::streamsize>(init.size() * 4));
@@ -351,4 +355,4 @@ SimulationReport run_simulation(const SimulationOptions& options, const Simulati
   return s.run();
 }
 
-}  // namespace murmur::client::sim
+}  // namespace murmur::sim

@@ -7,7 +7,7 @@
 #include "murmur/model/evaluator.hpp"
 #include "simulate_impl.hpp"
 
-namespace murmur::client::sim {
+namespace murmur::sim {
 namespace {
 
 bool is_stage(const wire::RoundInfo& i, std::uint64_t round, wire::Stage s) {
@@ -225,4 +225,4 @@ void Simulation::post_on_chain(RoundRecord& rec, const std::optional<chain::Hash
   }
 }
 
-}  // namespace murmur::client::sim
+}  // namespace murmur::sim

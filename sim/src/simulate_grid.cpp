@@ -7,10 +7,10 @@
 #include <map>
 #include <sstream>
 
-#include "murmur/client/plot.hpp"
-#include "murmur/client/robustness.hpp"
+#include "murmur/sim/plot.hpp"
+#include "murmur/sim/robustness.hpp"
 
-namespace murmur::client::sim {
+namespace murmur::sim {
 namespace {
 
 std::string fmt(const char* f, double v) {
@@ -288,4 +288,4 @@ void write_grid_report(const GridOptions& o, const std::vector<GridCell>& cells,
   h << "</body></html>\n";
 }
 
-}  // namespace murmur::client::sim
+}  // namespace murmur::sim

@@ -1,4 +1,4 @@
-#include "murmur/client/simulate_data.hpp"
+#include "murmur/sim/simulate_data.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace murmur::client::sim {
+namespace murmur::sim {
 
 std::vector<NodeShare> dirichlet_split(std::span<const std::int32_t> labels,
                                        std::span<const std::uint32_t> pool, std::size_t classes,
@@ -116,4 +116,4 @@ std::vector<float> initial_model(const kernels::MlpShape& shape, std::uint64_t s
   return flat;
 }
 
-}  // namespace murmur::client::sim
+}  // namespace murmur::sim

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-namespace murmur::client::sim {
+namespace murmur::sim {
 
 enum class Attack {
   kNone,           ///< honest
@@ -63,4 +63,4 @@ std::vector<float> byzantine_update(Attack attack, const AttackParams& params,
                                     std::span<const std::vector<float>> honest, std::size_t n,
                                     std::size_t f, std::uint64_t seed);
 
-}  // namespace murmur::client::sim
+}  // namespace murmur::sim

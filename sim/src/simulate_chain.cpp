@@ -1,4 +1,4 @@
-#include "murmur/client/simulate_chain.hpp"
+#include "murmur/sim/simulate_chain.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -9,7 +9,9 @@
 #include "murmur/chain/poster.hpp"
 #include "murmur/client/node_keys.hpp"
 
-namespace murmur::client::sim {
+namespace murmur::sim {
+
+using client::derive_node_key;
 namespace {
 
 using chain::U256;
@@ -254,4 +256,4 @@ std::uint64_t ChainRounds::slash_bps() {
   return task().slash_bps;
 }
 
-}  // namespace murmur::client::sim
+}  // namespace murmur::sim

@@ -4,10 +4,10 @@
 // Kept for bench/round.cpp; new code uses StateView.
 #include "murmur/server/state_view.hpp"
 
-namespace murmur::client::sim {
+namespace murmur::sim {
 
 using DiagnosticRow = server::DiagnosticRecord;
 using VoteRow = server::VoteRecord;
 using ServerRecords = server::StateView;
 
-}  // namespace murmur::client::sim
+}  // namespace murmur::sim

@@ -5,10 +5,10 @@
 #include <sstream>
 #include <string_view>
 
-#include "murmur/client/plot.hpp"
-#include "murmur/client/simulate.hpp"
+#include "murmur/sim/plot.hpp"
+#include "murmur/sim/simulate.hpp"
 
-namespace murmur::client::sim {
+namespace murmur::sim {
 namespace {
 
 using chain::U256;
@@ -256,4 +256,4 @@ void write_simulation_report(const SimulationReport& r, const std::filesystem::p
   if (!h) throw std::runtime_error("cannot write " + (dir / "report.html").string());
 }
 
-}  // namespace murmur::client::sim
+}  // namespace murmur::sim

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "murmur/client/simulate.hpp"
+#include "murmur/sim/simulate.hpp"
 
-namespace murmur::client::sim {
+namespace murmur::sim {
 
 struct GridOptions {
   /// Nodes, rounds, data, model, training, seed and attack parameters of every cell; its
@@ -53,4 +53,4 @@ std::vector<GridCell> run_grid(const GridOptions& options, const SimulationData&
 void write_grid_report(const GridOptions& options, const std::vector<GridCell>& cells,
                        const std::filesystem::path& dir);
 
-}  // namespace murmur::client::sim
+}  // namespace murmur::sim

@@ -21,7 +21,7 @@
 #include "murmur/chain/alliance.hpp"
 #include "murmur/chain/deployment.hpp"
 
-namespace murmur::client::sim {
+namespace murmur::sim {
 
 /// 10^18: one token of 18 decimals.
 chain::U256 token_units(std::uint64_t tokens);
@@ -128,4 +128,4 @@ class ChainRounds {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace murmur::client::sim
+}  // namespace murmur::sim

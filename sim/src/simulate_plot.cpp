@@ -1,4 +1,4 @@
-#include "murmur/client/plot.hpp"
+#include "murmur/sim/plot.hpp"
 
 #include <zlib.h>
 
@@ -10,7 +10,7 @@
 #include <fstream>
 #include <stdexcept>
 
-namespace murmur::client::plot {
+namespace murmur::sim::plot {
 namespace {
 
 // 5x7 glyphs, 7 rows of 5 columns each ('#' = ink), for the characters the reports print.
@@ -328,4 +328,4 @@ Canvas draw_heat_map(const HeatMap& map) {
   return cv;
 }
 
-}  // namespace murmur::client::plot
+}  // namespace murmur::sim::plot

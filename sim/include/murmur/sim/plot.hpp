@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-namespace murmur::client::plot {
+namespace murmur::sim::plot {
 
 struct Rgb {
   std::uint8_t r = 0, g = 0, b = 0;
@@ -78,4 +78,4 @@ struct HeatMap {
 /// One cell per value, coloured on the scale and labelled with the value (two decimals).
 Canvas draw_heat_map(const HeatMap& map);
 
-}  // namespace murmur::client::plot
+}  // namespace murmur::sim::plot

@@ -6,9 +6,9 @@
 #include <cmath>
 #include <cstring>
 
-#include "murmur/client/plot.hpp"
+#include "murmur/sim/plot.hpp"
 
-namespace murmur::client::plot {
+namespace murmur::sim::plot {
 namespace {
 
 std::uint32_t be32(const std::vector<std::uint8_t>& b, std::size_t at) {
@@ -101,4 +101,4 @@ TEST(Charts, DrawSeriesInTheirColoursAndHeatCellsOnTheScale) {
 }
 
 }  // namespace
-}  // namespace murmur::client::plot
+}  // namespace murmur::sim::plot

@@ -11,7 +11,7 @@
 #include "murmur/kernels/batched_mlp.hpp"
 #include "murmur/model/labelled_set.hpp"
 
-namespace murmur::client::sim {
+namespace murmur::sim {
 
 /// One node's rows of the training set (indices into it).
 struct NodeShare {
@@ -48,4 +48,4 @@ std::vector<std::size_t> class_counts(std::span<const std::int32_t> labels,
 /// a = sqrt(5) gives that bound), drawn from mt19937_64(seed) in layout order. O(P).
 std::vector<float> initial_model(const kernels::MlpShape& shape, std::uint64_t seed);
 
-}  // namespace murmur::client::sim
+}  // namespace murmur::sim

@@ -9,7 +9,7 @@
 #include "murmur/kernels/batched_mlp.hpp"
 #include "murmur/model/labelled_set.hpp"
 
-namespace murmur::client::sim {
+namespace murmur::sim {
 
 /// Plain mini-batch SGD on the mean softmax cross-entropy of each batch.
 struct LocalTraining {
@@ -35,4 +35,4 @@ std::vector<float> train_local(const kernels::MlpShape& shape, std::span<const f
                                const LocalTraining& training, std::uint64_t seed,
                                bool flip_labels = false);
 
-}  // namespace murmur::client::sim
+}  // namespace murmur::sim

@@ -1,5 +1,5 @@
 // The only translation unit of the simulator that includes libtorch.
-#include "murmur/client/simulate_train.hpp"
+#include "murmur/sim/simulate_train.hpp"
 
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
@@ -13,7 +13,7 @@
 
 #include "murmur/model/torch_mlp.hpp"
 
-namespace murmur::client::sim {
+namespace murmur::sim {
 
 void use_single_threaded_torch() {
   static std::once_flag once;  // set_num_interop_threads may be called only once per process
@@ -71,4 +71,4 @@ std::vector<float> train_local(const kernels::MlpShape& shape, std::span<const f
   return delta;
 }
 
-}  // namespace murmur::client::sim
+}  // namespace murmur::sim

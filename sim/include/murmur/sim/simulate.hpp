@@ -18,14 +18,14 @@
 #include <string>
 #include <vector>
 
-#include "murmur/client/simulate_attacks.hpp"
-#include "murmur/client/simulate_chain.hpp"
-#include "murmur/client/simulate_train.hpp"
 #include "murmur/kernels/rule_registry.hpp"
 #include "murmur/model/idx.hpp"
 #include "murmur/model/labelled_set.hpp"
+#include "murmur/sim/simulate_attacks.hpp"
+#include "murmur/sim/simulate_chain.hpp"
+#include "murmur/sim/simulate_train.hpp"
 
-namespace murmur::client::sim {
+namespace murmur::sim {
 
 /// Where murmurd runs. In this process unless `endpoint` is set.
 struct ServerTarget {
@@ -143,6 +143,10 @@ struct SimulationReport {
   }
 };
 
+/// The initial global model of a simulation from `seed` (initial_model under the seed's own
+/// stream): what run_simulation starts from and what `murmur simulate setup-chain` commits to.
+std::vector<float> simulation_initial_model(const kernels::MlpShape& shape, std::uint64_t seed);
+
 /// Runs the simulation; one progress line per round to `log`. Throws std::runtime_error when
 /// the server, the chain or the data cannot be used, or a stage does not end within
 /// stage_timeout.
@@ -156,4 +160,4 @@ std::string describe_round(const SimulationReport& report, const RoundRecord& ro
 /// slashes per node) into `dir`.
 void write_simulation_report(const SimulationReport& report, const std::filesystem::path& dir);
 
-}  // namespace murmur::client::sim
+}  // namespace murmur::sim

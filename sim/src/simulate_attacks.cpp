@@ -1,11 +1,11 @@
-#include "murmur/client/simulate_attacks.hpp"
+#include "murmur/sim/simulate_attacks.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <random>
 #include <stdexcept>
 
-namespace murmur::client::sim {
+namespace murmur::sim {
 namespace {
 
 constexpr Attack kAll[] = {Attack::kNone,     Attack::kSignFlip, Attack::kGaussianNoise,
@@ -139,4 +139,4 @@ std::vector<float> byzantine_update(Attack attack, const AttackParams& params,
   return out;
 }
 
-}  // namespace murmur::client::sim
+}  // namespace murmur::sim

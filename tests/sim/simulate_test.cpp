@@ -10,16 +10,16 @@
 #include <set>
 
 #include "murmur/chain/consensus.hpp"
-#include "murmur/client/simulate_attacks.hpp"
-#include "murmur/client/simulate_chain.hpp"
-#include "murmur/client/simulate_data.hpp"
-#include "murmur/client/simulate_train.hpp"
 #include "murmur/kernels/backend.hpp"
 #include "murmur/model/evaluator.hpp"
 #include "murmur/model/idx.hpp"
 #include "murmur/model/mlp_spec.hpp"
+#include "murmur/sim/simulate_attacks.hpp"
+#include "murmur/sim/simulate_chain.hpp"
+#include "murmur/sim/simulate_data.hpp"
+#include "murmur/sim/simulate_train.hpp"
 
-namespace murmur::client::sim {
+namespace murmur::sim {
 namespace {
 
 constexpr std::uint64_t kSeed = 20240611;
@@ -226,4 +226,4 @@ TEST(Tokens, FormatsEighteenDecimalAmounts) {
 }
 
 }  // namespace
-}  // namespace murmur::client::sim
+}  // namespace murmur::sim

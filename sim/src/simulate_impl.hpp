@@ -10,13 +10,23 @@
 #include <vector>
 
 #include "murmur/client/node_client.hpp"
-#include "murmur/server/state_view.hpp"
-#include "murmur/client/simulate.hpp"
-#include "murmur/client/simulate_data.hpp"
+#include "murmur/client/node_keys.hpp"
 #include "murmur/kernels/backend.hpp"
 #include "murmur/server/server.hpp"
+#include "murmur/server/state_view.hpp"
+#include "murmur/sim/simulate.hpp"
+#include "murmur/sim/simulate_data.hpp"
 
-namespace murmur::client::sim {
+namespace murmur::sim {
+
+// The simulated nodes are libmurmur-client's.
+using client::ClientOptions;
+using client::CurveKeyPair;
+using client::derive_node_key;
+using client::NodeClient;
+using client::ServerError;
+using client::Signer;
+using client::TimeoutError;
 
 using Clock = std::chrono::steady_clock;
 
@@ -90,4 +100,4 @@ class Simulation {
   SimulationReport report_;
 };
 
-}  // namespace murmur::client::sim
+}  // namespace murmur::sim
