@@ -155,7 +155,7 @@ class Cli:
     """`murmur chain --rpc URL --deployment FILE --json ...` with one of the keys."""
 
     def __init__(self, url, workdir):
-        self.murmur = binary("MURMUR_CLI", "client/murmur")
+        self.murmur = binary("MURMUR_CLI", "cli/murmur")
         self.url, self.deployment = url, workdir / "deployment.json"
         self.keys = {}
         for name, secret in (("creator", CREATOR_KEY), ("node", NODE_KEY)):

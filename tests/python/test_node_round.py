@@ -111,7 +111,7 @@ def stop(server, log):
 
 
 def test_three_python_and_three_cpp_nodes_finish_a_round(tmp_path):
-    murmurd, cli = binary("MURMURD", "server/murmurd"), binary("MURMUR_CLI", "client/murmur")
+    murmurd, cli = binary("MURMURD", "server/murmurd"), binary("MURMUR_CLI", "cli/murmur")
     addresses = {i: k.address for i, k in keys().items()}
     task = pick_task(addresses)
     ports = (free_port(), free_port())

@@ -4,10 +4,10 @@
 #include <iostream>
 
 #include "chain_cli.hpp"
-#include "murmur/client/info.hpp"
+#include "info.hpp"
 #include "node_cli.hpp"
-#include "validate_cli.hpp"
 #include "simulate_cli.hpp"
+#include "validate_cli.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"murmur: Murmuration's command line for node operators, validators and researchers"};

@@ -1,4 +1,4 @@
-#include "murmur/client/info.hpp"
+#include "info.hpp"
 
 #include <iomanip>
 
