@@ -6,17 +6,12 @@
 
 #include <random>
 
+#include "kernels/mask_bytes.hpp"
 #include "murmur/kernels/masks.hpp"
 
 namespace murmur::kernels {
 namespace {
 
-std::vector<std::uint8_t> bytes_of(const std::vector<std::uint32_t>& words) {
-  std::vector<std::uint8_t> b(words.size() * 4);
-  for (std::size_t i = 0; i < words.size(); ++i)
-    for (int k = 0; k < 4; ++k) b[4 * i + k] = static_cast<std::uint8_t>(words[i] >> (8 * k));
-  return b;
-}
 
 TEST(ChaCha20, EqualsLibsodiumIetfStreamForAnyLength) {
   ASSERT_GE(sodium_init(), 0);
