@@ -1,5 +1,6 @@
 #include "common.hpp"
 
+#include <unistd.h>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -8,7 +9,6 @@
 #include <map>
 #include <memory>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 namespace murmur::bench {
@@ -31,7 +31,8 @@ double best_seconds(unsigned threads, std::size_t n, int passes, F&& body) {
     for (unsigned t = 0; t < threads; ++t)
       ts.emplace_back([&, t] { body(n * t / threads, n * (t + 1) / threads); });
     for (auto& t : ts) t.join();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    best = std::min(best,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   return best;
 }
@@ -72,18 +73,27 @@ const Bandwidth& bandwidth_probe() {
     });
     const double bytes = n * sizeof(float);
     volatile double sink = 0;
-    r.read = bytes / best_seconds(r.threads, n, 5, [&](std::size_t lo, std::size_t hi) {
-               sink = sink + probe_read(a.get(), lo, hi);
-             }) / 1e9;
-    r.copy = 2 * bytes / best_seconds(r.threads, n, 5, [&](std::size_t lo, std::size_t hi) {
-               probe_copy(a.get(), b.get(), lo, hi);
-             }) / 1e9;
-    r.triad = 3 * bytes / best_seconds(r.threads, n, 5, [&](std::size_t lo, std::size_t hi) {
-                probe_triad(a.get(), b.get(), c.get(), 0.5f, lo, hi);
-              }) / 1e9;
-    std::printf("bandwidth probe (%u threads, 3 x 256 MiB): read %.2f GB/s, copy %.2f GB/s, "
-                "triad %.2f GB/s\n",
-                r.threads, r.read, r.copy, r.triad);
+    r.read = bytes /
+             best_seconds(r.threads, n, 5,
+                          [&](std::size_t lo, std::size_t hi) {
+                            sink = sink + probe_read(a.get(), lo, hi);
+                          }) /
+             1e9;
+    r.copy = 2 * bytes /
+             best_seconds(
+                 r.threads, n, 5,
+                 [&](std::size_t lo, std::size_t hi) { probe_copy(a.get(), b.get(), lo, hi); }) /
+             1e9;
+    r.triad = 3 * bytes /
+              best_seconds(r.threads, n, 5,
+                           [&](std::size_t lo, std::size_t hi) {
+                             probe_triad(a.get(), b.get(), c.get(), 0.5f, lo, hi);
+                           }) /
+              1e9;
+    std::printf(
+        "bandwidth probe (%u threads, 3 x 256 MiB): read %.2f GB/s, copy %.2f GB/s, "
+        "triad %.2f GB/s\n",
+        r.threads, r.read, r.copy, r.triad);
     std::fflush(stdout);
     return r;
   }();

@@ -19,6 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <sodium.h>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -31,8 +33,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-#include <openssl/evp.h>
-#include <sodium.h>
 #include <zmq.hpp>
 
 #include "common.hpp"
@@ -369,7 +369,8 @@ const int registered = [] {
   for (int n : {1, 8, 64}) {
     const std::string suffix = "/uploaders:" + std::to_string(n);
     // Each transfer three times, timed by the transfer itself.
-    const auto transfer = [&](const std::string& name, void (*fn)(benchmark::State&, int, bool), bool flag) {
+    const auto transfer = [&](const std::string& name, void (*fn)(benchmark::State&, int, bool),
+                              bool flag) {
       benchmark::RegisterBenchmark(("ingest/" + name + suffix).c_str(), fn, n, flag)
           ->Iterations(3)
           ->UseManualTime()
@@ -388,11 +389,14 @@ const int registered = [] {
               "ingest/murmurd" + suffix + tail, "ingest/zmq_plain" + suffix + tail);
   }
   std::vector<std::string> passes = {"curve_cipher", "sha256_openssl", "crc32c", "finite_scan"};
-  for (auto b : protocol::blake3_detail::available_backends()) passes.push_back("blake3_" + std::string(b));
+  for (auto b : protocol::blake3_detail::available_backends())
+    passes.push_back("blake3_" + std::string(b));
   for (const auto& name : passes) {
-    benchmark::RegisterBenchmark(("ingest/pass/" + name).c_str(), BM_Pass, name)->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark(("ingest/pass/" + name).c_str(), BM_Pass, name)
+        ->Unit(benchmark::kMicrosecond);
     if (name != "curve_cipher")
-      add_ratio(name + " / CurveZMQ's cipher, per byte", "ingest/pass/" + name, "ingest/pass/curve_cipher");
+      add_ratio(name + " / CurveZMQ's cipher, per byte", "ingest/pass/" + name,
+                "ingest/pass/curve_cipher");
   }
   benchmark::RegisterBenchmark("ingest/murmurd_memory/64x64MiB", BM_MurmurdMemory)
       ->Arg(128)

@@ -40,8 +40,8 @@ void BM_MaskLibsodium(benchmark::State& state) {
   std::vector<std::uint32_t> acc(kWords, 1), stream(kWords);
   const auto s = seed();
   for (auto _ : state) {
-    crypto_stream_chacha20_ietf(reinterpret_cast<unsigned char*>(stream.data()), kWords * 4, s.nonce.data(),
-                                s.key.data());
+    crypto_stream_chacha20_ietf(reinterpret_cast<unsigned char*>(stream.data()), kWords * 4,
+                                s.nonce.data(), s.key.data());
     for (std::size_t i = 0; i < kWords; ++i) acc[i] += stream[i];
     benchmark::DoNotOptimize(acc.data());
   }
@@ -127,12 +127,17 @@ void BM_PlaintextSum(benchmark::State& state) {
 BENCHMARK(BM_SecAggRound)->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
 BENCHMARK(BM_PlaintextSum)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-BENCHMARK(BM_MaskOurs)->ArgName("threads")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_MaskOurs)
+    ->ArgName("threads")
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(BM_MaskLibsodium)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 const bool kRatios = [] {
-  add_ratio("ChaCha20 masks, 1 thread, vs libsodium (target >= 0.8)", "BM_MaskOurs/threads:1/real_time",
-            "BM_MaskLibsodium/real_time");
+  add_ratio("ChaCha20 masks, 1 thread, vs libsodium (target >= 0.8)",
+            "BM_MaskOurs/threads:1/real_time", "BM_MaskLibsodium/real_time");
   add_ratio("ChaCha20 masks, 2 threads, vs libsodium", "BM_MaskOurs/threads:2/real_time",
             "BM_MaskLibsodium/real_time");
   return true;

@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 start=$(date +%s)
 bash scripts/setup.sh
 source scripts/env.sh
+# The tree conforms to .clang-format; a file that does not fails the run at the end.
+fmt=0
+bash scripts/format.sh check || fmt=$?
 bash scripts/build.sh "$@"
 echo "[test] build done in $(( $(date +%s) - start )) s"
 # The chain tests deploy from Hardhat's artifacts: compile the contracts first (offline, solc-js).
@@ -20,3 +23,4 @@ blas=0
 bash scripts/blas-families.sh "${MURMUR_BUILD_DIR:-build}" || blas=$?
 ctest --test-dir "${MURMUR_BUILD_DIR:-build}" --output-on-failure -j "$(nproc)" --timeout 600
 [ "$blas" -eq 0 ] || { echo "[test] a test failed under an OpenBLAS kernel family (see [blas] above)"; exit 1; }
+[ "$fmt" -eq 0 ] || { echo "[test] sources do not conform to .clang-format (see [format] above)"; exit 1; }

@@ -55,15 +55,23 @@ Options parse(int argc, char** argv) {
       if (i + 1 >= argc) usage(("missing value after " + a).c_str());
       return argv[++i];
     };
-    if (a == "--model") o.model = value();
-    else if (a == "--in") o.in = value();
-    else if (a == "--out") o.out = value();
-    else if (a == "--no-bos") o.bos = false;
-    else if (a == "--eos") o.eos = true;
-    else if (a == "--max-positions") o.max_positions = std::stoul(value());
-    else usage(("unknown option " + a).c_str());
+    if (a == "--model")
+      o.model = value();
+    else if (a == "--in")
+      o.in = value();
+    else if (a == "--out")
+      o.out = value();
+    else if (a == "--no-bos")
+      o.bos = false;
+    else if (a == "--eos")
+      o.eos = true;
+    else if (a == "--max-positions")
+      o.max_positions = std::stoul(value());
+    else
+      usage(("unknown option " + a).c_str());
   }
-  if (o.model.empty() || o.in.empty() || o.out.empty()) usage("--model, --in and --out are required");
+  if (o.model.empty() || o.in.empty() || o.out.empty())
+    usage("--model, --in and --out are required");
   return o;
 }
 
@@ -77,7 +85,8 @@ void append(const sentencepiece::SentencePieceProcessor& sp, const Options& o, S
             const std::string& text, bool target) {
   std::vector<int> ids;
   const auto status = sp.Encode(text, &ids);
-  if (!status.ok()) throw std::runtime_error("sentencepiece cannot encode the text: " + status.ToString());
+  if (!status.ok())
+    throw std::runtime_error("sentencepiece cannot encode the text: " + status.ToString());
   for (int id : ids) {
     s.ids.push_back(id);
     s.labels.push_back(target ? id : kIgnore);
@@ -123,7 +132,8 @@ Sequence tokenize_line(const sentencepiece::SentencePieceProcessor& sp, const Op
   // labels[0] is never predicted (eval_data.hpp): a target must come after the first token.
   bool any = false;
   for (std::size_t t = 1; t < s.labels.size(); ++t) any = any || s.labels[t] != kIgnore;
-  if (!any) throw std::runtime_error("no target tokens (an empty completion or no assistant message)");
+  if (!any)
+    throw std::runtime_error("no target tokens (an empty completion or no assistant message)");
   if (o.max_positions > 0 && s.ids.size() > o.max_positions)
     throw std::runtime_error(std::to_string(s.ids.size()) + " tokens, more than the model's " +
                              std::to_string(o.max_positions) + " positions");
@@ -136,7 +146,8 @@ int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
   sentencepiece::SentencePieceProcessor sp;
   if (const auto status = sp.Load(o.model); !status.ok()) {
-    std::fprintf(stderr, "%s: not a sentencepiece model: %s\n", o.model.c_str(), status.ToString().c_str());
+    std::fprintf(stderr, "%s: not a sentencepiece model: %s\n", o.model.c_str(),
+                 status.ToString().c_str());
     return 1;
   }
   std::ifstream in(o.in);
@@ -173,6 +184,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s: write failed\n", o.out.c_str());
     return 1;
   }
-  std::fprintf(stderr, "murmur-tokenize: %zu sequences, vocabulary %d\n", sequences, sp.GetPieceSize());
+  std::fprintf(stderr, "murmur-tokenize: %zu sequences, vocabulary %d\n", sequences,
+               sp.GetPieceSize());
   return 0;
 }

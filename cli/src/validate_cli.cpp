@@ -47,24 +47,33 @@ std::filesystem::path tokenizer_program() {
   const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
   const auto candidate = (ec ? std::filesystem::path(".") : self.parent_path()) / "murmur-tokenize";
   if (!std::filesystem::exists(candidate))
-    throw std::runtime_error("--tokenizer needs murmur-tokenize, not found at " + candidate.string() +
-                             " (build it, or set MURMUR_TOKENIZE)");
+    throw std::runtime_error("--tokenizer needs murmur-tokenize, not found at " +
+                             candidate.string() + " (build it, or set MURMUR_TOKENIZE)");
   return candidate;
 }
 
 /// Tokenises the plain-text set in a child process (sentencepiece cannot share a process with
 /// libtorch, see arena/tokenize/main.cpp) into `ids`; its diagnostics go to our stderr.
-void tokenize_text(const ValidateOptions& o, std::size_t max_positions, const std::filesystem::path& ids) {
+void tokenize_text(const ValidateOptions& o, std::size_t max_positions,
+                   const std::filesystem::path& ids) {
   const std::string program = tokenizer_program().string();
-  std::vector<std::string> args{program, "--model", o.tokenizer, "--in", o.data, "--out", ids.string(),
-                                "--max-positions", std::to_string(max_positions)};
+  std::vector<std::string> args{program,
+                                "--model",
+                                o.tokenizer,
+                                "--in",
+                                o.data,
+                                "--out",
+                                ids.string(),
+                                "--max-positions",
+                                std::to_string(max_positions)};
   if (o.eos) args.push_back("--eos");
   if (o.no_bos) args.push_back("--no-bos");
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   pid_t pid = -1;
-  if (const int err = posix_spawn(&pid, program.c_str(), nullptr, nullptr, argv.data(), environ); err != 0)
+  if (const int err = posix_spawn(&pid, program.c_str(), nullptr, nullptr, argv.data(), environ);
+      err != 0)
     throw std::runtime_error("cannot run " + program + ": " + std::strerror(err));
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -97,8 +106,8 @@ void run_validate(const ValidateOptions& o) {
   TempFile ids{std::filesystem::temp_directory_path() /
                ("murmur-validate-" + std::to_string(::getpid()) + ".ids.jsonl")};
   if (!o.tokenizer.empty()) tokenize_text(o, c.max_positions, ids.path);
-  const EvalSet data =
-      read_eval_jsonl(o.tokenizer.empty() ? std::filesystem::path(o.data) : ids.path, c.vocab, c.max_positions);
+  const EvalSet data = read_eval_jsonl(
+      o.tokenizer.empty() ? std::filesystem::path(o.data) : ids.path, c.vocab, c.max_positions);
   std::cout << "data " << o.data << ": " << data.sequences.size() << " sequences, "
             << data.target_tokens() << " target tokens"
             << (data.target_bytes() ? ", " + std::to_string(*data.target_bytes()) + " target bytes"

@@ -78,14 +78,16 @@ std::optional<protocol::Message> NodeClient::Impl::await(detail::Channel& channe
 
 protocol::Message NodeClient::Impl::call(detail::Channel& channel, wire::Envelope request,
                                          wire::Envelope::BodyCase expected, const char* what,
-                                         bool duplicate_means_done, std::span<const std::uint8_t> payload) {
+                                         bool duplicate_means_done,
+                                         std::span<const std::uint8_t> payload) {
   bool lost_reply = false;
   std::optional<detail::Clock::time_point> busy_since;
   int busy = 0;
   for (int attempt = 0;;) {
     const auto deadline = detail::Clock::now() + opt.timeout;
     zmq::message_t frame(payload.data(), payload.size());  // a fresh copy per attempt
-    const auto id = channel.send(request, protocol::carries_payload(request.body_case()) ? &frame : nullptr, deadline);
+    const auto id = channel.send(
+        request, protocol::carries_payload(request.body_case()) ? &frame : nullptr, deadline);
     std::optional<protocol::Message> reply;
     if (id) reply = await(channel, *id, deadline);
     if (!reply) {
@@ -116,7 +118,8 @@ protocol::Message NodeClient::Impl::call(detail::Channel& channel, wire::Envelop
 
 protocol::Message NodeClient::exchange(wire::Envelope request, wire::Envelope::BodyCase expected,
                                        const char* what, std::span<const std::uint8_t> payload) {
-  return impl_->call(impl_->round(), std::move(request), expected, what, /*duplicate_means_done=*/true, payload);
+  return impl_->call(impl_->round(), std::move(request), expected, what,
+                     /*duplicate_means_done=*/true, payload);
 }
 
 NodeClient::NodeClient(ClientOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}

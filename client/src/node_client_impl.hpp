@@ -31,7 +31,8 @@ struct NodeClient::Impl {
   /// Error reply or an unexpected body, TimeoutError when every attempt went unanswered.
   protocol::Message call(detail::Channel& channel, wire::Envelope request,
                          wire::Envelope::BodyCase expected, const char* what,
-                         bool duplicate_means_done = false, std::span<const std::uint8_t> payload = {});
+                         bool duplicate_means_done = false,
+                         std::span<const std::uint8_t> payload = {});
 
   /// Waits for the reply to `id` (skipping replies to abandoned requests) until `deadline`.
   std::optional<protocol::Message> await(detail::Channel& channel, std::uint64_t id,

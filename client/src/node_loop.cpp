@@ -149,7 +149,8 @@ NodeLoopReport run_node(NodeClient& client, const chain::PrivateKey& key,
           say("no update for round " + std::to_string(round));
         }
       }
-      if (info.stage() == wire::STAGE_SECAGG_ADVERTISE && info.has_secagg() && !uploaded.count(round)) {
+      if (info.stage() == wire::STAGE_SECAGG_ADVERTISE && info.has_secagg() &&
+          !uploaded.count(round)) {
         uploaded.insert(round);
         if (auto update = trainer(ctx)) {
           // The stages wait for the server; a stage that closes before this node got to it
@@ -162,9 +163,10 @@ NodeLoopReport run_node(NodeClient& client, const chain::PrivateKey& key,
             n.send_masked_input(update->values);
             n.unmask();
             ++report.uploads;
-            say("sent a masked update for round " + std::to_string(round) + " through SecAgg+ (group " +
-                std::to_string(n.placement().group()) + " of " + std::to_string(n.placement().group_size()) +
-                " nodes" + (complaints ? ", " + std::to_string(complaints) + " complaints" : "") + ")");
+            say("sent a masked update for round " + std::to_string(round) +
+                " through SecAgg+ (group " + std::to_string(n.placement().group()) + " of " +
+                std::to_string(n.placement().group_size()) + " nodes" +
+                (complaints ? ", " + std::to_string(complaints) + " complaints" : "") + ")");
           } catch (const ServerError&) {
             throw;
           } catch (const TimeoutError&) {

@@ -23,8 +23,8 @@ namespace murmur::client {
 
 namespace {
 
-/// The update hash (BLAKE3) of the update's bytes in upload order, fed as chunks go out; rewound (re-read
-/// from the source) when the server resumes below what was already hashed.
+/// The update hash (BLAKE3) of the update's bytes in upload order, fed as chunks go out; rewound
+/// (re-read from the source) when the server resumes below what was already hashed.
 class StreamHash {
  public:
   explicit StreamHash(const UpdateSource& source) : source_(source) {}

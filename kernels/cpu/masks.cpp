@@ -13,13 +13,23 @@ constexpr std::size_t kBlocksPerTask = 4096;  // 256 KiB of words per task
 constexpr std::size_t kLanes = 8;
 using Lanes = std::uint32_t __attribute__((vector_size(kLanes * sizeof(std::uint32_t))));
 
-inline Lanes rotl(Lanes x, int n) { return (x << n) | (x >> (32 - n)); }
+inline Lanes rotl(Lanes x, int n) {
+  return (x << n) | (x >> (32 - n));
+}
 
 inline void quarter(Lanes& a, Lanes& b, Lanes& c, Lanes& d) {
-  a += b; d ^= a; d = rotl(d, 16);
-  c += d; b ^= c; b = rotl(b, 12);
-  a += b; d ^= a; d = rotl(d, 8);
-  c += d; b ^= c; b = rotl(b, 7);
+  a += b;
+  d ^= a;
+  d = rotl(d, 16);
+  c += d;
+  b ^= c;
+  b = rotl(b, 12);
+  a += b;
+  d ^= a;
+  d = rotl(d, 8);
+  c += d;
+  b ^= c;
+  b = rotl(b, 7);
 }
 
 /// Key-stream words of kLanes consecutive blocks starting at `first`, added with `sign` into
@@ -51,8 +61,10 @@ void add_blocks(const std::uint32_t key[8], const std::uint32_t nonce[3], std::u
 
 void load_words(const std::uint8_t* bytes, std::uint32_t* words, int count) {
   for (int i = 0; i < count; ++i)
-    words[i] = static_cast<std::uint32_t>(bytes[4 * i]) | static_cast<std::uint32_t>(bytes[4 * i + 1]) << 8 |
-               static_cast<std::uint32_t>(bytes[4 * i + 2]) << 16 | static_cast<std::uint32_t>(bytes[4 * i + 3]) << 24;
+    words[i] = static_cast<std::uint32_t>(bytes[4 * i]) |
+               static_cast<std::uint32_t>(bytes[4 * i + 1]) << 8 |
+               static_cast<std::uint32_t>(bytes[4 * i + 2]) << 16 |
+               static_cast<std::uint32_t>(bytes[4 * i + 3]) << 24;
 }
 
 }  // namespace

@@ -34,11 +34,11 @@ __global__ void network_reduce(const float* __restrict__ tile, std::size_t n, st
   }
 }
 
-__global__ void transpose_canonical(const float* __restrict__ tile, std::size_t n,
-                                    std::size_t w, float* __restrict__ cols) {
+__global__ void transpose_canonical(const float* __restrict__ tile, std::size_t n, std::size_t w,
+                                    float* __restrict__ cols) {
   const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
-  for (std::size_t k = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-       k < n * w; k += stride) {
+  for (std::size_t k = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < n * w;
+       k += stride) {
     const std::size_t i = k / w, j = k % w;  // read coalesced along j
     cols[j * n + i] = detail::canonical(tile[k]);
   }
@@ -87,7 +87,8 @@ void coordinate_reduce(Backend& backend, const RowSource& rows, ColumnReduce r,
                                 " values exceeds CUB's 32-bit segment offsets");
   auto* d_cols = static_cast<float*>(cuda.scratch(CudaBackend::kWork, items * sizeof(float)));
   auto* d_sorted = static_cast<float*>(cuda.scratch(CudaBackend::kSortOut, items * sizeof(float)));
-  auto* d_offsets = static_cast<int*>(cuda.scratch(CudaBackend::kOffsets, (width + 1) * sizeof(int)));
+  auto* d_offsets =
+      static_cast<int*>(cuda.scratch(CudaBackend::kOffsets, (width + 1) * sizeof(int)));
   std::size_t temp_bytes = 0;
   MURMUR_CUDA_CHECK(cub::DeviceSegmentedSort::SortKeys(
       nullptr, temp_bytes, d_cols, d_sorted, static_cast<int>(items), static_cast<int>(width),

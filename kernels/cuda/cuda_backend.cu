@@ -125,8 +125,8 @@ CudaStatus status() {
   int nccl = 0;
   if (ncclGetVersion(&nccl) == ncclSuccess) {
     // NCCL encodes 2.x.y as major*10000 + minor*100 + patch since 2.9.
-    s.nccl_version = std::to_string(nccl / 10000) + "." + std::to_string(nccl / 100 % 100) +
-                     "." + std::to_string(nccl % 100);
+    s.nccl_version = std::to_string(nccl / 10000) + "." + std::to_string(nccl / 100 % 100) + "." +
+                     std::to_string(nccl % 100);
   } else {
     s.nccl_version = "unavailable";
   }

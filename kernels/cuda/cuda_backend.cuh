@@ -46,7 +46,15 @@ class CudaBackend final : public Backend {
  public:
   /// Scratch slots; an op uses each for one purpose during a call.
   enum Slot : int {
-    kTileIn0, kTileIn1, kTileOut0, kTileOut1, kParams, kWork, kSortOut, kSortTemp, kOffsets,
+    kTileIn0,
+    kTileIn1,
+    kTileOut0,
+    kTileOut1,
+    kParams,
+    kWork,
+    kSortOut,
+    kSortTemp,
+    kOffsets,
     kSlots
   };
 

@@ -11,8 +11,8 @@ namespace {
 __global__ void to_double(const float* __restrict__ in, std::size_t count,
                           double* __restrict__ out) {
   const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
-  for (std::size_t k = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-       k < count; k += stride)
+  for (std::size_t k = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < count;
+       k += stride)
     out[k] = in[k];
 }
 
@@ -26,7 +26,8 @@ std::vector<double> gram(Backend& backend, const RowSource& rows) {
   auto* d_g = static_cast<double*>(cuda.scratch(CudaBackend::kWork, n * n * sizeof(double)));
   MURMUR_CUDA_CHECK(cudaMemsetAsync(d_g, 0, n * n * sizeof(double), cuda.stream(0)));
   const std::size_t width = tile_width(cuda, rows, sizeof(double), 256);
-  auto* d_tile = static_cast<double*>(cuda.scratch(CudaBackend::kSortOut, n * width * sizeof(double)));
+  auto* d_tile =
+      static_cast<double*>(cuda.scratch(CudaBackend::kSortOut, n * width * sizeof(double)));
   cublasHandle_t handle = cuda.cublas();
   MURMUR_CUDA_CHECK(cublasSetStream(handle, cuda.stream(0)));
   stream_tiles(

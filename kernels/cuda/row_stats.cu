@@ -49,7 +49,9 @@ std::vector<double> row_sums(CudaBackend& cuda, const RowSource& rows, Term term
   std::vector<double> sums(n, 0.0);
   if (n == 0) return sums;
   const std::size_t partial_bytes = n * kBlocksPerRow * sizeof(double);
-  const auto slot = [](int s) { return static_cast<CudaBackend::Slot>(CudaBackend::kTileOut0 + s); };
+  const auto slot = [](int s) {
+    return static_cast<CudaBackend::Slot>(CudaBackend::kTileOut0 + s);
+  };
   auto* d_partial = static_cast<double*>(cuda.scratch(CudaBackend::kWork, 2 * partial_bytes));
   stream_tiles(
       cuda, rows, tile_width(cuda, rows),
@@ -64,7 +66,8 @@ std::vector<double> row_sums(CudaBackend& cuda, const RowSource& rows, Term term
                                           n * sizeof(double), cudaMemcpyDeviceToHost, stream));
       },
       [&](std::size_t, std::size_t, std::size_t, int s) {
-        const auto* tile_sums = static_cast<const double*>(cuda.pinned(slot(s), n * sizeof(double)));
+        const auto* tile_sums =
+            static_cast<const double*>(cuda.pinned(slot(s), n * sizeof(double)));
         for (std::size_t i = 0; i < n; ++i) sums[i] += tile_sums[i];
       });
   return sums;

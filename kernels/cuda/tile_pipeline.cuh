@@ -32,8 +32,8 @@ inline std::size_t tile_width(const CudaBackend& backend, const RowSource& sourc
 /// With `single_stream`, every tile runs on stream 0 (for ops that accumulate into one
 /// device buffer, such as the Gram matrix); the host still overlaps reading the next tile.
 template <class Launch, class Drain>
-void stream_tiles(CudaBackend& backend, const RowSource& source, std::size_t width,
-                  Launch&& launch, Drain&& drain, bool single_stream = false) {
+void stream_tiles(CudaBackend& backend, const RowSource& source, std::size_t width, Launch&& launch,
+                  Drain&& drain, bool single_stream = false) {
   const std::size_t n = source.rows();
   const std::size_t d = source.cols();
   if (d == 0) return;
@@ -70,7 +70,9 @@ void run_coordinatewise(CudaBackend& backend, const RowSource& source, std::span
                         Launch&& launch) {
   const std::size_t width = tile_width(backend, source, sizeof(float), 256);
   const std::size_t out_bytes = width * sizeof(float);
-  const auto slot = [](int s) { return static_cast<CudaBackend::Slot>(CudaBackend::kTileOut0 + s); };
+  const auto slot = [](int s) {
+    return static_cast<CudaBackend::Slot>(CudaBackend::kTileOut0 + s);
+  };
   stream_tiles(
       backend, source, width,
       [&](std::size_t, const float* d_tile, std::size_t n, std::size_t w, std::size_t, int s,

@@ -30,15 +30,15 @@ void launch_weighted_sum(const float* rows, std::size_t n, std::size_t w, std::s
 void weighted_sum(Backend& backend, const RowSource& rows, std::span<const double> weights,
                   std::span<float> out) {
   CudaBackend& cuda = as_cuda(backend);
-  auto* d_weights = static_cast<double*>(
-      cuda.scratch(CudaBackend::kParams, std::max<std::size_t>(weights.size(), 1) * sizeof(double)));
+  auto* d_weights = static_cast<double*>(cuda.scratch(
+      CudaBackend::kParams, std::max<std::size_t>(weights.size(), 1) * sizeof(double)));
   MURMUR_CUDA_CHECK(cudaMemcpy(d_weights, weights.data(), weights.size() * sizeof(double),
                                cudaMemcpyHostToDevice));
-  run_coordinatewise(cuda, rows, out,
-                     [&](const float* tile, std::size_t n, std::size_t w, float* d_out,
-                         cudaStream_t stream) {
-                       launch_weighted_sum(tile, n, w, w, d_weights, d_out, stream);
-                     });
+  run_coordinatewise(
+      cuda, rows, out,
+      [&](const float* tile, std::size_t n, std::size_t w, float* d_out, cudaStream_t stream) {
+        launch_weighted_sum(tile, n, w, w, d_weights, d_out, stream);
+      });
 }
 
 }  // namespace murmur::kernels::cuda

@@ -14,7 +14,9 @@ const char* to_string(BackendKind kind) {
   return "unknown";
 }
 
-bool cuda_compiled() noexcept { return MURMUR_HAVE_CUDA != 0; }
+bool cuda_compiled() noexcept {
+  return MURMUR_HAVE_CUDA != 0;
+}
 
 std::unique_ptr<Backend> make_cpu_backend(unsigned threads) {
   return std::make_unique<cpu::CpuBackend>(threads);

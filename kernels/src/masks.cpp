@@ -11,7 +11,8 @@ void add_mask(Backend& backend, const MaskSeed& seed, int sign, std::span<std::u
   if (sign != 1 && sign != -1) throw std::invalid_argument("add_mask: sign must be +1 or -1");
   if ((acc.size() + 15) / 16 > (std::size_t{1} << 32))
     throw std::invalid_argument("add_mask: more than 2^32 ChaCha20 blocks in one stream");
-  if (backend.kind() == BackendKind::kCpu) return cpu::add_mask(cpu::as_cpu(backend), seed, sign, acc);
+  if (backend.kind() == BackendKind::kCpu)
+    return cpu::add_mask(cpu::as_cpu(backend), seed, sign, acc);
   MURMUR_ON_CUDA(return cuda::add_mask(backend, seed, sign, acc));
 }
 

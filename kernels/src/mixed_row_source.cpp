@@ -23,8 +23,7 @@ void MixedRowSource::mix(std::size_t k, const float* const* base_rows, std::size
   }
 }
 
-void MixedRowSource::read_row(std::size_t k, std::size_t begin, std::size_t end,
-                              float* dst) const {
+void MixedRowSource::read_row(std::size_t k, std::size_t begin, std::size_t end, float* dst) const {
   const std::size_t w = end - begin;
   thread_local std::vector<const float*> ptrs;
   thread_local std::vector<float> buf;

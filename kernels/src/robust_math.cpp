@@ -90,7 +90,8 @@ std::vector<double> distances_to_combination(const Gram& gram, const std::vector
   double aga = 0.0;
   for (std::size_t i = 0; i < n; ++i) aga = std::fma(a[i], ga[i], aga);
   std::vector<double> d(n);
-  for (std::size_t i = 0; i < n; ++i) d[i] = std::sqrt(std::max(0.0, gram.at(i, i) - 2 * ga[i] + aga));
+  for (std::size_t i = 0; i < n; ++i)
+    d[i] = std::sqrt(std::max(0.0, gram.at(i, i) - 2 * ga[i] + aga));
   return d;
 }
 
@@ -183,8 +184,8 @@ Mixing bucketing(const std::vector<double>& weights, std::size_t s, std::uint64_
   std::iota(perm.begin(), perm.end(), 0);
   std::mt19937_64 gen(seed);
   for (std::size_t i = n; i > 1; --i) {  // Fisher-Yates with unbiased draws in [0, i)
-    const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() -
-                                std::numeric_limits<std::uint64_t>::max() % i;
+    const std::uint64_t limit =
+        std::numeric_limits<std::uint64_t>::max() - std::numeric_limits<std::uint64_t>::max() % i;
     std::uint64_t r;
     do r = gen();
     while (r >= limit);
@@ -193,8 +194,9 @@ Mixing bucketing(const std::vector<double>& weights, std::size_t s, std::uint64_
   Mixing m{n, {}};
   bucket_weights.clear();
   for (std::size_t b = 0; b < n; b += s) {
-    std::vector<std::size_t> members(perm.begin() + static_cast<std::ptrdiff_t>(b),
-                                     perm.begin() + static_cast<std::ptrdiff_t>(std::min(n, b + s)));
+    std::vector<std::size_t> members(
+        perm.begin() + static_cast<std::ptrdiff_t>(b),
+        perm.begin() + static_cast<std::ptrdiff_t>(std::min(n, b + s)));
     std::sort(members.begin(), members.end());
     double total = 0.0;
     for (std::size_t i : members) total += weights[i];
@@ -229,7 +231,8 @@ Gram mixed_gram(const Gram& gram, const Mixing& mixing) {
   std::vector<double> h(m * n, 0.0);  // H = C G
   for (std::size_t k = 0; k < m; ++k)
     for (const auto& t : mixing.rows[k])
-      for (std::size_t j = 0; j < n; ++j) h[k * n + j] = std::fma(t.coef, gram.at(t.row, j), h[k * n + j]);
+      for (std::size_t j = 0; j < n; ++j)
+        h[k * n + j] = std::fma(t.coef, gram.at(t.row, j), h[k * n + j]);
   Gram out{m, std::vector<double>(m * m, 0.0)};
   for (std::size_t k = 0; k < m; ++k)
     for (std::size_t l = 0; l < m; ++l) {

@@ -37,7 +37,8 @@ void coordinate_reduce(Backend& backend, const RowSource& rows, ColumnReduce r,
   if (out.size() != rows.cols())
     throw std::invalid_argument("coordinate_reduce: output has " + std::to_string(out.size()) +
                                 " coordinates, rows have " + std::to_string(rows.cols()));
-  if (r.rule == ColumnRule::kTrimmedMean && (r.trim < 0 || 2 * static_cast<std::size_t>(r.trim) >= n))
+  if (r.rule == ColumnRule::kTrimmedMean &&
+      (r.trim < 0 || 2 * static_cast<std::size_t>(r.trim) >= n))
     throw std::invalid_argument("coordinate_reduce: trimming " + std::to_string(r.trim) +
                                 " from each end of " + std::to_string(n) + " rows leaves none");
   if (r.rule == ColumnRule::kMeaMed && (r.keep < 1 || static_cast<std::size_t>(r.keep) > n))

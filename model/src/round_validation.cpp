@@ -26,8 +26,8 @@ RoundValidation validate_round(CandidateEvaluator& evaluator, std::span<const fl
     throw ModelError("validate_round: the base model has " + std::to_string(base.size()) +
                      " parameters, " + evaluator.describe() + " has " + std::to_string(p));
   if (deltas.cols() != p)
-    throw ModelError("validate_round: updates have " + std::to_string(deltas.cols()) + " parameters, " +
-                     evaluator.describe() + " has " + std::to_string(p) +
+    throw ModelError("validate_round: updates have " + std::to_string(deltas.cols()) +
+                     " parameters, " + evaluator.describe() + " has " + std::to_string(p) +
                      ": they were made for a different model");
   if (n == 0) throw std::invalid_argument("validate_round: no updates");
   if (weights.size() != n)

@@ -15,9 +15,10 @@ static_assert(std::endian::native == std::endian::little, "BLAKE3 here reads wor
 
 namespace blake3_detail {
 
-void hash_many_portable(const std::uint8_t* in, std::size_t stride, std::size_t n, std::size_t blocks,
-                        const std::uint32_t* key, std::uint64_t counter, bool increment, std::uint32_t flags,
-                        std::uint32_t start, std::uint32_t end, std::uint32_t* out) {
+void hash_many_portable(const std::uint8_t* in, std::size_t stride, std::size_t n,
+                        std::size_t blocks, const std::uint32_t* key, std::uint64_t counter,
+                        bool increment, std::uint32_t flags, std::uint32_t start, std::uint32_t end,
+                        std::uint32_t* out) {
   for (std::size_t i = 0; i < n; ++i) {
     std::uint32_t cv[8];
     std::memcpy(cv, key, sizeof cv);
@@ -41,10 +42,16 @@ struct Backend {
   bool (*usable)();
 };
 
-bool always() { return true; }
+bool always() {
+  return true;
+}
 #if defined(__x86_64__) && defined(MURMUR_BLAKE3_X86)
-bool has_avx512() { return __builtin_cpu_supports("avx512f"); }
-bool has_avx2() { return __builtin_cpu_supports("avx2"); }
+bool has_avx512() {
+  return __builtin_cpu_supports("avx512f");
+}
+bool has_avx2() {
+  return __builtin_cpu_supports("avx2");
+}
 #endif
 
 // Best first.
@@ -74,12 +81,13 @@ std::pair<Blake3::Words, Blake3::Words> subtree_halves(const std::uint8_t* in, s
                                                        std::uint64_t counter) {
   const HashManyFn hash_many = g_hash_many.load(std::memory_order_relaxed);
   alignas(64) std::uint32_t a[kMaxSubtree * 8], b[kMaxSubtree * 8];
-  hash_many(in, kChunkLen, n, kChunkLen / kBlockLen, kIv.data(), counter, true, 0, kChunkStart, kChunkEnd, a);
+  hash_many(in, kChunkLen, n, kChunkLen / kBlockLen, kIv.data(), counter, true, 0, kChunkStart,
+            kChunkEnd, a);
   std::uint32_t *level = a, *next = b;
   for (; n > 2; n /= 2) {
     // Parent i's block is the chaining values of children 2i and 2i+1, adjacent in `level`.
-    hash_many(reinterpret_cast<const std::uint8_t*>(level), kBlockLen, n / 2, 1, kIv.data(), 0, false, kParent,
-              0, 0, next);
+    hash_many(reinterpret_cast<const std::uint8_t*>(level), kBlockLen, n / 2, 1, kIv.data(), 0,
+              false, kParent, 0, 0, next);
     std::swap(level, next);
   }
   std::pair<Blake3::Words, Blake3::Words> halves;
@@ -90,12 +98,13 @@ std::pair<Blake3::Words, Blake3::Words> subtree_halves(const std::uint8_t* in, s
 
 Blake3::Words chunk_cv(const std::uint8_t* in, std::uint64_t counter) {
   Blake3::Words cv;
-  g_hash_many.load(std::memory_order_relaxed)(in, kChunkLen, 1, kChunkLen / kBlockLen, kIv.data(), counter, true, 0,
-                                             kChunkStart, kChunkEnd, cv.data());
+  g_hash_many.load(std::memory_order_relaxed)(in, kChunkLen, 1, kChunkLen / kBlockLen, kIv.data(),
+                                              counter, true, 0, kChunkStart, kChunkEnd, cv.data());
   return cv;
 }
 
-Blake3::Words parent_cv(const Blake3::Words& left, const Blake3::Words& right, std::uint32_t extra_flags = 0) {
+Blake3::Words parent_cv(const Blake3::Words& left, const Blake3::Words& right,
+                        std::uint32_t extra_flags = 0) {
   std::uint8_t block[kBlockLen];
   std::memcpy(block, left.data(), 32);
   std::memcpy(block + 32, right.data(), 32);
@@ -181,7 +190,8 @@ void Blake3::update(std::span<const std::uint8_t> bytes) {
     bytes = bytes.subspan(take);
     if (bytes.empty()) return;
     // The chunk is full and more follows: finish it (its last block gets CHUNK_END).
-    const auto o = compress(chunk_cv_.data(), block_.data(), chunk_counter_, static_cast<std::uint32_t>(block_len_),
+    const auto o = compress(chunk_cv_.data(), block_.data(), chunk_counter_,
+                            static_cast<std::uint32_t>(block_len_),
                             kChunkEnd | (blocks_compressed_ == 0 ? kChunkStart : 0));
     Words cv;
     std::memcpy(cv.data(), o.data(), 32);

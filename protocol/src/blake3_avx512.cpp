@@ -51,7 +51,8 @@ struct Avx512 {
     }
     // Column 4L + c gathers lane L of b[c], b[4+c], b[8+c], b[12+c].
     for (int c = 0; c < 4; ++c) {
-      const V lo_left = _mm512_shuffle_i32x4(b[c], b[4 + c], 0x44), hi_left = _mm512_shuffle_i32x4(b[c], b[4 + c], 0xEE);
+      const V lo_left = _mm512_shuffle_i32x4(b[c], b[4 + c], 0x44),
+              hi_left = _mm512_shuffle_i32x4(b[c], b[4 + c], 0xEE);
       const V lo_right = _mm512_shuffle_i32x4(b[8 + c], b[12 + c], 0x44),
               hi_right = _mm512_shuffle_i32x4(b[8 + c], b[12 + c], 0xEE);
       m[c] = _mm512_shuffle_i32x4(lo_left, lo_right, 0x88);
@@ -65,8 +66,9 @@ struct Avx512 {
 }  // namespace
 
 void hash_many_avx512(const std::uint8_t* in, std::size_t stride, std::size_t n, std::size_t blocks,
-                      const std::uint32_t* key, std::uint64_t counter, bool increment, std::uint32_t flags,
-                      std::uint32_t start, std::uint32_t end, std::uint32_t* out) {
+                      const std::uint32_t* key, std::uint64_t counter, bool increment,
+                      std::uint32_t flags, std::uint32_t start, std::uint32_t end,
+                      std::uint32_t* out) {
   hash_many_with<Avx512>(in, stride, n, blocks, key, counter, increment, flags, start, end, out);
 }
 

@@ -20,22 +20,27 @@ constexpr std::size_t kBlockLen = 64, kChunkLen = 1024;
 /// i at in + i * stride) into their chaining values, 8 words each at out + 8 * i. Input i's
 /// counter is counter + i when `increment` (chunks), else counter (parents); `start` / `end`
 /// are added to `flags` on the first / last block.
-using HashManyFn = void (*)(const std::uint8_t* in, std::size_t stride, std::size_t n, std::size_t blocks,
-                            const std::uint32_t* key, std::uint64_t counter, bool increment,
-                            std::uint32_t flags, std::uint32_t start, std::uint32_t end, std::uint32_t* out);
+using HashManyFn = void (*)(const std::uint8_t* in, std::size_t stride, std::size_t n,
+                            std::size_t blocks, const std::uint32_t* key, std::uint64_t counter,
+                            bool increment, std::uint32_t flags, std::uint32_t start,
+                            std::uint32_t end, std::uint32_t* out);
 
-void hash_many_portable(const std::uint8_t*, std::size_t, std::size_t, std::size_t, const std::uint32_t*,
-                        std::uint64_t, bool, std::uint32_t, std::uint32_t, std::uint32_t, std::uint32_t*);
-void hash_many_avx2(const std::uint8_t*, std::size_t, std::size_t, std::size_t, const std::uint32_t*,
-                    std::uint64_t, bool, std::uint32_t, std::uint32_t, std::uint32_t, std::uint32_t*);
-void hash_many_avx512(const std::uint8_t*, std::size_t, std::size_t, std::size_t, const std::uint32_t*,
-                      std::uint64_t, bool, std::uint32_t, std::uint32_t, std::uint32_t, std::uint32_t*);
+void hash_many_portable(const std::uint8_t*, std::size_t, std::size_t, std::size_t,
+                        const std::uint32_t*, std::uint64_t, bool, std::uint32_t, std::uint32_t,
+                        std::uint32_t, std::uint32_t*);
+void hash_many_avx2(const std::uint8_t*, std::size_t, std::size_t, std::size_t,
+                    const std::uint32_t*, std::uint64_t, bool, std::uint32_t, std::uint32_t,
+                    std::uint32_t, std::uint32_t*);
+void hash_many_avx512(const std::uint8_t*, std::size_t, std::size_t, std::size_t,
+                      const std::uint32_t*, std::uint64_t, bool, std::uint32_t, std::uint32_t,
+                      std::uint32_t, std::uint32_t*);
 
 namespace {
 
 /// Message word order of each of the 7 rounds: round r applies the spec's permutation r times.
 constexpr std::array<std::array<std::uint8_t, 16>, 7> kSchedule = [] {
-  constexpr std::array<std::uint8_t, 16> kPermutation = {2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8};
+  constexpr std::array<std::uint8_t, 16> kPermutation = {2, 6,  3,  10, 7, 0,  4,  13,
+                                                         1, 11, 12, 5,  9, 14, 15, 8};
   std::array<std::array<std::uint8_t, 16>, 7> s{};
   for (std::uint8_t i = 0; i < 16; ++i) s[0][i] = i;
   for (std::size_t r = 1; r < 7; ++r)
@@ -44,8 +49,8 @@ constexpr std::array<std::array<std::uint8_t, 16>, 7> kSchedule = [] {
 }();
 
 template <class S>
-inline void g(typename S::V& a, typename S::V& b, typename S::V& c, typename S::V& d, typename S::V x,
-              typename S::V y) {
+inline void g(typename S::V& a, typename S::V& b, typename S::V& c, typename S::V& d,
+              typename S::V x, typename S::V y) {
   a = S::add(S::add(a, b), x);
   d = S::template rotr<16>(S::bxor(d, a));
   c = S::add(c, d);
@@ -103,11 +108,22 @@ inline std::array<std::uint32_t, 16> compress(const std::uint32_t* cv, const std
                                               std::uint32_t flags) {
   std::uint32_t m[16];
   for (int i = 0; i < 16; ++i) m[i] = load_le32(block + 4 * i);
-  std::uint32_t v[16] = {cv[0],    cv[1],    cv[2],    cv[3],
-                         cv[4],    cv[5],    cv[6],    cv[7],
-                         kIv[0],   kIv[1],   kIv[2],   kIv[3],
-                         static_cast<std::uint32_t>(counter), static_cast<std::uint32_t>(counter >> 32),
-                         block_len, flags};
+  std::uint32_t v[16] = {cv[0],
+                         cv[1],
+                         cv[2],
+                         cv[3],
+                         cv[4],
+                         cv[5],
+                         cv[6],
+                         cv[7],
+                         kIv[0],
+                         kIv[1],
+                         kIv[2],
+                         kIv[3],
+                         static_cast<std::uint32_t>(counter),
+                         static_cast<std::uint32_t>(counter >> 32),
+                         block_len,
+                         flags};
   rounds<Scalar>(v, m);
   std::array<std::uint32_t, 16> out{};
   for (int i = 0; i < 8; ++i) {
@@ -120,9 +136,10 @@ inline std::array<std::uint32_t, 16> compress(const std::uint32_t* cv, const std
 /// hash_many for a lanes type S with S::kLanes lanes, S::lane_mask and S::load_message (the 16
 /// message words of one block, word w of lane i from input i).
 template <class S>
-inline void hash_lanes(const std::uint8_t* in, std::size_t stride, std::size_t lanes, std::size_t blocks,
-                       const std::uint32_t* key, std::uint64_t counter, bool increment, std::uint32_t flags,
-                       std::uint32_t start, std::uint32_t end, std::uint32_t* out) {
+inline void hash_lanes(const std::uint8_t* in, std::size_t stride, std::size_t lanes,
+                       std::size_t blocks, const std::uint32_t* key, std::uint64_t counter,
+                       bool increment, std::uint32_t flags, std::uint32_t start, std::uint32_t end,
+                       std::uint32_t* out) {
   using V = typename S::V;
   alignas(64) std::uint32_t offsets[S::kLanes], lo[S::kLanes], hi[S::kLanes];
   for (std::size_t i = 0; i < S::kLanes; ++i) {
@@ -142,9 +159,22 @@ inline void hash_lanes(const std::uint8_t* in, std::size_t stride, std::size_t l
     std::uint32_t f = flags;
     if (b == 0) f |= start;
     if (b + 1 == blocks) f |= end;
-    V v[16] = {h[0],         h[1],         h[2],         h[3],         h[4],       h[5],
-               h[6],         h[7],         S::set1(kIv[0]), S::set1(kIv[1]), S::set1(kIv[2]), S::set1(kIv[3]),
-               counter_lo,   counter_hi,   S::set1(static_cast<std::uint32_t>(kBlockLen)), S::set1(f)};
+    V v[16] = {h[0],
+               h[1],
+               h[2],
+               h[3],
+               h[4],
+               h[5],
+               h[6],
+               h[7],
+               S::set1(kIv[0]),
+               S::set1(kIv[1]),
+               S::set1(kIv[2]),
+               S::set1(kIv[3]),
+               counter_lo,
+               counter_hi,
+               S::set1(static_cast<std::uint32_t>(kBlockLen)),
+               S::set1(f)};
     rounds<S>(v, m);
     for (int i = 0; i < 8; ++i) h[i] = S::bxor(v[i], v[i + 8]);
   }
@@ -155,13 +185,14 @@ inline void hash_lanes(const std::uint8_t* in, std::size_t stride, std::size_t l
 }
 
 template <class S>
-inline void hash_many_with(const std::uint8_t* in, std::size_t stride, std::size_t n, std::size_t blocks,
-                           const std::uint32_t* key, std::uint64_t counter, bool increment, std::uint32_t flags,
-                           std::uint32_t start, std::uint32_t end, std::uint32_t* out) {
+inline void hash_many_with(const std::uint8_t* in, std::size_t stride, std::size_t n,
+                           std::size_t blocks, const std::uint32_t* key, std::uint64_t counter,
+                           bool increment, std::uint32_t flags, std::uint32_t start,
+                           std::uint32_t end, std::uint32_t* out) {
   for (std::size_t done = 0; done < n; done += S::kLanes) {
     const std::size_t lanes = n - done < S::kLanes ? n - done : S::kLanes;
-    hash_lanes<S>(in + done * stride, stride, lanes, blocks, key, counter + (increment ? done : 0), increment,
-                  flags, start, end, out + 8 * done);
+    hash_lanes<S>(in + done * stride, stride, lanes, blocks, key, counter + (increment ? done : 0),
+                  increment, flags, start, end, out + 8 * done);
   }
 }
 

@@ -28,7 +28,8 @@ std::uint32_t crc32c_table(const std::uint8_t* p, std::size_t n, std::uint32_t c
 }
 
 #if defined(__x86_64__)
-__attribute__((target("sse4.2"))) std::uint32_t crc32c_sse42_stream(const std::uint8_t* p, std::size_t n,
+__attribute__((target("sse4.2"))) std::uint32_t crc32c_sse42_stream(const std::uint8_t* p,
+                                                                    std::size_t n,
                                                                     std::uint32_t c) {
   std::uint64_t c64 = c;
   for (; n >= 8; p += 8, n -= 8) {
@@ -77,7 +78,8 @@ __attribute__((target("sse4.2"))) std::uint32_t crc32c_sse42(const std::uint8_t*
       b = __builtin_ia32_crc32di(b, y);
       d = __builtin_ia32_crc32di(d, z);
     }
-    c = shift(shift(static_cast<std::uint32_t>(a)) ^ static_cast<std::uint32_t>(b)) ^ static_cast<std::uint32_t>(d);
+    c = shift(shift(static_cast<std::uint32_t>(a)) ^ static_cast<std::uint32_t>(b)) ^
+        static_cast<std::uint32_t>(d);
   }
   return crc32c_sse42_stream(p, n, c);
 }
@@ -99,23 +101,32 @@ std::uint32_t crc32c(std::span<const std::uint8_t> bytes, std::uint32_t crc) {
   return ~fn(bytes.data(), bytes.size(), ~crc);
 }
 
-Checksum chunk_checksum(std::span<const std::uint8_t> bytes) { return checksum_of(crc32c(bytes)); }
+Checksum chunk_checksum(std::span<const std::uint8_t> bytes) {
+  return checksum_of(crc32c(bytes));
+}
 
 Checksum checksum_of(std::uint32_t c) {
   return {static_cast<std::uint8_t>(c >> 24), static_cast<std::uint8_t>(c >> 16),
           static_cast<std::uint8_t>(c >> 8), static_cast<std::uint8_t>(c)};
 }
 
-void UpdateHasher::update(std::span<const std::uint8_t> bytes) { hasher_.update(bytes); }
+void UpdateHasher::update(std::span<const std::uint8_t> bytes) {
+  hasher_.update(bytes);
+}
 
-chain::Hash32 UpdateHasher::finish() const { return hasher_.finish(); }
+chain::Hash32 UpdateHasher::finish() const {
+  return hasher_.finish();
+}
 
-chain::Hash32 update_hash(std::span<const std::uint8_t> bytes) { return blake3(bytes); }
+chain::Hash32 update_hash(std::span<const std::uint8_t> bytes) {
+  return blake3(bytes);
+}
 
 chain::Hash32 register_digest(std::uint64_t chain_id, std::span<const std::uint8_t> curve_key) {
   constexpr std::string_view kTag = "murmur.register.v1";
   chain::Bytes msg(kTag.begin(), kTag.end());
-  for (int shift = 56; shift >= 0; shift -= 8) msg.push_back(static_cast<std::uint8_t>(chain_id >> shift));
+  for (int shift = 56; shift >= 0; shift -= 8)
+    msg.push_back(static_cast<std::uint8_t>(chain_id >> shift));
   msg.insert(msg.end(), curve_key.begin(), curve_key.end());
   return chain::keccak256(msg);
 }

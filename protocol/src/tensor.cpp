@@ -10,7 +10,9 @@
 namespace murmur::protocol {
 namespace {
 
-std::uint16_t load16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] | (p[1] << 8)); }
+std::uint16_t load16(const std::uint8_t* p) {
+  return static_cast<std::uint16_t>(p[0] | (p[1] << 8));
+}
 
 /// IEEE binary16 -> binary32, exact (subnormals, infinities and NaN included).
 float half_to_float(std::uint16_t h) {
@@ -139,7 +141,8 @@ bool no_full_exponent(const std::uint8_t* p, std::size_t n, W exponent) {
 }  // namespace
 
 bool all_finite(wire::DType dtype, std::span<const std::uint8_t> bytes) {
-  static_assert(std::endian::native == std::endian::little, "tensor bytes are little-endian on the wire");
+  static_assert(std::endian::native == std::endian::little,
+                "tensor bytes are little-endian on the wire");
   const std::size_t n = bytes.size() / element_bytes(dtype);
   switch (dtype) {
     case wire::DTYPE_F32:

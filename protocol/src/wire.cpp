@@ -2,7 +2,9 @@
 
 namespace murmur::protocol {
 
-std::string code_name(wire::ErrorCode code) { return wire::ErrorCode_Name(code); }
+std::string code_name(wire::ErrorCode code) {
+  return wire::ErrorCode_Name(code);
+}
 
 bool carries_payload(wire::Envelope::BodyCase body) {
   return body == wire::Envelope::kUploadChunk || body == wire::Envelope::kModelChunk ||
@@ -30,10 +32,10 @@ Message decode(std::vector<zmq::message_t>& frames, const Limits& limits) {
                             " tensor frame, got " + std::to_string(frames.size()) + " frames");
   if (wants_payload) {
     if (frames[1].size() > limits.max_payload_bytes)
-      throw ProtocolError(wire::ERR_TOO_LARGE,
-                          "tensor frame of " + std::to_string(frames[1].size()) +
-                              " bytes exceeds the chunk size " +
-                              std::to_string(limits.max_payload_bytes));
+      throw ProtocolError(wire::ERR_TOO_LARGE, "tensor frame of " +
+                                                   std::to_string(frames[1].size()) +
+                                                   " bytes exceeds the chunk size " +
+                                                   std::to_string(limits.max_payload_bytes));
     m.payload = std::move(frames[1]);
     m.has_payload = true;
   }

@@ -13,12 +13,15 @@ std::uint32_t FixedPoint::range() const {
   return static_cast<std::uint32_t>(0xffffffffull / max_summands);
 }
 
-double FixedPoint::step() const { return 2.0 * clip / range(); }
+double FixedPoint::step() const {
+  return 2.0 * clip / range();
+}
 
 void quantize(kernels::Backend& backend, const FixedPoint& fp, std::span<const float> x,
               const kernels::MaskSeed& rounding, std::span<std::uint32_t> out) {
   if (!(fp.clip > 0)) throw std::invalid_argument("FixedPoint: clip must be positive");
-  if (out.size() != x.size()) throw std::invalid_argument("quantize: output size differs from input");
+  if (out.size() != x.size())
+    throw std::invalid_argument("quantize: output size differs from input");
   kernels::mask_stream(backend, rounding, out);  // uniform words, replaced in place below
   const double r = fp.range(), scale = r / (2.0 * fp.clip);
   for (std::size_t j = 0; j < x.size(); ++j) {
@@ -34,8 +37,9 @@ void quantize(kernels::Backend& backend, const FixedPoint& fp, std::span<const f
 void dequantize_sum(const FixedPoint& fp, std::span<const std::uint32_t> sum,
                     std::uint64_t summands, std::span<float> out) {
   if (summands > fp.max_summands)
-    throw std::invalid_argument("dequantize_sum: " + std::to_string(summands) + " summands, at most " +
-                                std::to_string(fp.max_summands) + " fit without wrapping");
+    throw std::invalid_argument("dequantize_sum: " + std::to_string(summands) +
+                                " summands, at most " + std::to_string(fp.max_summands) +
+                                " fit without wrapping");
   const double step = fp.step();
   for (std::size_t j = 0; j < sum.size(); ++j)
     out[j] = static_cast<float>(sum[j] * step - static_cast<double>(summands) * fp.clip);

@@ -1,6 +1,6 @@
 // murmurd: the aggregation server of a Murmuration task.
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <csignal>
 #include <fstream>
@@ -12,21 +12,28 @@
 
 namespace {
 volatile std::sig_atomic_t g_stop = 0;
-void on_signal(int) { g_stop = 1; }
+void on_signal(int) {
+  g_stop = 1;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"murmurd " MURMUR_VERSION ": Byzantine-robust, durable aggregation server for FL rounds"};
+  CLI::App app{"murmurd " MURMUR_VERSION
+               ": Byzantine-robust, durable aggregation server for FL rounds"};
   std::string config_path;
-  app.add_option("-c,--config", config_path, "TOML configuration (see server/murmurd.example.toml)");
-  auto* keygen = app.add_subcommand("keygen", "Write a new CurveZMQ key pair: FILE (secret) and FILE.pub");
+  app.add_option("-c,--config", config_path,
+                 "TOML configuration (see server/murmurd.example.toml)");
+  auto* keygen =
+      app.add_subcommand("keygen", "Write a new CurveZMQ key pair: FILE (secret) and FILE.pub");
   std::string key_out;
   keygen->add_option("file", key_out, "secret key file to write")->required();
   auto* rounds = app.add_subcommand(
-      "rounds", "Print the round records (outcome, votes, flags, validation, contributions) as JSON");
+      "rounds",
+      "Print the round records (outcome, votes, flags, validation, contributions) as JSON");
   std::string rounds_config;
   std::uint64_t only_round = 0;
-  rounds->add_option("-c,--config", rounds_config, "the murmurd configuration (its data_dir is read)")
+  rounds
+      ->add_option("-c,--config", rounds_config, "the murmurd configuration (its data_dir is read)")
       ->required();
   rounds->add_option("--round", only_round, "only this round");
   auto* config = app.add_subcommand(
@@ -45,8 +52,8 @@ int main(int argc, char** argv) {
     if (*rounds) {
       const auto cfg = murmur::server::load_config(rounds_config);
       std::cout << murmur::server::round_records_json(
-                       cfg.data_dir, only_round ? std::optional<std::uint64_t>(only_round)
-                                                : std::nullopt)
+                       cfg.data_dir,
+                       only_round ? std::optional<std::uint64_t>(only_round) : std::nullopt)
                 << "\n";
       return 0;
     }
@@ -65,7 +72,8 @@ int main(int argc, char** argv) {
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     server.start();
-    if (!server.curve_public_key().empty()) spdlog::info("server curve public key {}", server.curve_public_key());
+    if (!server.curve_public_key().empty())
+      spdlog::info("server curve public key {}", server.curve_public_key());
     while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     server.stop();
   } catch (const std::exception& e) {

@@ -20,7 +20,10 @@ class Metrics {
                   double candidate_accuracy);
   /// A round that ended, by outcome ("accepted", "rejected", ...).
   void round_ended(const std::string& outcome);
-  void set_round(std::uint64_t round, int stage) { round_ = round; stage_ = stage; }
+  void set_round(std::uint64_t round, int stage) {
+    round_ = round;
+    stage_ = stage;
+  }
   void set_inflight(std::size_t bytes) { inflight_ = bytes; }
   std::string render() const;
 

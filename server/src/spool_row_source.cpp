@@ -31,8 +31,7 @@ SpoolRowSource::~SpoolRowSource() {
   for (int fd : fds_) ::close(fd);
 }
 
-void SpoolRowSource::read_row(std::size_t i, std::size_t begin, std::size_t end,
-                              float* dst) const {
+void SpoolRowSource::read_row(std::size_t i, std::size_t begin, std::size_t end, float* dst) const {
   const Upload& u = uploads_[i];
   const std::size_t elem = protocol::element_bytes(u.dtype);
   const std::size_t bytes = (end - begin) * elem;
@@ -40,11 +39,11 @@ void SpoolRowSource::read_row(std::size_t i, std::size_t begin, std::size_t end,
   buf.resize(bytes);
   std::size_t done = 0;
   while (done < bytes) {
-    const ssize_t n = ::pread(fds_[i], buf.data() + done, bytes - done,
-                              static_cast<off_t>(begin * elem + done));
+    const ssize_t n =
+        ::pread(fds_[i], buf.data() + done, bytes - done, static_cast<off_t>(begin * elem + done));
     if (n <= 0)
-      throw std::runtime_error("spool: short read of " + u.address.to_checksum() + "'s update: " +
-                               (n < 0 ? std::strerror(errno) : "end of file"));
+      throw std::runtime_error("spool: short read of " + u.address.to_checksum() +
+                               "'s update: " + (n < 0 ? std::strerror(errno) : "end of file"));
     done += static_cast<std::size_t>(n);
   }
   protocol::to_float(u.dtype, buf, std::span<float>(dst, end - begin));

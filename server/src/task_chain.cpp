@@ -11,7 +11,8 @@ chain::Wallet make_wallet(chain::EthClient& eth, const Config& c) {
   const std::uint64_t id = eth.chain_id();
   if (id != c.chain_id)
     throw std::runtime_error("chain: the node at " + c.chain->rpc_url + " is chain " +
-                             std::to_string(id) + ", task.chain_id says " + std::to_string(c.chain_id));
+                             std::to_string(id) + ", task.chain_id says " +
+                             std::to_string(c.chain_id));
   return chain::Wallet(eth, chain::load_key(c.chain->key_file));
 }
 
@@ -86,8 +87,7 @@ RoundPosting TaskChain::abandon(std::uint64_t round) {
   }
   if (!task.round_open || task.current_round != round)
     throw std::runtime_error("chain: round " + std::to_string(round) + " is not open on chain");
-  const auto receipt =
-      wallet_.transact(contract_address_, chain::alliance::abandon_round(task_));
+  const auto receipt = wallet_.transact(contract_address_, chain::alliance::abandon_round(task_));
   RoundPosting p;
   p.state = "abandoned";
   p.tx = receipt.tx_hash;

@@ -34,19 +34,20 @@ class Tokenize : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new testing::TempDir("tokenize");
     std::ofstream corpus(dir_->path() / "corpus.txt");
-    const char* words[] = {"the", "murmuration", "of", "starlings", "turns", "over", "fields",
-                           "and", "rivers", "at", "dusk", "while", "nodes", "train", "models",
-                           "aggregate", "updates", "vote", "on", "candidates", "rewards"};
+    const char* words[] = {"the",    "murmuration", "of",     "starlings", "turns",   "over",
+                           "fields", "and",         "rivers", "at",        "dusk",    "while",
+                           "nodes",  "train",       "models", "aggregate", "updates", "vote",
+                           "on",     "candidates",  "rewards"};
     for (int i = 0; i < 400; ++i) {
       for (int k = 0; k < 9; ++k) corpus << (k ? " " : "") << words[(i * 7 + k * 5 + k * k) % 21];
       corpus << ".\n";
     }
     corpus.close();
-    const auto [status, output] =
-        run("spm_train --input=" + quoted(dir_->path() / "corpus.txt") + " --model_prefix=" +
-            quoted(dir_->path() / "tok") +
-            " --vocab_size=120 --hard_vocab_limit=false --model_type=unigram --character_coverage=1.0 --unk_id=0"
-            " --bos_id=1 --eos_id=2 --pad_id=-1 --minloglevel=2");
+    const auto [status, output] = run("spm_train --input=" + quoted(dir_->path() / "corpus.txt") +
+                                      " --model_prefix=" + quoted(dir_->path() / "tok") +
+                                      " --vocab_size=120 --hard_vocab_limit=false "
+                                      "--model_type=unigram --character_coverage=1.0 --unk_id=0"
+                                      " --bos_id=1 --eos_id=2 --pad_id=-1 --minloglevel=2");
     ASSERT_EQ(status, 0) << "spm_train (Debian package sentencepiece) failed:\n" << output;
   }
   static void TearDownTestSuite() {
@@ -69,10 +70,12 @@ class Tokenize : public ::testing::Test {
     return ids;
   }
 
-  static std::pair<int, std::string> tokenize(const std::string& jsonl, const std::string& flags = "") {
+  static std::pair<int, std::string> tokenize(const std::string& jsonl,
+                                              const std::string& flags = "") {
     std::ofstream(dir() / "text.jsonl") << jsonl;
     return run(std::string(MURMUR_TOKENIZE) + " --model " + quoted(model()) + " --in " +
-               quoted(dir() / "text.jsonl") + " --out " + quoted(dir() / "ids.jsonl") + " " + flags);
+               quoted(dir() / "text.jsonl") + " --out " + quoted(dir() / "ids.jsonl") + " " +
+               flags);
   }
 
   static std::vector<nlohmann::json> output_lines() {
@@ -89,7 +92,8 @@ testing::TempDir* Tokenize::dir_ = nullptr;
 
 TEST_F(Tokenize, PromptAndCompletionAreSpmEncodeIdsWithOnlyTheCompletionAsTarget) {
   const std::string prompt = "the starlings turns over", completion = "fields and rivers at dusk";
-  const auto [status, output] = tokenize(nlohmann::json{{"prompt", prompt}, {"completion", completion}}.dump() + "\n");
+  const auto [status, output] =
+      tokenize(nlohmann::json{{"prompt", prompt}, {"completion", completion}}.dump() + "\n");
   ASSERT_EQ(status, 0) << output;
   const auto lines = output_lines();
   ASSERT_EQ(lines.size(), 1u);
@@ -123,37 +127,43 @@ TEST_F(Tokenize, MessagesTargetEveryAssistantTurnAndEosEndsEachTarget) {
   }
   EXPECT_EQ(lines[0]["input_ids"].get<std::vector<long long>>(), ids);
   EXPECT_EQ(lines[0]["labels"].get<std::vector<long long>>(), labels);
-  EXPECT_EQ(lines[0]["bytes"], std::string("rewards").size() + std::string("the murmuration turns").size());
+  EXPECT_EQ(lines[0]["bytes"],
+            std::string("rewards").size() + std::string("the murmuration turns").size());
   EXPECT_EQ(lines[1], lines[0]);
 }
 
 TEST_F(Tokenize, BadInputIsAClearErrorWithFileAndLine) {
   {
     std::ofstream(dir() / "bad.model") << "not a model";
-    const auto [status, output] = run(std::string(MURMUR_TOKENIZE) + " --model " + quoted(dir() / "bad.model") +
-                                      " --in " + quoted(model()) + " --out " + quoted(dir() / "x.jsonl"));
+    const auto [status, output] =
+        run(std::string(MURMUR_TOKENIZE) + " --model " + quoted(dir() / "bad.model") + " --in " +
+            quoted(model()) + " --out " + quoted(dir() / "x.jsonl"));
     EXPECT_EQ(status, 1) << output;
     EXPECT_NE(output.find("not a sentencepiece model"), std::string::npos) << output;
   }
   {
-    const auto [status, output] = tokenize("{\"prompt\": \"a\", \"completion\": \"dusk\"}\n{\"prompt\": 3\n");
+    const auto [status, output] =
+        tokenize("{\"prompt\": \"a\", \"completion\": \"dusk\"}\n{\"prompt\": 3\n");
     EXPECT_EQ(status, 1) << output;
     EXPECT_NE(output.find("text.jsonl:2: "), std::string::npos) << output;
   }
   {
-    const auto [status, output] = tokenize("{\"prompt\": \"the starlings\", \"completion\": \"\"}\n");
+    const auto [status, output] =
+        tokenize("{\"prompt\": \"the starlings\", \"completion\": \"\"}\n");
     EXPECT_EQ(status, 1) << output;
     EXPECT_NE(output.find("text.jsonl:1: no target tokens"), std::string::npos) << output;
   }
   {
     const auto [status, output] = tokenize("{\"text\": \"dusk\"}\n");
     EXPECT_EQ(status, 1) << output;
-    EXPECT_NE(output.find("expected \"prompt\" and \"completion\", or \"messages\""), std::string::npos) << output;
+    EXPECT_NE(output.find("expected \"prompt\" and \"completion\", or \"messages\""),
+              std::string::npos)
+        << output;
   }
   {
-    const auto [status, output] =
-        tokenize("{\"prompt\": \"the starlings turns\", \"completion\": \"over fields and rivers\"}\n",
-                 "--max-positions 4");
+    const auto [status, output] = tokenize(
+        "{\"prompt\": \"the starlings turns\", \"completion\": \"over fields and rivers\"}\n",
+        "--max-positions 4");
     EXPECT_EQ(status, 1) << output;
     EXPECT_NE(output.find("positions"), std::string::npos) << output;
   }
@@ -163,9 +173,13 @@ TEST_F(Tokenize, MurmurValidateScoresAdaptersOnPlainText) {
   const LlamaConfig config = testing::tiny_config();  // vocabulary 256 > the model's 120 pieces
   testing::write_llama(testing::random_llama(config, 5), dir() / "base");
   write_adapter(dir() / "adapters" / "qv",
-                testing::random_adapter(config, {"qv", 4, 8, {Projection::kQ, Projection::kV}, {}, false}, 9));
+                testing::random_adapter(
+                    config, {"qv", 4, 8, {Projection::kQ, Projection::kV}, {}, false}, 9));
   std::ofstream text(dir() / "chat.jsonl");
-  text << nlohmann::json{{"prompt", "the starlings turns over"}, {"completion", "fields and rivers at dusk"}}.dump() << "\n"
+  text << nlohmann::json{{"prompt", "the starlings turns over"},
+                         {"completion", "fields and rivers at dusk"}}
+              .dump()
+       << "\n"
        << nlohmann::json{{"messages",
                           {{{"role", "user"}, {"content", "nodes train models"}},
                            {{"role", "assistant"}, {"content", "and vote on candidates"}}}}}

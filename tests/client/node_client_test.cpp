@@ -176,7 +176,8 @@ TEST(Upload, KeepsAtMostCreditsUnacknowledgedAndCommitsTheSignedHash) {
   // The node filled its window and never went past it, though acks came late.
   EXPECT_EQ(script.max_outstanding, script.credits);
   EXPECT_EQ(result.max_in_flight, script.credits);
-  // The bytes are the f16 narrowing of the values; the commit names their BLAKE3 hash and is signed.
+  // The bytes are the f16 narrowing of the values; the commit names their BLAKE3 hash and is
+  // signed.
   std::vector<std::uint8_t> expected(script.total);
   protocol::from_float(wire::DTYPE_F16, values, expected);
   EXPECT_EQ(script.received, expected);
@@ -239,7 +240,8 @@ TEST(Upload, NoticesAServerThatLostAcknowledgedBytesAndStillDeliversThem) {
   EXPECT_EQ(script.first_chunk_after_begin.back(), 2 * script.chunk);
   EXPECT_EQ(std::memcmp(script.received.data(), values.data(), script.total), 0);
   // The hash had to be rewound to byte 2 chunk and is still the hash of the whole update.
-  EXPECT_EQ(chain::to_hex(result.update_hash), chain::to_hex(protocol::update_hash(script.received)));
+  EXPECT_EQ(chain::to_hex(result.update_hash),
+            chain::to_hex(protocol::update_hash(script.received)));
 }
 
 // --- typed errors, retries, timeouts --------------------------------------------------------
@@ -270,7 +272,8 @@ TEST(Upload, SendsInMemoryChunksWithoutACopyAndLetsGoOfThemBeforeItEnds) {
     } else if (env.has_upload_chunk()) {
       const auto bytes = r.message.bytes();
       std::lock_guard lock(seen_mutex);
-      seen.emplace_back(env.upload_chunk().offset(), std::vector<std::uint8_t>(bytes.begin(), bytes.end()));
+      seen.emplace_back(env.upload_chunk().offset(),
+                        std::vector<std::uint8_t>(bytes.begin(), bytes.end()));
     }
   });
   auto o = options_for(server);
@@ -278,13 +281,17 @@ TEST(Upload, SendsInMemoryChunksWithoutACopyAndLetsGoOfThemBeforeItEnds) {
   o.retries = 0;
   client::NodeClient node(o);
   const auto key = client::derive_node_key(1, 1);
-  EXPECT_THROW(node.upload_update(7, 3, values, wire::DTYPE_F32, 1, {&key, test_domain()}), client::TimeoutError);
+  EXPECT_THROW(node.upload_update(7, 3, values, wire::DTYPE_F32, 1, {&key, test_domain()}),
+               client::TimeoutError);
   std::fill(values.begin(), values.end(), 99.0f);
   std::this_thread::sleep_for(300ms);
   std::lock_guard lock(seen_mutex);
   ASSERT_FALSE(seen.empty());
   for (const auto& [offset, bytes] : seen)
-    EXPECT_EQ(std::memcmp(bytes.data(), reinterpret_cast<const std::uint8_t*>(original.data()) + offset, bytes.size()), 0)
+    EXPECT_EQ(
+        std::memcmp(bytes.data(), reinterpret_cast<const std::uint8_t*>(original.data()) + offset,
+                    bytes.size()),
+        0)
         << "chunk at " << offset;
 }
 

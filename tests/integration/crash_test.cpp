@@ -14,17 +14,17 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
-#include <iostream>
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <random>
 #include <thread>
 
 #include "murmur/chain/keccak.hpp"
-#include "murmur/protocol/integrity.hpp"
 #include "murmur/client/node_client.hpp"
 #include "murmur/client/node_keys.hpp"
 #include "murmur/kernels/aggregate.hpp"
+#include "murmur/protocol/integrity.hpp"
 #include "network.hpp"
 #include "spool.hpp"        // server/src: the test reads the spool murmurd left behind
 #include "state_store.hpp"  //   and its state.db
@@ -96,7 +96,8 @@ class Murmurd {
   std::size_t times_serving() const {
     std::ifstream in(log_);
     std::size_t n = 0;
-    for (std::string line; std::getline(in, line);) n += line.find("murmurd serving") != std::string::npos;
+    for (std::string line; std::getline(in, line);)
+      n += line.find("murmurd serving") != std::string::npos;
     return n;
   }
   std::size_t serving_before_ = 0;
@@ -129,7 +130,8 @@ class WatchedUpdate final : public client::UpdateSource {
 TEST(Crash, KillNineDuringUploadsLosesNothingAndUploadsResume) {
   // The kill schedule is drawn from a seed (MURMUR_CRASH_SEED to replay one; printed either way).
   const char* seed_env = std::getenv("MURMUR_CRASH_SEED");
-  const unsigned seed = seed_env != nullptr ? static_cast<unsigned>(std::stoul(seed_env)) : 20261202u;
+  const unsigned seed =
+      seed_env != nullptr ? static_cast<unsigned>(std::stoul(seed_env)) : 20261202u;
   std::cout << "[ crash    ] kill schedule seed " << seed << " (MURMUR_CRASH_SEED=" << seed
             << " replays it)\n";
   SCOPED_TRACE("kill schedule seed " + std::to_string(seed));

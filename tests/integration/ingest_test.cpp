@@ -23,7 +23,6 @@ using namespace std::chrono_literals;
 constexpr std::size_t kNodes = 50;
 constexpr std::uint64_t kParameters = 1'000'000;
 
-
 TEST(Ingest, FiftyNodesUploadAndDownloadTheKernelsAggregate) {
   TempDir dir("murmur-ingest");
   server::Config cfg = test_config(dir.path() / "data", kNodes, kParameters);
@@ -137,8 +136,8 @@ chain::Hash32 round_with_arrival(const std::vector<std::size_t>& arrival,
     c.register_node(chain_key, cfg.chain_id);
     const auto info = c.round_info();
     const client::SyntheticUpdate update(kKeySeed, i, parameters, wire::DTYPE_F32);
-    const auto r = c.upload_update(info.task_id(), info.round(), update, 1 + i % 5,
-                                   {&chain_key, domain});
+    const auto r =
+        c.upload_update(info.task_id(), info.round(), update, 1 + i % 5, {&chain_key, domain});
     EXPECT_FALSE(r.already_committed);
   }
   const auto snap = wait_for_stage(srv, wire::STAGE_CLOSED, 40s);

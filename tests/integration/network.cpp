@@ -10,15 +10,16 @@
 #include <random>
 #include <stdexcept>
 
+#include <thread>
 #include "murmur/client/node_keys.hpp"
 #include "murmur/client/update_source.hpp"
-#include <thread>
 
 #include "murmur/server/server.hpp"
 
 namespace murmur::testing {
 
-server::RoundSnapshot wait_for_stage(const server::Server& s, int stage, std::chrono::seconds limit) {
+server::RoundSnapshot wait_for_stage(const server::Server& s, int stage,
+                                     std::chrono::seconds limit) {
   const auto give_up = std::chrono::steady_clock::now() + limit;
   auto snap = s.snapshot();
   while (snap.stage != stage && std::chrono::steady_clock::now() < give_up) {

@@ -29,7 +29,8 @@ server::Config test_config(const std::filesystem::path& data_dir, std::size_t no
                            std::uint64_t parameters);
 
 /// The server's snapshot once it reaches `stage`, or the last one after `limit`.
-server::RoundSnapshot wait_for_stage(const server::Server& s, int stage, std::chrono::seconds limit);
+server::RoundSnapshot wait_for_stage(const server::Server& s, int stage,
+                                     std::chrono::seconds limit);
 
 /// Client options for talking to a server run with `config` (whose public key is `server_key`).
 client::ClientOptions client_options(const server::Config& config, const std::string& server_key,

@@ -44,7 +44,8 @@ struct LoopRun {
 
 /// Runs node loops 0 .. n-1 (keys derived from kKeySeed, one thread each) against `srv` until
 /// they stop; node i trains with trainer(i) and votes with rule(i).
-LoopRun run_loops(const server::Config& cfg, const server::Server& srv, std::size_t n, std::chrono::milliseconds poll,
+LoopRun run_loops(const server::Config& cfg, const server::Server& srv, std::size_t n,
+                  std::chrono::milliseconds poll,
                   const std::function<client::Trainer(std::size_t)>& trainer,
                   const std::function<client::VoteRule(std::size_t)>& rule) {
   LoopRun run{std::vector<client::NodeLoopReport>(n), std::vector<std::string>(n)};
@@ -53,8 +54,8 @@ LoopRun run_loops(const server::Config& cfg, const server::Server& srv, std::siz
     nodes.emplace_back([&, i] {
       try {
         client::NodeClient c(client_options(cfg, srv.curve_public_key()));
-        run.reports[i] = client::run_node(c, client::derive_node_key(kKeySeed, i), loop_options(cfg, poll),
-                                          trainer(i), rule(i));
+        run.reports[i] = client::run_node(c, client::derive_node_key(kKeySeed, i),
+                                          loop_options(cfg, poll), trainer(i), rule(i));
       } catch (const std::exception& e) {
         run.failures[i] = e.what();
       }
@@ -95,14 +96,16 @@ TEST(NodeLoop, ProposersUploadVotersVoteUntilTheTaskCloses) {
       const auto& global = ctx.global_model();  // downloaded and hash-checked
       if (global.size() != kParameters) throw std::runtime_error("global model of the wrong size");
       std::vector<float> update(kParameters);
-      for (std::size_t j = 0; j < kParameters; ++j) update[j] = 0.001f * static_cast<float>((i + j) % 11);
+      for (std::size_t j = 0; j < kParameters; ++j)
+        update[j] = 0.001f * static_cast<float>((i + j) % 11);
       std::lock_guard lock(mutex);
       trained[ctx.info().round()].insert(i);
       return client::TrainedUpdate{update, 10 + i};
     };
   };
   const auto rule = [&](std::size_t i) -> client::VoteRule {
-    return [&, i, rms = client::rms_step_rule(0.5)](client::RoundContext& ctx, std::span<const float> candidate) {
+    return [&, i, rms = client::rms_step_rule(0.5)](client::RoundContext& ctx,
+                                                    std::span<const float> candidate) {
       {
         std::lock_guard lock(mutex);
         judged[ctx.info().round()].insert(i);
@@ -152,7 +155,8 @@ TEST(NodeLoop, SecAggRoundsSendMaskedUpdatesAndTheModelMovesByTheirMean) {
       cfg, srv, kNodes, 20ms,
       [](std::size_t i) -> client::Trainer {
         return [i](client::RoundContext&) -> std::optional<client::TrainedUpdate> {
-          return client::TrainedUpdate{std::vector<float>(kParameters, 0.01f * static_cast<float>(i + 1)), 1};
+          return client::TrainedUpdate{
+              std::vector<float>(kParameters, 0.01f * static_cast<float>(i + 1)), 1};
         };
       },
       [](std::size_t) { return client::rms_step_rule(0.5); });

@@ -82,7 +82,6 @@ server::ValidationConfig fashion_mnist_validation() {
   return v;
 }
 
-
 struct Nodes {
   Nodes(const server::Config& cfg, const std::string& server_key, std::size_t n) : cfg(cfg) {
     domain.chain_id = cfg.chain_id;

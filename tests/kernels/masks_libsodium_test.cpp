@@ -12,7 +12,6 @@
 namespace murmur::kernels {
 namespace {
 
-
 TEST(ChaCha20, EqualsLibsodiumIetfStreamForAnyLength) {
   ASSERT_GE(sodium_init(), 0);
   std::mt19937_64 gen(20261122);

@@ -13,7 +13,6 @@
 namespace murmur::kernels {
 namespace {
 
-
 MaskSeed rfc_seed(std::uint8_t nonce_3, std::uint8_t nonce_7) {
   MaskSeed s;
   for (int i = 0; i < 32; ++i) s.key[i] = static_cast<std::uint8_t>(i);

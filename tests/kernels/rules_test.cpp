@@ -59,7 +59,7 @@ TEST(KnownAnswer, CoordinateWise) {
   // Columns sorted: (1,2,3,4,100) and (-1000,10,20,30,40).
   EXPECT_EQ(run(kFive, {{}, CoordinateMedian{}}), (std::vector<float>{3, 20}));
   EXPECT_EQ(run(kFive, {{}, TrimmedMean{0.2}}), (std::vector<float>{3, 20}));  // drop 1 each end
-  EXPECT_EQ(run(kFive, {{}, MeaMed{2}}), (std::vector<float>{3, 20}));  // 3 closest: 2,3,4
+  EXPECT_EQ(run(kFive, {{}, MeaMed{2}}), (std::vector<float>{3, 20}));         // 3 closest: 2,3,4
   // Even N: the median is the mean of the middle two.
   EXPECT_EQ(run(rows({{1}, {2}, {4}, {8}}), {{}, CoordinateMedian{}}), (std::vector<float>{3}));
   // MeaMed ties go to the lower value: median 2.5 of (1,2,3,4); keep 1 -> 2.
@@ -112,7 +112,8 @@ TEST(KnownAnswer, CenteredClipping) {
   EXPECT_FLOAT_EQ(out[0], 0.5f);
   EXPECT_FLOAT_EQ(out[1], 0.5f);
   // A huge tau clips nothing: one iteration is the mean.
-  EXPECT_EQ(run(rows({{1, 10}, {3, 30}}), {{}, CenteredClipping{1e9, 1}}), (std::vector<float>{2, 20}));
+  EXPECT_EQ(run(rows({{1, 10}, {3, 30}}), {{}, CenteredClipping{1e9, 1}}),
+            (std::vector<float>{2, 20}));
 }
 
 TEST(KnownAnswer, PreAggregation) {
@@ -135,8 +136,13 @@ struct Attack {
 };
 
 Attack attacked(std::size_t n, std::size_t f, std::size_t d, bool sign_flip, std::uint64_t seed) {
-  Attack a{std::vector<float>(n * d), n, d, f, std::vector<float>(d, 1e30f),
-           std::vector<float>(d, -1e30f), std::vector<double>(d, 0.0)};
+  Attack a{std::vector<float>(n * d),
+           n,
+           d,
+           f,
+           std::vector<float>(d, 1e30f),
+           std::vector<float>(d, -1e30f),
+           std::vector<double>(d, 0.0)};
   std::mt19937_64 gen(seed);
   std::normal_distribution<float> noise(1.0f, 0.1f);
   for (std::size_t i = f; i < n; ++i)  // honest rows after the attackers (ids are arbitrary)
@@ -172,7 +178,8 @@ class Robustness : public ::testing::TestWithParam<bool /*sign flip*/> {
   }
   double distance_to_honest_mean(const std::vector<float>& z) const {
     double s = 0;
-    for (std::size_t j = 0; j < kD; ++j) s += (z[j] - attack.honest_mean[j]) * (z[j] - attack.honest_mean[j]);
+    for (std::size_t j = 0; j < kD; ++j)
+      s += (z[j] - attack.honest_mean[j]) * (z[j] - attack.honest_mean[j]);
     return std::sqrt(s);
   }
 };
@@ -188,14 +195,16 @@ TEST_P(Robustness, CoordinateWiseRulesStayInHonestRange) {
   EXPECT_EQ(outside_honest_range(aggregate_with({{}, MeaMed{kF}})), 0u);
   EXPECT_EQ(outside_honest_range(aggregate_with({{}, Bulyan{kF}})), 0u);
   EXPECT_EQ(outside_honest_range(aggregate_with({{Bucketing{2, 3}}, CoordinateMedian{}})), 0u);
-  EXPECT_EQ(outside_honest_range(aggregate_with({{NearestNeighborMixing{kF}}, TrimmedMean{0.2}})), 0u);
+  EXPECT_EQ(outside_honest_range(aggregate_with({{NearestNeighborMixing{kF}}, TrimmedMean{0.2}})),
+            0u);
 }
 
 TEST_P(Robustness, KrumNeverSelectsAnAttacker) {
   // f = 4 < (N - 2) / 2 = 9.
   AggregationReport rep;
   aggregate_with({{}, Krum{kF}}, &rep);
-  for (std::size_t i = 0; i < kF; ++i) EXPECT_EQ(rep.rows[i].verdict, Verdict::kRejectedByRule) << i;
+  for (std::size_t i = 0; i < kF; ++i)
+    EXPECT_EQ(rep.rows[i].verdict, Verdict::kRejectedByRule) << i;
   aggregate_with({{}, MultiKrum{kF, kN - kF}}, &rep);
   for (std::size_t i = 0; i < kN; ++i)
     EXPECT_EQ(rep.rows[i].verdict, i < kF ? Verdict::kRejectedByRule : Verdict::kKept) << i;

@@ -55,10 +55,10 @@ class RecordingEvaluator final : public model::CandidateEvaluator {
 TEST(ValidateRound, CandidateSetIsTheDocumentedFormulas) {
   const std::size_t p = 4, n = 4;
   const std::vector<float> base = {1.0f, -2.0f, 0.5f, 3.0f};
-  const std::vector<float> deltas = {0.1f,  0.2f, -0.3f, 0.4f,    //
-                                     -1.0f, 0.5f, 0.25f, 2.0f,    //
-                                     7.0f,  7.0f, 7.0f,  7.0f,    // weight 0: enters no mean
-                                     0.3f,  -0.6f, 1.5f, -0.125f};
+  const std::vector<float> deltas = {0.1f,  0.2f,  -0.3f, 0.4f,  //
+                                     -1.0f, 0.5f,  0.25f, 2.0f,  //
+                                     7.0f,  7.0f,  7.0f,  7.0f,  // weight 0: enters no mean
+                                     0.3f,  -0.6f, 1.5f,  -0.125f};
   const std::vector<double> w = {1.0, 3.0, 0.0, 2.0};
   RecordingEvaluator eval(p, 3);
   const model::RoundValidation r = model::validate_round(eval, base, {deltas.data(), n, p, p}, w);
@@ -125,9 +125,9 @@ class PositionRoundingEvaluator final : public model::CandidateEvaluator {
 TEST(ValidateRound, IdentitiesHoldWhateverTheEvaluatorRounds) {
   const std::size_t p = 3;
   const std::vector<float> base = {0.25f, -1.0f, 2.0f};
-  const std::vector<float> deltas = {0.5f, 0.125f, -0.75f,  //
-                                     -0.5f, 1.0f, 0.375f,   //
-                                     9.0f, -9.0f, 9.0f};
+  const std::vector<float> deltas = {0.5f,  0.125f, -0.75f,  //
+                                     -0.5f, 1.0f,   0.375f,  //
+                                     9.0f,  -9.0f,  9.0f};
   for (const std::size_t batch : {1u, 2u, 3u, 64u}) {
     PositionRoundingEvaluator eval(p, batch);
     const auto r = model::validate_round(eval, base, {deltas.data(), 3, p, p},

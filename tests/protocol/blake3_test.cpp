@@ -31,8 +31,9 @@ std::vector<std::uint8_t> random_bytes(std::size_t n, std::uint64_t seed) {
 /// b3sum's hash of `bytes`, through a file.
 std::string reference(const TempDir& dir, const std::vector<std::uint8_t>& bytes) {
   const auto path = dir / "input.bin";
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
-                                              static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()),
+             static_cast<std::streamsize>(bytes.size()));
   const auto [rc, out] = run_command("b3sum --no-names '" + path.string() + "'");
   if (rc != 0) throw std::runtime_error("b3sum failed (scripts/setup.sh installs it): " + out);
   return out.substr(0, 64);
@@ -53,7 +54,8 @@ TEST_P(Blake3Backends, KnownAnswers) {
   const auto text = [](std::string_view t) {
     return std::span(reinterpret_cast<const std::uint8_t*>(t.data()), t.size());
   };
-  EXPECT_EQ(chain::to_hex(blake3({}), false), "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262");
+  EXPECT_EQ(chain::to_hex(blake3({}), false),
+            "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262");
   EXPECT_EQ(chain::to_hex(blake3(text("abc")), false),
             "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85");
 }
@@ -62,9 +64,10 @@ TEST_P(Blake3Backends, MatchesB3sumAtEveryTreeBoundary) {
   TempDir dir("blake3");
   constexpr std::size_t K = 1024;
   const std::vector<std::size_t> lengths = {
-      1,          63,         64,         65,         1023,       1024,       1025,      2048,
-      2049,       3 * K + 5,  8 * K,      8 * K + 1,  16 * K - 1, 16 * K,     16 * K + 1, 17 * K,
-      31 * K + 7, 256 * K - 1, 256 * K,   256 * K + 1, 257 * K,   513 * K + 3, (4u << 20), (4u << 20) + 4099};
+      1,          63,          64,         65,          1023,       1024,
+      1025,       2048,        2049,       3 * K + 5,   8 * K,      8 * K + 1,
+      16 * K - 1, 16 * K,      16 * K + 1, 17 * K,      31 * K + 7, 256 * K - 1,
+      256 * K,    256 * K + 1, 257 * K,    513 * K + 3, (4u << 20), (4u << 20) + 4099};
   std::mt19937_64 rng(7);
   for (std::size_t n : lengths) {
     const auto data = random_bytes(n, n);
@@ -73,7 +76,8 @@ TEST_P(Blake3Backends, MatchesB3sumAtEveryTreeBoundary) {
     // In pieces of uneven sizes, small and large, so that chunk and subtree paths mix.
     Blake3 h;
     for (std::size_t at = 0; at < n;) {
-      const std::size_t piece = std::min<std::size_t>(n - at, rng() % 3 == 0 ? rng() % 70 : rng() % (300 * K));
+      const std::size_t piece =
+          std::min<std::size_t>(n - at, rng() % 3 == 0 ? rng() % 70 : rng() % (300 * K));
       h.update(std::span(data).subspan(at, piece));
       at += piece;
     }
@@ -96,7 +100,8 @@ TEST_P(Blake3Backends, FinishDoesNotEndTheHash) {
   TempDir dir("blake3");
   const auto chunk = random_bytes(4u << 20, 2);
   Blake3 pieces;
-  for (std::size_t at = 0; at < chunk.size(); at += 256 * 1024) pieces.update(std::span(chunk).subspan(at, 256 * 1024));
+  for (std::size_t at = 0; at < chunk.size(); at += 256 * 1024)
+    pieces.update(std::span(chunk).subspan(at, 256 * 1024));
   EXPECT_EQ(chain::to_hex(pieces.finish(), false), reference(dir, chunk));
 }
 

@@ -54,7 +54,7 @@ TEST(Wire, RefusesBadFramingWithTypedErrors) {
 
   EXPECT_EQ(decode_error({}), wire::ERR_BAD_FRAMES);
   EXPECT_EQ(decode_error(frames_of({info_bytes, "x", "y"})), wire::ERR_BAD_FRAMES);
-  EXPECT_EQ(decode_error(frames_of({chunk_bytes})), wire::ERR_BAD_FRAMES);        // no tensor
+  EXPECT_EQ(decode_error(frames_of({chunk_bytes})), wire::ERR_BAD_FRAMES);          // no tensor
   EXPECT_EQ(decode_error(frames_of({info_bytes, "extra"})), wire::ERR_BAD_FRAMES);  // stray tensor
   EXPECT_EQ(decode_error(frames_of({"\xff\xff\xff\xff garbage"})), wire::ERR_MALFORMED);
   EXPECT_EQ(decode_error(frames_of({""})), wire::ERR_MALFORMED);  // parses, but no body
@@ -65,7 +65,12 @@ TEST(Wire, RefusesBadFramingWithTypedErrors) {
 }
 
 TEST(Tensor, HalfAndBfloatConversionsAreExactWhereRepresentable) {
-  const std::vector<float> values = {0.0f, -0.0f, 1.0f, -2.5f, 65504.0f, 6.103515625e-05f,
+  const std::vector<float> values = {0.0f,
+                                     -0.0f,
+                                     1.0f,
+                                     -2.5f,
+                                     65504.0f,
+                                     6.103515625e-05f,
                                      5.960464477539063e-08f /* smallest f16 subnormal */};
   for (auto dtype : {wire::DTYPE_F32, wire::DTYPE_F16, wire::DTYPE_BF16}) {
     std::vector<std::uint8_t> bytes(values.size() * element_bytes(dtype));
@@ -108,7 +113,8 @@ TEST(Tensor, NonFiniteDetectedOnRawBits) {
     }
   }
   std::vector<float> out(3);
-  EXPECT_THROW(to_float(wire::DTYPE_F32, std::vector<std::uint8_t>(11), out), std::invalid_argument);
+  EXPECT_THROW(to_float(wire::DTYPE_F32, std::vector<std::uint8_t>(11), out),
+               std::invalid_argument);
 }
 
 /// CRC-32C by its definition, one bit at a time.
@@ -165,7 +171,8 @@ TEST(Integrity, Crc32cOfLongInputsMatchesTheBitwiseReference) {
     const auto piece = std::span(data).first(n);
     EXPECT_EQ(crc32c(piece), crc32c_bitwise(piece)) << n;
     for (std::size_t cut : {std::size_t{5}, std::size_t{4096}, n / 2 + 3})
-      EXPECT_EQ(crc32c(piece.subspan(cut), crc32c(piece.first(cut))), crc32c_bitwise(piece)) << n << " cut " << cut;
+      EXPECT_EQ(crc32c(piece.subspan(cut), crc32c(piece.first(cut))), crc32c_bitwise(piece))
+          << n << " cut " << cut;
   }
 }
 

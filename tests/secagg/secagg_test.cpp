@@ -86,9 +86,11 @@ Outcome run(const Params& p, const Script& s) {
   for (NodeId u = 0; u < p.nodes; ++u) clients.push_back(std::make_unique<Client>(u, p));
   for (auto& c : clients) server.receive_advertisement(c->advertise());
   for (auto& c : clients)
-    if (!s.drop_before_shares.contains(c->id())) server.receive_shares(c->id(), c->share_keys(server.advertisements_for(c->id())));
+    if (!s.drop_before_shares.contains(c->id()))
+      server.receive_shares(c->id(), c->share_keys(server.advertisements_for(c->id())));
   for (auto& c : clients)
-    for (const auto& complaint : c->receive_shares(server.shares_for(c->id()))) server.receive_complaint(complaint);
+    for (const auto& complaint : c->receive_shares(server.shares_for(c->id())))
+      server.receive_complaint(complaint);
   EXPECT_TRUE(server.excluded().empty()) << server.excluded().front().reason;
   Outcome out;
   out.plaintext_sum.assign(p.dimension, 0);
@@ -97,7 +99,8 @@ Outcome run(const Params& p, const Script& s) {
     const NodeId u = c->id();
     if (!u1.contains(u) || s.drop_before_input.contains(u)) continue;
     std::vector<float> x(p.dimension);
-    for (std::size_t j = 0; j < x.size(); ++j) x[j] = static_cast<float>(std::cos(u * 0.7 + j * 0.013));
+    for (std::size_t j = 0; j < x.size(); ++j)
+      x[j] = static_cast<float>(std::cos(u * 0.7 + j * 0.013));
     auto y = c->masked_input(*cpu, x, u1);
     if (s.malformed.contains(u)) {
       y.pop_back();
@@ -110,7 +113,8 @@ Outcome run(const Params& p, const Script& s) {
   }
   const auto request = server.unmask_request();
   for (auto& c : clients) {
-    if (!u1.contains(c->id()) || s.drop_before_input.contains(c->id()) || s.drop_before_unmask.contains(c->id()))
+    if (!u1.contains(c->id()) || s.drop_before_input.contains(c->id()) ||
+        s.drop_before_unmask.contains(c->id()))
       continue;
     auto reply = c->unmask(request);
     if (s.liars.contains(c->id())) {  // every byte of every share it returns is wrong
@@ -234,13 +238,17 @@ struct RogueDealer {
                      const std::set<NodeId>& garbage, bool wrong_key = false) const {
     const auto graph = neighbours(p, id);
     const auto n = static_cast<unsigned>(graph.size());
-    const auto db = deal(b, n, p.threshold), dk = deal(wrong_key ? random_scalar() : s, n, p.threshold);
+    const auto db = deal(b, n, p.threshold),
+               dk = deal(wrong_key ? random_scalar() : s, n, p.threshold);
     KeyDealing d{id, db.commitments, dk.commitments, {}};
     for (const auto& a : ads) {
-      const auto idx = static_cast<std::size_t>(std::find(graph.begin(), graph.end(), a.id) - graph.begin());
+      const auto idx =
+          static_cast<std::size_t>(std::find(graph.begin(), graph.end(), a.id) - graph.begin());
       Scalar self = db.shares[idx].y;
-      if (off.contains(a.id)) self = deal(b, n, p.threshold).shares[idx].y;  // another polynomial through b
-      auto box = seal_share(id, a.id, db.shares[idx].x, self, dk.shares[idx].y, c, ad().c_public, a.c_public);
+      if (off.contains(a.id))
+        self = deal(b, n, p.threshold).shares[idx].y;  // another polynomial through b
+      auto box = seal_share(id, a.id, db.shares[idx].x, self, dk.shares[idx].y, c, ad().c_public,
+                            a.c_public);
       if (garbage.contains(a.id)) box.box.back() ^= 0x5a;
       d.boxes.push_back(std::move(box));
     }
@@ -251,7 +259,7 @@ struct RogueDealer {
 struct SharingScript {
   std::set<NodeId> off, garbage;  // the rogue's victims
   bool wrong_key = false;
-  std::vector<std::pair<NodeId, NodeId>> false_complaints;  // (honest accuser, honest dealer)
+  std::vector<std::pair<NodeId, NodeId>> false_complaints;   // (honest accuser, honest dealer)
   std::vector<std::pair<NodeId, NodeId>> forged_complaints;  // proof of random bytes
 };
 
@@ -273,11 +281,15 @@ SharingOutcome run_with_rogue(const Params& p, NodeId rogue, const SharingScript
     if (u != rogue) clients[u] = std::make_unique<Client>(u, p);
   for (auto& [u, c] : clients) server.receive_advertisement(c->advertise());
   server.receive_advertisement(r.ad());
-  for (auto& [u, c] : clients) server.receive_shares(u, c->share_keys(server.advertisements_for(u)));
-  server.receive_shares(rogue, r.dealing(server.advertisements_for(rogue), script.off, script.garbage, script.wrong_key));
   for (auto& [u, c] : clients)
-    for (const auto& complaint : c->receive_shares(server.shares_for(u))) server.receive_complaint(complaint);
-  for (const auto& [accuser, dealer] : script.false_complaints) server.receive_complaint(clients.at(accuser)->complain(dealer));
+    server.receive_shares(u, c->share_keys(server.advertisements_for(u)));
+  server.receive_shares(rogue, r.dealing(server.advertisements_for(rogue), script.off,
+                                         script.garbage, script.wrong_key));
+  for (auto& [u, c] : clients)
+    for (const auto& complaint : c->receive_shares(server.shares_for(u)))
+      server.receive_complaint(complaint);
+  for (const auto& [accuser, dealer] : script.false_complaints)
+    server.receive_complaint(clients.at(accuser)->complain(dealer));
   for (const auto& [accuser, dealer] : script.forged_complaints) {
     Complaint forged = clients.at(accuser)->complain(dealer);
     forged.proof_z = random_scalar();
@@ -290,7 +302,8 @@ SharingOutcome run_with_rogue(const Params& p, NodeId rogue, const SharingScript
   for (auto& [u, c] : clients) {
     if (!out.u1.contains(u)) continue;
     std::vector<float> x(p.dimension);
-    for (std::size_t j = 0; j < x.size(); ++j) x[j] = static_cast<float>(std::sin(u * 0.3 + j * 0.05));
+    for (std::size_t j = 0; j < x.size(); ++j)
+      x[j] = static_cast<float>(std::sin(u * 0.3 + j * 0.05));
     const auto q = c->quantized(*cpu, x);
     for (std::size_t j = 0; j < q.size(); ++j) out.plaintext_sum[j] += q[j];
     server.receive_masked(u, c->masked_input(*cpu, x, out.u1));
@@ -311,13 +324,16 @@ TEST(SecAgg, AnInconsistentDealerIsExcludedAtShareTimeAndTheRoundCompletes) {
   const auto o = run_with_rogue(p, 3, s);
   ASSERT_EQ(o.excluded.size(), 1u);
   EXPECT_EQ(o.excluded[0].node, 3u);
-  EXPECT_NE(o.excluded[0].reason.find("inconsistent dealer"), std::string::npos) << o.excluded[0].reason;
-  EXPECT_NE(o.excluded[0].reason.find("self-mask share is off the committed polynomial"), std::string::npos)
+  EXPECT_NE(o.excluded[0].reason.find("inconsistent dealer"), std::string::npos)
+      << o.excluded[0].reason;
+  EXPECT_NE(o.excluded[0].reason.find("self-mask share is off the committed polynomial"),
+            std::string::npos)
       << o.excluded[0].reason;
   EXPECT_FALSE(o.u1.contains(3));
   EXPECT_EQ(o.u1.size(), 11u);
   EXPECT_EQ(o.aggregate.survivors.size(), 11u);
-  EXPECT_TRUE(o.aggregate.dropped.empty()) << "an excluded dealer is not a dropout: nobody masked with it";
+  EXPECT_TRUE(o.aggregate.dropped.empty())
+      << "an excluded dealer is not a dropout: nobody masked with it";
   EXPECT_EQ(o.aggregate.sum, o.plaintext_sum);
   EXPECT_TRUE(o.aggregate.identified_bad_shares.empty());
 }
@@ -329,7 +345,8 @@ TEST(SecAgg, ABoxThatDoesNotOpenConvictsItsDealer) {
   const auto o = run_with_rogue(p, 0, s);
   ASSERT_EQ(o.excluded.size(), 1u);
   EXPECT_EQ(o.excluded[0].node, 0u);
-  EXPECT_NE(o.excluded[0].reason.find("box does not open"), std::string::npos) << o.excluded[0].reason;
+  EXPECT_NE(o.excluded[0].reason.find("box does not open"), std::string::npos)
+      << o.excluded[0].reason;
   EXPECT_EQ(o.aggregate.sum, o.plaintext_sum);
   EXPECT_EQ(o.aggregate.survivors.size(), 9u);
 }
@@ -341,7 +358,8 @@ TEST(SecAgg, ADealingThatDoesNotCommitToTheAdvertisedKeyIsRefused) {
   const auto o = run_with_rogue(p, 7, s);
   ASSERT_EQ(o.excluded.size(), 1u);
   EXPECT_EQ(o.excluded[0].node, 7u);
-  EXPECT_NE(o.excluded[0].reason.find("does not commit to its advertised mask key"), std::string::npos)
+  EXPECT_NE(o.excluded[0].reason.find("does not commit to its advertised mask key"),
+            std::string::npos)
       << o.excluded[0].reason;
   EXPECT_EQ(o.aggregate.sum, o.plaintext_sum);
 }
@@ -356,10 +374,13 @@ TEST(SecAgg, FalseAccusersAreExcludedAndTheAccusedStays) {
   const auto o = run_with_rogue(p, 5, s);
   ASSERT_EQ(o.excluded.size(), 2u);
   EXPECT_EQ(o.excluded[0].node, 1u);
-  EXPECT_NE(o.excluded[0].reason.find("false complaint against node 5 (its box holds shares that verify)"),
-            std::string::npos) << o.excluded[0].reason;
+  EXPECT_NE(o.excluded[0].reason.find(
+                "false complaint against node 5 (its box holds shares that verify)"),
+            std::string::npos)
+      << o.excluded[0].reason;
   EXPECT_EQ(o.excluded[1].node, 8u);
-  EXPECT_NE(o.excluded[1].reason.find("proof does not verify"), std::string::npos) << o.excluded[1].reason;
+  EXPECT_NE(o.excluded[1].reason.find("proof does not verify"), std::string::npos)
+      << o.excluded[1].reason;
   EXPECT_TRUE(o.u1.contains(5));
   EXPECT_TRUE(o.u1.contains(2));
   // The rogue deals consistently but never sends an input: it is a dropout whose pairwise

@@ -5,9 +5,9 @@
 
 #include <fstream>
 #include <map>
-#include <type_traits>
 #include <sstream>
 #include <string>
+#include <type_traits>
 
 #include "murmur/server/config_schema.hpp"
 #include "murmur/testing/temp_dir.hpp"
@@ -77,7 +77,8 @@ TEST(ConfigSchema, AFileAtFaultNamesTheKey) {
   TempDir dir("murmur-config-bad");
   // A minimal valid file; each case adds one line to one table (a new table when absent).
   const std::vector<std::pair<std::string, std::string>> base = {
-      {"server", "curve = false"}, {"task", "parameters = 10"},
+      {"server", "curve = false"},
+      {"task", "parameters = 10"},
       {"task", "participants = \"participants.csv\""}};
   const auto expect_key = [&](const std::string& table, const std::string& line,
                               const std::string& key, const std::string& needle) {
@@ -97,8 +98,9 @@ TEST(ConfigSchema, AFileAtFaultNamesTheKey) {
     }
   };
   {
-    std::string text = "[server]\ncurve = false\n[task]\nparameters = 10\n"
-                       "participants = \"participants.csv\"\n";
+    std::string text =
+        "[server]\ncurve = false\n[task]\nparameters = 10\n"
+        "participants = \"participants.csv\"\n";
     EXPECT_NO_THROW(server::load_config(example_in(dir, text))) << "the minimal file is valid";
   }
   expect_key("servr", "endpoint = \"x\"", "servr", "unknown table");

@@ -47,8 +47,8 @@ struct ServerSetup {
   server::Config config;
 
   ServerSetup(std::size_t participants, std::uint64_t parameters) {
-    dir = std::filesystem::temp_directory_path() /
-          ("murmur-test-" + std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}()));
+    dir = std::filesystem::temp_directory_path() / ("murmur-test-" + std::to_string(::getpid()) +
+                                                    "-" + std::to_string(std::random_device{}()));
     std::filesystem::create_directories(dir);
     config.data_dir = dir / "data";
     config.endpoint = "tcp://127.0.0.1:" + std::to_string(free_port());
@@ -84,7 +84,8 @@ class RawNode {
   chain::Address address() const { return key_.address(); }
 
   /// Registers this node's Curve key on the registration endpoint; returns the reply.
-  wire::Envelope register_node(std::uint64_t chain_id = 31337, const chain::PrivateKey* signer = nullptr) {
+  wire::Envelope register_node(std::uint64_t chain_id = 31337,
+                               const chain::PrivateKey* signer = nullptr) {
     zmq::socket_t s = socket(cfg_.register_endpoint);
     wire::Envelope e;
     e.set_request_id(1);
@@ -94,7 +95,8 @@ class RawNode {
     zmq_z85_decode(raw.data(), public_.c_str());
     r->set_curve_public_key(raw.data(), 32);
     r->set_chain_id(chain_id);
-    const auto sig = (signer ? *signer : key_).sign(protocol::register_digest(chain_id, raw)).to_rsv();
+    const auto sig =
+        (signer ? *signer : key_).sign(protocol::register_digest(chain_id, raw)).to_rsv();
     r->set_signature(sig.data(), sig.size());
     auto frames = protocol::encode(e);
     if (!zmq::send_multipart(s, frames)) return wire::Envelope{};
@@ -103,9 +105,10 @@ class RawNode {
 
   /// Sends raw frames on the round endpoint and returns the decoded reply (nullopt: none
   /// within the timeout).
-  std::optional<wire::Envelope> send_frames(std::vector<zmq::message_t> frames,
-                                            std::chrono::milliseconds timeout = std::chrono::seconds(5),
-                                            zmq::message_t* payload = nullptr) {
+  std::optional<wire::Envelope> send_frames(
+      std::vector<zmq::message_t> frames,
+      std::chrono::milliseconds timeout = std::chrono::seconds(5),
+      zmq::message_t* payload = nullptr) {
     if (!round_) round_ = socket(cfg_.endpoint);
     if (!zmq::send_multipart(*round_, frames)) return std::nullopt;
     return receive(*round_, timeout, payload);
@@ -139,8 +142,8 @@ class RawNode {
     return call(e).value().round_info();
   }
 
-  wire::Envelope begin(std::uint64_t round, std::uint64_t parameters, wire::DType dtype = wire::DTYPE_F32,
-                       std::uint64_t task = 1) {
+  wire::Envelope begin(std::uint64_t round, std::uint64_t parameters,
+                       wire::DType dtype = wire::DTYPE_F32, std::uint64_t task = 1) {
     wire::Envelope e;
     auto* b = e.mutable_upload_begin();
     b->set_task_id(task);
@@ -150,8 +153,8 @@ class RawNode {
     return call(e).value();
   }
 
-  wire::Envelope chunk(std::uint64_t upload, std::uint64_t offset, std::span<const std::uint8_t> bytes,
-                       bool corrupt_checksum = false) {
+  wire::Envelope chunk(std::uint64_t upload, std::uint64_t offset,
+                       std::span<const std::uint8_t> bytes, bool corrupt_checksum = false) {
     wire::Envelope e;
     auto* c = e.mutable_upload_chunk();
     c->set_upload_id(upload);
@@ -163,14 +166,16 @@ class RawNode {
     return call(e, bytes).value();
   }
 
-  wire::Envelope commit(std::uint64_t upload, std::uint64_t round, std::span<const std::uint8_t> bytes,
-                        std::uint64_t samples, const chain::PrivateKey* signer = nullptr) {
+  wire::Envelope commit(std::uint64_t upload, std::uint64_t round,
+                        std::span<const std::uint8_t> bytes, std::uint64_t samples,
+                        const chain::PrivateKey* signer = nullptr) {
     const auto hash = protocol::update_hash(bytes);
     chain::Eip712Domain domain;
     domain.chain_id = cfg_.chain_id;
     domain.verifying_contract = cfg_.contract;
-    const auto sig = chain::sign_update(signer ? *signer : key_, domain,
-                                        {chain::U256(cfg_.task_id), chain::U256(round), hash, chain::U256(samples)});
+    const auto sig = chain::sign_update(
+        signer ? *signer : key_, domain,
+        {chain::U256(cfg_.task_id), chain::U256(round), hash, chain::U256(samples)});
     wire::Envelope e;
     auto* c = e.mutable_upload_commit();
     c->set_upload_id(upload);
@@ -181,13 +186,16 @@ class RawNode {
   }
 
   /// Begin, every chunk, commit; returns the commit's reply.
-  wire::Envelope upload(std::uint64_t round, const std::vector<float>& values, std::uint64_t samples) {
+  wire::Envelope upload(std::uint64_t round, const std::vector<float>& values,
+                        std::uint64_t samples) {
     const auto accepted = begin(round, values.size());
     if (accepted.has_error()) return accepted;
     const auto& a = accepted.upload_accepted();
     const auto all = bytes_of(values);
     for (std::uint64_t at = a.resume_offset(); at < all.size(); at += a.chunk_bytes()) {
-      const auto ack = chunk(a.upload_id(), at, all.subspan(at, std::min<std::uint64_t>(a.chunk_bytes(), all.size() - at)));
+      const auto ack =
+          chunk(a.upload_id(), at,
+                all.subspan(at, std::min<std::uint64_t>(a.chunk_bytes(), all.size() - at)));
       if (ack.has_error()) return ack;
     }
     return commit(a.upload_id(), round, all, samples);
@@ -197,8 +205,9 @@ class RawNode {
     chain::Eip712Domain domain;
     domain.chain_id = cfg_.chain_id;
     domain.verifying_contract = cfg_.contract;
-    const auto sig = chain::sign_vote(key_, domain, {chain::U256(cfg_.task_id), chain::U256(round), model,
-                                                     static_cast<std::int8_t>(score)});
+    const auto sig = chain::sign_vote(
+        key_, domain,
+        {chain::U256(cfg_.task_id), chain::U256(round), model, static_cast<std::int8_t>(score)});
     wire::Envelope e;
     auto* v = e.mutable_vote();
     v->set_task_id(cfg_.task_id);
@@ -244,9 +253,9 @@ class RawNode {
     return s;
   }
 
-  static std::optional<wire::Envelope> receive(zmq::socket_t& s,
-                                               std::chrono::milliseconds timeout = std::chrono::seconds(5),
-                                               zmq::message_t* payload = nullptr) {
+  static std::optional<wire::Envelope> receive(
+      zmq::socket_t& s, std::chrono::milliseconds timeout = std::chrono::seconds(5),
+      zmq::message_t* payload = nullptr) {
     zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
     if (zmq::poll(&item, 1, timeout) == 0) return std::nullopt;
     std::vector<zmq::message_t> frames;
@@ -278,9 +287,11 @@ bool eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::second
 
 inline ::testing::AssertionResult is_error(const wire::Envelope& e, wire::ErrorCode code) {
   if (e.has_error() && e.error().code() == code) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "expected " << wire::ErrorCode_Name(code) << ", got "
-                                       << (e.has_error() ? wire::ErrorCode_Name(e.error().code()) + " (" + e.error().message() + ")"
-                                                         : std::string("no error: ") + e.ShortDebugString());
+  return ::testing::AssertionFailure()
+         << "expected " << wire::ErrorCode_Name(code) << ", got "
+         << (e.has_error()
+                 ? wire::ErrorCode_Name(e.error().code()) + " (" + e.error().message() + ")"
+                 : std::string("no error: ") + e.ShortDebugString());
 }
 
 }  // namespace murmur::test

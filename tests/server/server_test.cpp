@@ -10,19 +10,23 @@ namespace {
 
 std::vector<float> update_for(std::size_t node, std::size_t d, float scale = 1.0f) {
   std::vector<float> v(d);
-  for (std::size_t j = 0; j < d; ++j) v[j] = scale * (static_cast<float>((node * 131 + j * 7) % 97) / 97.0f - 0.5f);
+  for (std::size_t j = 0; j < d; ++j)
+    v[j] = scale * (static_cast<float>((node * 131 + j * 7) % 97) / 97.0f - 0.5f);
   return v;
 }
 
 /// The model murmurd must produce: previous global + the rule over the rows sorted by address.
-chain::Hash32 expected_model(const server::Config& cfg, std::vector<std::pair<chain::Address, std::vector<float>>> rows,
+chain::Hash32 expected_model(const server::Config& cfg,
+                             std::vector<std::pair<chain::Address, std::vector<float>>> rows,
                              const std::vector<float>& global, std::vector<double> samples) {
-  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::sort(rows.begin(), rows.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<float> data;
   for (auto& [a, r] : rows) data.insert(data.end(), r.begin(), r.end());
   auto cpu = kernels::make_cpu_backend(2);
   std::vector<float> delta(cfg.parameters);
-  kernels::aggregate(*cpu, kernels::MemoryRowSource(data, rows.size(), cfg.parameters), samples, cfg.aggregation, delta);
+  kernels::aggregate(*cpu, kernels::MemoryRowSource(data, rows.size(), cfg.parameters), samples,
+                     cfg.aggregation, delta);
   std::vector<float> model = global;
   for (std::size_t j = 0; j < model.size(); ++j) model[j] += delta[j];
   return chain::keccak256(bytes_of(model));
@@ -48,11 +52,13 @@ TEST(Server, WholeRoundAggregatesTheCommittedUpdates) {
   ASSERT_TRUE(eventually([&] { return srv.snapshot().round == 2; }));
   const auto snap = srv.snapshot();
   EXPECT_NE(snap.last_outcome.find("accepted"), std::string::npos) << snap.last_outcome;
-  const auto want = expected_model(setup.config, rows, std::vector<float>(10000, 0.0f), {100, 100, 100, 100});
+  const auto want =
+      expected_model(setup.config, rows, std::vector<float>(10000, 0.0f), {100, 100, 100, 100});
   EXPECT_EQ(snap.global_model, want);
   RawNode reader(ctx, setup.config, srv.curve_public_key(), node_key(0));
   ASSERT_TRUE(reader.register_node().has_registered());
-  EXPECT_EQ(chain::keccak256(reader.download(snap.global_model)), want) << "download differs from the hash";
+  EXPECT_EQ(chain::keccak256(reader.download(snap.global_model)), want)
+      << "download differs from the hash";
   srv.stop();
 }
 
@@ -79,7 +85,9 @@ TEST(Server, VotesDecideAndARejectedModelIsNotAdopted) {
         for (auto& n : *group) all.push_back(std::move(n));
       proposers.clear();
       voters.clear();
-      for (auto& n : all) (n->round_info().role() == wire::ROLE_PROPOSER ? proposers : voters).push_back(std::move(n));
+      for (auto& n : all)
+        (n->round_info().role() == wire::ROLE_PROPOSER ? proposers : voters)
+            .push_back(std::move(n));
       // Roles come from the local seed keccak(tag, task, round) and the fixed test keys: round 2
       // draws both roles, so every check below runs.
       ASSERT_FALSE(voters.empty()) << "round 2 drew no voter";
@@ -123,7 +131,8 @@ TEST(Server, RoundWithoutQuorumEndsWithAReason) {
   const auto global = srv.snapshot().global_model;
   ASSERT_TRUE(node.upload(1, update_for(0, 1000), 5).has_committed());
   ASSERT_TRUE(eventually([&] { return srv.snapshot().round == 2; }, std::chrono::seconds(10)));
-  EXPECT_NE(srv.snapshot().last_outcome.find("no quorum: 1 of 3"), std::string::npos) << srv.snapshot().last_outcome;
+  EXPECT_NE(srv.snapshot().last_outcome.find("no quorum: 1 of 3"), std::string::npos)
+      << srv.snapshot().last_outcome;
   EXPECT_EQ(srv.snapshot().global_model, global);
   // Too late for round 1.
   EXPECT_TRUE(is_error(node.begin(1, 1000), wire::ERR_WRONG_ROUND));
@@ -158,8 +167,11 @@ TEST(Server, RestartResumesAPartialUploadFromItsDurableOffset) {
   EXPECT_EQ(again.upload_accepted().upload_id(), upload_id);
   EXPECT_EQ(again.upload_accepted().resume_offset(), 3u * 4096);
   for (std::uint64_t at = 3 * 4096; at < all.size(); at += 4096)
-    ASSERT_TRUE(node.chunk(upload_id, at, all.subspan(at, std::min<std::uint64_t>(4096, all.size() - at))).has_chunk_ack());
-  ASSERT_TRUE(node.commit(upload_id, 1, all, 7).has_committed()) << "hash over resumed bytes must match";
+    ASSERT_TRUE(
+        node.chunk(upload_id, at, all.subspan(at, std::min<std::uint64_t>(4096, all.size() - at)))
+            .has_chunk_ack());
+  ASSERT_TRUE(node.commit(upload_id, 1, all, 7).has_committed())
+      << "hash over resumed bytes must match";
   srv.stop();
 }
 
@@ -247,7 +259,9 @@ TEST(Server, MetricsCountAcceptedAndRefusedRequests) {
   ASSERT_TRUE(res) << "metrics endpoint did not answer";
   EXPECT_EQ(res->status, 200);
   EXPECT_NE(res->body.find("murmur_uploads_accepted_total 1"), std::string::npos) << res->body;
-  EXPECT_NE(res->body.find("murmur_requests_refused_total{code=\"ERR_WRONG_TASK\"} 1"), std::string::npos) << res->body;
+  EXPECT_NE(res->body.find("murmur_requests_refused_total{code=\"ERR_WRONG_TASK\"} 1"),
+            std::string::npos)
+      << res->body;
   EXPECT_NE(res->body.find("murmur_bytes_in_total 4096"), std::string::npos) << res->body;
   EXPECT_NE(res->body.find("murmur_backend_info{backend=\"cpu"), std::string::npos) << res->body;
   srv.stop();
@@ -262,7 +276,8 @@ class BadInput : public ::testing::Test {
     srv = std::make_unique<server::Server>(setup.config);
     srv->start();
     for (std::size_t i = 0; i < 5; ++i) {
-      nodes.push_back(std::make_unique<RawNode>(ctx, setup.config, srv->curve_public_key(), node_key(i)));
+      nodes.push_back(
+          std::make_unique<RawNode>(ctx, setup.config, srv->curve_public_key(), node_key(i)));
       ASSERT_TRUE(nodes.back()->register_node().has_registered());
     }
   }
@@ -297,7 +312,8 @@ TEST_F(BadInput, FramingAndEncoding) {
   EXPECT_TRUE(is_error(n.send_frames(std::move(no_tensor)).value(), wire::ERR_BAD_FRAMES));
   // Larger than a chunk (4 KiB here) but under ZeroMQ's hard cap: a typed refusal.
   chunk.set_request_id(102);
-  EXPECT_TRUE(is_error(n.call(chunk, std::vector<std::uint8_t>(6000)).value(), wire::ERR_TOO_LARGE));
+  EXPECT_TRUE(
+      is_error(n.call(chunk, std::vector<std::uint8_t>(6000)).value(), wire::ERR_TOO_LARGE));
   // A reply from the server is not a request.
   wire::Envelope not_request;
   not_request.mutable_status();
@@ -314,12 +330,16 @@ TEST_F(BadInput, UploadsThatBreakTheRules) {
   EXPECT_TRUE(is_error(n.begin(1, 999), wire::ERR_MALFORMED));
   const auto a = n.begin(1, 2048).upload_accepted();
   EXPECT_EQ(a.total_bytes(), 8192u);
-  EXPECT_TRUE(is_error(n.chunk(a.upload_id() + 7, 0, all.subspan(0, 4096)), wire::ERR_UNKNOWN_UPLOAD));
-  EXPECT_TRUE(is_error(n.chunk(a.upload_id(), 0, all.subspan(0, 4096), /*corrupt=*/true), wire::ERR_BAD_CHECKSUM));
-  EXPECT_TRUE(is_error(n.chunk(a.upload_id(), 4096, all.subspan(0, 4096)), wire::ERR_OUT_OF_RANGE));  // a gap
+  EXPECT_TRUE(
+      is_error(n.chunk(a.upload_id() + 7, 0, all.subspan(0, 4096)), wire::ERR_UNKNOWN_UPLOAD));
+  EXPECT_TRUE(is_error(n.chunk(a.upload_id(), 0, all.subspan(0, 4096), /*corrupt=*/true),
+                       wire::ERR_BAD_CHECKSUM));
+  EXPECT_TRUE(is_error(n.chunk(a.upload_id(), 4096, all.subspan(0, 4096)),
+                       wire::ERR_OUT_OF_RANGE));  // a gap
   ASSERT_TRUE(n.chunk(a.upload_id(), 0, all.subspan(0, 4096)).has_chunk_ack());
-  EXPECT_TRUE(is_error(n.chunk(a.upload_id(), 0, all.subspan(0, 4096)), wire::ERR_REPLAY));  // again
-  EXPECT_TRUE(is_error(n.commit(a.upload_id(), 1, all, 10), wire::ERR_OUT_OF_RANGE));        // incomplete
+  EXPECT_TRUE(
+      is_error(n.chunk(a.upload_id(), 0, all.subspan(0, 4096)), wire::ERR_REPLAY));    // again
+  EXPECT_TRUE(is_error(n.commit(a.upload_id(), 1, all, 10), wire::ERR_OUT_OF_RANGE));  // incomplete
   // A chunk running past the declared size.
   std::vector<std::uint8_t> too_long(all.begin() + 4096, all.end());
   too_long.resize(4096 + 8, 0);
@@ -358,7 +378,8 @@ TEST_F(BadInput, NonFiniteValuesAreRefusedAndTheUploadCanStartOver) {
     std::vector<std::uint8_t> bytes(v.size() * protocol::element_bytes(dtype));
     protocol::from_float(dtype, v, bytes);
     const auto a = n.begin(1, 2048, dtype).upload_accepted();
-    EXPECT_TRUE(is_error(n.chunk(a.upload_id(), 0, std::span(bytes).subspan(0, 4096)), wire::ERR_NON_FINITE))
+    EXPECT_TRUE(is_error(n.chunk(a.upload_id(), 0, std::span(bytes).subspan(0, 4096)),
+                         wire::ERR_NON_FINITE))
         << wire::DType_Name(dtype);
   }
   // Beginning again gives a fresh upload that goes through.
@@ -438,7 +459,8 @@ TEST(Server, UploadAfterTheDeadlineIsRefused) {
   ASSERT_TRUE(early.register_node().has_registered());
   ASSERT_TRUE(late.register_node().has_registered());
   ASSERT_TRUE(early.upload(1, update_for(0, 2048), 1).has_committed());
-  ASSERT_TRUE(eventually([&] { return srv.snapshot().stage != wire::STAGE_UPLOADING; }, std::chrono::seconds(10)));
+  ASSERT_TRUE(eventually([&] { return srv.snapshot().stage != wire::STAGE_UPLOADING; },
+                         std::chrono::seconds(10)));
   EXPECT_TRUE(is_error(late.begin(1, 2048), wire::ERR_DEADLINE));
   srv.stop();
 }

@@ -126,8 +126,8 @@ class NodeClient {
   /// handling; the reply must carry `expected` (ERR_DUPLICATE after a lost reply counts as
   /// done and is returned as is). `payload` is the raw frame of a body that carries one. The
   /// SecAgg+ stages (secagg_node.hpp) speak through this.
-  protocol::Message exchange(wire::Envelope request, wire::Envelope::BodyCase expected, const char* what,
-                             std::span<const std::uint8_t> payload = {});
+  protocol::Message exchange(wire::Envelope request, wire::Envelope::BodyCase expected,
+                             const char* what, std::span<const std::uint8_t> payload = {});
 
  private:
   struct Impl;

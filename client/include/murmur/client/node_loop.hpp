@@ -3,8 +3,8 @@
 // update per round (from a training callback or from files) — or, when the round runs SecAgg+,
 // send it masked through the SecAgg+ stages (SecAggNode; the update is computed when the
 // advertise stage opens, so murmurd's [secagg] advertise_seconds must cover training) — as a
-// voter fetch the candidate model and vote on it by a rule. Ends when the task closes, after a number of rounds, or when
-// the server's round stops moving for too long.
+// voter fetch the candidate model and vote on it by a rule. Ends when the task closes, after a
+// number of rounds, or when the server's round stops moving for too long.
 #include <chrono>
 #include <cstdint>
 #include <filesystem>

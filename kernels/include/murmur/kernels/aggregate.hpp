@@ -42,9 +42,9 @@ struct RowDiagnostic {
 };
 
 struct AggregationReport {
-  std::string rule;                  ///< describe(spec)
-  std::vector<RowDiagnostic> rows;   ///< one per input row
-  std::size_t passes = 0;            ///< passes made over the rows (validation included)
+  std::string rule;                 ///< describe(spec)
+  std::vector<RowDiagnostic> rows;  ///< one per input row
+  std::size_t passes = 0;           ///< passes made over the rows (validation included)
   std::size_t finite_rows = 0;
 };
 
@@ -54,10 +54,10 @@ struct AggregationReport {
 /// Order of work: a validation pass drops rows with NaN/Inf; pre-aggregation steps mix the
 /// remaining rows (their mixing is computed tile by tile, never materialised); the rule runs
 /// (1 pass, or 2 for rules that need the Gram matrix); a last pass measures every row's
-/// distance to the aggregate (unless spec.distances is off). Deterministic: the same bits for any thread count and, for the
-/// rows sorted by client id, any arrival order.
-/// Preconditions: sample_counts.size() == source.rows() with finite positive entries,
-/// out.size() == source.cols(). Throws AggregationError when the rule cannot apply.
+/// distance to the aggregate (unless spec.distances is off). Deterministic: the same bits for any
+/// thread count and, for the rows sorted by client id, any arrival order. Preconditions:
+/// sample_counts.size() == source.rows() with finite positive entries, out.size() == source.cols().
+/// Throws AggregationError when the rule cannot apply.
 AggregationReport aggregate(Backend& backend, const RowSource& source,
                             std::span<const double> sample_counts, const AggregationSpec& spec,
                             std::span<float> out);

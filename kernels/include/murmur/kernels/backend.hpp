@@ -62,14 +62,14 @@ struct CudaDevice {
 
 /// What the CUDA runtime says about this machine; every field is filled even with no device.
 struct CudaStatus {
-  bool compiled = false;           ///< the CUDA backend is in this build
-  std::string architectures;       ///< SM architectures compiled, e.g. "80;90"
-  int runtime_version = 0;         ///< e.g. 13000
-  int driver_version = 0;          ///< 0 when no driver is installed
+  bool compiled = false;            ///< the CUDA backend is in this build
+  std::string architectures;        ///< SM architectures compiled, e.g. "80;90"
+  int runtime_version = 0;          ///< e.g. 13000
+  int driver_version = 0;           ///< 0 when no driver is installed
   std::vector<CudaDevice> devices;  ///< empty when none answers
-  std::string error;               ///< the runtime's error text when no device answers
-  std::string cublas_version;      ///< e.g. "13.0.2"
-  std::string nccl_version;        ///< e.g. "2.27.7"
+  std::string error;                ///< the runtime's error text when no device answers
+  std::string cublas_version;       ///< e.g. "13.0.2"
+  std::string nccl_version;         ///< e.g. "2.27.7"
 };
 
 /// Queries the CUDA runtime, driver, cuBLAS and NCCL; never throws.

@@ -70,9 +70,7 @@ class SubsetRowSource final : public RowSource {
   void read_row(std::size_t i, std::size_t begin, std::size_t end, float* dst) const override {
     base_.read_row(index_[i], begin, end, dst);
   }
-  const float* resident_row(std::size_t i) const override {
-    return base_.resident_row(index_[i]);
-  }
+  const float* resident_row(std::size_t i) const override { return base_.resident_row(index_[i]); }
   const std::vector<std::size_t>& index() const { return index_; }
 
  private:

@@ -38,10 +38,10 @@
 #include <stdexcept>
 #include <vector>
 
-#include "murmur/kernels/backend.hpp"
-#include "murmur/secagg/fixed_point.hpp"
-#include "murmur/secagg/feldman.hpp"
 #include <string>
+#include "murmur/kernels/backend.hpp"
+#include "murmur/secagg/feldman.hpp"
+#include "murmur/secagg/fixed_point.hpp"
 
 namespace murmur::secagg {
 
@@ -65,7 +65,7 @@ struct Params {
   std::uint64_t round = 0;      ///< binds every mask stream to the round
   std::uint64_t graph_seed = 0;
   FixedPoint fixed_point;
-  std::size_t dimension = 0;    ///< words per update
+  std::size_t dimension = 0;  ///< words per update
 };
 
 /// A permutation of [0, n) by Fisher-Yates from mt19937_64 with unbiased draws: every node
@@ -172,7 +172,8 @@ struct Aggregate {
   std::vector<NodeId> dropped;
   std::vector<NodeId> excluded_malformed;     ///< masked vectors refused (treated as dropped)
   std::vector<NodeId> identified_bad_shares;  ///< returned shares that contradict commitments
-  std::vector<Exclusion> excluded_at_sharing;  ///< bad dealings, inconsistent dealers, false accusers
+  std::vector<Exclusion>
+      excluded_at_sharing;  ///< bad dealings, inconsistent dealers, false accusers
 };
 
 class Server {

@@ -65,7 +65,7 @@ struct ConfigKey {
 /// One table of the configuration file.
 struct ConfigTable {
   std::string_view name;
-  std::string_view doc;  ///< a paragraph, for the example's comment and the reference
+  std::string_view doc;   ///< a paragraph, for the example's comment and the reference
   bool optional = false;  ///< present or not as a whole (the example shows it commented out)
 };
 

@@ -31,11 +31,11 @@ struct RoundSnapshot {
 /// sums over groups, never an individual update (a group of one is one by configuration).
 struct SecAggOutcome {
   std::uint64_t round = 0;
-  std::vector<std::vector<std::uint32_t>> group_sums;      ///< groups that produced a sum
+  std::vector<std::vector<std::uint32_t>> group_sums;        ///< groups that produced a sum
   std::vector<std::vector<chain::Address>> group_survivors;  ///< whose inputs each sum holds
-  std::vector<chain::Address> dropped;    ///< dealt keys, sent no masked input
-  std::vector<std::string> excluded;      ///< "0x…: reason" for nodes excluded at share time
-  std::vector<std::string> failed_groups; ///< groups whose round failed, with the reason
+  std::vector<chain::Address> dropped;                       ///< dealt keys, sent no masked input
+  std::vector<std::string> excluded;       ///< "0x…: reason" for nodes excluded at share time
+  std::vector<std::string> failed_groups;  ///< groups whose round failed, with the reason
 };
 
 class Server {

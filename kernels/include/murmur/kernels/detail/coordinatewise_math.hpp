@@ -37,7 +37,9 @@ MURMUR_HD inline void odd_even_merge_sort(int n, CompareExchange&& ce) {
 
 /// Rows' values enter the sort as x + 0.0f, which turns -0 into +0: the sorted column is then
 /// a unique sequence of bits, so any correct sort on either backend gives the same result.
-MURMUR_HD inline float canonical(float x) { return x + 0.0f; }
+MURMUR_HD inline float canonical(float x) {
+  return x + 0.0f;
+}
 
 /// Reduces a sorted column v[0], v[stride], ..., v[(n-1)*stride] (ascending, finite).
 /// Sums are in double in ascending order, then rounded once to float.
