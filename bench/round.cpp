@@ -37,7 +37,7 @@
 #include "murmur/model/mlp_spec.hpp"
 #include "murmur/model/round_validation.hpp"
 #include "murmur/server/server.hpp"
-#include "murmur/sim/server_records.hpp"
+#include "murmur/server/state_view.hpp"
 #include "murmur/sim/simulate_chain.hpp"
 #include "murmur/testing/local_chain.hpp"
 
@@ -196,7 +196,7 @@ void Round(benchmark::State& state) {
     benchmark::DoNotOptimize(v.global.mean_loss);
 
     if (post) {
-      sim::ServerRecords records(dir);
+      server::StateView records(dir);
       std::vector<chain::Address> flagged;
       for (const auto& [a, diag] : records.diagnostics(1))
         if (diag.verdict != "kept") flagged.push_back(a);

@@ -16,7 +16,7 @@
 #include "murmur/chain/key_source.hpp"
 #include "murmur/chain/poster.hpp"
 
-namespace murmur::client {
+namespace murmur::cli {
 namespace {
 
 using namespace murmur::chain;
@@ -441,4 +441,4 @@ void add_chain_commands(CLI::App& app) {
   }
 }
 
-}  // namespace murmur::client
+}  // namespace murmur::cli

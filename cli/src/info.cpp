@@ -9,7 +9,7 @@
 #define MURMUR_VERSION "unknown"
 #endif
 
-namespace murmur::client {
+namespace murmur::cli {
 namespace {
 
 std::string cuda_version(int v) {
@@ -56,4 +56,4 @@ void print_info(std::ostream& out) {
   row("selected backend") << backend->describe() << "\n";
 }
 
-}  // namespace murmur::client
+}  // namespace murmur::cli

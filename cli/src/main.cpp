@@ -16,12 +16,12 @@ int main(int argc, char** argv) {
   app.add_subcommand("info",
                      "Print the version, the backends compiled in and the hardware found "
                      "(CPU, BLAS, libtorch, CUDA devices, NCCL)")
-      ->callback([] { murmur::client::print_info(std::cout); });
-  murmur::client::add_chain_commands(app);
-  murmur::client::add_node_command(app);
-  murmur::client::add_load_command(app);
-  murmur::client::add_validate_command(app);
-  murmur::client::add_simulate_commands(app);
+      ->callback([] { murmur::cli::print_info(std::cout); });
+  murmur::cli::add_chain_commands(app);
+  murmur::cli::add_node_command(app);
+  murmur::cli::add_load_command(app);
+  murmur::cli::add_validate_command(app);
+  murmur::cli::add_simulate_commands(app);
 
   try {
     app.parse(argc, argv);

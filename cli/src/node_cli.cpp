@@ -10,7 +10,7 @@
 #include "murmur/client/node_keys.hpp"
 #include "murmur/client/node_loop.hpp"
 
-namespace murmur::client {
+namespace murmur::cli {
 namespace {
 
 /// Options that `node` and `load` share: where murmurd is and how to talk to it.
@@ -61,12 +61,12 @@ std::string server_key(const Connection& c) {
   return line;
 }
 
-ClientOptions client_options(const Connection& c) {
+client::ClientOptions client_options(const Connection& c) {
   if (c.endpoint.empty() || c.register_endpoint.empty())
     throw std::runtime_error(
         "pass murmurd's --endpoint and --register-endpoint (its config's endpoint and "
         "register_endpoint)");
-  ClientOptions o;
+  client::ClientOptions o;
   o.endpoint = c.endpoint;
   o.register_endpoint = c.register_endpoint;
   o.server_public_key = server_key(c);
@@ -135,14 +135,14 @@ void add_node_command(CLI::App& app) {
   cmd->add_flag("--no-register", a->no_register, "skip Register (the Curve key is already bound)");
   cmd->callback([a] {
     const chain::PrivateKey key =
-        a->seed ? derive_node_key(*a->seed, a->index)
+        a->seed ? client::derive_node_key(*a->seed, a->index)
                 : chain::load_key(a->key_file.empty()
                                       ? std::nullopt
                                       : std::optional<std::filesystem::path>(a->key_file));
-    ClientOptions co = client_options(a->c);
-    co.curve = load_or_create_curve_keys(a->curve_key_file);
-    NodeClient client(std::move(co));
-    NodeLoopOptions lo;
+    client::ClientOptions co = client_options(a->c);
+    co.curve = client::load_or_create_curve_keys(a->curve_key_file);
+    client::NodeClient client(std::move(co));
+    client::NodeLoopOptions lo;
     lo.chain_id = a->c.chain_id;
     lo.domain = domain(a->c);
     lo.dtype = dtype(a->c);
@@ -150,10 +150,13 @@ void add_node_command(CLI::App& app) {
     lo.max_rounds = a->rounds;
     lo.idle_timeout = std::chrono::seconds(a->idle_timeout_s);
     lo.register_first = !a->no_register;
-    const Trainer trainer =
-        a->updates.empty() ? Trainer([](RoundContext&) { return std::optional<TrainedUpdate>(); })
-                           : updates_from_files(a->updates, a->num_samples);
-    const auto r = run_node(client, key, lo, trainer, rms_step_rule(a->max_rms_step), &std::cout);
+    const client::Trainer trainer = a->updates.empty()
+                                        ? client::Trainer([](client::RoundContext&) {
+                                            return std::optional<client::TrainedUpdate>();
+                                          })
+                                        : client::updates_from_files(a->updates, a->num_samples);
+    const auto r = client::run_node(client, key, lo, trainer,
+                                    client::rms_step_rule(a->max_rms_step), &std::cout);
     std::cout << "node " << key.address().to_checksum() << ": " << r.rounds_seen << " rounds, "
               << r.uploads << " uploads, " << r.votes << " votes"
               << (r.closed ? ", task closed" : "") << "\n";
@@ -163,7 +166,7 @@ void add_node_command(CLI::App& app) {
 void add_load_command(CLI::App& app) {
   struct Args {
     Connection c;
-    LoadOptions o;
+    client::LoadOptions o;
     long wait_s = 60;
     bool json = false, print_addresses = false, no_register = false;
   };
@@ -192,10 +195,11 @@ void add_load_command(CLI::App& app) {
   cmd->add_flag("--print-addresses", a->print_addresses,
                 "print the nodes' addresses (one per line, for the participants file) and exit");
   cmd->callback([a] {
-    LoadOptions o = a->o;
+    client::LoadOptions o = a->o;
     if (a->print_addresses) {
       for (std::uint64_t i = 0; i < o.nodes; ++i)
-        std::cout << derive_node_key(o.seed, o.first_index + i).address().to_checksum() << "\n";
+        std::cout << client::derive_node_key(o.seed, o.first_index + i).address().to_checksum()
+                  << "\n";
       return;
     }
     o.client = client_options(a->c);
@@ -204,11 +208,11 @@ void add_load_command(CLI::App& app) {
     o.dtype = dtype(a->c);
     o.register_nodes = !a->no_register;
     o.wait_for_uploading = std::chrono::seconds(a->wait_s);
-    const LoadReport r = run_load(o, &std::cerr);
+    const client::LoadReport r = client::run_load(o, &std::cerr);
     print_load_report(std::cout, r, a->json);
     if (r.committed != r.nodes - r.not_proposers)
       throw std::runtime_error("some uploads failed (see above)");
   });
 }
 
-}  // namespace murmur::client
+}  // namespace murmur::cli

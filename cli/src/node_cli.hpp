@@ -3,7 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
-namespace murmur::client {
+namespace murmur::cli {
 
 /// Registers `murmur node`: register, then per round upload an update (files) as a proposer and
 /// vote (RMS-step rule) as a voter, until the task closes or --rounds have ended.
@@ -12,4 +12,4 @@ void add_node_command(CLI::App& app);
 /// Registers `murmur load`: N synthetic nodes upload at once; prints throughput and latency.
 void add_load_command(CLI::App& app);
 
-}  // namespace murmur::client
+}  // namespace murmur::cli

@@ -17,7 +17,7 @@
 #include "murmur/sim/simulate.hpp"
 #include "murmur/sim/simulate_data.hpp"
 
-namespace murmur::client {
+namespace murmur::cli {
 namespace {
 
 using namespace murmur::sim;
@@ -347,4 +347,4 @@ void add_simulate_commands(CLI::App& app) {
   add_bench(app);
 }
 
-}  // namespace murmur::client
+}  // namespace murmur::cli

@@ -4,7 +4,7 @@
 #include <torch/cuda.h>
 #include <torch/version.h>
 
-namespace murmur::client {
+namespace murmur::cli {
 
 std::string torch_summary() {
   std::string s = TORCH_VERSION;
@@ -15,4 +15,4 @@ std::string torch_summary() {
   return s;
 }
 
-}  // namespace murmur::client
+}  // namespace murmur::cli

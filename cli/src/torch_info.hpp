@@ -1,10 +1,10 @@
 #pragma once
 #include <string>
 
-namespace murmur::client {
+namespace murmur::cli {
 
 /// libtorch's version and what it found ("1.13.0, CPU build, 2 intra-op threads").
 /// Kept in its own translation unit: only it includes torch headers.
 std::string torch_summary();
 
-}  // namespace murmur::client
+}  // namespace murmur::cli

@@ -23,7 +23,7 @@
 
 extern char** environ;
 
-namespace murmur::client {
+namespace murmur::cli {
 namespace {
 
 struct ValidateOptions {
@@ -214,4 +214,4 @@ void add_validate_command(CLI::App& app) {
   cmd->callback([opts] { run_validate(*opts); });
 }
 
-}  // namespace murmur::client
+}  // namespace murmur::cli

@@ -1,7 +1,7 @@
 #pragma once
 // The structured record of one round (table `rounds` in state.db, one row per round; per-update
 // rows in `diagnostics`): what the rule did to each update, what validation measured, how the
-// vote went, what was posted. client/server_records.hpp reads it back.
+// vote went, what was posted. server::StateView (murmur/server/state_view.hpp) reads it back.
 #include <cstdint>
 #include <limits>
 #include <optional>
