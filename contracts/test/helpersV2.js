@@ -95,6 +95,20 @@ async function openAndDraw(ctx, taskId, opener = ctx.aggregator) {
   return { round, parts, proposers, voters };
 }
 
+/// openAndDraw until `pred(drawn)` holds; an unfitting draw is left to expire (no candidate by
+/// the post deadline) and abandoned by anyone, as the contract allows. Test convenience only.
+async function drawUntil(ctx, taskId, pred, tries = 40) {
+  for (let k = 0; k < tries; ++k) {
+    const drawn = await openAndDraw(ctx, taskId);
+    if (pred(drawn)) return drawn;
+    const r = await ctx.v2.getRound(taskId, drawn.round);
+    const now = BigInt((await ethers.provider.getBlock("latest")).timestamp);
+    await increase(r.postDeadline - now + 1n);
+    await ctx.v2.connect(ctx.nodes[ctx.nodes.length - 1]).abandonRound(taskId);
+  }
+  throw new Error("no fitting role draw");
+}
+
 /// A voter's commitment, as voteCommitment computes it.
 function commitmentOf(taskId, round, voter, score, objections, salt) {
   return ethers.keccak256(
@@ -213,4 +227,4 @@ function caseInput(c) {
   return { pool: BigInt(c.pool), roundsLeft: BigInt(c.roundsLeft), slashBps: BigInt(c.slashBps), quorumBps: BigInt(c.quorumBps), toleranceBps: BigInt(c.toleranceBps), nodes };
 }
 
-module.exports = { BPS, KIND, WINDOWS, deployV2, paramsV2, createTaskV2, stakeJoin, increase, mine, bitmap, openAndDraw, commitmentOf, playRound, settleV2, caseInput };
+module.exports = { BPS, KIND, WINDOWS, deployV2, paramsV2, createTaskV2, stakeJoin, increase, mine, bitmap, openAndDraw, drawUntil, commitmentOf, playRound, settleV2, caseInput };
