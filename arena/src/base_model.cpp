@@ -73,20 +73,13 @@ ProjectionSlot projection_slot(const LlamaConfig& c, Projection p) {
   const auto inter = static_cast<std::int64_t>(c.intermediate);
   const auto hidden = static_cast<std::int64_t>(c.hidden);
   switch (p) {
-    case Projection::kQ:
-      return {&LayerWeights::qkv, 0, q};
-    case Projection::kK:
-      return {&LayerWeights::qkv, q, kv};
-    case Projection::kV:
-      return {&LayerWeights::qkv, q + kv, kv};
-    case Projection::kO:
-      return {&LayerWeights::o, 0, hidden};
-    case Projection::kGate:
-      return {&LayerWeights::gate_up, 0, inter};
-    case Projection::kUp:
-      return {&LayerWeights::gate_up, inter, inter};
-    case Projection::kDown:
-      return {&LayerWeights::down, 0, hidden};
+    case Projection::kQ: return {&LayerWeights::qkv, 0, q};
+    case Projection::kK: return {&LayerWeights::qkv, q, kv};
+    case Projection::kV: return {&LayerWeights::qkv, q + kv, kv};
+    case Projection::kO: return {&LayerWeights::o, 0, hidden};
+    case Projection::kGate: return {&LayerWeights::gate_up, 0, inter};
+    case Projection::kUp: return {&LayerWeights::gate_up, inter, inter};
+    case Projection::kDown: return {&LayerWeights::down, 0, hidden};
   }
   throw std::logic_error("projection_slot: unknown projection");
 }

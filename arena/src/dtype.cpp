@@ -50,21 +50,17 @@ std::size_t element_bytes(Dtype dtype) {
   switch (dtype) {
     case Dtype::kBool:
     case Dtype::kU8:
-    case Dtype::kI8:
-      return 1;
+    case Dtype::kI8: return 1;
     case Dtype::kU16:
     case Dtype::kI16:
     case Dtype::kF16:
-    case Dtype::kBF16:
-      return 2;
+    case Dtype::kBF16: return 2;
     case Dtype::kU32:
     case Dtype::kI32:
-    case Dtype::kF32:
-      return 4;
+    case Dtype::kF32: return 4;
     case Dtype::kU64:
     case Dtype::kI64:
-    case Dtype::kF64:
-      return 8;
+    case Dtype::kF64: return 8;
   }
   return 0;
 }

@@ -35,17 +35,13 @@ std::size_t LlamaConfig::in_features(Projection p) const {
 
 std::size_t LlamaConfig::out_features(Projection p) const {
   switch (p) {
-    case Projection::kQ:
-      return heads * head_dim();
+    case Projection::kQ: return heads * head_dim();
     case Projection::kK:
-    case Projection::kV:
-      return kv_heads * head_dim();
+    case Projection::kV: return kv_heads * head_dim();
     case Projection::kO:
-    case Projection::kDown:
-      return hidden;
+    case Projection::kDown: return hidden;
     case Projection::kGate:
-    case Projection::kUp:
-      return intermediate;
+    case Projection::kUp: return intermediate;
   }
   return 0;
 }

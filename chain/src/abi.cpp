@@ -56,9 +56,7 @@ Bytes encode_value(const Type& t, const Value& v) {
       out.insert(out.end(), a.bytes.begin(), a.bytes.end());
       break;
     }
-    case Kind::Bool:
-      put_word(out, U256(get_as<bool>(v, "a bool") ? 1 : 0));
-      break;
+    case Kind::Bool: put_word(out, U256(get_as<bool>(v, "a bool") ? 1 : 0)); break;
     case Kind::FixedBytes: {
       const Bytes& b = get_as<Bytes>(v, "bytes");
       if (b.size() != t.size) mismatch(t, "has " + std::to_string(b.size()) + " bytes");
@@ -198,8 +196,7 @@ Value decode_value(const Type& t, const Reader& r) {
     }
     case Kind::FixedArray:
       return Value(decode_tuple(std::vector<Type>(t.size, t.components[0]), r));
-    case Kind::Tuple:
-      return Value(decode_tuple(t.components, r));
+    case Kind::Tuple: return Value(decode_tuple(t.components, r));
   }
   r.fail("unknown type");
 }

@@ -132,24 +132,15 @@ Type Type::tuple(std::vector<Type> components) {
 
 std::string Type::canonical() const {
   switch (kind) {
-    case Kind::Uint:
-      return "uint" + std::to_string(size);
-    case Kind::Int:
-      return "int" + std::to_string(size);
-    case Kind::Address:
-      return "address";
-    case Kind::Bool:
-      return "bool";
-    case Kind::FixedBytes:
-      return "bytes" + std::to_string(size);
-    case Kind::Bytes:
-      return "bytes";
-    case Kind::String:
-      return "string";
-    case Kind::Array:
-      return components[0].canonical() + "[]";
-    case Kind::FixedArray:
-      return components[0].canonical() + "[" + std::to_string(size) + "]";
+    case Kind::Uint: return "uint" + std::to_string(size);
+    case Kind::Int: return "int" + std::to_string(size);
+    case Kind::Address: return "address";
+    case Kind::Bool: return "bool";
+    case Kind::FixedBytes: return "bytes" + std::to_string(size);
+    case Kind::Bytes: return "bytes";
+    case Kind::String: return "string";
+    case Kind::Array: return components[0].canonical() + "[]";
+    case Kind::FixedArray: return components[0].canonical() + "[" + std::to_string(size) + "]";
     case Kind::Tuple: {
       std::string s = "(";
       for (std::size_t i = 0; i < components.size(); ++i) {
@@ -166,16 +157,13 @@ bool Type::is_dynamic() const {
   switch (kind) {
     case Kind::Bytes:
     case Kind::String:
-    case Kind::Array:
-      return true;
-    case Kind::FixedArray:
-      return components[0].is_dynamic();
+    case Kind::Array: return true;
+    case Kind::FixedArray: return components[0].is_dynamic();
     case Kind::Tuple:
       for (const auto& c : components)
         if (c.is_dynamic()) return true;
       return false;
-    default:
-      return false;
+    default: return false;
   }
 }
 

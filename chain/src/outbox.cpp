@@ -47,14 +47,10 @@ std::string PostingKey::to_string() const {
 
 std::string to_string(PostingState s) {
   switch (s) {
-    case PostingState::Prepared:
-      return "prepared";
-    case PostingState::Sent:
-      return "sent";
-    case PostingState::Confirmed:
-      return "confirmed";
-    case PostingState::Reverted:
-      return "reverted";
+    case PostingState::Prepared: return "prepared";
+    case PostingState::Sent: return "sent";
+    case PostingState::Confirmed: return "confirmed";
+    case PostingState::Reverted: return "reverted";
   }
   return "?";
 }

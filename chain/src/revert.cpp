@@ -42,47 +42,30 @@ Signature signature_from_json(const nlohmann::json& entry) {
 
 std::string panic_meaning(std::uint64_t code) {
   switch (code) {
-    case 0x00:
-      return "generic compiler panic";
-    case 0x01:
-      return "assert failed";
-    case 0x11:
-      return "arithmetic overflow or underflow";
-    case 0x12:
-      return "division or modulo by zero";
-    case 0x21:
-      return "invalid enum value";
-    case 0x22:
-      return "corrupt storage byte array";
-    case 0x31:
-      return "pop on an empty array";
-    case 0x32:
-      return "array index out of bounds";
-    case 0x41:
-      return "out of memory";
-    case 0x51:
-      return "call to an uninitialized function";
-    default:
-      return "unknown panic code";
+    case 0x00: return "generic compiler panic";
+    case 0x01: return "assert failed";
+    case 0x11: return "arithmetic overflow or underflow";
+    case 0x12: return "division or modulo by zero";
+    case 0x21: return "invalid enum value";
+    case 0x22: return "corrupt storage byte array";
+    case 0x31: return "pop on an empty array";
+    case 0x32: return "array index out of bounds";
+    case 0x41: return "out of memory";
+    case 0x51: return "call to an uninitialized function";
+    default: return "unknown panic code";
   }
 }
 
 std::string format_value(const abi::Type& type, const abi::Value& value) {
   using Kind = abi::Type::Kind;
   switch (type.kind) {
-    case Kind::Uint:
-      return value.word().to_dec();
-    case Kind::Int:
-      return to_signed_dec(value.word());
-    case Kind::Address:
-      return value.address().to_checksum();
-    case Kind::Bool:
-      return value.boolean() ? "true" : "false";
+    case Kind::Uint: return value.word().to_dec();
+    case Kind::Int: return to_signed_dec(value.word());
+    case Kind::Address: return value.address().to_checksum();
+    case Kind::Bool: return value.boolean() ? "true" : "false";
     case Kind::FixedBytes:
-    case Kind::Bytes:
-      return to_hex(value.bytes());
-    case Kind::String:
-      return nlohmann::json(value.str()).dump();
+    case Kind::Bytes: return to_hex(value.bytes());
+    case Kind::String: return nlohmann::json(value.str()).dump();
     case Kind::Array:
     case Kind::FixedArray:
     case Kind::Tuple: {

@@ -62,11 +62,9 @@ void check_size(wire::DType dtype, std::size_t bytes, std::size_t elements) {
 
 std::size_t element_bytes(wire::DType dtype) {
   switch (dtype) {
-    case wire::DTYPE_F32:
-      return 4;
+    case wire::DTYPE_F32: return 4;
     case wire::DTYPE_F16:
-    case wire::DTYPE_BF16:
-      return 2;
+    case wire::DTYPE_BF16: return 2;
     default:
       throw std::invalid_argument("unknown dtype " + std::to_string(static_cast<int>(dtype)));
   }
@@ -86,8 +84,7 @@ void to_float(wire::DType dtype, std::span<const std::uint8_t> bytes, std::span<
       for (std::size_t i = 0; i < out.size(); ++i)
         out[i] = std::bit_cast<float>(static_cast<std::uint32_t>(load16(p + 2 * i)) << 16);
       break;
-    default:
-      element_bytes(dtype);
+    default: element_bytes(dtype);
   }
 }
 
@@ -96,12 +93,8 @@ void from_float(wire::DType dtype, std::span<const float> in, std::span<std::uin
   for (std::size_t i = 0; i < in.size(); ++i) {
     std::uint16_t h = 0;
     switch (dtype) {
-      case wire::DTYPE_F32:
-        std::memcpy(out.data() + 4 * i, &in[i], 4);
-        continue;
-      case wire::DTYPE_F16:
-        h = float_to_half(in[i]);
-        break;
+      case wire::DTYPE_F32: std::memcpy(out.data() + 4 * i, &in[i], 4); continue;
+      case wire::DTYPE_F16: h = float_to_half(in[i]); break;
       case wire::DTYPE_BF16: {
         const std::uint32_t x = std::bit_cast<std::uint32_t>(in[i]);
         h = (x & 0x7fffffffu) > 0x7f800000u
@@ -109,8 +102,7 @@ void from_float(wire::DType dtype, std::span<const float> in, std::span<std::uin
                 : static_cast<std::uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
         break;
       }
-      default:
-        element_bytes(dtype);
+      default: element_bytes(dtype);
     }
     out[2 * i] = static_cast<std::uint8_t>(h & 0xff);
     out[2 * i + 1] = static_cast<std::uint8_t>(h >> 8);
@@ -145,14 +137,10 @@ bool all_finite(wire::DType dtype, std::span<const std::uint8_t> bytes) {
                 "tensor bytes are little-endian on the wire");
   const std::size_t n = bytes.size() / element_bytes(dtype);
   switch (dtype) {
-    case wire::DTYPE_F32:
-      return no_full_exponent<std::uint32_t>(bytes.data(), n, 0x7f800000u);
-    case wire::DTYPE_F16:
-      return no_full_exponent<std::uint16_t>(bytes.data(), n, 0x7c00u);
-    case wire::DTYPE_BF16:
-      return no_full_exponent<std::uint16_t>(bytes.data(), n, 0x7f80u);
-    default:
-      return false;
+    case wire::DTYPE_F32: return no_full_exponent<std::uint32_t>(bytes.data(), n, 0x7f800000u);
+    case wire::DTYPE_F16: return no_full_exponent<std::uint16_t>(bytes.data(), n, 0x7c00u);
+    case wire::DTYPE_BF16: return no_full_exponent<std::uint16_t>(bytes.data(), n, 0x7f80u);
+    default: return false;
   }
 }
 

@@ -64,18 +64,12 @@ using T = ValueType;
 
 const char* to_string(ValueType type) {
   switch (type) {
-    case T::kString:
-      return "string";
-    case T::kPath:
-      return "path";
-    case T::kInteger:
-      return "integer";
-    case T::kReal:
-      return "real";
-    case T::kBool:
-      return "boolean";
-    case T::kIntegerList:
-      return "list of integers";
+    case T::kString: return "string";
+    case T::kPath: return "path";
+    case T::kInteger: return "integer";
+    case T::kReal: return "real";
+    case T::kBool: return "boolean";
+    case T::kIntegerList: return "list of integers";
   }
   return "?";
 }

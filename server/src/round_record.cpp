@@ -20,22 +20,17 @@ std::string flag_of(const kernels::AggregationSpec& spec, const kernels::RowDiag
     case kernels::RuleKind::kLinear:
       // score = the factor the rule scaled the row by (1: untouched)
       return std::isfinite(row.score) && row.score < 1.0 / flag_ratio ? "downweighted" : "";
-    case kernels::RuleKind::kSelection:
-      return "";  // a row is kept or rejected
+    case kernels::RuleKind::kSelection: return "";  // a row is kept or rejected
   }
   return "";
 }
 
 const char* to_string(RoundOutcome o) {
   switch (o) {
-    case RoundOutcome::kAccepted:
-      return "accepted";
-    case RoundOutcome::kRejected:
-      return "rejected";
-    case RoundOutcome::kNoQuorum:
-      return "no quorum";
-    case RoundOutcome::kFailed:
-      return "failed";
+    case RoundOutcome::kAccepted: return "accepted";
+    case RoundOutcome::kRejected: return "rejected";
+    case RoundOutcome::kNoQuorum: return "no quorum";
+    case RoundOutcome::kFailed: return "failed";
   }
   return "?";
 }

@@ -26,22 +26,14 @@ double normal_quantile(double p) {
 
 std::string_view attack_name(Attack a) {
   switch (a) {
-    case Attack::kNone:
-      return "none";
-    case Attack::kSignFlip:
-      return "sign-flip";
-    case Attack::kGaussianNoise:
-      return "noise";
-    case Attack::kAlie:
-      return "alie";
-    case Attack::kIpm:
-      return "ipm";
-    case Attack::kLabelFlip:
-      return "label-flip";
-    case Attack::kFreeRide:
-      return "free-ride";
-    case Attack::kNonFinite:
-      return "non-finite";
+    case Attack::kNone: return "none";
+    case Attack::kSignFlip: return "sign-flip";
+    case Attack::kGaussianNoise: return "noise";
+    case Attack::kAlie: return "alie";
+    case Attack::kIpm: return "ipm";
+    case Attack::kLabelFlip: return "label-flip";
+    case Attack::kFreeRide: return "free-ride";
+    case Attack::kNonFinite: return "non-finite";
   }
   return "?";
 }
@@ -124,8 +116,7 @@ std::vector<float> byzantine_update(Attack attack, const AttackParams& params,
       }
       break;
     }
-    case Attack::kFreeRide:
-      break;
+    case Attack::kFreeRide: break;
     case Attack::kNonFinite: {
       std::mt19937_64 rng(seed);
       std::uniform_int_distribution<std::size_t> at(0, parameters == 0 ? 0 : parameters - 1);

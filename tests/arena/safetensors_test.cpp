@@ -60,8 +60,7 @@ void expect_minus3_to_2(const SafetensorsFile& file, const std::string& name, Dt
     case Dtype::kU32:
       for (auto v : elements<std::uint32_t>(file, t)) got.push_back(static_cast<std::int32_t>(v));
       break;
-    default:
-      FAIL() << "dtype not in the fixtures";
+    default: FAIL() << "dtype not in the fixtures";
   }
   EXPECT_EQ(got, want);
 }

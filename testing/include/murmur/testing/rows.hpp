@@ -16,16 +16,11 @@ enum class Fill { kNormal, kAllEqual, kDuplicated, kNanRow, kInfRow };
 
 inline const char* to_string(Fill f) {
   switch (f) {
-    case Fill::kNormal:
-      return "normal";
-    case Fill::kAllEqual:
-      return "all-equal";
-    case Fill::kDuplicated:
-      return "duplicated";
-    case Fill::kNanRow:
-      return "nan-row";
-    case Fill::kInfRow:
-      return "inf-row";
+    case Fill::kNormal: return "normal";
+    case Fill::kAllEqual: return "all-equal";
+    case Fill::kDuplicated: return "duplicated";
+    case Fill::kNanRow: return "nan-row";
+    case Fill::kInfRow: return "inf-row";
   }
   return "?";
 }
@@ -60,8 +55,7 @@ inline Rows make_rows(std::size_t n, std::size_t d, Fill fill, std::uint64_t see
       r.data[i * d + j] = normal(gen) + static_cast<float>(i) / static_cast<float>(n);
   }
   switch (fill) {
-    case Fill::kNormal:
-      break;
+    case Fill::kNormal: break;
     case Fill::kAllEqual:
       for (std::size_t i = 1; i < n; ++i) std::copy(r.row(0), r.row(0) + d, r.data.begin() + i * d);
       break;
@@ -72,9 +66,7 @@ inline Rows make_rows(std::size_t n, std::size_t d, Fill fill, std::uint64_t see
     case Fill::kNanRow:
       r.data[(n / 2) * d + d / 2] = std::numeric_limits<float>::quiet_NaN();
       break;
-    case Fill::kInfRow:
-      r.data[(n / 2) * d] = std::numeric_limits<float>::infinity();
-      break;
+    case Fill::kInfRow: r.data[(n / 2) * d] = std::numeric_limits<float>::infinity(); break;
   }
   return r;
 }
