@@ -52,6 +52,8 @@ class BatchedMlpEvaluator final : public CandidateEvaluator {
   std::vector<CandidateScore> evaluate(std::span<const float> packed) override;
 
   const MlpShape& shape() const noexcept { return shape_; }
+  kernels::Backend& backend() const noexcept { return backend_; }
+  const LabelledSet& data() const noexcept { return data_; }
 
  private:
   kernels::Backend& backend_;
