@@ -4,9 +4,11 @@
 //                in-process murmurd: MB/s, and as a share of the memory-bandwidth probe;
 //   aggregation  murmurd's rule over the spool, from the last commit to the new global model:
 //                GB/s over N x D x 4 bytes per pass, x_probe;
-//   validation   the round's candidate set scored in one batched pass per group
-//                (model::validate_round: previous, new global, each update alone, each
-//                leave-one-out mean = 2N + 2 candidates) on V test images: GFLOP/s;
+//   validation   the round's candidate set (model::validate_round: previous, new global, each
+//                update alone, each leave-one-out mean = 2N + 2 candidates) on V test images,
+//                by linearity (murmurd's path, counted in the round) against the direct
+//                batched pass in the same run: the speed-up, whether every candidate has the
+//                same status, the largest loss difference; GFLOP/s of the direct pass;
 //   posting      finalizeRound through chain::Poster on a Hardhat node whose task has the 100
 //                nodes staked (every node proposes: no votes, the rule's flags): gas.
 //
@@ -132,6 +134,8 @@ void Round(benchmark::State& state) {
   }();
   auto backend = kernels::make_cpu_backend();
   double upload = 0, aggregate = 0, validate = 0, posting = 0, gas = 0, passes = 2;
+  double validate_direct = 0, loss_difference = 0;
+  std::size_t status_mismatches = 0;
 
   for (auto _ : state) {
     const auto dir = chain::testing::make_temp_dir("murmur-bench-round-server");
@@ -184,16 +188,39 @@ void Round(benchmark::State& state) {
     const auto snap = srv.snapshot();
     srv.stop();
 
-    // Validation: the round's candidates rebuilt from the same updates (the generator's values).
+    // Validation: the round's candidates rebuilt from the same updates (the generator's values),
+    // scored by the direct batched pass (the reference), then by linearity (murmurd's path).
     std::vector<float> deltas(nodes * d), base(d, 0.0f);
     for (std::size_t i = 0; i < nodes; ++i)
       for (std::size_t j = 0; j < d; ++j) deltas[i * d + j] = client::synthetic_value(kSeed, i, j);
     model::BatchedMlpEvaluator evaluator(*backend, shape, validation, 32);
     const std::vector<double> weights(nodes, 100.0);
+    const kernels::RowsView rows{deltas.data(), nodes, d, d};
+    const auto t_direct = Clock::now();
+    const auto direct =
+        model::validate_round(evaluator, base, rows, weights, model::ValidationPath::kDirect);
+    validate_direct = seconds_since(t_direct);
     const auto t_val = Clock::now();
-    const auto v = model::validate_round(evaluator, base, {deltas.data(), nodes, d, d}, weights);
+    const auto v = model::validate_round(evaluator, base, rows, weights);
     validate = seconds_since(t_val);
     benchmark::DoNotOptimize(v.global.mean_loss);
+    if (v.path != model::ValidationPath::kLinear)
+      state.SkipWithError("validate_round did not take the linear path");
+    // Same statuses, and the largest loss difference relative to max(1, |loss|).
+    status_mismatches = 0;
+    loss_difference = 0;
+    const auto compare = [&](const model::CandidateScore& a, const model::CandidateScore& b) {
+      if (a.status != b.status) ++status_mismatches;
+      if (a.valid() && b.valid())
+        loss_difference = std::max(loss_difference, std::abs(a.mean_loss - b.mean_loss) /
+                                                        std::max(1.0, std::abs(b.mean_loss)));
+    };
+    compare(v.previous, direct.previous);
+    compare(v.global, direct.global);
+    for (std::size_t i = 0; i < nodes; ++i) {
+      compare(v.updates[i].alone, direct.updates[i].alone);
+      compare(v.updates[i].without, direct.updates[i].without);
+    }
 
     if (post) {
       server::StateView records(dir);
@@ -226,19 +253,25 @@ void Round(benchmark::State& state) {
   state.counters["post_s"] = posting;
   state.counters["upload_MB/s"] = bytes / upload / 1e6;
   state.counters["agg_x_probe"] = passes * bytes / aggregate / 1e9 / probe;
-  state.counters["val_GFLOP/s"] = flops / validate / 1e9;
+  state.counters["val_GFLOP/s"] = flops / validate_direct / 1e9;
+  state.counters["validate_direct_s"] = validate_direct;
+  state.counters["val_linear_x"] = validate_direct / validate;
+  state.counters["val_loss_diff"] = loss_difference;
+  state.counters["val_status_mismatches"] = static_cast<double>(status_mismatches);
   state.counters["gas"] = gas;
   std::printf(
       "\nround: %zu nodes x %zu parameters (%.1f MB of updates), rule %s, %zu validation rows\n"
       "  upload      %7.2f s  %5.1f%%  %7.1f MB/s (%.3f of the probe's %.1f GB/s read)\n"
       "  aggregation %7.2f s  %5.1f%%  %7.2f GB/s over %.0f passes (x_probe %.3f)\n"
-      "  validation  %7.2f s  %5.1f%%  %zu candidates, %.1f GFLOP/s\n"
+      "  validation  %7.2f s  %5.1f%%  %zu candidates by linearity; the direct pass %.2f s "
+      "(%.1f GFLOP/s): %.2fx, %zu status mismatches, largest loss difference %.2g\n"
       "  posting     %7.2f s  %5.1f%%  finalizeRound, %.0f gas\n  total       %7.2f s\n",
       nodes, d, bytes / 1e6, rule.c_str(), validation.rows(), upload, 100 * upload / total,
       bytes / upload / 1e6, bytes / upload / 1e9 / probe, probe, aggregate, 100 * aggregate / total,
       passes * bytes / aggregate / 1e9, passes, passes * bytes / aggregate / 1e9 / probe, validate,
-      100 * validate / total, 2 * nodes + 2, flops / validate / 1e9, posting, 100 * posting / total,
-      gas, total);
+      100 * validate / total, 2 * nodes + 2, validate_direct, flops / validate_direct / 1e9,
+      validate_direct / validate, status_mismatches, loss_difference, posting,
+      100 * posting / total, gas, total);
 }
 BENCHMARK(Round)->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);
 
