@@ -5,7 +5,6 @@
 
 #include "murmur/chain/eip712.hpp"
 #include "murmur/protocol/integrity.hpp"
-#include "murmur/protocol/tensor.hpp"
 #include "refuse.hpp"
 #include "server_impl.hpp"
 
@@ -22,6 +21,11 @@ void Server::Impl::reply(zmq::socket_t& socket, const zmq::message_t& identity,
                                ? zmq::send_flags::sndmore | zmq::send_flags::dontwait
                                : zmq::send_flags::dontwait);
   if (e.has_error()) metrics.refused(protocol::code_name(e.error().code()));
+}
+
+void Server::Impl::send(const std::vector<Reply>& replies) {
+  for (const Reply& r : replies)
+    reply(*round_socket, zmq::message_t(r.identity.data(), r.identity.size()), r.envelope);
 }
 
 Admission Server::Impl::admit(const chain::Address& peer) {
@@ -121,13 +125,11 @@ void Server::Impl::on_round_message(std::vector<zmq::message_t>& frames) {
       refuse(wire::ERR_NOT_REGISTERED, "connection is not bound to a participant");
     }
     switch (admit(*peer)) {
-      case Admission::kDrop:
-        return;
+      case Admission::kDrop: return;
       case Admission::kRefuse:
         refuse(wire::ERR_RATE_LIMITED, "more than " + std::to_string(cfg.peer_messages_per_second) +
                                            " messages per second; slow down");
-      case Admission::kServe:
-        break;
+      case Admission::kServe: break;
     }
     protocol::Message m = protocol::decode(frames, {64 * 1024, cfg.chunk_bytes});
     request_id = m.envelope.request_id();
@@ -140,9 +142,11 @@ void Server::Impl::on_round_message(std::vector<zmq::message_t>& frames) {
              "request id " + std::to_string(request_id) + " is not above " + std::to_string(last));
     last = request_id;
     std::vector<std::uint8_t> payload;
-    current_identity.assign(static_cast<const char*>(identity.data()), identity.size());
-    current_request = request_id;
-    wire::Envelope out = handle(*peer, m, payload);
+    Request request{
+        *peer,      m,
+        payload,    std::string(static_cast<const char*>(identity.data()), identity.size()),
+        request_id, std::nullopt};
+    wire::Envelope out = handle(request);
     if (out.body_case() == wire::Envelope::BODY_NOT_SET) return;  // answered once synced
     out.set_request_id(request_id);
     reply(*round_socket, identity, out, payload);
@@ -188,7 +192,7 @@ wire::Envelope Server::Impl::round_info(const chain::Address& peer) const {
   if (state.stage == wire::STAGE_VOTING)
     r->set_candidate_model_hash(state.candidate_model.data(), 32);
   r->set_rule(kernels::describe(cfg.aggregation));
-  if (auto p = placement(peer)) *r->mutable_secagg() = *p;
+  if (auto p = secagg.placement(peer, state.stage)) *r->mutable_secagg() = *p;
   return out;
 }
 
@@ -236,74 +240,15 @@ wire::Envelope Server::Impl::on_upload_begin(Request& r) {
              "an update of " + peer.to_checksum() + " is already committed for this round");
     // Beginning again continues from the durable offset: first let the chunks being synced
     // land.
-    drain_syncs(existing->id);
+    send(ingest.drain(existing->id));
   }
   Upload u = store.begin_upload(state.round, peer, b.dtype(), b.parameters());
-  release_credits(u.id);  // a second begin replaces the first grant, and the first waiting one
-  std::erase_if(waiting_begins, [&](const WaitingBegin& w) { return w.upload_id == u.id; });
-  if (auto h = hashes.find(u.id); h != hashes.end() && h->second.at != u.durable) hashes.erase(h);
-  // Nobody overtakes a waiting begin: credits go to the oldest first.
-  if (const std::uint32_t grant = waiting_begins.empty() ? grant_credits(u.id) : 0; grant > 0)
-    return upload_accepted(u, grant);
+  if (const std::uint32_t grant = ingest.begin(u); grant > 0)
+    return ingest.upload_accepted(u, grant);
   if (cfg.busy_wait.count() == 0)
     refuse(wire::ERR_BUSY, "in-flight byte budget exhausted; begin again shortly");
-  waiting_begins.push_back(
-      {u.id, peer, state.round, current_identity, current_request, Clock::now()});
-  return {};  // answered by answer_waiting_begins
-}
-
-std::uint32_t Server::Impl::grant_credits(std::uint64_t upload_id) {
-  const std::size_t available = (cfg.inflight_budget_bytes - inflight_bytes) / cfg.chunk_bytes;
-  const auto grant = static_cast<std::uint32_t>(std::min<std::size_t>(cfg.peer_credits, available));
-  if (grant == 0) return 0;
-  credits[upload_id] = {grant, Clock::now()};
-  inflight_bytes += grant * cfg.chunk_bytes;
-  metrics.set_inflight(inflight_bytes);
-  return grant;
-}
-
-wire::Envelope Server::Impl::upload_accepted(const Upload& u, std::uint32_t grant) const {
-  wire::Envelope out;
-  auto* a = out.mutable_upload_accepted();
-  a->set_upload_id(u.id);
-  a->set_resume_offset(u.durable);
-  a->set_total_bytes(u.total_bytes());
-  a->set_chunk_bytes(static_cast<std::uint32_t>(cfg.chunk_bytes));
-  a->set_credits(grant);
-  return out;
-}
-
-void Server::Impl::answer_waiting_begins() {
-  const auto now = Clock::now();
-  while (!waiting_begins.empty()) {
-    const WaitingBegin& w = waiting_begins.front();
-    const bool open = state.stage == wire::STAGE_UPLOADING && state.round == w.round;
-    const bool budget = cfg.inflight_budget_bytes - inflight_bytes >= cfg.chunk_bytes;
-    // Every turn of the loop comes here: while the oldest simply waits, nothing is looked up.
-    if (open && !budget && now - w.since < cfg.busy_wait) return;
-    wire::Envelope out;
-    if (!open) {
-      out = protocol::error_envelope(
-          w.request_id, wire::ERR_WRONG_STAGE,
-          "round " + std::to_string(w.round) +
-              " stopped taking uploads while this begin waited for budget");
-    } else if (!budget) {
-      out = protocol::error_envelope(w.request_id, wire::ERR_BUSY,
-                                     "in-flight byte budget exhausted for " +
-                                         std::to_string(cfg.busy_wait.count()) +
-                                         " ms; begin again shortly");
-    } else if (const auto u = store.upload(w.round, w.peer);
-               !u || u->id != w.upload_id || u->state != UploadState::kOpen) {
-      out = protocol::error_envelope(
-          w.request_id, wire::ERR_UNKNOWN_UPLOAD,
-          "upload " + std::to_string(w.upload_id) + " ended while it waited for budget");
-    } else {
-      out = upload_accepted(*u, grant_credits(u->id));
-      out.set_request_id(w.request_id);
-    }
-    reply(*round_socket, zmq::message_t(w.identity.data(), w.identity.size()), out);
-    waiting_begins.pop_front();
-  }
+  ingest.wait_for_credits({u.id, peer, state.round, r.identity, r.request_id, Clock::now()});
+  return {};  // answered when credits return (Ingest::answer_waiting_begins)
 }
 
 void Server::Impl::find_open_upload(Request& r) {
@@ -316,174 +261,20 @@ void Server::Impl::find_open_upload(Request& r) {
 }
 
 wire::Envelope Server::Impl::on_upload_chunk(Request& r) {
-  protocol::Message& m = r.message;
-  const auto& c = m.envelope.upload_chunk();
-  std::optional<Upload>& u = r.upload;
-  auto cr = credits.find(u->id);
-  if (cr == credits.end() || cr->second.held == 0)
-    refuse(wire::ERR_RATE_LIMITED,
-           "no chunk credit left: wait for an acknowledgement (or begin the upload again)");
-  const auto bytes = m.bytes();
-  const std::size_t elem = protocol::element_bytes(u->dtype);
-  if (bytes.size() != c.length())
-    refuse(wire::ERR_MALFORMED, "chunk declares " + std::to_string(c.length()) +
-                                    " bytes, carries " + std::to_string(bytes.size()));
-  if (bytes.empty() || bytes.size() % elem != 0 || c.offset() % elem != 0)
-    refuse(wire::ERR_MALFORMED, "chunks hold whole elements of " + std::to_string(elem) + " bytes");
-  // Chunks follow one another: the next one starts where the last one written ended (it may
-  // still be syncing), or at the durable offset when nothing is in flight.
-  const auto l = landing.find(u->id);
-  const std::uint64_t expected =
-      l != landing.end() && l->second.queued_end ? *l->second.queued_end : u->durable;
-  if (c.offset() < expected)
-    refuse(wire::ERR_REPLAY, "bytes below " + std::to_string(expected) + " are already received");
-  if (c.offset() > expected)
-    refuse(wire::ERR_OUT_OF_RANGE, "expected the chunk at offset " + std::to_string(expected) +
-                                       ", got " + std::to_string(c.offset()));
-  if (c.offset() + bytes.size() > u->total_bytes())
-    refuse(wire::ERR_OUT_OF_RANGE, "chunk ends at " + std::to_string(c.offset() + bytes.size()) +
-                                       ", past the update's " + std::to_string(u->total_bytes()) +
-                                       " bytes");
-  // One walk over the chunk in cache-sized pieces: checksum, NaN/Inf scan, and the running
-  // update hash on a copy that is kept only if the chunk is accepted.
-  auto h = hashes.find(u->id);
-  if (h == hashes.end() && c.offset() == 0) h = hashes.try_emplace(u->id).first;
-  std::optional<protocol::UpdateHasher> hashed;
-  if (h != hashes.end() && h->second.at == c.offset() && !h->second.final)
-    hashed = h->second.hasher;
-  std::uint32_t crc = 0;
-  bool finite = true;
-  for (std::size_t at = 0; at < bytes.size(); at += protocol::kChunkPiece) {
-    const auto piece = bytes.subspan(at, std::min(protocol::kChunkPiece, bytes.size() - at));
-    crc = protocol::crc32c(piece, crc);
-    finite = finite && protocol::all_finite(u->dtype, piece);
-    if (hashed) hashed->update(piece);
-  }
-  const protocol::Checksum sum = protocol::checksum_of(crc);
-  if (c.checksum().size() != sum.size() ||
-      std::memcmp(c.checksum().data(), sum.data(), sum.size()) != 0)
-    refuse(wire::ERR_BAD_CHECKSUM,
-           "chunk at offset " + std::to_string(c.offset()) + " does not match its checksum");
-  if (!finite) {
-    drain_syncs(u->id);  // its file is about to go
-    spool.discard(*u);
-    store.fail(*u);
-    release_credits(u->id);
-    hashes.erase(u->id);
+  const auto& c = r.message.envelope.upload_chunk();
+  Upload& u = *r.upload;
+  ChunkScan scan = ingest.scan_chunk(u, c, r.message.bytes());
+  if (!scan.finite) {
+    send(ingest.drop_upload(u));
     refuse(wire::ERR_NON_FINITE, "update contains NaN or Inf near offset " +
                                      std::to_string(c.offset()) +
                                      "; the upload is dropped, begin again with finite values");
   }
   // Written and synced by a sync thread: the loop goes on with other chunks meanwhile, and the
-  // ChunkAck leaves once the bytes are durable (on_synced).
-  const Spool::Descriptors fds = spool.open_upload(*u);
-  const std::uint64_t end = c.offset() + bytes.size();
-  if (hashed) {
-    h->second.hasher = std::move(*hashed);
-    h->second.at = end;
-  } else if (h != hashes.end()) {
-    hashes.erase(h);  // out of step: the commit reads the spool file instead
-  }
-  cr->second.last_used = Clock::now();
-  Landing& queued =
-      landing.try_emplace(u->id, Landing{*u, u->durable, std::nullopt, 0, {}}).first->second;
-  queued.queued_end = end;
-  ++queued.in_flight;
-  {
-    std::lock_guard lock(sync_mutex);
-    sync_jobs.push_back(
-        {*u, fds, c.offset(), std::move(m.payload), current_identity, current_request});
-  }
-  sync_cv.notify_one();
+  // ChunkAck leaves once the bytes are durable (Ingest::take_completion).
+  ingest.queue_chunk(u, c.offset(), std::move(scan.hashed), std::move(r.message.payload),
+                     std::move(r.identity), r.request_id);
   return {};  // no reply yet
-}
-
-void Server::Impl::run_sync_thread() {
-  zmq::socket_t done(ctx, zmq::socket_type::push);
-  done.set(zmq::sockopt::linger, 0);
-  done.connect(kSyncedEndpoint);
-  for (;;) {
-    SyncJob job;
-    {
-      std::unique_lock lock(sync_mutex);
-      sync_cv.wait(lock, [&] { return sync_stopping || !sync_jobs.empty(); });
-      if (sync_jobs.empty()) return;  // stopping, and nothing left to sync
-      job = std::move(sync_jobs.front());
-      sync_jobs.pop_front();
-    }
-    const std::span<const std::uint8_t> bytes(static_cast<const std::uint8_t*>(job.payload.data()),
-                                              job.payload.size());
-    std::string error;
-    try {
-      spool.write_synced(job.upload, job.fds, job.offset, bytes);
-    } catch (const std::exception& e) {
-      error = e.what();
-    }
-    // Completion: upload id, end, request id, chunk size; the routing id; the error text.
-    const std::uint64_t end = job.offset + bytes.size();
-    std::array<std::uint64_t, 4> head{job.upload.id, end, job.request_id, bytes.size()};
-    done.send(zmq::buffer(head.data(), sizeof head), zmq::send_flags::sndmore);
-    done.send(zmq::buffer(job.identity), zmq::send_flags::sndmore);
-    done.send(zmq::buffer(error), zmq::send_flags::none);
-  }
-}
-
-void Server::Impl::on_synced(std::vector<zmq::message_t>& frames) {
-  std::array<std::uint64_t, 4> head{};
-  if (frames.size() != 3 || frames[0].size() != sizeof head) return;
-  std::memcpy(head.data(), frames[0].data(), sizeof head);
-  const auto [upload_id, end, request_id, chunk] = head;
-  std::string error = frames[2].to_string();
-  std::uint64_t durable = 0;
-  if (auto l = landing.find(upload_id); l != landing.end()) {
-    if (!error.empty()) {
-      l->second.queued_end.reset();  // the node begins again from the durable offset
-    } else {
-      // The durable offset moves over the contiguous run of synced chunks, however they landed.
-      l->second.synced[end - chunk] = end;
-      const std::uint64_t before = l->second.durable;
-      for (auto it = l->second.synced.find(l->second.durable); it != l->second.synced.end();
-           it = l->second.synced.find(l->second.durable)) {
-        l->second.durable = it->second;
-        l->second.synced.erase(it);
-      }
-      try {
-        if (l->second.durable > before) store.mark_durable(l->second.upload, l->second.durable);
-      } catch (const std::exception& e) {
-        error = e.what();
-      }
-    }
-    durable = l->second.durable;
-    if (--l->second.in_flight == 0) landing.erase(l);
-  }
-  wire::Envelope out;
-  if (!error.empty()) {
-    spdlog::error("upload {}: {}", upload_id, error);
-    out = protocol::error_envelope(request_id, wire::ERR_INTERNAL, error);
-  } else {
-    metrics.bytes_in(chunk);
-    auto* ack = out.mutable_chunk_ack();
-    ack->set_upload_id(upload_id);
-    ack->set_durable_offset(durable);
-    ack->set_credits(1);  // the spent credit is granted again: the budget is unchanged
-    out.set_request_id(request_id);
-  }
-  reply(*round_socket, zmq::message_t(frames[1].data(), frames[1].size()), out);
-}
-
-void Server::Impl::drain_syncs(std::uint64_t upload_id) {
-  while (landing.contains(upload_id)) {
-    std::vector<zmq::message_t> frames;
-    if (!zmq::recv_multipart(*synced_socket, std::back_inserter(frames))) break;
-    on_synced(frames);
-  }
-}
-
-chain::Hash32 Server::Impl::update_hash_of(const Upload& u) {
-  auto h = hashes.find(u.id);
-  if (h == hashes.end() || h->second.at != u.total_bytes()) return spool.hash_of(u);
-  if (!h->second.final) h->second.final = h->second.hasher.finish();
-  return *h->second.final;
 }
 
 void Server::Impl::find_upload_to_commit(Request& r) {
@@ -505,7 +296,7 @@ wire::Envelope Server::Impl::on_upload_commit(Request& r) {
                                        std::to_string(u->total_bytes()) + " bytes");
   if (c.num_samples() == 0) refuse(wire::ERR_MALFORMED, "num_samples must be positive");
   const chain::Hash32 claimed = hash_field(c.update_hash(), "update_hash");
-  const chain::Hash32 actual = update_hash_of(*u);
+  const chain::Hash32 actual = ingest.update_hash_of(*u);
   if (claimed != actual)
     refuse(wire::ERR_HASH_MISMATCH, "update hash " + chain::to_hex(claimed) +
                                         " differs from the bytes received (" +
@@ -517,8 +308,7 @@ wire::Envelope Server::Impl::on_upload_commit(Request& r) {
     refuse(wire::ERR_BAD_SIGNATURE, "Update is not signed by " + peer.to_checksum());
   store.commit(*u, actual, c.num_samples(),
                chain::Bytes(c.signature().begin(), c.signature().end()));
-  release_credits(u->id);
-  hashes.erase(u->id);
+  ingest.committed(u->id);
   metrics.upload_accepted();
   publish_snapshot();
   spdlog::info("round={} committed {} samples={}", state.round, peer.to_checksum(),

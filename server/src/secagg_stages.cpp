@@ -1,19 +1,21 @@
 // The SecAgg+ stages of a round ([secagg] enabled): advertise -> share -> check -> masked ->
 // unmask, each bounded by its deadline and ended early once every node it waits for has
 // answered, then AGGREGATING runs the bucketed unmasking and the robust rule across group
-// means. The protocol itself is murmur::secagg; this file routes its messages, with global
-// node ids (the round's proposers in address order) mapped to each group's local ids.
+// means. The protocol itself is murmur::secagg; this component (secagg_stages.hpp) routes its
+// messages, with global node ids (the round's proposers in address order) mapped to each
+// group's local ids, and tells the round engine which stage comes next.
 //
 // Nothing here stores or logs an update in clear: masked inputs stay in memory inside the
 // group servers, and what is logged is who took part, who was excluded and why.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "murmur/chain/keccak.hpp"
 #include "murmur/protocol/integrity.hpp"
 #include "refuse.hpp"
-#include "server_impl.hpp"
+#include "secagg_stages.hpp"
 
 namespace murmur::server {
 namespace {
@@ -54,99 +56,97 @@ std::set<secagg::NodeId> SecAggRound::u1() const {
   return out;
 }
 
-void Server::Impl::begin_secagg(std::uint64_t round) {
-  secagg.reset();
+namespace {
+
+SecAggStep enter(wire::Stage stage, std::chrono::milliseconds window) {
+  return {SecAggStep::Kind::kEnter, stage, window, RoundOutcome::kFailed, ""};
+}
+
+SecAggStep end_round(RoundOutcome outcome, std::string reason) {
+  return {SecAggStep::Kind::kEnd, wire::STAGE_UNSPECIFIED, {}, outcome, std::move(reason)};
+}
+
+}  // namespace
+
+SecAggStep SecAggStages::begin(std::uint64_t round, const std::vector<chain::Address>& proposers,
+                               const chain::Hash32& seed) {
+  round_.reset();
   std::vector<secagg::NodeId> nodes;
   std::map<chain::Address, secagg::NodeId> ids;
   std::vector<chain::Address> addresses;
-  for (const auto& [address, stake] : stakes)
-    if (role_of(address) == wire::ROLE_PROPOSER) {
-      ids[address] = static_cast<secagg::NodeId>(addresses.size());
-      nodes.push_back(ids[address]);
-      addresses.push_back(address);
-    }
+  for (const auto& address : proposers) {
+    ids[address] = static_cast<secagg::NodeId>(addresses.size());
+    nodes.push_back(ids[address]);
+    addresses.push_back(address);
+  }
   if (nodes.empty())
     return end_round(RoundOutcome::kNoQuorum, "SecAgg+: no proposer in this round");
-  const secagg::BucketingConfig bc{cfg.secagg.group_size, cfg.secagg.degree, cfg.secagg.threshold,
-                                   cfg.secagg.clip};
+  const secagg::BucketingConfig bc{cfg_.secagg.group_size, cfg_.secagg.degree,
+                                   cfg_.secagg.threshold, cfg_.secagg.clip};
   // The round seed fixes the groups; its first 8 bytes are enough entropy for the shuffle.
-  const auto seed_bytes = seed(round);
   std::uint64_t s = 0;
-  for (int i = 0; i < 8; ++i) s = (s << 8) | seed_bytes[i];
+  for (int i = 0; i < 8; ++i) s = (s << 8) | seed[i];
   std::unique_ptr<SecAggRound> next;
   try {
-    next = std::make_unique<SecAggRound>(secagg::GroupPlan(nodes, bc, round, s, cfg.parameters));
+    next = std::make_unique<SecAggRound>(secagg::GroupPlan(nodes, bc, round, s, cfg_.parameters));
   } catch (const std::invalid_argument& e) {
     return end_round(RoundOutcome::kFailed, std::string("SecAgg+ cannot run: ") + e.what());
   }
   next->round = round;
   next->ids = std::move(ids);
   next->addresses = std::move(addresses);
-  secagg = std::move(next);
-  spdlog::info("round={} secagg groups={} nodes={}", round, secagg->server.plan().groups(),
+  round_ = std::move(next);
+  spdlog::info("round={} secagg groups={} nodes={}", round, round_->server.plan().groups(),
                nodes.size());
-  enter_secagg_stage(wire::STAGE_SECAGG_ADVERTISE, cfg.secagg.advertise_window);
+  return enter(wire::STAGE_SECAGG_ADVERTISE, cfg_.secagg.advertise_window);
 }
 
-void Server::Impl::enter_secagg_stage(wire::Stage stage, std::chrono::milliseconds window) {
-  state.stage = stage;
-  state.deadline_unix_ms = unix_ms() + window.count();
-  stage_started = Clock::now();
-  save_state();
-  spdlog::info("round={} stage={} deadline_ms={}", state.round, wire::Stage_Name(stage),
-               window.count());
-}
-
-void Server::Impl::secagg_tick(std::int64_t now_ms, double elapsed) {
-  if (!secagg || secagg->round != state.round)
+SecAggStep SecAggStages::tick(const RoundState& now, std::int64_t now_ms) {
+  if (!round_ || round_->round != now.round)
     return end_round(
         RoundOutcome::kFailed,
         "SecAgg+ state does not survive a restart (masked inputs are never written to disk)");
-  const bool late = now_ms >= state.deadline_unix_ms;
+  const bool late = now_ms >= now.deadline_unix_ms;
   const auto covers = [](const std::set<secagg::NodeId>& have,
                          const std::set<secagg::NodeId>& want) {
     return std::includes(have.begin(), have.end(), want.begin(), want.end());
   };
-  SecAggRound& r = *secagg;
-  const auto next = [&](wire::Stage stage, std::chrono::milliseconds window) {
-    metrics.stage_seconds(wire::Stage_Name(state.stage), elapsed);
-    enter_secagg_stage(stage, window);
-  };
-  switch (state.stage) {
+  SecAggRound& r = *round_;
+  switch (now.stage) {
     case wire::STAGE_SECAGG_ADVERTISE:
       if (late || r.advertised.size() == r.ids.size())
-        next(wire::STAGE_SECAGG_SHARE, cfg.secagg.share_window);
+        return enter(wire::STAGE_SECAGG_SHARE, cfg_.secagg.share_window);
       break;
     case wire::STAGE_SECAGG_SHARE:
       if (late || covers(r.dealt, r.advertised))
-        next(wire::STAGE_SECAGG_CHECK, cfg.secagg.check_window);
+        return enter(wire::STAGE_SECAGG_CHECK, cfg_.secagg.check_window);
       break;
     case wire::STAGE_SECAGG_CHECK:
       if (late || covers(r.checked, r.u1())) {
         for (std::size_t g = 0; g < r.server.plan().groups(); ++g)
           for (const auto& e : r.server.group(g).excluded())
-            spdlog::warn("round={} secagg excluded {} (group {}): {}", state.round,
+            spdlog::warn("round={} secagg excluded {} (group {}): {}", now.round,
                          r.addresses[r.server.plan().members(g)[e.node]].to_checksum(), g,
                          e.reason);
-        next(wire::STAGE_SECAGG_MASKED, cfg.secagg.masked_window);
+        return enter(wire::STAGE_SECAGG_MASKED, cfg_.secagg.masked_window);
       }
       break;
     case wire::STAGE_SECAGG_MASKED:
       if (late || covers(r.masked_done, r.u1())) {
         r.masked.clear();  // partial inputs are of no use once the stage is over
-        next(wire::STAGE_SECAGG_UNMASK, cfg.secagg.unmask_window);
+        return enter(wire::STAGE_SECAGG_UNMASK, cfg_.secagg.unmask_window);
       }
       break;
     case wire::STAGE_SECAGG_UNMASK:
       if (late || covers(r.unmasked, r.u1())) {
-        metrics.stage_seconds(wire::Stage_Name(state.stage), elapsed);
-        stage_started = Clock::now();
-        start_secagg_aggregation();
+        SecAggStep done;
+        done.kind = SecAggStep::Kind::kAggregate;
+        return done;
       }
       break;
-    default:
-      break;
+    default: break;
   }
+  return {};
 }
 
 namespace {
@@ -157,7 +157,7 @@ AggregationResult aggregate_secagg_round(SecAggRound& r, Spool& spool, kernels::
                                          const kernels::AggregationSpec& rule,
                                          const chain::Hash32& global) {
   AggregationResult out;
-  const auto t0 = Clock::now();
+  const auto t0 = std::chrono::steady_clock::now();
   SecAggOutcome o;
   o.round = r.round;
   try {
@@ -196,28 +196,26 @@ AggregationResult aggregate_secagg_round(SecAggRound& r, Spool& spool, kernels::
     out.error = e.what();
   }
   out.secagg = std::move(o);
-  out.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;
 }
 
 }  // namespace
 
-void Server::Impl::start_secagg_aggregation() {
-  state.stage = wire::STAGE_AGGREGATING;
-  save_state();
-  aggregation =
-      std::async(std::launch::async,
-                 [r = std::shared_ptr<SecAggRound>(std::move(secagg)), &spool = spool,
-                  &backend = *backend, rule = cfg.aggregation, global = state.global_model] {
-                   return aggregate_secagg_round(*r, spool, backend, rule, global);
-                 });
+std::future<AggregationResult> SecAggStages::aggregate(Spool& spool, kernels::Backend& backend,
+                                                       const chain::Hash32& global) {
+  return std::async(std::launch::async, [r = std::shared_ptr<SecAggRound>(std::move(round_)),
+                                         &spool, &backend, rule = cfg_.aggregation, global] {
+    return aggregate_secagg_round(*r, spool, backend, rule, global);
+  });
 }
 
-std::optional<wire::SecAggPlacement> Server::Impl::placement(const chain::Address& peer) const {
-  if (!secagg || !is_secagg_stage(state.stage)) return std::nullopt;
-  const auto id = secagg->ids.find(peer);
-  if (id == secagg->ids.end()) return std::nullopt;
-  const auto& plan = secagg->server.plan();
+std::optional<wire::SecAggPlacement> SecAggStages::placement(const chain::Address& peer,
+                                                             wire::Stage stage) const {
+  if (!round_ || !is_secagg_stage(stage)) return std::nullopt;
+  const auto id = round_->ids.find(peer);
+  if (id == round_->ids.end()) return std::nullopt;
+  const auto& plan = round_->server.plan();
   const auto at = plan.place(id->second);
   const secagg::Params p = plan.params(at.group);
   wire::SecAggPlacement out;
@@ -231,47 +229,48 @@ std::optional<wire::SecAggPlacement> Server::Impl::placement(const chain::Addres
   return out;
 }
 
-secagg::GroupPlan::Placement Server::Impl::secagg_member(const chain::Address& peer) const {
-  if (!secagg || !secagg->ids.contains(peer))
-    refuse(wire::ERR_NOT_PROPOSER, peer.to_checksum() + " is not in round " +
-                                       std::to_string(state.round) + "'s SecAgg+ groups");
-  return secagg->server.plan().place(secagg->ids.at(peer));
+secagg::GroupPlan::Placement SecAggStages::member(const chain::Address& peer,
+                                                  std::uint64_t round) const {
+  if (!round_ || !round_->ids.contains(peer))
+    refuse(wire::ERR_NOT_PROPOSER,
+           peer.to_checksum() + " is not in round " + std::to_string(round) + "'s SecAgg+ groups");
+  return round_->server.plan().place(round_->ids.at(peer));
 }
 
-wire::Envelope Server::Impl::on_secagg_advertise(Request& r) {
+wire::Envelope SecAggStages::on_advertise(Request& r, const RoundState& now) {
   const auto& a = r.message.envelope.secagg_advertise();
-  const auto at = secagg_member(r.peer);
+  const auto at = member(r.peer, now.round);
   if (a.keys().local_id() != at.local)
     refuse(wire::ERR_MALFORMED, "keys for node " + std::to_string(a.keys().local_id()) +
                                     ", this node is " + std::to_string(at.local) + " in group " +
                                     std::to_string(at.group));
-  const secagg::NodeId id = secagg->ids.at(r.peer);
-  if (secagg->advertised.contains(id))
+  const secagg::NodeId id = round_->ids.at(r.peer);
+  if (round_->advertised.contains(id))
     refuse(wire::ERR_DUPLICATE, "keys already advertised this round");
-  secagg->server.group(at.group).receive_advertisement(
+  round_->server.group(at.group).receive_advertisement(
       {at.local, point_field(a.keys().c_public(), "c_public"),
        point_field(a.keys().s_public(), "s_public")});
-  secagg->advertised.insert(id);
+  round_->advertised.insert(id);
   wire::Envelope out;
   out.mutable_secagg_accepted();
   return out;
 }
 
-void Server::Impl::refuse_nothing_to_fetch(Request&) {
-  if (!is_secagg_stage(state.stage) || state.stage == wire::STAGE_SECAGG_ADVERTISE)
-    refuse(wire::ERR_WRONG_STAGE, "nothing to fetch: round " + std::to_string(state.round) +
-                                      " is " + wire::Stage_Name(state.stage));
+void SecAggStages::refuse_nothing_to_fetch(Request&, const RoundState& now) {
+  if (!is_secagg_stage(now.stage) || now.stage == wire::STAGE_SECAGG_ADVERTISE)
+    refuse(wire::ERR_WRONG_STAGE, "nothing to fetch: round " + std::to_string(now.round) + " is " +
+                                      wire::Stage_Name(now.stage));
 }
 
-wire::Envelope Server::Impl::on_secagg_fetch(Request& r) {
-  const auto at = secagg_member(r.peer);
-  secagg::Server& g = secagg->server.group(at.group);
+wire::Envelope SecAggStages::on_fetch(Request& r, const RoundState& now) {
+  const auto at = member(r.peer, now.round);
+  secagg::Server& g = round_->server.group(at.group);
   wire::Envelope out;
   auto* v = out.mutable_secagg_view();
-  v->set_stage(state.stage);
-  if (state.stage == wire::STAGE_SECAGG_SHARE) {
+  v->set_stage(now.stage);
+  if (now.stage == wire::STAGE_SECAGG_SHARE) {
     for (const auto& a : g.advertisements_for(at.local)) set_keys(v->add_neighbours(), a);
-  } else if (state.stage == wire::STAGE_SECAGG_CHECK) {
+  } else if (now.stage == wire::STAGE_SECAGG_CHECK) {
     for (const auto& d : g.shares_for(at.local)) {
       auto* w = v->add_deliveries();
       for (const auto& c : d.self_commitments) w->add_self_commitments(c.data(), 32);
@@ -280,7 +279,7 @@ wire::Envelope Server::Impl::on_secagg_fetch(Request& r) {
       w->mutable_box()->set_to(d.box.to);
       w->mutable_box()->set_box(d.box.box.data(), d.box.box.size());
     }
-  } else if (state.stage == wire::STAGE_SECAGG_MASKED) {
+  } else if (now.stage == wire::STAGE_SECAGG_MASKED) {
     for (secagg::NodeId u : g.u1()) v->add_u1(u);
   } else {
     const auto req = g.unmask_request();
@@ -290,12 +289,12 @@ wire::Envelope Server::Impl::on_secagg_fetch(Request& r) {
   return out;
 }
 
-wire::Envelope Server::Impl::on_secagg_dealing(Request& r) {
+wire::Envelope SecAggStages::on_dealing(Request& r, const RoundState& now) {
   const auto& d = r.message.envelope.secagg_dealing();
-  const auto at = secagg_member(r.peer);
-  const secagg::NodeId id = secagg->ids.at(r.peer);
-  if (secagg->dealt.contains(id)) refuse(wire::ERR_DUPLICATE, "keys already dealt this round");
-  if (!secagg->advertised.contains(id))
+  const auto at = member(r.peer, now.round);
+  const secagg::NodeId id = round_->ids.at(r.peer);
+  if (round_->dealt.contains(id)) refuse(wire::ERR_DUPLICATE, "keys already dealt this round");
+  if (!round_->advertised.contains(id))
     refuse(wire::ERR_WRONG_STAGE, "no keys were advertised by this node");
   secagg::KeyDealing k;
   k.from = at.local;
@@ -303,9 +302,9 @@ wire::Envelope Server::Impl::on_secagg_dealing(Request& r) {
   k.key_commitments = points(d.key_commitments(), "key_commitments");
   for (const auto& b : d.boxes())
     k.boxes.push_back({b.from(), b.to(), {b.box().begin(), b.box().end()}});
-  secagg::Server& g = secagg->server.group(at.group);
+  secagg::Server& g = round_->server.group(at.group);
   g.receive_shares(at.local, k);
-  secagg->dealt.insert(id);
+  round_->dealt.insert(id);
   for (const auto& x : g.excluded())
     if (x.node == at.local)
       refuse(wire::ERR_MALFORMED, "dealing refused, this node is out of the round: " + x.reason);
@@ -314,12 +313,12 @@ wire::Envelope Server::Impl::on_secagg_dealing(Request& r) {
   return out;
 }
 
-wire::Envelope Server::Impl::on_secagg_checked(Request& r) {
+wire::Envelope SecAggStages::on_checked(Request& r, const RoundState& now) {
   const auto& c = r.message.envelope.secagg_checked();
-  const auto at = secagg_member(r.peer);
-  const secagg::NodeId id = secagg->ids.at(r.peer);
-  if (secagg->checked.contains(id)) refuse(wire::ERR_DUPLICATE, "check already sent this round");
-  secagg::Server& g = secagg->server.group(at.group);
+  const auto at = member(r.peer, now.round);
+  const secagg::NodeId id = round_->ids.at(r.peer);
+  if (round_->checked.contains(id)) refuse(wire::ERR_DUPLICATE, "check already sent this round");
+  secagg::Server& g = round_->server.group(at.group);
   std::vector<secagg::Complaint> complaints;
   for (const auto& w : c.complaints()) {
     if (w.dealer() >= g.params().nodes)
@@ -328,20 +327,20 @@ wire::Envelope Server::Impl::on_secagg_checked(Request& r) {
                           key_field(w.proof_e(), "proof_e"), key_field(w.proof_z(), "proof_z")});
   }
   for (const auto& x : complaints) g.receive_complaint(x);
-  secagg->checked.insert(id);
+  round_->checked.insert(id);
   wire::Envelope out;
   out.mutable_secagg_accepted();
   return out;
 }
 
-wire::Envelope Server::Impl::on_secagg_masked_chunk(Request& r) {
+wire::Envelope SecAggStages::on_masked_chunk(Request& r, const RoundState& now) {
   const auto& c = r.message.envelope.secagg_masked_chunk();
-  const auto at = secagg_member(r.peer);
-  const secagg::NodeId id = secagg->ids.at(r.peer);
-  if (!secagg->server.group(at.group).u1().contains(at.local))
+  const auto at = member(r.peer, now.round);
+  const secagg::NodeId id = round_->ids.at(r.peer);
+  if (!round_->server.group(at.group).u1().contains(at.local))
     refuse(wire::ERR_WRONG_STAGE,
            "this node is not in U1 (no dealing stood): it sends no input this round");
-  if (secagg->masked_done.contains(id))
+  if (round_->masked_done.contains(id))
     refuse(wire::ERR_DUPLICATE, "masked input already complete");
   const auto bytes = r.message.bytes();
   if (bytes.empty() || bytes.size() % 4 != 0)
@@ -351,39 +350,39 @@ wire::Envelope Server::Impl::on_secagg_masked_chunk(Request& r) {
       std::memcmp(c.checksum().data(), sum.data(), sum.size()) != 0)
     refuse(wire::ERR_BAD_CHECKSUM,
            "masked chunk at word " + std::to_string(c.offset()) + " does not match its checksum");
-  auto& words = secagg->masked[id];
+  auto& words = round_->masked[id];
   if (c.offset() != words.size())
     refuse(c.offset() < words.size() ? wire::ERR_REPLAY : wire::ERR_OUT_OF_RANGE,
            "expected the masked chunk at word " + std::to_string(words.size()));
-  if (c.offset() + bytes.size() / 4 > cfg.parameters)
+  if (c.offset() + bytes.size() / 4 > cfg_.parameters)
     refuse(wire::ERR_OUT_OF_RANGE,
-           "masked input longer than the model's " + std::to_string(cfg.parameters) + " words");
+           "masked input longer than the model's " + std::to_string(cfg_.parameters) + " words");
   const std::size_t at_word = words.size();
   words.resize(at_word + bytes.size() / 4);
   std::memcpy(words.data() + at_word, bytes.data(), bytes.size());  // little-endian hosts only
-  metrics.bytes_in(bytes.size());
+  metrics_.bytes_in(bytes.size());
   wire::Envelope out;
   out.mutable_secagg_accepted()->set_words(words.size());
-  if (words.size() == cfg.parameters) {
-    secagg->server.group(at.group).receive_masked(at.local, std::move(words));
-    secagg->masked.erase(id);
-    secagg->masked_done.insert(id);
+  if (words.size() == cfg_.parameters) {
+    round_->server.group(at.group).receive_masked(at.local, std::move(words));
+    round_->masked.erase(id);
+    round_->masked_done.insert(id);
   }
   return out;
 }
 
-wire::Envelope Server::Impl::on_secagg_unmask_shares(Request& r) {
+wire::Envelope SecAggStages::on_unmask_shares(Request& r, const RoundState& now) {
   const auto& u = r.message.envelope.secagg_unmask_shares();
-  const auto at = secagg_member(r.peer);
-  const secagg::NodeId id = secagg->ids.at(r.peer);
-  if (secagg->unmasked.contains(id))
+  const auto at = member(r.peer, now.round);
+  const secagg::NodeId id = round_->ids.at(r.peer);
+  if (round_->unmasked.contains(id))
     refuse(wire::ERR_DUPLICATE, "shares already returned this round");
   secagg::UnmaskReply reply;
   reply.from = at.local;
   for (const auto& v : u.self_shares()) reply.self_shares[v.dealer()] = key_field(v.y(), "share");
   for (const auto& v : u.key_shares()) reply.key_shares[v.dealer()] = key_field(v.y(), "share");
-  secagg->server.group(at.group).receive_unmask(reply);
-  secagg->unmasked.insert(id);
+  round_->server.group(at.group).receive_unmask(reply);
+  round_->unmasked.insert(id);
   wire::Envelope out;
   out.mutable_secagg_accepted();
   return out;

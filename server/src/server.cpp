@@ -252,28 +252,9 @@ void Server::Impl::publish_snapshot() {
   shared_snapshot = s;
 }
 
-void Server::Impl::release_credits(std::uint64_t upload_id) {
-  if (auto it = credits.find(upload_id); it != credits.end()) {
-    inflight_bytes -= it->second.held * cfg.chunk_bytes;
-    credits.erase(it);
-    metrics.set_inflight(inflight_bytes);
-  }
-}
-
-void Server::Impl::release_idle_credits() {
-  // A node that vanished mid-upload must not keep its share of the budget: after 10 s of
-  // silence its credits return; it gets new ones by beginning the upload again.
-  const auto now = Clock::now();
-  std::vector<std::uint64_t> idle;
-  for (const auto& [id, c] : credits)
-    if (now - c.last_used > std::chrono::seconds(10)) idle.push_back(id);
-  for (auto id : idle) release_credits(id);
-}
-
 void Server::Impl::enter_uploading(std::uint64_t round, const chain::Hash32& global,
                                    const chain::Hash32& seed) {
-  while (!credits.empty()) release_credits(credits.begin()->first);
-  hashes.clear();
+  ingest.new_round();
   state.round = round;
   state.global_model = global;
   state.candidate_model = {};
@@ -284,6 +265,40 @@ void Server::Impl::enter_uploading(std::uint64_t round, const chain::Hash32& glo
   stage_started = Clock::now();
   save_state();
   spdlog::info("round={} stage=uploading deadline_ms={}", round, cfg.upload_window.count());
+}
+
+void Server::Impl::begin_secagg(std::uint64_t round) {
+  std::vector<chain::Address> proposers;  // address order
+  for (const auto& [address, stake] : stakes)
+    if (role_of(address) == wire::ROLE_PROPOSER) proposers.push_back(address);
+  follow(secagg.begin(round, proposers, seed(round)));
+}
+
+void Server::Impl::follow(const SecAggStep& step) {
+  switch (step.kind) {
+    case SecAggStep::Kind::kStay: break;
+    case SecAggStep::Kind::kEnter: enter_secagg_stage(step.stage, step.window); break;
+    case SecAggStep::Kind::kAggregate:
+      stage_started = Clock::now();
+      start_secagg_aggregation();
+      break;
+    case SecAggStep::Kind::kEnd: end_round(step.outcome, step.reason); break;
+  }
+}
+
+void Server::Impl::enter_secagg_stage(wire::Stage stage, std::chrono::milliseconds window) {
+  state.stage = stage;
+  state.deadline_unix_ms = unix_ms() + window.count();
+  stage_started = Clock::now();
+  save_state();
+  spdlog::info("round={} stage={} deadline_ms={}", state.round, wire::Stage_Name(stage),
+               window.count());
+}
+
+void Server::Impl::start_secagg_aggregation() {
+  state.stage = wire::STAGE_AGGREGATING;
+  save_state();
+  aggregation = secagg.aggregate(spool, *backend, state.global_model);
 }
 
 void Server::Impl::end_round(const RoundDecision& decision) {
@@ -317,7 +332,7 @@ void Server::Impl::advance(const RoundDecision& decision, const chain::Hash32& n
 }
 
 void Server::Impl::start_aggregation() {
-  while (!credits.empty()) release_credits(credits.begin()->first);
+  ingest.release_all_credits();
   state.stage = wire::STAGE_AGGREGATING;
   save_state();
   // The thread gets values and the components it may use (the spool and the state store are
@@ -363,7 +378,7 @@ void Server::Impl::tick() {
   const auto elapsed = std::chrono::duration<double>(Clock::now() - stage_started).count();
   switch (state.stage) {
     case wire::STAGE_UPLOADING:
-      release_idle_credits();
+      ingest.release_idle_credits();
       if (now_ms >= state.deadline_unix_ms || all_proposers_committed()) {
         metrics.stage_seconds("uploading", elapsed);
         stage_started = Clock::now();
@@ -434,27 +449,28 @@ void Server::Impl::tick() {
     case wire::STAGE_SECAGG_SHARE:
     case wire::STAGE_SECAGG_CHECK:
     case wire::STAGE_SECAGG_MASKED:
-    case wire::STAGE_SECAGG_UNMASK:
-      secagg_tick(now_ms, elapsed);
+    case wire::STAGE_SECAGG_UNMASK: {
+      const SecAggStep step = secagg.tick(state, now_ms);
+      if (step.kind == SecAggStep::Kind::kEnter || step.kind == SecAggStep::Kind::kAggregate)
+        metrics.stage_seconds(wire::Stage_Name(state.stage), elapsed);
+      follow(step);
       break;
-    default:
-      break;
+    }
+    default: break;
   }
 }
 
 void Server::Impl::run() {
   zmq::pollitem_t items[] = {{round_socket->handle(), 0, ZMQ_POLLIN, 0},
                              {register_socket->handle(), 0, ZMQ_POLLIN, 0},
-                             {synced_socket->handle(), 0, ZMQ_POLLIN, 0}};
+                             {ingest.completions().handle(), 0, ZMQ_POLLIN, 0}};
   while (!stopping) {
     zmq::poll(items, 3, std::chrono::milliseconds(20));
     // Acknowledgements first: they return credits, which keep the nodes sending.
     for (int budget = 0; budget < 1024 && (items[2].revents & ZMQ_POLLIN); ++budget) {
-      std::vector<zmq::message_t> frames;
-      if (!zmq::recv_multipart(*synced_socket, std::back_inserter(frames),
-                               zmq::recv_flags::dontwait))
-        break;
-      on_synced(frames);
+      const auto done = ingest.take_completion();
+      if (!done) break;
+      send({*done});
     }
     // Bounded work per wake-up, so the round engine's deadlines are never starved.
     for (int budget = 0; budget < 256 && (items[0].revents & ZMQ_POLLIN); ++budget) {
@@ -472,7 +488,7 @@ void Server::Impl::run() {
       on_register_message(frames);
     }
     try {
-      answer_waiting_begins();
+      send(ingest.answer_waiting_begins(state.stage == wire::STAGE_UPLOADING, state.round));
       tick();
     } catch (const std::exception& e) {
       spdlog::error("round engine: {}", e.what());
@@ -523,12 +539,7 @@ void Server::start() {
     s.http_thread = std::thread([&s] { s.http->listen_after_bind(); });
   }
   s.stopping = false;
-  s.synced_socket = std::make_unique<zmq::socket_t>(s.ctx, zmq::socket_type::pull);
-  s.synced_socket->set(zmq::sockopt::linger, 0);
-  s.synced_socket->bind(Impl::kSyncedEndpoint);
-  s.sync_stopping = false;
-  // Several, so that the fsyncs of different uploads overlap on the device.
-  for (int i = 0; i < 4; ++i) s.sync_threads.emplace_back([&s] { s.run_sync_thread(); });
+  s.ingest.start();
   if (s.cfg.curve) s.zap_thread = std::thread([&s] { s.run_zap(); });
   s.loop_thread = std::thread([&s] { s.run(); });
   s.started = true;
@@ -542,14 +553,7 @@ void Server::stop() {
   if (!s.started) return;
   s.stopping = true;
   if (s.loop_thread.joinable()) s.loop_thread.join();
-  {
-    std::lock_guard lock(s.sync_mutex);
-    s.sync_stopping = true;  // the threads finish the queued syncs, then leave
-  }
-  s.sync_cv.notify_all();
-  for (auto& t : s.sync_threads) t.join();
-  s.sync_threads.clear();
-  s.landing.clear();
+  s.ingest.stop();  // the sync threads finish the queued syncs, then leave
   if (s.aggregation.valid()) s.aggregation.wait();
   if (s.chain_step.valid()) s.chain_step.wait();
   if (s.zap_thread.joinable()) s.zap_thread.join();
@@ -558,7 +562,6 @@ void Server::stop() {
   s.round_socket.reset();
   s.register_socket.reset();
   s.zap_socket.reset();
-  s.synced_socket.reset();
   s.started = false;
 }
 

@@ -10,30 +10,33 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
+#include <type_traits>
+#include <utility>
 
 #include "aggregate_round.hpp"
+#include "ingest.hpp"
 #include "metrics.hpp"
 #include "murmur/chain/eip712.hpp"
 #include "murmur/kernels/backend.hpp"
 #include "murmur/protocol/integrity.hpp"
 #include "murmur/protocol/wire.hpp"
-#include "murmur/secagg/bucketing.hpp"
 #include "murmur/server/server.hpp"
 #include "round_record.hpp"
 #include "round_validator.hpp"
+#include "secagg_stages.hpp"
 #include "spool.hpp"
 #include "stage_table.hpp"
 #include "task_chain.hpp"
 
 namespace murmur::server {
 
-using Clock = std::chrono::steady_clock;
 std::int64_t unix_ms();
 
 /// Per-peer admission state (keyed by chain address).
@@ -44,79 +47,12 @@ struct Peer {
 
 enum class Admission { kServe, kRefuse, kDrop };
 
-/// Chunk credits an open upload holds (each worth chunk_bytes of the in-flight budget).
-struct Credits {
-  std::uint32_t held = 0;
-  Clock::time_point last_used = Clock::now();
-};
-
-/// An UploadBegin that found the in-flight budget spent: answered with its credits as soon as
-/// some return (oldest first), or with ERR_BUSY after cfg.busy_wait. Nodes then never sleep
-/// through a backoff while budget sits unused.
-struct WaitingBegin {
-  std::uint64_t upload_id = 0;
-  chain::Address peer;
-  std::uint64_t round = 0;
-  std::string identity;  ///< the node's routing id, for the answer
-  std::uint64_t request_id = 0;
-  Clock::time_point since;
-};
-
-/// The update hash of an open upload, advanced by each accepted chunk (chunks arrive in
-/// offset order), so a commit costs no second pass over the bytes. Absent or out of step
-/// (e.g. an upload resumed after a restart), the commit hashes the spool file instead.
-struct RunningHash {
-  protocol::UpdateHasher hasher;
-  std::uint64_t at = 0;  ///< bytes fed
-  std::optional<chain::Hash32> final;
-};
-
-/// A chunk the loop accepted, to be written and synced by a sync thread (the frame travels
-/// with it, no copy); its ChunkAck goes out when it is synced, and the loop meanwhile serves
-/// other chunks. Chunks of one upload may land in any order on different threads: see Landing.
-struct SyncJob {
-  Upload upload;
-  Spool::Descriptors fds;
-  std::uint64_t offset = 0;
-  zmq::message_t payload;  ///< the chunk's bytes
-  std::string identity;    ///< the node's routing id, for the acknowledgement
-  std::uint64_t request_id = 0;
-};
-
-/// An upload's chunks between the loop and the sync threads, from the first one queued until
-/// none is in flight. The loop queues chunks back to back from `queued_end`; the durable offset
-/// advances only over the contiguous run of synced chunks, so a crash can never leave a hole
-/// below it.
-struct Landing {
-  Upload upload;
-  std::uint64_t durable = 0;  ///< recorded in the spool
-  /// End of the last chunk queued; unset after a failed sync (the node begins again from
-  /// `durable`).
-  std::optional<std::uint64_t> queued_end;
-  std::size_t in_flight = 0;                      ///< chunks queued and not yet synced
-  std::map<std::uint64_t, std::uint64_t> synced;  ///< synced chunks above `durable`: offset -> end
-};
-
 /// What the chain worker hands back at the end of a round.
 struct ChainStep {
   RoundPosting posting;
   chain::Hash32 next_seed{};  ///< zero when the next round was not opened
   std::string open_error;
   std::map<chain::Address, chain::U256> next_stakes;  ///< empty when they could not be read
-};
-
-/// A SecAgg+ round in memory only: masked inputs and shares are never written to disk, so a
-/// restart in the middle of one ends that round.
-struct SecAggRound {
-  explicit SecAggRound(secagg::GroupPlan plan) : server(std::move(plan)) {}
-  std::uint64_t round = 0;
-  secagg::BucketedServer server;
-  std::map<chain::Address, secagg::NodeId> ids;  ///< the round's proposers, by address order
-  std::vector<chain::Address> addresses;         ///< by global id
-  std::set<secagg::NodeId> advertised, dealt, checked, unmasked, masked_done;
-  std::map<secagg::NodeId, std::vector<std::uint32_t>> masked;  ///< masked words as they arrive
-  /// Global ids of every group's U1.
-  std::set<secagg::NodeId> u1() const;
 };
 
 struct Server::Impl {
@@ -156,27 +92,19 @@ struct Server::Impl {
   bool all_proposers_committed() const;
   bool all_voters_voted() const;
   void save_state();
-  /// Grants the upload up to peer_credits chunk credits from the budget; 0 when it is spent.
-  std::uint32_t grant_credits(std::uint64_t upload_id);
-  wire::Envelope upload_accepted(const Upload& u, std::uint32_t grant) const;
-  /// Answers waiting begins whose credits the budget now has, and those waited out.
-  void answer_waiting_begins();
-  void release_credits(std::uint64_t upload_id);
-  /// The update hash of a complete upload: the running one when it covers every byte, else
-  /// read back from the spool.
-  chain::Hash32 update_hash_of(const Upload& u);
-  void release_idle_credits();
 
   // stage_table.cpp: which stage accepts which message, and the one dispatcher
-  /// One request on its way from the dispatcher to its handler.
-  struct Request {
-    const chain::Address& peer;
-    protocol::Message& message;
-    std::vector<std::uint8_t>& payload;  ///< a raw frame for the reply (a model range)
-    std::optional<Upload> upload;        ///< the open upload a chunk or commit names
-  };
-  using Check = void (Impl::*)(Request&);
-  using Action = wire::Envelope (Impl::*)(Request&);
+  using Check = void (*)(Impl&, Request&);
+  using Action = wire::Envelope (*)(Impl&, Request&);
+  /// A row's check or handler: a member of Impl, or of SecAggStages (given the round as
+  /// persisted, read-only).
+  template <auto Handler>
+  static auto via(Impl& s, Request& r) {
+    if constexpr (std::is_invocable_v<decltype(Handler), Impl&, Request&>)
+      return std::invoke(Handler, s, r);
+    else
+      return std::invoke(Handler, s.secagg, r, std::as_const(s.state));
+  }
   /// One row of the protocol: a message, the stages that accept it, and its handler.
   struct Route {
     wire::Envelope::BodyCase message;
@@ -188,8 +116,7 @@ struct Server::Impl {
   static const std::array<Route, 14> kRoutes;
   /// Finds the message's row, runs its checks and its handler; an empty envelope means the
   /// answer comes later (a chunk's ChunkAck after its sync, a waiting begin's UploadAccepted).
-  wire::Envelope handle(const chain::Address& peer, protocol::Message& m,
-                        std::vector<std::uint8_t>& payload);
+  wire::Envelope handle(Request& request);
   /// Throws ProtocolError unless a message for task/round is accepted in the current stage.
   void admit_stage(StageSet accepted, std::uint64_t task, std::uint64_t round) const;
 
@@ -211,23 +138,16 @@ struct Server::Impl {
   Admission admit(const chain::Address& peer);  ///< token bucket per address
   void reply(zmq::socket_t& socket, const zmq::message_t& identity, const wire::Envelope& e,
              std::span<const std::uint8_t> payload = {});
+  /// Sends replies that Ingest returned on the round socket.
+  void send(const std::vector<Reply>& replies);
 
-  // secagg_stages.cpp: the SecAgg+ stages of a round, when [secagg] is enabled
+  // server.cpp: the engine's side of the SecAgg+ stages (SecAggStages holds the round)
+  /// Draws the round's groups and enters its first stage (or ends the round).
   void begin_secagg(std::uint64_t round);
-  void secagg_tick(std::int64_t now_ms, double elapsed);
+  /// Applies what SecAggStages decided.
+  void follow(const SecAggStep& step);
   void enter_secagg_stage(wire::Stage stage, std::chrono::milliseconds window);
   void start_secagg_aggregation();
-  void refuse_nothing_to_fetch(Request& r);  ///< before SecAggFetch
-  wire::Envelope on_secagg_fetch(Request& r);
-  wire::Envelope on_secagg_advertise(Request& r);
-  wire::Envelope on_secagg_dealing(Request& r);
-  wire::Envelope on_secagg_checked(Request& r);
-  wire::Envelope on_secagg_masked_chunk(Request& r);
-  wire::Envelope on_secagg_unmask_shares(Request& r);
-  /// The peer's place in this round's groups; ERR_NOT_PROPOSER when it is not in them.
-  secagg::GroupPlan::Placement secagg_member(const chain::Address& peer) const;
-  /// The peer's place in this round's SecAgg+ groups, if it is in them.
-  std::optional<wire::SecAggPlacement> placement(const chain::Address& peer) const;
 
   // zap.cpp
   void run_zap();
@@ -244,6 +164,7 @@ struct Server::Impl {
   std::string public_key, secret_key;
 
   zmq::context_t ctx;
+  Ingest ingest{cfg, spool, store, metrics, ctx};  ///< uploads from begin to commit
   std::unique_ptr<zmq::socket_t> round_socket, register_socket, zap_socket;
   std::thread loop_thread, zap_thread, http_thread;
   std::unique_ptr<httplib::Server> http;
@@ -257,36 +178,13 @@ struct Server::Impl {
   std::map<chain::Address, Peer> peers;
   std::map<std::string, chain::Address> sessions;     // routing id -> address (curve off)
   std::map<std::string, std::uint64_t> last_request;  // routing id -> last request id
-  std::map<std::uint64_t, Credits> credits;           // upload id -> credits held
-  std::deque<WaitingBegin> waiting_begins;            // begins waiting for budget, oldest first
-  std::map<std::uint64_t, RunningHash> hashes;        // upload id -> its update hash so far
-  std::map<std::uint64_t, Landing> landing;           // upload id -> its chunks in flight, if any
-  std::string current_identity;                       // the request being handled: its routing id
-  std::uint64_t current_request = 0;                  //   and request id
-
-  // Sync threads: fdatasync + the durable offset, then the completion back to the loop over
-  // inproc (a PUSH per thread, the loop's PULL in its poll set), which sends the ChunkAck.
-  static constexpr const char* kSyncedEndpoint = "inproc://murmurd.synced";
-  std::unique_ptr<zmq::socket_t> synced_socket;
-  std::vector<std::thread> sync_threads;
-  std::mutex sync_mutex;
-  std::condition_variable sync_cv;
-  std::deque<SyncJob> sync_jobs;
-  bool sync_stopping = false;
-  void run_sync_thread();
-  /// Sends the ChunkAck (or the error) of one completion from a sync thread.
-  void on_synced(std::vector<zmq::message_t>& frames);
-  /// Waits for the upload's chunks still being synced (before its file is closed or its
-  /// offsets are read afresh), answering whatever completions arrive meanwhile.
-  void drain_syncs(std::uint64_t upload_id);
-  std::size_t inflight_bytes = 0;
   std::future<AggregationResult> aggregation;
   std::future<ChainStep> chain_step;
   RoundDecision pending_decision;  ///< the decision chain_step is settling
   mutable std::mutex snapshot_mutex;
   RoundSnapshot shared_snapshot;
-  std::unique_ptr<SecAggRound> secagg;  ///< loop-owned; moved to the aggregation at the end
-  SecAggOutcome last_secagg;            ///< guarded by snapshot_mutex
+  SecAggStages secagg{cfg, metrics};  ///< the SecAgg+ round, loop-owned
+  SecAggOutcome last_secagg;          ///< guarded by snapshot_mutex
   void publish_snapshot();
 };
 

@@ -2,8 +2,10 @@
 // manner of zproto's state machines). The dispatcher consults it once per request: a message
 // arriving in the wrong stage is refused here, by the table, before any handler runs.
 //
-// Adding a wire message: its proto in protocol/proto/murmur.proto, one row below, one handler
-// (handlers.cpp, or secagg_stages.cpp for a SecAgg+ message). server/README.md walks through it.
+// Each row names its handler with `via<&Component::handler>`: a member of Server::Impl (the
+// plain messages, handlers.cpp), or of SecAggStages (secagg_stages.cpp), which is handed the
+// round as persisted. Adding a wire message: its proto in protocol/proto/murmur.proto, one row
+// below, one handler. server/README.md walks through it.
 #include <algorithm>
 
 #include "refuse.hpp"
@@ -15,23 +17,23 @@ using E = wire::Envelope;
 
 // clang-format off
 const std::array<Server::Impl::Route, 14> Server::Impl::kRoutes{{
-  // message                 accepted in                                  names task, round       checked before the stage        handler
-  {E::kRoundInfoRequest,     kAnyStage,                                   nullptr,                  nullptr,                        &Impl::on_round_info},
-  {E::kStatusRequest,        kAnyStage,                                   nullptr,                  nullptr,                        &Impl::on_status},
-  {E::kModelRequest,         kAnyStage,                                   nullptr,                  nullptr,                        &Impl::on_model_request},
-  {E::kRegister,             kAnyStage,                                   nullptr,                  nullptr,                        &Impl::on_misplaced_register},
-  {E::kUploadBegin,          stage_set({wire::STAGE_UPLOADING}),          named<&E::upload_begin>,  &Impl::refuse_in_secagg_mode,   &Impl::on_upload_begin},
-  {E::kUploadChunk,          stage_set({wire::STAGE_UPLOADING}),          nullptr,                  &Impl::find_open_upload,        &Impl::on_upload_chunk},
-  {E::kUploadCommit,         stage_set({wire::STAGE_UPLOADING}),          nullptr,                  &Impl::find_upload_to_commit,   &Impl::on_upload_commit},
-  {E::kVote,                 stage_set({wire::STAGE_VOTING}),             named<&E::vote>,          nullptr,                        &Impl::on_vote},
-  {E::kSecaggAdvertise,      stage_set({wire::STAGE_SECAGG_ADVERTISE}),   named<&E::secagg_advertise>,     nullptr,                 &Impl::on_secagg_advertise},
+  // message                 accepted in                                  names task, round         checked before the stage                            handler
+  {E::kRoundInfoRequest,     kAnyStage,                                   nullptr,                  nullptr,                                            via<&Impl::on_round_info>},
+  {E::kStatusRequest,        kAnyStage,                                   nullptr,                  nullptr,                                            via<&Impl::on_status>},
+  {E::kModelRequest,         kAnyStage,                                   nullptr,                  nullptr,                                            via<&Impl::on_model_request>},
+  {E::kRegister,             kAnyStage,                                   nullptr,                  nullptr,                                            via<&Impl::on_misplaced_register>},
+  {E::kUploadBegin,          stage_set({wire::STAGE_UPLOADING}),          named<&E::upload_begin>,  via<&Impl::refuse_in_secagg_mode>,                  via<&Impl::on_upload_begin>},
+  {E::kUploadChunk,          stage_set({wire::STAGE_UPLOADING}),          nullptr,                  via<&Impl::find_open_upload>,                       via<&Impl::on_upload_chunk>},
+  {E::kUploadCommit,         stage_set({wire::STAGE_UPLOADING}),          nullptr,                  via<&Impl::find_upload_to_commit>,                  via<&Impl::on_upload_commit>},
+  {E::kVote,                 stage_set({wire::STAGE_VOTING}),             named<&E::vote>,          nullptr,                                            via<&Impl::on_vote>},
+  {E::kSecaggAdvertise,      stage_set({wire::STAGE_SECAGG_ADVERTISE}),   named<&E::secagg_advertise>,     nullptr,                                     via<&SecAggStages::on_advertise>},
   {E::kSecaggFetch,          stage_set({wire::STAGE_SECAGG_SHARE, wire::STAGE_SECAGG_CHECK,
                                         wire::STAGE_SECAGG_MASKED, wire::STAGE_SECAGG_UNMASK}),
-                                                                          named<&E::secagg_fetch>,  &Impl::refuse_nothing_to_fetch, &Impl::on_secagg_fetch},
-  {E::kSecaggDealing,        stage_set({wire::STAGE_SECAGG_SHARE}),       named<&E::secagg_dealing>,       nullptr,                 &Impl::on_secagg_dealing},
-  {E::kSecaggChecked,        stage_set({wire::STAGE_SECAGG_CHECK}),       named<&E::secagg_checked>,       nullptr,                 &Impl::on_secagg_checked},
-  {E::kSecaggMaskedChunk,    stage_set({wire::STAGE_SECAGG_MASKED}),      named<&E::secagg_masked_chunk>,  nullptr,                 &Impl::on_secagg_masked_chunk},
-  {E::kSecaggUnmaskShares,   stage_set({wire::STAGE_SECAGG_UNMASK}),      named<&E::secagg_unmask_shares>, nullptr,                 &Impl::on_secagg_unmask_shares},
+                                                                          named<&E::secagg_fetch>,  via<&SecAggStages::refuse_nothing_to_fetch>,        via<&SecAggStages::on_fetch>},
+  {E::kSecaggDealing,        stage_set({wire::STAGE_SECAGG_SHARE}),       named<&E::secagg_dealing>,       nullptr,                                     via<&SecAggStages::on_dealing>},
+  {E::kSecaggChecked,        stage_set({wire::STAGE_SECAGG_CHECK}),       named<&E::secagg_checked>,       nullptr,                                     via<&SecAggStages::on_checked>},
+  {E::kSecaggMaskedChunk,    stage_set({wire::STAGE_SECAGG_MASKED}),      named<&E::secagg_masked_chunk>,  nullptr,                                     via<&SecAggStages::on_masked_chunk>},
+  {E::kSecaggUnmaskShares,   stage_set({wire::STAGE_SECAGG_UNMASK}),      named<&E::secagg_unmask_shares>, nullptr,                                     via<&SecAggStages::on_unmask_shares>},
 }};
 // clang-format on
 
@@ -46,21 +48,19 @@ int stage_rank(wire::Stage s) {
   return 100 + static_cast<int>(s);
 }
 
-wire::Envelope Server::Impl::handle(const chain::Address& peer, protocol::Message& m,
-                                    std::vector<std::uint8_t>& payload) {
-  const auto body = m.envelope.body_case();
+wire::Envelope Server::Impl::handle(Request& request) {
+  const auto body = request.message.envelope.body_case();
   const auto route = std::find_if(kRoutes.begin(), kRoutes.end(),
                                   [&](const Route& r) { return r.message == body; });
   if (route == kRoutes.end())  // an answer, not a request
     refuse(wire::ERR_MALFORMED, "not a request a node may send");
-  Request request{peer, m, payload, std::nullopt};
-  if (route->before != nullptr) (this->*route->before)(request);
+  if (route->before != nullptr) route->before(*this, request);
   if (route->accepted != kAnyStage) {
-    const auto [task, round] =
-        route->names != nullptr ? route->names(m.envelope) : TaskRound{cfg.task_id, state.round};
+    const auto [task, round] = route->names != nullptr ? route->names(request.message.envelope)
+                                                       : TaskRound{cfg.task_id, state.round};
     admit_stage(route->accepted, task, round);
   }
-  return (this->*route->action)(request);
+  return route->action(*this, request);
 }
 
 void Server::Impl::admit_stage(StageSet accepted, std::uint64_t task, std::uint64_t round) const {

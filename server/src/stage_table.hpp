@@ -4,9 +4,15 @@
 #include <bit>
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "murmur.pb.h"
+#include "murmur/chain/address.hpp"
+#include "murmur/protocol/wire.hpp"
+#include "state_store.hpp"
 
 namespace murmur::server {
 
@@ -32,6 +38,16 @@ constexpr bool accepts(StageSet set, wire::Stage s) {
 int stage_rank(wire::Stage s);
 
 bool is_secagg_stage(wire::Stage s);
+
+/// One request on its way from the dispatcher to its handler.
+struct Request {
+  const chain::Address& peer;  ///< the participant it is attributed to
+  protocol::Message& message;
+  std::vector<std::uint8_t>& payload;  ///< a raw frame for the reply (a model range)
+  std::string identity;                ///< the node's routing id, for an answer sent later
+  std::uint64_t request_id = 0;
+  std::optional<Upload> upload;  ///< the open upload a chunk or commit names
+};
 
 /// The task and round a message names.
 using TaskRound = std::pair<std::uint64_t, std::uint64_t>;
