@@ -1,70 +1,72 @@
+// The coordinate-wise rules on the CPU. N <= kCpuNetworkMaxRows: Batcher's sorting network
+// across SIMD lanes (coordinatewise_simd.hpp), for the widest ISA the CPU has or the one the
+// backend was made with. Larger N: the tile transposed in blocks of kBlock columns and each
+// column sorted (the median only selects). Either way the finiteness of every row is checked on
+// the way in, so the validation pass can ride on this one.
 #include <algorithm>
-#include <cstring>
+#include <atomic>
+#include <memory>
 #include <utility>
 #include <vector>
 
+#include "coordinatewise_kernel.hpp"
+#include "coordinatewise_simd.hpp"
 #include "cpu_backend.hpp"
 #include "murmur/kernels/coordinatewise.hpp"
 
 namespace murmur::kernels::cpu {
+
+void network_kernel_portable(const Tile& tile, const SortPlan& plan, ColumnReduce r, float* out,
+                             std::atomic<unsigned char>* nonfinite) {
+  reduce_tile_network<4>(tile, plan, r, out, nonfinite);
+}
+
+SortPlan make_sort_plan(int n) {
+  SortPlan plan{n, {}};
+  detail::odd_even_merge_sort(n, [&](int a, int b) {
+    NetworkRun* last = plan.runs.empty() ? nullptr : &plan.runs.back();
+    if (last != nullptr && last->k == b - a && last->a + last->count == a)
+      ++last->count;
+    else
+      plan.runs.push_back({a, 1, b - a});
+  });
+  return plan;
+}
+
 namespace {
 
+// Coordinates per parallel task: a multiple of every lane group (4 x 16 lanes).
 constexpr std::size_t kTileCols = 16 * 1024;
-// Coordinates sorted side by side, one SIMD lane each: 8 floats = one AVX2 register (GCC's
-// vector extension; two SSE registers when built for the baseline ISA).
-constexpr std::size_t kLanes = 8;
-using Lanes = float __attribute__((vector_size(kLanes * sizeof(float))));
 // Coordinates transposed at once for the large-N path.
 constexpr std::size_t kBlock = 64;
 
-using Network = std::vector<std::pair<int, int>>;
-
-Network network_for(int n) {
-  Network net;
-  detail::odd_even_merge_sort(n, [&](int a, int b) { net.emplace_back(a, b); });
-  return net;
-}
-
-/// Small N: the column values of kLanes coordinates sit side by side, and every
-/// compare-exchange of the network is one lane-wise min and max.
-void reduce_with_network(const Tile& tile, const Network& net, ColumnReduce r, float* out) {
-  const std::size_t n = tile.n;
-  Lanes v[detail::kNetworkMaxRows];
-  alignas(32) float sorted[detail::kNetworkMaxRows * kLanes];
-  for (std::size_t j0 = 0; j0 < tile.w; j0 += kLanes) {
-    const std::size_t w = std::min(kLanes, tile.w - j0);
-    for (std::size_t i = 0; i < n; ++i) {
-      const float* x = tile.row(i) + j0;
-      if (w == kLanes) {
-        std::memcpy(&v[i], x, sizeof(Lanes));
-      } else {
-        float pad[kLanes] = {};
-        std::copy(x, x + w, pad);
-        std::memcpy(&v[i], pad, sizeof(Lanes));
-      }
-      v[i] = v[i] + 0.0f;  // detail::canonical, lane-wise: -0 becomes +0
-    }
-    for (const auto& [a, b] : net) {
-      const Lanes x = v[a], y = v[b];
-      v[a] = y < x ? y : x;
-      v[b] = y < x ? x : y;
-    }
-    std::memcpy(sorted, v, n * sizeof(Lanes));
-    for (std::size_t l = 0; l < w; ++l)
-      out[j0 + l] = detail::reduce_sorted(sorted + l, static_cast<int>(n), kLanes, r);
+NetworkKernel network_kernel(CpuSimd simd) {
+  switch (simd) {
+#if MURMUR_CPU_X86_DISPATCH
+    case CpuSimd::kAvx512: return network_kernel_avx512;
+    case CpuSimd::kAvx2: return network_kernel_avx2;
+#endif
+    default: return network_kernel_portable;
   }
 }
 
 /// Large N: transpose kBlock coordinates, then sort each column (the median needs only
 /// selection of its middle values).
-void reduce_with_sort(const Tile& tile, ColumnReduce r, std::vector<float>& cols, float* out) {
+void reduce_with_sort(const Tile& tile, ColumnReduce r, std::vector<float>& cols, float* out,
+                      std::atomic<unsigned char>* nonfinite) {
   const std::size_t n = tile.n;
   cols.resize(kBlock * n);
   for (std::size_t j0 = 0; j0 < tile.w; j0 += kBlock) {
     const std::size_t w = std::min(kBlock, tile.w - j0);
     for (std::size_t i = 0; i < n; ++i) {
       const float* x = tile.row(i) + j0;
-      for (std::size_t l = 0; l < w; ++l) cols[l * n + i] = detail::canonical(x[l]);
+      float bad = 0.0f;
+      for (std::size_t l = 0; l < w; ++l) {
+        const float v = detail::canonical(x[l]);
+        bad += v - v;
+        cols[l * n + i] = v;
+      }
+      if (bad != bad) nonfinite[i].store(1, std::memory_order_relaxed);
     }
     for (std::size_t l = 0; l < w; ++l) {
       float* c = cols.data() + l * n;
@@ -85,18 +87,31 @@ void reduce_with_sort(const Tile& tile, ColumnReduce r, std::vector<float>& cols
 
 }  // namespace
 
+std::vector<bool> coordinate_reduce_checked(CpuBackend& backend, const RowSource& rows,
+                                            ColumnReduce r, std::span<float> out) {
+  const std::size_t n = rows.rows();
+  const auto flags = std::make_unique<std::atomic<unsigned char>[]>(n);
+  for (std::size_t i = 0; i < n; ++i) flags[i].store(0);
+  if (n <= static_cast<std::size_t>(kCpuNetworkMaxRows)) {
+    const SortPlan plan = make_sort_plan(static_cast<int>(n));
+    const NetworkKernel kernel = network_kernel(backend.simd());
+    backend.for_each_tile(rows, kTileCols, [&](std::size_t begin, std::size_t, Tile tile) {
+      kernel(tile, plan, r, out.data() + begin, flags.get());
+    });
+  } else {
+    backend.for_each_tile(rows, kTileCols, [&](std::size_t begin, std::size_t, Tile tile) {
+      thread_local std::vector<float> cols;  // the transposed block, per worker thread
+      reduce_with_sort(tile, r, cols, out.data() + begin, flags.get());
+    });
+  }
+  std::vector<bool> finite(n);
+  for (std::size_t i = 0; i < n; ++i) finite[i] = flags[i].load() == 0;
+  return finite;
+}
+
 void coordinate_reduce(CpuBackend& backend, const RowSource& rows, ColumnReduce r,
                        std::span<float> out) {
-  const int n = static_cast<int>(rows.rows());
-  const Network net = n <= detail::kNetworkMaxRows ? network_for(n) : Network{};
-  backend.for_each_tile(rows, kTileCols, [&](std::size_t begin, std::size_t, Tile tile) {
-    if (n <= detail::kNetworkMaxRows) {
-      reduce_with_network(tile, net, r, out.data() + begin);
-    } else {
-      thread_local std::vector<float> cols;  // the transposed block, per worker thread
-      reduce_with_sort(tile, r, cols, out.data() + begin);
-    }
-  });
+  coordinate_reduce_checked(backend, rows, r, out);
 }
 
 }  // namespace murmur::kernels::cpu

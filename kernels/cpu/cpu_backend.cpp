@@ -39,8 +39,39 @@ SubsetRowSource::SubsetRowSource(const RowSource& base, std::vector<std::size_t>
                                   std::to_string(base_.rows()));
 }
 
+const char* to_string(CpuSimd simd) {
+  switch (simd) {
+    case CpuSimd::kBest: return "best";
+    case CpuSimd::kPortable: return "portable";
+    case CpuSimd::kAvx2: return "avx2";
+    case CpuSimd::kAvx512: return "avx512";
+  }
+  return "?";
+}
+
+bool cpu_simd_supported(CpuSimd simd) noexcept {
+  switch (simd) {
+    case CpuSimd::kBest:
+    case CpuSimd::kPortable: return true;
+#if MURMUR_CPU_X86_DISPATCH
+    case CpuSimd::kAvx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case CpuSimd::kAvx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+#endif
+    default: return false;
+  }
+}
+
+CpuSimd best_cpu_simd() noexcept {
+  for (CpuSimd s : {CpuSimd::kAvx512, CpuSimd::kAvx2})
+    if (cpu_simd_supported(s)) return s;
+  return CpuSimd::kPortable;
+}
+
 CpuStatus cpu_status() {
   CpuStatus s;
+  s.simd = to_string(best_cpu_simd());
   std::ifstream cpuinfo("/proc/cpuinfo");
   for (std::string line; std::getline(cpuinfo, line);) {
     if (line.rfind("model name", 0) == 0) {
@@ -60,13 +91,17 @@ CpuStatus cpu_status() {
 
 namespace murmur::kernels::cpu {
 
-CpuBackend::CpuBackend(unsigned threads)
-    : pool_(threads), scratch_(pool_.size()), pointers_(pool_.size()) {}
+CpuBackend::CpuBackend(unsigned threads, CpuSimd simd)
+    : pool_(threads),
+      simd_(simd == CpuSimd::kBest ? best_cpu_simd() : simd),
+      scratch_(pool_.size()),
+      pointers_(pool_.size()) {}
 
 std::string CpuBackend::describe() const {
   std::string isa = MURMUR_CPU_ISA;
   return "cpu: " + std::to_string(pool_.size()) + " threads, kernels for " +
-         (isa.empty() ? std::string("the compiler's default ISA") : isa);
+         (isa.empty() ? std::string("the compiler's default ISA") : isa) + ", " + to_string(simd_) +
+         " coordinate-wise kernels";
 }
 
 CpuBackend& as_cpu(Backend& backend) {

@@ -33,12 +33,15 @@ Tile load_tile(const RowSource& source, std::size_t begin, std::size_t end, bool
 /// The CPU backend: a thread pool and per-worker scratch for tiles of non-resident sources.
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(unsigned threads);
+  /// `simd` must be supported here (cpu_simd_supported); kBest is resolved now.
+  CpuBackend(unsigned threads, CpuSimd simd);
 
   BackendKind kind() const noexcept override { return BackendKind::kCpu; }
   std::string describe() const override;
 
   ThreadPool& pool() noexcept { return pool_; }
+  /// The coordinate-wise kernels this backend runs (never kBest).
+  CpuSimd simd() const noexcept { return simd_; }
 
   /// Runs fn(begin, end, tile) for every coordinate tile [begin, end) of width `tile_cols`
   /// (the last one ragged), in parallel. The tile is zero-copy into the source when it is
@@ -48,6 +51,7 @@ class CpuBackend final : public Backend {
 
  private:
   ThreadPool pool_;
+  CpuSimd simd_;
   std::vector<std::vector<float>> scratch_;          // one per worker
   std::vector<std::vector<const float*>> pointers_;  // one per worker
 };
@@ -61,6 +65,8 @@ std::vector<double> squared_distances(CpuBackend& backend, const RowSource& rows
 std::vector<double> gram(CpuBackend& backend, const RowSource& rows);
 void coordinate_reduce(CpuBackend& backend, const RowSource& rows, ColumnReduce reduce,
                        std::span<float> out);
+std::vector<bool> coordinate_reduce_checked(CpuBackend& backend, const RowSource& rows,
+                                            ColumnReduce reduce, std::span<float> out);
 void add_mask(CpuBackend& backend, const MaskSeed& seed, int sign, std::span<std::uint32_t> acc);
 void weighted_sum(CpuBackend& backend, const RowSource& rows, std::span<const double> weights,
                   std::span<float> out);

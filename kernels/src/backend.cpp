@@ -6,10 +6,8 @@ namespace murmur::kernels {
 
 const char* to_string(BackendKind kind) {
   switch (kind) {
-    case BackendKind::kCpu:
-      return "cpu";
-    case BackendKind::kCuda:
-      return "cuda";
+    case BackendKind::kCpu: return "cpu";
+    case BackendKind::kCuda: return "cuda";
   }
   return "unknown";
 }
@@ -19,7 +17,15 @@ bool cuda_compiled() noexcept {
 }
 
 std::unique_ptr<Backend> make_cpu_backend(unsigned threads) {
-  return std::make_unique<cpu::CpuBackend>(threads);
+  return std::make_unique<cpu::CpuBackend>(threads, CpuSimd::kBest);
+}
+
+std::unique_ptr<Backend> make_cpu_backend(unsigned threads, CpuSimd simd) {
+  if (!cpu_simd_supported(simd))
+    throw BackendUnavailable(
+        std::string("CPU kernels for ") + to_string(simd) +
+        ": not in this build or not on this CPU (best here: " + to_string(best_cpu_simd()) + ")");
+  return std::make_unique<cpu::CpuBackend>(threads, simd);
 }
 
 std::unique_ptr<Backend> make_cuda_backend([[maybe_unused]] int device) {

@@ -1,5 +1,6 @@
 // Dispatch of the row-level primitives: validation stats, distances, Gram matrix and the
 // coordinate-wise reductions.
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -30,8 +31,9 @@ std::vector<double> gram(Backend& backend, const RowSource& rows) {
   MURMUR_ON_CUDA(return cuda::gram(backend, rows));
 }
 
-void coordinate_reduce(Backend& backend, const RowSource& rows, ColumnReduce r,
-                       std::span<float> out) {
+namespace {
+
+void check_reduce(const RowSource& rows, ColumnReduce r, std::span<float> out) {
   const std::size_t n = rows.rows();
   if (n == 0) throw std::invalid_argument("coordinate_reduce: no rows");
   if (out.size() != rows.cols())
@@ -44,9 +46,29 @@ void coordinate_reduce(Backend& backend, const RowSource& rows, ColumnReduce r,
   if (r.rule == ColumnRule::kMeaMed && (r.keep < 1 || static_cast<std::size_t>(r.keep) > n))
     throw std::invalid_argument("coordinate_reduce: MeaMed keeps " + std::to_string(r.keep) +
                                 " of " + std::to_string(n) + " rows");
+}
+
+}  // namespace
+
+void coordinate_reduce(Backend& backend, const RowSource& rows, ColumnReduce r,
+                       std::span<float> out) {
+  check_reduce(rows, r, out);
   if (backend.kind() == BackendKind::kCpu)
     return cpu::coordinate_reduce(cpu::as_cpu(backend), rows, r, out);
   MURMUR_ON_CUDA(return cuda::coordinate_reduce(backend, rows, r, out));
+}
+
+std::vector<bool> coordinate_reduce_checked(Backend& backend, const RowSource& rows, ColumnReduce r,
+                                            std::span<float> out) {
+  check_reduce(rows, r, out);
+  if (backend.kind() == BackendKind::kCpu)
+    return cpu::coordinate_reduce_checked(cpu::as_cpu(backend), rows, r, out);
+  // CUDA: the validation pass, then the reduction when every row passed it.
+  std::vector<bool> finite;
+  for (const RowStats& s : row_stats(backend, rows)) finite.push_back(s.finite);
+  if (std::all_of(finite.begin(), finite.end(), [](bool f) { return f; }))
+    coordinate_reduce(backend, rows, r, out);
+  return finite;
 }
 
 }  // namespace murmur::kernels

@@ -40,6 +40,25 @@ class Backend {
 /// The CPU backend with `threads` workers (0: one per hardware thread). Always available.
 std::unique_ptr<Backend> make_cpu_backend(unsigned threads = 0);
 
+/// Which SIMD kernels the CPU backend's coordinate-wise rules run. Every choice gives the same
+/// bits; they differ in speed only.
+enum class CpuSimd {
+  kBest,      ///< the widest this CPU has, found at run time (AVX-512, else AVX2, else portable)
+  kPortable,  ///< GCC vector code compiled for the build's ISA (MURMUR_CPU_ISA), 4 lanes
+  kAvx2,      ///< AVX2 + FMA (x86-64-v3), 8 lanes a register
+  kAvx512,    ///< AVX-512 F/BW/DQ/VL (x86-64-v4), 16 lanes a register
+};
+/// "best", "portable", "avx2", "avx512".
+const char* to_string(CpuSimd simd);
+/// Whether this build has `simd`'s kernels and this CPU can run them (kBest and kPortable:
+/// always).
+bool cpu_simd_supported(CpuSimd simd) noexcept;
+/// What kBest resolves to on this machine.
+CpuSimd best_cpu_simd() noexcept;
+/// The CPU backend running `simd`'s kernels (kBest: best_cpu_simd()). Throws
+/// BackendUnavailable, saying why, when !cpu_simd_supported(simd).
+std::unique_ptr<Backend> make_cpu_backend(unsigned threads, CpuSimd simd);
+
 /// The CUDA backend on device `device`. Throws BackendUnavailable when CUDA was not compiled
 /// in or no device answers, with the CUDA runtime's error text.
 std::unique_ptr<Backend> make_cuda_backend(int device = 0);
@@ -80,6 +99,7 @@ struct CpuStatus {
   std::string model;          ///< from /proc/cpuinfo
   unsigned hardware_threads;  ///< std::thread::hardware_concurrency()
   std::string isa;            ///< -march the kernels were built for ("" = compiler default)
+  std::string simd;           ///< the coordinate-wise kernels kBest picks here (to_string)
   std::string blas;           ///< BLAS library and its configuration
   int blas_threads = 0;
 };
