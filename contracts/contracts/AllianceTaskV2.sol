@@ -358,12 +358,21 @@ contract AllianceTaskV2 is IAllianceTaskV2, EIP712, ReentrancyGuard {
         address[] storage m = _members[taskId];
         mapping(address => Entry) storage entries = _entries[taskId][round];
         mapping(uint256 => uint256) storage sums = _objections[taskId][round];
-        uint256 end = words * 256 < pc ? words * 256 : pc;
-        for (uint256 i = 0; i < end; ++i) {
-            if ((objections[i >> 8] >> (i & 255)) & 1 == 0) continue;
-            address p = m[i];
-            if (!_isProposer(r.seed, p, bps) || entries[p].commitment == bytes32(0)) continue;
-            sums[i] += w;
+        for (uint256 wi = 0; wi < words; ++wi) {
+            uint256 bits = objections[wi];
+            for (uint256 i = wi << 8; bits != 0 && i < pc; ) {
+                if (bits & 0xff == 0) {
+                    bits >>= 8;
+                    i += 8;
+                    continue;
+                }
+                if (bits & 1 != 0) {
+                    address p = m[i];
+                    if (_isProposer(r.seed, p, bps) && entries[p].commitment != bytes32(0)) sums[i] += w;
+                }
+                bits >>= 1;
+                ++i;
+            }
         }
     }
 
