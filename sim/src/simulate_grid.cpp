@@ -27,6 +27,14 @@ std::string row_label(Attack a, double f) {
   return a == Attack::kNone ? "clean" : std::string(attack_name(a)) + " " + fmt("%.0f%%", 100 * f);
 }
 
+/// A Markdown table's header after its first cell: one column a rule, and the rule line.
+void rule_columns(std::ostream& md, const std::vector<std::string>& rules) {
+  for (const auto& r : rules) md << r << " | ";
+  md << "\n|---|";
+  for (std::size_t i = 0; i < rules.size(); ++i) md << "---|";
+  md << "\n";
+}
+
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
   std::stringstream in(s);
@@ -203,10 +211,7 @@ void write_grid_report(const GridOptions& o, const std::vector<GridCell>& cells,
     md << "; in brackets the difference to clean FedAvg ("
        << fmt("%.4f", clean_fedavg->final_accuracy()) << ")";
   md << ".\n\n| attack | ";
-  for (const auto& r : o.rules) md << r << " | ";
-  md << "\n|---|";
-  for (std::size_t i = 0; i < o.rules.size(); ++i) md << "---|";
-  md << "\n";
+  rule_columns(md, o.rules);
   for (const auto& [a, f] : rows) {
     md << "| " << row_label(a, f) << " | ";
     for (const auto& rule : o.rules) {
@@ -238,10 +243,7 @@ void write_grid_report(const GridOptions& o, const std::vector<GridCell>& cells,
     }
   md << "\n\nFlags (rows the rule rejected or put more than " << o.base.flag_ratio
      << "x the median distance from the aggregate; Byzantine among them):\n\n| attack | ";
-  for (const auto& r : o.rules) md << r << " | ";
-  md << "\n|---|";
-  for (std::size_t i = 0; i < o.rules.size(); ++i) md << "---|";
-  md << "\n";
+  rule_columns(md, o.rules);
   for (const auto& [a, f] : rows) {
     md << "| " << row_label(a, f) << " | ";
     for (const auto& rule : o.rules) {

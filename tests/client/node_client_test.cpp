@@ -158,6 +158,19 @@ std::vector<float> test_values(std::size_t n) {
   return v;
 }
 
+/// Uploads `values` (f32, task 7, round 3) as `key` to a server that plays `script` and loses
+/// the connection as it says; the node gives up on a silent server after 300 ms and resumes.
+client::UploadResult upload_through_crash(UploadScript& script, const std::vector<float>& values,
+                                          const chain::PrivateKey& key) {
+  ScriptedServer server([&](ScriptedServer& s, Request& r) { script.on(s, r); });
+  auto o = options_for(server);
+  o.timeout = 300ms;
+  client::NodeClient node(o);
+  auto result = node.upload_update(7, 3, values, wire::DTYPE_F32, 1, {&key, test_domain()});
+  expect_increasing_ids(server);
+  return result;
+}
+
 TEST(Upload, KeepsAtMostCreditsUnacknowledgedAndCommitsTheSignedHash) {
   const auto values = test_values(300'000);  // f16: 600,000 bytes, 10 chunks of 64 KiB
   UploadScript script;
@@ -200,15 +213,7 @@ TEST(Upload, ResumesFromTheServersOffsetAfterALostConnection) {
   script.crash_after = 6 * script.chunk;         // the 6th chunk's ack is lost with the "crash"
   script.resume_after_crash = 6 * script.chunk;  // ...but it was durable
   const auto key = client::derive_node_key(1, 1);
-  client::UploadResult result;
-  {
-    ScriptedServer server([&](ScriptedServer& s, Request& r) { script.on(s, r); });
-    auto o = options_for(server);
-    o.timeout = 300ms;
-    client::NodeClient node(o);
-    result = node.upload_update(7, 3, values, wire::DTYPE_F32, 1, {&key, test_domain()});
-    expect_increasing_ids(server);
-  }
+  const client::UploadResult result = upload_through_crash(script, values, key);
   EXPECT_EQ(script.bad, "");
   EXPECT_EQ(result.restarts, 1u);
   EXPECT_EQ(result.resume_offsets, (std::vector<std::uint64_t>{0, 6 * script.chunk}));
@@ -227,14 +232,7 @@ TEST(Upload, NoticesAServerThatLostAcknowledgedBytesAndStillDeliversThem) {
   script.crash_after = 8 * script.chunk;
   script.resume_after_crash = 2 * script.chunk;  // 7 chunks were acknowledged, only 2 kept
   const auto key = client::derive_node_key(1, 2);
-  client::UploadResult result;
-  {
-    ScriptedServer server([&](ScriptedServer& s, Request& r) { script.on(s, r); });
-    auto o = options_for(server);
-    o.timeout = 300ms;
-    client::NodeClient node(o);
-    result = node.upload_update(7, 3, values, wire::DTYPE_F32, 1, {&key, test_domain()});
-  }
+  const client::UploadResult result = upload_through_crash(script, values, key);
   EXPECT_EQ(script.bad, "");
   EXPECT_EQ(result.acknowledged_then_lost, 5 * script.chunk);
   EXPECT_EQ(script.first_chunk_after_begin.back(), 2 * script.chunk);
