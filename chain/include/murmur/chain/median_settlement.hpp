@@ -1,0 +1,73 @@
+// AllianceTaskV2's settlement of one round (issue 16): stake quorum, stake-weighted median of
+// graded scores, slashing only far from consensus, proposers slashed only on evidence (absent, or
+// objected to by the revealed voters' stake majority). The same rule as
+// contracts/contracts/MedianSettlement.sol; both run contracts/test/median_cases.json.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "murmur/chain/consensus.hpp"
+#include "murmur/chain/uint256.hpp"
+
+namespace murmur::chain {
+
+inline constexpr int kMinScore = -10'000;  ///< graded scores are bps of a clipped loss change
+inline constexpr int kMaxScore = 10'000;
+
+/// A proposer's standing in the round: no update hash committed, committed but left out by the
+/// robust rule, or included in the candidate.
+enum class ProposerStatus : std::uint8_t { Absent, Excluded, Included };
+/// A voter's standing: no vote committed, committed but never revealed, or revealed.
+enum class VoterStatus : std::uint8_t { Absent, Unrevealed, Revealed };
+
+/// One participant of an AllianceTaskV2 round.
+struct MedianNode {
+  Role role = Role::Voter;
+  U256 stake;                                        ///< frozen for the round
+  ProposerStatus proposer = ProposerStatus::Absent;  ///< proposers only
+  VoterStatus voter = VoterStatus::Absent;           ///< voters only
+  int score = 0;                                     ///< revealed voters: in [kMinScore, kMaxScore]
+  /// Revealed voters: indices (into the node list) of the proposers whose update this voter objects
+  /// to. Indices of voters or absent proposers are ignored, as the contract ignores those bits;
+  /// repeated indices count once (a bitmap on chain).
+  std::vector<std::size_t> objects;
+};
+
+struct MedianRoundInput {
+  U256 pool;                        ///< undistributed pool before the round
+  std::uint64_t rounds_left = 1;    ///< totalRounds − finalizedRounds (≥ 1)
+  std::uint64_t slash_bps = 0;      ///< ≤ 10000
+  std::uint64_t quorum_bps = 1;     ///< 1..10000
+  std::uint64_t tolerance_bps = 0;  ///< ≤ 20000
+  std::vector<MedianNode> nodes;    ///< in participant order
+};
+
+/// What finalizeRound books (MedianSettlement.Output).
+struct MedianRoundSettlement {
+  bool quorum = false;  ///< false: the round is abandoned and nothing below moves
+  int median = 0;
+  bool accepted = false;
+  U256 revealed_stake, voter_stake, winner_stake, pot, paid, slashed;
+  U256 pool_after;                    ///< 0 after the last round
+  U256 creator_credit;                ///< the leftover pool after the last round
+  std::vector<U256> objection_stake;  ///< per node (proposers)
+  std::vector<U256> reward;           ///< per node
+  std::vector<U256> slash;            ///< per node
+};
+
+/// Settles one round exactly as MedianSettlement.settle:
+///   quorum   = W_r > 0 and W_r·10000 ≥ quorumBps·W_v (W_r: revealed voters' stake, W_v: all
+///   voters') median   = lowest revealed score s with 2·(stake of scores ≤ s) ≥ W_r;  accepted =
+///   median ≥ 0 voters   revealed within tolerance → winner, farther → loser; unrevealed → loser;
+///   absent → neither proposer 2·objectionStake > W_r or absent → loser; included and accepted →
+///   winner; else neither slash    = floor(stake·slashBps/10000);  pot = floor(pool/roundsLeft) + Σ
+///   slash reward   = floor(pot·stake/winnerStake) (mulDiv);  poolAfter = pool + slashed − paid
+///   last round: creatorCredit = poolAfter, poolAfter = 0
+/// Throws std::invalid_argument on inputs the contract cannot produce (parameters out of range, a
+/// score out of range, an object index past the list, a status on the wrong role). O(n log n + Σ
+/// objects).
+MedianRoundSettlement settle_median_round(const MedianRoundInput& in);
+
+}  // namespace murmur::chain

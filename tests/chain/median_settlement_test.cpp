@@ -1,0 +1,154 @@
+// AllianceTaskV2's settlement rule in C++ against the shared table
+// contracts/test/median_cases.json, which the Hardhat suite runs against the Solidity library.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "murmur/chain/median_settlement.hpp"
+#include "murmur/testing/requirements.hpp"
+
+using namespace murmur::chain;
+
+namespace {
+
+MedianRoundInput input_of(const nlohmann::json& c, std::vector<std::string>& ids) {
+  MedianRoundInput in;
+  in.pool = U256::from_string(c.at("pool").get<std::string>());
+  in.rounds_left = c.at("roundsLeft").get<std::uint64_t>();
+  in.slash_bps = c.at("slashBps").get<std::uint64_t>();
+  in.quorum_bps = c.at("quorumBps").get<std::uint64_t>();
+  in.tolerance_bps = c.at("toleranceBps").get<std::uint64_t>();
+  std::map<std::string, std::size_t> index;
+  for (const auto& n : c.at("nodes")) {
+    index[n.at("id").get<std::string>()] = ids.size();
+    ids.push_back(n.at("id").get<std::string>());
+  }
+  for (const auto& n : c.at("nodes")) {
+    MedianNode node;
+    const std::string status = n.at("status").get<std::string>();
+    node.stake = U256::from_string(n.at("stake").get<std::string>());
+    if (n.at("role") == "proposer") {
+      node.role = Role::Proposer;
+      node.proposer = status == "absent"     ? ProposerStatus::Absent
+                      : status == "excluded" ? ProposerStatus::Excluded
+                                             : ProposerStatus::Included;
+    } else {
+      node.role = Role::Voter;
+      node.voter = status == "absent"       ? VoterStatus::Absent
+                   : status == "unrevealed" ? VoterStatus::Unrevealed
+                                            : VoterStatus::Revealed;
+      if (node.voter == VoterStatus::Revealed) node.score = n.at("score").get<int>();
+      for (const auto& id : n.value("objects", nlohmann::json::array()))
+        node.objects.push_back(index.at(id.get<std::string>()));
+    }
+    in.nodes.push_back(std::move(node));
+  }
+  return in;
+}
+
+}  // namespace
+
+TEST(MedianSettlement, SharedCases) {
+  std::filesystem::path file =
+      std::filesystem::path(MURMUR_SOURCE_DIR) / "contracts/test/median_cases.json";
+  MURMUR_REQUIRE_OR_SKIP(std::filesystem::exists(file),
+                         file.string() + " not present (contracts/ not checked out)");
+  nlohmann::json table = nlohmann::json::parse(std::ifstream(file));
+  ASSERT_EQ(table.at("format"), "murmuration-median-cases/1");
+  const auto& cases = table.at("cases");
+  ASSERT_GE(cases.size(), 40u);
+  for (const auto& c : cases) {
+    SCOPED_TRACE("case " + c.at("name").get<std::string>());
+    std::vector<std::string> ids;
+    MedianRoundSettlement s = settle_median_round(input_of(c, ids));
+    const auto& ex = c.at("expected");
+    EXPECT_EQ(s.quorum, ex.at("quorum").get<bool>());
+    EXPECT_EQ(std::to_string(s.median), ex.at("median").get<std::string>());
+    EXPECT_EQ(s.accepted, ex.at("accepted").get<bool>());
+    EXPECT_EQ(s.revealed_stake.to_dec(), ex.at("revealedStake").get<std::string>());
+    EXPECT_EQ(s.voter_stake.to_dec(), ex.at("voterStake").get<std::string>());
+    EXPECT_EQ(s.winner_stake.to_dec(), ex.at("winnerStake").get<std::string>());
+    EXPECT_EQ(s.pot.to_dec(), ex.at("pot").get<std::string>());
+    EXPECT_EQ(s.paid.to_dec(), ex.at("paid").get<std::string>());
+    EXPECT_EQ(s.slashed.to_dec(), ex.at("slashed").get<std::string>());
+    EXPECT_EQ(s.pool_after.to_dec(), ex.at("poolAfter").get<std::string>());
+    EXPECT_EQ(s.creator_credit.to_dec(), ex.at("creatorCredit").get<std::string>());
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      EXPECT_EQ(s.reward[i].to_dec(), ex.at("nodes").at(ids[i]).at("reward").get<std::string>())
+          << ids[i];
+      EXPECT_EQ(s.slash[i].to_dec(), ex.at("nodes").at(ids[i]).at("slash").get<std::string>())
+          << ids[i];
+    }
+  }
+}
+
+TEST(MedianSettlement, NarrowMinorityIsNotSlashedButFarVotersAre) {
+  MedianRoundInput in;
+  in.pool = U256(1000);
+  in.rounds_left = 2;
+  in.slash_bps = 1000;
+  in.quorum_bps = 5000;
+  in.tolerance_bps = 2000;
+  in.nodes = {{Role::Voter, U256(600), ProposerStatus::Absent, VoterStatus::Revealed, 400, {}},
+              {Role::Voter, U256(450), ProposerStatus::Absent, VoterStatus::Revealed, -1500, {}},
+              {Role::Voter, U256(100), ProposerStatus::Absent, VoterStatus::Revealed, -9000, {}}};
+  MedianRoundSettlement s = settle_median_round(in);
+  ASSERT_TRUE(s.quorum);
+  EXPECT_EQ(s.median,
+            400);  // 2·600 ≥ 1200 only once the +400 voter is counted (sorted: −9000, −1500, 400)
+  EXPECT_TRUE(s.slash[1].is_zero());
+  EXPECT_FALSE(s.reward[1].is_zero());
+  EXPECT_EQ(s.slash[2], U256(10));
+  // Conservation: pool + slashed = paid + poolAfter + creatorCredit.
+  EXPECT_EQ(in.pool + s.slashed, s.paid + s.pool_after + s.creator_credit);
+}
+
+TEST(MedianSettlement, ObjectionsCountOnceAndIgnoreAbsentProposers) {
+  MedianRoundInput in;
+  in.pool = U256(100);
+  in.rounds_left = 1;
+  in.slash_bps = 5000;
+  in.quorum_bps = 1;
+  in.nodes = {
+      {Role::Proposer, U256(100), ProposerStatus::Included, VoterStatus::Absent, 0, {}},
+      {Role::Proposer, U256(100), ProposerStatus::Absent, VoterStatus::Absent, 0, {}},
+      {Role::Voter, U256(300), ProposerStatus::Absent, VoterStatus::Revealed, 10, {0, 0, 1}},
+      {Role::Voter, U256(400), ProposerStatus::Absent, VoterStatus::Revealed, 10, {2}}};
+  MedianRoundSettlement s = settle_median_round(in);
+  EXPECT_EQ(s.objection_stake[0], U256(300));   // not 600: a bitmap bit
+  EXPECT_TRUE(s.objection_stake[1].is_zero());  // absent: ignored (it is slashed as absent anyway)
+  EXPECT_TRUE(s.slash[0].is_zero());            // 2·300 ≤ 700: no majority
+  EXPECT_EQ(s.slash[1], U256(50));
+  EXPECT_TRUE(s.pool_after.is_zero());
+  EXPECT_EQ(in.pool + s.slashed, s.paid + s.creator_credit);
+}
+
+TEST(MedianSettlement, RefusesWhatTheContractCannotProduce) {
+  MedianRoundInput in;
+  in.pool = U256(1);
+  in.quorum_bps = 5000;
+  in.nodes = {{Role::Voter, U256(1), ProposerStatus::Absent, VoterStatus::Revealed, 10'001, {}}};
+  EXPECT_THROW(settle_median_round(in), std::invalid_argument);
+  in.nodes = {{Role::Voter, U256(1), ProposerStatus::Absent, VoterStatus::Revealed, 0, {7}}};
+  EXPECT_THROW(settle_median_round(in), std::invalid_argument);
+  in.nodes = {{Role::Proposer, U256(1), ProposerStatus::Included, VoterStatus::Revealed, 0, {}}};
+  EXPECT_THROW(settle_median_round(in), std::invalid_argument);
+  in.nodes = {{Role::Voter, U256(1), ProposerStatus::Included, VoterStatus::Absent, 0, {}}};
+  EXPECT_THROW(settle_median_round(in), std::invalid_argument);
+  in.nodes = {{Role::Voter, U256(1), ProposerStatus::Absent, VoterStatus::Unrevealed, 5, {}}};
+  EXPECT_THROW(settle_median_round(in), std::invalid_argument);
+  in.nodes.clear();
+  in.quorum_bps = 0;
+  EXPECT_THROW(settle_median_round(in), std::invalid_argument);
+  in.quorum_bps = 1;
+  in.rounds_left = 0;
+  EXPECT_THROW(settle_median_round(in), std::invalid_argument);
+  in.rounds_left = 1;
+  in.tolerance_bps = 20'001;
+  EXPECT_THROW(settle_median_round(in), std::invalid_argument);
+}
