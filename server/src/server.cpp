@@ -52,10 +52,7 @@ Server::Impl::Impl(Config c)
     spdlog::info("validation: {}", validator->describe());
   }
   if (cfg.chain) {
-    task_chain = std::make_unique<TaskChain>(cfg);
-    spdlog::info("chain: posting rounds of task {} to {} at {} as {}", cfg.task_id,
-                 cfg.chain->rpc_url, cfg.contract.to_checksum(),
-                 task_chain->aggregator().to_checksum());
+    chain = std::make_unique<ChainRounds>(cfg);
   }
   domain.chain_id = cfg.chain_id;
   domain.verifying_contract = cfg.contract;
@@ -89,11 +86,11 @@ Server::Impl::Impl(Config c)
     store.save_round(state);
     fresh = true;
   }
-  if (task_chain && state.stage == wire::STAGE_UPLOADING && state.seed == chain::Hash32{}) {
+  if (chain && state.stage == wire::STAGE_UPLOADING && state.seed == chain::Hash32{}) {
     open_round_on_chain();
     state.deadline_unix_ms = unix_ms() + cfg.upload_window.count();
     store.save_round(state);
-  } else if (task_chain) {  // resumed in an open round: the participants as the chain has them
+  } else if (chain) {  // resumed in an open round: the participants as the chain has them
     refresh_chain_stakes();
   }
   // SecAgg+ groups are drawn after the chain's seed and participants are known.
@@ -119,25 +116,12 @@ wire::Role Server::Impl::role_of(const chain::Address& a) const {
 }
 
 void Server::Impl::open_round_on_chain() {
-  try {
-    state.seed = task_chain->open_round(state.round);
-  } catch (const std::exception& e) {
-    state.seed = {};
-    spdlog::error(
-        "round={} chain: cannot open the round ({}); roles come from the local seed "
-        "and the round will not be settled on chain",
-        state.round, e.what());
-  }
+  state.seed = chain->open_round(state.round);
   refresh_chain_stakes();
 }
 
 void Server::Impl::refresh_chain_stakes() {
-  try {
-    use_chain_stakes(task_chain->participants());
-  } catch (const std::exception& e) {
-    spdlog::error("round={} chain: cannot read the participants ({}); keeping {} known ones",
-                  state.round, e.what(), stakes.size());
-  }
+  use_chain_stakes(chain->participants(state.round, stakes.size()));
 }
 
 void Server::Impl::use_chain_stakes(const std::map<chain::Address, chain::U256>& from_chain) {
@@ -150,71 +134,37 @@ void Server::Impl::use_chain_stakes(const std::map<chain::Address, chain::U256>&
   spdlog::info("chain: {} participants, {} stakes changed", stakes.size(), changed);
 }
 
-void Server::Impl::start_chain_step(const RoundDecision& decision) {
+Settlement Server::Impl::settlement_of(const RoundDecision& decision) const {
   // Everything the chain needs is read here, on the loop thread; the worker only talks to the
-  // chain (TaskChain is used by one thread at a time: the constructor, then these workers).
-  const std::uint64_t round = state.round;
-  const chain::Hash32 seed = state.seed, candidate = state.candidate_model;
-  std::vector<chain::SignedVote> votes;
-  for (const auto& v : store.votes(round))
-    if (v.model_hash == candidate)
-      votes.push_back({v.voter, static_cast<std::int8_t>(v.score), v.signature});
+  // chain.
+  Settlement out;
+  out.round = state.round;
+  out.seed = state.seed;
+  out.candidate = state.candidate_model;
+  for (const auto& v : store.votes(out.round))
+    if (v.model_hash == out.candidate)
+      out.votes.push_back({v.voter, static_cast<std::int8_t>(v.score), v.signature});
   const bool decided_by_vote =
       decision.outcome == RoundOutcome::kAccepted ||
       (decision.outcome == RoundOutcome::kRejected && decision.votes >= cfg.vote_quorum);
-  const bool settle = decided_by_vote && !votes.empty() && candidate != chain::Hash32{};
+  out.finalize = decided_by_vote && !out.votes.empty() && out.candidate != chain::Hash32{};
   // The rule's flags, and every proposer that did not deliver (it did no work).
-  std::vector<chain::Address> flagged;
-  if (settle) {
-    if (const auto record = store.round_record(round)) flagged = record->flagged();
+  if (out.finalize) {
+    if (const auto record = store.round_record(out.round)) out.flagged = record->flagged();
     std::set<chain::Address> committed;
-    for (const auto& u : store.committed(round)) committed.insert(u.address);
+    for (const auto& u : store.committed(out.round)) committed.insert(u.address);
     for (const auto& [a, stake] : stakes)
-      if (role_of(a) == wire::ROLE_PROPOSER && !committed.count(a)) flagged.push_back(a);
-    std::sort(flagged.begin(), flagged.end());
+      if (role_of(a) == wire::ROLE_PROPOSER && !committed.count(a)) out.flagged.push_back(a);
+    std::sort(out.flagged.begin(), out.flagged.end());
   }
-  const bool open_next = round < cfg.rounds;
-  chain_step = std::async(std::launch::async, [&contract = *task_chain, round, seed, candidate,
-                                               votes, flagged, settle, open_next] {
-    ChainStep step;
-    try {
-      if (seed == chain::Hash32{}) throw std::runtime_error("the round was not opened on chain");
-      step.posting =
-          settle ? contract.finalize(round, candidate, votes, flagged) : contract.abandon(round);
-    } catch (const std::exception& e) {
-      step.posting.state = "failed";
-      step.posting.error = e.what();
-    }
-    if (open_next) {
-      try {
-        step.next_seed = contract.open_round(round + 1);
-        // Stakes as the contract will weigh the next round's votes: after this round's
-        // slashing, with any node that joined or left meanwhile.
-        step.next_stakes = contract.participants();
-      } catch (const std::exception& e) {
-        step.open_error = e.what();
-      }
-    }
-    return step;
-  });
+  out.open_next = out.round < cfg.rounds;
+  return out;
 }
 
-void Server::Impl::finish_chain_step() {
-  const ChainStep step = chain_step.get();
-  const RoundPosting& p = step.posting;
-  store.record_posting(state.round, p);
-  if (p.state == "failed")
-    spdlog::error("round={} chain: posting failed: {}", state.round, p.error);
-  else
-    spdlog::info("round={} chain: {} in block {} (tx {})", state.round, p.state, p.block,
-                 chain::to_hex(p.tx));
-  if (!step.open_error.empty())
-    spdlog::error(
-        "round={} chain: cannot open the round ({}); roles come from the local seed "
-        "and the round will not be settled on chain",
-        state.round + 1, step.open_error);
+void Server::Impl::finish_chain_step(const ChainStep& step) {
+  store.record_posting(step.round, step.posting);
   use_chain_stakes(step.next_stakes);  // before the next round draws its roles and groups
-  advance(pending_decision, step.next_seed);
+  advance(step.decision, step.next_seed);
 }
 
 bool Server::Impl::all_proposers_committed() const {
@@ -306,13 +256,12 @@ void Server::Impl::end_round(const RoundDecision& decision) {
   store.record_decision(state.round, decision);
   metrics.round_ended(to_string(decision.outcome));
   spdlog::info("round={} outcome=\"{}\"", state.round, decision.reason);
-  if (task_chain) {
+  if (chain) {
     // Settling this round and opening the next one take blocks: the loop keeps serving (and
     // refusing stage-bound requests) in the finalizing stage until they are done.
     state.stage = wire::STAGE_FINALIZING;
     save_state();
-    pending_decision = decision;
-    start_chain_step(decision);
+    chain->settle(decision, settlement_of(decision));
     return;
   }
   advance(decision, {});
@@ -436,9 +385,8 @@ void Server::Impl::tick() {
       }
       break;
     case wire::STAGE_FINALIZING:
-      if (chain_step.valid()) {  // settling on chain
-        if (chain_step.wait_for(std::chrono::seconds(0)) == std::future_status::ready)
-          finish_chain_step();
+      if (chain && chain->settling()) {  // settling on chain
+        if (const auto step = chain->finished()) finish_chain_step(*step);
       } else if (const auto record = store.round_record(state.round); record && record->decision) {
         end_round(*record->decision);  // resumed after the decision: settle it (again)
       } else {
@@ -529,18 +477,21 @@ void Server::start() {
   configure(*s.register_socket, "register", s.cfg.register_endpoint);
   if (s.cfg.metrics_port >= 0 && s.cfg.metrics_port != 0) {
     s.http = std::make_unique<httplib::Server>();
-    s.http->Get("/metrics", [&s](const httplib::Request&, httplib::Response& res) {
-      res.set_content(s.metrics.render(), "text/plain; version=0.0.4");
-    });
+    s.http->Get("/metrics",
+                [&metrics = s.metrics](const httplib::Request&, httplib::Response& res) {
+                  res.set_content(metrics.render(), "text/plain; version=0.0.4");
+                });
     s.http_port = s.cfg.metrics_port;
     if (!s.http->bind_to_port(s.cfg.metrics_address.c_str(), s.http_port))
       throw std::runtime_error("metrics: cannot listen on " + s.cfg.metrics_address + ":" +
                                std::to_string(s.http_port));
-    s.http_thread = std::thread([&s] { s.http->listen_after_bind(); });
+    s.http_thread = std::thread([&http = *s.http] { http.listen_after_bind(); });
   }
   s.stopping = false;
   s.ingest.start();
-  if (s.cfg.curve) s.zap_thread = std::thread([&s] { s.run_zap(); });
+  if (s.cfg.curve)
+    s.zap_thread =
+        std::thread(run_zap, std::ref(*s.zap_socket), std::cref(s.store), std::cref(s.stopping));
   s.loop_thread = std::thread([&s] { s.run(); });
   s.started = true;
   spdlog::info("murmurd serving endpoint={} register={} curve={} backend=\"{}\" rule=\"{}\"",
@@ -555,7 +506,7 @@ void Server::stop() {
   if (s.loop_thread.joinable()) s.loop_thread.join();
   s.ingest.stop();  // the sync threads finish the queued syncs, then leave
   if (s.aggregation.valid()) s.aggregation.wait();
-  if (s.chain_step.valid()) s.chain_step.wait();
+  if (s.chain) s.chain->wait();
   if (s.zap_thread.joinable()) s.zap_thread.join();
   if (s.http) s.http->stop();
   if (s.http_thread.joinable()) s.http_thread.join();

@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "aggregate_round.hpp"
+#include "chain_step.hpp"
 #include "ingest.hpp"
 #include "metrics.hpp"
 #include "murmur/chain/eip712.hpp"
@@ -33,7 +34,7 @@
 #include "secagg_stages.hpp"
 #include "spool.hpp"
 #include "stage_table.hpp"
-#include "task_chain.hpp"
+#include "zap.hpp"
 
 namespace murmur::server {
 
@@ -46,14 +47,6 @@ struct Peer {
 };
 
 enum class Admission { kServe, kRefuse, kDrop };
-
-/// What the chain worker hands back at the end of a round.
-struct ChainStep {
-  RoundPosting posting;
-  chain::Hash32 next_seed{};  ///< zero when the next round was not opened
-  std::string open_error;
-  std::map<chain::Address, chain::U256> next_stakes;  ///< empty when they could not be read
-};
 
 struct Server::Impl {
   explicit Impl(Config c);
@@ -81,10 +74,10 @@ struct Server::Impl {
   void use_chain_stakes(const std::map<chain::Address, chain::U256>& from_chain);
   /// Reads them from the contract now (on the loop thread); a failure keeps the known ones.
   void refresh_chain_stakes();
-  /// [chain]: on a worker thread, settles the ended round (finalizeRound or abandonRound)
-  /// and opens the next one; finish_chain_step records the posting and advances.
-  void start_chain_step(const RoundDecision& decision);
-  void finish_chain_step();
+  /// [chain]: what settling the ended round takes, gathered as values for the chain step.
+  Settlement settlement_of(const RoundDecision& decision) const;
+  /// [chain]: records the chain step's posting, takes the next round's stakes and advances.
+  void finish_chain_step(const ChainStep& step);
   void start_aggregation();
   void tally_and_finish();
   wire::Role role_of(const chain::Address& a) const;
@@ -149,9 +142,6 @@ struct Server::Impl {
   void enter_secagg_stage(wire::Stage stage, std::chrono::milliseconds window);
   void start_secagg_aggregation();
 
-  // zap.cpp
-  void run_zap();
-
   Config cfg;
   StateStore store;  ///< state.db
   Spool spool;       ///< the update files and the models
@@ -159,7 +149,7 @@ struct Server::Impl {
   std::map<chain::Address, chain::U256> stakes;
   std::unique_ptr<kernels::Backend> backend;
   std::unique_ptr<RoundValidator> validator;  ///< when [validation] is configured
-  std::unique_ptr<TaskChain> task_chain;      ///< when [chain] is configured
+  std::unique_ptr<ChainRounds> chain;         ///< when [chain] is configured: the chain step
   Metrics metrics;
   std::string public_key, secret_key;
 
@@ -179,8 +169,6 @@ struct Server::Impl {
   std::map<std::string, chain::Address> sessions;     // routing id -> address (curve off)
   std::map<std::string, std::uint64_t> last_request;  // routing id -> last request id
   std::future<AggregationResult> aggregation;
-  std::future<ChainStep> chain_step;
-  RoundDecision pending_decision;  ///< the decision chain_step is settling
   mutable std::mutex snapshot_mutex;
   RoundSnapshot shared_snapshot;
   SecAggStages secagg{cfg, metrics};  ///< the SecAgg+ round, loop-owned

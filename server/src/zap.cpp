@@ -1,19 +1,22 @@
-// ZeroMQ Authentication Protocol (RFC 27) handler: the registration endpoint admits any Curve
-// key; the round endpoint admits only keys bound to a participant at registration, and tags
-// the connection with the participant's address (the messages' "User-Id").
-#include <array>
+// ZeroMQ Authentication Protocol (RFC 27) handler (zap.hpp).
+#include "zap.hpp"
 
-#include "server_impl.hpp"
+#include <zmq_addon.hpp>
+
+#include <array>
+#include <chrono>
+#include <string>
+#include <vector>
 
 namespace murmur::server {
 
-void Server::Impl::run_zap() {
+void run_zap(zmq::socket_t& zap, const StateStore& store, const std::atomic<bool>& stopping) {
   while (!stopping) {
-    zmq::pollitem_t item{zap_socket->handle(), 0, ZMQ_POLLIN, 0};
+    zmq::pollitem_t item{zap.handle(), 0, ZMQ_POLLIN, 0};
     zmq::poll(&item, 1, std::chrono::milliseconds(50));
     if (!(item.revents & ZMQ_POLLIN)) continue;
     std::vector<zmq::message_t> req;
-    if (!zmq::recv_multipart(*zap_socket, std::back_inserter(req))) continue;
+    if (!zmq::recv_multipart(zap, std::back_inserter(req))) continue;
     // version, request id, domain, address, identity, mechanism, credentials...
     std::string status = "400", text = "denied", user;
     if (req.size() >= 7 && req[5].to_string() == "CURVE" && req[6].size() == 32) {
@@ -33,7 +36,7 @@ void Server::Impl::run_zap() {
         zmq::str_buffer("1.0"), zmq::buffer(req.size() > 1 ? req[1].to_string_view() : ""),
         zmq::buffer(status),    zmq::buffer(text),
         zmq::buffer(user),      zmq::const_buffer()};
-    zmq::send_multipart(*zap_socket, reply);
+    zmq::send_multipart(zap, reply);
   }
 }
 
