@@ -62,7 +62,9 @@ CpuBackend& as_cpu(Backend& backend);
 std::vector<RowStats> row_stats(CpuBackend& backend, const RowSource& rows);
 std::vector<double> squared_distances(CpuBackend& backend, const RowSource& rows,
                                       std::span<const float> z);
-std::vector<double> gram(CpuBackend& backend, const RowSource& rows);
+/// With `finite`, also whether each row is finite, checked tile by tile on the way.
+std::vector<double> gram(CpuBackend& backend, const RowSource& rows,
+                         std::vector<bool>* finite = nullptr);
 void coordinate_reduce(CpuBackend& backend, const RowSource& rows, ColumnReduce reduce,
                        std::span<float> out);
 std::vector<bool> coordinate_reduce_checked(CpuBackend& backend, const RowSource& rows,
@@ -70,5 +72,7 @@ std::vector<bool> coordinate_reduce_checked(CpuBackend& backend, const RowSource
 void add_mask(CpuBackend& backend, const MaskSeed& seed, int sign, std::span<std::uint32_t> acc);
 void weighted_sum(CpuBackend& backend, const RowSource& rows, std::span<const double> weights,
                   std::span<float> out);
+std::vector<RowStats> weighted_sum_checked(CpuBackend& backend, const RowSource& rows,
+                                           std::span<const double> weights, std::span<float> out);
 
 }  // namespace murmur::kernels::cpu

@@ -28,22 +28,39 @@ std::size_t uniform_stride(const RowSource& source) {
   return stride;
 }
 
+/// 0 when x[0..w) is finite, NaN otherwise (x - x is NaN exactly for NaN and Inf).
+float nonfinite_mark(const float* x, std::size_t w) {
+  float acc[8] = {};
+  std::size_t k = 0;
+  for (; k + 8 <= w; k += 8)
+    for (std::size_t l = 0; l < 8; ++l) acc[l] += x[k + l] - x[k + l];
+  for (; k < w; ++k) acc[0] += x[k] - x[k];
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
 }  // namespace
 
-std::vector<double> gram(CpuBackend& backend, const RowSource& rows) {
+std::vector<double> gram(CpuBackend& backend, const RowSource& rows, std::vector<bool>* finite) {
   const std::size_t n = rows.rows(), d = rows.cols();
   std::vector<double> g(n * n, 0.0);
+  if (finite) finite->assign(n, true);
   if (n == 0 || d == 0) return g;
   const std::size_t stride = uniform_stride(rows);
   const float* base = stride ? rows.resident_row(0) : nullptr;
   std::vector<float> tile(stride ? 0 : n * kTileCols), part(n * n);
+  std::vector<unsigned char> bad(n, 0);  // row i written by task i only
   for (std::size_t begin = 0; begin < d; begin += kTileCols) {
     const std::size_t w = std::min(kTileCols, d - begin);
     const float* a = base ? base + begin : tile.data();
     const std::size_t lda = base ? stride : w;
-    if (!base) {
+    // Read (or copy) the tile, checking it on the way: the SSYRK then finds it in cache.
+    if (!base || finite) {
       backend.pool().parallel_for(n, [&](std::size_t i, unsigned) {
-        rows.read_row(i, begin, begin + w, tile.data() + i * w);
+        if (!base) rows.read_row(i, begin, begin + w, tile.data() + i * w);
+        if (finite) {
+          const float mark = nonfinite_mark(a + i * lda, w);
+          if (mark != mark) bad[i] = 1;
+        }
       });
     }
     // part = T T^T (upper triangle), then G += part in FP64.
@@ -54,6 +71,8 @@ std::vector<double> gram(CpuBackend& backend, const RowSource& rows) {
   }
   for (std::size_t i = 0; i < n; ++i)
     for (std::size_t j = 0; j < i; ++j) g[i * n + j] = g[j * n + i];
+  if (finite)
+    for (std::size_t i = 0; i < n; ++i) (*finite)[i] = bad[i] == 0;
   return g;
 }
 

@@ -44,16 +44,45 @@ struct RuleOutcome {
   std::vector<bool> kept;     // over y rows
 };
 
+/// The coordinate-wise reduction `rule` makes of k rows when it is one and its parameters are
+/// valid (the rule's own branch below reports them otherwise).
+std::optional<ColumnReduce> column_reduce_of(const Rule& rule, std::size_t k) {
+  if (std::holds_alternative<CoordinateMedian>(rule))
+    return ColumnReduce{ColumnRule::kMedian, 0, 0};
+  if (const auto* r = std::get_if<TrimmedMean>(&rule)) {
+    if (!(r->beta >= 0 && r->beta < 0.5)) return std::nullopt;
+    const int trim = static_cast<int>(std::floor(r->beta * static_cast<double>(k)));
+    if (2 * static_cast<std::size_t>(trim) >= k) return std::nullopt;
+    return ColumnReduce{ColumnRule::kTrimmedMean, trim, 0};
+  }
+  if (const auto* r = std::get_if<MeaMed>(&rule)) {
+    if (r->f >= k) return std::nullopt;
+    return ColumnReduce{ColumnRule::kMeaMed, 0, static_cast<int>(k - r->f)};
+  }
+  return std::nullopt;
+}
+
+/// Whether the first pass over the rows is the Gram matrix: the rules computed from it with
+/// nothing before them, or NNM first. Squared norms then come from its diagonal.
+bool gram_first(const AggregationSpec& spec) {
+  if (!spec.pre.empty()) return std::holds_alternative<NearestNeighborMixing>(spec.pre.front());
+  return std::holds_alternative<Krum>(spec.rule) || std::holds_alternative<MultiKrum>(spec.rule) ||
+         std::holds_alternative<Bulyan>(spec.rule) ||
+         std::holds_alternative<GeometricMedian>(spec.rule) ||
+         std::holds_alternative<CenteredClipping>(spec.rule);
+}
+
+bool same_reduce(ColumnReduce a, ColumnReduce b) {
+  return a.rule == b.rule && a.trim == b.trim && a.keep == b.keep;
+}
+
 }  // namespace
 
 const char* to_string(Verdict v) {
   switch (v) {
-    case Verdict::kKept:
-      return "kept";
-    case Verdict::kRejectedNonFinite:
-      return "rejected: non-finite";
-    case Verdict::kRejectedByRule:
-      return "rejected by rule";
+    case Verdict::kKept: return "kept";
+    case Verdict::kRejectedNonFinite: return "rejected: non-finite";
+    case Verdict::kRejectedByRule: return "rejected by rule";
   }
   return "?";
 }
@@ -76,8 +105,38 @@ AggregationReport aggregate(Backend& backend, const RowSource& source,
       fail(name, "sample count of row " + std::to_string(i) + " must be finite and positive");
   report.rows.resize(n);
 
-  // 1. Validation: rows with NaN or Inf never reach the rule's arithmetic.
-  const std::vector<RowStats> stats = row_stats(backend, source);
+  // 1. Validation: rows with NaN or Inf never reach the rule's arithmetic. Where the rule's
+  // first pass reads the rows as they are (no pre-aggregation), the check rides on it: the
+  // unclipped weighted mean's sum (weighted_sum_checked) or the coordinate-wise reduction
+  // (coordinate_reduce_checked) over every row, kept when every row is finite, redone over the
+  // finite ones otherwise. Either way the result has the bits of the two-pass path.
+  std::vector<RowStats> stats;
+  std::vector<double> summed;           // coefficients of the sum already in `out`
+  std::optional<ColumnReduce> reduced;  // the reduction already in `out`
+  std::vector<double> full_gram;        // the Gram matrix of every row, when all are finite
+  if (gram_first(spec)) {
+    std::vector<bool> finite;
+    std::vector<double> g = gram_checked(backend, source, finite);
+    stats.resize(n);
+    for (std::size_t i = 0; i < n; ++i) stats[i] = {finite[i], kNaN};  // norms: the Gram's
+    if (std::all_of(finite.begin(), finite.end(), [](bool f) { return f; }))
+      full_gram = std::move(g);
+  } else if (spec.pre.empty()) {
+    if (const auto* wm = std::get_if<WeightedMean>(&spec.rule);
+        wm != nullptr && wm->clipping == Clipping::kNone) {
+      // The coefficients the rule computes below when every row is finite.
+      const double total = std::accumulate(sample_counts.begin(), sample_counts.end(), 0.0);
+      summed.resize(n);
+      for (std::size_t i = 0; i < n; ++i) summed[i] = sample_counts[i] * 1.0 / total;
+      stats = weighted_sum_checked(backend, source, summed, out);
+    } else if (const std::optional<ColumnReduce> cr = column_reduce_of(spec.rule, n)) {
+      const std::vector<bool> finite = coordinate_reduce_checked(backend, source, *cr, out);
+      stats.resize(n);
+      for (std::size_t i = 0; i < n; ++i) stats[i] = {finite[i], kNaN};  // norms unused here
+      if (std::all_of(finite.begin(), finite.end(), [](bool f) { return f; })) reduced = cr;
+    }
+  }
+  if (stats.empty()) stats = row_stats(backend, source);
   report.passes = 1;
   std::vector<std::size_t> finite;
   for (std::size_t i = 0; i < n; ++i) {
@@ -98,6 +157,7 @@ AggregationReport aggregate(Backend& backend, const RowSource& source,
   }
 
   std::optional<robust::Gram> gram;  // of the finite rows, computed at most once
+  if (!full_gram.empty()) gram = robust::Gram{m, std::move(full_gram)};  // step 1 made it
   const auto base_gram = [&]() -> const robust::Gram& {
     if (!gram) {
       gram = robust::Gram{m, kernels::gram(backend, rows)};
@@ -141,6 +201,7 @@ AggregationReport aggregate(Backend& backend, const RowSource& source,
                    std::vector<bool>(k, true)};
   const auto reduce = [&](const RowSource& r, ColumnReduce cr) {
     rule.linear = false;
+    if (reduced && &r == &y && m == n && same_reduce(*reduced, cr)) return;  // done in step 1
     coordinate_reduce(backend, r, cr, out);
     ++report.passes;
   };
@@ -232,8 +293,21 @@ AggregationReport aggregate(Backend& backend, const RowSource& source,
   std::vector<double> coef;  // over the finite rows, when linear
   if (rule.linear) {
     coef = mixing ? robust::unmix(*mixing, rule.coef) : rule.coef;
-    weighted_sum(backend, rows, coef, out);
-    ++report.passes;
+    if (!(m == n && coef == summed)) {  // not already summed in step 1
+      // Rows with coefficient 0 (those Krum and Multi-Krum drop) are left out: fma(0, x, acc)
+      // is acc for finite x, and acc is never -0, so the bits are those of the full sum.
+      std::vector<std::size_t> used;
+      std::vector<double> used_coef;
+      for (std::size_t t = 0; t < m; ++t)
+        if (coef[t] != 0.0) used.push_back(t), used_coef.push_back(coef[t]);
+      if (used.size() == m) {
+        weighted_sum(backend, rows, coef, out);
+      } else {
+        const SubsetRowSource used_rows(rows, std::move(used));
+        weighted_sum(backend, used_rows, used_coef, out);
+      }
+      ++report.passes;
+    }
   }
 
   // 4. Diagnostics: every finite row's distance to the aggregate, and what the rule said.

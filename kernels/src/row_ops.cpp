@@ -1,6 +1,7 @@
 // Dispatch of the row-level primitives: validation stats, distances, Gram matrix and the
 // coordinate-wise reductions.
 #include <algorithm>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -29,6 +30,17 @@ std::vector<double> squared_distances(Backend& backend, const RowSource& rows,
 std::vector<double> gram(Backend& backend, const RowSource& rows) {
   if (backend.kind() == BackendKind::kCpu) return cpu::gram(cpu::as_cpu(backend), rows);
   MURMUR_ON_CUDA(return cuda::gram(backend, rows));
+}
+
+std::vector<double> gram_checked(Backend& backend, const RowSource& rows,
+                                 std::vector<bool>& finite) {
+  if (backend.kind() == BackendKind::kCpu) return cpu::gram(cpu::as_cpu(backend), rows, &finite);
+  // CUDA: the validation pass, then the Gram matrix when every row passed it.
+  finite.clear();
+  for (const RowStats& s : row_stats(backend, rows)) finite.push_back(s.finite);
+  if (std::all_of(finite.begin(), finite.end(), [](bool f) { return f; }))
+    return gram(backend, rows);
+  return std::vector<double>(rows.rows() * rows.rows(), std::numeric_limits<double>::quiet_NaN());
 }
 
 namespace {

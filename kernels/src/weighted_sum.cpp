@@ -5,11 +5,13 @@
 #include <string>
 
 #include "dispatch.hpp"
+#include "murmur/kernels/row_stats.hpp"
 
 namespace murmur::kernels {
 
-void weighted_sum(Backend& backend, const RowSource& rows, std::span<const double> weights,
-                  std::span<float> out) {
+namespace {
+
+void check_sum(const RowSource& rows, std::span<const double> weights, std::span<float> out) {
   if (weights.size() != rows.rows())
     throw std::invalid_argument("weighted_sum: " + std::to_string(weights.size()) +
                                 " weights for " + std::to_string(rows.rows()) + " rows");
@@ -19,9 +21,27 @@ void weighted_sum(Backend& backend, const RowSource& rows, std::span<const doubl
   for (std::size_t i = 0; i < weights.size(); ++i)
     if (!std::isfinite(weights[i]))
       throw std::invalid_argument("weighted_sum: weight " + std::to_string(i) + " is not finite");
+}
+
+}  // namespace
+
+void weighted_sum(Backend& backend, const RowSource& rows, std::span<const double> weights,
+                  std::span<float> out) {
+  check_sum(rows, weights, out);
   if (backend.kind() == BackendKind::kCpu)
     return cpu::weighted_sum(cpu::as_cpu(backend), rows, weights, out);
   MURMUR_ON_CUDA(return cuda::weighted_sum(backend, rows, weights, out));
+}
+
+std::vector<RowStats> weighted_sum_checked(Backend& backend, const RowSource& rows,
+                                           std::span<const double> weights, std::span<float> out) {
+  check_sum(rows, weights, out);
+  if (backend.kind() == BackendKind::kCpu)
+    return cpu::weighted_sum_checked(cpu::as_cpu(backend), rows, weights, out);
+  // CUDA: the validation pass, then the sum.
+  std::vector<RowStats> stats = row_stats(backend, rows);
+  weighted_sum(backend, rows, weights, out);
+  return stats;
 }
 
 }  // namespace murmur::kernels

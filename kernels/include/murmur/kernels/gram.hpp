@@ -16,4 +16,12 @@ namespace murmur::kernels {
 /// Traffic: N*D*4 bytes read once; N^2*D flops. Memory: N^2*8 bytes plus one tile.
 std::vector<double> gram(Backend& backend, const RowSource& rows);
 
+/// gram with the validation pass riding on it: fills finite[i] with whether row i has no NaN
+/// or Inf, and returns G. When every row is finite, G has gram()'s bits; otherwise the caller
+/// computes the Gram matrix of the finite rows again. CPU: one pass (each tile is checked as
+/// it is read, before the SSYRK reads it again from cache). CUDA: row_stats, then gram when
+/// every row is finite (two passes).
+std::vector<double> gram_checked(Backend& backend, const RowSource& rows,
+                                 std::vector<bool>& finite);
+
 }  // namespace murmur::kernels
