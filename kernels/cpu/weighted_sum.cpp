@@ -20,12 +20,31 @@ constexpr std::size_t kBlock = 1024;
 // The same tiles as row_stats (cpu/row_stats.cpp), so the norms summed here are its bits.
 constexpr std::size_t kTileCols = 64 * kBlock;
 
-/// acc[j] = fma(w, x[j], acc[j]) for j < w; with `squares`, also squares[j % 8] += x[j]^2 in
-/// the order of detail::lane_accumulate(x, w, ., SquareTerm).
-template <bool kSquares>
-inline void accumulate_row(const float* x, std::size_t w, double wi, double* acc, double* squares) {
-  for (std::size_t j = 0; j < w; ++j) acc[j] = detail::weighted_step(acc[j], wi, x[j]);
-  if constexpr (kSquares) detail::lane_accumulate(x, w, 0, detail::SquareTerm{}, squares);
+/// acc[j] = fma(w[r], x_r[j], acc[j]) for rows r < R in order, j < w: R rows per visit of the
+/// accumulators (loaded and stored once for R fma), each value widened once. With `squares`,
+/// also squares[r][j % 8] += x_r[j]^2 in the order of detail::lane_accumulate(x_r, w, .,
+/// SquareTerm) (8 lanes; w is a multiple of 8 except at a tile's end).
+template <std::size_t R, bool kSquares>
+inline void accumulate_rows(const float* const* x, std::size_t w, const double* wr, double* acc,
+                            double* squares) {
+  std::size_t j = 0;
+  for (; j + 8 <= w; j += 8)
+    for (std::size_t l = 0; l < 8; ++l) {
+      double a = acc[j + l];
+      for (std::size_t r = 0; r < R; ++r) {
+        a = detail::weighted_step(a, wr[r], x[r][j + l]);
+        if constexpr (kSquares) squares[8 * r + l] += detail::SquareTerm{}(x[r][j + l], 0);
+      }
+      acc[j + l] = a;
+    }
+  for (std::size_t l = 0; j + l < w; ++l) {
+    double a = acc[j + l];
+    for (std::size_t r = 0; r < R; ++r) {
+      a = detail::weighted_step(a, wr[r], x[r][j + l]);
+      if constexpr (kSquares) squares[8 * r + l] += detail::SquareTerm{}(x[r][j + l], 0);
+    }
+    acc[j + l] = a;
+  }
 }
 
 template <bool kSquares>
@@ -39,9 +58,18 @@ void sum_tiles(CpuBackend& backend, const RowSource& rows, std::span<const doubl
     for (std::size_t j0 = 0; j0 < end - begin; j0 += kBlock) {
       const std::size_t w = std::min(kBlock, end - begin - j0);
       acc.fill(0.0);
-      for (std::size_t i = 0; i < n; ++i)
-        accumulate_row<kSquares>(tile.row(i) + j0, w, weights[i], acc.data(),
-                                 kSquares ? lanes.data() + 8 * i : nullptr);
+      const float* x[4];
+      std::size_t i = 0;
+      for (; i + 4 <= n; i += 4) {
+        for (std::size_t r = 0; r < 4; ++r) x[r] = tile.row(i + r) + j0;
+        accumulate_rows<4, kSquares>(x, w, weights.data() + i, acc.data(),
+                                     kSquares ? lanes.data() + 8 * i : nullptr);
+      }
+      for (; i < n; ++i) {
+        x[0] = tile.row(i) + j0;
+        accumulate_rows<1, kSquares>(x, w, weights.data() + i, acc.data(),
+                                     kSquares ? lanes.data() + 8 * i : nullptr);
+      }
       float* o = out.data() + begin + j0;
       for (std::size_t j = 0; j < w; ++j) o[j] = static_cast<float>(acc[j]);
     }
