@@ -26,6 +26,10 @@ import {MedianSettlement} from "./MedianSettlement.sol";
 /// After every close no round can open for windows.exit seconds: every node can leave and unstake.
 /// Unstaked tokens unbond for windows.unbonding seconds, during which a proposer that signed an
 /// Update other than the hash it committed can still be slashed (reportEquivocation).
+/// Length (~700 lines): the round state machine shares one storage layout and its invariants (the
+/// participant prefix of members, bound nodes); its types, events and errors are already in
+/// IAllianceTaskV2.sol and the settlement rule in MedianSettlement.sol. Splitting it further means
+/// linked external libraries (a multi-step deploy for murmurd) or cross-contract calls.
 contract AllianceTaskV2 is IAllianceTaskV2, EIP712, ReentrancyGuard {
     using SafeERC20 for IERC20;
 

@@ -4,7 +4,7 @@
 const fs = require("fs");
 const path = require("path");
 
-const CONTRACTS = ["AllianceTask", "MockToken"];
+const CONTRACTS = ["AllianceTask", "AllianceTaskV2", "MockToken"];
 const root = path.join(__dirname, "..");
 
 function abiOf(name) {

@@ -104,12 +104,12 @@ async function measure(n, offset = 0) {
 function table(rows) {
   const f = (x) => x.toLocaleString("en-US").replace(/,/g, " ");
   const lines = [
-    "| members | proposers / voters | openRound | drawRoles | commitUpdate (each) | postCandidate | commitVote (each) | revealVote (each; with 1 objection) | finalizeRound | whole round (all txs) |",
-    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| members | proposers / voters | openRound | drawRoles | commitUpdate (each) | postCandidate | commitVote (each) | revealVote (each; with 1 objection) | finalizeRound | whole round (all txs) | claim |",
+    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
   for (const { n, proposers, voters, gas: g } of rows)
     lines.push(
-      `| ${n} | ${proposers} / ${voters} | ${f(g.openRound)} | ${f(g.drawRoles)} | ${f(g.commitUpdate)} | ${f(g.postCandidate)} | ${f(g.commitVote)} | ${f(g.revealVote)}; ${f(g.revealVoteWithObjection)} | ${f(g.finalizeRound)} | ${f(g.total)} |`
+      `| ${n} | ${proposers} / ${voters} | ${f(g.openRound)} | ${f(g.drawRoles)} | ${f(g.commitUpdate)} | ${f(g.postCandidate)} | ${f(g.commitVote)} | ${f(g.revealVote)}; ${f(g.revealVoteWithObjection)} | ${f(g.finalizeRound)} | ${f(g.total)} | ${f(g.claim)} |`
     );
   return lines.join("\n");
 }
