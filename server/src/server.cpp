@@ -52,7 +52,7 @@ Server::Impl::Impl(Config c)
     spdlog::info("validation: {}", validator->describe());
   }
   if (cfg.chain) {
-    chain = std::make_unique<ChainRounds>(cfg);
+    chain_rounds = std::make_unique<ChainRounds>(cfg);
   }
   domain.chain_id = cfg.chain_id;
   domain.verifying_contract = cfg.contract;
@@ -86,11 +86,11 @@ Server::Impl::Impl(Config c)
     store.save_round(state);
     fresh = true;
   }
-  if (chain && state.stage == wire::STAGE_UPLOADING && state.seed == chain::Hash32{}) {
+  if (chain_rounds && state.stage == wire::STAGE_UPLOADING && state.seed == chain::Hash32{}) {
     open_round_on_chain();
     state.deadline_unix_ms = unix_ms() + cfg.upload_window.count();
     store.save_round(state);
-  } else if (chain) {  // resumed in an open round: the participants as the chain has them
+  } else if (chain_rounds) {  // resumed in an open round: the participants as the chain has them
     refresh_chain_stakes();
   }
   // SecAgg+ groups are drawn after the chain's seed and participants are known.
@@ -116,12 +116,12 @@ wire::Role Server::Impl::role_of(const chain::Address& a) const {
 }
 
 void Server::Impl::open_round_on_chain() {
-  state.seed = chain->open_round(state.round);
+  state.seed = chain_rounds->open_round(state.round);
   refresh_chain_stakes();
 }
 
 void Server::Impl::refresh_chain_stakes() {
-  use_chain_stakes(chain->participants(state.round, stakes.size()));
+  use_chain_stakes(chain_rounds->participants(state.round, stakes.size()));
 }
 
 void Server::Impl::use_chain_stakes(const std::map<chain::Address, chain::U256>& from_chain) {
@@ -256,12 +256,12 @@ void Server::Impl::end_round(const RoundDecision& decision) {
   store.record_decision(state.round, decision);
   metrics.round_ended(to_string(decision.outcome));
   spdlog::info("round={} outcome=\"{}\"", state.round, decision.reason);
-  if (chain) {
+  if (chain_rounds) {
     // Settling this round and opening the next one take blocks: the loop keeps serving (and
     // refusing stage-bound requests) in the finalizing stage until they are done.
     state.stage = wire::STAGE_FINALIZING;
     save_state();
-    chain->settle(decision, settlement_of(decision));
+    chain_rounds->settle(decision, settlement_of(decision));
     return;
   }
   advance(decision, {});
@@ -385,8 +385,8 @@ void Server::Impl::tick() {
       }
       break;
     case wire::STAGE_FINALIZING:
-      if (chain && chain->settling()) {  // settling on chain
-        if (const auto step = chain->finished()) finish_chain_step(*step);
+      if (chain_rounds && chain_rounds->settling()) {  // settling on chain
+        if (const auto step = chain_rounds->finished()) finish_chain_step(*step);
       } else if (const auto record = store.round_record(state.round); record && record->decision) {
         end_round(*record->decision);  // resumed after the decision: settle it (again)
       } else {
@@ -506,7 +506,7 @@ void Server::stop() {
   if (s.loop_thread.joinable()) s.loop_thread.join();
   s.ingest.stop();  // the sync threads finish the queued syncs, then leave
   if (s.aggregation.valid()) s.aggregation.wait();
-  if (s.chain) s.chain->wait();
+  if (s.chain_rounds) s.chain_rounds->wait();
   if (s.zap_thread.joinable()) s.zap_thread.join();
   if (s.http) s.http->stop();
   if (s.http_thread.joinable()) s.http_thread.join();

@@ -1,21 +1,26 @@
 #pragma once
-// Server internals shared by the event loop (server.cpp), the message handlers (handlers.cpp)
-// and the ZAP handler (zap.cpp). One thread owns the sockets and all of this state; the
-// aggregation runs on its own thread and hands back a result.
+// murmurd's round engine, `Server::Impl`: the round's stages and their transitions (`tick`),
+// the roles and stakes, the protocol table and its dispatcher (stage_table.cpp), admission and
+// the plain messages' handlers (handlers.cpp), the sockets and the event loop (server.cpp).
+// What it does not own is in components that each own their state and take values:
+//   Ingest        (ingest.hpp)         credits, waiting begins, running hashes, landings, the
+//                                      sync threads and their completions
+//   SecAggStages  (secagg_stages.hpp)  the SecAgg+ round, its handlers; says which stage is next
+//   ChainRounds   (chain_step.hpp)     TaskChain and the chain step's worker
+//   aggregate_and_record (aggregate_round.hpp), on the aggregation thread, on values
+// The loop thread is the only one that touches this object; every other thread is handed
+// values and the thread-safe pieces it uses (docs/ARCHITECTURE.md, section 3).
 #include <httplib.h>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <deque>
 #include <functional>
 #include <future>
 #include <map>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -149,7 +154,7 @@ struct Server::Impl {
   std::map<chain::Address, chain::U256> stakes;
   std::unique_ptr<kernels::Backend> backend;
   std::unique_ptr<RoundValidator> validator;  ///< when [validation] is configured
-  std::unique_ptr<ChainRounds> chain;         ///< when [chain] is configured: the chain step
+  std::unique_ptr<ChainRounds> chain_rounds;  ///< with [chain]: the chain step
   Metrics metrics;
   std::string public_key, secret_key;
 
