@@ -34,6 +34,7 @@ noisy: compare ratios from one run.
 """
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -213,12 +214,11 @@ def main() -> int:
     ap.add_argument("--d", default="1e6")
     ap.add_argument("--rules", default=",".join(RULES))
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: every core)")
     ap.add_argument("--chunk", type=float, default=2e8,
                     help="run column-wise peers over column blocks above N*D of this")
     a = ap.parse_args()
-    if a.threads:
-        torch.set_num_threads(a.threads)
+    torch.set_num_threads(a.threads or os.cpu_count() or 1)  # Debian's torch may start with 1
     rules = [r for r in a.rules.split(",") if r]
     print(f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} "
           f"threads); ratio = faster peer / murmur, above 1 when Murmuration is faster")
