@@ -14,6 +14,28 @@
 
 namespace murmur::model {
 namespace detail {
+namespace {
+
+/// s[j] = fma(w, d[j], s[j]) for j < p. fma rounds once either way; the "fma" clone (picked
+/// when the program loads, where the CPU has FMA) runs it as vector instructions instead of a
+/// libm call per element, so the sums are the same bits on every machine.
+[[gnu::target_clones("fma", "default")]] void add_scaled(double w, const float* d, double* s,
+                                                         std::size_t p) {
+  for (std::size_t j = 0; j < p; ++j) s[j] = std::fma(w, static_cast<double>(d[j]), s[j]);
+}
+
+/// dst[j - begin] = float(base[j] + fma(-w, row[j], sum[j]) / rest) for j in [begin, end): a
+/// leave-one-out mean, cloned like add_scaled (the same bits with or without FMA).
+[[gnu::target_clones("fma", "default")]] void leave_one_out(const float* base, const float* row,
+                                                            const double* sum, double w,
+                                                            double rest, std::size_t begin,
+                                                            std::size_t end, float* dst) {
+  for (std::size_t j = begin; j < end; ++j)
+    dst[j - begin] = static_cast<float>(static_cast<double>(base[j]) +
+                                        std::fma(-w, static_cast<double>(row[j]), sum[j]) / rest);
+}
+
+}  // namespace
 
 bool RoundPlan::has_non_finite_row(std::size_t c) const {
   if (c == 0) return false;
@@ -45,10 +67,7 @@ void RoundPlan::fill(std::size_t c, const float* row, std::size_t begin, std::si
         dst[j - begin] = static_cast<float>(static_cast<double>(base[j]) + sum_without_bad[j] / r);
       return;
     }
-    for (std::size_t j = begin; j < end; ++j)
-      dst[j - begin] =
-          static_cast<float>(static_cast<double>(base[j]) +
-                             std::fma(-weights[i], static_cast<double>(row[j]), sum[j]) / r);
+    leave_one_out(base.data(), row, sum.data(), weights[i], r, begin, end, dst);
   }
 }
 
@@ -88,9 +107,7 @@ RoundPlan plan_round(const CandidateEvaluator& evaluator, std::span<const float>
     std::vector<double> s(p, 0.0);
     for (std::size_t i = 0; i < n; ++i) {
       if (i == skip) continue;
-      const float* d = row(i);
-      for (std::size_t j = 0; j < p; ++j)
-        s[j] = std::fma(weights[i], static_cast<double>(d[j]), s[j]);
+      add_scaled(weights[i], row(i), s.data(), p);
     }
     return s;
   };
