@@ -303,4 +303,45 @@ describe("AllianceTaskV2 against issue 16's attacks", function () {
     const sig2 = await cheat.signTypedData(domain, types, { taskId, round: d.round, updateHash: other2, numSamples: 1 });
     await expect(v2.reportEquivocation(taskId, d.round, cheat.address, other2, 1, sig2)).to.be.revertedWithCustomError(v2, "TooLate");
   });
+
+  it("beyond 1-7: copied commitments, proposers revealing as voters, selective reveals, wrong reveals", async function () {
+    const ctx = await loadFixture(fixture);
+    const { v2, aggregator, nodes } = ctx;
+    const taskId = await h.createTaskV2(ctx, { quorumBps: 1000n });
+    for (const n of nodes.slice(0, 8)) await h.stakeJoin(ctx, taskId, n, 1000n);
+    const d = await h.drawUntil(ctx, taskId, (d) => d.voters.length >= 4 && d.proposers.length >= 1);
+    const by = (a) => ctx.signers.find((s) => s.address === a);
+    const [honest, copier, shy, clumsy] = d.voters.map((v) => by(v.addr));
+    const prop = by(d.proposers[0].addr);
+    for (const p of d.proposers) await v2.connect(by(p.addr)).commitUpdate(taskId, d.round, ethers.id(`u ${p.addr}`));
+    await v2.connect(aggregator).postCandidate(taskId, d.round, ethers.id("m"), h.bitmap(d.proposers.map((p) => p.index), d.parts.length));
+    const salt = ethers.id("salt");
+    const c = h.commitmentOf(taskId, d.round, honest.address, 700, [], salt);
+    await v2.connect(honest).commitVote(taskId, d.round, c);
+    // The copier commits the honest voter's commitment: it binds the honest voter's address, so the
+    // copier can never reveal it (and is slashed as unrevealed).
+    await v2.connect(copier).commitVote(taskId, d.round, c);
+    await v2.connect(shy).commitVote(taskId, d.round, h.commitmentOf(taskId, d.round, shy.address, -9000, [], salt));
+    await v2.connect(clumsy).commitVote(taskId, d.round, h.commitmentOf(taskId, d.round, clumsy.address, 650, [], salt));
+    // A proposer cannot commit or reveal a vote, even with a crafted "update hash".
+    await expect(v2.connect(prop).commitVote(taskId, d.round, c)).to.be.revertedWithCustomError(v2, "WrongRole");
+    await h.increase(61);
+    await expect(v2.connect(prop).revealVote(taskId, d.round, 700, [], salt)).to.be.revertedWithCustomError(v2, "WrongRole");
+    await expect(v2.connect(copier).revealVote(taskId, d.round, 700, [], salt)).to.be.revertedWithCustomError(v2, "BadReveal");
+    await expect(v2.connect(clumsy).revealVote(taskId, d.round, 651, [], salt)).to.be.revertedWithCustomError(v2, "BadReveal");
+    await v2.connect(clumsy).revealVote(taskId, d.round, 650, [], salt);
+    await expect(v2.connect(clumsy).revealVote(taskId, d.round, 650, [], salt)).to.be.revertedWithCustomError(v2, "AlreadyRevealed");
+    await v2.connect(honest).revealVote(taskId, d.round, 700, [], salt);
+    // `shy` sees the others' reveals and keeps its outlier vote hidden: slashed like the copier.
+    await h.increase(61);
+    await v2.connect(nodes[10]).finalizeRound(taskId);
+    for (const n of [copier, shy]) expect((await v2.nodeInfo(taskId, n.address)).stake).to.equal(900n);
+    for (const n of [honest, clumsy]) {
+      expect((await v2.nodeInfo(taskId, n.address)).stake).to.equal(1000n);
+      expect((await v2.nodeInfo(taskId, n.address)).reward).to.be.greaterThan(0n);
+    }
+    // Late calls are refused with typed errors and change nothing.
+    await expect(v2.connect(honest).revealVote(taskId, d.round, 700, [], salt)).to.be.revertedWithCustomError(v2, "WrongState");
+    await expect(v2.connect(nodes[10]).finalizeRound(taskId)).to.be.revertedWithCustomError(v2, "WrongState");
+  });
 });
