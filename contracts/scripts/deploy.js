@@ -1,6 +1,7 @@
-// Deploys MockToken and AllianceTask to the selected network and writes their addresses as JSON
-// for murmurd and the murmur CLI:
-//   { "chainId", "network", "token", "allianceTask", "deployer", "blockNumber", "deployedAt" }
+// Deploys MockToken, AllianceTask and AllianceTaskV2 (issue 16; murmurd does not call it yet) to the
+// selected network and writes their addresses as JSON for murmurd and the murmur CLI:
+//   { "chainId", "network", "token", "allianceTask", "allianceTaskV2", "deployer", "blockNumber",
+//     "deployedAt" }   (blockNumber: AllianceTask's deployment block)
 // Output path: $MURMUR_DEPLOY_OUT, default contracts/deployments/<network>.json
 // (contracts/deployments/localhost.json for --network localhost).
 //
@@ -18,6 +19,9 @@ async function main() {
   await token.waitForDeployment();
   const alliance = await (await ethers.getContractFactory("AllianceTask")).deploy();
   const receipt = await alliance.deploymentTransaction().wait();
+  // Deployed after AllianceTask so that the token's and AllianceTask's addresses do not move.
+  const v2 = await (await ethers.getContractFactory("AllianceTaskV2")).deploy();
+  await v2.waitForDeployment();
 
   const out = process.env.MURMUR_DEPLOY_OUT || path.join(__dirname, "..", "deployments", `${hre.network.name}.json`);
   const record = {
@@ -25,6 +29,7 @@ async function main() {
     network: hre.network.name,
     token: await token.getAddress(),
     allianceTask: await alliance.getAddress(),
+    allianceTaskV2: await v2.getAddress(),
     deployer: deployer.address,
     blockNumber: receipt.blockNumber,
     deployedAt: new Date().toISOString(),
@@ -35,6 +40,7 @@ async function main() {
   fs.renameSync(tmp, out); // readers never see a half-written file
   console.log(`MockToken     ${record.token}`);
   console.log(`AllianceTask  ${record.allianceTask}`);
+  console.log(`AllianceTaskV2 ${record.allianceTaskV2}`);
   console.log(`chain id ${record.chainId}, deployer ${record.deployer}`);
   console.log(`wrote ${path.resolve(out)}`);
 }
