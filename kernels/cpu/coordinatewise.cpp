@@ -21,15 +21,42 @@ void network_kernel_portable(const Tile& tile, const SortPlan& plan, ColumnReduc
   reduce_tile_network<4>(tile, plan, r, out, nonfinite);
 }
 
-SortPlan make_sort_plan(int n) {
+SortPlan make_sort_plan(int n, ColumnReduce r) {
+  std::vector<std::pair<int, int>> net;
+  detail::odd_even_merge_sort(n, [&](int a, int b) { net.emplace_back(a, b); });
+  // The sorted positions the reduction reads: the median's, and the window it sums (MeaMed:
+  // every position its window can reach, see reduce_columns).
+  std::vector<char> live(static_cast<std::size_t>(n), 0);
+  const auto need = [&](int lo, int hi) {
+    for (int i = std::max(0, lo); i < std::min(n, hi); ++i) live[static_cast<std::size_t>(i)] = 1;
+  };
+  need((n - 1) / 2, n / 2 + 1);
+  if (r.rule == ColumnRule::kTrimmedMean) need(r.trim, n - r.trim);
+  if (r.rule == ColumnRule::kMeaMed) {
+    const int m0 = (n - 1) / 2 + 1;
+    const int a_lo = std::max(0, r.keep - (n - m0)), a_hi = std::min(r.keep, m0);
+    need(m0 - a_hi, m0 - a_lo + r.keep);
+  }
+  // Backwards: a compare-exchange whose outputs nothing later reads is dropped; one that is
+  // kept needs both its inputs. The positions read hold the same values as after the full sort.
+  std::vector<char> keep(net.size(), 0);
+  for (std::size_t c = net.size(); c-- > 0;) {
+    auto& [a, b] = net[c];
+    if (live[static_cast<std::size_t>(a)] || live[static_cast<std::size_t>(b)]) {
+      keep[c] = 1;
+      live[static_cast<std::size_t>(a)] = live[static_cast<std::size_t>(b)] = 1;
+    }
+  }
   SortPlan plan{n, {}};
-  detail::odd_even_merge_sort(n, [&](int a, int b) {
+  for (std::size_t c = 0; c < net.size(); ++c) {
+    if (!keep[c]) continue;
+    const auto [a, b] = net[c];
     NetworkRun* last = plan.runs.empty() ? nullptr : &plan.runs.back();
     if (last != nullptr && last->k == b - a && last->a + last->count == a)
       ++last->count;
     else
       plan.runs.push_back({a, 1, b - a});
-  });
+  }
   return plan;
 }
 
@@ -93,7 +120,7 @@ std::vector<bool> coordinate_reduce_checked(CpuBackend& backend, const RowSource
   const auto flags = std::make_unique<std::atomic<unsigned char>[]>(n);
   for (std::size_t i = 0; i < n; ++i) flags[i].store(0);
   if (n <= static_cast<std::size_t>(kCpuNetworkMaxRows)) {
-    const SortPlan plan = make_sort_plan(static_cast<int>(n));
+    const SortPlan plan = make_sort_plan(static_cast<int>(n), r);
     const NetworkKernel kernel = network_kernel(backend.simd());
     backend.for_each_tile(rows, kTileCols, [&](std::size_t begin, std::size_t, Tile tile) {
       kernel(tile, plan, r, out.data() + begin, flags.get());

@@ -18,12 +18,14 @@ struct NetworkRun {
 };
 
 /// Batcher's odd-even merge sort on n elements (detail::odd_even_merge_sort), its comparators
-/// in their order, consecutive ones with the same distance merged into runs.
+/// in their order, less those whose outputs the reduction never reads (about 18% for the
+/// median), consecutive ones with the same distance merged into runs. The positions the
+/// reduction reads hold what the full sort puts there.
 struct SortPlan {
   int n = 0;
   std::vector<NetworkRun> runs;
 };
-SortPlan make_sort_plan(int n);
+SortPlan make_sort_plan(int n, ColumnReduce r);
 
 /// Largest N the CPU sorts by network (N = 1000: about 24k compare-exchanges per column,
 /// each 1/L of an instruction pair); larger columns are transposed and std::sort-ed.
