@@ -1,6 +1,7 @@
 #include "murmur/chain/eth.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 #include <thread>
 
 #include "murmur/chain/errors.hpp"
@@ -74,19 +75,32 @@ nlohmann::json to_json(const CallRequest& call) {
 }
 
 Receipt receipt_from_json(const nlohmann::json& j) {
-  Receipt r;
-  r.tx_hash = hash_from_hex(j.at("transactionHash").get<std::string>());
-  r.block_number = quantity(j.at("blockNumber")).to_u64();
-  r.success = quantity(j.at("status")) == U256(1);
-  r.gas_used = quantity(j.at("gasUsed")).to_u64();
-  if (j.contains("effectiveGasPrice") && !j["effectiveGasPrice"].is_null())
-    r.effective_gas_price = quantity(j["effectiveGasPrice"]);
-  r.from = address_of(j.at("from"));
-  if (j.contains("to") && !j["to"].is_null()) r.to = address_of(j["to"]);
-  if (j.contains("contractAddress") && !j["contractAddress"].is_null())
-    r.contract_address = address_of(j["contractAddress"]);
-  for (const auto& l : j.at("logs")) r.logs.push_back(log_from_json(l));
-  return r;
+  try {
+    Receipt r;
+    r.tx_hash = hash_from_hex(j.at("transactionHash").get<std::string>());
+    r.block_number = quantity(j.at("blockNumber")).to_u64();
+    r.success = quantity(j.at("status")) == U256(1);
+    r.gas_used = quantity(j.at("gasUsed")).to_u64();
+    if (j.contains("effectiveGasPrice") && !j["effectiveGasPrice"].is_null())
+      r.effective_gas_price = quantity(j["effectiveGasPrice"]);
+    r.from = address_of(j.at("from"));
+    if (j.contains("to") && !j["to"].is_null()) r.to = address_of(j["to"]);
+    if (j.contains("contractAddress") && !j["contractAddress"].is_null())
+      r.contract_address = address_of(j["contractAddress"]);
+    for (const auto& l : j.at("logs")) r.logs.push_back(log_from_json(l));
+    return r;
+  } catch (const nlohmann::json::exception& e) {
+    // A field missing or of the wrong JSON type: garbage from the node, not a crash here.
+    throw TransportError("the node's transaction receipt does not parse: " + std::string(e.what()));
+  } catch (const std::overflow_error& e) {
+    throw TransportError("the node's transaction receipt does not parse: " + std::string(e.what()));
+  }
+}
+
+Bytes data_from_json(const nlohmann::json& j) {
+  if (!j.is_string())
+    throw TransportError("expected 0x hex data in the JSON-RPC reply, got " + j.dump());
+  return from_hex(j.get<std::string>());
 }
 
 EthClient::EthClient(RpcClient& rpc, const ErrorRegistry* errors) : rpc_(rpc), errors_(errors) {}
@@ -194,8 +208,7 @@ Receipt EthClient::wait_for_receipt(const Hash32& tx_hash, std::chrono::millisec
 
 Bytes EthClient::call(const CallRequest& call, const std::string& block) {
   try {
-    return from_hex(
-        rpc_.call("eth_call", nlohmann::json::array({to_json(call), block})).get<std::string>());
+    return data_from_json(rpc_.call("eth_call", nlohmann::json::array({to_json(call), block})));
   } catch (const RpcError&) {
     rethrow_as_revert("eth_call");
   }

@@ -65,7 +65,9 @@ std::string format_value(const abi::Type& type, const abi::Value& value) {
     case Kind::Bool: return value.boolean() ? "true" : "false";
     case Kind::FixedBytes:
     case Kind::Bytes: return to_hex(value.bytes());
-    case Kind::String: return nlohmann::json(value.str()).dump();
+    case Kind::String:  // quoted; bytes that are not UTF-8 (revert data is anyone's) become U+FFFD
+      return nlohmann::json(value.str())
+          .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     case Kind::Array:
     case Kind::FixedArray:
     case Kind::Tuple: {

@@ -57,6 +57,39 @@ RpcClient::RpcClient(std::string url, RpcOptions options)
 
 RpcClient::~RpcClient() = default;
 
+std::optional<nlohmann::json> read_reply(const std::string& method, long status,
+                                         const std::string& body, std::string& problem) {
+  if (status == 429 || status >= 500) {
+    problem = "HTTP " + std::to_string(status) + ": " + shorten(body);
+    return std::nullopt;
+  }
+  nlohmann::json reply = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (reply.is_discarded() || !reply.is_object()) {
+    problem =
+        "HTTP " + std::to_string(status) + " with a body that is not JSON-RPC: " + shorten(body);
+    return std::nullopt;
+  }
+  if (reply.contains("error") && !reply["error"].is_null()) {
+    // Read field by field: a node may answer an error that is not an object, or a code or
+    // message of another JSON type; it is still this call's error.
+    const auto& e = reply["error"];
+    const bool object = e.is_object();
+    const long code =
+        object && e.contains("code") && e["code"].is_number_integer() ? e["code"].get<long>() : 0;
+    const std::string message = object && e.contains("message") && e["message"].is_string()
+                                    ? e["message"].get<std::string>()
+                                : object ? std::string("(no message)")
+                                         : shorten(e.dump());
+    throw RpcError(method, code, message,
+                   object && e.contains("data") ? e["data"] : nlohmann::json());
+  }
+  if (!reply.contains("result")) {
+    problem = "reply has neither result nor error: " + shorten(body);
+    return std::nullopt;
+  }
+  return reply["result"];
+}
+
 nlohmann::json RpcClient::call(const std::string& method, const nlohmann::json& params) {
   if (!params.is_array())
     throw std::invalid_argument(method + ": JSON-RPC params must be an array, got " +
@@ -83,26 +116,7 @@ nlohmann::json RpcClient::call(const std::string& method, const nlohmann::json& 
     }
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    if (status == 429 || status >= 500) {
-      last_problem = "HTTP " + std::to_string(status) + ": " + shorten(response);
-      continue;
-    }
-    nlohmann::json reply = nlohmann::json::parse(response, nullptr, /*allow_exceptions=*/false);
-    if (reply.is_discarded() || !reply.is_object()) {
-      last_problem = "HTTP " + std::to_string(status) +
-                     " with a body that is not JSON-RPC: " + shorten(response);
-      continue;
-    }
-    if (reply.contains("error") && !reply["error"].is_null()) {
-      const auto& e = reply["error"];
-      throw RpcError(method, e.value("code", 0L), e.value("message", std::string("(no message)")),
-                     e.contains("data") ? e["data"] : nlohmann::json());
-    }
-    if (!reply.contains("result")) {
-      last_problem = "reply has neither result nor error: " + shorten(response);
-      continue;
-    }
-    return reply["result"];
+    if (auto result = read_reply(method, status, response, last_problem)) return *result;
   }
   throw TransportError(method + " to " + url_ + " failed after " +
                        std::to_string(options_.max_attempts) + " attempts: " + last_problem +

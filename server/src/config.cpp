@@ -224,8 +224,13 @@ Config load_config(const std::filesystem::path& path) {
 
   c.task_id = task["task_id"].value_or(c.task_id);
   c.chain_id = task["chain_id"].value_or(c.chain_id);
-  if (const auto contract = task["contract"].value<std::string>())
-    c.contract = chain::Address::from_hex(*contract);
+  if (const auto contract = task["contract"].value<std::string>()) {
+    try {
+      c.contract = chain::Address::from_hex(*contract);
+    } catch (const std::invalid_argument& e) {
+      bad(path, "task.contract", e.what());  // a ConfigError, as every other key's
+    }
+  }
   c.parameters = task["parameters"].value_or(c.parameters);
   if (c.parameters == 0) bad(path, "task.parameters", "the model's parameter count is required");
   c.rounds = task["rounds"].value_or(c.rounds);

@@ -127,6 +127,23 @@ TEST(Revert, DecodesErrorPanicAndCustomErrors) {
   EXPECT_EQ(reg.decode({}).name, "");
 }
 
+// Found by abi_fuzzer (tests/fuzz): a custom error's string argument that is not UTF-8 threw
+// nlohmann's type_error out of ErrorRegistry::decode, which promises never to throw.
+TEST(Revert, AStringArgumentThatIsNotUtf8IsReplacedNotThrown) {
+  ErrorRegistry reg = alliance::errors();
+  const Bytes bad = abi::encode_call(abi::Signature::parse("BadTaskParams(string)"),
+                                     std::vector<Value>{std::string("r\xff"
+                                                                    "z")});
+  RevertReason r;
+  ASSERT_NO_THROW(r = reg.decode(bad));
+  EXPECT_EQ(r.name, "BadTaskParams");
+  EXPECT_EQ(r.message,
+            "BadTaskParams(reason=\"r\xEF\xBF\xBD"
+            "z\")");
+  auto s = abi::Type::parse("string");
+  EXPECT_EQ(format_value(s, Value(std::string("\xc3"))), "\"\xEF\xBF\xBD\"");
+}
+
 // Every signature the binding hard-codes must exist in the contract's ABI (contracts/abi, kept in
 // sync with the compiled artifact by the contracts' own test), and every custom error of the ABI
 // must be decodable by name.

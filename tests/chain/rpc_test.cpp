@@ -160,4 +160,41 @@ TEST(Rpc, JsonRpcErrorsAreNotRetriedAndRevertsAreDecoded) {
   EXPECT_EQ(s.requests(), 3) << "JSON-RPC errors must not be retried";
 }
 
+// Malformed node answers escaped as nlohmann::json exceptions instead of the chain layer's typed
+// errors: a receipt missing "from" (found by rpc_reply_fuzzer, tests/fuzz), and, found reading
+// the same code, an error object whose code is a string or that is no object, and eth_call data
+// that is not a string.
+TEST(Rpc, MalformedRepliesAreTypedErrors) {
+  std::string problem;
+  EXPECT_THROW(read_reply("eth_call", 200, R"({"error":{"code":"3","message":7}})", problem),
+               RpcError);
+  try {
+    read_reply("eth_call", 200, R"({"error":"execution reverted"})", problem);
+    ADD_FAILURE() << "expected an RpcError";
+  } catch (const RpcError& e) {
+    EXPECT_EQ(e.code(), 0);
+    EXPECT_NE(e.rpc_message().find("execution reverted"), std::string::npos);
+  }
+  EXPECT_FALSE(read_reply("eth_chainId", 200, R"({"id":1})", problem).has_value());
+  EXPECT_NE(problem.find("neither result nor error"), std::string::npos) << problem;
+  EXPECT_EQ(read_reply("eth_chainId", 200, R"({"result":"0x1"})", problem), "0x1");
+
+  nlohmann::json receipt = nlohmann::json::parse(R"({"transactionHash":"0x)" +
+                                                 std::string(64, 'a') + R"(","blockNumber":"0x1",
+      "status":"0x1","gasUsed":"0x5208","from":"0x)" +
+                                                 std::string(40, '2') + R"(","logs":[]})");
+  EXPECT_EQ(receipt_from_json(receipt).gas_used, 21000u);
+  auto missing = receipt;
+  missing.erase("from");
+  EXPECT_THROW(receipt_from_json(missing), TransportError);
+  auto wrong_type = receipt;
+  wrong_type["transactionHash"] = 5;
+  EXPECT_THROW(receipt_from_json(wrong_type), TransportError);
+  auto too_big = receipt;
+  too_big["blockNumber"] = "0x10000000000000000";
+  EXPECT_THROW(receipt_from_json(too_big), TransportError);
+  EXPECT_THROW(data_from_json(nlohmann::json(42)), TransportError);
+  EXPECT_EQ(data_from_json(nlohmann::json("0x0102")), (Bytes{1, 2}));
+}
+
 }  // namespace murmur::chain

@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus of decode_fuzzer (tests/fuzz/corpus/): one file per message body,
-well-formed and in decode_fuzzer's input layout, plus a few malformed framings. Protobuf is
-encoded by hand (varints and length-delimited fields), so no Python protobuf is needed.
-Run from anywhere: python3 tests/fuzz/make_corpus.py"""
+"""Writes the seed corpora of the fuzz targets (tests/fuzz/corpus/<target>/), each seed in its
+fuzzer's input layout: decode (one file per message body, well-formed, plus malformed
+framings; protobuf encoded by hand, so no Python protobuf is needed), and small valid and
+near-valid files for safetensors, adapter, eval_jsonl, model_data, config, rpc_reply, abi and
+rlp (make_corpus_files.py). Run from anywhere: python3 tests/fuzz/make_corpus.py"""
 import os
 import struct
+import sys
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import make_corpus_files  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(HERE, "corpus")
+OUT = os.path.join(HERE, "corpus", "decode")
 
 
 def varint(v):
@@ -96,3 +101,4 @@ for name, data in seeds.items():
     with open(os.path.join(OUT, name), "wb") as f:
         f.write(data)
 print(f"wrote {len(seeds)} seeds to {OUT}")
+make_corpus_files.main(os.path.join(HERE, "corpus"))

@@ -119,6 +119,8 @@ TEST(ConfigSchema, AFileAtFaultNamesTheKey) {
   expect_key("aggregation", "flag_ratio = 1", "aggregation.flag_ratio", "> 1");
   expect_key("validation", "fashion_mnist = \"dev\"", "validation.fashion_mnist", "test|train");
   expect_key("chain", "rpc_url = 8545", "chain.rpc_url", "must be a string");
+  // Found by config_fuzzer (tests/fuzz): a malformed address escaped as std::invalid_argument.
+  expect_key("task", "contract = \"0x5FbD\"", "task.contract", "40 hex digits");
   // Still a std::runtime_error for callers that catch that.
   EXPECT_TRUE((std::is_base_of_v<std::runtime_error, server::ConfigError>));
 }

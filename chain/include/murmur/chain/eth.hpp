@@ -105,9 +105,14 @@ class EthClient {
 
 /// JSON of a call request ({"from","to","data","value"}).
 nlohmann::json to_json(const CallRequest& call);
-/// Parses a receipt object as eth_getTransactionReceipt returns it.
+/// Parses a receipt object as eth_getTransactionReceipt returns it. Throws TransportError for a
+/// field missing, of the wrong JSON type or past 64 bits, std::invalid_argument for bad hex.
 Receipt receipt_from_json(const nlohmann::json& j);
-/// Parses a 0x quantity ("0x1a") or decimal JSON number into a U256.
+/// Parses a 0x quantity ("0x1a") or decimal JSON number into a U256: TransportError for another
+/// JSON type, std::invalid_argument for bad hex.
 U256 quantity(const nlohmann::json& j);
+/// Parses 0x hex data (eth_call's result): TransportError for another JSON type,
+/// std::invalid_argument for bad hex.
+Bytes data_from_json(const nlohmann::json& j);
 
 }  // namespace murmur::chain

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -16,6 +17,12 @@ struct RpcOptions {
   int max_attempts = 4;                              ///< ≥ 1; transport failures only
   std::chrono::milliseconds first_backoff{200};      ///< doubled after each failed attempt
 };
+
+/// What one HTTP answer (status, body) to a JSON-RPC request says: its "result"; RpcError,
+/// thrown, for a JSON-RPC error object; nothing, with `problem` saying why, for an answer to
+/// retry (HTTP 429 or 5xx, a body that is not a JSON-RPC reply object).
+std::optional<nlohmann::json> read_reply(const std::string& method, long status,
+                                         const std::string& body, std::string& problem);
 
 /// A JSON-RPC client bound to one endpoint. Not thread-safe: one per thread.
 class RpcClient {
