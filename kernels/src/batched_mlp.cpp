@@ -42,12 +42,9 @@ void MlpShape::check() const {
 
 const char* to_string(CandidateStatus status) {
   switch (status) {
-    case CandidateStatus::kScored:
-      return "scored";
-    case CandidateStatus::kNonFiniteParameters:
-      return "non-finite parameters";
-    case CandidateStatus::kNonFiniteLoss:
-      return "non-finite loss";
+    case CandidateStatus::kScored: return "scored";
+    case CandidateStatus::kNonFiniteParameters: return "non-finite parameters";
+    case CandidateStatus::kNonFiniteLoss: return "non-finite loss";
   }
   return "unknown";
 }

@@ -337,24 +337,18 @@ bool is_pre_name(std::string_view name) {
 
 const char* to_string(RuleKind kind) {
   switch (kind) {
-    case RuleKind::kLinear:
-      return "linear";
-    case RuleKind::kCoordinateWise:
-      return "coordinate-wise";
-    case RuleKind::kSelection:
-      return "selection";
+    case RuleKind::kLinear: return "linear";
+    case RuleKind::kCoordinateWise: return "coordinate-wise";
+    case RuleKind::kSelection: return "selection";
   }
   return "?";
 }
 
 const char* to_string(ParameterType type) {
   switch (type) {
-    case ParameterType::kCount:
-      return "integer";
-    case ParameterType::kReal:
-      return "real";
-    case ParameterType::kWord:
-      return "word";
+    case ParameterType::kCount: return "integer";
+    case ParameterType::kReal: return "real";
+    case ParameterType::kWord: return "word";
   }
   return "?";
 }

@@ -52,8 +52,7 @@ MURMUR_HD inline float reduce_sorted(const float* v, int n, int stride, ColumnRe
   const double median = (n % 2 == 1) ? at(n / 2) : 0.5 * (at(n / 2 - 1) + at(n / 2));
   int lo = 0, hi = n;  // the window summed
   switch (r.rule) {
-    case ColumnRule::kMedian:
-      return static_cast<float>(median);
+    case ColumnRule::kMedian: return static_cast<float>(median);
     case ColumnRule::kTrimmedMean:
       lo = r.trim;
       hi = n - r.trim;
