@@ -1,5 +1,7 @@
 // AllianceTaskV2's settlement rule in C++ against the shared table
-// contracts/test/median_cases.json, which the Hardhat suite runs against the Solidity library.
+// contracts/test/median_cases.json, which the Hardhat suite runs against the Solidity library; and
+// the client-side hashes (v2_commitments.hpp) against contracts/test/v2_vectors.json, which
+// contracts/test/v2_vectors.test.js checks against the contract.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -10,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "murmur/chain/median_settlement.hpp"
+#include "murmur/chain/v2_commitments.hpp"
 #include "murmur/testing/requirements.hpp"
 
 using namespace murmur::chain;
@@ -151,4 +154,50 @@ TEST(MedianSettlement, RefusesWhatTheContractCannotProduce) {
   in.rounds_left = 1;
   in.tolerance_bps = 20'001;
   EXPECT_THROW(settle_median_round(in), std::invalid_argument);
+}
+
+TEST(V2Commitments, SharedVectors) {
+  std::filesystem::path file =
+      std::filesystem::path(MURMUR_SOURCE_DIR) / "contracts/test/v2_vectors.json";
+  MURMUR_REQUIRE_OR_SKIP(std::filesystem::exists(file),
+                         file.string() + " not present (contracts/ not checked out)");
+  nlohmann::json vec = nlohmann::json::parse(std::ifstream(file));
+  ASSERT_EQ(vec.at("format"), "murmuration-v2-vectors/1");
+  auto u256 = [](const nlohmann::json& j) { return U256::from_string(j.get<std::string>()); };
+  auto hash = [](const nlohmann::json& j) { return hash_from_hex(j.get<std::string>()); };
+  ASSERT_GE(vec.at("voteCommitment").size(), 4u);
+  for (const auto& v : vec.at("voteCommitment")) {
+    std::vector<U256> objections;
+    for (const auto& w : v.at("objections")) objections.push_back(u256(w));
+    Hash32 c = vote_commitment(u256(v.at("taskId")), u256(v.at("round")),
+                               Address::from_hex(v.at("voter").get<std::string>()),
+                               v.at("score").get<int>(), objections, hash(v.at("salt")));
+    EXPECT_EQ(to_hex(c), v.at("commitment").get<std::string>());
+  }
+  for (const auto& s : vec.at("seed"))
+    EXPECT_EQ(
+        to_hex(v2_round_seed(hash(s.at("blockHash")), u256(s.at("taskId")), u256(s.at("round")))),
+        s.at("seed").get<std::string>());
+  for (const auto& i : vec.at("includedHash")) {
+    std::vector<Hash32> hs;
+    for (const auto& h : i.at("updateHashes")) hs.push_back(hash(h));
+    EXPECT_EQ(to_hex(included_hash(hs)), i.at("includedHash").get<std::string>());
+  }
+  for (const auto& b : vec.at("bitmap")) {
+    std::vector<std::size_t> idx = b.at("indices").get<std::vector<std::size_t>>();
+    std::vector<U256> words = participant_bitmap(idx, b.at("count").get<std::size_t>());
+    ASSERT_EQ(words.size(), b.at("words").size());
+    for (std::size_t k = 0; k < words.size(); ++k)
+      EXPECT_EQ(words[k].to_dec(), b.at("words")[k].get<std::string>());
+  }
+}
+
+TEST(V2Commitments, RefusesWhatTheContractCannotTake) {
+  Hash32 salt{};
+  EXPECT_THROW(vote_commitment(U256(1), U256(1), Address{}, 40'000, {}, salt),
+               std::invalid_argument);
+  std::vector<std::size_t> idx = {3};
+  EXPECT_THROW(participant_bitmap(idx, 3), std::invalid_argument);
+  idx = {2, 2};  // a repeated index is one bit
+  EXPECT_EQ(participant_bitmap(idx, 3).at(0), U256(4));
 }
