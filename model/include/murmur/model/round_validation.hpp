@@ -22,8 +22,9 @@ struct UpdateContribution {
 enum class ValidationPath {
   /// Every candidate's first-layer pre-activations as a combination of X W_0(base),
   /// X W_0(global), X W_0(S) and the N products X Delta_0,i (N + 3 GEMM blocks instead of
-  /// 2N + 2), the rest of the network per candidate; used when linear_applies (a
-  /// BatchedMlpEvaluator on the CPU backend, finite base, |values| <= 1e38), else kDirect.
+  /// 2N + 2), the rest of the network per candidate. Used where it can promise kDirect's
+  /// statuses (a BatchedMlpEvaluator on the CPU backend, a finite base, |base| + |delta| <=
+  /// 1e38); elsewhere (CUDA, TorchScript, ...) validate_round takes kDirect.
   kLinear,
   /// Every candidate built whole and scored by evaluator.evaluate in groups of max_batch():
   /// the reference the linear path is tested against.
@@ -57,8 +58,8 @@ struct RoundValidation {
 /// once and share that score, so the record's identities hold exactly whatever the evaluator's
 /// GEMMs round: without_i is scored as global when w_i = 0 (a rejected update contributes exactly
 /// 0), as previous when w_i is the only weight, and as alone_j when j is the only other weighted
-/// update (all rows finite). The rest are built and scored in groups of evaluator.max_batch(),
-/// so memory is max_batch() * P floats plus S (P doubles).
+/// update (all rows finite). On the direct path the rest are built and scored in groups of
+/// evaluator.max_batch(), so memory is max_batch() * P floats plus S (P doubles).
 ///
 /// Throws ModelError unless base.size() == deltas.d == evaluator.parameters(), and
 /// std::invalid_argument unless N >= 1, weights.size() == N, every weight is finite and >= 0
