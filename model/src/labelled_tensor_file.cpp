@@ -118,10 +118,13 @@ LabelledSet read_labelled_tensors(const std::filesystem::path& path) {
       throw bad("the example dimensions overflow");
     set.example_dims.push_back(d);
   }
-  std::size_t feature_bytes = 0, label_bytes = 0, expected = 0;
-  if (__builtin_mul_overflow(count, per_example * sizeof(float), &feature_bytes) ||
+  // Every product and sum checked: an example of 2^62 floats is 2^64 bytes, which wraps to 0.
+  std::size_t example_bytes = 0, feature_bytes = 0, label_bytes = 0, body = 0, expected = 0;
+  if (__builtin_mul_overflow(per_example, sizeof(float), &example_bytes) ||
+      __builtin_mul_overflow(count, example_bytes, &feature_bytes) ||
       __builtin_mul_overflow(count, sizeof(std::int32_t), &label_bytes) ||
-      __builtin_add_overflow(header + 4, feature_bytes + label_bytes, &expected))
+      __builtin_add_overflow(feature_bytes, label_bytes, &body) ||
+      __builtin_add_overflow(header + 4, body, &expected))
     throw bad("the header's sizes overflow");
   if (in.size() != expected)
     throw bad(std::to_string(in.size()) + " bytes, the header (" + std::to_string(count) +

@@ -118,10 +118,10 @@ def model_data_seeds():
     lt = labelled_tensors([2, 2], [0.5, -1, 2, 3, 0, 0, 1, 1], [0, 2], 3)
     return {
         "idx_plain": b"\x00" + images + sep + labels,
-        "idx_gzip": b"\x00" + gzip.compress(images) + sep + gzip.compress(labels),
+        "idx_gzip": b"\x00" + gzip.compress(images, mtime=0) + sep + gzip.compress(labels, mtime=0),
         "idx_count_mismatch": b"\x00" + images + sep + idx(0x801, [3], b"\x00\x01\x02"),
         "idx_wrong_magic": b"\x00" + idx(0x801, [2], b"\x00\x01") + sep + labels,
-        "idx_truncated_gzip": b"\x00" + gzip.compress(images)[:-6] + sep + labels,
+        "idx_truncated_gzip": b"\x00" + gzip.compress(images, mtime=0)[:-6] + sep + labels,
         "mlt": b"\x01" + lt,
         "mlt_fix_crc": b"\x03" + lt[:-4] + b"\x00\x00\x00\x00",
         "mlt_bad_crc": b"\x01" + lt[:-1] + b"\x00",

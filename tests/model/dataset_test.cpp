@@ -273,6 +273,27 @@ TEST_F(LabelledTensorFile, TruncatedExtendedOrCorrupt) {
   expect_data_error([&] { model::read_labelled_tensors(dir / "missing.mlt"); }, {"cannot open"});
 }
 
+// Found while writing model_data_fuzzer (tests/fuzz; the input is in its corpus), confirmed
+// with it: a dimension of 2^62 floats made the feature byte count wrap to 0, so a 48-byte file
+// with a valid CRC passed the length check and the reader threw std::length_error (a resize to
+// 2^62 floats) instead of DataError.
+TEST_F(LabelledTensorFile, SizesThatOverflowAreRefused) {
+  Bytes b = {'M', 'U', 'R', 'M', 'U', 'R', 'L', 'T'};
+  const auto put = [&b](std::uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) b.push_back(static_cast<unsigned char>(v >> (8 * i)));
+  };
+  put(1, 4);                       // version
+  put(1, 4);                       // rank
+  put(1, 8);                       // one example
+  put(2, 4);                       // classes
+  put(0, 4);                       // reserved
+  put(std::uint64_t{1} << 62, 8);  // its one dimension: 2^62 floats, 2^64 bytes
+  put(0, 4);                       // its label (no feature bytes: 4 * 2^62 wrapped to 0)
+  put(crc32(0L, b.data(), static_cast<uInt>(b.size())), 4);
+  write_file(path, b);
+  expect_data_error([&] { model::read_labelled_tensors(path); }, {"sizes overflow"});
+}
+
 TEST_F(LabelledTensorFile, WriterRefusesInconsistentSets) {
   model::LabelledSet set = small_set();
   set.features[3] = std::numeric_limits<float>::infinity();
