@@ -31,7 +31,7 @@ class WeightFiles {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // also out_of_range: a number like 1e999
       throw FormatError(index.string() + ": not valid JSON: " + e.what());
     }
     if (!j.contains("weight_map") || !j["weight_map"].is_object())

@@ -43,7 +43,7 @@ EvalSet read_eval_jsonl(const std::filesystem::path& path, std::size_t vocab,
     json j;
     try {
       j = json::parse(line);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
       throw FormatError(where + "not valid JSON: " + e.what());
     }
     if (!j.is_object() || !j.contains("input_ids") || !j["input_ids"].is_array())

@@ -83,7 +83,7 @@ LlamaConfig read_llama_config(const std::filesystem::path& path) {
   json j;
   try {
     j = json::parse(in);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     throw FormatError(where + ": not valid JSON: " + e.what());
   }
   if (!j.is_object()) throw FormatError(where + ": not a JSON object");

@@ -151,7 +151,7 @@ SafetensorsFile SafetensorsFile::check(std::shared_ptr<const Storage> storage, s
   json header;
   try {
     header = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     throw FormatError(where + "the header is not valid JSON: " + e.what());
   }
   if (!header.is_object()) throw FormatError(where + "the header is not a JSON object");

@@ -79,6 +79,9 @@ TEST_F(EvalDataTest, MalformedLines) {
   expect_rejected(R"({"input_ids": [1, 2], "bytes": 0})", "\"bytes\" is 0");
   expect_rejected("\n\n", "the evaluation set is empty");
   EXPECT_THROW(read_eval_jsonl(dir.path() / "missing.jsonl", 100, 8), FormatError);
+  // Found by the safetensors fuzzer in the same JSON parse (tests/fuzz): a number too large for a
+  // double is nlohmann's out_of_range, not its parse_error, and escaped the reader.
+  expect_rejected(R"({"input_ids": [1, 2], "bytes": 1e999})", ":1: not valid JSON");
 }
 
 }  // namespace

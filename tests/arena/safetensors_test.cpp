@@ -277,6 +277,9 @@ TEST(SafetensorsDamaged, HeaderThatIsNotJson) {
   expect_rejected(with_header(R"([1,2])", 0), "does not begin with '{'");
   expect_rejected(with_header(R"({"__metadata__":{"k":1}})", 0), "is not a string");
   expect_rejected(with_header("", 0), "does not begin with '{'");
+  // Found by safetensors_fuzzer (tests/fuzz): a number too large for a double is nlohmann's
+  // out_of_range, not its parse_error, and escaped the reader.
+  expect_rejected(with_header(R"({"a":1E0000001111111111111111})", 0), "not valid JSON");
 }
 
 TEST(SafetensorsDamaged, ReadingTheWrongWay) {
