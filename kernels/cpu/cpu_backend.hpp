@@ -72,7 +72,7 @@ std::vector<bool> coordinate_reduce_checked(CpuBackend& backend, const RowSource
 void add_mask(CpuBackend& backend, const MaskSeed& seed, int sign, std::span<std::uint32_t> acc);
 void weighted_sum(CpuBackend& backend, const RowSource& rows, std::span<const double> weights,
                   std::span<float> out);
-std::vector<RowStats> weighted_sum_checked(CpuBackend& backend, const RowSource& rows,
-                                           std::span<const double> weights, std::span<float> out);
+std::vector<bool> weighted_sum_checked(CpuBackend& backend, const RowSource& rows,
+                                       std::span<const double> weights, std::span<float> out);
 
 }  // namespace murmur::kernels::cpu

@@ -106,10 +106,10 @@ AggregationReport aggregate(Backend& backend, const RowSource& source,
   report.rows.resize(n);
 
   // 1. Validation: rows with NaN or Inf never reach the rule's arithmetic. Where the rule's
-  // first pass reads the rows as they are (no pre-aggregation), the check rides on it: the
-  // unclipped weighted mean's sum (weighted_sum_checked) or the coordinate-wise reduction
-  // (coordinate_reduce_checked) over every row, kept when every row is finite, redone over the
-  // finite ones otherwise. Either way the result has the bits of the two-pass path.
+  // first pass reads the rows as they are, the check rides on it: the unclipped weighted
+  // mean's sum (weighted_sum_checked), the Gram matrix (gram_checked) or the coordinate-wise
+  // reduction (coordinate_reduce_checked) over every row, kept when every row is finite, redone
+  // over the finite ones otherwise. Either way the result has the bits of the two-pass path.
   std::vector<RowStats> stats;
   std::vector<double> summed;           // coefficients of the sum already in `out`
   std::optional<ColumnReduce> reduced;  // the reduction already in `out`
@@ -128,7 +128,9 @@ AggregationReport aggregate(Backend& backend, const RowSource& source,
       const double total = std::accumulate(sample_counts.begin(), sample_counts.end(), 0.0);
       summed.resize(n);
       for (std::size_t i = 0; i < n; ++i) summed[i] = sample_counts[i] * 1.0 / total;
-      stats = weighted_sum_checked(backend, source, summed, out);
+      const std::vector<bool> finite = weighted_sum_checked(backend, source, summed, out);
+      stats.resize(n);
+      for (std::size_t i = 0; i < n; ++i) stats[i] = {finite[i], kNaN};  // no clipping: unused
     } else if (const std::optional<ColumnReduce> cr = column_reduce_of(spec.rule, n)) {
       const std::vector<bool> finite = coordinate_reduce_checked(backend, source, *cr, out);
       stats.resize(n);

@@ -33,15 +33,16 @@ void weighted_sum(Backend& backend, const RowSource& rows, std::span<const doubl
   MURMUR_ON_CUDA(return cuda::weighted_sum(backend, rows, weights, out));
 }
 
-std::vector<RowStats> weighted_sum_checked(Backend& backend, const RowSource& rows,
-                                           std::span<const double> weights, std::span<float> out) {
+std::vector<bool> weighted_sum_checked(Backend& backend, const RowSource& rows,
+                                       std::span<const double> weights, std::span<float> out) {
   check_sum(rows, weights, out);
   if (backend.kind() == BackendKind::kCpu)
     return cpu::weighted_sum_checked(cpu::as_cpu(backend), rows, weights, out);
   // CUDA: the validation pass, then the sum.
-  std::vector<RowStats> stats = row_stats(backend, rows);
+  std::vector<bool> finite;
+  for (const RowStats& s : row_stats(backend, rows)) finite.push_back(s.finite);
   weighted_sum(backend, rows, weights, out);
-  return stats;
+  return finite;
 }
 
 }  // namespace murmur::kernels
