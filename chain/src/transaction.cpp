@@ -45,6 +45,15 @@ U256 as_uint(const rlp::Item& it, const char* field) {
   return U256::from_be_bytes(b);
 }
 
+// chainId, nonce and gasLimit are 64-bit here (EIP-2681 bounds the nonce so; a gas limit or a
+// chain id past 2^64 is on no chain).
+std::uint64_t as_u64(const rlp::Item& it, const char* field) {
+  const U256 v = as_uint(it, field);
+  if (v.bit_length() > 64)
+    throw std::invalid_argument(std::string("tx field ") + field + " exceeds 64 bits");
+  return v.to_u64();
+}
+
 }  // namespace
 
 Hash32 Eip1559Transaction::signing_hash() const {
@@ -78,11 +87,11 @@ SignedTransaction decode_transaction(std::span<const std::uint8_t> raw) {
   const auto& f = top.list();
   SignedTransaction st;
   Eip1559Transaction& tx = st.tx;
-  tx.chain_id = as_uint(f[0], "chainId").to_u64();
-  tx.nonce = as_uint(f[1], "nonce").to_u64();
+  tx.chain_id = as_u64(f[0], "chainId");
+  tx.nonce = as_u64(f[1], "nonce");
   tx.max_priority_fee_per_gas = as_uint(f[2], "maxPriorityFeePerGas");
   tx.max_fee_per_gas = as_uint(f[3], "maxFeePerGas");
-  tx.gas_limit = as_uint(f[4], "gasLimit").to_u64();
+  tx.gas_limit = as_u64(f[4], "gasLimit");
   if (f[5].is_list()) throw std::invalid_argument("tx field to is a list");
   if (f[5].bytes().size() == 20) {
     Address a;

@@ -75,3 +75,27 @@ TEST(Eip1559, SignDecodeRoundTripRecoversTheSender) {
   bad[0] = 0x01;
   EXPECT_THROW(decode_transaction(bad), std::invalid_argument);
 }
+
+// Found by rlp_fuzzer (tests/fuzz): a chainId, nonce or gasLimit past 64 bits threw
+// std::overflow_error out of decode_transaction, which documents std::invalid_argument only.
+TEST(Eip1559, SixtyFourBitFieldsPastTheirRangeAreInvalid) {
+  const auto raw_with = [](std::size_t field, const Bytes& value) {
+    std::vector<Bytes> f(12, rlp::encode_uint(U256(1)));
+    f[5] = rlp::encode_bytes(Bytes{});  // to: contract creation
+    f[7] = rlp::encode_bytes(Bytes{});  // data
+    f[8] = rlp::encode_list({});        // accessList
+    f[field] = rlp::encode_bytes(value);
+    Bytes raw{0x02};
+    append(raw, rlp::encode_list(f));
+    return raw;
+  };
+  const Bytes nine(9, 0x01);  // 2^64 < value < 2^72
+  for (std::size_t field : {0, 1, 4}) {
+    try {
+      decode_transaction(raw_with(field, nine));
+      ADD_FAILURE() << "field " << field << " of 72 bits accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("exceeds 64 bits"), std::string::npos) << e.what();
+    }
+  }
+}

@@ -19,18 +19,14 @@ using murmur::fuzz::invariant_broken;
 
 namespace {
 
-// A 2-layer base small enough that every factor is a few floats: head_dim 4, GQA 2:1.
+// A 2-layer base small enough that every factor is a few floats: head_dim 4, GQA 2:1. Read
+// as a base model's config.json is, once.
 arena::LlamaConfig base_model() {
-  arena::LlamaConfig c;
-  c.vocab = 32;
-  c.hidden = 8;
-  c.intermediate = 12;
-  c.layers = 2;
-  c.heads = 2;
-  c.kv_heads = 1;
-  c.max_positions = 16;
-  c.name = "tiny-llama";
-  return c;
+  return arena::read_llama_config(murmur::fuzz::write_scratch(
+      "config.json", R"({"model_type": "llama", "vocab_size": 32, "hidden_size": 8,
+                         "intermediate_size": 12, "num_hidden_layers": 2,
+                         "num_attention_heads": 2, "num_key_value_heads": 1,
+                         "max_position_embeddings": 16, "_name_or_path": "tiny-llama"})"));
 }
 
 }  // namespace
