@@ -9,6 +9,7 @@
 #include <regex>
 #include <set>
 
+#include "json_depth.hpp"
 #include "murmur/arena/errors.hpp"
 #include "murmur/arena/safetensors.hpp"
 
@@ -130,7 +131,7 @@ LoraAdapter load(const std::filesystem::path& dir, const LlamaConfig& base,
   if (!in) throw Rejected{cwhere + "cannot open (an adapter directory holds adapter_config.json)"};
   json config;
   try {
-    config = json::parse(in);
+    config = parse_json_bounded(in, cwhere);
   } catch (const json::parse_error& e) {
     throw Rejected{cwhere + "not valid JSON: " + e.what()};
   }

@@ -3,6 +3,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "json_depth.hpp"
 #include "murmur/arena/errors.hpp"
 #include "murmur/arena/safetensors.hpp"
 #include "murmur/kernels/backend.hpp"
@@ -30,7 +31,7 @@ class WeightFiles {
     std::ifstream in(index);
     nlohmann::json j;
     try {
-      j = nlohmann::json::parse(in);
+      j = parse_json_bounded(in, index.string() + ": ");
     } catch (const nlohmann::json::exception& e) {  // also out_of_range: a number like 1e999
       throw FormatError(index.string() + ": not valid JSON: " + e.what());
     }

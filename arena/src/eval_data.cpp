@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "json_depth.hpp"
 #include "murmur/arena/errors.hpp"
 
 namespace murmur::arena {
@@ -42,7 +43,7 @@ EvalSet read_eval_jsonl(const std::filesystem::path& path, std::size_t vocab,
     const std::string where = path.string() + ":" + std::to_string(line_no) + ": ";
     json j;
     try {
-      j = json::parse(line);
+      j = parse_json_bounded(line, where);
     } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
       throw FormatError(where + "not valid JSON: " + e.what());
     }

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "json_depth.hpp"
 #include "murmur/arena/errors.hpp"
 
 namespace murmur::arena {
@@ -82,7 +83,7 @@ LlamaConfig read_llama_config(const std::filesystem::path& path) {
   if (!in) throw FormatError(where + ": cannot open; a base model directory holds config.json");
   json j;
   try {
-    j = json::parse(in);
+    j = parse_json_bounded(in, where + ": ");
   } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     throw FormatError(where + ": not valid JSON: " + e.what());
   }

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "json_depth.hpp"
 #include "murmur/arena/errors.hpp"
 #include "murmur/arena/safetensors.hpp"
 
@@ -150,7 +151,7 @@ SafetensorsFile SafetensorsFile::check(std::shared_ptr<const Storage> storage, s
     throw FormatError(where + "the header does not begin with '{': not a safetensors file");
   json header;
   try {
-    header = json::parse(text);
+    header = parse_json_bounded(text, where);
   } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     throw FormatError(where + "the header is not valid JSON: " + e.what());
   }

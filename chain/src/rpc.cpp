@@ -63,7 +63,22 @@ std::optional<nlohmann::json> read_reply(const std::string& method, long status,
     problem = "HTTP " + std::to_string(status) + ": " + shorten(body);
     return std::nullopt;
   }
-  nlohmann::json reply = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  // Nesting is bounded as the body is read: a reply nested deeper than any JSON-RPC result
+  // would overflow the stack when copied or dumped, so it is garbage to retry.
+  constexpr int kMaxDepth = 128;
+  bool too_deep = false;
+  nlohmann::json reply = nlohmann::json::parse(
+      body,
+      [&too_deep](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+        too_deep = too_deep || depth > kMaxDepth;
+        return !too_deep;
+      },
+      /*allow_exceptions=*/false);
+  if (too_deep) {
+    problem = "HTTP " + std::to_string(status) + " with JSON nested deeper than " +
+              std::to_string(kMaxDepth) + " levels: " + shorten(body);
+    return std::nullopt;
+  }
   if (reply.is_discarded() || !reply.is_object()) {
     problem =
         "HTTP " + std::to_string(status) + " with a body that is not JSON-RPC: " + shorten(body);

@@ -82,6 +82,10 @@ TEST_F(EvalDataTest, MalformedLines) {
   // Found by the safetensors fuzzer in the same JSON parse (tests/fuzz): a number too large for a
   // double is nlohmann's out_of_range, not its parse_error, and escaped the reader.
   expect_rejected(R"({"input_ids": [1, 2], "bytes": 1e999})", ":1: not valid JSON");
+  // Found with the fuzz targets' input on a larger scale: 200,000 nested brackets overflowed
+  // the stack in dump() (the error message); nesting is now bounded as the line is read.
+  const std::string deep(200000, '[');
+  expect_rejected("{\"input_ids\": [1, " + deep + "]}", ":1: JSON nested deeper than 128 levels");
 }
 
 }  // namespace

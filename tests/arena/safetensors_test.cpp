@@ -280,6 +280,10 @@ TEST(SafetensorsDamaged, HeaderThatIsNotJson) {
   // Found by safetensors_fuzzer (tests/fuzz): a number too large for a double is nlohmann's
   // out_of_range, not its parse_error, and escaped the reader.
   expect_rejected(with_header(R"({"a":1E0000001111111111111111})", 0), "not valid JSON");
+  // Nesting past any header's is refused as it is read (copies and dump() recurse).
+  expect_rejected(
+      with_header("{\"a\":" + std::string(100000, '[') + std::string(100000, ']') + "}", 0),
+      "JSON nested deeper than 128 levels");
 }
 
 TEST(SafetensorsDamaged, ReadingTheWrongWay) {

@@ -178,6 +178,11 @@ TEST(Rpc, MalformedRepliesAreTypedErrors) {
   EXPECT_FALSE(read_reply("eth_chainId", 200, R"({"id":1})", problem).has_value());
   EXPECT_NE(problem.find("neither result nor error"), std::string::npos) << problem;
   EXPECT_EQ(read_reply("eth_chainId", 200, R"({"result":"0x1"})", problem), "0x1");
+  // 200,000 nested brackets overflowed the stack copying the result (found by running
+  // rpc_reply_fuzzer on a larger input): nesting is bounded as the body is read.
+  const std::string deep(200000, '[');
+  EXPECT_FALSE(read_reply("eth_call", 200, R"({"result":)" + deep, problem).has_value());
+  EXPECT_NE(problem.find("nested deeper than 128"), std::string::npos) << problem.substr(0, 200);
 
   nlohmann::json receipt = nlohmann::json::parse(R"({"transactionHash":"0x)" +
                                                  std::string(64, 'a') + R"(","blockNumber":"0x1",
