@@ -11,8 +11,22 @@ namespace murmur::chain {
 
 U256 quantity(const nlohmann::json& j) {
   if (j.is_number_unsigned()) return U256(j.get<std::uint64_t>());
-  if (j.is_string()) return U256::from_string(j.get<std::string>());
+  if (j.is_string()) {
+    try {
+      return U256::from_string(j.get<std::string>());
+    } catch (const std::overflow_error& e) {
+      throw TransportError(std::string("a quantity in the JSON-RPC reply: ") + e.what());
+    }
+  }
   throw TransportError("expected a hex quantity in the JSON-RPC reply, got " + j.dump());
+}
+
+std::uint64_t quantity_u64(const nlohmann::json& j) {
+  const U256 v = quantity(j);
+  if (v.bit_length() > 64)
+    throw TransportError("expected a 64-bit quantity in the JSON-RPC reply, got " +
+                         v.to_quantity());
+  return v.to_u64();
 }
 
 namespace {
@@ -27,11 +41,10 @@ Log log_from_json(const nlohmann::json& j) {
   for (const auto& t : j.at("topics")) l.topics.push_back(hash_from_hex(t.get<std::string>()));
   l.data = from_hex(j.at("data").get<std::string>());
   if (j.contains("blockNumber") && !j["blockNumber"].is_null())
-    l.block_number = quantity(j["blockNumber"]).to_u64();
+    l.block_number = quantity_u64(j["blockNumber"]);
   if (j.contains("transactionHash") && !j["transactionHash"].is_null())
     l.tx_hash = hash_from_hex(j["transactionHash"].get<std::string>());
-  if (j.contains("logIndex") && !j["logIndex"].is_null())
-    l.log_index = quantity(j["logIndex"]).to_u64();
+  if (j.contains("logIndex") && !j["logIndex"].is_null()) l.log_index = quantity_u64(j["logIndex"]);
   return l;
 }
 
@@ -78,9 +91,9 @@ Receipt receipt_from_json(const nlohmann::json& j) {
   try {
     Receipt r;
     r.tx_hash = hash_from_hex(j.at("transactionHash").get<std::string>());
-    r.block_number = quantity(j.at("blockNumber")).to_u64();
+    r.block_number = quantity_u64(j.at("blockNumber"));
     r.success = quantity(j.at("status")) == U256(1);
-    r.gas_used = quantity(j.at("gasUsed")).to_u64();
+    r.gas_used = quantity_u64(j.at("gasUsed"));
     if (j.contains("effectiveGasPrice") && !j["effectiveGasPrice"].is_null())
       r.effective_gas_price = quantity(j["effectiveGasPrice"]);
     r.from = address_of(j.at("from"));
@@ -124,17 +137,16 @@ void EthClient::rethrow_as_revert(const std::string& context) const {
 }
 
 std::uint64_t EthClient::chain_id() {
-  return quantity(rpc_.call("eth_chainId", nlohmann::json::array())).to_u64();
+  return quantity_u64(rpc_.call("eth_chainId", nlohmann::json::array()));
 }
 
 std::uint64_t EthClient::block_number() {
-  return quantity(rpc_.call("eth_blockNumber", nlohmann::json::array())).to_u64();
+  return quantity_u64(rpc_.call("eth_blockNumber", nlohmann::json::array()));
 }
 
 std::uint64_t EthClient::pending_nonce(const Address& account) {
-  return quantity(rpc_.call("eth_getTransactionCount",
-                            nlohmann::json::array({account.to_lower_hex(), "pending"})))
-      .to_u64();
+  return quantity_u64(rpc_.call("eth_getTransactionCount",
+                                nlohmann::json::array({account.to_lower_hex(), "pending"})));
 }
 
 U256 EthClient::balance(const Address& account) {
@@ -144,7 +156,7 @@ U256 EthClient::balance(const Address& account) {
 
 std::uint64_t EthClient::estimate_gas(const CallRequest& call) {
   try {
-    return quantity(rpc_.call("eth_estimateGas", nlohmann::json::array({to_json(call)}))).to_u64();
+    return quantity_u64(rpc_.call("eth_estimateGas", nlohmann::json::array({to_json(call)})));
   } catch (const RpcError&) {
     rethrow_as_revert("eth_estimateGas");
   }

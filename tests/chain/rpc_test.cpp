@@ -199,6 +199,11 @@ TEST(Rpc, MalformedRepliesAreTypedErrors) {
   too_big["blockNumber"] = "0x10000000000000000";
   EXPECT_THROW(receipt_from_json(too_big), TransportError);
   EXPECT_THROW(data_from_json(nlohmann::json(42)), TransportError);
+  // Found by rpc_reply_fuzzer: a quantity past 2^256 - 1 (or, read as a chain id, block number
+  // or nonce, past 64 bits) escaped as std::overflow_error.
+  EXPECT_THROW(quantity(nlohmann::json("0x1" + std::string(64, '0'))), TransportError);
+  EXPECT_THROW(quantity_u64(nlohmann::json("0x10000000000000000")), TransportError);
+  EXPECT_EQ(quantity_u64(nlohmann::json("0x7a69")), 31337u);
   EXPECT_EQ(data_from_json(nlohmann::json("0x0102")), (Bytes{1, 2}));
 }
 

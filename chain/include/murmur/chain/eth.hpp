@@ -109,8 +109,11 @@ nlohmann::json to_json(const CallRequest& call);
 /// field missing, of the wrong JSON type or past 64 bits, std::invalid_argument for bad hex.
 Receipt receipt_from_json(const nlohmann::json& j);
 /// Parses a 0x quantity ("0x1a") or decimal JSON number into a U256: TransportError for another
-/// JSON type, std::invalid_argument for bad hex.
+/// JSON type or a number past 2^256 - 1, std::invalid_argument for bad hex.
 U256 quantity(const nlohmann::json& j);
+/// quantity(j) as the 64-bit number a chain id, block number, nonce or gas amount is:
+/// TransportError past 64 bits (or past 256: a node answering garbage).
+std::uint64_t quantity_u64(const nlohmann::json& j);
 /// Parses 0x hex data (eth_call's result): TransportError for another JSON type,
 /// std::invalid_argument for bad hex.
 Bytes data_from_json(const nlohmann::json& j);
