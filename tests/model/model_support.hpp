@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -18,10 +19,30 @@
 
 #include "kernels/mlp_scores.hpp"
 #include "murmur/kernels/batched_mlp.hpp"
+#include "murmur/kernels/row_source.hpp"
 #include "murmur/model/idx.hpp"
 #include "murmur/testing/temp_dir.hpp"
 
 namespace murmur::test {
+
+/// Rows handed out only through read_row (like murmurd's spool), never resident; counts reads.
+class StreamedRows final : public kernels::RowSource {
+ public:
+  StreamedRows(const std::vector<float>& data, std::size_t n, std::size_t d)
+      : data_(data), n_(n), d_(d) {}
+  std::size_t rows() const override { return n_; }
+  std::size_t cols() const override { return d_; }
+  void read_row(std::size_t i, std::size_t begin, std::size_t end, float* dst) const override {
+    ++reads;
+    std::copy(data_.begin() + static_cast<std::ptrdiff_t>(i * d_ + begin),
+              data_.begin() + static_cast<std::ptrdiff_t>(i * d_ + end), dst);
+  }
+  mutable std::size_t reads = 0;
+
+ private:
+  const std::vector<float>& data_;
+  std::size_t n_, d_;
+};
 
 inline const model::LabelledSet& fashion_test() {
   static const model::LabelledSet set = model::load_fashion_mnist(model::FashionMnistSplit::kTest);

@@ -290,25 +290,6 @@ TEST(ValidateRoundLinear, FallsBackToTheDirectPassWhereItCannotMatchIt) {
   EXPECT_EQ(nan_base.updates[2].without.status, model::CandidateStatus::kNonFiniteParameters);
 }
 
-/// Rows handed out only through read_row (like murmurd's spool); counts reads.
-class StreamedRows final : public kernels::RowSource {
- public:
-  StreamedRows(const std::vector<float>& data, std::size_t n, std::size_t d)
-      : data_(data), n_(n), d_(d) {}
-  std::size_t rows() const override { return n_; }
-  std::size_t cols() const override { return d_; }
-  void read_row(std::size_t i, std::size_t begin, std::size_t end, float* dst) const override {
-    ++reads;
-    std::copy(data_.begin() + static_cast<std::ptrdiff_t>(i * d_ + begin),
-              data_.begin() + static_cast<std::ptrdiff_t>(i * d_ + end), dst);
-  }
-  mutable std::size_t reads = 0;
-
- private:
-  const std::vector<float>& data_;
-  std::size_t n_, d_;
-};
-
 TEST(ValidateRoundLinear, StreamedRowsGiveTheSameFiguresInThreeReadsPerRow) {
   const model::LabelledSet data = test_rows(1000);
   auto cpu = kernels::make_cpu_backend(2);

@@ -158,25 +158,6 @@ TEST(ValidateRound, IdentitiesHoldWhateverTheEvaluatorRounds) {
   EXPECT_FALSE(std::isfinite(r.updates[2].without.mean_loss));
 }
 
-/// Rows handed out only through read_row (like murmurd's spool), never resident; counts reads.
-class StreamedRows final : public kernels::RowSource {
- public:
-  StreamedRows(const std::vector<float>& data, std::size_t n, std::size_t d)
-      : data_(data), n_(n), d_(d) {}
-  std::size_t rows() const override { return n_; }
-  std::size_t cols() const override { return d_; }
-  void read_row(std::size_t i, std::size_t begin, std::size_t end, float* dst) const override {
-    ++reads;
-    std::copy(data_.begin() + static_cast<std::ptrdiff_t>(i * d_ + begin),
-              data_.begin() + static_cast<std::ptrdiff_t>(i * d_ + end), dst);
-  }
-  mutable std::size_t reads = 0;
-
- private:
-  const std::vector<float>& data_;
-  std::size_t n_, d_;
-};
-
 TEST(ValidateRound, RowsReadThroughARowSourceGiveTheSameCandidates) {
   const std::size_t p = 5, n = 4;
   const std::vector<float> base = {0.5f, -1.0f, 2.0f, 0.0f, 1.5f};
