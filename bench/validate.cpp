@@ -83,12 +83,7 @@ void report(benchmark::State& state, const model::MlpShape& shape) {
 std::vector<double> libtorch_scores(torch::nn::Sequential& net, const model::MlpShape& shape,
                                     const std::vector<float>& params) {
   const model::LabelledSet& data = test_set();
-  const auto n = static_cast<std::int64_t>(data.rows());
-  const torch::Tensor x = torch::from_blob(const_cast<float*>(data.features.data()),
-                                           {n, static_cast<std::int64_t>(data.cols())});
-  const torch::Tensor y =
-      torch::from_blob(const_cast<std::int32_t*>(data.labels.data()), {n}, torch::kInt)
-          .to(torch::kLong);
+  const auto [x, y] = model::as_tensors(data);
   const std::size_t p = shape.parameters();
   std::vector<double> losses(kCandidates);
   for (std::size_t k = 0; k < kCandidates; ++k) {

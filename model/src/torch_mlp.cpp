@@ -71,4 +71,14 @@ std::vector<float> flatten_parameters(const torch::nn::Module& module) {
   return flat;
 }
 
+std::pair<torch::Tensor, torch::Tensor> as_tensors(const LabelledSet& data) {
+  const auto n = static_cast<std::int64_t>(data.rows());
+  torch::Tensor x = torch::from_blob(const_cast<float*>(data.features.data()),
+                                     {n, static_cast<std::int64_t>(data.cols())});
+  torch::Tensor y =
+      torch::from_blob(const_cast<std::int32_t*>(data.labels.data()), {n}, torch::kInt)
+          .to(torch::kLong);
+  return {std::move(x), std::move(y)};
+}
+
 }  // namespace murmur::model

@@ -29,12 +29,7 @@ namespace F = torch::nn::functional;
 /// its default mean reduction, argmax; near ties from the top two logits.
 ReferenceScore torch_reference(torch::nn::Sequential& net, const model::LabelledSet& data) {
   torch::NoGradGuard no_grad;
-  const auto n = static_cast<std::int64_t>(data.rows());
-  const torch::Tensor x = torch::from_blob(const_cast<float*>(data.features.data()),
-                                           {n, static_cast<std::int64_t>(data.cols())});
-  const torch::Tensor y =
-      torch::from_blob(const_cast<std::int32_t*>(data.labels.data()), {n}, torch::kInt)
-          .to(torch::kLong);
+  const auto [x, y] = model::as_tensors(data);
   const torch::Tensor logits = net->forward(x);
   const torch::Tensor top2 = std::get<0>(logits.topk(2, 1));
   const torch::Tensor gap = top2.select(1, 0) - top2.select(1, 1);

@@ -5,10 +5,14 @@
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/sequential.h>
 
+#include <torch/types.h>
+
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "murmur/model/idx.hpp"
 #include "murmur/model/mlp_spec.hpp"
 
 namespace murmur::model {
@@ -27,6 +31,11 @@ void assign_parameters(torch::nn::Module& module, std::span<const float> flat);
 /// The module's parameters concatenated in parameters() order: the inverse of
 /// assign_parameters.
 std::vector<float> flatten_parameters(const torch::nn::Module& module);
+
+/// The set as libtorch tensors: the features as an [n, cols] float tensor over the set's own
+/// memory (no copy: keep `data` alive and unchanged while it is used) and the labels as an [n]
+/// int64 tensor (a copy, as cross_entropy wants).
+std::pair<torch::Tensor, torch::Tensor> as_tensors(const LabelledSet& data);
 
 /// "0.weight [10, 784], 0.bias [10]": the parameters a flat vector is mapped onto.
 std::string describe_parameters(const torch::nn::Module& module);
