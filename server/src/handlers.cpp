@@ -23,9 +23,12 @@ void Server::Impl::reply(zmq::socket_t& socket, const zmq::message_t& identity,
   if (e.has_error()) metrics.refused(protocol::code_name(e.error().code()));
 }
 
+void Server::Impl::send(const Reply& r) {
+  reply(*round_socket, zmq::message_t(r.identity.data(), r.identity.size()), r.envelope);
+}
+
 void Server::Impl::send(const std::vector<Reply>& replies) {
-  for (const Reply& r : replies)
-    reply(*round_socket, zmq::message_t(r.identity.data(), r.identity.size()), r.envelope);
+  for (const Reply& r : replies) send(r);
 }
 
 Admission Server::Impl::admit(const chain::Address& peer) {

@@ -418,7 +418,7 @@ void Server::Impl::run() {
     for (int budget = 0; budget < 1024 && (items[2].revents & ZMQ_POLLIN); ++budget) {
       const auto done = ingest.take_completion();
       if (!done) break;
-      send({*done});
+      send(*done);
     }
     // Bounded work per wake-up, so the round engine's deadlines are never starved.
     for (int budget = 0; budget < 256 && (items[0].revents & ZMQ_POLLIN); ++budget) {

@@ -136,7 +136,8 @@ struct Server::Impl {
   Admission admit(const chain::Address& peer);  ///< token bucket per address
   void reply(zmq::socket_t& socket, const zmq::message_t& identity, const wire::Envelope& e,
              std::span<const std::uint8_t> payload = {});
-  /// Sends replies that Ingest returned on the round socket.
+  /// Sends a reply that Ingest returned on the round socket.
+  void send(const Reply& r);
   void send(const std::vector<Reply>& replies);
 
   // server.cpp: the engine's side of the SecAgg+ stages (SecAggStages holds the round)
