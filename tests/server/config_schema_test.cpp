@@ -121,10 +121,14 @@ TEST(ConfigSchema, AFileAtFaultNamesTheKey) {
   expect_key("chain", "rpc_url = 8545", "chain.rpc_url", "must be a string");
   // Found by config_fuzzer (tests/fuzz): a malformed address escaped as std::invalid_argument.
   expect_key("task", "contract = \"0x5FbD\"", "task.contract", "40 hex digits");
-  // Found by config_fuzzer: table headers toml++ 3.3.0 asserts on in a debug build (upstream
-  // marzer/tomlplusplus#301); murmurd's release build refuses them as parse errors.
+  // Found by config_fuzzer: table headers toml++ 3.3.0 asserts on (upstream
+  // marzer/tomlplusplus#301). Where its assertions are compiled out, as in murmurd's g++ release
+  // build, they are parse errors; a build with assertions (no NDEBUG) aborts until toml++ is
+  // updated, so the check runs only without them.
+#ifdef NDEBUG
   for (const char* header : {"[~server]\n", "[[[1]]]\n", "[[=\n"})
     EXPECT_THROW(server::load_config(example_in(dir, header)), std::runtime_error) << header;
+#endif
   // Still a std::runtime_error for callers that catch that.
   EXPECT_TRUE((std::is_base_of_v<std::runtime_error, server::ConfigError>));
 }
