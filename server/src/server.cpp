@@ -208,9 +208,9 @@ void Server::Impl::enter_uploading(std::uint64_t round, const chain::Hash32& glo
   state.round = round;
   state.global_model = global;
   state.candidate_model = {};
+  state.seed = seed;  // before SecAgg+ picks its proposers by role_of, which reads it
   if (cfg.secagg.enabled) return begin_secagg(round);
   state.stage = wire::STAGE_UPLOADING;
-  state.seed = seed;
   state.deadline_unix_ms = unix_ms() + cfg.upload_window.count();
   stage_started = Clock::now();
   save_state();

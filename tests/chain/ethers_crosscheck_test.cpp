@@ -65,14 +65,10 @@ class Gen {
   /// Integers of every size class, with the edges RLP and ABI care about.
   U256 uint(unsigned max_bits) {
     switch (below(6)) {
-      case 0:
-        return U256(0);
-      case 1:
-        return U256(below(0x80));  // single-byte RLP
-      case 2:
-        return U256(0x80 + below(0x80));
-      case 3:
-        return max_bits >= 64 ? U256(rng_()) : U256(below(1ULL << max_bits));
+      case 0: return U256(0);
+      case 1: return U256(below(0x80));  // single-byte RLP
+      case 2: return U256(0x80 + below(0x80));
+      case 3: return max_bits >= 64 ? U256(rng_()) : U256(below(1ULL << max_bits));
       default: {
         unsigned bits = 1 + static_cast<unsigned>(below(max_bits));
         U256 v = U256::from_be_bytes(bytes(32));
@@ -88,19 +84,13 @@ class Gen {
 json value_json(const abi::Type& t, const abi::Value& v) {
   using K = abi::Type::Kind;
   switch (t.kind) {
-    case K::Uint:
-      return v.word().to_dec();
-    case K::Int:
-      return to_signed_dec(v.word());
-    case K::Address:
-      return v.address().to_checksum();
-    case K::Bool:
-      return v.boolean();
+    case K::Uint: return v.word().to_dec();
+    case K::Int: return to_signed_dec(v.word());
+    case K::Address: return v.address().to_checksum();
+    case K::Bool: return v.boolean();
     case K::FixedBytes:
-    case K::Bytes:
-      return to_hex(v.bytes());
-    case K::String:
-      return v.str();
+    case K::Bytes: return to_hex(v.bytes());
+    case K::String: return v.str();
     default: {
       json arr = json::array();
       for (std::size_t i = 0; i < v.list().size(); ++i)
