@@ -1,6 +1,7 @@
 #include "murmur/chain/median_settlement.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -41,6 +42,17 @@ void validate(const MedianRoundInput& in) {
 }
 
 }  // namespace
+
+int graded_score(double loss_before, double loss_after) {
+  if ((std::isfinite(loss_before) && loss_before < 0) ||
+      (std::isfinite(loss_after) && loss_after < 0))
+    throw std::invalid_argument("graded_score: a mean loss cannot be negative");
+  if (!std::isfinite(loss_after)) return kMinScore;
+  if (!std::isfinite(loss_before)) return kMaxScore;
+  if (loss_before == 0) return loss_after == 0 ? 0 : kMinScore;
+  const double change = std::clamp((loss_before - loss_after) / loss_before, -1.0, 1.0);
+  return static_cast<int>(std::lround(change * kBps));
+}
 
 MedianRoundSettlement settle_median_round(const MedianRoundInput& in) {
   validate(in);

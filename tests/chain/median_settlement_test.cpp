@@ -4,6 +4,7 @@
 // contracts/test/v2_vectors.test.js checks against the contract.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -200,4 +201,29 @@ TEST(V2Commitments, RefusesWhatTheContractCannotTake) {
   EXPECT_THROW(participant_bitmap(idx, 3), std::invalid_argument);
   idx = {2, 2};  // a repeated index is one bit
   EXPECT_EQ(participant_bitmap(idx, 3).at(0), U256(4));
+}
+
+TEST(GradedScore, ClippedRelativeLossChangeInBps) {
+  EXPECT_EQ(graded_score(2.0, 1.0), 5000);    // loss halved: +50 %
+  EXPECT_EQ(graded_score(2.0, 2.0), 0);       // unchanged
+  EXPECT_EQ(graded_score(1.0, 1.25), -2500);  // 25 % worse
+  EXPECT_EQ(graded_score(1.0, 0.0), kMaxScore);
+  EXPECT_EQ(graded_score(1.0, 5.0), kMinScore);  // clipped at -100 %
+  EXPECT_EQ(graded_score(0.3, 0.2998), 7);       // 6.67 bps, rounded to the nearest
+  EXPECT_EQ(graded_score(0.3, 0.3002), -7);      // symmetric rounding
+  EXPECT_EQ(graded_score(1.0, std::nan("")), kMinScore);
+  EXPECT_EQ(graded_score(1.0, INFINITY), kMinScore);
+  EXPECT_EQ(graded_score(std::nan(""), 1.0), kMaxScore);
+  EXPECT_EQ(graded_score(0.0, 0.0), 0);
+  EXPECT_EQ(graded_score(0.0, 0.1), kMinScore);
+  EXPECT_THROW(graded_score(-1.0, 1.0), std::invalid_argument);
+  EXPECT_THROW(graded_score(1.0, -0.5), std::invalid_argument);
+  // The score is within the contract's range for any pair of non-negative losses.
+  for (double before : {1e-9, 0.01, 1.0, 1e6})
+    for (double after : {0.0, 1e-9, 0.5, 3.0, 1e9}) {
+      const int s = graded_score(before, after);
+      EXPECT_GE(s, kMinScore);
+      EXPECT_LE(s, kMaxScore);
+      EXPECT_EQ(s > 0, after < before) << before << " -> " << after;
+    }
 }

@@ -16,6 +16,18 @@ namespace murmur::chain {
 inline constexpr int kMinScore = -10'000;  ///< graded scores are bps of a clipped loss change
 inline constexpr int kMaxScore = 10'000;
 
+/// A voter's graded score of a candidate: the relative change of its mean loss on the voter's
+/// held-out rows, clipped and in basis points, > 0 = better (contracts/README.md, "A round",
+/// step 6):
+///   score = round(10000 · clamp((loss_before − loss_after) / loss_before, −1, 1))
+/// loss_before: the task's model before the round, loss_after: the candidate (or, for an
+/// objection, the model plus one update). Edge cases: a non-finite loss_after is −10000 (a model
+/// that produces NaN is the worst); a finite loss_after with a non-finite loss_before is +10000;
+/// loss_before = 0 gives 0 when loss_after is 0 too, else −10000. Throws std::invalid_argument on
+/// a negative finite loss (a mean cross-entropy is ≥ 0). Shared by the simulator's voters and
+/// `murmur node`'s, so both put the same number on chain for the same losses.
+int graded_score(double loss_before, double loss_after);
+
 /// A proposer's standing in the round: no update hash committed, committed but left out by the
 /// robust rule, or included in the candidate.
 enum class ProposerStatus : std::uint8_t { Absent, Excluded, Included };
