@@ -49,6 +49,16 @@ module.exports = {
         version: SOLC_VERSION,
         settings: { optimizer: { enabled: true, runs: 200 }, evmVersion: "cancun", viaIR: true },
       },
+      // ArenaTask (with ArenaSettlement inlined) needs the IR pipeline too: its settlement input
+      // and output structs exceed the legacy pipeline's stack, and IR keeps it under 24 KiB.
+      "contracts/ArenaTask.sol": {
+        version: SOLC_VERSION,
+        settings: { optimizer: { enabled: true, runs: 200 }, evmVersion: "cancun", viaIR: true },
+      },
+      "contracts/test/ArenaSettlementHarness.sol": {
+        version: SOLC_VERSION,
+        settings: { optimizer: { enabled: true, runs: 200 }, evmVersion: "cancun", viaIR: true },
+      },
     },
   },
   networks: {
