@@ -187,7 +187,8 @@ wire::Envelope Server::Impl::round_info(const chain::Address& peer) const {
   r->set_task_id(cfg.task_id);
   r->set_round(state.round);
   r->set_stage(state.stage);
-  r->set_role(role_of(peer));
+  // A node that is not a participant of this round (it left the task) has no role in it.
+  r->set_role(stakes.contains(peer) ? role_of(peer) : wire::ROLE_UNSPECIFIED);
   r->set_stage_deadline_unix_ms(state.deadline_unix_ms);
   r->set_global_model_hash(state.global_model.data(), 32);
   r->set_parameters(cfg.parameters);

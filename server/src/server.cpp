@@ -142,7 +142,7 @@ Settlement Server::Impl::settlement_of(const RoundDecision& decision) const {
   out.seed = state.seed;
   out.candidate = state.candidate_model;
   for (const auto& v : store.votes(out.round))
-    if (v.model_hash == out.candidate)
+    if (v.model_hash == out.candidate && stakes.contains(v.voter))  // a leaver's: not posted
       out.votes.push_back({v.voter, static_cast<std::int8_t>(v.score), v.signature});
   const bool decided_by_vote =
       decision.outcome == RoundOutcome::kAccepted ||
@@ -167,16 +167,20 @@ void Server::Impl::finish_chain_step(const ChainStep& step) {
   advance(step.decision, step.next_seed);
 }
 
+// Only the round's participants count: an update or vote recorded before its node left the
+// task (and murmurd restarted with the new participants) does not.
 bool Server::Impl::all_proposers_committed() const {
-  std::size_t proposers = 0;
+  std::size_t proposers = 0, committed = 0;
   for (const auto& [a, stake] : stakes) proposers += role_of(a) == wire::ROLE_PROPOSER;
-  return store.committed(state.round).size() >= proposers;
+  for (const auto& u : store.committed(state.round)) committed += stakes.contains(u.address);
+  return committed >= proposers;
 }
 
 bool Server::Impl::all_voters_voted() const {
-  std::size_t voters = 0;
+  std::size_t voters = 0, voted = 0;
   for (const auto& [a, stake] : stakes) voters += role_of(a) == wire::ROLE_VOTER;
-  return store.votes(state.round).size() >= voters;
+  for (const auto& v : store.votes(state.round)) voted += stakes.contains(v.voter);
+  return voted >= voters;
 }
 
 void Server::Impl::save_state() {
@@ -284,16 +288,18 @@ void Server::Impl::start_aggregation() {
   ingest.release_all_credits();
   state.stage = wire::STAGE_AGGREGATING;
   save_state();
+  std::vector<Upload> uploads = store.committed(state.round);
+  std::erase_if(uploads, [&](const Upload& u) { return !stakes.contains(u.address); });
   // The thread gets values and the components it may use (the spool and the state store are
   // thread-safe; the backend and the validator are its alone until the result is collected).
-  aggregation = std::async(
-      std::launch::async,
-      [&spool = spool, &store = store, &backend = *backend, validator = validator.get(),
-       uploads = store.committed(state.round), round = state.round, global = state.global_model,
-       rule = RoundRule{cfg.aggregation, cfg.flag_ratio}, parameters = cfg.parameters] {
-        return aggregate_and_record(spool, store, round, uploads, rule, global, parameters, backend,
-                                    validator);
-      });
+  aggregation =
+      std::async(std::launch::async,
+                 [&spool = spool, &store = store, &backend = *backend, validator = validator.get(),
+                  uploads = std::move(uploads), round = state.round, global = state.global_model,
+                  rule = RoundRule{cfg.aggregation, cfg.flag_ratio}, parameters = cfg.parameters] {
+                   return aggregate_and_record(spool, store, round, uploads, rule, global,
+                                               parameters, backend, validator);
+                 });
 }
 
 void Server::Impl::tally_and_finish() {
@@ -301,15 +307,26 @@ void Server::Impl::tally_and_finish() {
   save_state();
   const auto votes = store.votes(state.round);
   RoundDecision d;
-  d.votes = votes.size();
+  // A vote of a node that is no longer a participant (recorded before it left the task and
+  // murmurd restarted) has no stake to weigh: it is skipped and counted as refused.
+  std::size_t not_participants = 0;
   for (const auto& v : votes) {
-    (v.score > 0 ? d.stake_for : d.stake_against) += stakes.at(v.voter);
+    const auto stake = stakes.find(v.voter);
+    if (stake == stakes.end()) {
+      ++not_participants;
+      metrics.refused("VOTE_OF_NON_PARTICIPANT");
+      spdlog::warn("round={} vote of {} not counted: not a participant", state.round,
+                   v.voter.to_checksum());
+      continue;
+    }
+    (v.score > 0 ? d.stake_for : d.stake_against) += stake->second;
     ++(v.score > 0 ? d.votes_for : d.votes_against);
   }
-  if (votes.size() < cfg.vote_quorum) {
+  d.votes = votes.size() - not_participants;
+  if (d.votes < cfg.vote_quorum) {
     d.outcome = RoundOutcome::kRejected;
-    d.reason = "rejected: " + std::to_string(votes.size()) + " of " +
-               std::to_string(cfg.vote_quorum) + " votes needed by the deadline";
+    d.reason = "rejected: " + std::to_string(d.votes) + " of " + std::to_string(cfg.vote_quorum) +
+               " votes needed by the deadline";
     end_round(d);
     return;
   }
@@ -317,8 +334,7 @@ void Server::Impl::tally_and_finish() {
   const bool accept = !(d.stake_for < d.stake_against);
   d.outcome = accept ? RoundOutcome::kAccepted : RoundOutcome::kRejected;
   d.reason = std::string(accept ? "accepted" : "rejected") + ": stake for " + d.stake_for.to_dec() +
-             ", against " + d.stake_against.to_dec() + " (" + std::to_string(votes.size()) +
-             " votes)";
+             ", against " + d.stake_against.to_dec() + " (" + std::to_string(d.votes) + " votes)";
   end_round(d);
 }
 

@@ -54,6 +54,15 @@ wire::Envelope Server::Impl::handle(Request& request) {
                                   [&](const Route& r) { return r.message == body; });
   if (route == kRoutes.end())  // an answer, not a request
     refuse(wire::ERR_MALFORMED, "not a request a node may send");
+  // Stage-bound messages (uploads, votes, the SecAgg+ stages) only from a participant of the
+  // current round: a node that left the task keeps its bound Curve key (ZAP still admits it),
+  // but the participants are re-read when each round opens, and it is no longer among them.
+  if (route->accepted != kAnyStage && !stakes.contains(request.peer))
+    refuse(wire::ERR_NOT_REGISTERED,
+           request.peer.to_checksum() + " is not a participant of round " +
+               std::to_string(state.round) + " of task " + std::to_string(cfg.task_id) +
+               " (it left the task, or joined after the round opened): only the round's "
+               "participants upload and vote");
   if (route->before != nullptr) route->before(*this, request);
   if (route->accepted != kAnyStage) {
     const auto [task, round] = route->names != nullptr ? route->names(request.message.envelope)
