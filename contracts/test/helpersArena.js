@@ -245,3 +245,86 @@ module.exports = {
   BPS, ONE, ROLE, PHASE, WINDOWS, arenaSettle, agreement, geometric, splitDelegation, caseInput, harnessInput, picks, commitmentOf, rng,
   deployArena, arenaParams, fundAndApprove, createArenaTask, increase, mine, closeAndDraw,
 };
+
+const by = (ctx, addr) => ctx.signers.find((s) => s.address === addr);
+
+/// Stakes the nodes and validators ([{ who, stake, commissionBps? }]), then delegations
+/// ([{ from, to, amount }]) and submissions (each node i submits adapter `adapter i`).
+async function populate(ctx, taskId, { nodes = [], validators = [], delegations = [], submit = true }) {
+  const { arena, token } = ctx;
+  for (const [role, list] of [[ROLE.node, nodes], [ROLE.validator, validators]])
+    for (const p of list) {
+      await fundAndApprove(token, arena, p.who, p.stake);
+      await arena.connect(p.who).stake(taskId, role, p.stake, p.commissionBps ?? 0);
+    }
+  for (const d of delegations) {
+    await fundAndApprove(token, arena, d.from, d.amount);
+    await arena.connect(d.from).delegate(taskId, d.to.address, d.amount);
+  }
+  if (submit) for (const [i, p] of nodes.entries()) await arena.connect(p.who).submit(taskId, ethers.id(`adapter ${taskId} ${i}`), `file:///store/${i}`);
+}
+
+/// Each validator's assigned submissions (from the contract's assignees view).
+async function assignmentOf(arena, taskId) {
+  const subs = await arena.submissions(taskId);
+  const out = new Map();
+  for (let s = 0; s < subs.length; ++s) for (const v of await arena.assignees(taskId, s)) out.set(v, [...(out.get(v) ?? []), s]);
+  return out;
+}
+
+/// Commits every validator's scores (score(validator, submission) → bigint, or null to skip),
+/// then reveals those for which reveal(validator, submission) is true, then finalizes.
+async function scoreAndFinalize(ctx, taskId, score, reveal = () => true, finalizer = ctx.creator) {
+  const { arena } = ctx;
+  const assigned = await assignmentOf(arena, taskId);
+  const salts = new Map();
+  for (const [v, subs] of assigned) {
+    const mine = subs.filter((s) => score(v, s) !== null);
+    if (mine.length === 0) continue;
+    const salt = ethers.id(`salt ${v}`);
+    salts.set(v, salt);
+    await arena.connect(by(ctx, v)).commitScores(taskId, mine, mine.map((s) => commitmentOf(taskId, s, v, score(v, s), salt)));
+  }
+  const t = await arena.getTask(taskId);
+  const now = BigInt((await ethers.provider.getBlock("latest")).timestamp);
+  await increase(t.commitDeadline - now + 1n);
+  for (const [v, subs] of assigned) {
+    const mine = subs.filter((s) => score(v, s) !== null && reveal(v, s));
+    if (mine.length === 0) continue;
+    await arena.connect(by(ctx, v)).revealScores(taskId, mine, mine.map((s) => score(v, s)), mine.map(() => salts.get(v)));
+  }
+  await increase(Number(t.revealWindow) + 1);
+  const model = await modelInput(arena, taskId);
+  const rc = await (await arena.connect(finalizer).finalize(taskId)).wait();
+  return { assigned, model, expected: arenaSettle(model), rc };
+}
+
+/// The settlement input as the contract will build it, read from its views.
+async function modelInput(arena, taskId) {
+  const t = await arena.getTask(taskId);
+  const subs = await arena.submissions(taskId);
+  const vals = await arena.validators(taskId);
+  const x = { pot: t.pool, gammaBps: t.gammaBps, rankRatioBps: t.rankRatioBps, toleranceBps: t.toleranceBps, slashBps: t.slashBps, nodeStake: [], validatorStake: [], validatorOwnStake: [], entries: [] };
+  for (const a of subs) {
+    const p = await arena.participant(taskId, a);
+    x.nodeStake.push(p.stake + p.delegated);
+  }
+  for (const a of vals) {
+    const p = await arena.participant(taskId, a);
+    x.validatorStake.push(p.stake + p.delegated);
+    x.validatorOwnStake.push(p.stake);
+  }
+  const commits = (await arena.queryFilter(arena.filters.ScoreCommitted(taskId))).sort((a, b) => a.blockNumber - b.blockNumber || a.index - b.index);
+  for (const ev of commits) {
+    const s = Number(ev.args.submission);
+    const e = await arena.scoreOf(taskId, s, ev.args.validator);
+    x.entries.push({ sub: s, validator: vals.indexOf(ev.args.validator), revealed: e.revealed, score: e.score });
+  }
+  return x;
+}
+
+module.exports.populate = populate;
+module.exports.assignmentOf = assignmentOf;
+module.exports.scoreAndFinalize = scoreAndFinalize;
+module.exports.modelInput = modelInput;
+module.exports.by = by;
