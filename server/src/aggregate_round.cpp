@@ -92,7 +92,9 @@ AggregationResult aggregate_and_record(Spool& spool, StateStore& store, std::uin
             rec.candidate_accuracy, rec.candidates, rec.seconds, rec.weights);
       } catch (const std::exception& e) {
         spdlog::error("round={} validation failed: {}", round, e.what());
+        r.validation_error = e.what();
       }
+        store.record_validation_error(round, r.validation_error);
     }
     store.record_aggregation(round, uploads.size(), a.report.rule, global, r.candidate, r.seconds,
                              r.validation);

@@ -60,12 +60,13 @@ struct AggregationResult {
   std::string error;  ///< non-empty: the round fails with it
   double seconds = 0;
   std::optional<RoundValidationRecord> validation;  ///< for the metrics
-  std::optional<SecAggOutcome> secagg;              ///< a SecAgg+ round's groups
+  std::string validation_error;  ///< non-empty: validation failed (recorded; the round goes on)
+  std::optional<SecAggOutcome> secagg;  ///< a SecAgg+ round's groups
 };
 
 /// On the aggregation thread: aggregate_round, then the candidate stored in the spool, the
-/// diagnostics, the validation figures (a validation failure is logged; it does not fail the
-/// round) and the round record in the state store.
+/// diagnostics, the validation figures (a validation failure is recorded as the round's
+/// validation_error; it does not fail the round) and the round record in the state store.
 AggregationResult aggregate_and_record(Spool& spool, StateStore& store, std::uint64_t round,
                                        const std::vector<Upload>& uploads, const RoundRule& rule,
                                        const chain::Hash32& global, std::size_t parameters,

@@ -40,6 +40,16 @@ void Metrics::round_ended(const std::string& outcome) {
   ++rounds_[outcome];
 }
 
+void Metrics::fault(const std::string& kind) {
+  std::lock_guard lock(mutex_);
+  ++faults_[kind];
+}
+
+void Metrics::fault_streak(const std::string& kind, double seconds) {
+  std::lock_guard lock(mutex_);
+  fault_streaks_[kind] = seconds;
+}
+
 std::string Metrics::render() const {
   std::ostringstream s;
   std::lock_guard lock(mutex_);
@@ -76,6 +86,20 @@ std::string Metrics::render() const {
        "# TYPE murmur_rounds_total counter\n";
   for (const auto& [outcome, n] : rounds_)
     s << "murmur_rounds_total{outcome=\"" << outcome << "\"} " << n << "\n";
+  s << "# HELP murmur_faults_total Failures of the round engine's work, by fault class "
+       "(docs/reliability.md).\n"
+       "# TYPE murmur_faults_total counter\n";
+  for (const auto& [kind, n] : faults_)
+    s << "murmur_faults_total{fault=\"" << kind << "\"} " << n << "\n";
+  s << "# HELP murmur_fault_streak_seconds How long a fault class has been failing without a "
+       "success (0: not failing).\n"
+       "# TYPE murmur_fault_streak_seconds gauge\n";
+  for (const auto& [kind, secs] : fault_streaks_)
+    s << "murmur_fault_streak_seconds{fault=\"" << kind << "\"} " << secs << "\n";
+  s << "# HELP murmur_rounds_local_seed_total Rounds opened on the local seed because startRound "
+       "failed (they cannot settle on chain).\n"
+       "# TYPE murmur_rounds_local_seed_total counter\n"
+    << "murmur_rounds_local_seed_total " << local_seed_rounds_ << "\n";
   s << "# HELP murmur_inflight_bytes Chunk credits granted and not yet used.\n"
        "# TYPE murmur_inflight_bytes gauge\n"
     << "murmur_inflight_bytes " << inflight_ << "\n"

@@ -25,10 +25,18 @@ class Metrics {
     stage_ = stage;
   }
   void set_inflight(std::size_t bytes) { inflight_ = bytes; }
+  /// One failure of the round engine's work, by fault class (fault_watch.hpp's to_string).
+  void fault(const std::string& kind);
+  /// Whether a fault class is failing now (a streak runs) and for how long.
+  void fault_streak(const std::string& kind, double seconds);
+  /// A round opened without its seed on chain (startRound failed): its roles come from the
+  /// local seed and it cannot settle on chain.
+  void local_seed_round() { local_seed_rounds_++; }
   std::string render() const;
 
  private:
-  std::atomic<std::uint64_t> uploads_accepted_{0}, bytes_in_{0}, round_{0}, inflight_{0};
+  std::atomic<std::uint64_t> uploads_accepted_{0}, bytes_in_{0}, round_{0}, inflight_{0},
+      local_seed_rounds_{0};
   std::atomic<int> stage_{0};
   mutable std::mutex mutex_;
   std::map<std::string, std::uint64_t> refused_;
@@ -40,6 +48,8 @@ class Metrics {
   std::uint64_t validations_ = 0;
   double previous_loss_ = 0, candidate_loss_ = 0, candidate_accuracy_ = 0;
   std::map<std::string, std::uint64_t> rounds_;
+  std::map<std::string, std::uint64_t> faults_;
+  std::map<std::string, double> fault_streaks_;  ///< seconds; 0: not failing now
 };
 
 }  // namespace murmur::server

@@ -79,6 +79,13 @@ nlohmann::json to_json(const RoundRecord& r) {
                     {"tx", r.posting->tx == chain::Hash32{} ? "" : chain::to_hex(r.posting->tx)},
                     {"block", r.posting->block},
                     {"error", r.posting->error}};
+  if (r.seed)
+    j["seed"] = {{"source", r.seed->source},
+                 {"error", r.seed->error},
+                 {"settles_on_chain", r.seed->source == "chain"}};
+  j["validation_error"] = r.validation_error;
+  j["faults"] = r.faults.empty() ? json::object() : json::parse(r.faults, nullptr, false);
+  if (j["faults"].is_discarded()) j["faults"] = r.faults;
   json updates = json::array();
   for (const auto& u : r.updates) {
     json row = {{"address", u.address.to_checksum()}, {"verdict", u.verdict},

@@ -64,6 +64,14 @@ struct RoundPosting {
   std::string error;
 };
 
+/// How a round's seed was drawn, with [chain]: "chain" (startRound's) or "local" (startRound
+/// failed; the roles came from keccak256("murmur.local-seed.v1" || task || round) and the round
+/// cannot settle on chain: the contract never opened it).
+struct RoundSeed {
+  std::string source;  ///< "chain" or "local"
+  std::string error;   ///< why startRound failed ("" when source is "chain")
+};
+
 /// One update's row: the rule's diagnostics, its flag, its validation figures.
 struct UpdateRecord {
   chain::Address address;
@@ -83,7 +91,14 @@ struct RoundRecord {
   std::optional<RoundValidationRecord> validation;  ///< when [validation] is configured
   std::optional<RoundDecision> decision;            ///< once the round has ended
   std::optional<RoundPosting> posting;              ///< when [chain] is configured
-  std::vector<UpdateRecord> updates;                ///< sorted by address
+  std::optional<RoundSeed> seed;                    ///< when [chain] is configured
+  /// Why validation failed ("" when it ran or is not configured): the round went on without
+  /// figures.
+  std::string validation_error;
+  /// The round engine's faults during the round, as FaultWatch::round_json wrote them ("" or
+  /// "{}": none): per fault class its count, first error and longest streak.
+  std::string faults;
+  std::vector<UpdateRecord> updates;  ///< sorted by address
 
   /// The flagged updates' addresses, sorted.
   std::vector<chain::Address> flagged() const;

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <numeric>
 #include <set>
@@ -90,6 +91,8 @@ Server::Impl::Impl(Config c)
     open_round_on_chain();
     state.deadline_unix_ms = unix_ms() + cfg.upload_window.count();
     store.save_round(state);
+    record_seed(state.round, state.seed,
+                "startRound failed when murmurd started (its log says why)");
   } else if (chain_rounds) {  // resumed in an open round: the participants as the chain has them
     refresh_chain_stakes();
   }
@@ -163,8 +166,86 @@ Settlement Server::Impl::settlement_of(const RoundDecision& decision) const {
 
 void Server::Impl::finish_chain_step(const ChainStep& step) {
   store.record_posting(step.round, step.posting);
+  if (step.posting.state == "failed") {
+    // A one-off failure (ChainRounds logged it): counted, not a streak.
+    faults.failed(Fault::kChainPosting, step.round, step.posting.error);
+    faults.passed(Fault::kChainPosting);
+    metrics.fault(to_string(Fault::kChainPosting));
+    store.record_faults(step.round, faults.round_json(step.round));
+  }
   use_chain_stakes(step.next_stakes);  // before the next round draws its roles and groups
   advance(step.decision, step.next_seed);
+  if (state.round == step.round + 1) record_seed(state.round, step.next_seed, step.open_error);
+}
+
+void Server::Impl::record_seed(std::uint64_t round, const chain::Hash32& seed,
+                               const std::string& error) {
+  if (seed != chain::Hash32{}) {
+    store.record_seed(round, RoundSeed{"chain", ""});
+    return;
+  }
+  // The contract never opened this round: its roles come from the local seed and nothing of it
+  // can be settled there (the chain step abandons nothing it did not open).
+  const std::string why = error.empty() ? "startRound failed" : error;
+  metrics.local_seed_round();
+  metrics.fault(to_string(Fault::kChainOpen));
+  faults.failed(Fault::kChainOpen, round, why);
+  faults.passed(Fault::kChainOpen);
+  store.record_seed(round, RoundSeed{"local", why});
+  store.record_faults(round, faults.round_json(round));
+}
+
+void Server::Impl::note_fault(Fault f, const std::string& error) {
+  const auto now = Clock::now();
+  metrics.fault(to_string(f));
+  if (const auto line = faults.failed(f, state.round, error, now))
+    spdlog::error("round={} stage={} fault {}: {}", state.round, stage_name(state.stage),
+                  to_string(f), *line);
+  const FaultStreak streak = *faults.streak(f);
+  metrics.fault_streak(to_string(f), streak.seconds(now));
+  {
+    std::lock_guard lock(snapshot_mutex);
+    ++shared_snapshot.faults;
+    shared_snapshot.failing = std::string(to_string(f)) + ": " + streak.first_error;
+  }
+  if (cfg.fault_limit.count() > 0 && now - streak.since >= cfg.fault_limit && !fault_end &&
+      can_end_for_fault()) {
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%.1f", streak.seconds(now));
+    fault_end =
+        FaultEnd{state.round, f,
+                 std::string("fault: ") + to_string(f) + " failed " + std::to_string(streak.count) +
+                     " times over " + secs + " s: " + streak.first_error};
+    spdlog::error("round={} stage={} ends: {}", state.round, stage_name(state.stage),
+                  fault_end->reason);
+  }
+}
+
+void Server::Impl::note_pass(Fault f) {
+  if (!faults.streak(f)) return;
+  if (const auto line = faults.passed(f))
+    spdlog::info("round={} stage={} fault {}: {}", state.round, stage_name(state.stage),
+                 to_string(f), *line);
+  metrics.fault_streak(to_string(f), 0);
+  std::lock_guard lock(snapshot_mutex);
+  shared_snapshot.failing.clear();
+}
+
+bool Server::Impl::can_end_for_fault() const {
+  // Nothing to end once the task is closed; a round whose aggregation or chain step is still
+  // running on its thread ends when that thread hands its result back.
+  return state.stage != wire::STAGE_CLOSED && !aggregation.valid() &&
+         !(chain_rounds && chain_rounds->settling());
+}
+
+void Server::Impl::end_round_for_fault() {
+  const FaultEnd end = *fault_end;
+  // The fault may be the one that keeps the round from ending (state.db unwritable): then this
+  // throws, the streak goes on and the next wake-up tries again.
+  end_round(RoundOutcome::kFailed, end.reason);
+  fault_end.reset();
+  faults.reset(end.fault);
+  metrics.fault_streak(to_string(end.fault), 0);
 }
 
 // Only the round's participants count: an update or vote recorded before its node left the
@@ -191,6 +272,10 @@ void Server::Impl::save_state() {
 
 void Server::Impl::publish_snapshot() {
   RoundSnapshot s;
+  for (const auto& [f, r] : faults.of_round(state.round)) s.faults += r.count;
+  for (const Fault f : {Fault::kWaitingBegins, Fault::kRoundEngine})
+    if (const FaultStreak* streak = faults.streak(f))
+      s.failing = std::string(to_string(f)) + ": " + streak->first_error;
   s.round = state.round;
   s.stage = state.stage;
   s.committed_updates = store.committed(state.round).size();
@@ -209,6 +294,7 @@ void Server::Impl::publish_snapshot() {
 void Server::Impl::enter_uploading(std::uint64_t round, const chain::Hash32& global,
                                    const chain::Hash32& seed) {
   ingest.new_round();
+  faults.forget_before(round);
   state.round = round;
   state.global_model = global;
   state.candidate_model = {};
@@ -256,6 +342,7 @@ void Server::Impl::start_secagg_aggregation() {
 }
 
 void Server::Impl::end_round(const RoundDecision& decision) {
+  store.record_faults(state.round, faults.round_json(state.round));
   store.record_outcome(state.round, decision.reason);
   store.record_decision(state.round, decision);
   metrics.round_ended(to_string(decision.outcome));
@@ -371,6 +458,11 @@ void Server::Impl::tick() {
           std::lock_guard lock(snapshot_mutex);
           last_secagg = std::move(*r.secagg);
         }
+        if (!r.validation_error.empty()) {  // logged and recorded on the aggregation thread
+          faults.failed(Fault::kValidation, state.round, r.validation_error);
+          faults.passed(Fault::kValidation);
+          metrics.fault(to_string(Fault::kValidation));
+        }
         if (r.validation)
           metrics.validation(r.validation->seconds, r.validation->previous_loss,
                              r.validation->candidate_loss, r.validation->candidate_accuracy);
@@ -451,11 +543,23 @@ void Server::Impl::run() {
         break;
       on_register_message(frames);
     }
+    // A failure here is retried on the next wake-up: counted and logged once per streak
+    // (note_fault), and one that persists past fault_limit_ms ends the round.
     try {
       send(ingest.answer_waiting_begins(state.stage == wire::STAGE_UPLOADING, state.round));
-      tick();
+      note_pass(Fault::kWaitingBegins);
     } catch (const std::exception& e) {
-      spdlog::error("round engine: {}", e.what());
+      note_fault(Fault::kWaitingBegins, e.what());
+    }
+    try {
+      if (fault_end && fault_end->round != state.round) fault_end.reset();
+      if (fault_end && can_end_for_fault())
+        end_round_for_fault();
+      else
+        tick();
+      note_pass(Fault::kRoundEngine);
+    } catch (const std::exception& e) {
+      note_fault(Fault::kRoundEngine, e.what());
     }
   }
 }

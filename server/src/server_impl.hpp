@@ -27,6 +27,7 @@
 
 #include "aggregate_round.hpp"
 #include "chain_step.hpp"
+#include "fault_watch.hpp"
 #include "ingest.hpp"
 #include "metrics.hpp"
 #include "murmur/chain/eip712.hpp"
@@ -90,6 +91,19 @@ struct Server::Impl {
   bool all_proposers_committed() const;
   bool all_voters_voted() const;
   void save_state();
+  /// One failure of `f`'s work: counted (metrics, the round's record), logged at the start of a
+  /// streak and every FaultWatch::kLogEvery after; a round-engine fault that persists past
+  /// cfg.fault_limit ends the round as failed with the fault as its reason.
+  void note_fault(Fault f, const std::string& error);
+  /// `f`'s work succeeded: ends its streak.
+  void note_pass(Fault f);
+  /// Whether the round can be ended for a fault now: it is open and nothing of it runs on
+  /// another thread (its aggregation, its chain step).
+  bool can_end_for_fault() const;
+  /// Ends the round as `fault_end` says (throws as end_round does; the fault then goes on).
+  void end_round_for_fault();
+  /// [chain]: records where the round's seed came from (a local one is counted as a fault).
+  void record_seed(std::uint64_t round, const chain::Hash32& seed, const std::string& error);
 
   // stage_table.cpp: which stage accepts which message, and the one dispatcher
   using Check = void (*)(Impl&, Request&);
@@ -170,6 +184,15 @@ struct Server::Impl {
 
   // Loop-owned state (a snapshot copy is guarded by snapshot_mutex).
   RoundState state;
+  FaultWatch faults;
+  /// A fault persisted past cfg.fault_limit: the round (first) to end, the fault, and the
+  /// reason, applied on the next wake-up in place of tick (and retried until state.db takes it).
+  struct FaultEnd {
+    std::uint64_t round = 0;
+    Fault fault = Fault::kRoundEngine;
+    std::string reason;
+  };
+  std::optional<FaultEnd> fault_end;
   Clock::time_point stage_started = Clock::now();
   std::map<chain::Address, Peer> peers;
   std::map<std::string, chain::Address> sessions;     // routing id -> address (curve off)

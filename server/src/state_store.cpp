@@ -116,6 +116,8 @@ StateStore::StateStore(const std::filesystem::path& data_dir)
                               "alone_loss REAL", "alone_accuracy REAL", "without_loss REAL",
                               "without_accuracy REAL", "contribution REAL"});
   add_columns("round_state", {"seed TEXT DEFAULT ''"});
+  add_columns("rounds", {"validation_error TEXT DEFAULT ''", "seed_source TEXT DEFAULT ''",
+                         "seed_error TEXT DEFAULT ''", "faults TEXT DEFAULT ''"});
 }
 
 void StateStore::bind(const std::string& curve_key, const chain::Address& address) {
@@ -388,6 +390,39 @@ void StateStore::record_posting(std::uint64_t round, const RoundPosting& p) {
       .bind(4, p.error)
       .bind(5, static_cast<std::int64_t>(round))
       .step();
+}
+
+namespace {
+
+/// Sets text columns of the round's record (its row created if missing); the caller holds the
+/// store's mutex.
+void set_round_texts(chain::sqlite::Database& db, std::uint64_t round,
+                     std::initializer_list<std::pair<const char*, std::string>> columns) {
+  Statement(db, "INSERT OR IGNORE INTO rounds(round) VALUES (?)")
+      .bind(1, static_cast<std::int64_t>(round))
+      .step();
+  for (const auto& [column, value] : columns)
+    Statement(db, (std::string("UPDATE rounds SET ") + column + " = ? WHERE round = ?").c_str())
+        .bind(1, value)
+        .bind(2, static_cast<std::int64_t>(round))
+        .step();
+}
+
+}  // namespace
+
+void StateStore::record_validation_error(std::uint64_t round, const std::string& error) {
+  std::lock_guard lock(mutex_);
+  set_round_texts(db_, round, {{"validation_error", error}});
+}
+
+void StateStore::record_seed(std::uint64_t round, const RoundSeed& seed) {
+  std::lock_guard lock(mutex_);
+  set_round_texts(db_, round, {{"seed_source", seed.source}, {"seed_error", seed.error}});
+}
+
+void StateStore::record_faults(std::uint64_t round, const std::string& faults_json) {
+  std::lock_guard lock(mutex_);
+  set_round_texts(db_, round, {{"faults", faults_json}});
 }
 
 std::vector<std::uint64_t> StateStore::recorded_rounds() const {

@@ -100,6 +100,12 @@ class StateStore {
   void record_decision(std::uint64_t round, const RoundDecision& decision);
   /// After posting on chain.
   void record_posting(std::uint64_t round, const RoundPosting& p);
+  /// When validation failed: why (the round goes on without figures).
+  void record_validation_error(std::uint64_t round, const std::string& error);
+  /// With [chain], when the round opens: where its seed came from.
+  void record_seed(std::uint64_t round, const RoundSeed& seed);
+  /// The round engine's faults during the round (FaultWatch::round_json).
+  void record_faults(std::uint64_t round, const std::string& faults_json);
   /// Rounds with a record, ascending.
   std::vector<std::uint64_t> recorded_rounds() const;
   /// Everything recorded about the round; nullopt if nothing is.

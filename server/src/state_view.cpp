@@ -106,6 +106,24 @@ std::optional<RoundRecord> round_record(const Database& db_, std::uint64_t round
     p.error = s.text(25);
     r.posting = p;
   }
+  // Columns added after the round record was first written (a read-only view of an older
+  // state.db has none of them).
+  bool faults_columns = false;
+  {
+    Statement t(db_, "PRAGMA table_info(rounds)");
+    while (t.step()) faults_columns = faults_columns || t.text(1) == "faults";
+  }
+  if (faults_columns) {
+    Statement f(db_,
+                "SELECT validation_error, seed_source, seed_error, faults FROM rounds WHERE "
+                "round = ?");
+    f.bind(1, static_cast<std::int64_t>(round));
+    if (f.step()) {
+      r.validation_error = f.is_null(0) ? "" : f.text(0);
+      if (!f.is_null(1) && !f.text(1).empty()) r.seed = RoundSeed{f.text(1), f.text(2)};
+      r.faults = f.is_null(3) ? "" : f.text(3);
+    }
+  }
   Statement u(db_,
               "SELECT address, verdict, weight, score, distance, flag, alone_status, alone_loss, "
               "alone_accuracy, without_loss, without_accuracy, contribution FROM diagnostics "

@@ -77,6 +77,9 @@ struct Config {
   /// How long an UploadBegin that finds the budget spent waits for credits (answered the
   /// moment some return, oldest first) before ERR_BUSY; 0 refuses at once.
   std::chrono::milliseconds busy_wait{2000};
+  /// A fault of the round engine (its tick, or answering waiting begins) that fails on every
+  /// wake-up for this long ends the round as failed, with the fault as its reason; 0: never.
+  std::chrono::milliseconds fault_limit{60000};
   double peer_messages_per_second = 2000;  ///< token bucket per peer
   std::string backend = "auto";            ///< auto, cpu or cuda
 

@@ -25,6 +25,8 @@ struct RoundSnapshot {
   chain::Hash32 candidate_model{};
   std::string last_outcome;  ///< why the previous round ended
   std::string backend;       ///< the aggregation backend in use
+  std::uint64_t faults = 0;  ///< the round engine's faults in this round (murmur_faults_total)
+  std::string failing;       ///< "class: first error" of a fault failing now; "" when none
 };
 
 /// What the last SecAgg+ round's aggregation saw: each group's Z_2^32 sum and who is in it —
