@@ -30,6 +30,8 @@ Deployment load_deployment(const std::filesystem::path& file) {
     d.network = j.value("network", "");
     d.token = Address::from_hex(field("token").get<std::string>());
     d.alliance_task = Address::from_hex(field("allianceTask").get<std::string>());
+    if (j.contains("allianceTaskV2") && !j["allianceTaskV2"].is_null())
+      d.alliance_task_v2 = Address::from_hex(j["allianceTaskV2"].get<std::string>());
     if (j.contains("deployer") && j["deployer"].is_string())
       d.deployer = Address::from_hex(j["deployer"].get<std::string>());
     d.block_number = j.value("blockNumber", std::uint64_t{0});
@@ -49,6 +51,7 @@ void save_deployment(const std::filesystem::path& file, const Deployment& d) {
                       {"allianceTask", d.alliance_task.to_checksum()},
                       {"deployer", d.deployer.to_checksum()},
                       {"blockNumber", d.block_number}};
+  if (d.alliance_task_v2) j["allianceTaskV2"] = d.alliance_task_v2->to_checksum();
   std::filesystem::path tmp = file;
   tmp += ".tmp-" + std::to_string(::getpid());
   {

@@ -50,30 +50,48 @@ PrivateKey LocalChainTest::funded_key(std::mt19937_64& rng) {
   }
 }
 
-Deployment LocalChainTest::deploy(Wallet& deployer) {
+namespace {
+
+Bytes artifact_bytecode(const std::filesystem::path& repo, const std::string& name) {
   // Another Hardhat process (the contracts' own ctest) may be rewriting the artifacts while we
   // read them: retry a truncated file a few times before failing.
-  auto bytecode = [](const std::string& name) {
-    auto file = repo() / "contracts/artifacts/contracts" / (name + ".sol") / (name + ".json");
-    for (int attempt = 0;; ++attempt) {
-      std::ifstream in(file);
-      if (!in)
-        throw std::runtime_error("missing artifact " + file.string() +
-                                 " (hardhat node compiles on start)");
-      nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-      if (!j.is_discarded() && j.contains("bytecode"))
-        return from_hex(j["bytecode"].get<std::string>());
-      if (attempt == 20)
-        throw std::runtime_error("artifact " + file.string() + " is not valid JSON");
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    }
-  };
-  Receipt token = deployer.transact(std::nullopt, bytecode("MockToken"));
-  Receipt alliance = deployer.transact(std::nullopt, bytecode("AllianceTask"));
+  auto file = repo / "contracts/artifacts/contracts" / (name + ".sol") / (name + ".json");
+  for (int attempt = 0;; ++attempt) {
+    std::ifstream in(file);
+    if (!in)
+      throw std::runtime_error("missing artifact " + file.string() +
+                               " (hardhat node compiles on start)");
+    nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+    if (!j.is_discarded() && j.contains("bytecode"))
+      return from_hex(j["bytecode"].get<std::string>());
+    if (attempt == 20) throw std::runtime_error("artifact " + file.string() + " is not valid JSON");
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
+}  // namespace
+
+Address LocalChainTest::deploy_artifact(Wallet& deployer, const std::string& name) {
+  Receipt r = deployer.transact(std::nullopt, artifact_bytecode(repo(), name));
+  if (!r.contract_address)
+    throw std::runtime_error("deployment receipt of " + name + " without address");
+  return *r.contract_address;
+}
+
+Deployment LocalChainTest::deploy(Wallet& deployer) {
+  Receipt token = deployer.transact(std::nullopt, artifact_bytecode(repo(), "MockToken"));
+  Receipt alliance = deployer.transact(std::nullopt, artifact_bytecode(repo(), "AllianceTask"));
   if (!token.contract_address || !alliance.contract_address)
     throw std::runtime_error("deployment receipt without address");
-  return Deployment{deployer.chain_id(),        "hardhat-test",     *token.contract_address,
-                    *alliance.contract_address, deployer.address(), alliance.block_number};
+  return Deployment{deployer.chain_id(),        "hardhat-test", *token.contract_address,
+                    *alliance.contract_address, std::nullopt,   deployer.address(),
+                    alliance.block_number};
+}
+
+Deployment LocalChainTest::deploy_with_v2(Wallet& deployer) {
+  Deployment d = deploy(deployer);
+  d.alliance_task_v2 = deploy_artifact(deployer, "AllianceTaskV2");
+  return d;
 }
 
 std::pair<U256, Hash32> LocalChainTest::start_round_with_roles(

@@ -36,6 +36,10 @@ class LocalChainTest : public ::testing::Test {
   /// Deploys MockToken and AllianceTask from contracts/artifacts with contract-creation
   /// transactions.
   Deployment deploy(Wallet& deployer);
+  /// Deploys MockToken, AllianceTask and AllianceTaskV2 (contracts/scripts/deploy.js's set).
+  Deployment deploy_with_v2(Wallet& deployer);
+  /// Deploys one contract from contracts/artifacts/contracts/<name>.sol/<name>.json.
+  Address deploy_artifact(Wallet& deployer, const std::string& name);
   /// Starts the task's next round with a prevrandao (hardhat_setPrevRandao) chosen so that each
   /// node gets the wanted role; returns (round, seed) and checks the on-chain seed is the
   /// predicted keccak256(prevrandao ‖ parent hash ‖ taskId ‖ round).
