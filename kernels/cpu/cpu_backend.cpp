@@ -130,18 +130,30 @@ Tile load_tile(const RowSource& source, std::size_t begin, std::size_t end, bool
   return Tile{ptrs.data(), n, w};
 }
 
+std::size_t CpuBackend::tile_width(const RowSource& source, std::size_t tile_cols) const {
+  tile_cols = std::max<std::size_t>(1, tile_cols);
+  if (all_resident(source)) return tile_cols;
+  constexpr std::size_t kGranule = 64;
+  const std::size_t per_worker = kTileBudget / pool_.size();
+  const std::size_t n = std::max<std::size_t>(1, source.rows());
+  const std::size_t fits = per_worker / (n * sizeof(float)) / kGranule * kGranule;
+  return std::min(tile_cols, std::max(kGranule, fits));
+}
+
 void CpuBackend::for_each_tile(const RowSource& source, std::size_t tile_cols,
                                const std::function<void(std::size_t, std::size_t, Tile)>& fn) {
   const std::size_t d = source.cols();
   if (d == 0) return;
-  tile_cols = std::max<std::size_t>(1, tile_cols);
-  const std::size_t tiles = (d + tile_cols - 1) / tile_cols;
   const bool resident = all_resident(source);
+  tile_cols = tile_width(source, tile_cols);
+  const std::size_t tiles = (d + tile_cols - 1) / tile_cols;
   pool_.parallel_for(tiles, [&](std::size_t t, unsigned worker) {
     const std::size_t begin = t * tile_cols;
     const std::size_t end = std::min(d, begin + tile_cols);
     fn(begin, end, load_tile(source, begin, end, resident, scratch_[worker], pointers_[worker]));
   });
+  if (!resident)  // the copies go back to the allocator: an idle backend holds no tile
+    for (auto& s : scratch_) std::vector<float>().swap(s);
 }
 
 }  // namespace murmur::kernels::cpu

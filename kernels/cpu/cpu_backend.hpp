@@ -43,11 +43,23 @@ class CpuBackend final : public Backend {
   /// The coordinate-wise kernels this backend runs (never kBest).
   CpuSimd simd() const noexcept { return simd_; }
 
-  /// Runs fn(begin, end, tile) for every coordinate tile [begin, end) of width `tile_cols`
-  /// (the last one ragged), in parallel. The tile is zero-copy into the source when it is
-  /// resident, else a per-worker scratch copy filled by source.read().
+  /// The workers' tile copies together never exceed this (kTileBudget): host_tile_bytes().
+  std::size_t host_tile_bytes() const noexcept override { return kTileBudget; }
+  /// Coordinates of a tile of `source` within the tile budget: `tile_cols` when the source is
+  /// resident (zero-copy), else at most kTileBudget / (workers x N x 4) coordinates, a multiple
+  /// of 64 and at least 64 (so that one worker's copy is at most N x 256 bytes beyond it).
+  std::size_t tile_width(const RowSource& source, std::size_t tile_cols) const;
+
+  /// Runs fn(begin, end, tile) for every coordinate tile [begin, end) of width
+  /// tile_width(source, tile_cols) (the last one ragged), in parallel: callers must not depend
+  /// on the width (each coordinate's result its own). The tile is zero-copy into the source
+  /// when it is resident, else a per-worker scratch copy filled by source.read(), freed when
+  /// the call returns.
   void for_each_tile(const RowSource& source, std::size_t tile_cols,
                      const std::function<void(std::size_t, std::size_t, Tile)>& fn);
+
+  /// Host bytes of tile copies, all workers together, for non-resident sources (64 MiB).
+  static constexpr std::size_t kTileBudget = std::size_t{64} << 20;
 
  private:
   ThreadPool pool_;

@@ -63,6 +63,8 @@ class CudaBackend final : public Backend {
 
   BackendKind kind() const noexcept override { return BackendKind::kCuda; }
   std::string describe() const override;
+  /// Two pinned staging tiles (double buffering), each within tile_budget().
+  std::size_t host_tile_bytes() const noexcept override { return 2 * tile_budget_; }
 
   int device() const noexcept { return device_; }
   cudaStream_t stream(int i) const noexcept { return streams_[i]; }

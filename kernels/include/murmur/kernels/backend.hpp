@@ -1,4 +1,5 @@
 #pragma once
+#include <cstddef>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -35,6 +36,11 @@ class Backend {
   virtual BackendKind kind() const noexcept = 0;
   /// One line for logs and `murmur info`, e.g. "cpu: 2 threads, x86-64-v3".
   virtual std::string describe() const = 0;
+  /// The most host memory the backend's tiles of a non-resident RowSource (the spool, mixed
+  /// rows) hold at once, all workers together: what an aggregation over N rows of D adds to
+  /// the process at most, whatever N and D (CPU: the workers' tile copies; CUDA: the two pinned
+  /// staging tiles). Tiles of a resident source are zero-copy and use none of it.
+  virtual std::size_t host_tile_bytes() const noexcept = 0;
 };
 
 /// The CPU backend with `threads` workers (0: one per hardware thread). Always available.
