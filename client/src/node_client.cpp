@@ -141,6 +141,9 @@ chain::Address NodeClient::register_node(const chain::PrivateKey& key, std::uint
   r->set_signature(sig.data(), sig.size());
   const auto reply =
       impl_->call(impl_->registration(), std::move(e), wire::Envelope::kRegistered, "Register");
+  // Registration is one exchange: the connection goes, so it does not count against murmurd's
+  // cap on the registration endpoint's connections.
+  impl_->register_channel.reset();
   const std::string& echoed = reply.envelope.registered().address();
   if (echoed.size() != address.bytes.size() ||
       std::memcmp(echoed.data(), address.bytes.data(), echoed.size()) != 0)

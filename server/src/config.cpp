@@ -200,6 +200,12 @@ Config load_config(const std::filesystem::path& path) {
   c.metrics_port = srv["metrics_port"].value_or(c.metrics_port);
   c.data_dir = resolve(srv["data_dir"].value_or(c.data_dir.string()));
   c.curve = srv["curve"].value_or(c.curve);
+  c.insecure_plaintext = srv["insecure_plaintext"].value_or(c.insecure_plaintext);
+  if (!c.curve && !c.insecure_plaintext)
+    bad(path, "server.insecure_plaintext",
+        "curve = false runs plain ZeroMQ (nothing encrypted, anyone on the path can read and "
+        "inject); it is for tests on a trusted host only: set insecure_plaintext = true to run "
+        "it anyway, or keep curve = true");
   c.curve_secret_key = srv["curve_secret_key"].value_or(std::string());
   if (const auto file = srv["curve_secret_key_file"].value<std::string>()) {
     std::string key = read_text(resolve(*file));
@@ -214,6 +220,15 @@ Config load_config(const std::filesystem::path& path) {
   c.peer_credits = srv["peer_credits"].value_or(c.peer_credits);
   c.busy_wait = std::chrono::milliseconds(srv["busy_wait_ms"].value_or(c.busy_wait.count()));
   c.peer_messages_per_second = srv["peer_messages_per_second"].value_or(c.peer_messages_per_second);
+  c.register_max_connections = srv["register_max_connections"].value_or(c.register_max_connections);
+  c.register_connections_per_address =
+      srv["register_connections_per_address"].value_or(c.register_connections_per_address);
+  c.register_messages_per_second =
+      srv["register_messages_per_second"].value_or(c.register_messages_per_second);
+  c.credit_grace =
+      std::chrono::milliseconds(srv["credit_grace_ms"].value_or(c.credit_grace.count()));
+  c.min_upload_bytes_per_second =
+      srv["min_upload_bytes_per_second"].value_or(c.min_upload_bytes_per_second);
   c.backend = srv["backend"].value_or(c.backend);
   if (c.chunk_bytes < 1024 || c.chunk_bytes % 4 != 0)
     bad(path, "server.chunk_bytes", "must be a multiple of 4, at least 1024");

@@ -5,6 +5,7 @@
 
 #include "murmur/chain/eip712.hpp"
 #include "murmur/protocol/integrity.hpp"
+#include "plain_register.hpp"
 #include "refuse.hpp"
 #include "server_impl.hpp"
 
@@ -31,10 +32,13 @@ void Server::Impl::send(const std::vector<Reply>& replies) {
   for (const Reply& r : replies) send(r);
 }
 
-Admission Server::Impl::admit(const chain::Address& peer) {
-  const double rate = cfg.peer_messages_per_second, burst = rate;  // one second's worth
-  auto [it, fresh] = peers.try_emplace(peer);
-  Peer& p = it->second;
+namespace {
+
+/// Takes one token from `p`'s bucket (`rate` a second, one second's worth of burst).
+/// Down to one burst of debt the request is refused (ERR_RATE_LIMITED); beyond it dropped
+/// silently, so a flood costs the server no replies either.
+Admission take_token(Peer& p, bool fresh, double rate) {
+  const double burst = std::max(rate, 1.0);
   const auto now = Clock::now();
   if (fresh) p.tokens = burst;
   p.tokens =
@@ -42,25 +46,70 @@ Admission Server::Impl::admit(const chain::Address& peer) {
   p.refilled = now;
   p.tokens -= 1;
   if (p.tokens >= 0) return Admission::kServe;
-  // Down to one burst of debt, refuse with ERR_RATE_LIMITED; beyond it drop silently, so a
-  // flood costs the server no replies either.
   if (p.tokens >= -burst) return Admission::kRefuse;
   p.tokens = -burst;
-  metrics.refused("DROPPED_FLOOD");
   return Admission::kDrop;
 }
 
-void Server::Impl::on_register_message(std::vector<zmq::message_t>& frames) {
+/// Where a message on a TCP endpoint came from: the peer's IP address (ZeroMQ's
+/// "Peer-Address" property), else the connection's routing id.
+std::string origin_of(zmq::message_t& frame, const zmq::message_t& identity) {
+  try {
+    if (const char* address = frame.gets("Peer-Address"); address != nullptr && *address)
+      return address;
+  } catch (const zmq::error_t&) {  // not a TCP connection: no such property
+  }
+  return "routing:" + chain::to_hex(std::span<const std::uint8_t>(
+                          static_cast<const std::uint8_t*>(identity.data()), identity.size()));
+}
+
+}  // namespace
+
+Admission Server::Impl::admit(const chain::Address& peer) {
+  auto [it, fresh] = peers.try_emplace(peer);
+  const Admission a = take_token(it->second, fresh, cfg.peer_messages_per_second);
+  if (a == Admission::kDrop) metrics.refused("DROPPED_FLOOD");
+  return a;
+}
+
+Admission Server::Impl::admit_register(const std::string& origin) {
+  // Bounded: past 65536 origins, those whose bucket is full again (idle for a second) go.
+  if (register_peers.size() > 65536)
+    std::erase_if(register_peers, [&](const auto& kv) {
+      return Clock::now() - kv.second.refilled > std::chrono::seconds(1);
+    });
+  auto [it, fresh] = register_peers.try_emplace(origin);
+  const Admission a = take_token(it->second, fresh, cfg.register_messages_per_second);
+  if (a == Admission::kDrop) metrics.refused("DROPPED_REGISTER_FLOOD");
+  return a;
+}
+
+void Server::Impl::on_register_message(std::vector<zmq::message_t>& frames, zmq::socket_t& socket,
+                                       bool plain_session) {
   if (frames.size() < 2) return;  // no identity: not from a ROUTER peer
   const zmq::message_t identity = std::move(frames.front());
   frames.erase(frames.begin());
   std::uint64_t request_id = 0;
   try {
+    // The rate per origin comes first: nothing below (parsing, the secp256k1 recovery) runs
+    // for a peer over its rate. (The socket already refused frames over 64 KiB.)
+    const std::string origin = origin_of(frames[0], identity);
+    switch (admit_register(origin)) {
+      case Admission::kDrop: return;
+      case Admission::kRefuse:
+        refuse(wire::ERR_RATE_LIMITED,
+               "more than " + std::to_string(cfg.register_messages_per_second) +
+                   " registrations per second from " + origin + "; slow down");
+      case Admission::kServe: break;
+    }
     const char* user = cfg.curve ? frames[0].gets("User-Id") : nullptr;
     const protocol::Message m = protocol::decode(frames, {64 * 1024, 0});
     request_id = m.envelope.request_id();
     if (!m.envelope.has_register_())
       refuse(wire::ERR_WRONG_STAGE, "the registration endpoint only serves Register");
+    if (!cfg.curve && !plain_session)
+      refuse(wire::ERR_WRONG_STAGE,
+             "plain mode registers on the round endpoint, the connection it attributes");
     const auto& r = m.envelope.register_();
     if (r.address().size() != 20) refuse(wire::ERR_MALFORMED, "address must be 20 bytes");
     if (r.curve_public_key().size() != 32)
@@ -80,21 +129,43 @@ void Server::Impl::on_register_message(std::vector<zmq::message_t>& frames) {
     if (!stakes.contains(address))
       refuse(wire::ERR_NOT_REGISTERED, address.to_checksum() + " is not a participant of task " +
                                            std::to_string(cfg.task_id));
-    const auto who =
-        protocol::signer(protocol::register_digest(r.chain_id(), as_bytes(r.curve_public_key())),
-                         as_bytes(r.signature()));
+    if (plain_session) {
+      // Plain mode: the session is the connection's routing id, which ZeroMQ assigns (a first
+      // byte 0, never sent on the wire); and the signed 32 bytes are a one-time nonce.
+      const auto* id = static_cast<const std::uint8_t*>(identity.data());
+      if (identity.size() != 5 || id[0] != 0)
+        refuse(wire::ERR_NOT_REGISTERED,
+               "plain mode attributes only connections whose routing id ZeroMQ assigned: do not "
+               "set ZMQ_ROUTING_ID");
+      if (store.bound(key))
+        refuse(wire::ERR_REPLAY,
+               "this Register's nonce was used already (a replayed registration): sign a fresh "
+               "random 32-byte nonce for each registration");
+    }
+    const chain::Hash32 digest =
+        plain_session
+            ? plain_register_digest(r.chain_id(), cfg.task_id, as_bytes(r.curve_public_key()))
+            : protocol::register_digest(r.chain_id(), as_bytes(r.curve_public_key()));
+    const auto who = protocol::signer(digest, as_bytes(r.signature()));
     if (!who || *who != address)
-      refuse(wire::ERR_BAD_SIGNATURE, "registration is not signed by " + address.to_checksum());
+      refuse(wire::ERR_BAD_SIGNATURE,
+             "registration is not signed by " + address.to_checksum() +
+                 (plain_session ? " (plain mode signs keccak256(\"murmur.register.plain.v1\" || "
+                                  "chain id || task id || nonce))"
+                                : ""));
     store.bind(key, address);
-    if (!cfg.curve)
+    if (plain_session)
       sessions[std::string(static_cast<const char*>(identity.data()), identity.size())] = address;
     wire::Envelope ok;
     ok.set_request_id(request_id);
     ok.mutable_registered()->set_address(r.address());
-    reply(*register_socket, identity, ok);
-    spdlog::info("registered {} curve_key={}", address.to_checksum(), key);
+    reply(socket, identity, ok);
+    spdlog::info("registered {} {}={}", address.to_checksum(),
+                 plain_session ? "nonce" : "curve_key", key);
   } catch (const ProtocolError& e) {
-    reply(*register_socket, identity, protocol::error_envelope(request_id, e.code(), e.what()));
+    reply(socket, identity, protocol::error_envelope(request_id, e.code(), e.what()));
+  } catch (const zmq::error_t& e) {  // a property the connection does not have
+    reply(socket, identity, protocol::error_envelope(request_id, wire::ERR_MALFORMED, e.what()));
   }
 }
 
@@ -120,9 +191,7 @@ void Server::Impl::on_round_message(std::vector<zmq::message_t>& frames) {
         std::vector<zmq::message_t> copy;
         copy.emplace_back(identity.data(), identity.size());
         for (auto& f : frames) copy.push_back(std::move(f));
-        register_socket.swap(round_socket);  // reply through the socket it came on
-        on_register_message(copy);
-        register_socket.swap(round_socket);
+        on_register_message(copy, *round_socket, /*plain_session=*/true);
         return;
       }
       refuse(wire::ERR_NOT_REGISTERED, "connection is not bound to a participant");

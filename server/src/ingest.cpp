@@ -20,6 +20,8 @@ Ingest::Ingest(const Config& cfg, Spool& spool, StateStore& store, Metrics& metr
       peer_credits_(cfg.peer_credits),
       budget_bytes_(cfg.inflight_budget_bytes),
       busy_wait_(cfg.busy_wait),
+      credit_grace_(cfg.credit_grace),
+      min_bytes_per_second_(cfg.min_upload_bytes_per_second),
       spool_(spool),
       store_(store),
       metrics_(metrics),
@@ -85,7 +87,9 @@ std::uint32_t Ingest::grant_credits(std::uint64_t upload_id) {
   const std::size_t available = (budget_bytes_ - inflight_bytes_) / chunk_bytes_;
   const auto grant = static_cast<std::uint32_t>(std::min<std::size_t>(peer_credits_, available));
   if (grant == 0) return 0;
-  credits_[upload_id] = {grant, Clock::now()};
+  const auto now = Clock::now();
+  credits_[upload_id] = {grant, now, now, 0};
+  revoked_.erase(upload_id);
   inflight_bytes_ += grant * chunk_bytes_;
   metrics_.set_inflight(inflight_bytes_);
   return grant;
@@ -105,14 +109,31 @@ void Ingest::release_all_credits() {
 
 void Ingest::release_idle_credits() {
   const auto now = Clock::now();
-  std::vector<std::uint64_t> idle;
-  for (const auto& [id, c] : credits_)
-    if (now - c.last_used > std::chrono::seconds(10)) idle.push_back(id);
-  for (auto id : idle) release_credits(id);
+  std::vector<std::pair<std::uint64_t, std::string>> out;
+  for (const auto& [id, c] : credits_) {
+    const double held = std::chrono::duration<double>(now - c.granted).count();
+    if (now - c.last_used > std::chrono::seconds(10)) {
+      out.emplace_back(id, "upload " + std::to_string(id) +
+                               " sent nothing for 10 s: its credits returned to the budget");
+    } else if (min_bytes_per_second_ > 0 && now - c.granted > credit_grace_ &&
+               static_cast<double>(c.bytes) < static_cast<double>(min_bytes_per_second_) * held) {
+      out.emplace_back(id, "upload " + std::to_string(id) + " moved " + std::to_string(c.bytes) +
+                               " bytes in " + std::to_string(static_cast<long>(held * 1000)) +
+                               " ms, below the server's minimum of " +
+                               std::to_string(min_bytes_per_second_) +
+                               " bytes/s: its credits returned to the budget");
+      metrics_.refused("CREDITS_RETURNED_SLOW");
+    }
+  }
+  for (auto& [id, why] : out) {
+    release_credits(id);
+    revoked_[id] = std::move(why);
+  }
 }
 
 void Ingest::new_round() {
   release_all_credits();
+  revoked_.clear();
   hashes_.clear();
 }
 
@@ -182,9 +203,12 @@ std::uint64_t Ingest::expected_offset(const Upload& u) const {
 
 ChunkScan Ingest::scan_chunk(const Upload& u, const wire::UploadChunk& c,
                              std::span<const std::uint8_t> bytes) {
-  if (auto cr = credits_.find(u.id); cr == credits_.end() || cr->second.held == 0)
+  if (auto cr = credits_.find(u.id); cr == credits_.end() || cr->second.held == 0) {
+    if (const auto r = revoked_.find(u.id); r != revoked_.end())
+      refuse(wire::ERR_BUSY, r->second + "; begin the upload again");
     refuse(wire::ERR_RATE_LIMITED,
            "no chunk credit left: wait for an acknowledgement (or begin the upload again)");
+  }
   const std::size_t elem = protocol::element_bytes(u.dtype);
   if (bytes.size() != c.length())
     refuse(wire::ERR_MALFORMED, "chunk declares " + std::to_string(c.length()) +
@@ -234,7 +258,9 @@ void Ingest::queue_chunk(const Upload& u, std::uint64_t offset,
   } else if (h != hashes_.end()) {
     hashes_.erase(h);  // out of step: the commit reads the spool file instead
   }
-  credits_.at(u.id).last_used = Clock::now();
+  Credits& credits = credits_.at(u.id);
+  credits.last_used = Clock::now();
+  credits.bytes += payload.size();
   Landing& queued =
       landing_.try_emplace(u.id, Landing{u, u.durable, std::nullopt, 0, {}}).first->second;
   queued.queued_end = end;
@@ -292,7 +318,9 @@ std::optional<Reply> Ingest::on_synced(std::vector<zmq::message_t>& frames) {
     auto* ack = out.envelope.mutable_chunk_ack();
     ack->set_upload_id(upload_id);
     ack->set_durable_offset(durable);
-    ack->set_credits(1);  // the spent credit is granted again: the budget is unchanged
+    // The spent credit is granted again (the budget is unchanged), unless the upload's credits
+    // returned to the budget meanwhile (it was silent or too slow).
+    ack->set_credits(credits_.contains(upload_id) ? 1 : 0);
     out.envelope.set_request_id(request_id);
   }
   return out;

@@ -42,10 +42,13 @@ struct Reply {
   wire::Envelope envelope;
 };
 
-/// Chunk credits an open upload holds (each worth chunk_bytes of the in-flight budget).
+/// Chunk credits an open upload holds (each worth chunk_bytes of the in-flight budget), and
+/// what it moved since they were granted (the hoarding bound: Ingest::release_idle_credits).
 struct Credits {
   std::uint32_t held = 0;
   Clock::time_point last_used = Clock::now();
+  Clock::time_point granted = Clock::now();
+  std::uint64_t bytes = 0;  ///< chunk bytes accepted since the grant
 };
 
 /// An UploadBegin that found the in-flight budget spent: answered with its credits as soon as
@@ -139,8 +142,12 @@ class Ingest {
   void release_credits(std::uint64_t upload_id);
   /// Returns every upload's credits (the stage took its last upload).
   void release_all_credits();
-  /// A node that vanished mid-upload must not keep its share of the budget: after 10 s of
-  /// silence its credits return; it gets new ones by beginning the upload again.
+  /// Nobody keeps a share of the budget it does not use. A node that vanished mid-upload:
+  /// after 10 s of silence its credits return. A node that trickles (a chunk every few
+  /// seconds keeps it from being silent): once cfg.credit_grace has passed since its grant, an
+  /// upload that moved less than cfg.min_upload_bytes_per_second on average loses its credits.
+  /// Either way its next chunk is refused ERR_BUSY, saying why; it gets new credits by beginning
+  /// again, behind the begins that wait for budget.
   void release_idle_credits();
   /// A new round: every credit returns, every running hash is forgotten.
   void new_round();
@@ -189,18 +196,20 @@ class Ingest {
 
   static constexpr const char* kSyncedEndpoint = "inproc://murmurd.synced";
   const std::size_t chunk_bytes_, peer_credits_, budget_bytes_;
-  const std::chrono::milliseconds busy_wait_;
+  const std::chrono::milliseconds busy_wait_, credit_grace_;
+  const std::size_t min_bytes_per_second_;
   Spool& spool_;
   StateStore& store_;
   Metrics& metrics_;
   zmq::context_t& ctx_;
 
-  std::map<std::uint64_t, Credits> credits_;     ///< upload id -> credits held
-  std::size_t inflight_bytes_ = 0;               ///< the credits' worth of bytes, all uploads
-  std::deque<WaitingBegin> waiting_;             ///< begins waiting for budget, oldest first
-  std::map<std::uint64_t, RunningHash> hashes_;  ///< upload id -> its update hash so far
-  std::map<std::uint64_t, Landing> landing_;     ///< upload id -> its chunks in flight, if any
-  std::unique_ptr<zmq::socket_t> completions_;   ///< the loop's PULL; a PUSH per sync thread
+  std::map<std::uint64_t, Credits> credits_;      ///< upload id -> credits held
+  std::map<std::uint64_t, std::string> revoked_;  ///< upload id -> why its credits returned
+  std::size_t inflight_bytes_ = 0;                ///< the credits' worth of bytes, all uploads
+  std::deque<WaitingBegin> waiting_;              ///< begins waiting for budget, oldest first
+  std::map<std::uint64_t, RunningHash> hashes_;   ///< upload id -> its update hash so far
+  std::map<std::uint64_t, Landing> landing_;      ///< upload id -> its chunks in flight, if any
+  std::unique_ptr<zmq::socket_t> completions_;    ///< the loop's PULL; a PUSH per sync thread
   std::unique_ptr<SyncQueue> queue_ = std::make_unique<SyncQueue>();
   std::vector<std::thread> sync_threads_;
 };

@@ -59,6 +59,10 @@ Server::Impl::Impl(Config c)
   domain.verifying_contract = cfg.contract;
   for (const auto& p : cfg.participants) stakes[p.address] = p.stake;
   metrics.set_backend(backend->describe());
+  if (!cfg.curve && !cfg.insecure_plaintext)
+    throw std::runtime_error(
+        "server.insecure_plaintext: curve = false runs plain ZeroMQ (nothing encrypted); it is for "
+        "tests on a trusted host only: set insecure_plaintext = true to run it anyway");
   if (cfg.curve) {
     secret_key = cfg.curve_secret_key;
     std::array<char, 41> pub{};
@@ -541,7 +545,7 @@ void Server::Impl::run() {
       if (!zmq::recv_multipart(*register_socket, std::back_inserter(frames),
                                zmq::recv_flags::dontwait))
         break;
-      on_register_message(frames);
+      on_register_message(frames, *register_socket, /*plain_session=*/false);
     }
     // A failure here is retried on the next wake-up: counted and logged once per streak
     // (note_fault), and one that persists past fault_limit_ms ends the round.
@@ -574,11 +578,11 @@ void Server::start() {
   Impl& s = *impl_;
   if (s.started) return;
   const auto configure = [&](zmq::socket_t& sock, const char* zap_domain,
-                             const std::string& endpoint) {
-    const auto max_message = static_cast<std::int64_t>(2 * s.cfg.chunk_bytes + (64 << 10));
+                             const std::string& endpoint, std::int64_t max_message, int rcvhwm,
+                             int sndhwm) {
     sock.set(zmq::sockopt::maxmsgsize, max_message);
-    sock.set(zmq::sockopt::rcvhwm, static_cast<int>(2 * s.cfg.peer_credits + 16));
-    sock.set(zmq::sockopt::sndhwm, 1000);
+    sock.set(zmq::sockopt::rcvhwm, rcvhwm);
+    sock.set(zmq::sockopt::sndhwm, sndhwm);
     sock.set(zmq::sockopt::linger, 0);
     if (s.cfg.curve) {
       sock.set(zmq::sockopt::zap_domain, zap_domain);
@@ -593,8 +597,24 @@ void Server::start() {
   }
   s.round_socket = std::make_unique<zmq::socket_t>(s.ctx, zmq::socket_type::router);
   s.register_socket = std::make_unique<zmq::socket_t>(s.ctx, zmq::socket_type::router);
-  configure(*s.round_socket, "round", s.cfg.endpoint);
-  configure(*s.register_socket, "register", s.cfg.register_endpoint);
+  configure(*s.round_socket, "round", s.cfg.endpoint,
+            static_cast<std::int64_t>(2 * s.cfg.chunk_bytes + (64 << 10)),
+            static_cast<int>(2 * s.cfg.peer_credits + 16), 1000);
+  // The registration endpoint's own limits: a Register is small (64 KiB frames, a larger one
+  // drops its connection) and its queues are short (4 messages per connection); its live
+  // connections are capped by the ZAP handler (RegisterGate, zap.hpp) from the socket's
+  // monitor, and its messages per origin by admit_register, before any signature is checked.
+  if (s.cfg.curve) {
+    const std::string monitor = "inproc://murmurd.register-monitor";
+    if (zmq_socket_monitor(s.register_socket->handle(), monitor.c_str(),
+                           ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0)
+      throw zmq::error_t();
+    s.register_monitor = std::make_unique<zmq::socket_t>(s.ctx, zmq::socket_type::pair);
+    s.register_monitor->connect(monitor);
+    s.register_gate = std::make_unique<RegisterGate>(s.cfg.register_max_connections,
+                                                     s.cfg.register_connections_per_address);
+  }
+  configure(*s.register_socket, "register", s.cfg.register_endpoint, 64 << 10, 4, 4);
   if (s.cfg.metrics_port >= 0 && s.cfg.metrics_port != 0) {
     s.http = std::make_unique<httplib::Server>();
     s.http->Get("/metrics",
@@ -611,7 +631,8 @@ void Server::start() {
   s.ingest.start();
   if (s.cfg.curve)
     s.zap_thread =
-        std::thread(run_zap, std::ref(*s.zap_socket), std::cref(s.store), std::cref(s.stopping));
+        std::thread(run_zap, std::ref(*s.zap_socket), s.register_monitor.get(),
+                    std::ref(*s.register_gate), std::cref(s.store), std::cref(s.stopping));
   s.loop_thread = std::thread([&s] { s.run(); });
   s.started = true;
   spdlog::info("murmurd serving endpoint={} register={} curve={} backend=\"{}\" rule=\"{}\"",
@@ -631,6 +652,7 @@ void Server::stop() {
   if (s.http) s.http->stop();
   if (s.http_thread.joinable()) s.http_thread.join();
   s.round_socket.reset();
+  s.register_monitor.reset();
   s.register_socket.reset();
   s.zap_socket.reset();
   s.started = false;

@@ -134,7 +134,10 @@ struct Server::Impl {
 
   // handlers.cpp: admission, then the handlers of the plain (non-SecAgg+) messages
   void on_round_message(std::vector<zmq::message_t>& frames);
-  void on_register_message(std::vector<zmq::message_t>& frames);
+  /// A Register that came on `socket`; `plain_session` (plain mode, on the round socket): a
+  /// nonce-signed Register that binds the connection's routing id.
+  void on_register_message(std::vector<zmq::message_t>& frames, zmq::socket_t& socket,
+                           bool plain_session);
   wire::Envelope on_round_info(Request& r);
   wire::Envelope on_status(Request& r);
   wire::Envelope on_model_request(Request& r);
@@ -148,6 +151,8 @@ struct Server::Impl {
   wire::Envelope on_vote(Request& r);
   wire::Envelope round_info(const chain::Address& peer) const;
   Admission admit(const chain::Address& peer);  ///< token bucket per address
+  /// The registration endpoint's token bucket per origin (IP address), before any parsing.
+  Admission admit_register(const std::string& origin);
   void reply(zmq::socket_t& socket, const zmq::message_t& identity, const wire::Envelope& e,
              std::span<const std::uint8_t> payload = {});
   /// Sends a reply that Ingest returned on the round socket.
@@ -197,6 +202,10 @@ struct Server::Impl {
   std::map<chain::Address, Peer> peers;
   std::map<std::string, chain::Address> sessions;     // routing id -> address (curve off)
   std::map<std::string, std::uint64_t> last_request;  // routing id -> last request id
+  std::map<std::string, Peer> register_peers;         // origin -> Register token bucket
+  // The ZAP thread's: the registration socket's monitor and the connection caps it feeds.
+  std::unique_ptr<zmq::socket_t> register_monitor;
+  std::unique_ptr<RegisterGate> register_gate;
   std::future<AggregationResult> aggregation;
   mutable std::mutex snapshot_mutex;
   RoundSnapshot shared_snapshot;

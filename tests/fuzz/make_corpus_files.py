@@ -136,6 +136,7 @@ register_endpoint = "tcp://127.0.0.1:7771"
 metrics_port = 0
 data_dir = "data"
 curve = false
+insecure_plaintext = true
 chunk_bytes = 4096
 inflight_budget_bytes = 65536
 peer_credits = 4

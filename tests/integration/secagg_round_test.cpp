@@ -209,7 +209,8 @@ TEST(SecAggRound, ConfigReadsTheSecAggTable) {
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "participants.csv") << node_key(0).address().to_checksum() << ",1000\n";
   const auto write = [&](const std::string& secagg) {
-    std::ofstream(dir / "murmurd.toml") << "[server]\ncurve = false\n[task]\nparameters = 10\n"
+    std::ofstream(dir / "murmurd.toml") << "[server]\ncurve = false\ninsecure_plaintext = true\n"
+                                           "[task]\nparameters = 10\n"
                                            "participants = \"participants.csv\"\n[secagg]\n"
                                         << secagg;
     return dir / "murmurd.toml";

@@ -27,7 +27,7 @@ class AggregationConfig : public ::testing::Test {
   /// load_config over a file whose [aggregation] table is `table`.
   server::Config load(const std::string& table) {
     const auto path = dir_.path() / "murmurd.toml";
-    std::ofstream(path) << "[server]\ncurve = false\n"
+    std::ofstream(path) << "[server]\ncurve = false\ninsecure_plaintext = true\n"
                         << "[task]\nparameters = 10\nparticipants = \"participants.csv\"\n"
                         << "[aggregation]\n"
                         << table;

@@ -78,6 +78,7 @@ TEST(ConfigSchema, AFileAtFaultNamesTheKey) {
   // A minimal valid file; each case adds one line to one table (a new table when absent).
   const std::vector<std::pair<std::string, std::string>> base = {
       {"server", "curve = false"},
+      {"server", "insecure_plaintext = true"},
       {"task", "parameters = 10"},
       {"task", "participants = \"participants.csv\""}};
   const auto expect_key = [&](const std::string& table, const std::string& line,
@@ -99,7 +100,7 @@ TEST(ConfigSchema, AFileAtFaultNamesTheKey) {
   };
   {
     std::string text =
-        "[server]\ncurve = false\n[task]\nparameters = 10\n"
+        "[server]\ncurve = false\ninsecure_plaintext = true\n[task]\nparameters = 10\n"
         "participants = \"participants.csv\"\n";
     EXPECT_NO_THROW(server::load_config(example_in(dir, text))) << "the minimal file is valid";
   }

@@ -81,7 +81,21 @@ struct Config {
   /// wake-up for this long ends the round as failed, with the fault as its reason; 0: never.
   std::chrono::milliseconds fault_limit{60000};
   double peer_messages_per_second = 2000;  ///< token bucket per peer
-  std::string backend = "auto";            ///< auto, cpu or cuda
+  /// curve = false (plain ZeroMQ: nothing encrypted, connections attributed by routing id) is
+  /// for tests on a trusted host; murmurd refuses to start with it unless this is true.
+  bool insecure_plaintext = false;
+  /// The registration endpoint's own limits (its messages are at most 64 KiB and its queues
+  /// small): live connections from all peers, from one IP address, and Register messages per
+  /// second per IP address (a token bucket, checked before any signature is recovered).
+  std::size_t register_max_connections = 256;
+  std::size_t register_connections_per_address = 128;
+  double register_messages_per_second = 200;
+  /// Credit hoarding bound: an upload holding chunk credits must move at least
+  /// min_upload_bytes_per_second (averaged since its credits were granted) once credit_grace
+  /// has passed, or its credits return to the budget and its next chunk is refused ERR_BUSY.
+  std::chrono::milliseconds credit_grace{10000};
+  std::size_t min_upload_bytes_per_second = 64u << 10;
+  std::string backend = "auto";  ///< auto, cpu or cuda
 
   // [task]
   std::uint64_t task_id = 1;
