@@ -251,6 +251,37 @@ for (const d of delegationCases) {
   d.expected = { delegate: o.delegate.toString(), delegators: o.delegators.map(String) };
 }
 
+// ArenaTask.assignees (systematic sampling by stake) and scoreCommitment, for the C++ client.
+const { ethers } = require("ethers");
+const { picks, commitmentOf } = require("../test/helpersArena");
+const assignmentCases = [];
+{
+  const r = rng(777);
+  const int = (lo, hi) => lo + Math.floor(r() * (hi - lo + 1));
+  const shapes = [[1, 1], [3, 3], [4, 1], [5, 3], [8, 8], [16, 5], [64, 8]];
+  for (let i = 0; i < 30; ++i) {
+    const [m, k] = i < shapes.length ? shapes[i] : [int(1, 20), 0];
+    const kk = k || int(1, Math.min(m, 8));
+    const stakes = Array.from({ length: m }, () => (i % 3 === 0 && r() < 0.3 ? BigInt(int(1, 1e9)) * 10n ** 24n : BigInt(int(1, 1e6)) * 10n ** 15n));
+    const cum = [];
+    let c = 0n;
+    for (const x of stakes) cum.push((c += x));
+    const seed = ethers.keccak256(ethers.toUtf8Bytes(`arena seed ${i}`));
+    const submission = int(0, 63);
+    assignmentCases.push({ name: `assign_${i}`, seed, submission, k: kk, stakes: stakes.map(String), expected: picks(seed, submission, cum, kk) });
+  }
+}
+const commitmentCases = [];
+{
+  const r = rng(31337);
+  const int = (lo, hi) => lo + Math.floor(r() * (hi - lo + 1));
+  for (let i = 0; i < 8; ++i) {
+    const c = { taskId: String(int(1, 1000)), submission: int(0, 63), validator: ethers.getAddress(ethers.keccak256(ethers.toUtf8Bytes(`validator ${i}`)).slice(0, 42)), score: String(i === 0 ? 0 : i === 1 ? 10n ** 15n : BigInt(int(0, 9_999_999))), salt: ethers.keccak256(ethers.toUtf8Bytes(`salt ${i}`)) };
+    c.expected = commitmentOf(BigInt(c.taskId), c.submission, c.validator, BigInt(c.score), c.salt);
+    commitmentCases.push(c);
+  }
+}
+
 const table = {
   format: "murmuration-arena-cases/1",
   description:
@@ -269,6 +300,8 @@ const table = {
   ],
   cases,
   delegationCases,
+  assignmentCases,
+  commitmentCases,
 };
 fs.writeFileSync(path.join(__dirname, "..", "test", "arena_cases.json"), JSON.stringify(table, null, 1) + "\n");
-console.log(`arena_cases.json: ${cases.length} cases, ${delegationCases.length} delegation cases`);
+console.log(`arena_cases.json: ${cases.length} cases, ${delegationCases.length} delegation, ${assignmentCases.length} assignment, ${commitmentCases.length} commitment cases`);

@@ -108,6 +108,14 @@ describe("arena_cases.json (ArenaTask reward rule)", function () {
     });
   }
 
+  it("score commitments: the contract's scoreCommitment gives the table's vectors (the C++ client's too)", async function () {
+    const arena = await (await ethers.getContractFactory("ArenaTask")).deploy();
+    expect(table.commitmentCases.length).to.be.greaterThan(4);
+    for (const c of table.commitmentCases)
+      expect(await arena.scoreCommitment(c.taskId, c.submission, c.validator, c.score, c.salt)).to.equal(c.expected);
+    expect(table.assignmentCases.length).to.be.greaterThan(20);
+  });
+
   it("delegation split: Solidity library and JS model on every delegation case", async function () {
     for (const d of table.delegationCases) {
       const args = [BigInt(d.reward), BigInt(d.own), BigInt(d.commissionBps), d.delegations.map(BigInt)];
