@@ -8,6 +8,7 @@
 #include <memory>
 #include <sstream>
 
+#include "incentives_cli.hpp"
 #include "murmur/chain/keccak.hpp"
 #include "murmur/chain/key_source.hpp"
 #include "murmur/kernels/rule_registry.hpp"
@@ -289,6 +290,7 @@ void add_bench(CLI::App& app) {
   a->c.o.rounds = 30;
   CLI::App* bench = app.add_subcommand("bench", "Benchmarks that run whole simulations");
   bench->require_subcommand(1);
+  add_incentives_bench(bench);
   CLI::App* cmd = bench->add_subcommand(
       "robustness",
       "Attacks x rules x Byzantine fractions, each cell a full simulated run through an in-process "

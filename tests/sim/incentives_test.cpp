@@ -1,0 +1,132 @@
+// `murmur bench incentives`'s machinery on a tiny grid: 2 seeds x 1 alpha x 2 kinds x 3 rounds
+// with a small model. Checks the outputs' rows, that every round's money is what
+// settle_median_round booked and nothing is created or lost, and that a free rider is never paid.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "murmur/sim/incentives.hpp"
+
+using namespace murmur::sim;
+using murmur::chain::U256;
+
+namespace {
+
+const SimulationData& data() {
+  static const SimulationData d = SimulationData::load();
+  return d;
+}
+
+std::size_t lines(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  std::size_t n = 0;
+  for (std::string line; std::getline(in, line);) n += !line.empty();
+  return n;
+}
+
+IncentiveBenchOptions tiny(const std::filesystem::path& out) {
+  IncentiveBenchOptions b;
+  b.base.nodes = 8;
+  b.base.rounds = 3;
+  b.base.shape = "784-16-10";
+  b.base.train_rows = 2400;
+  b.base.test_rows = 500;
+  b.base.byzantine_fraction = 0.25;  // 2 of 8
+  b.base.workers = 2;
+  b.seeds = {1, 2};
+  b.alphas = {0.5};
+  b.kinds = {parse_incentive_kind("sign-flip"), parse_incentive_kind("free-ride")};
+  b.out_dir = out;
+  return b;
+}
+
+}  // namespace
+
+TEST(IncentiveKinds, NamesRoundTrip) {
+  const auto kinds = incentive_kinds();
+  ASSERT_EQ(kinds.size(), 7u);
+  for (const auto& k : kinds) EXPECT_EQ(parse_incentive_kind(k.name), k);
+  EXPECT_EQ(parse_incentive_kind("honest"), NodeKind{});
+  EXPECT_EQ(parse_incentive_kind("free-ride").vote, VoteBehaviour::kAbstain);
+  EXPECT_EQ(parse_incentive_kind("contrarian").update, Attack::kNone);
+  EXPECT_THROW(parse_incentive_kind("sybil"), std::invalid_argument);
+}
+
+TEST(IncentiveBench, TinyGridBooksEveryTokenAndNeverPaysAFreeRider) {
+  const auto out = std::filesystem::temp_directory_path() /
+                   ("murmur-incentives-test-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(out);
+  const IncentiveBenchOptions b = tiny(out);
+  const auto runs = run_incentive_bench(b, data());
+  ASSERT_EQ(runs.size(), 4u);  // 1 alpha x 2 kinds x 2 seeds
+
+  // Outputs: one CSV row per node per run, one per round per run, the table and the plot.
+  EXPECT_EQ(lines(out / "incentives.csv"), 1 + 4 * b.base.nodes);
+  EXPECT_EQ(lines(out / "rounds.csv"), 1 + 4 * b.base.rounds);
+  std::ifstream md(out / "incentives.md");
+  const std::string table((std::istreambuf_iterator<char>(md)), std::istreambuf_iterator<char>());
+  EXPECT_NE(table.find("| 0.5 | sign-flip |"), std::string::npos) << table;
+  EXPECT_NE(table.find("| 0.5 | free-ride |"), std::string::npos) << table;
+  std::ifstream png(out / "incentives.png", std::ios::binary);
+  char sig[8] = {};
+  png.read(sig, 8);
+  EXPECT_EQ(std::string(sig + 1, 3), "PNG");
+
+  const U256 stake = murmur::sim::token_units(1000), pool = murmur::sim::token_units(10000);
+  std::size_t quorate = 0, paid_honest = 0;
+  for (const auto& run : runs) {
+    SCOPED_TRACE("seed " + std::to_string(run.seed) + ", " + run.kind);
+    ASSERT_EQ(run.rounds.size(), b.base.rounds);
+    ASSERT_EQ(run.nodes.size(), b.base.nodes);
+    // Per round: nothing created or lost, and what settle_median_round booked adds up.
+    U256 paid, slashed, credit;
+    for (const auto& r : run.rounds) {
+      EXPECT_EQ(r.total_before, r.total_after) << "round " << r.round;
+      EXPECT_EQ(r.total_before, U256(b.base.nodes) * stake + pool) << "round " << r.round;
+      EXPECT_LE(r.paid, r.pot);
+      paid += r.paid;
+      slashed += r.slashed;
+      credit += r.creator_credit;
+      quorate += r.quorum;
+      if (!r.quorum) {
+        EXPECT_TRUE(r.paid.is_zero() && r.slashed.is_zero());
+      }
+    }
+    U256 rewards, slashes;
+    std::size_t byzantine = 0;
+    for (const auto& n : run.nodes) {
+      EXPECT_EQ(n.stake_start, stake);
+      EXPECT_EQ(n.stake_end + n.slashes, n.stake_start);
+      EXPECT_EQ(n.proposer_rounds + n.voter_rounds, b.base.rounds);
+      rewards += n.rewards;
+      slashes += n.slashes;
+      byzantine += n.byzantine;
+      if (!n.byzantine && !n.rewards.is_zero()) ++paid_honest;
+      if (n.kind == "free-ride") {
+        EXPECT_TRUE(n.rewards.is_zero()) << "a free rider was paid " << n.rewards.to_dec();
+        EXPECT_LE(n.net_tokens(), 0.0);
+      }
+    }
+    EXPECT_EQ(byzantine, 2u);
+    EXPECT_EQ(rewards, paid);
+    EXPECT_EQ(slashes, slashed);
+    EXPECT_EQ(run.pool_end + run.creator_end + paid, pool + slashed);
+    EXPECT_EQ(run.creator_end, credit);
+  }
+  // Not vacuous: rounds were settled and honest nodes were paid.
+  EXPECT_GT(quorate, 0u);
+  EXPECT_GT(paid_honest, 0u);
+
+  // The summary reads the same runs: 2 cells, 6 honest and 2 Byzantine pairs per seed.
+  const auto cells = summarize_incentives(runs);
+  ASSERT_EQ(cells.size(), 2u);
+  for (const auto& c : cells) {
+    EXPECT_EQ(c.honest_pairs, 12u);
+    EXPECT_EQ(c.byzantine_pairs, 4u);
+  }
+  EXPECT_LE(cells[1].byzantine_max, 0.0);  // free riders
+  std::filesystem::remove_all(out);
+}
