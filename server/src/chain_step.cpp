@@ -10,9 +10,22 @@
 
 namespace murmur::server {
 
-ChainRounds::ChainRounds(const Config& cfg) : chain_(std::make_unique<TaskChain>(cfg)) {
+ChainRounds::ChainRounds(const Config& cfg) {
+  if (TaskChainV2::detect(cfg)) {
+    v2_ = std::make_unique<TaskChainV2>(cfg, stopping_);
+    spdlog::info("chain: running task {} on AllianceTaskV2 {} at {} as its aggregator {}",
+                 cfg.task_id, cfg.contract.to_checksum(), cfg.chain->rpc_url,
+                 v2_->aggregator().to_checksum());
+    return;
+  }
+  chain_ = std::make_unique<TaskChain>(cfg);
   spdlog::info("chain: posting rounds of task {} to {} at {} as {}", cfg.task_id,
                cfg.chain->rpc_url, cfg.contract.to_checksum(), chain_->aggregator().to_checksum());
+}
+
+ChainTestHooks& ChainRounds::test_hooks() {
+  static ChainTestHooks hooks;
+  return hooks;
 }
 
 ChainRounds::~ChainRounds() {
@@ -21,7 +34,7 @@ ChainRounds::~ChainRounds() {
 
 chain::Hash32 ChainRounds::open_round(std::uint64_t round) {
   try {
-    return chain_->open_round(round);
+    return v2_ ? v2_->open_round(round) : chain_->open_round(round);
   } catch (const std::exception& e) {
     spdlog::error(
         "round={} chain: cannot open the round ({}); roles come from the local seed "
@@ -34,7 +47,7 @@ chain::Hash32 ChainRounds::open_round(std::uint64_t round) {
 std::map<chain::Address, chain::U256> ChainRounds::participants(std::uint64_t round,
                                                                 std::size_t known) {
   try {
-    return chain_->participants();
+    return v2_ ? v2_->participants() : chain_->participants();
   } catch (const std::exception& e) {
     spdlog::error("round={} chain: cannot read the participants ({}); keeping {} known ones", round,
                   e.what(), known);
@@ -43,6 +56,33 @@ std::map<chain::Address, chain::U256> ChainRounds::participants(std::uint64_t ro
 }
 
 void ChainRounds::settle(const RoundDecision& decision, Settlement what) {
+  if (v2_) {
+    // AllianceTaskV2: the round is closed as the contract allows (the vote's finalization
+    // adopted, or abandonRound after the post deadline), then the next one is opened.
+    step_ = std::async(std::launch::async, [&contract = *v2_, decision, what = std::move(what)] {
+      ChainStep step;
+      step.round = what.round;
+      step.decision = decision;
+      try {
+        if (what.seed == chain::Hash32{})
+          throw std::runtime_error("the round was not opened on chain");
+        step.posting = contract.close(what.round, test_hooks().finalize);
+      } catch (const std::exception& e) {
+        step.posting.state = "failed";
+        step.posting.error = e.what();
+      }
+      if (what.open_next) {
+        try {
+          step.next_seed = contract.open_round(what.round + 1);
+          step.next_stakes = contract.participants();
+        } catch (const std::exception& e) {
+          step.open_error = e.what();
+        }
+      }
+      return step;
+    });
+    return;
+  }
   step_ = std::async(std::launch::async, [&contract = *chain_, decision, what = std::move(what)] {
     ChainStep step;
     step.round = what.round;
@@ -90,7 +130,49 @@ std::optional<ChainStep> ChainRounds::finished() {
 }
 
 void ChainRounds::wait() {
+  stopping_ = true;
   if (step_.valid()) step_.wait();
+  if (vote_.valid()) vote_.wait();
+}
+
+std::optional<RoundDecision> ChainRounds::chain_vote(
+    std::uint64_t round, const chain::Hash32& candidate,
+    const std::function<std::vector<chain::Address>()>& included) {
+  if (!v2_) return std::nullopt;
+  if (!vote_.valid() || vote_round_ != round) {
+    vote_round_ = round;
+    vote_ =
+        std::async(std::launch::async, [&contract = *v2_, round, candidate, included = included()] {
+          try {
+            return contract.vote(round, candidate, included, test_hooks().finalize);
+          } catch (const std::exception& e) {
+            ChainVote failed;
+            failed.decision.outcome = RoundOutcome::kFailed;
+            failed.decision.reason = std::string("the vote on chain failed: ") + e.what();
+            failed.posting.state = "failed";
+            failed.posting.error = e.what();
+            return failed;
+          }
+        });
+    return std::nullopt;
+  }
+  if (vote_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return std::nullopt;
+  ChainVote v = vote_.get();
+  vote_round_ = 0;
+  spdlog::info("round={} chain: {}", round, v.decision.reason);
+  return v.decision;
+}
+
+std::optional<std::string> ChainRounds::commitment_mismatch(std::uint64_t round,
+                                                            const chain::Address& node,
+                                                            const chain::Hash32& hash) {
+  if (!v2_) return std::nullopt;
+  try {
+    return v2_->commitment_mismatch(round, node, hash);
+  } catch (const std::exception& e) {
+    return std::string("cannot read the update hash committed on chain (") + e.what() +
+           "): try again";
+  }
 }
 
 }  // namespace murmur::server

@@ -5,7 +5,9 @@
 // `ChainStep` once the worker is done; meanwhile the loop keeps serving in FINALIZING. TaskChain
 // is used by one thread at a time: the loop (opening the first round, reading stakes) while no
 // step runs, the worker while one does.
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -19,6 +21,7 @@
 #include "murmur/server/config.hpp"
 #include "round_record.hpp"
 #include "task_chain.hpp"
+#include "task_chain_v2.hpp"
 
 namespace murmur::server {
 
@@ -44,9 +47,16 @@ struct ChainStep {
   std::map<chain::Address, chain::U256> next_stakes;  ///< empty when they could not be read
 };
 
+/// Test hooks of the chain step (process-wide; tests of a murmurd built to misbehave).
+struct ChainTestHooks {
+  /// false: murmurd never sends AllianceTaskV2's finalizeRound, it waits for anyone else to.
+  std::atomic<bool> finalize{true};
+};
+
 class ChainRounds {
  public:
-  /// Connects to the task contract (TaskChain's checks; throws as it does).
+  /// Connects to the task contract: AllianceTaskV2 when task.contract is one (TaskChainV2),
+  /// else AllianceTask (TaskChain); throws as their constructors do.
   explicit ChainRounds(const Config& cfg);
   ~ChainRounds();
   ChainRounds(const ChainRounds&) = delete;
@@ -67,12 +77,34 @@ class ChainRounds {
   /// The step's result once the worker is done (its posting and any failure to open the next
   /// round are logged); nullopt while it runs.
   std::optional<ChainStep> finished();
-  /// Waits for a step still running (murmurd stopping).
+  /// Stops the waits of a step still running (AllianceTaskV2's windows) and waits for it
+  /// (murmurd stopping).
   void wait();
 
+  /// True on AllianceTaskV2: the voters vote on chain, murmurd collects no vote.
+  bool v2() const { return v2_ != nullptr; }
+  /// AllianceTaskV2, on the loop thread in VOTING: starts (once) the worker that posts
+  /// `candidate` with the bitmap of `included()` (the committed updates it aggregated), waits for
+  /// the voters' commits and reveals and closes the round; returns the decision read from the
+  /// contract once the worker is done (a failure is a kFailed decision: the FINALIZING step then
+  /// closes the round as the chain allows).
+  std::optional<RoundDecision> chain_vote(
+      std::uint64_t round, const chain::Hash32& candidate,
+      const std::function<std::vector<chain::Address>()>& included);
+  /// AllianceTaskV2, on the loop thread at UploadCommit: why an update hash is refused (it is
+  /// not the one the node committed on chain), nullopt when it is. AllianceTask: nullopt.
+  std::optional<std::string> commitment_mismatch(std::uint64_t round, const chain::Address& node,
+                                                 const chain::Hash32& hash);
+
+  static ChainTestHooks& test_hooks();
+
  private:
+  std::atomic<bool> stopping_{false};
   std::unique_ptr<TaskChain> chain_;
+  std::unique_ptr<TaskChainV2> v2_;
   std::future<ChainStep> step_;
+  std::future<ChainVote> vote_;
+  std::uint64_t vote_round_ = 0;
 };
 
 }  // namespace murmur::server

@@ -105,6 +105,10 @@ void Server::Impl::on_register_message(std::vector<zmq::message_t>& frames, zmq:
     const char* user = cfg.curve ? frames[0].gets("User-Id") : nullptr;
     const protocol::Message m = protocol::decode(frames, {64 * 1024, 0});
     request_id = m.envelope.request_id();
+    if (!m.envelope.has_register_() && plain_session)
+      refuse(wire::ERR_NOT_REGISTERED,
+             "this connection is not registered: in plain mode, send a Register (signed over a "
+             "fresh nonce) on it first");
     if (!m.envelope.has_register_())
       refuse(wire::ERR_WRONG_STAGE, "the registration endpoint only serves Register");
     if (!cfg.curve && !plain_session)
@@ -374,6 +378,9 @@ wire::Envelope Server::Impl::on_upload_commit(Request& r) {
     refuse(wire::ERR_HASH_MISMATCH, "update hash " + chain::to_hex(claimed) +
                                         " differs from the bytes received (" +
                                         chain::to_hex(actual) + ")");
+  if (chain_rounds)  // AllianceTaskV2: only the update hash the proposer committed on chain
+    if (const auto why = chain_rounds->commitment_mismatch(state.round, peer, actual))
+      refuse(wire::ERR_HASH_MISMATCH, *why);
   chain::UpdateMessage msg{chain::U256(cfg.task_id), chain::U256(state.round), actual,
                            chain::U256(c.num_samples())};
   const auto who = protocol::signer(chain::update_digest(domain, msg), as_bytes(c.signature()));

@@ -490,6 +490,19 @@ void Server::Impl::tick() {
       }
       break;
     case wire::STAGE_VOTING:
+      if (chain_rounds && chain_rounds->v2()) {  // AllianceTaskV2: the voters vote on chain
+        const auto decided = chain_rounds->chain_vote(state.round, state.candidate_model, [&] {
+          std::vector<chain::Address> included;  // every committed update was aggregated
+          for (const auto& u : store.committed(state.round)) included.push_back(u.address);
+          return included;
+        });
+        if (decided) {
+          metrics.stage_seconds("voting", elapsed);
+          stage_started = Clock::now();
+          end_round(*decided);
+        }
+        break;
+      }
       if (now_ms >= state.deadline_unix_ms || all_voters_voted()) {
         metrics.stage_seconds("voting", elapsed);
         stage_started = Clock::now();
