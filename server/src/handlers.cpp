@@ -103,7 +103,10 @@ void Server::Impl::on_register_message(std::vector<zmq::message_t>& frames, zmq:
       case Admission::kServe: break;
     }
     const char* user = cfg.curve ? frames[0].gets("User-Id") : nullptr;
-    const protocol::Message m = protocol::decode(frames, {64 * 1024, 0});
+    // (In plain mode an unregistered connection's first request may be any: it is refused below
+    // as not registered, not for its payload frame.)
+    const protocol::Message m =
+        protocol::decode(frames, {64 * 1024, plain_session ? cfg.chunk_bytes : 0});
     request_id = m.envelope.request_id();
     if (!m.envelope.has_register_() && plain_session)
       refuse(wire::ERR_NOT_REGISTERED,
