@@ -12,7 +12,7 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 ///   consensus c_s  = min { x : 2 · Σ_{revealed (v,s), score ≤ x} S_v ≥ Σ_{revealed (v,s)} S_v }
 ///                    (lower stake-weighted median; a submission nobody revealed has no consensus)
 ///   rank r_s       = #{ s' with consensus : c_s' < c_s }   (ties share the better rank)
-///   g_r            = floor(g_{r−1} · rankRatioBps / 10000), g_0 = 1e18   (geometric series)
+///   g_r            = floor(g_{r−1} · rankRatioBps / 10000), g_0 = 1e18   (geometric series, r < n)
 ///   T = Σ_s T_s, S = Σ_v S_v;  nodePot = floor(pot · (γ·(T+S) + 2·(10000−γ)·T) / (2·10000·(T+S)))
 ///                    (γ = gammaBps: γ = 10000 splits pot half/half, γ = 0 purely by stake)
 ///   node reward    = floor(nodePot · g_{r_s}·T_s / Σ_{ranked} g_{r}·T)      (0 without consensus)
@@ -78,12 +78,15 @@ library ArenaSettlement {
         if (t + s > 0)
             o.nodePot = Math.mulDiv(x.pot, x.gammaBps * (t + s) + 2 * (BPS - x.gammaBps) * t, 2 * BPS * (t + s));
 
-        // Training nodes: geometric weight of the rank times effective stake.
+        // Training nodes: geometric weight of the rank times effective stake (ranks are < n).
+        uint256[] memory g = new uint256[](n);
+        if (n > 0) g[0] = ONE;
+        for (uint256 r = 1; r < n; ++r) g[r] = (g[r - 1] * x.rankRatioBps) / BPS;
         uint256[] memory w = new uint256[](n);
         uint256 wSum = 0;
         for (uint256 i = 0; i < n; ++i) {
             if (!o.hasConsensus[i]) continue;
-            w[i] = _geometric(x.rankRatioBps, o.rank[i]) * x.nodeStake[i];
+            w[i] = g[o.rank[i]] * x.nodeStake[i];
             wSum += w[i];
         }
         if (wSum > 0)
@@ -136,55 +139,65 @@ library ArenaSettlement {
         return d < tol ? ((tol - d) * BPS) / tol : 0;
     }
 
-    /// g_r = floor(g_{r−1} · ratioBps / 10000), g_0 = 1e18 (O(r)).
-    function _geometric(uint256 ratioBps, uint256 r) private pure returns (uint256 g) {
-        g = ONE;
-        for (uint256 i = 0; i < r && g != 0; ++i) g = (g * ratioBps) / BPS;
-    }
-
-    /// Lower stake-weighted median per submission: one sort of the revealed entries by
-    /// (submission, score, entry), then a walk per submission group. O(E log E).
+    /// Lower stake-weighted median per submission: the revealed entries bucketed by submission
+    /// (counting sort, O(E)), each bucket (≤ k entries on chain) insertion-sorted by (score, entry),
+    /// then walked until twice the cumulative stake reaches the bucket's total.
     function _consensus(Input memory x, Output memory o) private pure {
-        uint256 revealed = 0;
-        for (uint256 e = 0; e < x.entrySub.length; ++e) if (x.entryRevealed[e]) ++revealed;
-        uint256[] memory keys = new uint256[](revealed);
-        uint256[] memory total = new uint256[](x.nodeStake.length);
-        uint256 j = 0;
-        for (uint256 e = 0; e < x.entrySub.length; ++e) {
+        uint256 n = x.nodeStake.length;
+        uint256 count = x.entrySub.length;
+        uint256[] memory start = new uint256[](n + 1);
+        for (uint256 e = 0; e < count; ++e) if (x.entryRevealed[e]) ++start[x.entrySub[e] + 1];
+        for (uint256 s = 0; s < n; ++s) start[s + 1] += start[s];
+        uint256[] memory keys = new uint256[](start[n]);
+        uint256[] memory fill = new uint256[](n);
+        for (uint256 e = 0; e < count; ++e) {
             if (!x.entryRevealed[e]) continue;
-            // submission < 2^32, score < 2^64, entry < 2^32.
-            keys[j++] = (x.entrySub[e] << 96) | (x.entryScore[e] << 32) | e;
-            total[x.entrySub[e]] += x.validatorStake[x.entryValidator[e]];
+            uint256 s = x.entrySub[e];
+            keys[start[s] + fill[s]++] = (x.entryScore[e] << 32) | e; // score < 2^64, entry < 2^32
         }
-        _sort(keys);
-        uint256 cum = 0;
-        uint256 cur = type(uint256).max;
-        for (uint256 k = 0; k < revealed; ++k) {
-            uint256 e = keys[k] & 0xffffffff;
-            uint256 sub = x.entrySub[e];
-            if (sub != cur) {
-                cur = sub;
-                cum = 0;
+        uint256[] memory vstake = x.validatorStake;
+        uint256[] memory ev = x.entryValidator;
+        for (uint256 s = 0; s < n; ++s) {
+            uint256 lo = start[s];
+            uint256 hi = start[s + 1];
+            if (lo == hi) continue;
+            uint256 total = 0;
+            for (uint256 i = lo; i < hi; ++i) {
+                uint256 key = keys[i];
+                total += vstake[ev[key & 0xffffffff]];
+                uint256 j = i;
+                while (j > lo && keys[j - 1] > key) {
+                    keys[j] = keys[j - 1];
+                    --j;
+                }
+                keys[j] = key;
             }
-            if (o.hasConsensus[sub]) continue;
-            cum += x.validatorStake[x.entryValidator[e]];
-            if (2 * cum >= total[sub]) {
-                o.hasConsensus[sub] = true;
-                o.consensus[sub] = x.entryScore[e];
+            uint256 cum = 0;
+            for (uint256 i = lo; i < hi; ++i) {
+                cum += vstake[ev[keys[i] & 0xffffffff]];
+                if (2 * cum >= total) {
+                    o.hasConsensus[s] = true;
+                    o.consensus[s] = keys[i] >> 32;
+                    break;
+                }
             }
         }
     }
 
     /// Competition ranking by consensus (lower loss first): O(n²), n ≤ MAX_NODES.
     function _ranks(Output memory o, uint256 n) private pure {
+        bool[] memory has = o.hasConsensus;
+        uint256[] memory c = o.consensus;
+        uint256[] memory rank = o.rank;
         for (uint256 i = 0; i < n; ++i) {
-            if (!o.hasConsensus[i]) {
-                o.rank[i] = NO_RANK;
+            if (!has[i]) {
+                rank[i] = NO_RANK;
                 continue;
             }
+            uint256 ci = c[i];
             uint256 r = 0;
-            for (uint256 k = 0; k < n; ++k) if (o.hasConsensus[k] && o.consensus[k] < o.consensus[i]) ++r;
-            o.rank[i] = r;
+            for (uint256 k = 0; k < n; ++k) if (has[k] && c[k] < ci) ++r;
+            rank[i] = r;
         }
     }
 
@@ -208,28 +221,6 @@ library ArenaSettlement {
             uint256 p = Math.mulDiv(net, delegations[i], d);
             delegatorShare[i] = p;
             delegateShare -= p;
-        }
-    }
-
-    /// In-place heapsort (no recursion, O(n log n) worst case).
-    function _sort(uint256[] memory a) private pure {
-        uint256 n = a.length;
-        if (n < 2) return;
-        for (uint256 i = n / 2; i > 0; --i) _siftDown(a, i - 1, n);
-        for (uint256 end = n - 1; end > 0; --end) {
-            (a[0], a[end]) = (a[end], a[0]);
-            _siftDown(a, 0, end);
-        }
-    }
-
-    function _siftDown(uint256[] memory a, uint256 root, uint256 end) private pure {
-        while (true) {
-            uint256 child = 2 * root + 1;
-            if (child >= end) return;
-            if (child + 1 < end && a[child + 1] > a[child]) ++child;
-            if (a[root] >= a[child]) return;
-            (a[root], a[child]) = (a[child], a[root]);
-            root = child;
         }
     }
 }

@@ -28,6 +28,7 @@ contract ArenaTask is IArenaTask, ReentrancyGuard {
     uint256 public constant MAX_NODES = 64;
     uint256 public constant MAX_VALIDATORS = 64;
     uint256 public constant MAX_DELEGATORS = 16; // per delegate
+    uint256 public constant MAX_DELEGATIONS = 64; // (delegator, delegate) pairs per task: finalize pays each
     uint256 public constant MAX_K = 8;
     uint256 public constant MAX_AMOUNT = type(uint128).max;
     uint256 public constant MAX_SCORE = 1e15; // a loss of 1e9 at 1e6 scale
@@ -44,7 +45,9 @@ contract ArenaTask is IArenaTask, ReentrancyGuard {
     mapping(uint256 => mapping(bytes32 => bool)) private _adapterTaken;
     mapping(uint256 => uint256[]) private _cum; // validators' cumulative effective stake, fixed at draw
     mapping(uint256 => mapping(uint256 => mapping(address => ScoreEntry))) private _scores;
-    mapping(uint256 => uint256[]) private _entries; // (submission << 32) | validator index, commit order
+    /// Commit order; each (score << 96) | (revealed << 64) | (submission << 32) | validator index,
+    /// so that finalize reads one slot per entry.
+    mapping(uint256 => uint256[]) private _entries;
     mapping(uint256 => mapping(address => address[])) private _delegators;
     mapping(uint256 => mapping(address => mapping(address => uint256))) private _delegation;
     mapping(uint256 => mapping(address => mapping(address => uint256))) private _delegatorSlot; // 1-based
@@ -146,8 +149,10 @@ contract ArenaTask is IArenaTask, ReentrancyGuard {
         if (slot[msg.sender] == 0) {
             address[] storage list = _delegators[taskId][to];
             if (list.length >= MAX_DELEGATORS) revert TooManyDelegators(to, MAX_DELEGATORS);
+            if (t.delegationCount >= MAX_DELEGATIONS) revert TooManyDelegations(MAX_DELEGATIONS);
             list.push(msg.sender);
             slot[msg.sender] = list.length;
+            t.delegationCount += 1;
         }
         uint256 d = uint256(p.delegated) + amount;
         if (d > MAX_AMOUNT) revert AmountTooLarge(d);
@@ -170,7 +175,10 @@ contract ArenaTask is IArenaTask, ReentrancyGuard {
         _delegation[taskId][to][msg.sender] = have - amount;
         _parts[taskId][to].delegated -= uint128(amount);
         if (open) t.totalStake -= amount;
-        if (have == amount && open) _removeDelegator(taskId, to, msg.sender);
+        if (have == amount && open) {
+            _removeDelegator(taskId, to, msg.sender);
+            t.delegationCount -= 1;
+        }
         emit Undelegated(taskId, msg.sender, to, amount);
         t.token.safeTransfer(msg.sender, amount);
     }
@@ -274,6 +282,7 @@ contract ArenaTask is IArenaTask, ReentrancyGuard {
             if (e.commitment != bytes32(0)) revert AlreadyCommitted(msg.sender, s);
             if (commitments[i] == bytes32(0)) revert BadReveal(msg.sender, s);
             e.commitment = commitments[i];
+            e.entry = uint32(_entries[taskId].length);
             _entries[taskId].push((s << 32) | p.index);
             emit ScoreCommitted(taskId, s, msg.sender);
         }
@@ -294,6 +303,7 @@ contract ArenaTask is IArenaTask, ReentrancyGuard {
             if (scoreCommitment(taskId, s, msg.sender, scores[i], salts[i]) != e.commitment) revert BadReveal(msg.sender, s);
             e.revealed = true;
             e.score = scores[i];
+            _entries[taskId][e.entry] |= (uint256(scores[i]) << 96) | (1 << 64);
             emit ScoreRevealed(taskId, s, msg.sender, scores[i]);
         }
     }
@@ -311,12 +321,12 @@ contract ArenaTask is IArenaTask, ReentrancyGuard {
 
         address[] storage subs = _submissions[taskId];
         for (uint256 s = 0; s < subs.length; ++s) {
-            SubmissionResult storage r = _results[taskId][s];
-            r.node = subs[s];
-            r.hasConsensus = o.hasConsensus[s];
-            r.consensus = o.consensus[s];
-            r.rank = o.rank[s];
-            r.reward = o.nodeReward[s];
+            _results[taskId][s] = SubmissionResult(
+                o.hasConsensus[s],
+                uint64(o.consensus[s]),
+                o.hasConsensus[s] ? uint32(o.rank[s]) : type(uint32).max,
+                uint128(o.nodeReward[s])
+            );
             if (o.nodeReward[s] != 0) _pay(taskId, subs[s], o.nodeReward[s]);
             emit NodeRewarded(taskId, subs[s], s, o.consensus[s], o.rank[s], o.nodeReward[s]);
         }
@@ -339,8 +349,10 @@ contract ArenaTask is IArenaTask, ReentrancyGuard {
     /// Pays the caller's rewards (as node, validator or delegator), plus the creator's balance.
     function claim(uint256 taskId) external nonReentrant returns (uint256 amount) {
         Task storage t = _task(taskId);
-        amount = _rewards[taskId][msg.sender];
+        Participant storage p = _parts[taskId][msg.sender];
+        amount = _rewards[taskId][msg.sender] + p.reward;
         _rewards[taskId][msg.sender] = 0;
+        p.reward = 0;
         if (msg.sender == t.creator) {
             amount += t.creatorBalance;
             t.creatorBalance = 0;
@@ -403,8 +415,9 @@ contract ArenaTask is IArenaTask, ReentrancyGuard {
         return _delegators[taskId][to];
     }
 
+    /// Claimable rewards of `who` (as node, validator and delegator together).
     function rewardOf(uint256 taskId, address who) external view returns (uint256) {
-        return _rewards[taskId][who];
+        return _rewards[taskId][who] + _parts[taskId][who].reward;
     }
 
     function resultOf(uint256 taskId, uint256 submission) external view returns (SubmissionResult memory) {
@@ -493,13 +506,11 @@ contract ArenaTask is IArenaTask, ReentrancyGuard {
         x.entryScore = new uint256[](n);
         x.entryRevealed = new bool[](n);
         for (uint256 e = 0; e < n; ++e) {
-            uint256 s = es[e] >> 32;
-            uint256 v = es[e] & 0xffffffff;
-            ScoreEntry storage se = _scores[taskId][s][vs[v]];
-            x.entrySub[e] = s;
-            x.entryValidator[e] = v;
-            x.entryRevealed[e] = se.revealed;
-            x.entryScore[e] = se.score;
+            uint256 w = es[e];
+            x.entrySub[e] = (w >> 32) & 0xffffffff;
+            x.entryValidator[e] = w & 0xffffffff;
+            x.entryRevealed[e] = (w >> 64) & 1 == 1;
+            x.entryScore[e] = w >> 96;
         }
     }
 
@@ -510,7 +521,9 @@ contract ArenaTask is IArenaTask, ReentrancyGuard {
         uint256[] memory amounts = new uint256[](ds.length);
         for (uint256 i = 0; i < ds.length; ++i) amounts[i] = _delegation[taskId][who][ds[i]];
         (uint256 own, uint256[] memory shares) = ArenaSettlement.splitDelegation(reward, p.stake, p.commissionBps, amounts);
-        _rewards[taskId][who] += own;
+        uint256 sum = uint256(p.reward) + own;
+        if (sum > type(uint128).max) _rewards[taskId][who] += own; // spill instead of reverting
+        else p.reward = uint128(sum);
         for (uint256 i = 0; i < ds.length; ++i) {
             if (shares[i] == 0) continue;
             _rewards[taskId][ds[i]] += shares[i];

@@ -61,6 +61,7 @@ interface IArenaTask is IStakeSource {
         uint16 nodeCount;
         uint16 validatorCount;
         uint16 submissionCount;
+        uint16 delegationCount; // (delegator, delegate) pairs with a delegation, ≤ MAX_DELEGATIONS
         uint64 submitDeadline;
         uint64 commitDeadline;
         uint64 revealDeadline;
@@ -83,6 +84,7 @@ interface IArenaTask is IStakeSource {
         uint16 commissionBps;
         bool submitted;
         uint16 submission; // index in submission order, when submitted
+        uint128 reward; // claimable as node or validator (packed here: finalize writes a warm slot)
         uint128 stake; // own
         uint128 delegated; // Σ delegations to it
         bytes32 adapterHash;
@@ -94,15 +96,15 @@ interface IArenaTask is IStakeSource {
         bytes32 commitment;
         uint64 score; // once revealed
         bool revealed;
+        uint32 entry; // index in the task's commit-ordered entry list
     }
 
-    /// What finalize booked for one submission.
+    /// What finalize booked for one submission (one storage slot; the node is submissions()[i]).
     struct SubmissionResult {
-        address node;
         bool hasConsensus;
-        uint256 consensus;
-        uint256 rank;
-        uint256 reward; // before the delegation split
+        uint64 consensus;
+        uint32 rank; // type(uint32).max without consensus
+        uint128 reward; // before the delegation split
     }
 
     event TaskCreated(uint256 indexed taskId, address indexed creator, TaskParams params);
@@ -134,6 +136,7 @@ interface IArenaTask is IStakeSource {
     error CommissionTooHigh(uint256 commissionBps, uint256 maxBps);
     error NotDelegate(address delegate);
     error TooManyDelegators(address delegate, uint256 max);
+    error TooManyDelegations(uint256 max);
     error InsufficientDelegation(uint256 delegated, uint256 requested);
     error WindowClosed(uint256 deadline);
     error TooEarly(uint256 at);
