@@ -63,7 +63,9 @@ module.exports = {
   },
   networks: {
     hardhat: {
-      chainId: 31337,
+      // MURMUR_HARDHAT_CHAIN_ID: a node standing for a chain that is not a development chain
+      // (`murmur chain deploy` then requires --token; tests/chain/deploy_cli_test.cpp).
+      chainId: Number(process.env.MURMUR_HARDHAT_CHAIN_ID || 31337),
       // Enough funded accounts for the gas test with 100 voters plus proposers, creator, aggregator.
       accounts: { count: 130 },
     },

@@ -97,6 +97,36 @@ Bytes artifact_bytecode(const std::filesystem::path& dir, const std::string& nam
   return from_hex(json::parse(in).at("bytecode").get<std::string>());
 }
 
+/// `--token`: an address with code on the chain that answers ERC-20's totalSupply().
+Address existing_erc20(EthClient& eth, const std::string& text, std::uint64_t chain_id) {
+  Address token;
+  try {
+    token = Address::from_hex(text);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("--token " + text + ": " + e.what());
+  }
+  const std::string code =
+      eth.raw("eth_getCode", json::array({token.to_lower_hex(), "latest"})).get<std::string>();
+  if (code.size() <= 2)
+    throw std::runtime_error("--token " + token.to_checksum() + " has no code on chain " +
+                             std::to_string(chain_id) +
+                             ": pass the address of the deployed ERC-20 the tasks use");
+  CallRequest call;
+  call.to = token;
+  call.data = from_hex("0x18160ddd");  // totalSupply()
+  Bytes supply;
+  try {
+    supply = eth.call(call);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("--token " + token.to_checksum() +
+                             " does not answer ERC-20's totalSupply(): " + e.what());
+  }
+  if (supply.size() != 32)
+    throw std::runtime_error("--token " + token.to_checksum() +
+                             " does not answer ERC-20's totalSupply() with one uint256");
+  return token;
+}
+
 void crash_hook(PosterOptions& o) {
   // Fault injection for the crash tests: die without any cleanup at the named point.
   auto die_if = [](const char* var, const char* where) -> std::function<void(const Posting&)> {
@@ -166,24 +196,53 @@ void add_chain_commands(CLI::App& app) {
 
   {  // deploy
     auto* cmd = chain->add_subcommand(
-        "deploy", "Deploy MockToken and AllianceTask from Hardhat artifacts, write --deployment");
+        "deploy",
+        "Deploy AllianceTask and AllianceTaskV2 from Hardhat artifacts with the ERC-20 they use "
+        "(--token, or MockToken on a development chain), write --deployment");
     auto artifacts = std::make_shared<std::string>("contracts/artifacts/contracts");
+    auto token = std::make_shared<std::string>();
     cmd->add_option("--artifacts", *artifacts, "Hardhat artifacts folder")->capture_default_str();
-    cmd->callback([c, artifacts] {
+    cmd->add_option(
+        "--token", *token,
+        "address of an existing ERC-20 that tasks stake and pay in (required outside "
+        "the development chains 31337 and 1337, where MockToken is deployed without it)");
+    cmd->callback([c, artifacts, token] {
       Session s(*c, false);
+      // Decided before any transaction: nothing is spent on a refused deployment.
+      const std::uint64_t id = s.eth.chain_id();
+      const TokenChoice choice = choose_token(id, !token->empty());
+      std::optional<Address> given;
+      if (choice == TokenChoice::kUseGiven) given = existing_erc20(s.eth, *token, id);
       Wallet& w = s.wallet(*c);
-      Receipt token = w.transact(std::nullopt, artifact_bytecode(*artifacts, "MockToken"));
-      Receipt alliance = w.transact(std::nullopt, artifact_bytecode(*artifacts, "AllianceTask"));
-      Deployment d{w.chain_id(),
-                   "custom",
-                   *token.contract_address,
-                   *alliance.contract_address,
-                   w.address(),
-                   alliance.block_number};
+      Deployment d;
+      d.chain_id = w.chain_id();
+      if (given) {
+        d.token = *given;
+      } else {
+        d.token =
+            *w.transact(std::nullopt, artifact_bytecode(*artifacts, "MockToken")).contract_address;
+      }
+      const Receipt alliance =
+          w.transact(std::nullopt, artifact_bytecode(*artifacts, "AllianceTask"));
+      d.alliance_task = *alliance.contract_address;
+      d.block_number = alliance.block_number;
+      d.alliance_task_v2 =
+          *w.transact(std::nullopt, artifact_bytecode(*artifacts, "AllianceTaskV2"))
+               .contract_address;
+      d.network = given ? "custom" : "development";
+      d.deployer = w.address();
       save_deployment(c->deployment, d);
-      emit(*c, {{"token", d.token.to_checksum()}, {"allianceTask", d.alliance_task.to_checksum()}},
-           "MockToken " + d.token.to_checksum() + "\nAllianceTask " +
-               d.alliance_task.to_checksum() + "\nwrote " + c->deployment);
+      const std::string token_line =
+          (given ? "token (given) " : "MockToken (development chain, mintable by anyone) ") +
+          d.token.to_checksum();
+      emit(*c,
+           {{"token", d.token.to_checksum()},
+            {"mockToken", !given},
+            {"allianceTask", d.alliance_task.to_checksum()},
+            {"allianceTaskV2", d.alliance_task_v2->to_checksum()},
+            {"chainId", d.chain_id}},
+           token_line + "\nAllianceTask " + d.alliance_task.to_checksum() + "\nAllianceTaskV2 " +
+               d.alliance_task_v2->to_checksum() + "\nwrote " + c->deployment);
     });
   }
   {  // mint

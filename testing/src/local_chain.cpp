@@ -155,7 +155,7 @@ int free_loopback_port() {
 }
 
 HardhatNode::HardhatNode(const std::filesystem::path& contracts_dir,
-                         std::chrono::seconds ready_timeout)
+                         std::chrono::seconds ready_timeout, std::uint64_t chain_id)
     : port_(free_loopback_port()) {
   auto hardhat = contracts_dir / "node_modules/.bin/hardhat";
   if (!std::filesystem::exists(hardhat))
@@ -174,7 +174,8 @@ HardhatNode::HardhatNode(const std::filesystem::path& contracts_dir,
   proc_ = std::make_unique<ChildProcess>(
       std::vector<std::string>{hardhat.string(), "node", "--hostname", "127.0.0.1", "--port",
                                std::to_string(port_)},
-      std::map<std::string, std::string>{{"HARDHAT_DISABLE_TELEMETRY_PROMPT", "true"}},
+      std::map<std::string, std::string>{{"HARDHAT_DISABLE_TELEMETRY_PROMPT", "true"},
+                                         {"MURMUR_HARDHAT_CHAIN_ID", std::to_string(chain_id)}},
       std::vector<std::string>{}, contracts_dir);
   RpcClient probe(url(), RpcOptions{std::chrono::milliseconds(500), std::chrono::milliseconds(1000),
                                     1, std::chrono::milliseconds(0)});

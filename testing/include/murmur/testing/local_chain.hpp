@@ -58,8 +58,11 @@ int free_loopback_port();
 class HardhatNode {
  public:
   /// Starts it and waits up to `ready_timeout`; throws std::runtime_error with the log's tail if
-  /// it exits or does not answer in time.
-  HardhatNode(const std::filesystem::path& contracts_dir, std::chrono::seconds ready_timeout);
+  /// it exits or does not answer in time. `chain_id`: the node's chain id (hardhat.config.js
+  /// reads it from MURMUR_HARDHAT_CHAIN_ID), e.g. to stand for a chain that is not a
+  /// development chain.
+  HardhatNode(const std::filesystem::path& contracts_dir, std::chrono::seconds ready_timeout,
+              std::uint64_t chain_id = 31337);
   /// SIGTERM to the process group, then SIGKILL after 5 s.
   ~HardhatNode();
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
