@@ -72,7 +72,8 @@ void add_incentives_bench(CLI::App* bench) {
                   "a voter within this of the median score is paid, farther slashed")
       ->capture_default_str();
   cmd->add_option("--objection-bps", k.objection_bps,
-                  "a voter objects to an update that alone worsens its held-out loss by more")
+                  "a voter objects to an update that, at its share of a plain mean, worsens its "
+                  "held-out loss by more")
       ->capture_default_str();
   cmd->add_option("--min-norm-ratio", k.min_norm_ratio,
                   "aggregator leaves out updates below this x the median norm")

@@ -270,6 +270,7 @@ void add_simulate(CLI::App& app) {
     if (temp && !a->keep) std::filesystem::remove_all(o.work_dir);
     std::cout << "simulate: final accuracy " << report.final_accuracy() << " after "
               << report.rounds.size() << " rounds in " << report.seconds << " s" << std::endl;
+    std::cout << describe_totals(report) << std::endl;
     if (!a->report_dir.empty()) {
       write_simulation_report(report, a->report_dir);
       std::cout << "report: " << (std::filesystem::path(a->report_dir) / "report.html").string()

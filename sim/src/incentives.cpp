@@ -235,12 +235,16 @@ IncentiveRun run_incentives(const IncentiveRunOptions& o, const SimulationData& 
                                 ? chain::ProposerStatus::Included
                                 : chain::ProposerStatus::Excluded;
     }
+    std::vector<int> honest_score(n, 0);
+    std::vector<std::vector<int>> alone_scores(proposers.size());
     if (rec.candidate) {
       rec.candidate_accuracy = accuracy(candidate);
       std::vector<float> packed = global;
       packed.insert(packed.end(), candidate.begin(), candidate.end());
+      // Each update at its share of a plain mean of the round's updates: global + update / P.
+      const float share = 1.0f / static_cast<float>(proposers.size());
       for (std::size_t i : proposers)
-        for (std::size_t j = 0; j < d; ++j) packed.push_back(global[j] + delta[i][j]);
+        for (std::size_t j = 0; j < d; ++j) packed.push_back(global[j] + share * delta[i][j]);
       const std::size_t models = 2 + proposers.size();
       for (std::size_t v : voters) {
         const VoteBehaviour b = kind[v].vote;
@@ -248,15 +252,18 @@ IncentiveRun run_incentives(const IncentiveRunOptions& o, const SimulationData& 
         auto& node = nodes[v];
         node.voter = chain::VoterStatus::Revealed;
         if (b == VoteBehaviour::kAlwaysUp) {
-          node.score = chain::kMaxScore;
+          node.score = honest_score[v] = chain::kMaxScore;
           continue;
         }
         const auto loss = losses(*backend, shape, holdout[v], packed, models);
         int score = chain::graded_score(loss[0], loss[1]);
+        honest_score[v] = score;
         std::vector<std::size_t> objects, others;
-        for (std::size_t j = 0; j < proposers.size(); ++j)
-          (chain::graded_score(loss[0], loss[2 + j]) < -k.objection_bps ? objects : others)
-              .push_back(proposers[j]);
+        for (std::size_t j = 0; j < proposers.size(); ++j) {
+          const int alone = chain::graded_score(loss[0], loss[2 + j]);
+          alone_scores[j].push_back(alone);
+          (alone < -k.objection_bps ? objects : others).push_back(proposers[j]);
+        }
         if (b == VoteBehaviour::kContrarian) {
           score = -score;
           objects.swap(others);
@@ -299,6 +306,27 @@ IncentiveRun run_incentives(const IncentiveRunOptions& o, const SimulationData& 
           node.slashed_rounds += !s.slash[i].is_zero();
           if (proposer[i] && U256(2) * s.objection_stake[i] > s.revealed_stake) ++rec.objected;
           if (!proposer[i] && !s.slash[i].is_zero()) ++rec.voters_slashed;
+        }
+        for (std::size_t v : voters)
+          if (nodes[v].voter == chain::VoterStatus::Revealed)
+            rec.votes.push_back({v, nodes[v].score, honest_score[v], nodes[v].objects.size(),
+                                 !s.reward[v].is_zero(), !s.slash[v].is_zero()});
+        for (std::size_t j = 0; j < proposers.size(); ++j) {
+          const std::size_t i = proposers[j];
+          IncentiveProposal p;
+          p.proposer = i;
+          p.norm_ratio = median_norm > 0 ? norms[j] / median_norm : 0;
+          p.included = nodes[i].proposer == chain::ProposerStatus::Included;
+          auto a = alone_scores[j];
+          if (!a.empty()) {
+            std::nth_element(a.begin(), a.begin() + static_cast<long>(a.size() / 2), a.end());
+            p.median_alone_score = a[a.size() / 2];
+          }
+          p.objection_share = std::stod(s.objection_stake[i].to_dec()) /
+                              std::max(1.0, std::stod(s.revealed_stake.to_dec()));
+          p.paid = !s.reward[i].is_zero();
+          p.slashed = !s.slash[i].is_zero();
+          rec.proposals.push_back(p);
         }
         pool = s.pool_after;
         creator += s.creator_credit;

@@ -70,6 +70,30 @@ void write_rounds_csv(const std::vector<IncentiveRun>& runs, const std::filesyst
   write_file(file, csv.str());
 }
 
+void write_evidence_csv(const std::vector<IncentiveRun>& runs, const std::filesystem::path& dir) {
+  std::ostringstream votes, proposals;
+  votes << "seed,alpha,kind,round,voter,voter_kind,score,honest_score,median,objections,paid,"
+           "slashed\n";
+  proposals << "seed,alpha,kind,round,proposer,proposer_kind,norm_ratio,included,"
+               "median_alone_score,objection_share,paid,slashed\n";
+  for (const auto& run : runs)
+    for (const auto& r : run.rounds) {
+      for (const auto& v : r.votes)
+        votes << run.seed << ',' << run.alpha << ',' << run.kind << ',' << r.round << ','
+              << v.voter << ',' << run.nodes[v.voter].kind << ',' << v.score << ','
+              << v.honest_score << ',' << r.median << ',' << v.objections << ',' << v.paid << ','
+              << v.slashed << '\n';
+      for (const auto& p : r.proposals)
+        proposals << run.seed << ',' << run.alpha << ',' << run.kind << ',' << r.round << ','
+                  << p.proposer << ',' << run.nodes[p.proposer].kind << ','
+                  << fmt("%.4f", p.norm_ratio) << ',' << p.included << ','
+                  << p.median_alone_score << ',' << fmt("%.4f", p.objection_share) << ','
+                  << p.paid << ',' << p.slashed << '\n';
+    }
+  write_file(dir / "votes.csv", votes.str());
+  write_file(dir / "proposals.csv", proposals.str());
+}
+
 /// Whether a kind is one of the harmful ones the acceptance asks ≥ 95 % negative of.
 bool harmful(const std::string& kind) {
   return kind == "sign-flip" || kind == "label-flip" || kind == "always-up" || kind == "contrarian";
@@ -212,6 +236,7 @@ void write_incentive_report(const std::vector<IncentiveRun>& runs,
   std::filesystem::create_directories(dir);
   write_nodes_csv(runs, dir / "incentives.csv");
   write_rounds_csv(runs, dir / "rounds.csv");
+  write_evidence_csv(runs, dir);
   const auto cells = summarize_incentives(runs);
   write_file(dir / "incentives.md",
              "# Incentives: net stake change per node (tokens; stake 1000, pool 10,000)\n\n" +

@@ -98,6 +98,34 @@ std::string flags_text(const SimulationReport& r, const RoundRecord& rec) {
 
 }  // namespace
 
+std::string describe_totals(const SimulationReport& r) {
+  if (!r.initial_balances || r.rounds.empty())
+    return "totals: no chain, no stake moved (run with --rpc to settle rounds on chain)";
+  std::vector<NodeBalance> last = *r.initial_balances;
+  for (const auto& rec : r.rounds)
+    if (rec.chain_post && !rec.chain_post->after.empty()) last = rec.chain_post->after;
+  double net[2] = {0, 0};
+  std::size_t count[2] = {0, 0}, negative[2] = {0, 0};
+  for (std::size_t i = 0; i < r.nodes && i < last.size(); ++i) {
+    const auto& b = (*r.initial_balances)[i];
+    const U256 start = b.stake + b.reward, end = last[i].stake + last[i].reward;
+    const double tokens = end < start ? -std::stod((start - end).to_dec()) / 1e18
+                                      : std::stod((end - start).to_dec()) / 1e18;
+    const int g = r.node_attack[i] != Attack::kNone ? 1 : 0;
+    net[g] += tokens;
+    ++count[g];
+    negative[g] += end < start;
+  }
+  std::ostringstream s;
+  s << "totals (stake + reward, end minus start, tokens):";
+  const char* names[2] = {"honest", "Byzantine"};
+  for (int g = 0; g < 2; ++g)
+    s << (g ? ";" : "") << " " << names[g] << " " << count[g] << " nodes " << fmt("%+.1f", net[g])
+      << " (mean " << fmt("%+.1f", count[g] ? net[g] / static_cast<double>(count[g]) : 0.0) << ", "
+      << negative[g] << " below 0)";
+  return s.str();
+}
+
 std::string describe_round(const SimulationReport& r, const RoundRecord& rec) {
   double previous = r.initial_accuracy;
   for (const auto& x : r.rounds) {

@@ -156,6 +156,11 @@ SimulationReport run_simulation(const SimulationOptions& options, const Simulati
 /// One line per round as the demo prints it (accuracy, flags, vote, transaction, balances).
 std::string describe_round(const SimulationReport& report, const RoundRecord& round);
 
+/// The run's money by group, the demo's last lines: for the honest and the Byzantine nodes, the
+/// sum and mean of (stake + reward at the end) − (at the start) in tokens, as the chain holds
+/// them. Without a chain: a line saying no stake moved.
+std::string describe_totals(const SimulationReport& report);
+
 /// Writes rounds.csv, accuracy.png and report.html (accuracy plot, per-round table, rewards and
 /// slashes per node) into `dir`.
 void write_simulation_report(const SimulationReport& report, const std::filesystem::path& dir);
