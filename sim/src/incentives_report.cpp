@@ -79,16 +79,15 @@ void write_evidence_csv(const std::vector<IncentiveRun>& runs, const std::filesy
   for (const auto& run : runs)
     for (const auto& r : run.rounds) {
       for (const auto& v : r.votes)
-        votes << run.seed << ',' << run.alpha << ',' << run.kind << ',' << r.round << ','
-              << v.voter << ',' << run.nodes[v.voter].kind << ',' << v.score << ','
-              << v.honest_score << ',' << r.median << ',' << v.objections << ',' << v.paid << ','
-              << v.slashed << '\n';
+        votes << run.seed << ',' << run.alpha << ',' << run.kind << ',' << r.round << ',' << v.voter
+              << ',' << run.nodes[v.voter].kind << ',' << v.score << ',' << v.honest_score << ','
+              << r.median << ',' << v.objections << ',' << v.paid << ',' << v.slashed << '\n';
       for (const auto& p : r.proposals)
         proposals << run.seed << ',' << run.alpha << ',' << run.kind << ',' << r.round << ','
                   << p.proposer << ',' << run.nodes[p.proposer].kind << ','
-                  << fmt("%.4f", p.norm_ratio) << ',' << p.included << ','
-                  << p.median_alone_score << ',' << fmt("%.4f", p.objection_share) << ','
-                  << p.paid << ',' << p.slashed << '\n';
+                  << fmt("%.4f", p.norm_ratio) << ',' << p.included << ',' << p.median_alone_score
+                  << ',' << fmt("%.4f", p.objection_share) << ',' << p.paid << ',' << p.slashed
+                  << '\n';
     }
   write_file(dir / "votes.csv", votes.str());
   write_file(dir / "proposals.csv", proposals.str());
