@@ -3,6 +3,7 @@
 
 #include <iostream>
 
+#include "arena_cli.hpp"
 #include "chain_cli.hpp"
 #include "info.hpp"
 #include "node_cli.hpp"
@@ -22,6 +23,7 @@ int main(int argc, char** argv) {
   murmur::cli::add_load_command(app);
   murmur::cli::add_validate_command(app);
   murmur::cli::add_simulate_commands(app);
+  murmur::cli::add_arena_commands(app);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,577 @@
+#include "arena_cli.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "chain_cli.hpp"
+#include "murmur/chain/alliance.hpp"
+#include "murmur/chain/arena_settlement.hpp"
+#include "murmur/chain/arena_store.hpp"
+#include "murmur/chain/arena_task.hpp"
+#include "murmur/chain/keccak.hpp"
+#include "murmur/chain/key_source.hpp"
+#include "murmur/chain/wallet.hpp"
+
+namespace murmur::cli {
+namespace {
+
+using namespace murmur::chain;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+/// Where `murmur arena deploy` writes the addresses, and every other command reads them.
+struct ArenaDeployment {
+  std::uint64_t chain_id = 0;
+  Address token, arena_task;
+};
+
+void save(const fs::path& file, const ArenaDeployment& d, const Address& deployer,
+          std::uint64_t block) {
+  if (file.has_parent_path()) fs::create_directories(file.parent_path());
+  json j = {{"chainId", d.chain_id},
+            {"token", d.token.to_checksum()},
+            {"arenaTask", d.arena_task.to_checksum()},
+            {"deployer", deployer.to_checksum()},
+            {"blockNumber", block}};
+  const fs::path tmp = file.string() + ".tmp";
+  std::ofstream(tmp) << j.dump(1) << "\n";
+  fs::rename(tmp, file);
+}
+
+ArenaDeployment load(const fs::path& file) {
+  std::ifstream in(file);
+  if (!in)
+    throw std::runtime_error("no arena deployment " + file.string() +
+                             ": run `murmur arena deploy` first or pass --arena-deployment");
+  try {
+    json j = json::parse(in);
+    return {j.at("chainId").get<std::uint64_t>(),
+            Address::from_hex(j.at("token").get<std::string>()),
+            Address::from_hex(j.at("arenaTask").get<std::string>())};
+  } catch (const std::exception& e) {
+    throw std::runtime_error(file.string() + " is not an arena deployment file: " + e.what());
+  }
+}
+
+struct Common {
+  std::string rpc = "http://127.0.0.1:8545";
+  std::string deployment = "contracts/deployments/arena-localhost.json";
+  std::string key_file;
+  bool json_out = false;
+};
+
+struct Session {
+  explicit Session(const Common& c, bool need_deployment = true)
+      : rpc(c.rpc), eth(rpc, &arena::errors()) {
+    if (!need_deployment) return;
+    dep = load(c.deployment);
+    const std::uint64_t id = eth.chain_id();
+    if (id != dep.chain_id)
+      throw std::runtime_error("the node at " + c.rpc + " has chain id " + std::to_string(id) +
+                               " but " + c.deployment + " was deployed on chain " +
+                               std::to_string(dep.chain_id) +
+                               ": pass the matching --rpc or --arena-deployment");
+  }
+  Wallet& wallet(const Common& c) {
+    if (!w)
+      w.emplace(eth,
+                load_key(c.key_file.empty() ? std::nullopt : std::optional<fs::path>(c.key_file)));
+    return *w;
+  }
+  ArenaTaskContract contract() { return ArenaTaskContract(eth, dep.arena_task); }
+  RpcClient rpc;
+  EthClient eth;
+  ArenaDeployment dep;
+  std::optional<Wallet> w;
+};
+
+void emit(const Common& c, const json& j, const std::string& human) {
+  std::cout << (c.json_out ? j.dump() : human) << "\n";
+}
+
+U256 parse_u256(const std::string& s, const char* what) {
+  try {
+    return U256::from_string(s);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string(what) + " " + s + ": " + e.what());
+  }
+}
+
+Address parse_address(const std::string& s, const char* what) {
+  try {
+    return Address::from_hex(s);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string(what) + " " + s + ": " + e.what());
+  }
+}
+
+Hash32 file_keccak(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + file.string());
+  Bytes data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return keccak256(data);
+}
+
+/// A hash given as hex, or computed from a directory (adapter hashing) or a file (keccak256).
+Hash32 hash_of(const std::string& hex, const std::string& path) {
+  if (!hex.empty()) return hash_from_hex(hex);
+  if (path.empty()) return Hash32{};
+  return fs::is_directory(path) ? adapter_directory_hash(path) : file_keccak(path);
+}
+
+/// Approves `amount` for ArenaTask if the allowance is short.
+void ensure_allowance(Session& s, Wallet& w, const U256& amount) {
+  if (erc20::allowance(s.eth, s.dep.token, w.address(), s.dep.arena_task) < amount)
+    w.transact(s.dep.token, erc20::approve(s.dep.arena_task, amount));
+}
+
+Bytes artifact_bytecode(const fs::path& dir, const std::string& name) {
+  const fs::path file = dir / (name + ".sol") / (name + ".json");
+  std::ifstream in(file);
+  if (!in)
+    throw std::runtime_error("no artifact " + file.string() +
+                             ": compile the contracts (cd contracts && npx hardhat compile) or "
+                             "pass --artifacts");
+  return from_hex(json::parse(in).at("bytecode").get<std::string>());
+}
+
+/// A loss (nats or bits per byte) as the fixed-point score ArenaTask takes: round(loss · 1e6).
+std::uint64_t score_of(double loss) {
+  if (!std::isfinite(loss) || loss < 0)
+    throw std::runtime_error("a loss must be finite and >= 0, got " + std::to_string(loss));
+  const double s = std::round(loss * static_cast<double>(kArenaScoreScale));
+  if (s > static_cast<double>(kArenaMaxScore))
+    throw std::runtime_error("loss " + std::to_string(loss) + " is above the contract's maximum");
+  return static_cast<std::uint64_t>(s);
+}
+
+Hash32 random_salt() {
+  std::random_device rd;
+  Hash32 salt{};
+  for (std::size_t i = 0; i < salt.size(); i += 4) {
+    const std::uint32_t r = rd();
+    for (std::size_t j = 0; j < 4; ++j) salt[i + j] = static_cast<std::uint8_t>(r >> (8 * j));
+  }
+  return salt;
+}
+
+/// Writes `j` to `file` durably (write, fsync, rename): the commit state must survive a crash
+/// between the commit and the reveal.
+void write_durably(const fs::path& file, const json& j) {
+  const fs::path tmp = file.string() + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << j.dump(1) << "\n";
+    out.flush();
+    if (!out) throw std::runtime_error("cannot write " + tmp.string());
+  }
+  FILE* f = std::fopen(tmp.c_str(), "r");
+  if (f) {
+    ::fsync(fileno(f));
+    std::fclose(f);
+  }
+  fs::rename(tmp, file);
+}
+
+json result_json(const ArenaResult& r) {
+  return {{"consensus", r.consensus ? json(*r.consensus) : json(nullptr)},
+          {"rank", r.rank ? json(*r.rank) : json(nullptr)},
+          {"reward", r.reward.to_dec()}};
+}
+
+}  // namespace
+
+void add_arena_commands(CLI::App& app) {
+  auto c = std::make_shared<Common>();
+  CLI::App* arena = app.add_subcommand(
+      "arena", "AI Arena on chain (ArenaTask): tasks, stakes, submissions, scores, rewards");
+  arena->require_subcommand(1);
+  arena->add_option("--rpc", c->rpc, "JSON-RPC endpoint")->capture_default_str();
+  arena->add_option("--arena-deployment", c->deployment, "JSON written by `murmur arena deploy`")
+      ->capture_default_str();
+  arena->add_option("--key-file", c->key_file,
+                    "file with the hex private key (chmod 600); default: $MURMUR_CHAIN_KEY");
+  arena->add_flag("--json", c->json_out, "print one JSON object per command");
+  auto task_opt = [](CLI::App* cmd, std::string& task) {
+    cmd->add_option("--task", task, "task id")->required();
+  };
+
+  {  // deploy
+    auto* cmd = arena->add_subcommand(
+        "deploy", "Deploy ArenaTask (and MockToken on a development chain, or use --token)");
+    auto artifacts = std::make_shared<std::string>("contracts/artifacts/contracts");
+    auto token = std::make_shared<std::string>();
+    cmd->add_option("--artifacts", *artifacts, "Hardhat artifacts folder")->capture_default_str();
+    cmd->add_option("--token", *token, "an existing ERC-20 (required outside 31337 and 1337)");
+    cmd->callback([c, artifacts, token] {
+      Session s(*c, false);
+      const std::uint64_t id = s.eth.chain_id();
+      const TokenChoice choice = choose_token(id, !token->empty());
+      Wallet& w = s.wallet(*c);
+      ArenaDeployment d;
+      d.chain_id = id;
+      d.token = choice == TokenChoice::kUseGiven
+                    ? parse_address(*token, "--token")
+                    : *w.transact(std::nullopt, artifact_bytecode(*artifacts, "MockToken"))
+                           .contract_address;
+      const Receipt r = w.transact(std::nullopt, artifact_bytecode(*artifacts, "ArenaTask"));
+      d.arena_task = *r.contract_address;
+      save(c->deployment, d, w.address(), r.block_number);
+      emit(*c,
+           {{"token", d.token.to_checksum()},
+            {"arenaTask", d.arena_task.to_checksum()},
+            {"chainId", id}},
+           "ArenaTask " + d.arena_task.to_checksum() + "\ntoken " + d.token.to_checksum() +
+               "\nwrote " + c->deployment);
+    });
+  }
+  {  // mint
+    auto* cmd = arena->add_subcommand("mint", "Mint MockToken (development chains only)");
+    auto to = std::make_shared<std::string>(), amount = std::make_shared<std::string>();
+    cmd->add_option("--to", *to, "recipient (default: the key's address)");
+    cmd->add_option("--amount", *amount, "base units")->required();
+    cmd->callback([c, to, amount] {
+      Session s(*c);
+      if (!is_development_chain(s.dep.chain_id))
+        throw std::runtime_error("mint is for MockToken on development chains only");
+      Wallet& w = s.wallet(*c);
+      const Address dest = to->empty() ? w.address() : parse_address(*to, "--to");
+      const Receipt r = w.transact(s.dep.token, erc20::mint(dest, parse_u256(*amount, "--amount")));
+      emit(*c, {{"txHash", to_hex(r.tx_hash)}}, "minted " + *amount + " to " + dest.to_checksum());
+    });
+  }
+  {  // create-task
+    auto* cmd = arena->add_subcommand(
+        "create-task", "Create an Arena task and fund its pool (approves the token first)");
+    struct Args {
+      std::string pool, min_node, min_validator, base_hash, base_dir, eval_hash, eval_file;
+      std::uint64_t submit = 3600, commit = 1800, reveal = 1800;
+      std::uint16_t k = 3, gamma = 5000, ratio = 5000, tolerance = 1000, slash = 5000,
+                    commission = 5000;
+    };
+    auto a = std::make_shared<Args>();
+    cmd->add_option("--reward-pool", a->pool, "pool in token base units")->required();
+    cmd->add_option("--min-node-stake", a->min_node, "training nodes' minimum stake")->required();
+    cmd->add_option("--min-validator-stake", a->min_validator, "validators' minimum stake")
+        ->required();
+    cmd->add_option("--submit-window", a->submit, "seconds")->capture_default_str();
+    cmd->add_option("--commit-window", a->commit, "seconds")->capture_default_str();
+    cmd->add_option("--reveal-window", a->reveal, "seconds")->capture_default_str();
+    cmd->add_option("--k", a->k, "validators per submission (1..8)")->capture_default_str();
+    cmd->add_option("--gamma-bps", a->gamma, "nodes/validators split (contracts/README.md)")
+        ->capture_default_str();
+    cmd->add_option("--rank-ratio-bps", a->ratio, "geometric ratio over ranks")
+        ->capture_default_str();
+    cmd->add_option("--tolerance-bps", a->tolerance, "relative distance of zero agreement")
+        ->capture_default_str();
+    cmd->add_option("--slash-bps", a->slash, "slash of an unrevealed commit")
+        ->capture_default_str();
+    cmd->add_option("--max-commission-bps", a->commission, "highest delegate commission")
+        ->capture_default_str();
+    cmd->add_option("--base-model", a->base_dir, "base model directory (hashed like an adapter)");
+    cmd->add_option("--base-model-hash", a->base_hash, "or its bytes32");
+    cmd->add_option("--eval-set", a->eval_file, "evaluation set file (keccak256 of its bytes)");
+    cmd->add_option("--eval-set-hash", a->eval_hash, "or its bytes32");
+    cmd->callback([c, a] {
+      Session s(*c);
+      Wallet& w = s.wallet(*c);
+      ArenaTaskParams p;
+      p.token = s.dep.token;
+      p.reward_pool = parse_u256(a->pool, "--reward-pool");
+      p.min_node_stake = parse_u256(a->min_node, "--min-node-stake");
+      p.min_validator_stake = parse_u256(a->min_validator, "--min-validator-stake");
+      p.submit_window = a->submit;
+      p.commit_window = a->commit;
+      p.reveal_window = a->reveal;
+      p.validators_per_submission = a->k;
+      p.gamma_bps = a->gamma;
+      p.rank_ratio_bps = a->ratio;
+      p.tolerance_bps = a->tolerance;
+      p.slash_bps = a->slash;
+      p.max_commission_bps = a->commission;
+      p.base_model_hash = hash_of(a->base_hash, a->base_dir);
+      p.eval_set_hash = hash_of(a->eval_hash, a->eval_file);
+      ensure_allowance(s, w, p.reward_pool);
+      const Receipt r = w.transact(s.dep.arena_task, arena::create_task(p));
+      const U256 id = arena::task_id_from_receipt(r, s.dep.arena_task);
+      emit(*c, {{"taskId", id.to_dec()}, {"txHash", to_hex(r.tx_hash)}},
+           "created Arena task " + id.to_dec());
+    });
+  }
+  {  // stake
+    auto* cmd = arena->add_subcommand(
+        "stake", "Stake as a training node or a validator (approves the token first)");
+    auto task = std::make_shared<std::string>(), amount = std::make_shared<std::string>(),
+         role = std::make_shared<std::string>();
+    auto commission = std::make_shared<std::uint64_t>(0);
+    task_opt(cmd, *task);
+    cmd->add_option("--role", *role, "node or validator")
+        ->required()
+        ->check(CLI::IsMember({"node", "validator"}));
+    cmd->add_option("--amount", *amount, "base units")->required();
+    cmd->add_option("--commission-bps", *commission,
+                    "what you keep of your delegators' share (fixed by the first stake)")
+        ->capture_default_str();
+    cmd->callback([c, task, amount, role, commission] {
+      Session s(*c);
+      Wallet& w = s.wallet(*c);
+      const U256 t = parse_u256(*task, "--task"), n = parse_u256(*amount, "--amount");
+      ensure_allowance(s, w, n);
+      const ArenaRole r = *role == "node" ? ArenaRole::Node : ArenaRole::Validator;
+      const Receipt rc = w.transact(s.dep.arena_task, arena::stake(t, r, n, *commission));
+      const ArenaParticipant p = s.contract().participant(t, w.address());
+      emit(*c, {{"role", *role}, {"stake", p.stake.to_dec()}, {"txHash", to_hex(rc.tx_hash)}},
+           "staked " + n.to_dec() + " as " + *role + "; own stake now " + p.stake.to_dec());
+    });
+  }
+  {  // submit
+    auto* cmd = arena->add_subcommand(
+        "submit", "Hash an adapter directory, publish it to a directory store, submit it");
+    auto task = std::make_shared<std::string>(), adapter = std::make_shared<std::string>(),
+         store = std::make_shared<std::string>();
+    task_opt(cmd, *task);
+    cmd->add_option("--adapter", *adapter, "PEFT adapter directory")->required();
+    cmd->add_option("--store", *store, "directory store validators read from")->required();
+    cmd->callback([c, task, adapter, store] {
+      Session s(*c);
+      Wallet& w = s.wallet(*c);
+      const U256 t = parse_u256(*task, "--task");
+      const PublishedAdapter pub = publish_adapter(*adapter, *store);
+      const Receipt r = w.transact(s.dep.arena_task, arena::submit(t, pub.hash, pub.uri));
+      const ArenaParticipant p = s.contract().participant(t, w.address());
+      emit(*c,
+           {{"adapterHash", to_hex(pub.hash)},
+            {"uri", pub.uri},
+            {"submission", p.submission},
+            {"txHash", to_hex(r.tx_hash)}},
+           "submitted " + to_hex(pub.hash) + " as submission " + std::to_string(p.submission) +
+               " (" + pub.uri + ")");
+    });
+  }
+  {  // delegate / undelegate
+    for (bool add : {true, false}) {
+      auto* cmd = arena->add_subcommand(
+          add ? "delegate" : "undelegate",
+          add ? "Delegate to a staked node or validator (approves the token first)"
+              : "Take back delegated tokens (while open, or once finalized)");
+      auto task = std::make_shared<std::string>(), to = std::make_shared<std::string>(),
+           amount = std::make_shared<std::string>();
+      task_opt(cmd, *task);
+      cmd->add_option("--to", *to, "the delegate's address")->required();
+      cmd->add_option("--amount", *amount, "base units")->required();
+      cmd->callback([c, task, to, amount, add] {
+        Session s(*c);
+        Wallet& w = s.wallet(*c);
+        const U256 t = parse_u256(*task, "--task"), n = parse_u256(*amount, "--amount");
+        const Address d = parse_address(*to, "--to");
+        if (add) ensure_allowance(s, w, n);
+        const Receipt r = w.transact(s.dep.arena_task,
+                                     add ? arena::delegate(t, d, n) : arena::undelegate(t, d, n));
+        const U256 now = s.contract().delegation_of(t, d, w.address());
+        emit(*c, {{"delegation", now.to_dec()}, {"txHash", to_hex(r.tx_hash)}},
+             std::string(add ? "delegated " : "undelegated ") + n.to_dec() + "; delegation to " +
+                 d.to_checksum() + " now " + now.to_dec());
+      });
+    }
+  }
+  {  // close / draw / finalize / claim / withdraw: one task id, one transaction
+    struct Simple {
+      const char* name;
+      const char* help;
+      Bytes (*encode)(const U256&);
+    };
+    for (const Simple& sc : {
+             Simple{"close", "Close the submissions (anyone, after the window)",
+                    arena::close_submissions},
+             Simple{"draw", "Draw the assignments (anyone, two blocks after close)",
+                    arena::draw_assignments},
+             Simple{"finalize", "Settle the task (anyone, after the reveal window)",
+                    arena::finalize},
+             Simple{"claim", "Claim rewards (and the creator's leftover)", arena::claim},
+             Simple{"withdraw", "Withdraw your own stake (once finalized)", arena::withdraw},
+         }) {
+      auto* cmd = arena->add_subcommand(sc.name, sc.help);
+      auto task = std::make_shared<std::string>();
+      task_opt(cmd, *task);
+      const std::string name = sc.name;
+      auto encode = sc.encode;
+      cmd->callback([c, task, name, encode] {
+        Session s(*c);
+        Wallet& w = s.wallet(*c);
+        const U256 t = parse_u256(*task, "--task");
+        const U256 before = erc20::balance_of(s.eth, s.dep.token, w.address());
+        const Receipt r = w.transact(s.dep.arena_task, encode(t));
+        const U256 got = erc20::balance_of(s.eth, s.dep.token, w.address()) - before;
+        json j = {{"txHash", to_hex(r.tx_hash)}, {"blockNumber", r.block_number}};
+        std::string text = name + " done in tx " + to_hex(r.tx_hash);
+        if (name == "claim" || name == "withdraw") {
+          j["received"] = got.to_dec();
+          text = name + ": received " + got.to_dec();
+        }
+        if (name == "draw" || name == "close") {
+          const ArenaTaskInfo ti = s.contract().get_task(t);
+          j["phase"] = to_string(ti.phase);
+          text += "; task now " + to_string(ti.phase);
+        }
+        emit(*c, j, text);
+      });
+    }
+  }
+  {  // commit / reveal (a validator by hand; the daemon of a later session does it by itself)
+    auto* commit = arena->add_subcommand(
+        "commit",
+        "Commit your scores of your assigned submissions (salts saved to --state before sending)");
+    auto task = std::make_shared<std::string>(), scores = std::make_shared<std::string>(),
+         state = std::make_shared<std::string>();
+    task_opt(commit, *task);
+    commit
+        ->add_option("--scores", *scores,
+                     "JSON object {\"<submission>\": <mean loss>, ...}; only assigned ones count")
+        ->required();
+    commit->add_option("--state", *state, "file that keeps the scores and salts for `reveal`")
+        ->required();
+    commit->callback([c, task, scores, state] {
+      Session s(*c);
+      Wallet& w = s.wallet(*c);
+      const U256 t = parse_u256(*task, "--task");
+      if (fs::exists(*state))
+        throw std::runtime_error(*state +
+                                 " exists: a commit was already prepared for it (run "
+                                 "`murmur arena reveal`, or remove it to start over)");
+      std::ifstream in(*scores);
+      if (!in) throw std::runtime_error("cannot read --scores " + *scores);
+      const json given = json::parse(in);
+      ArenaTaskContract ct = s.contract();
+      std::vector<std::uint64_t> subs, fixed;
+      std::vector<Hash32> salts, commitments;
+      json saved = json::array();
+      for (const auto& [key, loss] : given.items()) {
+        const std::uint64_t sub = std::stoull(key);
+        const auto who = ct.assignees(t, sub);
+        if (std::find(who.begin(), who.end(), w.address()) == who.end()) continue;
+        const std::uint64_t score = score_of(loss.get<double>());
+        const Hash32 salt = random_salt();
+        subs.push_back(sub);
+        fixed.push_back(score);
+        salts.push_back(salt);
+        commitments.push_back(arena_score_commitment(t, sub, w.address(), score, salt));
+        saved.push_back({{"submission", sub}, {"score", score}, {"salt", to_hex(salt)}});
+      }
+      if (subs.empty())
+        throw std::runtime_error("none of the submissions in " + *scores + " is assigned to " +
+                                 w.address().to_checksum());
+      write_durably(
+          *state,
+          {{"task", t.to_dec()}, {"validator", w.address().to_checksum()}, {"entries", saved}});
+      const Receipt r = w.transact(s.dep.arena_task, arena::commit_scores(t, subs, commitments));
+      emit(*c, {{"committed", subs}, {"txHash", to_hex(r.tx_hash)}},
+           "committed " + std::to_string(subs.size()) + " scores; salts in " + *state);
+    });
+    auto* reveal =
+        arena->add_subcommand("reveal", "Reveal the scores committed with `commit` (--state)");
+    auto rstate = std::make_shared<std::string>();
+    reveal->add_option("--state", *rstate, "the file `commit` wrote")->required();
+    reveal->callback([c, rstate] {
+      Session s(*c);
+      Wallet& w = s.wallet(*c);
+      std::ifstream in(*rstate);
+      if (!in) throw std::runtime_error("cannot read --state " + *rstate);
+      const json j = json::parse(in);
+      const U256 t = parse_u256(j.at("task").get<std::string>(), "task in --state");
+      std::vector<std::uint64_t> subs, scores;
+      std::vector<Hash32> salts;
+      for (const auto& e : j.at("entries")) {
+        subs.push_back(e.at("submission").get<std::uint64_t>());
+        scores.push_back(e.at("score").get<std::uint64_t>());
+        salts.push_back(hash_from_hex(e.at("salt").get<std::string>()));
+      }
+      const Receipt r = w.transact(s.dep.arena_task, arena::reveal_scores(t, subs, scores, salts));
+      emit(*c, {{"revealed", subs}, {"txHash", to_hex(r.tx_hash)}},
+           "revealed " + std::to_string(subs.size()) + " scores");
+    });
+  }
+  {  // status
+    auto* cmd = arena->add_subcommand(
+        "status", "Show a task, its submissions (with results once finalized) and one address");
+    auto task = std::make_shared<std::string>(), who = std::make_shared<std::string>();
+    task_opt(cmd, *task);
+    cmd->add_option("--who", *who, "address to show (default: the key's, if a key is given)");
+    cmd->callback([c, task, who] {
+      Session s(*c);
+      ArenaTaskContract ct = s.contract();
+      const U256 t = parse_u256(*task, "--task");
+      const ArenaTaskInfo ti = ct.get_task(t);
+      json j = {{"task", t.to_dec()},
+                {"phase", to_string(ti.phase)},
+                {"creator", ti.creator.to_checksum()},
+                {"pool", ti.pool.to_dec()},
+                {"creatorBalance", ti.creator_balance.to_dec()},
+                {"taskStake", ct.task_stake(t).to_dec()},
+                {"nodes", ti.node_count},
+                {"validators", ti.validator_count},
+                {"delegations", ti.delegation_count},
+                {"submitDeadline", ti.submit_deadline},
+                {"commitDeadline", ti.commit_deadline},
+                {"revealDeadline", ti.reveal_deadline},
+                {"k", ti.validators_per_submission},
+                {"gammaBps", ti.gamma_bps},
+                {"rankRatioBps", ti.rank_ratio_bps},
+                {"toleranceBps", ti.tolerance_bps},
+                {"slashBps", ti.slash_bps}};
+      std::string text = "Arena task " + t.to_dec() + ": " + to_string(ti.phase) + ", pool " +
+                         ti.pool.to_dec() + ", " + std::to_string(ti.node_count) + " nodes, " +
+                         std::to_string(ti.validator_count) + " validators, " +
+                         std::to_string(ti.submission_count) + " submissions";
+      json subs = json::array();
+      const auto nodes = ct.submissions(t);
+      for (std::size_t i = 0; i < nodes.size(); ++i) {
+        const ArenaParticipant p = ct.participant(t, nodes[i]);
+        json e = {{"submission", i},
+                  {"node", nodes[i].to_checksum()},
+                  {"adapterHash", to_hex(p.adapter_hash)},
+                  {"uri", p.adapter_uri}};
+        text += "\n  #" + std::to_string(i) + " " + nodes[i].to_checksum() + " " +
+                to_hex(p.adapter_hash).substr(0, 12) + "…";
+        if (ti.phase == ArenaPhase::Finalized) {
+          const ArenaResult r = ct.result_of(t, i);
+          e["result"] = result_json(r);
+          text += r.rank ? " rank " + std::to_string(*r.rank) + ", consensus loss " +
+                               std::to_string(static_cast<double>(*r.consensus) /
+                                              static_cast<double>(kArenaScoreScale)) +
+                               ", reward " + r.reward.to_dec()
+                         : " no consensus, no reward";
+        }
+        subs.push_back(e);
+      }
+      j["submissions"] = subs;
+      std::optional<Address> addr;
+      if (!who->empty())
+        addr = parse_address(*who, "--who");
+      else if (!c->key_file.empty() || std::getenv(kKeyEnvVar))
+        addr = s.wallet(*c).address();
+      if (addr) {
+        const ArenaParticipant p = ct.participant(t, *addr);
+        const U256 reward = ct.reward_of(t, *addr);
+        j["who"] = {{"address", addr->to_checksum()}, {"role", to_string(p.role)},
+                    {"stake", p.stake.to_dec()},      {"delegated", p.delegated.to_dec()},
+                    {"claimable", reward.to_dec()},   {"commissionBps", p.commission_bps}};
+        text += "\n" + addr->to_checksum() + ": " + to_string(p.role) + ", own stake " +
+                p.stake.to_dec() + ", delegated to it " + p.delegated.to_dec() + ", claimable " +
+                reward.to_dec();
+      }
+      emit(*c, j, text);
+    });
+  }
+}
+
+}  // namespace murmur::cli
