@@ -1,6 +1,9 @@
 #include "murmur/client/node_loop.hpp"
 
+#include "chain_participant.hpp"
+#include "murmur/chain/errors.hpp"
 #include "murmur/client/secagg_node.hpp"
+#include "murmur/client/update_source.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -105,7 +108,8 @@ NodeLoopReport run_node(NodeClient& client, const chain::PrivateKey& key,
   }
 
   NodeLoopReport report;
-  std::set<std::uint64_t> uploaded, voted;  // rounds already handled (one attempt each)
+  std::unique_ptr<ChainParticipant> on_chain;  // AllianceTaskV2: the node's own chain calls
+  std::set<std::uint64_t> uploaded, voted;     // rounds already handled (one attempt each)
   std::optional<std::uint64_t> first_round;
   std::pair<std::uint64_t, int> last_state{0, -1};
   auto last_change = std::chrono::steady_clock::now();
@@ -132,11 +136,34 @@ NodeLoopReport run_node(NodeClient& client, const chain::PrivateKey& key,
     if (options.max_rounds > 0 && round - *first_round >= options.max_rounds) return report;
 
     RoundContext ctx(client, info);
+    if (options.chain && !on_chain)
+      on_chain = std::make_unique<ChainParticipant>(
+          *options.chain, key, options.domain.verifying_contract, info.task_id());
+    // AllianceTaskV2, a proposer: its update persisted, its hash committed on chain, then the
+    // upload (murmurd refuses a hash other than the committed one).
+    const auto propose_on_chain = [&](std::uint64_t r) {
+      auto update = on_chain->update_for(
+          r, [&] { return trainer(ctx); }, info.parameters());
+      if (!update) {
+        ++report.skipped;
+        say("no update for round " + std::to_string(r));
+        return;
+      }
+      const FloatUpdate values(update->values, options.dtype);
+      const DigestedUpdate source(values);
+      on_chain->commit_update(r, *source.digest());
+      const auto res = client.upload_update(info.task_id(), r, source, update->num_samples, signer);
+      ++report.uploads;
+      say("committed update hash " + chain::to_hex(res.update_hash) + " on chain and uploaded " +
+          std::to_string(res.total_bytes) + " bytes for round " + std::to_string(r));
+    };
     try {
       if (info.stage() == wire::STAGE_UPLOADING && info.role() == wire::ROLE_PROPOSER &&
           !uploaded.count(round)) {
         uploaded.insert(round);
-        if (auto update = trainer(ctx)) {
+        if (on_chain) {
+          propose_on_chain(round);
+        } else if (auto update = trainer(ctx)) {
           const auto r = client.upload_update(info.task_id(), round, update->values, options.dtype,
                                               update->num_samples, signer);
           ++report.uploads;
@@ -181,7 +208,17 @@ NodeLoopReport run_node(NodeClient& client, const chain::PrivateKey& key,
       }
       if (info.stage() == wire::STAGE_VOTING && info.role() == wire::ROLE_VOTER &&
           !voted.count(round)) {
-        if (const auto candidate = hash_of(info.candidate_model_hash())) {
+        const auto candidate = hash_of(info.candidate_model_hash());
+        if (candidate && on_chain && on_chain->candidate_posted(round)) {
+          const auto model = client.fetch_model(*candidate);
+          if (const auto score = on_chain->score(round, *candidate, model, ctx)) {
+            voted.insert(round);
+            on_chain->commit_vote(round, *score);
+            ++report.votes;
+            say("committed a hidden vote on " + chain::to_hex(*candidate) + " (score " +
+                std::to_string(*score) + " bps)");
+          }
+        } else if (candidate && !on_chain) {
           voted.insert(round);
           const auto model = client.fetch_model(*candidate);
           const Verdict v = vote_rule(ctx, model);
@@ -191,9 +228,16 @@ NodeLoopReport run_node(NodeClient& client, const chain::PrivateKey& key,
               chain::to_hex(*candidate) + " (loss " + std::to_string(v.loss) + ")");
         }
       }
+      if (on_chain && on_chain->revealing()) {
+        const auto [reveals, closed] = on_chain->tick(say);
+        report.reveals += reveals;
+        report.finalized += closed;
+      }
     } catch (const ServerError& e) {
       if (e.code() == wire::ERR_NOT_REGISTERED) throw;
       say(std::string("refused: ") + e.what());
+    } catch (const chain::ChainError& e) {  // a refused or failed chain call costs this step
+      say(std::string("chain: ") + e.what());
     }
     std::this_thread::sleep_for(options.poll);
   }

@@ -5,6 +5,14 @@
 // advertise stage opens, so murmurd's [secagg] advertise_seconds must cover training) — as a
 // voter fetch the candidate model and vote on it by a rule. Ends when the task closes, after a
 // number of rounds, or when the server's round stops moving for too long.
+//
+// On AllianceTaskV2 (NodeLoopOptions::chain set; issue 16) the node makes its own chain calls:
+// a proposer persists its update, commits its hash on chain (commitUpdate) and only then uploads
+// it; a voter fetches the candidate, checks it is the one posted on chain, evaluates the global
+// model and the candidate on its own held-out rows (the Evaluator) into a graded score
+// (chain::graded_score), persists the score and a random salt, commits the hidden vote
+// (commitVote) and reveals it once the commit phase is over (revealVote); murmurd never carries
+// the vote. Any node may close a round nobody closed (finalizeRound).
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -63,6 +71,22 @@ VoteRule rms_step_rule(double max_rms_step = 1.0);
 /// is not parameters x 4 bytes.
 Trainer updates_from_files(const std::filesystem::path& path, std::uint64_t num_samples);
 
+/// A voter's evaluation of a model (RoundInfo.parameters floats) on its own held-out rows: the
+/// mean loss (finite, ≥ 0). AllianceTaskV2 voters score graded_score(loss(global),
+/// loss(candidate)).
+using Evaluator = std::function<double(RoundContext&, std::span<const float> model)>;
+
+/// A node's own calls on AllianceTaskV2 (the contract is NodeLoopOptions::domain's
+/// verifying_contract, the task RoundInfo.task_id).
+struct ChainCalls {
+  std::string rpc_url;              ///< e.g. http://127.0.0.1:8545
+  std::filesystem::path state_dir;  ///< committed updates and vote salts (created if missing)
+  Evaluator evaluator;              ///< required for voting
+  /// Close a round (finalizeRound) that can be closed and that nobody closed for this long;
+  /// negative: never (murmurd, or any other node, does it).
+  std::chrono::milliseconds finalize_after{5000};
+};
+
 struct NodeLoopOptions {
   std::uint64_t chain_id = 31337;
   chain::Eip712Domain domain;           ///< the task contract's EIP-712 domain
@@ -70,12 +94,14 @@ struct NodeLoopOptions {
   std::chrono::milliseconds poll{250};  ///< round polling interval
   std::uint64_t max_rounds = 0;  ///< stop after this many rounds have ended (0: until closed)
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(10)};  ///< give up if nothing changes
-  bool register_first = true;  ///< Register before the first round request
+  bool register_first = true;       ///< Register before the first round request
+  std::optional<ChainCalls> chain;  ///< set: the task runs on AllianceTaskV2
 };
 
 struct NodeLoopReport {
   std::uint64_t rounds_seen = 0, uploads = 0, votes = 0, skipped = 0;
-  bool closed = false;  ///< the task closed (STAGE_CLOSED)
+  std::uint64_t reveals = 0, finalized = 0;  ///< AllianceTaskV2: votes revealed, rounds closed
+  bool closed = false;                       ///< the task closed (STAGE_CLOSED)
 };
 
 /// Runs the loop described above with `key` as the node's chain key. Server refusals of an

@@ -1,0 +1,249 @@
+// A node's own calls on AllianceTaskV2 (chain_participant.hpp).
+#include "chain_participant.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "murmur/chain/errors.hpp"
+#include "murmur/chain/median_settlement.hpp"
+#include "murmur/chain/v2_commitments.hpp"
+
+namespace murmur::client {
+namespace {
+
+using chain::V2RoundState;
+
+/// Writes `bytes` to `file` durably: a temporary file, fsync, rename, fsync of the directory.
+void write_durably(const std::filesystem::path& file, std::span<const std::uint8_t> bytes) {
+  const auto tmp = file.string() + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(errno));
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const auto n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n <= 0) {
+      ::close(fd);
+      throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(errno));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0)
+    throw std::runtime_error("cannot sync " + tmp + ": " + std::strerror(errno));
+  std::filesystem::rename(tmp, file);
+  const int dir = ::open(file.parent_path().c_str(), O_RDONLY | O_DIRECTORY);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+}
+
+chain::Hash32 random_salt() {
+  std::random_device rd;  // /dev/urandom on Linux
+  chain::Hash32 salt{};
+  for (std::size_t i = 0; i < salt.size(); i += 4) {
+    const std::uint32_t w = rd();
+    std::memcpy(salt.data() + i, &w, 4);
+  }
+  return salt;
+}
+
+bool reverted_with(const chain::RevertError& e, std::initializer_list<const char*> names) {
+  for (const char* n : names)
+    if (e.error_name() == n) return true;
+  return false;
+}
+
+std::uint64_t unix_now() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+}  // namespace
+
+ChainParticipant::ChainParticipant(const ChainCalls& calls, const chain::PrivateKey& key,
+                                   const chain::Address& contract, std::uint64_t task_id)
+    : calls_(calls),
+      rpc_(calls.rpc_url),
+      eth_(rpc_, &chain::alliance_v2::errors()),
+      wallet_(eth_, key),
+      contract_(eth_, contract),
+      task_(task_id) {
+  if (calls_.state_dir.empty())
+    throw std::runtime_error(
+        "AllianceTaskV2 needs a state directory for the node's committed updates and vote salts");
+  std::filesystem::create_directories(calls_.state_dir);
+  // Votes of an earlier run: committed on chain, not yet revealed → reveal them.
+  const std::string prefix = "vote-" + task_.to_dec() + "-";
+  for (const auto& entry : std::filesystem::directory_iterator(calls_.state_dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0 || entry.path().extension() != ".json") continue;
+    const std::uint64_t round = std::stoull(name.substr(prefix.size()));
+    std::ifstream in(entry.path());
+    const auto j = nlohmann::json::parse(in, nullptr, false);
+    if (j.is_discarded()) continue;
+    const auto e = contract_.entry_of(task_, chain::U256(round), wallet_.address());
+    if (e.commitment == chain::Hash32{} || e.revealed) continue;
+    pending_[round] = {j.at("score").get<int>(),
+                       chain::hash_from_hex(j.at("salt").get<std::string>()), std::nullopt};
+  }
+}
+
+std::filesystem::path ChainParticipant::vote_file(std::uint64_t round) const {
+  return calls_.state_dir / ("vote-" + task_.to_dec() + "-" + std::to_string(round) + ".json");
+}
+
+std::filesystem::path ChainParticipant::update_file(std::uint64_t round) const {
+  return calls_.state_dir / ("update-" + task_.to_dec() + "-" + std::to_string(round) + ".f32");
+}
+
+std::uint64_t ChainParticipant::next_block_time() {
+  const auto b = eth_.raw("eth_getBlockByNumber", nlohmann::json::array({"latest", false}));
+  return std::max(chain::quantity_u64(b.at("timestamp")) + 1, unix_now());
+}
+
+std::optional<TrainedUpdate> ChainParticipant::update_for(
+    std::uint64_t round, const std::function<std::optional<TrainedUpdate>()>& train,
+    std::uint64_t parameters) {
+  const auto file = update_file(round);
+  if (std::filesystem::exists(file)) {  // layout: u64 num_samples (LE), then the f32 values
+    std::ifstream in(file, std::ios::binary);
+    TrainedUpdate u;
+    u.values.resize(static_cast<std::size_t>(parameters));
+    in.read(reinterpret_cast<char*>(&u.num_samples), 8);
+    in.read(reinterpret_cast<char*>(u.values.data()),
+            static_cast<std::streamsize>(u.values.size() * 4));
+    if (in.gcount() != static_cast<std::streamsize>(u.values.size() * 4))
+      throw std::runtime_error(file.string() +
+                               " does not hold this round's update: remove it "
+                               "only if its hash was never committed on chain");
+    return u;
+  }
+  auto u = train();
+  if (!u) return u;
+  std::vector<std::uint8_t> bytes(8 + u->values.size() * 4);
+  std::memcpy(bytes.data(), &u->num_samples, 8);
+  std::memcpy(bytes.data() + 8, u->values.data(), u->values.size() * 4);
+  write_durably(file, bytes);
+  return u;
+}
+
+void ChainParticipant::commit_update(std::uint64_t round, const chain::Hash32& hash) {
+  const chain::U256 r(round);
+  const auto e = contract_.entry_of(task_, r, wallet_.address());
+  if (e.commitment == hash) return;  // an earlier run committed it
+  if (e.commitment != chain::Hash32{})
+    throw std::runtime_error("this node committed update hash " + chain::to_hex(e.commitment) +
+                             " for round " + std::to_string(round) + ", not " +
+                             chain::to_hex(hash) + ": not uploading another update");
+  wallet_.transact(contract_.address(), chain::alliance_v2::commit_update(task_, r, hash));
+}
+
+std::optional<int> ChainParticipant::score(std::uint64_t round, const chain::Hash32& candidate_hash,
+                                           std::span<const float> candidate, RoundContext& ctx) {
+  if (!calls_.evaluator)
+    throw std::runtime_error("an AllianceTaskV2 voter needs an evaluator of its held-out rows");
+  const auto r = contract_.get_round(task_, chain::U256(round));
+  if (r.state == V2RoundState::Proposing) return std::nullopt;  // not posted yet
+  if (r.state != V2RoundState::Voting)
+    throw std::runtime_error("round " + std::to_string(round) + " is " + chain::to_string(r.state) +
+                             " on chain: no vote to cast");
+  if (r.model_hash != candidate_hash) return chain::kMinScore;  // not the posted candidate
+  for (float v : candidate)
+    if (!std::isfinite(v)) return chain::kMinScore;
+  const double before = calls_.evaluator(ctx, ctx.global_model());
+  const double after = calls_.evaluator(ctx, candidate);
+  if (!std::isfinite(after)) return chain::kMinScore;
+  return chain::graded_score(before, after);
+}
+
+bool ChainParticipant::candidate_posted(std::uint64_t round) {
+  return contract_.get_round(task_, chain::U256(round)).state != V2RoundState::Proposing;
+}
+
+void ChainParticipant::commit_vote(std::uint64_t round, int score) {
+  const chain::U256 r(round);
+  const auto file = vote_file(round);
+  PendingVote v;
+  if (std::filesystem::exists(file)) {  // an earlier run chose them: keep its commitment
+    std::ifstream in(file);
+    const auto j = nlohmann::json::parse(in);
+    v.score = j.at("score").get<int>();
+    v.salt = chain::hash_from_hex(j.at("salt").get<std::string>());
+  } else {
+    v.score = score;
+    v.salt = random_salt();
+    const std::string text =
+        nlohmann::json{{"round", round}, {"score", v.score}, {"salt", chain::to_hex(v.salt)}}
+            .dump();
+    write_durably(file, {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
+  }
+  const auto e = contract_.entry_of(task_, r, wallet_.address());
+  if (e.commitment == chain::Hash32{}) {
+    const auto c = chain::vote_commitment(task_, r, wallet_.address(), v.score, {}, v.salt);
+    wallet_.transact(contract_.address(), chain::alliance_v2::commit_vote(task_, r, c));
+  }
+  if (!e.revealed) pending_[round] = v;
+}
+
+std::pair<std::uint64_t, std::uint64_t> ChainParticipant::tick(
+    const std::function<void(const std::string&)>& say) {
+  std::uint64_t reveals = 0, closed = 0;
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    const std::uint64_t round = it->first;
+    PendingVote& v = it->second;
+    const chain::U256 r(round);
+    const auto info = contract_.get_round(task_, r);
+    if (info.state != V2RoundState::Voting) {  // closed (or never reached voting)
+      say("round " + std::to_string(round) + " is " + chain::to_string(info.state) +
+          " on chain; the vote is no longer pending");
+      it = pending_.erase(it);
+      continue;
+    }
+    const std::uint64_t now = next_block_time();
+    const auto entry = contract_.entry_of(task_, r, wallet_.address());
+    if (!entry.revealed) {
+      const bool open = now > info.commit_deadline || info.vote_commits == info.voter_count;
+      if (open && now <= info.reveal_deadline) {
+        try {
+          wallet_.transact(contract_.address(),
+                           chain::alliance_v2::reveal_vote(task_, r, v.score, {}, v.salt));
+          ++reveals;
+          say("revealed score " + std::to_string(v.score) + " for round " + std::to_string(round));
+        } catch (const chain::RevertError& e) {
+          if (!reverted_with(e, {"TooEarly", "AlreadyRevealed"})) throw;
+        }
+      }
+      ++it;
+      continue;
+    }
+    // Revealed: close the round if it can be closed and nobody did for a while.
+    const bool commits_over = now > info.commit_deadline || info.vote_commits == info.voter_count;
+    const bool closable =
+        now > info.reveal_deadline || (commits_over && info.reveals == info.vote_commits);
+    if (calls_.finalize_after.count() >= 0 && closable) {
+      const auto t = std::chrono::steady_clock::now();
+      if (!v.closable_since) v.closable_since = t;
+      if (t - *v.closable_since >= calls_.finalize_after) {
+        try {
+          wallet_.transact(contract_.address(), chain::alliance_v2::finalize_round(task_));
+          ++closed;
+          say("closed round " + std::to_string(round) + " on chain (finalizeRound)");
+        } catch (const chain::RevertError& e) {
+          if (!reverted_with(e, {"TooEarly", "WrongState"})) throw;
+        }
+      }
+    }
+    ++it;
+  }
+  return {reveals, closed};
+}
+
+}  // namespace murmur::client

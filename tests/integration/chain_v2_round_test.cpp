@@ -1,0 +1,310 @@
+// murmurd and `murmur node`'s loop on AllianceTaskV2 (issue 16), end to end on a real Hardhat node
+// (free loopback port) with a block every 250 ms (a thread calls evm_mine, as a chain's producer
+// would; Hardhat mines nothing by itself between transactions). Six nodes run
+// client::run_node in threads: proposers persist their update, commit its hash on chain and
+// upload it; voters evaluate the global model and the candidate on their own held-out rows,
+// commit a hidden graded score and reveal it; murmurd opens the rounds, draws the roles, posts
+// the candidate with the included bitmap and closes the rounds. Each round's bookings on chain
+// must equal chain::settle_median_round over the scores the voters revealed.
+//
+// The acceptance test of the issue's "a murmurd built to drop chosen votes cannot change a
+// round's outcome": murmurd has no entry point that carries a vote; built never to close a round
+// (ChainRounds::test_hooks().finalize = false) it cannot keep a revealed vote out either: the
+// voters close the round themselves and every revealed vote counts.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "chain/chain_fixture.hpp"
+#include "chain/v2_fixture.hpp"
+#include "chain_step.hpp"
+#include "murmur/chain/key_source.hpp"
+#include "murmur/chain/median_settlement.hpp"
+#include "murmur/client/node_keys.hpp"
+#include "murmur/client/node_loop.hpp"
+#include "murmur/server/server.hpp"
+#include "network.hpp"
+#include "state_store.hpp"
+
+namespace murmur::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using chain::U256;
+
+constexpr std::size_t kNodes = 6;
+constexpr std::uint64_t kParameters = 64;
+constexpr std::uint64_t kSeed = 16'016;
+
+struct ChainAccess {
+  std::function<chain::PrivateKey(std::mt19937_64&)> funded_key;
+  std::function<chain::Deployment(chain::Wallet&)> deploy;
+};
+
+class MurmurdOnV2 : public chain::testing::LocalChainTest {
+ protected:
+  ChainAccess chain_access();
+};
+
+/// Mines a block every `period` on its own connection until destroyed.
+class BlockProducer {
+ public:
+  BlockProducer(const std::string& url, std::chrono::milliseconds period)
+      : thread_([this, url, period] {
+          chain::RpcClient rpc(url);
+          while (!stop_) {
+            rpc.call("evm_mine", nlohmann::json::array());
+            std::this_thread::sleep_for(period);
+          }
+        }) {}
+  ~BlockProducer() {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+/// The task's "truth": what every node's data points to.
+float target(std::uint64_t j) {
+  return 0.5f * std::sin(0.37f * static_cast<float>(j));
+}
+float noise(std::uint64_t node, std::uint64_t j, std::uint64_t salt) {
+  return client::synthetic_value(kSeed + salt, node, j) * 0.2f;
+}
+
+/// Honest training: half way from the global model to the target, with the node's own noise.
+client::Trainer trainer(std::uint64_t node) {
+  return [node](client::RoundContext& ctx) -> std::optional<client::TrainedUpdate> {
+    const auto& g = ctx.global_model();
+    client::TrainedUpdate u;
+    u.num_samples = 10 + node;
+    for (std::uint64_t j = 0; j < g.size(); ++j)
+      u.values.push_back(0.5f * (target(j) - g[j]) + noise(node, j, 1));
+    return u;
+  };
+}
+
+/// The node's held-out rows: the target seen through its own noise; loss = mean squared error.
+client::Evaluator evaluator(std::uint64_t node) {
+  return [node](client::RoundContext&, std::span<const float> model) {
+    double sum = 0;
+    for (std::uint64_t j = 0; j < model.size(); ++j) {
+      const double d = static_cast<double>(model[j]) - (target(j) + noise(node, j, 2));
+      sum += d * d;
+    }
+    return sum / static_cast<double>(model.size());
+  };
+}
+
+struct TaskRun {
+  chain::Deployment dep;
+  U256 task;
+  std::vector<chain::PrivateKey> keys;
+  std::vector<chain::Address> addresses;
+  std::vector<client::NodeLoopReport> reports;
+  std::vector<std::string> failures;
+  server::RoundSnapshot end;
+};
+
+/// Creates the task, stakes and joins the nodes, runs murmurd and the six node loops until the
+/// task closes (or `limit`).
+TaskRun run_task(const ChainAccess& t, chain::EthClient& eth, const std::string& url,
+                 const TempDir& dir, std::uint64_t rounds, bool nodes_finalize) {
+  TaskRun run;
+  std::mt19937_64 rng(kSeed);
+  const chain::PrivateKey aggregator_key = t.funded_key(rng);
+  chain::Wallet creator(eth, t.funded_key(rng));
+  run.dep = t.deploy(creator);
+  chain::testing::V2TaskSpec spec;
+  spec.rounds = rounds;
+  spec.windows = {240, 240, 240, 240, 12, 60, 100'000};  // chain seconds (4 per wall second)
+  spec.quorum_bps = 5000;
+  spec.tolerance_bps = 1500;
+  run.task = chain::testing::create_v2_task(creator, run.dep, aggregator_key.address(), spec);
+  const std::uint64_t stakes[kNodes] = {300, 500, 200, 400, 700, 600};
+  for (std::size_t i = 0; i < kNodes; ++i) {
+    run.keys.push_back(client::derive_node_key(kKeySeed, i));
+    run.addresses.push_back(run.keys.back().address());
+    eth.raw("hardhat_setBalance",
+            nlohmann::json::array({run.addresses.back().to_lower_hex(),
+                                   U256::from_string("1000000000000000000000").to_quantity()}));
+    chain::Wallet w(eth, run.keys.back());
+    chain::testing::stake_and_join(creator, w, run.dep, run.task, U256(stakes[i]));
+  }
+
+  server::Config cfg = test_config(dir.path() / "data", kNodes, kParameters);
+  cfg.participants.clear();
+  cfg.task_id = run.task.to_u64();
+  cfg.chain_id = creator.chain_id();
+  cfg.contract = *run.dep.alliance_task_v2;
+  cfg.rounds = rounds;
+  cfg.proposer_bps = spec.proposer_bps;
+  cfg.quorum = 1;
+  cfg.upload_window = 40s;
+  server::ChainConfig chain_cfg;
+  chain_cfg.rpc_url = url;
+  chain_cfg.key_file = dir.path() / "aggregator.key";
+  chain::write_key_file(chain_cfg.key_file, aggregator_key);
+  cfg.chain = chain_cfg;
+
+  server::Server srv(cfg);  // opens round 1 and draws its roles (waits for the exit window)
+  srv.start();
+  run.reports.resize(kNodes);
+  run.failures.resize(kNodes);
+  std::vector<std::thread> nodes;
+  for (std::size_t i = 0; i < kNodes; ++i)
+    nodes.emplace_back([&, i] {
+      try {
+        client::NodeClient c(client_options(cfg, srv.curve_public_key()));
+        client::NodeLoopOptions o;
+        o.chain_id = cfg.chain_id;
+        o.domain.chain_id = cfg.chain_id;
+        o.domain.verifying_contract = cfg.contract;
+        o.poll = 100ms;
+        o.idle_timeout = 90s;
+        client::ChainCalls calls;
+        calls.rpc_url = url;
+        calls.state_dir = dir.path() / ("node-" + std::to_string(i));
+        calls.evaluator = evaluator(i);
+        calls.finalize_after = nodes_finalize ? 500ms : -1ms;
+        o.chain = calls;
+        run.reports[i] =
+            client::run_node(c, run.keys[i], o, trainer(i), client::rms_step_rule(), nullptr);
+      } catch (const std::exception& e) {
+        run.failures[i] = e.what();
+      }
+    });
+  run.end = wait_for_stage(srv, wire::STAGE_CLOSED, std::chrono::seconds(150));
+  for (auto& n : nodes) n.join();  // each ends when it sees the task closed
+  srv.stop();
+  return run;
+}
+
+/// Checks round `round`'s bookings on chain against settle_median_round over the revealed votes;
+/// `stakes` (frozen stakes at the round's start) and `pool` are advanced past the round.
+void expect_settled_as_the_rule(chain::EthClient& eth, const TaskRun& run, std::uint64_t round,
+                                std::uint64_t rounds_left, std::vector<U256>& stakes, U256& pool,
+                                std::size_t& revealed_votes) {
+  chain::AllianceTaskV2Contract c(eth, *run.dep.alliance_task_v2);
+  const U256 r(round);
+  const auto info = c.get_round(run.task, r);
+  ASSERT_EQ(info.state, chain::V2RoundState::Finalized) << "round " << round;
+  const auto task = c.get_task(run.task);
+  const auto members = c.members(run.task);
+  ASSERT_EQ(members, run.addresses);
+  const auto bitmap = c.included_of(run.task, r);
+  chain::MedianRoundInput in;
+  in.pool = pool;
+  in.rounds_left = rounds_left;
+  in.slash_bps = task.slash_bps;
+  in.quorum_bps = task.quorum_bps;
+  in.tolerance_bps = task.tolerance_bps;
+  std::size_t revealed = 0, voters = 0;
+  for (std::size_t i = 0; i < kNodes; ++i) {
+    chain::MedianNode n;
+    n.role = c.role_of(run.task, r, members[i]);
+    n.stake = stakes[i];
+    const auto e = c.entry_of(run.task, r, members[i]);
+    if (n.role == chain::Role::Proposer) {
+      const bool included = (bitmap[i >> 8] >> static_cast<unsigned>(i & 255)).bit(0);
+      n.proposer = included                          ? chain::ProposerStatus::Included
+                   : e.commitment != chain::Hash32{} ? chain::ProposerStatus::Excluded
+                                                     : chain::ProposerStatus::Absent;
+      EXPECT_EQ(n.proposer, chain::ProposerStatus::Included) << "round " << round << " node " << i;
+    } else {
+      ++voters;
+      n.voter = e.revealed                        ? chain::VoterStatus::Revealed
+                : e.commitment != chain::Hash32{} ? chain::VoterStatus::Unrevealed
+                                                  : chain::VoterStatus::Absent;
+      n.score = e.revealed ? e.score : 0;
+      revealed += e.revealed;
+      EXPECT_TRUE(e.revealed) << "round " << round << ": voter " << i << " did not reveal";
+      EXPECT_GT(e.score, 0) << "round " << round << ": the candidate moved toward the target";
+    }
+    in.nodes.push_back(n);
+  }
+  revealed_votes += revealed;
+  const auto want = chain::settle_median_round(in);
+  ASSERT_TRUE(want.quorum);
+  EXPECT_EQ(info.median, want.median) << "round " << round;
+  EXPECT_EQ(info.accepted, want.accepted);
+  EXPECT_EQ(info.paid, want.paid);
+  EXPECT_EQ(info.slashed, want.slashed);
+  EXPECT_EQ(info.reveals, revealed);
+  EXPECT_EQ(info.voter_count, voters);
+  std::map<chain::Address, U256> rewarded, slashed;
+  for (const auto& b : c.bookings(run.task, r, false)) rewarded[b.node] = b.amount;
+  for (const auto& b : c.bookings(run.task, r, true)) slashed[b.node] = b.amount;
+  for (std::size_t i = 0; i < kNodes; ++i) {
+    EXPECT_EQ(rewarded.count(members[i]) ? rewarded[members[i]] : U256(), want.reward[i])
+        << "round " << round << " node " << i;
+    EXPECT_EQ(slashed.count(members[i]) ? slashed[members[i]] : U256(), want.slash[i])
+        << "round " << round << " node " << i;
+    stakes[i] = stakes[i] - want.slash[i];
+  }
+  pool = want.pool_after;
+}
+
+ChainAccess MurmurdOnV2::chain_access() {
+  return {[this](std::mt19937_64& rng) { return funded_key(rng); },
+          [this](chain::Wallet& w) { return deploy_with_v2(w); }};
+}
+
+TEST_F(MurmurdOnV2, TwoRoundsEndToEndSettleAsTheMedianRule) {
+  chain::EthClient eth(*rpc_, &chain::alliance_v2::errors());
+  BlockProducer producer(url(), 250ms);
+  TempDir dir("murmur-chain-v2");
+  const TaskRun run = run_task(chain_access(), eth, url(), dir, 2, /*nodes_finalize=*/false);
+  for (std::size_t i = 0; i < kNodes; ++i) EXPECT_EQ(run.failures[i], "") << "node " << i;
+  ASSERT_EQ(run.end.stage, wire::STAGE_CLOSED) << run.end.last_outcome;
+
+  std::vector<U256> stakes = {U256(300), U256(500), U256(200), U256(400), U256(700), U256(600)};
+  U256 pool(1'000'000);
+  std::size_t revealed = 0;
+  expect_settled_as_the_rule(eth, run, 1, 2, stakes, pool, revealed);
+  expect_settled_as_the_rule(eth, run, 2, 1, stakes, pool, revealed);
+  std::uint64_t uploads = 0, votes = 0, reveals = 0, finalized = 0;
+  for (const auto& r : run.reports)
+    uploads += r.uploads, votes += r.votes, reveals += r.reveals, finalized += r.finalized;
+  EXPECT_EQ(reveals, revealed);
+  EXPECT_EQ(votes, revealed);
+  EXPECT_GE(uploads, 2u);
+  EXPECT_EQ(finalized, 0u);  // murmurd closed both rounds
+
+  // murmurd's records are the chain's: accepted rounds, the finalization transactions.
+  server::StateStore store(dir.path() / "data");
+  for (std::uint64_t round : {1, 2}) {
+    const auto rec = store.round_record(round);
+    ASSERT_TRUE(rec && rec->decision && rec->posting) << "round " << round;
+    EXPECT_EQ(rec->decision->outcome, server::RoundOutcome::kAccepted) << rec->decision->reason;
+    EXPECT_EQ(rec->posting->state, "finalized") << rec->posting->error;
+    EXPECT_NE(rec->posting->tx, chain::Hash32{});
+  }
+}
+
+TEST_F(MurmurdOnV2, AMurmurdThatNeverClosesARoundCannotKeepAVoteOut) {
+  chain::EthClient eth(*rpc_, &chain::alliance_v2::errors());
+  BlockProducer producer(url(), 250ms);
+  TempDir dir("murmur-chain-v2-adversarial");
+  server::ChainRounds::test_hooks().finalize = false;  // murmurd waits for anyone else
+  const TaskRun run = run_task(chain_access(), eth, url(), dir, 1, /*nodes_finalize=*/true);
+  server::ChainRounds::test_hooks().finalize = true;
+  for (std::size_t i = 0; i < kNodes; ++i) EXPECT_EQ(run.failures[i], "") << "node " << i;
+  ASSERT_EQ(run.end.stage, wire::STAGE_CLOSED) << run.end.last_outcome;
+  std::vector<U256> stakes = {U256(300), U256(500), U256(200), U256(400), U256(700), U256(600)};
+  U256 pool(1'000'000);
+  std::size_t revealed = 0;
+  expect_settled_as_the_rule(eth, run, 1, 1, stakes, pool, revealed);
+  std::uint64_t finalized = 0;
+  for (const auto& r : run.reports) finalized += r.finalized;
+  EXPECT_EQ(finalized, 1u) << "a voter closed the round";
+}
+
+}  // namespace
+}  // namespace murmur::testing
