@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <optional>
 
@@ -9,6 +10,10 @@
 #include "murmur/client/load.hpp"
 #include "murmur/client/node_keys.hpp"
 #include "murmur/client/node_loop.hpp"
+#include "murmur/kernels/backend.hpp"
+#include "murmur/model/evaluator.hpp"
+#include "murmur/model/idx.hpp"
+#include "murmur/model/labelled_tensor_file.hpp"
 
 namespace murmur::cli {
 namespace {
@@ -89,6 +94,49 @@ wire::DType dtype(const Connection& c) {
                              : wire::DTYPE_F32;
 }
 
+/// Held-out rows for an AllianceTaskV2 voter: an MLP (--mlp) scored on a labelled-tensor file or
+/// a slice of Fashion-MNIST, on the CPU backend.
+struct HeldOut {
+  std::string mlp, file, fashion_mnist;
+  std::size_t rows = 1000, offset = 0;
+};
+
+client::Evaluator held_out_evaluator(const HeldOut& h) {
+  if (h.mlp.empty() || (h.file.empty() == h.fashion_mnist.empty()))
+    throw std::runtime_error(
+        "an AllianceTaskV2 voter evaluates the candidate on its own held-out rows: pass --mlp "
+        "(the task's model, e.g. 784-128-10) and one of --held-out FILE.mlt or "
+        "--held-out-fashion-mnist test|train");
+  struct State {
+    std::unique_ptr<kernels::Backend> backend = kernels::make_cpu_backend();
+    model::LabelledSet data;
+    std::unique_ptr<model::BatchedMlpEvaluator> evaluator;
+  };
+  auto st = std::make_shared<State>();
+  model::LabelledSet all =
+      !h.file.empty()
+          ? model::read_labelled_tensors(h.file)
+          : model::load_fashion_mnist(h.fashion_mnist == "train" ? model::FashionMnistSplit::kTrain
+                                                                 : model::FashionMnistSplit::kTest);
+  const std::size_t begin = std::min(h.offset, all.rows());
+  const std::size_t end = std::min(all.rows(), begin + h.rows);
+  if (begin == end) throw std::runtime_error("--held-out-offset is past the held-out set's rows");
+  st->data.example_dims = all.example_dims;
+  st->data.classes = all.classes;
+  st->data.features.assign(all.features.begin() + static_cast<std::ptrdiff_t>(begin * all.cols()),
+                           all.features.begin() + static_cast<std::ptrdiff_t>(end * all.cols()));
+  st->data.labels.assign(all.labels.begin() + static_cast<std::ptrdiff_t>(begin),
+                         all.labels.begin() + static_cast<std::ptrdiff_t>(end));
+  st->evaluator = std::make_unique<model::BatchedMlpEvaluator>(
+      *st->backend, model::parse_mlp_shape(h.mlp), st->data, 1);
+  std::cout << "held-out rows: " << st->data.describe() << ", " << st->evaluator->describe()
+            << "\n";
+  return [st](client::RoundContext&, std::span<const float> model) {
+    const auto s = st->evaluator->evaluate(model).at(0);
+    return s.valid() ? s.mean_loss : std::numeric_limits<double>::infinity();
+  };
+}
+
 }  // namespace
 
 void add_node_command(CLI::App& app) {
@@ -100,6 +148,9 @@ void add_node_command(CLI::App& app) {
     long poll_ms = 250, idle_timeout_s = 600;
     double max_rms_step = 1.0;
     bool no_register = false;
+    std::string rpc, state_dir = "murmur-node-state";
+    long finalize_after_ms = 5000;
+    HeldOut held_out;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("node",
@@ -133,6 +184,26 @@ void add_node_command(CLI::App& app) {
                   "give up when the round does not move for this long")
       ->capture_default_str();
   cmd->add_flag("--no-register", a->no_register, "skip Register (the Curve key is already bound)");
+  cmd->add_option("--rpc", a->rpc,
+                  "AllianceTaskV2 (--contract): the JSON-RPC endpoint for this node's own chain "
+                  "calls (commitUpdate, commitVote, revealVote); the key must hold gas");
+  cmd->add_option("--state-dir", a->state_dir,
+                  "AllianceTaskV2: where committed updates and vote salts are kept across restarts")
+      ->capture_default_str();
+  cmd->add_option(
+         "--finalize-after-ms", a->finalize_after_ms,
+         "AllianceTaskV2: close a closable round nobody closed after this long (-1: never)")
+      ->capture_default_str();
+  cmd->add_option("--mlp", a->held_out.mlp,
+                  "AllianceTaskV2 voter: the task's MLP, e.g. 784-128-10");
+  cmd->add_option("--held-out", a->held_out.file,
+                  "AllianceTaskV2 voter: held-out rows as a labelled-tensor file (.mlt)");
+  cmd->add_option("--held-out-fashion-mnist", a->held_out.fashion_mnist,
+                  "AllianceTaskV2 voter: held-out rows from Fashion-MNIST's test or train split")
+      ->check(CLI::IsMember({"test", "train"}));
+  cmd->add_option("--held-out-rows", a->held_out.rows, "held-out rows used")->capture_default_str();
+  cmd->add_option("--held-out-offset", a->held_out.offset, "first held-out row used")
+      ->capture_default_str();
   cmd->callback([a] {
     const chain::PrivateKey key =
         a->seed ? client::derive_node_key(*a->seed, a->index)
@@ -150,6 +221,14 @@ void add_node_command(CLI::App& app) {
     lo.max_rounds = a->rounds;
     lo.idle_timeout = std::chrono::seconds(a->idle_timeout_s);
     lo.register_first = !a->no_register;
+    if (!a->rpc.empty()) {
+      client::ChainCalls calls;
+      calls.rpc_url = a->rpc;
+      calls.state_dir = a->state_dir;
+      calls.finalize_after = std::chrono::milliseconds(a->finalize_after_ms);
+      calls.evaluator = held_out_evaluator(a->held_out);
+      lo.chain = calls;
+    }
     const client::Trainer trainer = a->updates.empty()
                                         ? client::Trainer([](client::RoundContext&) {
                                             return std::optional<client::TrainedUpdate>();
@@ -159,6 +238,9 @@ void add_node_command(CLI::App& app) {
                                     client::rms_step_rule(a->max_rms_step), &std::cout);
     std::cout << "node " << key.address().to_checksum() << ": " << r.rounds_seen << " rounds, "
               << r.uploads << " uploads, " << r.votes << " votes"
+              << (lo.chain ? ", " + std::to_string(r.reveals) + " reveals, " +
+                                 std::to_string(r.finalized) + " rounds closed"
+                           : std::string())
               << (r.closed ? ", task closed" : "") << "\n";
   });
 }
