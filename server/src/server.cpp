@@ -170,13 +170,32 @@ Settlement Server::Impl::settlement_of(const RoundDecision& decision) const {
 
 void Server::Impl::finish_chain_step(const ChainStep& step) {
   store.record_posting(step.round, step.posting);
+  const auto now = Clock::now();
   if (step.posting.state == "failed") {
-    // A one-off failure (ChainRounds logged it): counted, not a streak.
-    faults.failed(Fault::kChainPosting, step.round, step.posting.error);
-    faults.passed(Fault::kChainPosting);
     metrics.fault(to_string(Fault::kChainPosting));
+    if (const auto line = faults.failed(Fault::kChainPosting, step.round, step.posting.error))
+      spdlog::error("round={} fault chain_posting: {}", step.round, *line);
     store.record_faults(step.round, faults.round_json(step.round));
+    // A round the contract opened stays open there until it is settled, and the next round
+    // cannot be opened before: the step is tried again (finalizeRound goes through the outbox,
+    // abandonRound and startRound read the chain first, so a retry never posts twice), with
+    // a growing pause, for as long as fault_limit_ms allows; then the round is left unsettled
+    // and the task goes on off chain.
+    const FaultStreak* streak = faults.streak(Fault::kChainPosting);
+    const bool opened = state.round == step.round && state.seed != chain::Hash32{};
+    if (opened && streak &&
+        (cfg.fault_limit.count() == 0 || now - streak->since < cfg.fault_limit)) {
+      const auto pause = std::chrono::milliseconds(
+          std::min<std::int64_t>(8000, 500LL << std::min<std::uint64_t>(streak->count, 4)));
+      settle_retry_at = now + pause;
+      metrics.fault_streak(to_string(Fault::kChainPosting), streak->seconds(now));
+      return;
+    }
   }
+  settle_retry_at.reset();
+  if (const auto line = faults.passed(Fault::kChainPosting))
+    spdlog::info("round={} fault chain_posting: {}", step.round, *line);
+  metrics.fault_streak(to_string(Fault::kChainPosting), 0);
   use_chain_stakes(step.next_stakes);  // before the next round draws its roles and groups
   advance(step.decision, step.next_seed);
   if (state.round == step.round + 1) record_seed(state.round, step.next_seed, step.open_error);
@@ -512,6 +531,11 @@ void Server::Impl::tick() {
     case wire::STAGE_FINALIZING:
       if (chain_rounds && chain_rounds->settling()) {  // settling on chain
         if (const auto step = chain_rounds->finished()) finish_chain_step(*step);
+      } else if (settle_retry_at) {  // the last chain step failed: try it again once paused
+        if (Clock::now() < *settle_retry_at) break;
+        settle_retry_at.reset();
+        if (const auto record = store.round_record(state.round); record && record->decision)
+          chain_rounds->settle(*record->decision, settlement_of(*record->decision));
       } else if (const auto record = store.round_record(state.round); record && record->decision) {
         end_round(*record->decision);  // resumed after the decision: settle it (again)
       } else {

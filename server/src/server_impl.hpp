@@ -198,6 +198,8 @@ struct Server::Impl {
     std::string reason;
   };
   std::optional<FaultEnd> fault_end;
+  /// [chain]: the chain step of the current round failed to post; it runs again at this time.
+  std::optional<Clock::time_point> settle_retry_at;
   Clock::time_point stage_started = Clock::now();
   std::map<chain::Address, Peer> peers;
   std::map<std::string, chain::Address> sessions;     // routing id -> address (curve off)

@@ -1,0 +1,600 @@
+#!/usr/bin/env python3
+"""Soak with chaos (docs/reliability.md, "Soak"): murmurd (CurveZMQ, [chain] on a local Hardhat
+node) runs a task of --rounds rounds for --nodes light nodes (soak_nodes processes, several nodes
+each) while faults are injected at seeded random times:
+
+  murmurd-kill   SIGKILL of murmurd; the supervisor here restarts it on the same data_dir
+  node-kill      SIGKILL of a random soak_nodes process (its nodes); restarted after 1-3 s
+  partition      the veth link to the nodes in a network namespace goes down for 2-5 s
+  relay-fault    on the fault-injecting TCP relay in front of one node group: delay (50-300 ms
+                 per read), a black hole (bytes held back) or connection resets (RST), 2-5 s
+  chain-outage   the JSON-RPC relay between murmurd and Hardhat refuses connections for 3-8 s
+  chain-kill     SIGKILL of the Hardhat node (only with --chain-kills; Hardhat 2's chain lives
+                 in memory and cannot come back with its state: see docs/reliability.md)
+
+After every round it checks, through soak_probe (state.db read-only, the spool, the chain):
+every update a node was told is committed is in state.db with the hash the node computed and its
+spool file hashes to it (else: lost); every ended round has a record with an outcome, and its
+posting agrees with the round's state on chain; murmurd's RSS and open fds; the data_dir's size.
+At the end every transaction murmurd sent is read back from the chain: a (method, round) sent
+twice is a duplicate posting. Writes report.json and prints it; exits 1 when a check failed.
+"""
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+CREATOR_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"  # Hardhat #0
+NETNS, VETH_H, VETH_N = "murmursoak", "msoak-h", "msoak-n"
+HOST_IP, NS_IP = "10.231.7.1", "10.231.7.2"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def log(msg):
+    print(f"[soak {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+class Relay:
+    """A TCP relay with injectable faults: 'ok', 'delay', 'blackhole', 'reset', 'down'."""
+
+    def __init__(self, loop, listen_host, listen_port, target_port):
+        self.loop, self.mode, self.conns = loop, "ok", set()
+        self.listen = (listen_host, listen_port)
+        self.target = target_port
+        self.server = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._client, listen_host, listen_port), loop).result()
+
+    async def _pipe(self, reader, writer):
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                while self.mode == "blackhole":
+                    await asyncio.sleep(0.05)
+                if self.mode == "delay":
+                    await asyncio.sleep(random.uniform(0.05, 0.3))
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError, asyncio.CancelledError):
+            pass
+        finally:
+            try:
+                writer.close()
+            except Exception:
+                pass
+
+    async def _client(self, reader, writer):
+        if self.mode in ("down", "reset"):
+            self._rst(writer)
+            return
+        try:
+            r2, w2 = await asyncio.open_connection("127.0.0.1", self.target)
+        except OSError:
+            self._rst(writer)
+            return
+        pair = (writer, w2)
+        self.conns.add(pair)
+        try:
+            await asyncio.gather(self._pipe(reader, w2), self._pipe(r2, writer))
+        finally:
+            self.conns.discard(pair)
+
+    @staticmethod
+    def _rst(writer):
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            except OSError:
+                pass
+        writer.close()
+
+    def set_mode(self, mode):
+        def apply():
+            self.mode = mode
+            if mode in ("reset", "down"):
+                for a, b in list(self.conns):
+                    self._rst(a)
+                    self._rst(b)
+        self.loop.call_soon_threadsafe(apply)
+
+
+class Soak:
+    def __init__(self, a):
+        self.a = a
+        self.rng = random.Random(a.seed)
+        self.out = os.path.abspath(a.out)
+        self.build = os.path.abspath(a.build_dir)
+        self.murmur = os.path.join(self.build, "cli", "murmur")
+        self.murmurd = os.path.join(self.build, "server", "murmurd")
+        self.nodes_bin = os.path.join(self.build, "tests", "soak_nodes")
+        self.probe_bin = os.path.join(self.build, "tests", "soak_probe")
+        self.stopping = False
+        self.murmurd_proc = None
+        self.faults = {k: 0 for k in ("murmurd-kill", "node-kill", "partition", "relay-fault",
+                                      "chain-outage", "chain-kill")}
+        self.failures = []
+        self.groups = {}  # index -> dict(proc, args, netns)
+        self.max_rss = 0
+        self.rss_samples, self.fd_samples, self.data_samples = [], [], []
+        self.longest_stall = 0.0
+        self.netns = False
+
+    # ---- processes -------------------------------------------------------------------------
+    def run(self, cmd, **kw):
+        return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+    def start_chain(self):
+        self.chain_env = dict(os.environ, MURMUR_CHAIN_DIR=os.path.join(self.out, "chain"),
+                              MURMUR_CHAIN_PORT=str(self.chain_port),
+                              MURMUR_DEPLOY_OUT=os.path.join(self.out, "deployment.json"))
+        subprocess.run(["bash", os.path.join(ROOT, "scripts", "chain.sh"), "start"], check=True,
+                       env=self.chain_env, cwd=ROOT)
+
+    def stop_chain(self):
+        subprocess.run(["bash", os.path.join(ROOT, "scripts", "chain.sh"), "stop"],
+                       env=self.chain_env, cwd=ROOT, capture_output=True)
+
+    def setup_task(self):
+        subprocess.run(["bash", os.path.join(ROOT, "scripts", "chain.sh"), "deploy"], check=True,
+                       env=self.chain_env, cwd=ROOT)
+        key = os.path.join(self.out, "creator.key")
+        with open(key, "w") as f:
+            f.write(CREATOR_KEY + "\n")
+        os.chmod(key, 0o600)
+        rpc = f"http://127.0.0.1:{self.chain_port}"
+        self.run([self.murmur, "simulate", "setup-chain", "--rpc", rpc, "--deployment",
+                  os.path.join(self.out, "deployment.json"), "--creator-key-file", key,
+                  "--nodes", str(self.a.nodes), "--seed", str(self.a.seed), "--rounds",
+                  str(self.a.rounds), "--stake", "1000", "--pool", "100000000", "--proposer-bps",
+                  str(self.a.proposer_bps), "--slash-bps", "0", "--shape", self.a.shape,
+                  "--out-dir", self.out])
+        env = {}
+        for line in open(os.path.join(self.out, "task.env")):
+            if "=" in line:
+                k, v = line.strip().split("=", 1)
+                env[k] = v
+        self.task = env
+
+    def write_config(self):
+        self.run([self.murmurd, "keygen", os.path.join(self.out, "server.key")])
+        self.round_port, self.register_port = free_port(), free_port()
+        self.metrics_port = free_port()
+        t = self.task
+        cfg = f"""[server]
+endpoint = "tcp://127.0.0.1:{self.round_port}"
+register_endpoint = "tcp://127.0.0.1:{self.register_port}"
+metrics_port = {self.metrics_port}
+data_dir = "data"
+curve = true
+curve_secret_key_file = "server.key"
+backend = "cpu"
+fault_limit_ms = {self.a.fault_limit_ms}
+
+[task]
+task_id = {t['TASK_ID']}
+chain_id = {t['CHAIN_ID']}
+contract = "{t['CONTRACT']}"
+parameters = {t['PARAMETERS']}
+rounds = {self.a.rounds}
+proposer_bps = {self.a.proposer_bps}
+participants = "participants.csv"
+initial_model = "initial.f32"
+
+[round]
+upload_seconds = {self.a.upload_seconds}
+vote_seconds = {self.a.vote_seconds}
+quorum = 1
+vote_quorum = 1
+
+[aggregation]
+rule = "trimmed-mean"
+beta = 0.1
+
+[chain]
+rpc_url = "http://127.0.0.1:{self.rpc_relay_port}"
+key_file = "creator.key"
+"""
+        with open(os.path.join(self.out, "murmurd.toml"), "w") as f:
+            f.write(cfg)
+
+    def supervise_murmurd(self):
+        logf = open(os.path.join(self.out, "murmurd.log"), "ab")
+        self.murmurd_starts = 0
+        while not self.stopping:
+            self.murmurd_proc = subprocess.Popen(
+                [self.murmurd, "--config", "murmurd.toml"], cwd=self.out, stdout=logf,
+                stderr=subprocess.STDOUT)
+            self.murmurd_starts += 1
+            rc = self.murmurd_proc.wait()
+            if self.stopping:
+                break
+            if rc == 0:
+                log("murmurd exited cleanly")
+                break
+            time.sleep(0.5)
+
+    def group_cmd(self, g):
+        n = self.a.nodes // self.a.groups
+        first = g * n
+        count = n if g < self.a.groups - 1 else self.a.nodes - first
+        host, rp, regp = "127.0.0.1", self.round_port, self.register_port
+        if g == 0 and self.netns:
+            host, rp, regp = HOST_IP, self.ns_round_port, self.ns_register_port
+        elif g == 1:
+            rp, regp = self.faulty_round_port, self.faulty_register_port
+        cmd = [self.nodes_bin, "--endpoint", f"tcp://{host}:{rp}", "--register-endpoint",
+               f"tcp://{host}:{regp}", "--server-key-file",
+               os.path.join(self.out, "server.key.pub"), "--journal",
+               os.path.join(self.out, f"journal-{g}.jsonl"), "--seed", str(self.a.seed),
+               "--first", str(first), "--count", str(count), "--chain-id",
+               self.task["CHAIN_ID"], "--contract", self.task["CONTRACT"], "--until-file",
+               os.path.join(self.out, "stop-nodes")]
+        if g == 0 and self.netns:
+            cmd = ["ip", "netns", "exec", NETNS] + cmd
+        return cmd
+
+    def start_group(self, g):
+        logf = open(os.path.join(self.out, f"nodes-{g}.log"), "ab")
+        self.groups[g] = subprocess.Popen(self.group_cmd(g), stdout=logf, stderr=subprocess.STDOUT)
+
+    # ---- network namespace -----------------------------------------------------------------
+    def setup_netns(self):
+        if os.geteuid() != 0 or not shutil.which("ip") or self.a.partitions == 0:
+            log("no network namespace (needs root and iproute2): partitions are skipped")
+            return
+        subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)
+        for cmd in (["ip", "netns", "add", NETNS],
+                    ["ip", "link", "add", VETH_H, "type", "veth", "peer", "name", VETH_N],
+                    ["ip", "link", "set", VETH_N, "netns", NETNS],
+                    ["ip", "addr", "add", f"{HOST_IP}/30", "dev", VETH_H],
+                    ["ip", "link", "set", VETH_H, "up"],
+                    ["ip", "netns", "exec", NETNS, "ip", "addr", "add", f"{NS_IP}/30", "dev",
+                     VETH_N],
+                    ["ip", "netns", "exec", NETNS, "ip", "link", "set", VETH_N, "up"],
+                    ["ip", "netns", "exec", NETNS, "ip", "link", "set", "lo", "up"]):
+            self.run(cmd)
+        self.netns = True
+
+    def teardown_netns(self):
+        if self.netns:
+            subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)
+            subprocess.run(["ip", "link", "del", VETH_H], capture_output=True)
+
+    # ---- observation -----------------------------------------------------------------------
+    def probe(self):
+        t = self.task
+        r = subprocess.run([self.probe_bin, "--data-dir", os.path.join(self.out, "data"), "--rpc",
+                            f"http://127.0.0.1:{self.chain_port}", "--contract", t["CONTRACT"],
+                            "--task", t["TASK_ID"]], capture_output=True, text=True, timeout=120)
+        try:
+            return json.loads(r.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            return {"error": r.stderr[-500:]}
+
+    def sample_process(self):
+        p = self.murmurd_proc
+        if not p or p.poll() is not None:
+            return
+        try:
+            with open(f"/proc/{p.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        rss = int(line.split()[1]) * 1024
+                        self.rss_samples.append(rss)
+                        self.max_rss = max(self.max_rss, rss)
+            self.fd_samples.append(len(os.listdir(f"/proc/{p.pid}/fd")))
+        except OSError:
+            pass
+
+    def journal(self):
+        committed, voted = {}, 0
+        for g in range(self.a.groups):
+            path = os.path.join(self.out, f"journal-{g}.jsonl")
+            if not os.path.exists(path):
+                continue
+            for line in open(path):
+                try:
+                    e = json.loads(line)
+                except ValueError:
+                    continue  # a line cut by SIGKILL: never acknowledged to the harness
+                if e["event"] == "committed":
+                    committed[(e["round"], e["address"].lower())] = e["hash"]
+                else:
+                    voted += 1
+        return committed, voted
+
+    def check_rounds(self, state, final=False):
+        """Checks every ended round once; returns the rounds checked."""
+        committed, _ = self.journal()
+        by_round = {r["round"]: r for r in state.get("rounds", [])}
+        current = state.get("round", 0)
+        closed = state.get("stage") == 5 or final
+        for rnd in range(self.checked + 1, current + (1 if closed else 0)):
+            rec = by_round.get(rnd)
+            if rec is None or not rec.get("outcome"):
+                if final:
+                    self.failures.append(f"round {rnd}: no record with an outcome")
+                    continue
+                return
+            if rec["posting"] in ("", None) and not final:
+                return  # not settled yet
+            on_server = {c["address"].lower(): c for c in rec["committed"]}
+            for (r, addr), h in committed.items():
+                if r != rnd:
+                    continue
+                c = on_server.get(addr)
+                if c is None or c["hash"] != h:
+                    self.lost.append(f"round {rnd} {addr}: acknowledged, not in state.db")
+                elif not c["spool_ok"]:
+                    self.lost.append(f"round {rnd} {addr}: spool bytes differ from the hash")
+            cs = rec.get("chain_state", -1)
+            post = rec["posting"]
+            agree = (post == "finalized" and cs == 2) or (post == "abandoned" and cs == 3) or \
+                    (post == "failed" and cs in (0, 1, 3, -1)) or (post == "" and final)
+            if rec.get("seed_source") == "local" and cs == 2:
+                agree = False
+            if not agree:
+                self.failures.append(f"round {rnd}: record posting '{post}' vs chain state {cs}")
+            self.rounds[rnd] = {"outcome": rec["outcome"], "reason": rec["reason"],
+                                "posting": post, "posting_error": rec.get("posting_error", ""),
+                                "chain_state": cs, "seed": rec.get("seed_source", ""),
+                                "committed": len(rec["committed"]), "faults": rec.get("faults")}
+            self.checked = rnd
+
+    # ---- chaos -----------------------------------------------------------------------------
+    def plan(self):
+        """Each fault gets a round (seeded, uniform over rounds 2 .. R-1): it is injected when
+        murmurd reaches that round, after a random 0-3 s, so the faults spread over the run
+        whatever its pace. Returns [(round, kind)], latest first (popped from the end)."""
+        kinds = (["murmurd-kill"] * self.a.murmurd_kills + ["node-kill"] * self.a.node_kills +
+                 ["partition"] * (self.a.partitions if self.netns else 0) +
+                 ["relay-fault"] * self.a.relay_faults + ["chain-outage"] * self.a.chain_outages +
+                 ["chain-kill"] * self.a.chain_kills)
+        last = max(2, self.a.rounds - 1)
+        plan = [(self.rng.randint(min(2, last), last), k) for k in kinds]
+        plan.sort(key=lambda e: -e[0])
+        return plan
+
+    def inject(self, kind):
+        rng = self.rng
+        if kind == "murmurd-kill":
+            p = self.murmurd_proc
+            if p and p.poll() is None:
+                os.kill(p.pid, signal.SIGKILL)
+        elif kind == "node-kill":
+            g = rng.randrange(self.a.groups)
+            p = self.groups[g]
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            time.sleep(rng.uniform(1, 3))
+            self.start_group(g)
+        elif kind == "partition":
+            self.run(["ip", "link", "set", VETH_H, "down"])
+            time.sleep(rng.uniform(2, 5))
+            self.run(["ip", "link", "set", VETH_H, "up"])
+        elif kind == "relay-fault":
+            mode = rng.choice(["delay", "blackhole", "reset"])
+            for r in (self.faulty_round, self.faulty_register):
+                r.set_mode(mode)
+            time.sleep(rng.uniform(2, 5))
+            for r in (self.faulty_round, self.faulty_register):
+                r.set_mode("ok")
+            kind = f"relay-fault ({mode})"
+        elif kind == "chain-outage":
+            self.rpc_relay.set_mode("down")
+            time.sleep(rng.uniform(3, 8))
+            self.rpc_relay.set_mode("ok")
+        elif kind == "chain-kill":
+            pid = int(open(os.path.join(self.out, "chain", "node.pid")).read().strip())
+            os.kill(pid, signal.SIGKILL)
+        self.faults[kind.split(" ")[0]] += 1
+        self.fault_log.append((round(time.time() - self.t0, 1), kind))
+        log(f"fault: {kind}")
+
+    # ---- chain scan ------------------------------------------------------------------------
+    def rpc(self, method, params):
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{self.chain_port}", body,
+                                     {"Content-Type": "application/json"})
+        return json.loads(urllib.request.urlopen(req, timeout=30).read())["result"]
+
+    def duplicate_postings(self):
+        """Every transaction from the aggregator to the task contract since the task was set up.
+        finalizeRound / abandonRound name their round: two of the same (selector, task, round)
+        is a posting sent twice, whether or not the second reverted. startRound names only the
+        task: one that reverted (RoundStillOpen) is a second start of an open round."""
+        contract = self.task["CONTRACT"].lower()
+        aggregator = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"  # Hardhat account #0
+        seen, dups, total = {}, [], 0
+        last = int(self.rpc("eth_blockNumber", []), 16)
+        for b in range(self.setup_block + 1, last + 1):
+            block = self.rpc("eth_getBlockByNumber", [hex(b), True])
+            for tx in block["transactions"]:
+                if (tx.get("to") or "").lower() != contract or tx["from"].lower() != aggregator:
+                    continue
+                total += 1
+                data = tx["input"]
+                if len(data) >= 138:
+                    key = (data[:10], data[10:74], data[74:138])  # selector, task, round
+                    if key in seen:
+                        dups.append({"selector": data[:10], "round": int(data[74:138], 16),
+                                     "blocks": [seen[key], b]})
+                    seen[key] = b
+                else:
+                    receipt = self.rpc("eth_getTransactionReceipt", [tx["hash"]])
+                    if int(receipt["status"], 16) == 0:
+                        dups.append({"selector": data[:10], "block": b, "reverted": True})
+        return total, dups
+
+    # ---- the run ---------------------------------------------------------------------------
+    def main(self):
+        a = self.a
+        os.makedirs(self.out, exist_ok=True)
+        for f in os.listdir(self.out):
+            p = os.path.join(self.out, f)
+            shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
+        self.t0 = time.time()
+        self.fault_log, self.lost, self.rounds, self.checked = [], [], {}, 0
+        self.chain_port = free_port()
+        loop = asyncio.new_event_loop()
+        threading.Thread(target=loop.run_forever, daemon=True).start()
+        try:
+            log(f"hardhat node on 127.0.0.1:{self.chain_port}")
+            self.start_chain()
+            log(f"task: {a.nodes} nodes staked and joined, shape {a.shape}")
+            self.setup_task()
+            self.setup_block = int(self.rpc("eth_blockNumber", []), 16)
+            self.rpc_relay_port = free_port()
+            self.rpc_relay = Relay(loop, "127.0.0.1", self.rpc_relay_port, self.chain_port)
+            self.write_config()
+            self.setup_netns()
+            self.faulty_round_port, self.faulty_register_port = free_port(), free_port()
+            self.faulty_round = Relay(loop, "127.0.0.1", self.faulty_round_port, self.round_port)
+            self.faulty_register = Relay(loop, "127.0.0.1", self.faulty_register_port,
+                                         self.register_port)
+            if self.netns:
+                self.ns_round_port, self.ns_register_port = free_port(), free_port()
+                Relay(loop, HOST_IP, self.ns_round_port, self.round_port)
+                Relay(loop, HOST_IP, self.ns_register_port, self.register_port)
+            sup = threading.Thread(target=self.supervise_murmurd, daemon=True)
+            sup.start()
+            time.sleep(2)
+            for g in range(a.groups):
+                self.start_group(g)
+            plan = self.plan()
+            log(f"{len(plan)} faults planned over {a.rounds} rounds")
+            next_fault = time.time() + self.rng.uniform(0, 3)
+            last_round, last_change = 0, time.time()
+            next_probe = time.time()
+            deadline = self.t0 + a.time_limit
+            state = {}
+            while time.time() < deadline:
+                self.sample_process()
+                if time.time() >= next_probe:
+                    state = self.probe()
+                    next_probe = time.time() + a.probe_seconds
+                    rnd = state.get("round", 0)
+                    if rnd != last_round:
+                        self.longest_stall = max(self.longest_stall, time.time() - last_change)
+                        last_round, last_change = rnd, time.time()
+                        self.data_samples.append((rnd, state.get("data_bytes", 0)))
+                        log(f"round {rnd} (stage {state.get('stage')}), rss "
+                            f"{self.max_rss >> 20} MiB max, fds {self.fd_samples[-1:]}")
+                    self.check_rounds(state)
+                    if state.get("stage") == 5:
+                        break
+                if plan and plan[-1][0] <= last_round and time.time() >= next_fault:
+                    self.inject(plan.pop()[1])
+                    next_fault = time.time() + self.rng.uniform(0, 3)
+                time.sleep(0.5)
+            self.longest_stall = max(self.longest_stall, time.time() - last_change)
+            state = self.probe()
+            self.check_rounds(state, final=state.get("stage") == 5)
+            total_tx, dups = self.duplicate_postings()
+        finally:
+            self.stopping = True
+            open(os.path.join(self.out, "stop-nodes"), "w").close()
+            for p in self.groups.values():
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+            if self.murmurd_proc and self.murmurd_proc.poll() is None:
+                self.murmurd_proc.terminate()
+                try:
+                    self.murmurd_proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    self.murmurd_proc.kill()
+            self.teardown_netns()
+            self.stop_chain()
+            loop.call_soon_threadsafe(loop.stop)
+        committed, votes = self.journal()
+        ended = len(self.rounds)
+        outcomes = {}
+        for r in self.rounds.values():
+            outcomes[r["outcome"]] = outcomes.get(r["outcome"], 0) + 1
+        failed = {n: r["reason"] for n, r in self.rounds.items() if r["outcome"] == "failed"}
+        unsettled = {n: r["posting_error"] for n, r in self.rounds.items()
+                     if r["posting"] == "failed"}
+        growth = None
+        if len(self.data_samples) >= 4:
+            (r0, b0), (r1, b1) = self.data_samples[1], self.data_samples[-1]
+            growth = (b1 - b0) / max(1, r1 - r0)
+        report = {
+            "command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M:%S UTC",
+                                                                 time.gmtime(self.t0)),
+            "seconds": round(time.time() - self.t0),
+            "nodes": a.nodes, "groups": a.groups, "parameters": int(self.task["PARAMETERS"]),
+            "rounds_planned": a.rounds, "rounds_recorded": ended,
+            "task_closed": state.get("stage") == 5, "outcomes": outcomes,
+            "faults_injected": self.faults, "fault_log": self.fault_log,
+            "murmurd_starts": getattr(self, "murmurd_starts", 0),
+            "rounds_failed": failed, "rounds_unsettled_on_chain": unsettled,
+            "updates_acknowledged": len(committed), "votes_acknowledged": votes,
+            "updates_lost": len(self.lost), "lost": self.lost[:20],
+            "chain_transactions": total_tx, "duplicate_postings": len(dups), "duplicates": dups,
+            "longest_stall_s": round(self.longest_stall, 1),
+            "murmurd_rss_max_mib": round(self.max_rss / 2**20, 1),
+            "murmurd_fds_first_last_max": [self.fd_samples[0] if self.fd_samples else None,
+                                           self.fd_samples[-1] if self.fd_samples else None,
+                                           max(self.fd_samples) if self.fd_samples else None],
+            "data_dir_bytes_per_round": growth,
+            "check_failures": self.failures[:50],
+        }
+        with open(os.path.join(self.out, "report.json"), "w") as f:
+            json.dump(report, f, indent=2)
+        print(json.dumps(report, indent=2))
+        ok = (not self.lost and not dups and not self.failures and ended >= a.min_rounds and
+              (self.max_rss == 0 or self.max_rss < a.rss_limit_mib * 2**20))
+        return 0 if ok else 1
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
+    p.add_argument("--out", default="/tmp/murmur-soak")
+    p.add_argument("--seed", type=int, default=21)
+    p.add_argument("--nodes", type=int, default=200)
+    p.add_argument("--groups", type=int, default=8, help="soak_nodes processes")
+    p.add_argument("--rounds", type=int, default=100)
+    p.add_argument("--min-rounds", type=int, default=0, help="fail with fewer rounds recorded")
+    p.add_argument("--shape", default="8-4-2", help="MLP widths of the task (its size D)")
+    p.add_argument("--proposer-bps", type=int, default=5000)
+    p.add_argument("--upload-seconds", type=float, default=6)
+    p.add_argument("--vote-seconds", type=float, default=4)
+    p.add_argument("--fault-limit-ms", type=int, default=30000)
+    p.add_argument("--murmurd-kills", type=int, default=20)
+    p.add_argument("--node-kills", type=int, default=50)
+    p.add_argument("--partitions", type=int, default=10)
+    p.add_argument("--relay-faults", type=int, default=10)
+    p.add_argument("--chain-outages", type=int, default=10)
+    p.add_argument("--chain-kills", type=int, default=0)
+    p.add_argument("--probe-seconds", type=float, default=3)
+    p.add_argument("--rss-limit-mib", type=int, default=1024)
+    p.add_argument("--time-limit", type=float, default=1800)
+    a = p.parse_args()
+    if a.min_rounds == 0:
+        a.min_rounds = a.rounds
+    sys.exit(Soak(a).main())
+
+
+if __name__ == "__main__":
+    main()
