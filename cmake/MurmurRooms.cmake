@@ -11,6 +11,7 @@ include_guard(GLOBAL)
 set(MURMUR_ROOM_LEVELS
     kernels=0 chain=0                     # arithmetic; keccak, secp256k1, ABI, RPC, outbox
     protocol=1 secagg=1 model=1 arena=1   # the wire; SecAgg+; MLP and validation; LLaMA + LoRA
+    shard=1                               # sharded aggregation: c10d rendezvous, Gloo/NCCL collectives
     server=2 client=2                     # murmurd; libmurmur-client
     sim=3 python=3                        # the simulator (runs murmurd in process); Python
     cli=4                                 # the `murmur` command

@@ -14,6 +14,8 @@ APT_PACKAGES=(
   clang libclang-rt-14-dev
   # CPU BLAS and model execution
   libopenblas-dev libtorch-dev
+  # c10d's ProcessGroupGloo headers (shard/: the Gloo collectives of sharded aggregation)
+  libgloo-dev
   # tokenising plain-text evaluation data (murmur-tokenize, its own process: see arena/README.md)
   libsentencepiece-dev sentencepiece
   # transport and messages

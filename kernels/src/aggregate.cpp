@@ -76,6 +76,37 @@ bool same_reduce(ColumnReduce a, ColumnReduce b) {
   return a.rule == b.rule && a.trim == b.trim && a.keep == b.keep;
 }
 
+/// Finiteness flags of every row over every range: a row is finite when no range saw a NaN or
+/// Inf in it (the ranges' counts of non-finite flags sum to 0). `extra` (this range's partial
+/// sums, e.g. a Gram matrix or norms) rides in the same reduction, summed in place.
+std::vector<bool> reduce_finite(RangeReducer* reducer, const std::vector<bool>& finite,
+                                std::vector<double>& extra) {
+  if (reducer == nullptr) return finite;
+  const std::size_t n = finite.size(), e = extra.size();
+  extra.resize(e + n);
+  for (std::size_t i = 0; i < n; ++i) extra[e + i] = finite[i] ? 0.0 : 1.0;
+  reducer->sum(extra);
+  std::vector<bool> all(n);
+  for (std::size_t i = 0; i < n; ++i) all[i] = extra[e + i] == 0.0;
+  extra.resize(e);
+  return all;
+}
+
+std::vector<bool> reduce_finite(RangeReducer* reducer, const std::vector<bool>& finite) {
+  std::vector<double> none;
+  return reduce_finite(reducer, finite, none);
+}
+
+/// Per-row sums over every range (norms, distances): summed in place when sharded.
+std::vector<double> reduce_sums(RangeReducer* reducer, std::vector<double> partial) {
+  if (reducer != nullptr) reducer->sum(partial);
+  return partial;
+}
+
+AggregationReport aggregate_impl(Backend& backend, const RowSource& source,
+                                 std::span<const double> sample_counts, const AggregationSpec& spec,
+                                 RangeReducer* reducer, std::span<float> out);
+
 }  // namespace
 
 const char* to_string(Verdict v) {
@@ -90,6 +121,24 @@ const char* to_string(Verdict v) {
 AggregationReport aggregate(Backend& backend, const RowSource& source,
                             std::span<const double> sample_counts, const AggregationSpec& spec,
                             std::span<float> out) {
+  return aggregate_impl(backend, source, sample_counts, spec, nullptr, out);
+}
+
+AggregationReport aggregate_range(Backend& backend, const RowSource& range,
+                                  std::span<const double> sample_counts,
+                                  const AggregationSpec& spec, RangeReducer& reducer,
+                                  std::span<float> out) {
+  return aggregate_impl(backend, range, sample_counts, spec, &reducer, out);
+}
+
+namespace {
+
+// One engine for both: with a reducer, `source` is one coordinate range of the rows and every
+// statistic that spans all coordinates (finiteness, norms, the Gram matrix, distances) is this
+// range's partial sum handed to reducer->sum before use.
+AggregationReport aggregate_impl(Backend& backend, const RowSource& source,
+                                 std::span<const double> sample_counts, const AggregationSpec& spec,
+                                 RangeReducer* reducer, std::span<float> out) {
   AggregationReport report;
   report.rule = describe(spec);
   const std::string& name = report.rule;
@@ -117,6 +166,7 @@ AggregationReport aggregate(Backend& backend, const RowSource& source,
   if (gram_first(spec)) {
     std::vector<bool> finite;
     std::vector<double> g = gram_checked(backend, source, finite);
+    finite = reduce_finite(reducer, finite, g);
     stats.resize(n);
     for (std::size_t i = 0; i < n; ++i) stats[i] = {finite[i], kNaN};  // norms: the Gram's
     if (std::all_of(finite.begin(), finite.end(), [](bool f) { return f; }))
@@ -128,17 +178,29 @@ AggregationReport aggregate(Backend& backend, const RowSource& source,
       const double total = std::accumulate(sample_counts.begin(), sample_counts.end(), 0.0);
       summed.resize(n);
       for (std::size_t i = 0; i < n; ++i) summed[i] = sample_counts[i] * 1.0 / total;
-      const std::vector<bool> finite = weighted_sum_checked(backend, source, summed, out);
+      const std::vector<bool> finite =
+          reduce_finite(reducer, weighted_sum_checked(backend, source, summed, out));
       stats.resize(n);
       for (std::size_t i = 0; i < n; ++i) stats[i] = {finite[i], kNaN};  // no clipping: unused
     } else if (const std::optional<ColumnReduce> cr = column_reduce_of(spec.rule, n)) {
-      const std::vector<bool> finite = coordinate_reduce_checked(backend, source, *cr, out);
+      const std::vector<bool> finite =
+          reduce_finite(reducer, coordinate_reduce_checked(backend, source, *cr, out));
       stats.resize(n);
       for (std::size_t i = 0; i < n; ++i) stats[i] = {finite[i], kNaN};  // norms unused here
       if (std::all_of(finite.begin(), finite.end(), [](bool f) { return f; })) reduced = cr;
     }
   }
-  if (stats.empty()) stats = row_stats(backend, source);
+  if (stats.empty()) {
+    stats = row_stats(backend, source);
+    if (reducer != nullptr) {
+      std::vector<bool> finite(n);
+      std::vector<double> norms(n);
+      for (std::size_t i = 0; i < n; ++i)
+        finite[i] = stats[i].finite, norms[i] = stats[i].squared_norm;
+      finite = reduce_finite(reducer, finite, norms);
+      for (std::size_t i = 0; i < n; ++i) stats[i] = {finite[i], norms[i]};
+    }
+  }
   report.passes = 1;
   std::vector<std::size_t> finite;
   for (std::size_t i = 0; i < n; ++i) {
@@ -162,7 +224,7 @@ AggregationReport aggregate(Backend& backend, const RowSource& source,
   if (!full_gram.empty()) gram = robust::Gram{m, std::move(full_gram)};  // step 1 made it
   const auto base_gram = [&]() -> const robust::Gram& {
     if (!gram) {
-      gram = robust::Gram{m, kernels::gram(backend, rows)};
+      gram = robust::Gram{m, reduce_sums(reducer, kernels::gram(backend, rows))};
       ++report.passes;
     }
     return *gram;
@@ -315,7 +377,7 @@ AggregationReport aggregate(Backend& backend, const RowSource& source,
   // 4. Diagnostics: every finite row's distance to the aggregate, and what the rule said.
   std::vector<double> distance(m, kNaN);
   if (spec.distances) {
-    const std::vector<double> d2 = squared_distances(backend, rows, out);
+    const std::vector<double> d2 = reduce_sums(reducer, squared_distances(backend, rows, out));
     ++report.passes;
     for (std::size_t t = 0; t < m; ++t) distance[t] = std::sqrt(d2[t]);
   }
@@ -354,4 +416,5 @@ AggregationReport aggregate(Backend& backend, const RowSource& source,
   return report;
 }
 
+}  // namespace
 }  // namespace murmur::kernels

@@ -62,4 +62,33 @@ AggregationReport aggregate(Backend& backend, const RowSource& source,
                             std::span<const double> sample_counts, const AggregationSpec& spec,
                             std::span<float> out);
 
+/// Sums the per-row statistics of a sharded aggregation across its coordinate ranges: each
+/// range holds every row restricted to its own contiguous columns, and a row's finiteness, squared
+/// norm, Gram entries and distance to the aggregate are sums over the ranges.
+class RangeReducer {
+ public:
+  virtual ~RangeReducer() = default;
+  /// Replaces `values` (this range's partial sums) by their element-wise sum over every range,
+  /// leaving the same bits on every range's caller (murmur::shard sums an allgather in range
+  /// order). Collective: every range makes the same calls, in the same order, with the same
+  /// length. Throws when the sum cannot be had (e.g. a peer is gone); aggregate_range passes
+  /// the exception on.
+  virtual void sum(std::span<double> values) = 0;
+};
+
+/// aggregate() for one coordinate range of the rows: `range` holds every row's columns of this
+/// range only, `out` receives this range's part of the aggregate (range.cols() floats). The
+/// statistics that span all coordinates (finiteness flags, squared norms, the FP64 Gram matrix,
+/// distances to the aggregate) are this range's partial sums handed to `reducer` before use, so
+/// every range takes the same decisions (rows dropped, selected, clipped; coefficients) from
+/// the same bits. Per-coordinate work (sums, coordinate-wise reductions) is aggregate()'s own,
+/// so ranges concatenated give aggregate()'s bits for the unclipped weighted mean and the
+/// coordinate-wise rules; statistics summed by range are a different association of FP64 sums
+/// than one pass over all columns. One range with a reducer that leaves its input as it is
+/// is aggregate() itself. Same preconditions and errors as aggregate().
+AggregationReport aggregate_range(Backend& backend, const RowSource& range,
+                                  std::span<const double> sample_counts,
+                                  const AggregationSpec& spec, RangeReducer& reducer,
+                                  std::span<float> out);
+
 }  // namespace murmur::kernels
