@@ -151,9 +151,9 @@ class Soak:
         subprocess.run(["bash", os.path.join(ROOT, "scripts", "chain.sh"), "stop"],
                        env=self.chain_env, cwd=ROOT, capture_output=True)
 
-    def setup_task(self):
+    def setup_task(self, quiet=False):
         subprocess.run(["bash", os.path.join(ROOT, "scripts", "chain.sh"), "deploy"], check=True,
-                       env=self.chain_env, cwd=ROOT)
+                       env=self.chain_env, cwd=ROOT, capture_output=quiet)
         key = os.path.join(self.out, "creator.key")
         with open(key, "w") as f:
             f.write(CREATOR_KEY + "\n")
@@ -403,8 +403,7 @@ key_file = "creator.key"
             time.sleep(rng.uniform(3, 8))
             self.rpc_relay.set_mode("ok")
         elif kind == "chain-kill":
-            pid = int(open(os.path.join(self.out, "chain", "node.pid")).read().strip())
-            os.kill(pid, signal.SIGKILL)
+            self.kill_chain()
         self.faults[kind.split(" ")[0]] += 1
         self.fault_log.append((round(time.time() - self.t0, 1), kind))
         log(f"fault: {kind}")
@@ -416,32 +415,77 @@ key_file = "creator.key"
                                      {"Content-Type": "application/json"})
         return json.loads(urllib.request.urlopen(req, timeout=30).read())["result"]
 
+    AGGREGATOR = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"  # Hardhat account #0
+
+    def journal_chain(self):
+        """Appends the transactions mined since the last call (from the aggregator to the task
+        contract: murmurd's postings) to the chain journal, with their receipt status. The
+        journal is what a killed Hardhat node is rebuilt from, and where duplicates are
+        counted."""
+        try:
+            last = int(self.rpc("eth_blockNumber", []), 16)
+            contract = self.task["CONTRACT"].lower()
+            for b in range(self.journal_block + 1, last + 1):
+                block = self.rpc("eth_getBlockByNumber", [hex(b), True])
+                for tx in block["transactions"]:
+                    if (tx.get("to") or "").lower() != contract:
+                        continue
+                    receipt = self.rpc("eth_getTransactionReceipt", [tx["hash"]])
+                    self.chain_journal.append({
+                        "from": tx["from"], "to": tx["to"], "input": tx["input"],
+                        "value": tx["value"], "gas": tx["gas"],
+                        "status": int(receipt["status"], 16)})
+                self.journal_block = b
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # the node is down: what it mined since is lost with it, as on a real chain
+
+    def kill_chain(self):
+        """SIGKILL of the Hardhat node. Hardhat 2 keeps its chain in memory and has no state
+        dump (no hardhat_dumpState / anvil_dumpState in 2.29), so the node comes back the way an
+        operator would bring back a lost devnet: a fresh node on the same port, the contracts
+        and the task set up again by the same deployer (same addresses, same task id), then
+        every journalled transaction of murmurd's sent again in order. Transactions mined after
+        the last journal read are lost with the node (a reorg, to murmurd); block hashes and
+        so round seeds differ from the first chain's."""
+        self.journal_chain()
+        pid = int(open(os.path.join(self.out, "chain", "node.pid")).read().strip())
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(self.rng.uniform(1, 3))
+        self.start_chain()
+        self.setup_task(quiet=True)
+        replayed = 0
+        for tx in self.chain_journal:
+            try:
+                self.rpc("eth_sendTransaction", [{"from": tx["from"], "to": tx["to"],
+                                                  "data": tx["input"], "value": tx["value"],
+                                                  "gas": tx["gas"]}])
+                replayed += 1
+            except (OSError, ValueError, KeyError, TypeError):
+                pass  # a transaction that reverted reverts again
+        self.journal_block = int(self.rpc("eth_blockNumber", []), 16)
+        log(f"hardhat node back: {replayed} of {len(self.chain_journal)} journalled transactions"
+            " sent again")
+
     def duplicate_postings(self):
-        """Every transaction from the aggregator to the task contract since the task was set up.
+        """Every transaction from the aggregator to the task contract, from the chain journal.
         finalizeRound / abandonRound name their round: two of the same (selector, task, round)
         is a posting sent twice, whether or not the second reverted. startRound names only the
         task: one that reverted (RoundStillOpen) is a second start of an open round."""
-        contract = self.task["CONTRACT"].lower()
-        aggregator = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"  # Hardhat account #0
+        self.journal_chain()
         seen, dups, total = {}, [], 0
-        last = int(self.rpc("eth_blockNumber", []), 16)
-        for b in range(self.setup_block + 1, last + 1):
-            block = self.rpc("eth_getBlockByNumber", [hex(b), True])
-            for tx in block["transactions"]:
-                if (tx.get("to") or "").lower() != contract or tx["from"].lower() != aggregator:
-                    continue
-                total += 1
-                data = tx["input"]
-                if len(data) >= 138:
-                    key = (data[:10], data[10:74], data[74:138])  # selector, task, round
-                    if key in seen:
-                        dups.append({"selector": data[:10], "round": int(data[74:138], 16),
-                                     "blocks": [seen[key], b]})
-                    seen[key] = b
-                else:
-                    receipt = self.rpc("eth_getTransactionReceipt", [tx["hash"]])
-                    if int(receipt["status"], 16) == 0:
-                        dups.append({"selector": data[:10], "block": b, "reverted": True})
+        for i, tx in enumerate(self.chain_journal):
+            if tx["from"].lower() != self.AGGREGATOR:
+                continue
+            total += 1
+            data = tx["input"]
+            if len(data) >= 138:
+                key = (data[:10], data[10:74], data[74:138])  # selector, task, round
+                if key in seen:
+                    dups.append({"selector": data[:10], "round": int(data[74:138], 16),
+                                 "journal": [seen[key], i]})
+                seen[key] = i
+            elif tx["status"] == 0:
+                dups.append({"selector": data[:10], "journal": i, "reverted": True})
         return total, dups
 
     # ---- the run ---------------------------------------------------------------------------
@@ -462,6 +506,7 @@ key_file = "creator.key"
             log(f"task: {a.nodes} nodes staked and joined, shape {a.shape}")
             self.setup_task()
             self.setup_block = int(self.rpc("eth_blockNumber", []), 16)
+            self.journal_block, self.chain_journal = self.setup_block, []
             self.rpc_relay_port = free_port()
             self.rpc_relay = Relay(loop, "127.0.0.1", self.rpc_relay_port, self.chain_port)
             self.write_config()
@@ -499,6 +544,7 @@ key_file = "creator.key"
                         log(f"round {rnd} (stage {state.get('stage')}), rss "
                             f"{self.max_rss >> 20} MiB max, fds {self.fd_samples[-1:]}")
                     self.check_rounds(state)
+                    self.journal_chain()
                     if state.get("stage") == 5:
                         break
                 if plan and plan[-1][0] <= last_round and time.time() >= next_fault:
