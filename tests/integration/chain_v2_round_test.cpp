@@ -20,9 +20,12 @@
 
 #include "chain/chain_fixture.hpp"
 #include "chain/v2_fixture.hpp"
+#include "chain_participant.hpp"
 #include "chain_step.hpp"
+#include "murmur/chain/keccak.hpp"
 #include "murmur/chain/key_source.hpp"
 #include "murmur/chain/median_settlement.hpp"
+#include "murmur/chain/v2_commitments.hpp"
 #include "murmur/client/node_keys.hpp"
 #include "murmur/client/node_loop.hpp"
 #include "murmur/server/server.hpp"
@@ -43,6 +46,11 @@ struct ChainAccess {
   std::function<chain::PrivateKey(std::mt19937_64&)> funded_key;
   std::function<chain::Deployment(chain::Wallet&)> deploy;
 };
+
+client::ChainCalls calls_for(client::ChainCalls c, const std::filesystem::path& state_dir) {
+  c.state_dir = state_dir;
+  return c;
+}
 
 class MurmurdOnV2 : public chain::testing::LocalChainTest {
  protected:
@@ -304,6 +312,121 @@ TEST_F(MurmurdOnV2, AMurmurdThatNeverClosesARoundCannotKeepAVoteOut) {
   std::uint64_t finalized = 0;
   for (const auto& r : run.reports) finalized += r.finalized;
   EXPECT_EQ(finalized, 1u) << "a voter closed the round";
+}
+
+}  // namespace
+}  // namespace murmur::testing
+
+namespace murmur::testing {
+namespace {
+
+// What a node must keep across a crash on AllianceTaskV2: a proposer's update (a second, different
+// Update for the round would be slashable equivocation) and a voter's score and salt (a committed
+// vote that is never revealed is slashed).
+TEST_F(MurmurdOnV2, ARestartedNodeKeepsItsUpdateAndStillReveals) {
+  chain::EthClient eth(*rpc_, &chain::alliance_v2::errors());
+  std::mt19937_64 rng(kSeed + 1);
+  chain::Wallet creator(eth, funded_key(rng));
+  chain::Wallet aggregator(eth, funded_key(rng));
+  const chain::Deployment dep = deploy_with_v2(creator);
+  const chain::Address v2 = *dep.alliance_task_v2;
+  chain::AllianceTaskV2Contract c(eth, v2);
+  chain::testing::V2TaskSpec spec;
+  spec.windows.exit = 600;
+  const U256 task = chain::testing::create_v2_task(creator, dep, aggregator.address(), spec);
+  std::vector<chain::PrivateKey> keys;
+  for (std::size_t i = 0; i < 8; ++i) {
+    keys.push_back(funded_key(rng));
+    chain::Wallet w(eth, keys.back());
+    chain::testing::stake_and_join(creator, w, dep, task, U256(100 + 50 * i));
+  }
+  // Open rounds until one has proposers and voters.
+  U256 round;
+  chain::V2RoundInfo r;
+  for (int attempt = 0;; ++attempt) {
+    ASSERT_LT(attempt, 6);
+    eth.raw("evm_increaseTime", nlohmann::json::array({601}));
+    chain::testing::mine(eth, 1);
+    round = chain::alliance_v2::opened_from_receipt(
+                aggregator.transact(v2, chain::alliance_v2::open_round(task)), v2)
+                .first;
+    chain::testing::mine(eth, 2);
+    aggregator.transact(v2, chain::alliance_v2::draw_roles(task));
+    r = c.get_round(task, round);
+    if (r.proposer_count >= 1 && r.voter_count >= 2) break;
+    eth.raw("evm_increaseTime", nlohmann::json::array({1300}));
+    chain::testing::mine(eth, 1);
+    aggregator.transact(v2, chain::alliance_v2::abandon_round(task));
+  }
+  std::vector<std::size_t> proposers, voters;
+  for (std::size_t i = 0; i < keys.size(); ++i)
+    (c.role_of(task, round, keys[i].address()) == chain::Role::Proposer ? proposers : voters)
+        .push_back(i);
+
+  TempDir dir("murmur-chain-v2-restart");
+  client::ChainCalls calls;
+  calls.rpc_url = url();
+  calls.evaluator = [](client::RoundContext&, std::span<const float>) { return 1.0; };
+  const std::uint64_t rd = round.to_u64();
+
+  // A proposer: the update it trained before the crash comes back; training is not called again.
+  calls.state_dir = dir.path() / "proposer";
+  const chain::PrivateKey& pk = keys[proposers[0]];
+  std::vector<std::size_t> included;
+  {
+    client::ChainParticipant before(calls, pk, v2, task.to_u64());
+    const auto u = before.update_for(
+        rd,
+        [] {
+          return std::optional<client::TrainedUpdate>({{1.0f, 2.0f, 3.0f}, 7});
+        },
+        3);
+    ASSERT_TRUE(u);
+  }
+  client::ChainParticipant after(calls, pk, v2, task.to_u64());
+  const auto again = after.update_for(
+      rd,
+      []() -> std::optional<client::TrainedUpdate> {
+        ADD_FAILURE() << "trained again after a restart";
+        return client::TrainedUpdate{{9.0f, 9.0f, 9.0f}, 1};
+      },
+      3);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->values, (std::vector<float>{1.0f, 2.0f, 3.0f}));
+  EXPECT_EQ(again->num_samples, 7u);
+  const chain::Hash32 h = chain::keccak256(std::string_view("update of the proposer"));
+  after.commit_update(rd, h);
+  after.commit_update(rd, h);  // already committed: nothing sent
+  EXPECT_THROW(after.commit_update(rd, chain::keccak256(std::string_view("another"))),
+               std::runtime_error);
+  for (std::size_t i = 0; i < keys.size(); ++i)
+    if (keys[i].address() == pk.address()) included.push_back(i);
+  eth.raw("evm_increaseTime", nlohmann::json::array({601}));
+  chain::testing::mine(eth, 1);
+  aggregator.transact(v2, chain::alliance_v2::post_candidate(
+                              task, round, chain::keccak256(std::string_view("candidate")),
+                              chain::participant_bitmap(included, keys.size())));
+
+  // Voters: the first commits, crashes before the reveal and comes back; the others commit.
+  calls.state_dir = dir.path() / "voter";
+  {
+    client::ChainParticipant before(calls, keys[voters[0]], v2, task.to_u64());
+    before.commit_vote(rd, 4321);
+    EXPECT_TRUE(before.revealing());
+  }
+  for (std::size_t k = 1; k < voters.size(); ++k) {
+    client::ChainParticipant other(calls_for(calls, dir.path() / ("v" + std::to_string(k))),
+                                   keys[voters[k]], v2, task.to_u64());
+    other.commit_vote(rd, 100);
+  }
+  client::ChainParticipant restarted(calls, keys[voters[0]], v2, task.to_u64());
+  ASSERT_TRUE(restarted.revealing()) << "the committed vote was not found again";
+  const auto [reveals, closed] = restarted.tick([](const std::string&) {});
+  EXPECT_EQ(reveals, 1u);
+  EXPECT_EQ(closed, 0u);
+  const auto e = c.entry_of(task, round, keys[voters[0]].address());
+  EXPECT_TRUE(e.revealed);
+  EXPECT_EQ(e.score, 4321);
 }
 
 }  // namespace
