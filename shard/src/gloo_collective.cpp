@@ -25,7 +25,7 @@ class GlooCollective final : public Collective {
     } catch (const std::exception& e) {
       throw CollectiveError("shard " + std::to_string(rank) + " of " + std::to_string(size) +
                             ": the Gloo process group did not form within " +
-                            std::to_string(timeout.count()) + " ms: " + e.what());
+                            std::to_string(timeout.count()) + " ms: " + reason(e));
     }
   }
 
@@ -50,7 +50,7 @@ class GlooCollective final : public Collective {
     } catch (const std::exception& e) {
       throw CollectiveError("shard " + std::to_string(rank_) + " of " + std::to_string(size_) +
                             ": Gloo allgather of " + std::to_string(len) +
-                            " doubles failed: " + e.what());
+                            " doubles failed: " + reason(e));
     }
   }
 

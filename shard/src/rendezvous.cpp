@@ -19,7 +19,7 @@ std::unique_ptr<Rendezvous::Impl> open_store(const std::string& host, std::uint1
   } catch (const std::exception& e) {
     throw CollectiveError(std::string("rendezvous: ") +
                           (server ? "cannot serve the store on " : "cannot reach the store at ") +
-                          host + ":" + std::to_string(port) + ": " + e.what());
+                          host + ":" + std::to_string(port) + ": " + reason(e));
   }
   return impl;
 }
@@ -51,7 +51,7 @@ void Rendezvous::set(const std::string& key, std::span<const std::uint8_t> value
   try {
     impl_->store->set(key, std::vector<std::uint8_t>(value.begin(), value.end()));
   } catch (const std::exception& e) {
-    throw CollectiveError("rendezvous: cannot set '" + key + "': " + e.what());
+    throw CollectiveError("rendezvous: cannot set '" + key + "': " + reason(e));
   }
 }
 
@@ -60,7 +60,7 @@ std::vector<std::uint8_t> Rendezvous::get(const std::string& key) {
     return impl_->store->get(key);
   } catch (const std::exception& e) {
     throw CollectiveError("rendezvous: '" + key + "' not set within " +
-                          std::to_string(impl_->timeout.count()) + " ms: " + e.what());
+                          std::to_string(impl_->timeout.count()) + " ms: " + reason(e));
   }
 }
 
@@ -80,7 +80,7 @@ bool Rendezvous::has(const std::string& key) {
   try {
     return impl_->store->check({key});
   } catch (const std::exception& e) {
-    throw CollectiveError("rendezvous: cannot read the store: " + std::string(e.what()));
+    throw CollectiveError("rendezvous: cannot read the store: " + std::string(reason(e)));
   }
 }
 
