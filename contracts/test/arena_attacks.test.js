@@ -324,6 +324,35 @@ describe("ArenaTask", function () {
     await expect(arena.finalize(taskId)).to.be.revertedWithCustomError(arena, "WrongPhase");
   });
 
+  it("bounds the participants and delegations a finalize has to pay", async function () {
+    const ctx = await loadFixture(fixture);
+    const { arena, token, signers } = ctx;
+    const taskId = await h.createArenaTask(ctx, { minNodeStake: 1n, minValidatorStake: 1n, submitWindow: 86400n });
+    const nodeCap = Number(await arena.MAX_NODES());
+    expect(nodeCap).to.equal(64);
+    for (let i = 0; i < nodeCap; ++i) {
+      await h.fundAndApprove(token, arena, signers[1 + i], 10n);
+      await arena.connect(signers[1 + i]).stake(taskId, h.ROLE.node, 1n, 0);
+    }
+    await h.fundAndApprove(token, arena, signers[66], 10n);
+    await expect(arena.connect(signers[66]).stake(taskId, h.ROLE.node, 1n, 0)).to.be.revertedWithCustomError(arena, "TaskFull");
+    // 16 delegators per delegate, 64 delegations per task.
+    const to = signers[1].address;
+    for (let i = 0; i < 16; ++i) {
+      await h.fundAndApprove(token, arena, signers[70 + i], 10n);
+      await arena.connect(signers[70 + i]).delegate(taskId, to, 1n);
+    }
+    await h.fundAndApprove(token, arena, signers[90], 100n);
+    await expect(arena.connect(signers[90]).delegate(taskId, to, 1n)).to.be.revertedWithCustomError(arena, "TooManyDelegators");
+    // A delegator that takes everything back frees its slot (while open).
+    await arena.connect(signers[70]).undelegate(taskId, to, 1n);
+    await arena.connect(signers[90]).delegate(taskId, to, 1n);
+    for (let i = 0; i < 48; ++i) await arena.connect(signers[90]).delegate(taskId, signers[2 + i].address, 1n);
+    expect((await arena.getTask(taskId)).delegationCount).to.equal(64n);
+    await expect(arena.connect(signers[90]).delegate(taskId, signers[60].address, 1n)).to.be.revertedWithCustomError(arena, "TooManyDelegations");
+    await arena.connect(signers[90]).delegate(taskId, signers[2].address, 1n); // an existing pair may grow
+  });
+
   it("a task with no submission or no validator returns its pool to the creator at close", async function () {
     const ctx = await loadFixture(fixture);
     const { arena, token, others, creator } = ctx;
