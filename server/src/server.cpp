@@ -317,6 +317,9 @@ void Server::Impl::publish_snapshot() {
 void Server::Impl::enter_uploading(std::uint64_t round, const chain::Hash32& global,
                                    const chain::Hash32& seed) {
   ingest.new_round();
+  // The spool files of two rounds back are complete (committed) or abandoned: their
+  // descriptors go (the previous round's may still be read back).
+  if (round > 2) spool.close_rounds_before(round - 1);
   faults.forget_before(round);
   state.round = round;
   state.global_model = global;

@@ -150,6 +150,23 @@ void Spool::discard(const Upload& u) {
   std::filesystem::remove(path);
 }
 
+void Spool::close_rounds_before(std::uint64_t round) {
+  std::lock_guard lock(mutex_);
+  for (auto it = fds_.begin(); it != fds_.end();) {
+    // spool/r<N>/<address>-<id>.bin
+    const std::string dir = std::filesystem::path(it->first).parent_path().filename().string();
+    const std::uint64_t n = dir.size() > 1 ? std::strtoull(dir.c_str() + 1, nullptr, 10) : 0;
+    if (n == 0 || n >= round) {
+      ++it;
+      continue;
+    }
+    unnamed_.erase(it->second.buffered);
+    ::close(it->second.buffered);
+    if (it->second.direct >= 0) ::close(it->second.direct);
+    it = fds_.erase(it);
+  }
+}
+
 chain::Hash32 Spool::store_model(std::span<const float> values) {
   const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(values.data()),
                                             values.size_bytes());

@@ -43,6 +43,11 @@ class Spool {
   chain::Hash32 hash_of(const Upload& upload) const;
   /// Closes the upload's file and removes it (a failed upload begins again from nothing).
   void discard(const Upload& upload);
+  /// Closes the descriptors of the upload files of rounds before `round` (their files stay):
+  /// open_upload keeps each file's two descriptors for its chunks, and without this every
+  /// upload ever received held them until murmurd exited (found by tests/soak: 2 per update,
+  /// EMFILE after ~10,000 updates). Loop thread only; no sync job of those rounds may be queued.
+  void close_rounds_before(std::uint64_t round);
   std::filesystem::path file(const Upload& upload) const;
 
   /// Stores `values` as little-endian f32 under their keccak-256; returns the hash.
