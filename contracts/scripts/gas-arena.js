@@ -3,8 +3,8 @@
 // test/arena_gas.test.js runs the same measurement and checks the per-transaction gas cap.
 // Every node and validator stakes a distinct amount, some with a delegator (SIZES); every
 // node submits; every validator commits and reveals a score near the truth for each of its
-// assigned submissions (one batch each), so every submission has a consensus and every validator
-// is paid: the costliest settlement.
+// assigned submissions (one batch each), so every submission has a consensus and every assigned
+// validator is paid: the costliest settlement. Every assignment is checked against the JS sampling.
 const hre = require("hardhat");
 const { ethers, network } = hre;
 const h = require("../test/helpersArena");
@@ -54,8 +54,21 @@ async function measure(n, m, k, d, offset = 0) {
   const close = await gasOf(arena.closeSubmissions(taskId));
   await h.mine(3);
   const draw = await gasOf(arena.drawAssignments(taskId));
+  // The contract's assignments, checked against the JS sampling (test/helpersArena.js#picks).
+  const seed = (await arena.getTask(taskId)).seed;
+  const cum = [];
+  let c = 0n;
+  for (const w of vals) {
+    const p = await arena.participant(taskId, w.address);
+    cum.push((c += p.stake + p.delegated));
+  }
   const assigned = new Map();
-  for (let s = 0; s < n; ++s) for (const v of await arena.assignees(taskId, s)) assigned.set(v, [...(assigned.get(v) ?? []), s]);
+  for (let s = 0; s < n; ++s) {
+    const got = await arena.assignees(taskId, s);
+    const want = h.picks(seed, s, cum, Math.min(k, m)).map((i) => vals[i].address);
+    if (got.join() !== want.join()) throw new Error(`assignees(${s}) ${got} differ from the JS sampling ${want}`);
+    for (const v of got) assigned.set(v, [...(assigned.get(v) ?? []), s]);
+  }
   const salt = ethers.id("gas salt");
   const score = (v, s) => 1_000_000n + 10_000n * BigInt(s) + BigInt(parseInt(v.slice(2, 6), 16) % 100);
   for (const w of vals) {
@@ -70,7 +83,9 @@ async function measure(n, m, k, d, offset = 0) {
   }
   await h.increase(Number(t.revealWindow) + 1);
   const finalize = await gasOf(arena.finalize(taskId, { gasLimit: TX_GAS_CAP }));
-  for (const w of [...nodes.slice(0, 3), ...vals.slice(0, 3)]) gas.claim.push(await gasOf(arena.connect(w).claim(taskId)));
+  // A validator the seed assigned nothing has nothing to claim.
+  for (const w of [...nodes.slice(0, 3), ...vals.slice(0, 3)])
+    if ((await arena.rewardOf(taskId, w.address)) > 0n) gas.claim.push(await gasOf(arena.connect(w).claim(taskId)));
   const entries = [...assigned.values()].reduce((a, s) => a + s.length, 0);
   return {
     n, m, k, entries, delegators: dels.length,

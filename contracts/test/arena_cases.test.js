@@ -116,6 +116,28 @@ describe("arena_cases.json (ArenaTask reward rule)", function () {
     expect(table.assignmentCases.length).to.be.greaterThan(20);
   });
 
+  it("assignments follow stake: inclusion frequency k·s/W over 4000 seeds (JS sampling = the contract's)", function () {
+    const { picks } = require("./helpersArena");
+    const stakes = [1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n, 10n].map((x) => x * 10n ** 18n);
+    const cum = [];
+    let c = 0n;
+    for (const x of stakes) cum.push((c += x));
+    const k = 3;
+    const count = stakes.map(() => 0);
+    const trials = 4000;
+    for (let i = 0; i < trials; ++i) {
+      const seed = ethers.keccak256(ethers.toUtf8Bytes(`freq ${i}`));
+      const p = picks(seed, i % 64, cum, k);
+      expect(new Set(p).size).to.equal(k);
+      for (const v of p) count[v] += 1;
+    }
+    const w = Number(c / 10n ** 18n);
+    stakes.forEach((s, i) => {
+      const expected = (trials * k * Number(s / 10n ** 18n)) / w; // k·s/W ≤ 0.55 < 1: no cap
+      expect(Math.abs(count[i] - expected), `validator ${i}: ${count[i]} vs ${expected}`).to.be.lessThan(0.15 * expected + 25);
+    });
+  });
+
   it("delegation split: Solidity library and JS model on every delegation case", async function () {
     for (const d of table.delegationCases) {
       const args = [BigInt(d.reward), BigInt(d.own), BigInt(d.commissionBps), d.delegations.map(BigInt)];
