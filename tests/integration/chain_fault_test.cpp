@@ -1,0 +1,218 @@
+// murmurd with [chain] when the chain's JSON-RPC endpoint goes down (docs/reliability.md,
+// "Faults are visible"): murmurd reaches a Hardhat node through a TCP relay of the test's own,
+// opens round 1 on chain, then the relay stops (connections refused, as from a node that is
+// down). The failed posting of round 1 is tried again with a pause until fault_limit_ms, then
+// the round is left unsettled; the next rounds cannot be opened on chain and run on the local
+// seed. Each of these is a counter in /metrics and a field of the round record.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "chain/chain_fixture.hpp"
+#include "murmur/chain/key_source.hpp"
+#include "murmur/client/node_keys.hpp"
+#include "murmur/server/server.hpp"
+#include "murmur/server/state_view.hpp"
+#include "network.hpp"
+#include "round_record.hpp"
+
+namespace murmur::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using chain::U256;
+
+/// A loopback TCP relay to `target_port`; stop() closes the listener and every connection, so
+/// that new connections are refused.
+class Relay {
+ public:
+  explicit Relay(int target_port) : target_(target_port) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ::setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::listen(listener_, 64) != 0)
+      throw std::runtime_error("relay: cannot listen");
+    socklen_t len = sizeof a;
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    accept_thread_ = std::thread([this] { accept_loop(); });
+  }
+  ~Relay() {
+    stop();
+    if (accept_thread_.joinable()) accept_thread_.join();
+    for (auto& t : pumps_) t.join();
+  }
+  int port() const { return port_; }
+  void stop() {
+    if (stopped_.exchange(true)) return;
+    ::shutdown(listener_, SHUT_RDWR);
+    std::lock_guard lock(mutex_);
+    for (int fd : open_) ::shutdown(fd, SHUT_RDWR);
+  }
+
+ private:
+  void accept_loop() {
+    while (!stopped_) {
+      pollfd p{listener_, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      const int client = ::accept(listener_, nullptr, nullptr);
+      if (client < 0) continue;
+      const int server = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      a.sin_port = htons(static_cast<std::uint16_t>(target_));
+      if (stopped_ || ::connect(server, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        ::close(client);
+        ::close(server);
+        continue;
+      }
+      std::lock_guard lock(mutex_);
+      open_.push_back(client);
+      open_.push_back(server);
+      pumps_.emplace_back([client, server] {
+        pollfd fds[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
+        char buf[16384];
+        for (bool open = true; open;) {
+          if (::poll(fds, 2, 200) < 0) break;
+          for (int i = 0; i < 2 && open; ++i) {
+            if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+            open = n > 0 && ::write(fds[1 - i].fd, buf, static_cast<std::size_t>(n)) == n;
+          }
+        }
+        ::close(client);
+        ::close(server);
+      });
+    }
+    ::close(listener_);
+  }
+
+  int target_, port_ = 0, listener_ = -1;
+  std::atomic<bool> stopped_{false};
+  std::thread accept_thread_;
+  std::mutex mutex_;
+  std::vector<int> open_;
+  std::vector<std::thread> pumps_;
+};
+
+double sample(const std::string& page, const std::string& name) {
+  std::istringstream in(page);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
+  return -1;
+}
+
+class MurmurdChainDown : public chain::testing::LocalChainTest {};
+
+TEST_F(MurmurdChainDown, FailedPostingsAreRetriedThenRoundsRunOnTheLocalSeedVisibly) {
+  constexpr std::size_t kNodes = 2;
+  constexpr std::uint64_t kStake = 100;
+  std::mt19937_64 rng(20261203);
+  const chain::PrivateKey aggregator_key = funded_key(rng);
+  chain::Wallet creator = wallet(funded_key(rng));
+  chain::Wallet aggregator = wallet(aggregator_key);
+  const chain::Deployment dep = deploy(creator);
+  chain::AllianceTaskContract alliance(*eth_, dep.alliance_task);
+  const U256 pool(1'000'000);
+  const chain::TaskParams params{dep.token,
+                                 pool,
+                                 U256(3),
+                                 U256(kStake),
+                                 U256(5000),
+                                 U256(1000),
+                                 aggregator.address(),
+                                 chain::keccak256(std::string_view("spec")),
+                                 chain::keccak256(std::string_view("model 0"))};
+  creator.transact(dep.token, chain::erc20::mint(creator.address(), pool));
+  creator.transact(dep.token, chain::erc20::approve(dep.alliance_task, pool));
+  const U256 task = chain::alliance::task_id_from_receipt(
+      creator.transact(dep.alliance_task, chain::alliance::create_task(params)), dep.alliance_task);
+  for (std::size_t i = 0; i < kNodes; ++i) {
+    const chain::PrivateKey key = client::derive_node_key(kKeySeed, i);
+    eth_->raw("hardhat_setBalance",
+              nlohmann::json::array({key.address().to_lower_hex(),
+                                     U256::from_string("1000000000000000000000").to_quantity()}));
+    chain::Wallet w = wallet(key);
+    creator.transact(dep.token, chain::erc20::mint(key.address(), U256(kStake)));
+    w.transact(dep.token, chain::erc20::approve(dep.alliance_task, U256(kStake)));
+    w.transact(dep.alliance_task, chain::alliance::stake(task, U256(kStake)));
+    w.transact(dep.alliance_task, chain::alliance::join(task));
+  }
+
+  const int chain_port = std::stoi(url().substr(url().rfind(':') + 1));
+  Relay relay(chain_port);
+  TempDir dir("murmur-chain-down");
+  server::Config cfg = test_config(dir.path() / "data", kNodes, 100);
+  cfg.participants.clear();
+  cfg.task_id = task.to_u64();
+  cfg.chain_id = creator.chain_id();
+  cfg.contract = dep.alliance_task;
+  cfg.rounds = 3;
+  cfg.quorum = 1;  // nobody uploads: every round ends with no quorum at its deadline
+  cfg.upload_window = 1s;
+  cfg.fault_limit = 2000ms;
+  cfg.metrics_port = free_port();
+  server::ChainConfig chain_cfg;
+  chain_cfg.rpc_url = "http://127.0.0.1:" + std::to_string(relay.port());
+  chain_cfg.key_file = dir.path() / "aggregator.key";
+  chain::write_key_file(chain_cfg.key_file, aggregator_key);
+  cfg.chain = chain_cfg;
+
+  server::Server srv(cfg);  // opens round 1 on chain, through the relay
+  ASSERT_EQ(alliance.get_round(task, U256(1)).state, 1) << "round 1 is not open on chain";
+  srv.start();
+  relay.stop();  // the chain's endpoint is down from now on
+
+  const auto give_up = std::chrono::steady_clock::now() + 90s;
+  while (srv.snapshot().stage != wire::STAGE_CLOSED && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(srv.snapshot().stage, wire::STAGE_CLOSED);
+  httplib::Client http("127.0.0.1", srv.metrics_port());
+  const auto res = http.Get("/metrics");
+  ASSERT_TRUE(res);
+  const std::string page = res->body;
+  srv.stop();
+
+  // Round 1 was opened on chain: its abandonRound was tried more than once, then given up.
+  const server::StateView view(cfg.data_dir);
+  const auto r1 = view.round_record(1);
+  ASSERT_TRUE(r1 && r1->posting && r1->seed);
+  EXPECT_EQ(r1->seed->source, "chain");
+  EXPECT_EQ(r1->posting->state, "failed");
+  const auto f1 = nlohmann::json::parse(r1->faults);
+  ASSERT_TRUE(f1.contains("chain_posting")) << r1->faults;
+  EXPECT_GE(f1["chain_posting"]["count"].get<int>(), 2) << "the failed posting was not retried";
+  EXPECT_EQ(alliance.get_round(task, U256(1)).state, 1) << "round 1 stays open on chain";
+  // Rounds 2 and 3 could not be opened: local seed, recorded as such, never on chain.
+  for (std::uint64_t r : {2u, 3u}) {
+    const auto rec = view.round_record(r);
+    ASSERT_TRUE(rec && rec->seed && rec->decision) << "round " << r;
+    EXPECT_EQ(rec->seed->source, "local") << "round " << r;
+    EXPECT_FALSE(rec->seed->error.empty()) << "round " << r;
+    EXPECT_EQ(nlohmann::json::parse(rec->faults)["chain_open"]["count"], 1) << rec->faults;
+  }
+  const std::string json = server::round_records_json(cfg.data_dir, 2);
+  EXPECT_NE(json.find("\"settles_on_chain\": false"), std::string::npos) << json;
+  EXPECT_EQ(sample(page, "murmur_rounds_local_seed_total"), 2) << page;
+  EXPECT_EQ(sample(page, "murmur_faults_total{fault=\"chain_open\"}"), 2) << page;
+  EXPECT_GE(sample(page, "murmur_faults_total{fault=\"chain_posting\"}"), 3) << page;
+}
+
+}  // namespace
+}  // namespace murmur::testing
