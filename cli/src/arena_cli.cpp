@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -432,15 +433,23 @@ void add_arena_commands(CLI::App& app) {
         "commit",
         "Commit your scores of your assigned submissions (salts saved to --state before sending)");
     auto task = std::make_shared<std::string>(), scores = std::make_shared<std::string>(),
-         state = std::make_shared<std::string>();
+         state = std::make_shared<std::string>(), report = std::make_shared<std::string>(),
+         store = std::make_shared<std::string>();
     task_opt(commit, *task);
-    commit
-        ->add_option("--scores", *scores,
-                     "JSON object {\"<submission>\": <mean loss>, ...}; only assigned ones count")
-        ->required();
+    auto* by_sub = commit->add_option(
+        "--scores", *scores,
+        "JSON object {\"<submission>\": <mean loss>, ...}; only assigned ones count");
+    auto* by_report = commit->add_option(
+        "--validate-report", *report,
+        "or `murmur validate --out` JSON over adapters named by their hash (a store's entries); "
+        "an invalid adapter gets the worst score");
+    by_sub->excludes(by_report);
+    commit->add_option("--store", *store,
+                       "with --validate-report: the store whose entries were scored (each is "
+                       "re-hashed against the chain; a mismatch is skipped)");
     commit->add_option("--state", *state, "file that keeps the scores and salts for `reveal`")
         ->required();
-    commit->callback([c, task, scores, state] {
+    commit->callback([c, task, scores, state, report, store] {
       Session s(*c);
       Wallet& w = s.wallet(*c);
       const U256 t = parse_u256(*task, "--task");
@@ -448,18 +457,51 @@ void add_arena_commands(CLI::App& app) {
         throw std::runtime_error(*state +
                                  " exists: a commit was already prepared for it (run "
                                  "`murmur arena reveal`, or remove it to start over)");
-      std::ifstream in(*scores);
-      if (!in) throw std::runtime_error("cannot read --scores " + *scores);
+      if (scores->empty() == report->empty())
+        throw std::runtime_error("pass --scores or --validate-report (one of them)");
+      const std::string input = scores->empty() ? *report : *scores;
+      std::ifstream in(input);
+      if (!in) throw std::runtime_error("cannot read " + input);
       const json given = json::parse(in);
       ArenaTaskContract ct = s.contract();
+      std::vector<std::pair<std::uint64_t, std::uint64_t>> wanted;  // (submission, score)
+      if (!scores->empty()) {
+        for (const auto& [key, loss] : given.items())
+          wanted.emplace_back(std::stoull(key), score_of(loss.get<double>()));
+      } else {
+        if (store->empty()) throw std::runtime_error("--validate-report needs --store");
+        const auto nodes = ct.submissions(t);
+        std::map<std::string, std::uint64_t> by_hash;  // hex without 0x -> submission
+        for (std::size_t i = 0; i < nodes.size(); ++i)
+          by_hash[to_hex(ct.participant(t, nodes[i]).adapter_hash, false)] = i;
+        for (const auto& a : given.at("adapters")) {
+          const std::string name = a.at("name").get<std::string>();
+          const auto it = by_hash.find(name);
+          if (it == by_hash.end()) continue;  // not a submission of this task
+          const Hash32 on_chain = hash_from_hex(name);
+          Hash32 stored{};
+          try {
+            stored = adapter_directory_hash(fs::path(*store) / name);
+          } catch (const std::exception& e) {
+            std::cerr << "murmur arena commit: " << e.what() << ": skipped\n";
+            continue;
+          }
+          if (stored != on_chain) {
+            std::cerr << "murmur arena commit: " << (fs::path(*store) / name).string()
+                      << " does not hash to its name: skipped (fetch it again)\n";
+            continue;
+          }
+          const bool valid = a.at("valid").get<bool>() && a.at("mean_loss").is_number();
+          wanted.emplace_back(it->second,
+                              valid ? score_of(a.at("mean_loss").get<double>()) : kArenaMaxScore);
+        }
+      }
       std::vector<std::uint64_t> subs, fixed;
       std::vector<Hash32> salts, commitments;
       json saved = json::array();
-      for (const auto& [key, loss] : given.items()) {
-        const std::uint64_t sub = std::stoull(key);
+      for (const auto& [sub, score] : wanted) {
         const auto who = ct.assignees(t, sub);
         if (std::find(who.begin(), who.end(), w.address()) == who.end()) continue;
-        const std::uint64_t score = score_of(loss.get<double>());
         const Hash32 salt = random_salt();
         subs.push_back(sub);
         fixed.push_back(score);
@@ -468,7 +510,7 @@ void add_arena_commands(CLI::App& app) {
         saved.push_back({{"submission", sub}, {"score", score}, {"salt", to_hex(salt)}});
       }
       if (subs.empty())
-        throw std::runtime_error("none of the submissions in " + *scores + " is assigned to " +
+        throw std::runtime_error("none of the submissions in " + input + " is assigned to " +
                                  w.address().to_checksum());
       write_durably(
           *state,

@@ -185,12 +185,32 @@ TEST_F(ArenaCliTest, CreateStakeDelegateSubmitScoreFinalizeClaim) {
   // Both validators score every submission they are assigned (k = 2 of 2: all of them).
   const double losses[] = {1.25, 1.5, 2.75};
   std::ofstream(dir_ / "scores.json") << json{{"0", losses[0]}, {"1", losses[1]}, {"2", losses[2]}};
-  for (std::size_t j = 0; j < vals.size(); ++j)
-    EXPECT_EQ(ok(vk[j], {"commit", "--task", task, "--scores", (dir_ / "scores.json").string(),
-                         "--state", (dir_ / named("state", j, ".json")).string()})
-                  .at("committed")
-                  .size(),
-              3u);
+  EXPECT_EQ(ok(vk[0], {"commit", "--task", task, "--scores", (dir_ / "scores.json").string(),
+                       "--state", (dir_ / named("state", 0, ".json")).string()})
+                .at("committed")
+                .size(),
+            3u);
+  // The second validator commits from a `murmur validate --out` report over the store's entries
+  // (named by their hash; an adapter of no submission is ignored).
+  json report = {{"adapters", json::array()}};
+  for (std::size_t s = 0; s < 3; ++s)
+    report["adapters"].push_back(
+        {{"name", to_hex(hashes[s], false)}, {"valid", true}, {"mean_loss", losses[s]}});
+  report["adapters"].push_back({{"name", to_hex(adapter_directory_hash(adapter("n0")), false)},
+                                {"valid", true},
+                                {"mean_loss", 0.5}});
+  std::ofstream(dir_ / "report.json") << report;
+  EXPECT_EQ(ok(vk[1],
+               {"commit", "--task", task, "--validate-report", (dir_ / "report.json").string(),
+                "--store", store.string(), "--state", (dir_ / named("state", 1, ".json")).string()})
+                .at("committed")
+                .size(),
+            3u);
+  // A second commit on the same state file is refused before anything is sent.
+  ProcessResult again =
+      cli(vk[1], {"commit", "--task", task, "--scores", (dir_ / "scores.json").string(), "--state",
+                  (dir_ / named("state", 1, ".json")).string()});
+  EXPECT_NE(again.exit_code, 0);
   advance(601);
   for (std::size_t j = 0; j < vals.size(); ++j)
     ok(vk[j], {"reveal", "--state", (dir_ / named("state", j, ".json")).string()});
