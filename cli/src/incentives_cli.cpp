@@ -71,9 +71,13 @@ void add_incentives_bench(CLI::App* bench) {
   cmd->add_option("--tolerance-bps", k.tolerance_bps,
                   "a voter within this of the median score is paid, farther slashed")
       ->capture_default_str();
-  cmd->add_option("--objection-bps", k.objection_bps,
-                  "a voter objects to an update that, at its share of a plain mean, worsens its "
-                  "held-out loss by more")
+  cmd->add_option(
+         "--objection-bps", k.objection_bps,
+         "a voter objects to an update that, at its share of a plain mean, scores this much "
+         "below the round's median update on its held-out rows")
+      ->capture_default_str();
+  cmd->add_option("--objection-relative", k.objection_relative,
+                  "judge an update against the round's median update (true) or no change (false)")
       ->capture_default_str();
   cmd->add_option("--min-norm-ratio", k.min_norm_ratio,
                   "aggregator leaves out updates below this x the median norm")

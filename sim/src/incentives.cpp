@@ -258,12 +258,22 @@ IncentiveRun run_incentives(const IncentiveRunOptions& o, const SimulationData& 
         const auto loss = losses(*backend, shape, holdout[v], packed, models);
         int score = chain::graded_score(loss[0], loss[1]);
         honest_score[v] = score;
-        std::vector<std::size_t> objects, others;
+        std::vector<int> alone(proposers.size());
         for (std::size_t j = 0; j < proposers.size(); ++j) {
-          const int alone = chain::graded_score(loss[0], loss[2 + j]);
-          alone_scores[j].push_back(alone);
-          (alone < -k.objection_bps ? objects : others).push_back(proposers[j]);
+          alone[j] = chain::graded_score(loss[0], loss[2 + j]);
+          alone_scores[j].push_back(alone[j]);
         }
+        // The reference an update is judged against: no change (the global model), or, with
+        // objection_relative, this voter's median score over the round's updates.
+        int reference = 0;
+        if (k.objection_relative && !alone.empty()) {
+          std::vector<int> sorted = alone;
+          std::sort(sorted.begin(), sorted.end());
+          reference = sorted[(sorted.size() - 1) / 2];
+        }
+        std::vector<std::size_t> objects, others;
+        for (std::size_t j = 0; j < proposers.size(); ++j)
+          (alone[j] < reference - k.objection_bps ? objects : others).push_back(proposers[j]);
         if (b == VoteBehaviour::kContrarian) {
           score = -score;
           objects.swap(others);

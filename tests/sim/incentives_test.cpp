@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 #include "murmur/sim/incentives.hpp"
@@ -129,4 +130,25 @@ TEST(IncentiveBench, TinyGridBooksEveryTokenAndNeverPaysAFreeRider) {
   }
   EXPECT_LE(cells[1].byzantine_max, 0.0);  // free riders
   std::filesystem::remove_all(out);
+}
+
+TEST(SimulateTotals, HonestAndByzantineNetFromTheChainsBalances) {
+  const U256 t = murmur::sim::token_units(1);
+  SimulationReport r;
+  r.nodes = 3;
+  r.node_attack = {Attack::kNone, Attack::kNone, Attack::kSignFlip};
+  EXPECT_NE(describe_totals(r).find("no chain"), std::string::npos);
+  r.initial_balances = std::vector<NodeBalance>{
+      {t * U256(1000), U256()}, {t * U256(1000), U256()}, {t * U256(1000), t * U256(5)}};
+  RoundRecord first, abandoned, last;
+  first.chain_post = ChainPosting{};
+  first.chain_post->after = *r.initial_balances;
+  abandoned.chain_post = ChainPosting{};  // no balances read: the last ones still hold
+  last.chain_post = ChainPosting{};
+  last.chain_post->after = {
+      {t * U256(1000), t * U256(50)}, {t * U256(900), U256()}, {t * U256(900), t * U256(5)}};
+  r.rounds = {first, last, abandoned};
+  EXPECT_EQ(describe_totals(r),
+            "totals (stake + reward, end minus start, tokens): honest 2 nodes -50.0 (mean -25.0, "
+            "1 below 0); Byzantine 1 nodes -100.0 (mean -100.0, 1 below 0)");
 }

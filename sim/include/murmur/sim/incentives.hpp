@@ -55,13 +55,17 @@ struct SettlementKnobs {
   std::uint64_t quorum_bps = 5000;    ///< revealed voter stake needed, of all voters' stake
   /// |score − median| ≤ this is "near consensus" (paid); farther is slashed. Honest voters'
   /// scores of one candidate spread with their non-IID rows (sim/README.md, "Incentives").
-  std::uint64_t tolerance_bps = 4000;
+  std::uint64_t tolerance_bps = 5000;
   /// A voter objects to a proposer whose update, taken at its share of a plain mean of the
-  /// round's P updates, makes the voter's held-out loss worse by more than this:
-  ///   graded_score(loss(global), loss(global + update / P)) < −objection_bps.
+  /// round's P updates, does worse on the voter's held-out rows than the round's typical update
+  /// by more than this: with a_j = graded_score(loss(global), loss(global + update_j / P)),
+  ///   a_i < median_j(a_j) − objection_bps   (or a_i < −objection_bps, objection_relative off).
   /// (The update alone at full size is no evidence: any honest non-IID update alone raises the
   /// loss on most other nodes' rows, sim/README.md "Incentives".)
   int objection_bps = 500;
+  /// Judge each update against the voter's own median score over the round's updates (true)
+  /// or against no change (false).
+  bool objection_relative = true;
   /// The aggregator's screening before the rule: an update whose L2 norm is outside
   /// [min_norm_ratio, max_norm_ratio] x the median norm of the round's committed updates is left
   /// out of the candidate (excluded: it earns nothing and costs nothing; the voters' objections
