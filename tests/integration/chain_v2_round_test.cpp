@@ -123,7 +123,8 @@ struct TaskRun {
 /// Creates the task, stakes and joins the nodes, runs murmurd and the six node loops until the
 /// task closes (or `limit`).
 TaskRun run_task(const ChainAccess& t, chain::EthClient& eth, const std::string& url,
-                 const TempDir& dir, std::uint64_t rounds, bool nodes_finalize) {
+                 const TempDir& dir, std::uint64_t rounds, bool nodes_finalize,
+                 bool restart_in_voting = false) {
   TaskRun run;
   std::mt19937_64 rng(kSeed);
   const chain::PrivateKey aggregator_key = t.funded_key(rng);
@@ -161,15 +162,17 @@ TaskRun run_task(const ChainAccess& t, chain::EthClient& eth, const std::string&
   chain::write_key_file(chain_cfg.key_file, aggregator_key);
   cfg.chain = chain_cfg;
 
-  server::Server srv(cfg);  // opens round 1 and draws its roles (waits for the exit window)
-  srv.start();
+  // Opens round 1 and draws its roles (waits for the exit window).
+  auto srv = std::make_unique<server::Server>(cfg);
+  srv->start();
+  const std::string server_key = srv->curve_public_key();
   run.reports.resize(kNodes);
   run.failures.resize(kNodes);
   std::vector<std::thread> nodes;
   for (std::size_t i = 0; i < kNodes; ++i)
     nodes.emplace_back([&, i] {
       try {
-        client::NodeClient c(client_options(cfg, srv.curve_public_key()));
+        client::NodeClient c(client_options(cfg, server_key));
         client::NodeLoopOptions o;
         o.chain_id = cfg.chain_id;
         o.domain.chain_id = cfg.chain_id;
@@ -188,9 +191,17 @@ TaskRun run_task(const ChainAccess& t, chain::EthClient& eth, const std::string&
         run.failures[i] = e.what();
       }
     });
-  run.end = wait_for_stage(srv, wire::STAGE_CLOSED, std::chrono::seconds(150));
+  if (restart_in_voting) {  // murmurd stops while the round votes on chain, and starts again
+    const auto voting = wait_for_stage(*srv, wire::STAGE_VOTING, std::chrono::seconds(60));
+    EXPECT_EQ(voting.stage, wire::STAGE_VOTING);
+    srv->stop();
+    srv.reset();
+    srv = std::make_unique<server::Server>(cfg);
+    srv->start();
+  }
+  run.end = wait_for_stage(*srv, wire::STAGE_CLOSED, std::chrono::seconds(150));
   for (auto& n : nodes) n.join();  // each ends when it sees the task closed
-  srv.stop();
+  srv->stop();
   return run;
 }
 
@@ -293,6 +304,28 @@ TEST_F(MurmurdOnV2, TwoRoundsEndToEndSettleAsTheMedianRule) {
     EXPECT_EQ(rec->decision->outcome, server::RoundOutcome::kAccepted) << rec->decision->reason;
     EXPECT_EQ(rec->posting->state, "finalized") << rec->posting->error;
     EXPECT_NE(rec->posting->tx, chain::Hash32{});
+  }
+}
+
+TEST_F(MurmurdOnV2, AMurmurdRestartedWhileTheChainVotesAdoptsTheRound) {
+  chain::EthClient eth(*rpc_, &chain::alliance_v2::errors());
+  BlockProducer producer(url(), 250ms);
+  TempDir dir("murmur-chain-v2-restart-murmurd");
+  const TaskRun run = run_task(chain_access(), eth, url(), dir, 2, /*nodes_finalize=*/false,
+                               /*restart_in_voting=*/true);
+  for (std::size_t i = 0; i < kNodes; ++i) EXPECT_EQ(run.failures[i], "") << "node " << i;
+  ASSERT_EQ(run.end.stage, wire::STAGE_CLOSED) << run.end.last_outcome;
+  std::vector<U256> stakes = {U256(300), U256(500), U256(200), U256(400), U256(700), U256(600)};
+  U256 pool(1'000'000);
+  std::size_t revealed = 0;
+  expect_settled_as_the_rule(eth, run, 1, 2, stakes, pool, revealed);
+  expect_settled_as_the_rule(eth, run, 2, 1, stakes, pool, revealed);
+  server::StateStore store(dir.path() / "data");
+  for (std::uint64_t round : {1, 2}) {
+    const auto rec = store.round_record(round);
+    ASSERT_TRUE(rec && rec->decision && rec->posting) << "round " << round;
+    EXPECT_EQ(rec->decision->outcome, server::RoundOutcome::kAccepted) << rec->decision->reason;
+    EXPECT_EQ(rec->posting->state, "finalized") << rec->posting->error;
   }
 }
 
