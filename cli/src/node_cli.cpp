@@ -21,7 +21,7 @@ namespace {
 /// Options that `node` and `load` share: where murmurd is and how to talk to it.
 struct Connection {
   std::string endpoint, register_endpoint, server_key, server_key_file;
-  std::string contract = "0x0000000000000000000000000000000000000000";
+  std::string contract;  ///< empty: `load` takes the server's domain, `node` the zero address
   std::uint64_t chain_id = 31337;
   std::string dtype = "f32";
   long timeout_ms = 10'000;
@@ -40,8 +40,8 @@ void add_connection_options(CLI::App* cmd, Connection& c) {
                   "chain id of the task contract (EIP-712 domain and registration)")
       ->capture_default_str();
   cmd->add_option("--contract", c.contract,
-                  "the task contract's address (EIP-712 verifyingContract)")
-      ->capture_default_str();
+                  "the task contract's address (EIP-712 verifyingContract); load: default the "
+                  "server's (its RoundInfo), node: default the zero address");
   cmd->add_option("--dtype", c.dtype, "how updates travel: f32, f16 or bf16")
       ->check(CLI::IsMember({"f32", "f16", "bf16"}))
       ->capture_default_str();
@@ -84,7 +84,8 @@ client::ClientOptions client_options(const Connection& c) {
 chain::Eip712Domain domain(const Connection& c) {
   chain::Eip712Domain d;
   d.chain_id = c.chain_id;
-  d.verifying_contract = chain::Address::from_hex(c.contract);
+  d.verifying_contract = chain::Address::from_hex(
+      c.contract.empty() ? "0x0000000000000000000000000000000000000000" : c.contract);
   return d;
 }
 
@@ -286,7 +287,8 @@ void add_load_command(CLI::App& app) {
     }
     o.client = client_options(a->c);
     o.chain_id = a->c.chain_id;
-    o.domain = domain(a->c);
+    // Without --contract the nodes sign under the server's domain (RoundInfo).
+    if (!a->c.contract.empty()) o.domain = domain(a->c);
     o.dtype = dtype(a->c);
     o.register_nodes = !a->no_register;
     o.wait_for_uploading = std::chrono::seconds(a->wait_s);

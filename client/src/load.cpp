@@ -63,9 +63,22 @@ void prepare(Node& n, const LoadOptions& o, const std::shared_ptr<zmq::context_t
   n.ready = n.info.role() == wire::ROLE_PROPOSER;
 }
 
+/// The domain to sign under: the one given, else the server's from its RoundInfo.
+chain::Eip712Domain signing_domain(const Node& n, const LoadOptions& o) {
+  if (o.domain) return *o.domain;
+  if (n.info.verifying_contract().size() != 20)
+    throw std::runtime_error(
+        "the server's RoundInfo carries no EIP-712 domain (an older murmurd): pass --chain-id "
+        "and --contract");
+  chain::Eip712Domain d;
+  d.chain_id = n.info.chain_id();
+  std::copy_n(n.info.verifying_contract().begin(), 20, d.verifying_contract.bytes.begin());
+  return d;
+}
+
 void upload(Node& n, const LoadOptions& o) {
   const SyntheticUpdate update(o.seed, n.index, n.info.parameters(), o.dtype);
-  const Signer signer{&*n.key, o.domain};
+  const Signer signer{&*n.key, signing_domain(n, o)};
   const auto start = Clock::now();
   const UploadResult r =
       n.client->upload_update(n.info.task_id(), n.info.round(), update, o.num_samples, signer);
@@ -132,6 +145,22 @@ LoadReport run_load(const LoadOptions& o, std::ostream* log) {
       }
     });
   for (auto& w : workers) w.join();
+  if (o.domain)
+    for (const Node& n : nodes)
+      if (n.info.verifying_contract().size() == 20) {
+        chain::Eip712Domain server;
+        server.chain_id = n.info.chain_id();
+        std::copy_n(n.info.verifying_contract().begin(), 20,
+                    server.verifying_contract.bytes.begin());
+        if (server.chain_id != o.domain->chain_id ||
+            server.verifying_contract != o.domain->verifying_contract)
+          say("signed under chain id " + std::to_string(o.domain->chain_id) + ", contract " +
+              o.domain->verifying_contract.to_checksum() + "; the server checks chain id " +
+              std::to_string(server.chain_id) + ", contract " +
+              server.verifying_contract.to_checksum() +
+              " (leave --contract out to take the server's)");
+        break;
+      }
 
   LoadReport r;
   r.nodes = o.nodes;

@@ -1,5 +1,6 @@
 #include "aggregate_round.hpp"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -71,6 +72,9 @@ AggregationResult aggregate_and_record(Spool& spool, StateStore& store, std::uin
   using Clock = std::chrono::steady_clock;
   AggregationResult r;
   const auto t0 = Clock::now();
+  // The uploads' chunk buffers and the connections' ZeroMQ state freed during the uploads are
+  // handed back before the tiles take their share (server/README.md, "Memory").
+  malloc_trim(0);
   try {
     const RoundAggregate a = aggregate_round(spool, uploads, rule, global, parameters, backend);
     for (const auto& u : a.updates)
@@ -102,6 +106,11 @@ AggregationResult aggregate_and_record(Spool& spool, StateStore& store, std::uin
     r.error = e.what();
   }
   if (r.seconds == 0) r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  // The round's tiles, the uploads' chunk buffers and ZeroMQ's per-connection buffers are
+  // free now, but glibc keeps freed memory in its arenas (and below its dynamic mmap
+  // threshold) for reuse: hand it back so that murmurd returns near its idle size between
+  // rounds (server/README.md, "Memory").
+  malloc_trim(0);
   return r;
 }
 

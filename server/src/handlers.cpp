@@ -34,6 +34,16 @@ void Server::Impl::send(const std::vector<Reply>& replies) {
 
 namespace {
 
+/// What a signature refusal adds: the domain murmurd checked against. A node signing for
+/// another chain id or contract (the commonest cause) sees which one to use; RoundInfo carries
+/// it too.
+std::string signed_under(const chain::Eip712Domain& d) {
+  return " under this task's EIP-712 domain (chain id " + std::to_string(d.chain_id) +
+         ", verifyingContract " + d.verifying_contract.to_checksum() +
+         "): a signer with another chain id or contract is refused so; RoundInfo carries the "
+         "domain (murmur load takes it from there unless given --contract)";
+}
+
 /// Takes one token from `p`'s bucket (`rate` a second, one second's worth of burst).
 /// Down to one burst of debt the request is refused (ERR_RATE_LIMITED); beyond it dropped
 /// silently, so a flood costs the server no replies either.
@@ -272,6 +282,8 @@ wire::Envelope Server::Impl::round_info(const chain::Address& peer) const {
   if (state.stage == wire::STAGE_VOTING)
     r->set_candidate_model_hash(state.candidate_model.data(), 32);
   r->set_rule(kernels::describe(cfg.aggregation));
+  r->set_chain_id(domain.chain_id);
+  r->set_verifying_contract(domain.verifying_contract.bytes.data(), 20);
   if (auto p = secagg.placement(peer, state.stage)) *r->mutable_secagg() = *p;
   return out;
 }
@@ -388,7 +400,8 @@ wire::Envelope Server::Impl::on_upload_commit(Request& r) {
                            chain::U256(c.num_samples())};
   const auto who = protocol::signer(chain::update_digest(domain, msg), as_bytes(c.signature()));
   if (!who || *who != peer)
-    refuse(wire::ERR_BAD_SIGNATURE, "Update is not signed by " + peer.to_checksum());
+    refuse(wire::ERR_BAD_SIGNATURE,
+           "Update is not signed by " + peer.to_checksum() + signed_under(domain));
   store.commit(*u, actual, c.num_samples(),
                chain::Bytes(c.signature().begin(), c.signature().end()));
   ingest.committed(u->id);
@@ -416,7 +429,8 @@ wire::Envelope Server::Impl::on_vote(Request& r) {
                          static_cast<std::int8_t>(v.score())};
   const auto who = protocol::signer(chain::vote_digest(domain, msg), as_bytes(v.signature()));
   if (!who || *who != peer)
-    refuse(wire::ERR_BAD_SIGNATURE, "Vote is not signed by " + peer.to_checksum());
+    refuse(wire::ERR_BAD_SIGNATURE,
+           "Vote is not signed by " + peer.to_checksum() + signed_under(domain));
   if (!store.record_vote(state.round, {peer, model, v.score(), v.loss(),
                                        chain::Bytes(v.signature().begin(), v.signature().end())}))
     refuse(wire::ERR_DUPLICATE,

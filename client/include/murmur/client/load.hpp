@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <string>
 
@@ -21,8 +22,10 @@ struct LoadOptions {
   std::uint64_t parameters = 0;  ///< 0: the round's (RoundInfo.parameters); else must equal it
   wire::DType dtype = wire::DTYPE_F32;
   std::uint64_t num_samples = 1;
-  std::uint64_t chain_id = 31337;
-  chain::Eip712Domain domain;
+  std::uint64_t chain_id = 31337;  ///< the Register's chain id
+  /// The EIP-712 domain the nodes sign their Updates under; nullopt: the server's, from its
+  /// RoundInfo (chain_id, verifying_contract), so that a load test needs no contract address.
+  std::optional<chain::Eip712Domain> domain;
   unsigned threads = 0;        ///< uploading threads; 0: one per node (at most 256)
   int io_threads = 1;          ///< ZeroMQ I/O threads of the shared context (CurveZMQ runs there)
   bool register_nodes = true;  ///< send Register first (skip when the keys are already bound)
