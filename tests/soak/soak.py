@@ -608,8 +608,15 @@ key_file = "creator.key"
         with open(os.path.join(self.out, "report.json"), "w") as f:
             json.dump(report, f, indent=2)
         print(json.dumps(report, indent=2))
-        ok = (not self.lost and not dups and not self.failures and ended >= a.min_rounds and
-              (self.max_rss == 0 or self.max_rss < a.rss_limit_mib * 2**20))
+        fd_limit = a.fd_limit or 4 * a.nodes + 500
+        if self.fd_samples and max(self.fd_samples) > fd_limit:
+            self.failures.append(f"murmurd held {max(self.fd_samples)} descriptors (> {fd_limit})")
+        if self.max_rss >= a.rss_limit_mib * 2**20:
+            self.failures.append(f"murmurd's RSS reached {self.max_rss >> 20} MiB")
+        report["check_failures"] = self.failures[:50]
+        with open(os.path.join(self.out, "report.json"), "w") as f:
+            json.dump(report, f, indent=2)
+        ok = not self.lost and not dups and not self.failures and ended >= a.min_rounds
         return 0 if ok else 1
 
 
@@ -635,6 +642,8 @@ def main():
     p.add_argument("--chain-kills", type=int, default=0)
     p.add_argument("--probe-seconds", type=float, default=3)
     p.add_argument("--rss-limit-mib", type=int, default=1024)
+    p.add_argument("--fd-limit", type=int, default=0,
+                   help="most descriptors murmurd may hold (0: 4 per node + 500)")
     p.add_argument("--time-limit", type=float, default=1800)
     a = p.parse_args()
     if a.min_rounds == 0:
