@@ -112,14 +112,14 @@ plot::Canvas draw_bars(const std::vector<IncentiveCell>& cells) {
   const double pad = std::max(1.0, 0.1 * (hi - lo));
   lo -= pad;
   hi += pad;
-  const int panel_h = 230, left = 70, top = 40, bar = 14, gap = 18;
+  const int panel_h = 230, left = 70, top = 40, bar = 18, gap = 44;
   const int group = 2 * bar + gap;
   const int width = left + static_cast<int>(kinds.size()) * group + 40;
   const int height = top + static_cast<int>(alphas.size()) * (panel_h + 40) + 30;
   plot::Canvas cv(static_cast<std::size_t>(std::max(width, 560)), static_cast<std::size_t>(height));
   const plot::Rgb ink{30, 30, 30}, grid{225, 225, 225}, honest{31, 119, 180},
       byzantine{214, 39, 40};
-  cv.text(left, 10, "mean net stake change per node (tokens): honest vs Byzantine", ink, 2);
+  cv.text(left, 8, "mean net stake change per node (tokens)", ink, 2);
   cv.fill_rect(left, 28, 10, 8, honest);
   cv.text(left + 14, 29, "honest", ink);
   cv.fill_rect(left + 70, 28, 10, 8, byzantine);
@@ -148,7 +148,7 @@ plot::Canvas draw_bars(const std::vector<IncentiveCell>& cells) {
                        side == 0 ? honest : byzantine);
         }
       }
-      cv.text(x - 4, y0 + panel_h + 6, kinds[k].substr(0, 8), ink);
+      cv.text(x - 4, y0 + panel_h + 6, kinds[k].substr(0, 12), ink);
     }
   }
   return cv;
