@@ -5,10 +5,33 @@
 
 #include <chrono>
 #include <stdexcept>
+#include <thread>
 
 #include "murmur/chain/bytes.hpp"
+#include "murmur/chain/errors.hpp"
 
 namespace murmur::server {
+namespace {
+
+/// Runs `f` again after a transport failure, a JSON-RPC error or a receipt timeout (up to 5
+/// tries, 1 s apart): AllianceTaskV2's steps read the round's state first, so a retry adopts
+/// what the failed try did. A revert, a cancellation or any other error is thrown at once.
+template <typename F>
+auto with_retries(F&& f, const std::atomic<bool>& stopping, const char* what) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return f();
+    } catch (const chain::RevertError&) {
+      throw;
+    } catch (const chain::ChainError& e) {
+      if (attempt >= 5 || stopping) throw;
+      spdlog::warn("chain: {} failed ({}), trying again", what, e.what());
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+  }
+}
+
+}  // namespace
 
 ChainRounds::ChainRounds(const Config& cfg) {
   if (TaskChainV2::detect(cfg)) {
@@ -59,22 +82,27 @@ void ChainRounds::settle(const RoundDecision& decision, Settlement what) {
   if (v2_) {
     // AllianceTaskV2: the round is closed as the contract allows (the vote's finalization
     // adopted, or abandonRound after the post deadline), then the next one is opened.
-    step_ = std::async(std::launch::async, [&contract = *v2_, decision, what = std::move(what)] {
+    step_ = std::async(std::launch::async, [&contract = *v2_, &stopping = stopping_, decision,
+                                            what = std::move(what)] {
       ChainStep step;
       step.round = what.round;
       step.decision = decision;
       try {
         if (what.seed == chain::Hash32{})
           throw std::runtime_error("the round was not opened on chain");
-        step.posting = contract.close(what.round, test_hooks().finalize);
+        step.posting =
+            with_retries([&] { return contract.close(what.round, test_hooks().finalize); },
+                         stopping, "closing the round");
       } catch (const std::exception& e) {
         step.posting.state = "failed";
         step.posting.error = e.what();
       }
       if (what.open_next) {
         try {
-          step.next_seed = contract.open_round(what.round + 1);
-          step.next_stakes = contract.participants();
+          step.next_seed = with_retries([&] { return contract.open_round(what.round + 1); },
+                                        stopping, "opening the next round");
+          step.next_stakes =
+              with_retries([&] { return contract.participants(); }, stopping, "reading stakes");
         } catch (const std::exception& e) {
           step.open_error = e.what();
         }
@@ -141,19 +169,21 @@ std::optional<RoundDecision> ChainRounds::chain_vote(
   if (!v2_) return std::nullopt;
   if (!vote_.valid() || vote_round_ != round) {
     vote_round_ = round;
-    vote_ =
-        std::async(std::launch::async, [&contract = *v2_, round, candidate, included = included()] {
-          try {
-            return contract.vote(round, candidate, included, test_hooks().finalize);
-          } catch (const std::exception& e) {
-            ChainVote failed;
-            failed.decision.outcome = RoundOutcome::kFailed;
-            failed.decision.reason = std::string("the vote on chain failed: ") + e.what();
-            failed.posting.state = "failed";
-            failed.posting.error = e.what();
-            return failed;
-          }
-        });
+    vote_ = std::async(std::launch::async, [&contract = *v2_, &stopping = stopping_, round,
+                                            candidate, included = included()] {
+      try {
+        return with_retries(
+            [&] { return contract.vote(round, candidate, included, test_hooks().finalize); },
+            stopping, "the vote on chain");
+      } catch (const std::exception& e) {
+        ChainVote failed;
+        failed.decision.outcome = RoundOutcome::kFailed;
+        failed.decision.reason = std::string("the vote on chain failed: ") + e.what();
+        failed.posting.state = "failed";
+        failed.posting.error = e.what();
+        return failed;
+      }
+    });
     return std::nullopt;
   }
   if (vote_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return std::nullopt;

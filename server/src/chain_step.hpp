@@ -72,8 +72,9 @@ class ChainRounds {
   /// Starts the chain step on a worker thread: finalizeRound or abandonRound for `what`, then,
   /// if the task goes on, startRound for the next round and a fresh read of the stakes.
   void settle(const RoundDecision& decision, Settlement what);
-  /// Whether a step was started and not yet collected.
-  bool settling() const { return step_.valid(); }
+  /// Whether a step (or, on AllianceTaskV2, the vote on chain) was started and not yet
+  /// collected.
+  bool settling() const { return step_.valid() || vote_.valid(); }
   /// The step's result once the worker is done (its posting and any failure to open the next
   /// round are logged); nullopt while it runs.
   std::optional<ChainStep> finished();
