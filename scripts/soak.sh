@@ -5,7 +5,8 @@
 # every round has a record and that its posting agrees with the chain; at the end it counts
 # duplicate postings. Writes $OUT/report.json (and prints it); exits 1 when a check failed.
 #
-#   scripts/soak.sh            the full soak: 200 nodes, 100 rounds, 20 murmurd kills, 50 node
+#   scripts/soak.sh            the full soak: 200 nodes, 100 rounds (SecAgg+ rounds mixed in with
+#                              --secagg-every K), 20 murmurd kills, 50 node
 #                              kills, 10 partitions, 10 relay faults, 10 chain outages
 #   scripts/soak.sh --short    10 rounds, 24 nodes, a few faults of each kind (ctest -L soak)
 #   scripts/soak.sh ARGS...    any option of tests/soak/soak.py (--help lists them)
@@ -21,7 +22,7 @@ OUT=${MURMUR_SOAK_OUT:-/tmp/murmur-soak}
 if [[ "${1:-}" == "--short" ]]; then
   shift
   set -- --nodes 24 --groups 4 --rounds 10 --murmurd-kills 2 --node-kills 3 --partitions 1 \
-    --relay-faults 1 --chain-outages 1 --time-limit 600 "$@"
+    --relay-faults 1 --chain-outages 1 --secagg-every 3 --time-limit 600 "$@"
 fi
 for t in murmurd murmur soak_nodes soak_probe; do
   case $t in

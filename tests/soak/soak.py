@@ -135,6 +135,8 @@ class Soak:
         self.rss_samples, self.fd_samples, self.data_samples = [], [], []
         self.longest_stall = 0.0
         self.netns = False
+        self.mode_switch, self.mode_switches, self.secagg_on = False, 0, False
+        self.masked = set()
 
     # ---- processes -------------------------------------------------------------------------
     def run(self, cmd, **kw):
@@ -172,10 +174,11 @@ class Soak:
                 env[k] = v
         self.task = env
 
-    def write_config(self):
-        self.run([self.murmurd, "keygen", os.path.join(self.out, "server.key")])
-        self.round_port, self.register_port = free_port(), free_port()
-        self.metrics_port = free_port()
+    def write_config(self, secagg=False):
+        if not os.path.exists(os.path.join(self.out, "server.key")):
+            self.run([self.murmurd, "keygen", os.path.join(self.out, "server.key")])
+            self.round_port, self.register_port = free_port(), free_port()
+            self.metrics_port = free_port()
         t = self.task
         cfg = f"""[server]
 endpoint = "tcp://127.0.0.1:{self.round_port}"
@@ -211,6 +214,17 @@ beta = 0.1
 rpc_url = "http://127.0.0.1:{self.rpc_relay_port}"
 key_file = "creator.key"
 """
+        if secagg:
+            cfg += """
+[secagg]
+enabled = true
+advertise_seconds = 5
+share_seconds = 5
+check_seconds = 5
+masked_seconds = 5
+unmask_seconds = 5
+"""
+        self.secagg_on = secagg
         with open(os.path.join(self.out, "murmurd.toml"), "w") as f:
             f.write(cfg)
 
@@ -225,6 +239,9 @@ key_file = "creator.key"
             rc = self.murmurd_proc.wait()
             if self.stopping:
                 break
+            if self.mode_switch:
+                self.mode_switch = False
+                continue
             if rc == 0:
                 log("murmurd exited cleanly")
                 break
@@ -316,6 +333,8 @@ key_file = "creator.key"
                     continue  # a line cut by SIGKILL: never acknowledged to the harness
                 if e["event"] == "committed":
                     committed[(e["round"], e["address"].lower())] = e["hash"]
+                elif e["event"] == "masked":
+                    self.masked.add((e["round"], e["address"].lower()))
                 else:
                     voted += 1
         return committed, voted
@@ -357,6 +376,28 @@ key_file = "creator.key"
                                 "chain_state": cs, "seed": rec.get("seed_source", ""),
                                 "committed": len(rec["committed"]), "faults": rec.get("faults")}
             self.checked = rnd
+
+    # ---- SecAgg+ rounds mixed in ------------------------------------------------------------
+    def wants_secagg(self, rnd):
+        k = self.a.secagg_every
+        return k > 0 and ((rnd - 1) // k) % 2 == 1
+
+    def switch_mode(self, state):
+        """With --secagg-every K, rounds alternate K plaintext, K SecAgg+: once round r has its
+        uploads, murmurd is restarted (SIGTERM) on the configuration round r + 1 needs."""
+        rnd, stage = state.get("round", 0), state.get("stage")
+        # Past its uploads (aggregating, voting, finalizing) a round is for the next one's mode;
+        # a switch seen only once the round is uploading costs that round (no quorum).
+        target = self.wants_secagg(rnd + 1) if stage in (2, 3, 4) else self.wants_secagg(rnd)
+        if stage == 5 or target == self.secagg_on:
+            return
+        self.write_config(secagg=target)
+        p = self.murmurd_proc
+        if p and p.poll() is None:
+            self.mode_switch = True
+            p.terminate()
+        self.mode_switches += 1
+        log(f"round {rnd + 1} and on: {'SecAgg+' if self.secagg_on else 'plaintext'}")
 
     # ---- chaos -----------------------------------------------------------------------------
     def plan(self):
@@ -545,6 +586,7 @@ key_file = "creator.key"
                             f"{self.max_rss >> 20} MiB max, fds {self.fd_samples[-1:]}")
                     self.check_rounds(state)
                     self.journal_chain()
+                    self.switch_mode(state)
                     if state.get("stage") == 5:
                         break
                 if plan and plan[-1][0] <= last_round and time.time() >= next_fault:
@@ -593,8 +635,13 @@ key_file = "creator.key"
             "task_closed": state.get("stage") == 5, "outcomes": outcomes,
             "faults_injected": self.faults, "fault_log": self.fault_log,
             "murmurd_starts": getattr(self, "murmurd_starts", 0),
+            "mode_switches": self.mode_switches,
+            "secagg_rounds": sorted(n for n in self.rounds if self.wants_secagg(n)),
+            "secagg_rounds_accepted": sum(1 for n, r in self.rounds.items()
+                                          if self.wants_secagg(n) and r["outcome"] == "accepted"),
             "rounds_failed": failed, "rounds_unsettled_on_chain": unsettled,
             "updates_acknowledged": len(committed), "votes_acknowledged": votes,
+            "masked_updates_sent": len(self.masked),
             "updates_lost": len(self.lost), "lost": self.lost[:20],
             "chain_transactions": total_tx, "duplicate_postings": len(dups), "duplicates": dups,
             "longest_stall_s": round(self.longest_stall, 1),
@@ -640,6 +687,8 @@ def main():
     p.add_argument("--relay-faults", type=int, default=10)
     p.add_argument("--chain-outages", type=int, default=10)
     p.add_argument("--chain-kills", type=int, default=0)
+    p.add_argument("--secagg-every", type=int, default=0,
+                   help="K: rounds alternate K plaintext, K SecAgg+ (0: plaintext only)")
     p.add_argument("--probe-seconds", type=float, default=3)
     p.add_argument("--rss-limit-mib", type=int, default=1024)
     p.add_argument("--fd-limit", type=int, default=0,

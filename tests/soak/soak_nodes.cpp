@@ -1,7 +1,8 @@
 // soak_nodes: a group of light nodes in one process for tests/soak (soak.py starts several and
 // SIGKILLs them at random). Node i has the chain key derive_node_key(--seed, i); each round a
 // proposer uploads a small synthetic update of its own (values depend on node and round) and a
-// voter votes +1 on the candidate. Every acknowledgement the node received is appended, one JSON
+// voter votes +1 on the candidate; in a SecAgg+ round a proposer sends it masked through the
+// five stages (SecAggNode). Every acknowledgement the node received is appended, one JSON
 // object a line, to --journal before the node goes on, so that the harness can check that
 // nothing murmurd acknowledged is ever lost:
 //   {"event":"committed","node":3,"address":"0x..","round":7,"hash":"<update hash of the bytes>"}
@@ -26,6 +27,7 @@
 #include "murmur/client/curve_keys.hpp"
 #include "murmur/client/node_client.hpp"
 #include "murmur/client/node_keys.hpp"
+#include "murmur/client/secagg_node.hpp"
 
 namespace {
 
@@ -99,6 +101,19 @@ void run_node(const Options& o, std::uint64_t index, Journal& journal,
                       ",\"address\":\"" + address + "\",\"round\":" + std::to_string(round) +
                       ",\"hash\":\"" + chain::to_hex(r.update_hash, false) + "\"}");
         uploaded = round;
+      } else if (info.stage() == wire::STAGE_SECAGG_ADVERTISE && info.has_secagg() &&
+                 round > uploaded) {
+        // A SecAgg+ round: the masked update goes through the five stages; murmurd learns only
+        // its group's sum, so the journal records the round, not a hash.
+        uploaded = round;
+        client::SecAggNode n(*client, info.task_id(), round, {30s, 100ms});
+        n.advertise();
+        n.share_keys();
+        n.check_shares();
+        n.send_masked_input(update_of(o.seed, index, round, info.parameters()));
+        n.unmask();
+        journal.write("{\"event\":\"masked\",\"node\":" + std::to_string(index) +
+                      ",\"address\":\"" + address + "\",\"round\":" + std::to_string(round) + "}");
       } else if (info.stage() == wire::STAGE_VOTING && info.role() == wire::ROLE_VOTER &&
                  round > voted && info.candidate_model_hash().size() == 32) {
         chain::Hash32 model{};
