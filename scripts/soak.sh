@@ -5,9 +5,9 @@
 # every round has a record and that its posting agrees with the chain; at the end it counts
 # duplicate postings. Writes $OUT/report.json (and prints it); exits 1 when a check failed.
 #
-#   scripts/soak.sh            the full soak: 200 nodes, 100 rounds (SecAgg+ rounds mixed in with
-#                              --secagg-every K), 20 murmurd kills, 50 node
-#                              kills, 10 partitions, 10 relay faults, 10 chain outages
+#   scripts/soak.sh            the full soak: 200 nodes, 100 rounds (10 plaintext, 10 SecAgg+, ...),
+#                              20 murmurd kills, 50 node kills, 10 partitions, 10 relay faults,
+#                              10 chain outages
 #   scripts/soak.sh --short    10 rounds, 24 nodes, a few faults of each kind (ctest -L soak)
 #   scripts/soak.sh ARGS...    any option of tests/soak/soak.py (--help lists them)
 #

@@ -687,7 +687,7 @@ def main():
     p.add_argument("--relay-faults", type=int, default=10)
     p.add_argument("--chain-outages", type=int, default=10)
     p.add_argument("--chain-kills", type=int, default=0)
-    p.add_argument("--secagg-every", type=int, default=0,
+    p.add_argument("--secagg-every", type=int, default=10,
                    help="K: rounds alternate K plaintext, K SecAgg+ (0: plaintext only)")
     p.add_argument("--probe-seconds", type=float, default=3)
     p.add_argument("--rss-limit-mib", type=int, default=1024)
