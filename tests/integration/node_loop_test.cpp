@@ -238,5 +238,42 @@ TEST(NodeCli, MurmurLoadCommitsEverySyntheticNodeAndReportsThroughput) {
   srv.stop();
 }
 
+TEST(NodeCli, MurmurLoadSignsUnderTheServersDomainAndAWrongContractIsNamed) {
+  constexpr std::size_t kNodes = 3;
+  constexpr std::uint64_t kParameters = 1'000;
+  TempDir dir("murmur-load-domain");
+  server::Config cfg = test_config(dir.path() / "data", kNodes, kParameters);
+  cfg.rounds = 2;
+  cfg.vote_window = std::chrono::seconds(1);
+  server::Server srv(cfg);
+  srv.start();
+  std::string flags = connection_flags(cfg, srv.curve_public_key());
+  const std::string contract = " --contract " + cfg.contract.to_lower_hex();
+  flags.erase(flags.find(contract), contract.size());  // the task's contract is not given
+  const std::string nodes =
+      " --nodes " + std::to_string(kNodes) + " --seed " + std::to_string(kKeySeed);
+  // Without --contract the nodes take the domain from RoundInfo: every commit is accepted.
+  const auto [status, out] = run(std::string(MURMUR_CLI) + " load" + flags + nodes + " --json");
+  ASSERT_EQ(status, 0) << out;
+  EXPECT_NE(out.find("\"committed\":" + std::to_string(kNodes)), std::string::npos) << out;
+  // Round 2: another contract given: refused as ERR_BAD_SIGNATURE, and both sides say why.
+  for (int i = 0;
+       i < 400 && !(srv.snapshot().round == 2 && srv.snapshot().stage == wire::STAGE_UPLOADING);
+       ++i)
+    std::this_thread::sleep_for(25ms);
+  ASSERT_EQ(srv.snapshot().round, 2u) << srv.snapshot().last_outcome;
+  const auto [wrong_status, wrong] = run(std::string(MURMUR_CLI) + " load" + flags + nodes +
+                                         " --contract 0x00000000000000000000000000000000000000aa");
+  EXPECT_NE(wrong_status, 0) << wrong;
+  EXPECT_NE(wrong.find("ERR_BAD_SIGNATURE"), std::string::npos) << wrong;
+  EXPECT_NE(
+      wrong.find("under this task's EIP-712 domain (chain id " + std::to_string(cfg.chain_id) +
+                 ", verifyingContract " + cfg.contract.to_checksum() + ")"),
+      std::string::npos)
+      << wrong;
+  EXPECT_NE(wrong.find("the server checks chain id"), std::string::npos) << wrong;
+  srv.stop();
+}
+
 }  // namespace
 }  // namespace murmur::testing
