@@ -41,11 +41,12 @@ void ShardReducer::sum(std::span<double> values) {
   doubles_sent_ += stride;
   for (std::size_t r = 0; r < shards; ++r)
     if (all_[r * stride] != send_[0] || all_[r * stride + 1] != send_[1])
-      throw CollectiveError(
-          "shard " + std::to_string(r) + " sent reduction " + std::to_string(all_[r * stride]) +
-          " of " + std::to_string(all_[r * stride + 1]) + " values; shard " +
-          std::to_string(collective_.rank()) + " is at reduction " + std::to_string(calls_) +
-          " of " + std::to_string(len) + ": the shards are out of step");
+      throw CollectiveError("shard " + std::to_string(r) + " sent reduction " +
+                            std::to_string(static_cast<long long>(all_[r * stride])) + " of " +
+                            std::to_string(static_cast<long long>(all_[r * stride + 1])) +
+                            " values; shard " + std::to_string(collective_.rank()) +
+                            " is at reduction " + std::to_string(calls_) + " of " +
+                            std::to_string(len) + ": the shards are out of step");
   ++calls_;
   ordered_sum(all_, shards, stride, 2, values);
 }

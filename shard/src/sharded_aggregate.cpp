@@ -15,6 +15,11 @@ double digest(std::string_view bytes) {
   return static_cast<double>(h >> 12);
 }
 
+/// A count or coordinate carried as a double, as text.
+std::string count(double x) {
+  return std::to_string(static_cast<long long>(x));
+}
+
 /// One allgather of what every shard must agree on: N, its range, the sample counts and the rule.
 void check_shape(Collective& collective, std::size_t n, std::size_t cols, CoordinateRange range,
                  std::span<const double> counts, const kernels::AggregationSpec& spec) {
@@ -37,17 +42,16 @@ void check_shape(Collective& collective, std::size_t n, std::size_t cols, Coordi
   };
   for (std::size_t r = 0; r < shards; ++r) {
     if (field(r, 0) != mine[0])
-      throw why(r, "has " + std::to_string(field(r, 0)) + " rows, this shard " + std::to_string(n) +
+      throw why(r, "has " + count(field(r, 0)) + " rows, this shard " + std::to_string(n) +
                        ": the shards hold different rounds");
     if (field(r, 4) != mine[4]) throw why(r, "has other sample counts than this shard");
     if (field(r, 5) != mine[5]) throw why(r, "runs another rule than " + rule);
     if (field(r, 3) != field(r, 2) - field(r, 1))
-      throw why(r, "holds " + std::to_string(field(r, 3)) + " columns for its range [" +
-                       std::to_string(field(r, 1)) + ", " + std::to_string(field(r, 2)) + ")");
+      throw why(r, "holds " + count(field(r, 3)) + " columns for its range [" + count(field(r, 1)) +
+                       ", " + count(field(r, 2)) + ")");
     const double expected_begin = r == 0 ? 0.0 : field(r - 1, 2);
     if (field(r, 1) != expected_begin || !(field(r, 2) > field(r, 1)))
-      throw why(r, "has range [" + std::to_string(field(r, 1)) + ", " +
-                       std::to_string(field(r, 2)) +
+      throw why(r, "has range [" + count(field(r, 1)) + ", " + count(field(r, 2)) +
                        "): the ranges must tile the update in "
                        "shard order");
   }

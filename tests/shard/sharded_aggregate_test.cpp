@@ -224,5 +224,22 @@ TEST(ShardFaults, KilledBeforeTheGroupFormsFailsTheOthersTyped) {
   kill_one(true);
 }
 
+// Shards that hold different rounds (shard 1 has 12 rows, shard 0 13): aggregate_shard's shape
+// check refuses before any statistic is summed, on both.
+TEST(ShardFaults, ShardsHoldingDifferentRoundsRefuseTyped) {
+  auto store = Rendezvous::serve("127.0.0.1", 0, std::chrono::milliseconds(20000));
+  std::vector<Child> children = {
+      spawn_worker(store->port(), 0, 2, {"--timeout-ms", "4000"}),
+      spawn_worker(store->port(), 1, 2, {"--timeout-ms", "4000", "--n", "12"})};
+  reap(children, Clock::now() + std::chrono::seconds(40));
+  for (std::size_t r : {0u, 1u}) {
+    EXPECT_EQ(children[r].status, 3) << "shard " << r;
+    ASSERT_TRUE(store->has("error/" + std::to_string(r)));
+    const std::string err = text(store->get("error/" + std::to_string(r)));
+    EXPECT_NE(err.find("the shards hold different rounds"), std::string::npos) << err;
+    EXPECT_FALSE(store->has("result/0/" + std::to_string(r))) << "shard " << r;
+  }
+}
+
 }  // namespace
 }  // namespace murmur::shard
