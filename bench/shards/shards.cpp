@@ -17,7 +17,10 @@
 // its collectives (allgathers of aggregate_shard, over the same rate-limited links).
 //
 //   shards [--shards 1,2,4] [--nodes 16] [--mib-per-node 12] [--rate 200mbit]
-//          [--rules "weighted-mean(clip=arc, f=2);krum(f=2);median"]
+//          [--rules "weighted-mean(clip=arc, f=2);krum(f=2);median"] [--commitment-mib 256]
+//
+// First, on this host: the split-upload commitment's cost against the plain BLAKE3 update
+// hash (protocol/part_commitment.hpp), same run, same bytes. `--shards ""` stops there.
 //
 // Needs root and network namespaces; says so and measures nothing otherwise (exit status 2).
 #include <arpa/inet.h>
@@ -29,6 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -42,6 +46,8 @@
 
 #include "murmur/kernels/backend.hpp"
 #include "murmur/kernels/rule_registry.hpp"
+#include "murmur/protocol/blake3.hpp"
+#include "murmur/protocol/part_commitment.hpp"
 #include "murmur/shard/sharded_aggregate.hpp"
 
 extern char** environ;
@@ -297,6 +303,55 @@ int run_nodes(const Args& a) {
   return 0;
 }
 
+// ---- the commitment's cost --------------------------------------------------------------
+
+/// The best wall time of each of f, g and h over 5 rounds, interleaved (f, g, h, f, g, h, ...)
+/// so that a loaded machine's swings fall on all three alike.
+template <class F, class G, class H>
+std::array<double, 3> best_of_5(F f, G g, H h) {
+  std::array<double, 3> best = {1e30, 1e30, 1e30};
+  for (int i = 0; i < 5; ++i) {
+    auto start = Clock::now();
+    f();
+    best[0] = std::min(best[0], seconds_since(start));
+    start = Clock::now();
+    g();
+    best[1] = std::min(best[1], seconds_since(start));
+    start = Clock::now();
+    h();
+    best[2] = std::min(best[2], seconds_since(start));
+  }
+  return best;
+}
+
+/// A split upload's commitment against the plain update hash, same run, same bytes: the node's
+/// commit_parts for S = 4 and a shard's check_part of its part (per byte of the part).
+void commitment_cost(std::size_t mib) {
+  const std::size_t d = mib * 1024 * 1024 / 4;
+  std::vector<float> update(d);
+  for (std::size_t j = 0; j < d; ++j) update[j] = value(7, j);
+  const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(update.data()),
+                                            d * 4);
+  const auto boundaries = shard::byte_boundaries(shard::partition(d, 4));
+  chain::Hash32 plain{};
+  protocol::SplitCommitment c;
+  c = protocol::commit_parts(bytes, boundaries);
+  const auto part = bytes.subspan(c.parts[1].begin, c.parts[1].end - c.parts[1].begin);
+  const auto [t_plain, t_commit, t_check] =
+      best_of_5([&] { plain = protocol::blake3(bytes); },
+                [&] { c = protocol::commit_parts(bytes, boundaries); },
+                [&] { protocol::check_part(c, 1, part); });
+  const double gb = static_cast<double>(bytes.size()) / 1e9;
+  std::printf(
+      "commitment, %zu MiB update, BLAKE3 backend %s, best of 5 interleaved: Blake3 of the whole "
+      "%.2f GB/s; commit_parts (S = 4) %.2f GB/s (%.2fx); check_part of part 1 "
+      "%.2f GB/s of its bytes (%.2fx); same hash: %s\n\n",
+      mib, std::string(protocol::blake3_detail::backend()).c_str(), gb / t_plain, gb / t_commit,
+      t_plain / t_commit, static_cast<double>(part.size()) / 1e9 / t_check,
+      (static_cast<double>(part.size()) / 1e9 / t_check) / (gb / t_plain),
+      plain == c.hash ? "yes" : "NO");
+}
+
 // ---- the orchestrator -------------------------------------------------------------------
 
 pid_t spawn_in(const std::string& ns, const std::vector<std::string>& args,
@@ -346,6 +401,8 @@ int orchestrate(const std::string& self, const Args& a) {
   const std::size_t d = mib * 1024 * 1024 / 4;
   std::size_t max_shards = 0;
   for (const auto& s : sizes) max_shards = std::max<std::size_t>(max_shards, std::stoull(s));
+  commitment_cost(num(a, "--commitment-mib", 256));
+  if (sizes.empty()) return 0;
   if (::geteuid() != 0 || sh("ip netns add msh-probe", true) != 0) {
     std::printf(
         "bench/shards: network namespaces are not permitted here (needs root and "

@@ -49,7 +49,6 @@ SplitCommitment commit_parts(std::span<const std::uint8_t> whole,
                              std::span<const std::uint64_t> boundaries) {
   SplitCommitment c;
   c.total = whole.size();
-  c.hash = blake3(whole);
   if (boundaries.size() < 2 || boundaries.front() != 0 || boundaries.back() != whole.size())
     throw PartCommitmentError("split commitment: boundaries must run from 0 to the update's " +
                               std::to_string(whole.size()) + " bytes");
@@ -71,6 +70,17 @@ SplitCommitment commit_parts(std::span<const std::uint8_t> whole,
       }
     }
     c.parts.push_back(std::move(part));
+  }
+  if (c.parts.size() == 1) {
+    c.hash = blake3(whole);
+  } else {  // the root from the parts' nodes: one BLAKE3 pass over the update in all
+    std::vector<Blake3Node> nodes;
+    std::vector<Blake3Cv> cvs;
+    for (const PartProof& p : c.parts) {
+      nodes.insert(nodes.end(), p.nodes.begin(), p.nodes.end());
+      cvs.insert(cvs.end(), p.cvs.begin(), p.cvs.end());
+    }
+    c.hash = blake3_root(c.total, nodes, cvs);
   }
   return c;
 }

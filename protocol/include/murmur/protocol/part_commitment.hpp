@@ -42,8 +42,8 @@ struct SplitCommitment {
 
 /// The node's side: splits `whole` at `boundaries` (byte offsets 0 = b0 < b1 < ... < bS =
 /// whole.size(), each inner one a multiple of 1024) and computes every part's proof and the
-/// whole's hash (one BLAKE3 pass, plus the hash of the whole). Throws PartCommitmentError on
-/// boundaries that do not split the update into whole chunks.
+/// whole's hash, the root of the parts' nodes (one BLAKE3 pass in all). Throws PartCommitmentError
+/// on boundaries that do not split the update into whole chunks.
 SplitCommitment commit_parts(std::span<const std::uint8_t> whole,
                              std::span<const std::uint64_t> boundaries);
 
