@@ -5,6 +5,7 @@
 
 #include "arena_cli.hpp"
 #include "chain_cli.hpp"
+#include "chain_v2_cli.hpp"
 #include "info.hpp"
 #include "node_cli.hpp"
 #include "simulate_cli.hpp"
@@ -19,6 +20,7 @@ int main(int argc, char** argv) {
                      "(CPU, BLAS, libtorch, CUDA devices, NCCL)")
       ->callback([] { murmur::cli::print_info(std::cout); });
   murmur::cli::add_chain_commands(app);
+  murmur::cli::add_chain_v2_commands(app);
   murmur::cli::add_node_command(app);
   murmur::cli::add_load_command(app);
   murmur::cli::add_validate_command(app);

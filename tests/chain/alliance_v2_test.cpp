@@ -11,6 +11,7 @@
 #include "chain/v2_fixture.hpp"
 #include "murmur/chain/errors.hpp"
 #include "murmur/chain/keccak.hpp"
+#include "murmur/chain/key_source.hpp"
 #include "murmur/chain/median_settlement.hpp"
 #include "murmur/chain/v2_commitments.hpp"
 
@@ -296,6 +297,59 @@ TEST_F(LocalChainTest, V2RoundThroughTheBindingMatchesTheMedianSettlement) {
   EXPECT_TRUE(some_slash);  // the unrevealed voter and the absent proposer at least
   EXPECT_FALSE(c.get_task(task).in_flight);
   EXPECT_TRUE(c.participants(task).empty());
+}
+
+}  // namespace
+}  // namespace murmur::chain
+
+namespace murmur::chain {
+namespace {
+
+// `murmur chain-v2`: a creator creates a task, a node stakes and joins, status reads them back.
+TEST_F(LocalChainTest, ChainV2CliCreatesJoinsAndReads) {
+  EthClient eth(*rpc_, &alliance_v2::errors());
+  std::mt19937_64 rng(kKeySeed + 17);
+  const PrivateKey creator_key = funded_key(rng), node_key = funded_key(rng);
+  Wallet creator(eth, creator_key);
+  Deployment dep = deploy_with_v2(creator);
+  const auto dir = testing::make_temp_dir("chain-v2-cli");
+  save_deployment(dir / "deployment.json", dep);
+  write_key_file(dir / "creator.key", creator_key);
+  write_key_file(dir / "node.key", node_key);
+  creator.transact(dep.token, erc20::mint(creator.address(), U256(5000)));
+  creator.transact(dep.token, erc20::mint(node_key.address(), U256(700)));
+  auto cli = [&](const std::string& key, std::vector<std::string> args) {
+    std::vector<std::string> argv = {
+        MURMUR_CLI,   "chain-v2",           "--rpc",
+        url(),        "--deployment",       (dir / "deployment.json").string(),
+        "--key-file", (dir / key).string(), "--json"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const auto r = testing::run_process(argv, {}, std::chrono::seconds(90));
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    std::string last = r.out;  // the JSON object is the last line
+    while (!last.empty() && last.back() == '\n') last.pop_back();
+    return nlohmann::json::parse(last.substr(last.rfind('\n') + 1));
+  };
+  const std::string spec = to_hex(keccak256(std::string_view("spec")));
+  const auto created =
+      cli("creator.key", {"create-task", "--reward-pool", "5000", "--rounds", "4", "--min-stake",
+                          "100", "--aggregator", creator.address().to_checksum(),
+                          "--model-spec-hash", spec, "--initial-model-hash", spec, "--rule",
+                          "krum(f=1)", "--quorum-bps", "6000", "--exit-s", "30"});
+  const std::string task = created.at("taskId").get<std::string>();
+  const auto joined = cli("node.key", {"join", "--task", task, "--stake", "700"});
+  EXPECT_EQ(joined.at("stake").get<std::string>(), "700");
+  EXPECT_TRUE(joined.at("joined").get<bool>());
+  const auto status = cli("node.key", {"status", "--task", task});
+  EXPECT_EQ(status.at("pool").get<std::string>(), "5000");
+  EXPECT_EQ(status.at("totalRounds").get<int>(), 4);
+  EXPECT_EQ(status.at("quorumBps").get<int>(), 6000);
+  EXPECT_EQ(status.at("windows").at("exit").get<int>(), 30);
+  EXPECT_EQ(status.at("ruleHash").get<std::string>(),
+            to_hex(keccak256(std::string_view("krum(f=1)"))));
+  EXPECT_EQ(AllianceTaskV2Contract(eth, *dep.alliance_task_v2).members(U256::from_string(task)),
+            std::vector<Address>{node_key.address()});
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
