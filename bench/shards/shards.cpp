@@ -255,6 +255,21 @@ int run_shard(const Args& a) {
         k, rule.c_str(), seconds_since(start), o.reductions, o.doubles_sent, o.collective_seconds,
         kept, nodes);
   }
+  // The Gram reduction alone, at the sizes of N = 16, 100 and 1000 rows (N^2 + N doubles), each
+  // time after an allgather that lines the shards up: Gloo over the rate-limited links.
+  shard::ShardReducer reducer(*collective);
+  for (const auto& [rows_n, reps] : {std::pair<std::size_t, int>{16, 10}, {100, 10}, {1000, 2}}) {
+    std::vector<double> buf(rows_n * rows_n + rows_n, 1.0), line(1, 0.0);
+    double total = 0;
+    for (int r = 0; r < reps; ++r) {
+      reducer.sum(line);
+      const auto start = Clock::now();
+      reducer.sum(buf);
+      total += seconds_since(start);
+    }
+    std::printf("shard %zu Gram reduction for N = %zu (%zu doubles): %.4f s\n", k, rows_n,
+                buf.size(), total / reps);
+  }
   store->set("done/" + std::to_string(k), std::span<const std::uint8_t>());
   return 0;
 }
