@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <fstream>
 #include <map>
 #include <random>
 #include <thread>
@@ -28,7 +29,9 @@
 #include "murmur/chain/v2_commitments.hpp"
 #include "murmur/client/node_keys.hpp"
 #include "murmur/client/node_loop.hpp"
+#include "murmur/model/labelled_tensor_file.hpp"
 #include "murmur/server/server.hpp"
+#include "murmur/testing/local_chain.hpp"
 #include "network.hpp"
 #include "state_store.hpp"
 
@@ -40,6 +43,8 @@ using chain::U256;
 
 constexpr std::size_t kNodes = 6;
 constexpr std::uint64_t kParameters = 64;
+constexpr std::uint64_t kCliParameters = 15;  // the MLP 4-3 (logistic regression, 3 classes)
+
 constexpr std::uint64_t kSeed = 16'016;
 
 struct ChainAccess {
@@ -110,6 +115,39 @@ client::Evaluator evaluator(std::uint64_t node) {
   };
 }
 
+/// For `murmur node` processes: one update file per node (a step toward a 4-3 linear classifier
+/// that separates the held-out rows) and 6 x 60 held-out rows labelled by that classifier.
+void write_cli_inputs(const std::filesystem::path& dir) {
+  // The "true" weights W (3 x 4) and biases b (3); parameters W then b, as model/ lays them out.
+  const float w[3][4] = {{2, -1, 0, 1}, {-1, 2, 1, 0}, {0, 0, -2, 2}};
+  std::vector<float> truth;
+  for (const auto& row : w) truth.insert(truth.end(), row, row + 4);
+  truth.insert(truth.end(), {0, 0, 0});
+  for (std::size_t i = 0; i < kNodes; ++i) {
+    std::vector<float> u(truth.size());
+    for (std::size_t j = 0; j < u.size(); ++j) u[j] = 0.5f * truth[j] + noise(i, j, 3);
+    std::ofstream(dir / ("update" + std::to_string(i) + ".f32"), std::ios::binary)
+        .write(reinterpret_cast<const char*>(u.data()), static_cast<std::streamsize>(u.size() * 4));
+  }
+  model::LabelledSet set;
+  set.example_dims = {4};
+  set.classes = 3;
+  for (std::uint64_t r = 0; r < 60 * kNodes; ++r) {
+    float x[4];
+    for (std::uint64_t k = 0; k < 4; ++k) x[k] = 4 * client::synthetic_value(kSeed + 4, r, k);
+    int best = 0;
+    float best_v = -1e30f;
+    for (int c = 0; c < 3; ++c) {
+      float v = 0;
+      for (int k = 0; k < 4; ++k) v += w[c][k] * x[k];
+      if (v > best_v) best_v = v, best = c;
+    }
+    set.features.insert(set.features.end(), x, x + 4);
+    set.labels.push_back(best);
+  }
+  model::write_labelled_tensors(dir / "held-out.mlt", set);
+}
+
 struct TaskRun {
   chain::Deployment dep;
   U256 task;
@@ -124,7 +162,7 @@ struct TaskRun {
 /// task closes (or `limit`).
 TaskRun run_task(const ChainAccess& t, chain::EthClient& eth, const std::string& url,
                  const TempDir& dir, std::uint64_t rounds, bool nodes_finalize,
-                 bool restart_in_voting = false) {
+                 bool restart_in_voting = false, bool cli_nodes = false) {
   TaskRun run;
   std::mt19937_64 rng(kSeed);
   const chain::PrivateKey aggregator_key = t.funded_key(rng);
@@ -147,7 +185,8 @@ TaskRun run_task(const ChainAccess& t, chain::EthClient& eth, const std::string&
     chain::testing::stake_and_join(creator, w, run.dep, run.task, U256(stakes[i]));
   }
 
-  server::Config cfg = test_config(dir.path() / "data", kNodes, kParameters);
+  server::Config cfg =
+      test_config(dir.path() / "data", kNodes, cli_nodes ? kCliParameters : kParameters);
   cfg.participants.clear();
   cfg.task_id = run.task.to_u64();
   cfg.chain_id = creator.chain_id();
@@ -168,6 +207,60 @@ TaskRun run_task(const ChainAccess& t, chain::EthClient& eth, const std::string&
   const std::string server_key = srv->curve_public_key();
   run.reports.resize(kNodes);
   run.failures.resize(kNodes);
+  if (cli_nodes) {  // `murmur node` processes: update files, the task's MLP on held-out rows
+    write_cli_inputs(dir.path());
+    std::vector<std::unique_ptr<chain::testing::ChildProcess>> procs;
+    for (std::size_t i = 0; i < kNodes; ++i) {
+      const std::string n = std::to_string(i);
+      procs.push_back(std::make_unique<chain::testing::ChildProcess>(
+          std::vector<std::string>{MURMUR_CLI,
+                                   "node",
+                                   "--endpoint",
+                                   cfg.endpoint,
+                                   "--register-endpoint",
+                                   cfg.register_endpoint,
+                                   "--server-key",
+                                   server_key,
+                                   "--chain-id",
+                                   std::to_string(cfg.chain_id),
+                                   "--contract",
+                                   cfg.contract.to_checksum(),
+                                   "--seed",
+                                   std::to_string(kKeySeed),
+                                   "--index",
+                                   n,
+                                   "--curve-key-file",
+                                   (dir.path() / ("node" + n + ".curve")).string(),
+                                   "--updates",
+                                   (dir.path() / ("update" + n + ".f32")).string(),
+                                   "--num-samples",
+                                   "10",
+                                   "--rpc",
+                                   url,
+                                   "--state-dir",
+                                   (dir.path() / ("state" + n)).string(),
+                                   "--mlp",
+                                   "4-3",
+                                   "--held-out",
+                                   (dir.path() / "held-out.mlt").string(),
+                                   "--held-out-rows",
+                                   "60",
+                                   "--held-out-offset",
+                                   std::to_string(60 * i),
+                                   "--poll-ms",
+                                   "100",
+                                   "--idle-timeout-s",
+                                   "60"}));
+    }
+    run.end = wait_for_stage(*srv, wire::STAGE_CLOSED, std::chrono::seconds(150));
+    for (std::size_t i = 0; i < kNodes; ++i) {
+      const auto r = procs[i]->wait(std::chrono::seconds(60));
+      if (r.exit_code != 0 || r.out.find("task closed") == std::string::npos)
+        run.failures[i] = "exit " + std::to_string(r.exit_code) + ": " + r.out + r.err;
+    }
+    srv->stop();
+    return run;
+  }
   std::vector<std::thread> nodes;
   for (std::size_t i = 0; i < kNodes; ++i)
     nodes.emplace_back([&, i] {
@@ -327,6 +420,21 @@ TEST_F(MurmurdOnV2, AMurmurdRestartedWhileTheChainVotesAdoptsTheRound) {
     EXPECT_EQ(rec->decision->outcome, server::RoundOutcome::kAccepted) << rec->decision->reason;
     EXPECT_EQ(rec->posting->state, "finalized") << rec->posting->error;
   }
+}
+
+TEST_F(MurmurdOnV2, MurmurNodeProcessesRunARoundOnV2) {
+  chain::EthClient eth(*rpc_, &chain::alliance_v2::errors());
+  BlockProducer producer(url(), 250ms);
+  TempDir dir("murmur-chain-v2-cli-nodes");
+  const TaskRun run = run_task(chain_access(), eth, url(), dir, 1, /*nodes_finalize=*/false,
+                               /*restart_in_voting=*/false, /*cli_nodes=*/true);
+  for (std::size_t i = 0; i < kNodes; ++i) EXPECT_EQ(run.failures[i], "") << "node " << i;
+  ASSERT_EQ(run.end.stage, wire::STAGE_CLOSED) << run.end.last_outcome;
+  std::vector<U256> stakes = {U256(300), U256(500), U256(200), U256(400), U256(700), U256(600)};
+  U256 pool(1'000'000);
+  std::size_t revealed = 0;
+  expect_settled_as_the_rule(eth, run, 1, 1, stakes, pool, revealed);
+  EXPECT_GE(revealed, 1u);
 }
 
 TEST_F(MurmurdOnV2, AMurmurdThatNeverClosesARoundCannotKeepAVoteOut) {
