@@ -17,8 +17,19 @@ std::vector<T> split_list(const std::string& text, const char* what,
                           T (*parse)(const std::string&)) {
   std::vector<T> out;
   std::stringstream in(text);
-  for (std::string item; std::getline(in, item, ',');)
-    if (!item.empty()) out.push_back(parse(item));
+  for (std::string item; std::getline(in, item, ',');) {
+    if (item.empty()) continue;
+    try {
+      out.push_back(parse(item));
+    } catch (const std::invalid_argument& e) {
+      // std::stod / std::stoull say only "stod"; a kind's parser names the kinds.
+      const std::string why = e.what();
+      throw std::runtime_error(std::string(what) + ": " +
+                               (why.rfind("sto", 0) == 0 ? "'" + item + "' is not a number" : why));
+    } catch (const std::out_of_range&) {
+      throw std::runtime_error(std::string(what) + ": '" + item + "' is out of range");
+    }
+  }
   if (out.empty()) throw std::runtime_error(std::string(what) + " may not be empty");
   return out;
 }

@@ -100,6 +100,21 @@ IncentiveRun run_incentives(const IncentiveRunOptions& o, const SimulationData& 
                              data.train.describe() + ")");
   if (n < 2) throw std::runtime_error("the incentives bench needs at least 2 nodes");
   const SettlementKnobs& k = o.settlement;
+  // The contract's bounds (AllianceTaskV2 refuses a task outside them) and the bench's own.
+  const auto refuse = [](const std::string& what) {
+    throw std::invalid_argument("incentives: " + what);
+  };
+  if (k.proposer_bps == 0 || k.proposer_bps >= 10'000)
+    refuse("proposer_bps must be in 1..9999 (AllianceTaskV2 refuses 0 and 10000)");
+  if (k.slash_bps > 10'000) refuse("slash_bps must be <= 10000");
+  if (k.quorum_bps == 0 || k.quorum_bps > 10'000) refuse("quorum_bps must be in 1..10000");
+  if (k.tolerance_bps > 20'000) refuse("tolerance_bps must be <= 20000");
+  if (k.objection_bps < 0) refuse("objection_bps must be >= 0");
+  if (!(k.min_norm_ratio >= 0 && k.min_norm_ratio <= k.max_norm_ratio))
+    refuse("the norm screen needs 0 <= min_norm_ratio <= max_norm_ratio");
+  if (!(o.byzantine_fraction >= 0 && o.byzantine_fraction <= 1))
+    refuse("byzantine_fraction must be in [0, 1]");
+  if (o.rounds == 0) refuse("rounds must be >= 1");
   const U256 stake0 = k.stake.is_zero() ? token_units(1000) : k.stake;
   const kernels::AggregationSpec spec = kernels::parse_aggregation(o.rule);
   const unsigned workers =

@@ -132,6 +132,18 @@ TEST(IncentiveBench, TinyGridBooksEveryTokenAndNeverPaysAFreeRider) {
   std::filesystem::remove_all(out);
 }
 
+TEST(IncentiveBench, RefusesParametersTheContractRefuses) {
+  const auto refused = [](const auto& change) {
+    IncentiveRunOptions o;
+    change(o);
+    EXPECT_THROW(run_incentives(o, data()), std::invalid_argument);
+  };
+  refused([](IncentiveRunOptions& o) { o.settlement.tolerance_bps = 20'001; });
+  refused([](IncentiveRunOptions& o) { o.settlement.proposer_bps = 10'000; });
+  refused([](IncentiveRunOptions& o) { o.settlement.quorum_bps = 0; });
+  refused([](IncentiveRunOptions& o) { o.byzantine_fraction = 1.5; });
+}
+
 TEST(SimulateTotals, HonestAndByzantineNetFromTheChainsBalances) {
   const U256 t = murmur::sim::token_units(1);
   SimulationReport r;
