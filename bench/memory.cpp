@@ -61,6 +61,7 @@ struct Options {
   std::size_t chunk = 4 * kMiB;
   std::string murmurd = MURMURD;
   bool check = false;
+  bool fetch_model = false;  ///< every node downloads the global model before the uploads
 };
 
 struct Rss {
@@ -219,6 +220,7 @@ Figures run(const Options& o, std::uint64_t nodes) {
   lo.nodes = nodes;
   lo.seed = 7;
   lo.parameters = o.parameters;
+  lo.fetch_model = o.fetch_model;
   f.load = client::run_load(lo, &std::cerr);
   f.after_upload = read_rss(murmurd.pid()).rss;
   phase = 1;
@@ -273,6 +275,8 @@ int main(int argc, char** argv) {
   app.add_option("--chunk-bytes", o.chunk, "murmurd's chunk_bytes");
   app.add_option("--murmurd", o.murmurd, "the murmurd binary");
   app.add_flag("--check", o.check, "exit 1 when a stage is over its bound");
+  app.add_flag("--fetch-model", o.fetch_model,
+               "every node downloads the global model before the uploads (in the upload stage)");
   CLI11_PARSE(app, argc, argv);
   bool ok = true;
   try {

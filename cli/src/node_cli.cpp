@@ -274,6 +274,8 @@ void add_load_command(CLI::App& app) {
   cmd->add_option("--wait-s", a->wait_s, "wait this long for the round to be uploading")
       ->capture_default_str();
   cmd->add_flag("--no-register", a->no_register, "skip Register (keys already bound)");
+  cmd->add_flag("--fetch-model", a->o.fetch_model,
+                "each node downloads the global model before the uploads start");
   cmd->add_flag("--json", a->json, "print the report as one JSON object");
   cmd->add_flag("--print-addresses", a->print_addresses,
                 "print the nodes' addresses (one per line, for the participants file) and exit");

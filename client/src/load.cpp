@@ -61,6 +61,11 @@ void prepare(Node& n, const LoadOptions& o, const std::shared_ptr<zmq::context_t
     throw std::runtime_error("--parameters " + std::to_string(o.parameters) +
                              " but the round's model has " + std::to_string(n.info.parameters()));
   n.ready = n.info.role() == wire::ROLE_PROPOSER;
+  if (o.fetch_model && n.info.global_model_hash().size() == 32) {
+    chain::Hash32 hash;
+    std::copy_n(n.info.global_model_hash().begin(), 32, hash.begin());
+    n.client->fetch_model(hash);  // ranged, checked against the hash; then dropped
+  }
 }
 
 /// The domain to sign under: the one given, else the server's from its RoundInfo.

@@ -13,6 +13,25 @@ namespace murmur::server {
 using protocol::ProtocolError;
 
 void Server::Impl::reply(zmq::socket_t& socket, const zmq::message_t& identity,
+                         const wire::Envelope& e, const SharedRange& range) {
+  auto frames = protocol::encode(e, {});
+  // The frame points into the shared buffer; ZeroMQ drops the reference once it is sent.
+  auto* owner = new std::shared_ptr<const std::vector<std::uint8_t>>(range.bytes);
+  frames.back() = zmq::message_t(
+      const_cast<std::uint8_t*>(range.bytes->data() + range.offset), range.length,
+      [](void*, void* hint) {
+        delete static_cast<std::shared_ptr<const std::vector<std::uint8_t>>*>(hint);
+      },
+      owner);
+  socket.send(zmq::buffer(identity.data(), identity.size()),
+              zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+  for (std::size_t i = 0; i < frames.size(); ++i)
+    socket.send(frames[i], i + 1 < frames.size()
+                               ? zmq::send_flags::sndmore | zmq::send_flags::dontwait
+                               : zmq::send_flags::dontwait);
+}
+
+void Server::Impl::reply(zmq::socket_t& socket, const zmq::message_t& identity,
                          const wire::Envelope& e, std::span<const std::uint8_t> payload) {
   auto frames = protocol::encode(e, payload);
   socket.send(zmq::buffer(identity.data(), identity.size()),
@@ -234,11 +253,15 @@ void Server::Impl::on_round_message(std::vector<zmq::message_t>& frames) {
     Request request{
         *peer,      m,
         payload,    std::string(static_cast<const char*>(identity.data()), identity.size()),
-        request_id, std::nullopt};
+        request_id, std::nullopt,
+        {}};
     wire::Envelope out = handle(request);
     if (out.body_case() == wire::Envelope::BODY_NOT_SET) return;  // answered once synced
     out.set_request_id(request_id);
-    reply(*round_socket, identity, out, payload);
+    if (request.shared_payload.bytes)
+      reply(*round_socket, identity, out, request.shared_payload);
+    else
+      reply(*round_socket, identity, out, payload);
   } catch (const ProtocolError& e) {
     reply(*round_socket, identity, protocol::error_envelope(request_id, e.code(), e.what()));
   } catch (const std::exception& e) {
@@ -290,7 +313,6 @@ wire::Envelope Server::Impl::round_info(const chain::Address& peer) const {
 
 wire::Envelope Server::Impl::on_model_request(Request& request) {
   const wire::ModelRequest& r = request.message.envelope.model_request();
-  std::vector<std::uint8_t>& payload = request.payload;
   const chain::Hash32 hash = hash_field(r.model_hash(), "model_hash");
   if (!spool.has_model(hash)) refuse(wire::ERR_NOT_FOUND, "no model " + chain::to_hex(hash));
   const std::uint64_t total = spool.model_bytes(hash);
@@ -298,8 +320,13 @@ wire::Envelope Server::Impl::on_model_request(Request& request) {
     refuse(wire::ERR_TOO_LARGE, "ranges are at most " + std::to_string(cfg.chunk_bytes) + " bytes");
   if (r.offset() > total)
     refuse(wire::ERR_OUT_OF_RANGE, "offset past the model's " + std::to_string(total) + " bytes");
-  payload =
-      spool.read_model(hash, r.offset(), std::min<std::uint64_t>(r.length(), total - r.offset()));
+  // A range of the shared model, not a copy: replies queued to many (or slow) peers hold
+  // references to one buffer (server/README.md, "Memory").
+  request.shared_payload = {
+      spool.shared_model(hash), static_cast<std::size_t>(r.offset()),
+      static_cast<std::size_t>(std::min<std::uint64_t>(r.length(), total - r.offset()))};
+  if (request.shared_payload.bytes->size() != total)
+    refuse(wire::ERR_INTERNAL, "model " + chain::to_hex(hash) + " changed size on disk");
   wire::Envelope out;
   auto* c = out.mutable_model_chunk();
   c->set_model_hash(r.model_hash());

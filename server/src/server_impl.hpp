@@ -155,6 +155,9 @@ struct Server::Impl {
   Admission admit_register(const std::string& origin);
   void reply(zmq::socket_t& socket, const zmq::message_t& identity, const wire::Envelope& e,
              std::span<const std::uint8_t> payload = {});
+  /// The same with its raw frame a range of a shared buffer, sent without a copy.
+  void reply(zmq::socket_t& socket, const zmq::message_t& identity, const wire::Envelope& e,
+             const SharedRange& range);
   /// Sends a reply that Ingest returned on the round socket.
   void send(const Reply& r);
   void send(const std::vector<Reply>& replies);

@@ -211,6 +211,23 @@ std::vector<std::uint8_t> Spool::read_model(const chain::Hash32& hash, std::uint
   return out;
 }
 
+std::shared_ptr<const std::vector<std::uint8_t>> Spool::shared_model(
+    const chain::Hash32& hash) const {
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [h, bytes] : models_)
+      if (h == hash) return bytes;
+  }
+  // Read outside the lock (the sync threads open files under it); a model is immutable, so two
+  // readers racing here read the same bytes.
+  auto bytes =
+      std::make_shared<const std::vector<std::uint8_t>>(read_model(hash, 0, model_bytes(hash)));
+  std::lock_guard lock(mutex_);
+  models_.emplace_back(hash, bytes);
+  if (models_.size() > 2) models_.pop_front();
+  return bytes;
+}
+
 std::vector<float> Spool::load_model(const chain::Hash32& hash) const {
   const auto bytes = read_model(hash, 0, model_bytes(hash));
   std::vector<float> out(bytes.size() / 4);

@@ -4,12 +4,15 @@
 // what each file holds (the durable offset, the commit) are the state store's (state_store.hpp);
 // after kill -9 and a restart nothing acknowledged is lost.
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "murmur/chain/bytes.hpp"
@@ -57,11 +60,19 @@ class Spool {
   std::vector<std::uint8_t> read_model(const chain::Hash32& hash, std::uint64_t offset,
                                        std::uint64_t length) const;
   std::vector<float> load_model(const chain::Hash32& hash) const;
+  /// The whole model file, shared: ModelChunk replies reference a range of it instead of a
+  /// copy each, so that N nodes downloading at once (and replies queued to slow peers) hold one
+  /// copy of the model, not N. The two models read last (the global model and the candidate)
+  /// stay cached. Thread-safe.
+  std::shared_ptr<const std::vector<std::uint8_t>> shared_model(const chain::Hash32& hash) const;
 
  private:
   std::filesystem::path dir_;
   mutable std::mutex mutex_;
   std::map<std::string, Descriptors> fds_;  // open spool files by path
+  /// shared_model's cache, most recent last (at most two); guarded by mutex_.
+  mutable std::deque<std::pair<chain::Hash32, std::shared_ptr<const std::vector<std::uint8_t>>>>
+      models_;
   std::set<int>
       unnamed_;  // of those (by buffered descriptor), files whose directory entry is not yet synced
 };

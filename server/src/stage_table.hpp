@@ -4,6 +4,7 @@
 #include <bit>
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -39,6 +40,12 @@ int stage_rank(wire::Stage s);
 
 bool is_secagg_stage(wire::Stage s);
 
+/// A reply's raw frame that references a shared buffer (a range of a model) instead of a copy.
+struct SharedRange {
+  std::shared_ptr<const std::vector<std::uint8_t>> bytes;
+  std::size_t offset = 0, length = 0;
+};
+
 /// One request on its way from the dispatcher to its handler.
 struct Request {
   const chain::Address& peer;  ///< the participant it is attributed to
@@ -47,6 +54,7 @@ struct Request {
   std::string identity;                ///< the node's routing id, for an answer sent later
   std::uint64_t request_id = 0;
   std::optional<Upload> upload;  ///< the open upload a chunk or commit names
+  SharedRange shared_payload;    ///< set instead of `payload`: the reply's frame, not copied
 };
 
 /// The task and round a message names.

@@ -29,6 +29,9 @@ struct LoadOptions {
   unsigned threads = 0;        ///< uploading threads; 0: one per node (at most 256)
   int io_threads = 1;          ///< ZeroMQ I/O threads of the shared context (CurveZMQ runs there)
   bool register_nodes = true;  ///< send Register first (skip when the keys are already bound)
+  /// Each node downloads the global model (ranged, keccak-checked) before the uploads start,
+  /// as a node does every round.
+  bool fetch_model = false;
   std::chrono::milliseconds wait_for_uploading{60'000};  ///< how long to wait for STAGE_UPLOADING
 };
 
