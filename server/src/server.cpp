@@ -171,19 +171,24 @@ Settlement Server::Impl::settlement_of(const RoundDecision& decision) const {
 void Server::Impl::finish_chain_step(const ChainStep& step) {
   store.record_posting(step.round, step.posting);
   const auto now = Clock::now();
-  if (step.posting.state == "failed") {
+  // A failed posting of a round the contract opened leaves it open there, and a failed
+  // startRound leaves the chain's round counter behind murmurd's: either way no later round
+  // could be opened on chain. The step is tried again (finalizeRound goes through the outbox
+  // and adopts a landed finalization, abandonRound and startRound read the chain first, so a
+  // retry never posts twice), with a growing pause, for as long as fault_limit_ms allows; then
+  // the round is left as it is and the task goes on off chain.
+  const bool opened = state.round == step.round && state.seed != chain::Hash32{};
+  const bool posting_failed = step.posting.state == "failed";
+  const bool open_failed = !step.open_error.empty();
+  if (posting_failed || open_failed) {
+    const std::string error =
+        posting_failed ? step.posting.error : "startRound of the next round: " + step.open_error;
     metrics.fault(to_string(Fault::kChainPosting));
-    if (const auto line = faults.failed(Fault::kChainPosting, step.round, step.posting.error))
+    if (const auto line = faults.failed(Fault::kChainPosting, step.round, error))
       spdlog::error("round={} fault chain_posting: {}", step.round, *line);
     store.record_faults(step.round, faults.round_json(step.round));
-    // A round the contract opened stays open there until it is settled, and the next round
-    // cannot be opened before: the step is tried again (finalizeRound goes through the outbox,
-    // abandonRound and startRound read the chain first, so a retry never posts twice), with
-    // a growing pause, for as long as fault_limit_ms allows; then the round is left unsettled
-    // and the task goes on off chain.
     const FaultStreak* streak = faults.streak(Fault::kChainPosting);
-    const bool opened = state.round == step.round && state.seed != chain::Hash32{};
-    if (opened && streak &&
+    if ((opened || open_failed) && streak &&
         (cfg.fault_limit.count() == 0 || now - streak->since < cfg.fault_limit)) {
       const auto pause = std::chrono::milliseconds(
           std::min<std::int64_t>(8000, 500LL << std::min<std::uint64_t>(streak->count, 4)));
