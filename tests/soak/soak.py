@@ -660,6 +660,9 @@ unmask_seconds = 5
             self.failures.append(f"murmurd held {max(self.fd_samples)} descriptors (> {fd_limit})")
         if self.max_rss >= a.rss_limit_mib * 2**20:
             self.failures.append(f"murmurd's RSS reached {self.max_rss >> 20} MiB")
+        if len(unsettled) > a.max_unsettled:
+            self.failures.append(f"{len(unsettled)} rounds not settled on chain "
+                                 f"(at most {a.max_unsettled} allowed)")
         report["check_failures"] = self.failures[:50]
         with open(os.path.join(self.out, "report.json"), "w") as f:
             json.dump(report, f, indent=2)
@@ -691,6 +694,8 @@ def main():
                    help="K: rounds alternate K plaintext, K SecAgg+ (0: plaintext only)")
     p.add_argument("--probe-seconds", type=float, default=3)
     p.add_argument("--rss-limit-mib", type=int, default=1024)
+    p.add_argument("--max-unsettled", type=int, default=0,
+                   help="rounds that may end unsettled on chain (a chain fault past the limit)")
     p.add_argument("--fd-limit", type=int, default=0,
                    help="most descriptors murmurd may hold (0: 4 per node + 500)")
     p.add_argument("--time-limit", type=float, default=1800)
