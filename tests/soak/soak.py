@@ -297,9 +297,13 @@ unmask_seconds = 5
     # ---- observation -----------------------------------------------------------------------
     def probe(self):
         t = self.task
-        r = subprocess.run([self.probe_bin, "--data-dir", os.path.join(self.out, "data"), "--rpc",
-                            f"http://127.0.0.1:{self.chain_port}", "--contract", t["CONTRACT"],
-                            "--task", t["TASK_ID"]], capture_output=True, text=True, timeout=120)
+        try:
+            r = subprocess.run([self.probe_bin, "--data-dir", os.path.join(self.out, "data"),
+                                "--rpc", f"http://127.0.0.1:{self.chain_port}", "--contract",
+                                t["CONTRACT"], "--task", t["TASK_ID"]], capture_output=True,
+                               text=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return {"error": str(e)}
         try:
             return json.loads(r.stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):
@@ -538,6 +542,14 @@ unmask_seconds = 5
             shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
         self.t0 = time.time()
         self.fault_log, self.lost, self.rounds, self.checked = [], [], {}, 0
+        # The binaries are copied first: a build in the shared tree during the run would
+        # otherwise swap murmurd (or the probe) under a supervisor that restarts it.
+        bindir = os.path.join(self.out, "bin")
+        os.makedirs(bindir)
+        for attr in ("murmur", "murmurd", "nodes_bin", "probe_bin"):
+            copy = os.path.join(bindir, os.path.basename(getattr(self, attr)))
+            shutil.copy2(getattr(self, attr), copy)
+            setattr(self, attr, copy)
         self.chain_port = free_port()
         loop = asyncio.new_event_loop()
         threading.Thread(target=loop.run_forever, daemon=True).start()
@@ -577,6 +589,9 @@ unmask_seconds = 5
                 if time.time() >= next_probe:
                     state = self.probe()
                     next_probe = time.time() + a.probe_seconds
+                    if "round" not in state:  # unreadable this time: next probe
+                        log(f"probe: {state.get('error', '')[:200]}")
+                        continue
                     rnd = state.get("round", 0)
                     if rnd != last_round:
                         self.longest_stall = max(self.longest_stall, time.time() - last_change)
