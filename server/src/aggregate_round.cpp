@@ -95,10 +95,10 @@ AggregationResult aggregate_and_record(Spool& spool, StateStore& store, std::uin
             round, rec.previous_loss, rec.previous_accuracy, rec.candidate_loss,
             rec.candidate_accuracy, rec.candidates, rec.seconds, rec.weights);
       } catch (const std::exception& e) {
-        spdlog::error("round={} validation failed: {}", round, e.what());
         r.validation_error = e.what();
-      }
+        spdlog::error("round={} validation failed: {}", round, e.what());
         store.record_validation_error(round, r.validation_error);
+      }
     }
     store.record_aggregation(round, uploads.size(), a.report.rule, global, r.candidate, r.seconds,
                              r.validation);

@@ -219,6 +219,7 @@ Config load_config(const std::filesystem::path& path) {
   c.inflight_budget_bytes = srv["inflight_budget_bytes"].value_or(c.inflight_budget_bytes);
   c.peer_credits = srv["peer_credits"].value_or(c.peer_credits);
   c.busy_wait = std::chrono::milliseconds(srv["busy_wait_ms"].value_or(c.busy_wait.count()));
+  c.fault_limit = std::chrono::milliseconds(srv["fault_limit_ms"].value_or(c.fault_limit.count()));
   c.peer_messages_per_second = srv["peer_messages_per_second"].value_or(c.peer_messages_per_second);
   c.register_max_connections = srv["register_max_connections"].value_or(c.register_max_connections);
   c.register_connections_per_address =
@@ -234,9 +235,9 @@ Config load_config(const std::filesystem::path& path) {
     bad(path, "server.chunk_bytes", "must be a multiple of 4, at least 1024");
   if (c.inflight_budget_bytes < c.chunk_bytes)
     bad(path, "server.inflight_budget_bytes", "must hold at least one chunk");
-  c.fault_limit = std::chrono::milliseconds(srv["fault_limit_ms"].value_or(c.fault_limit.count()));
   if (c.peer_credits == 0) bad(path, "server.peer_credits", "must be at least 1");
   if (c.busy_wait.count() < 0) bad(path, "server.busy_wait_ms", "must not be negative");
+  if (c.fault_limit.count() < 0) bad(path, "server.fault_limit_ms", "must not be negative");
 
   c.task_id = task["task_id"].value_or(c.task_id);
   c.chain_id = task["chain_id"].value_or(c.chain_id);
@@ -252,7 +253,6 @@ Config load_config(const std::filesystem::path& path) {
   c.rounds = task["rounds"].value_or(c.rounds);
   c.proposer_bps = task["proposer_bps"].value_or(c.proposer_bps);
   if (c.proposer_bps > 10000) bad(path, "task.proposer_bps", "at most 10000");
-  if (c.fault_limit.count() < 0) bad(path, "server.fault_limit_ms", "must not be negative");
   if (const auto m = task["initial_model"].value<std::string>()) c.initial_model = resolve(*m);
   if (const auto p = task["participants"].value<std::string>())
     c.participants = load_participants(resolve(*p));
