@@ -85,9 +85,9 @@ struct LocalTask {
     };
     const auto token = w.transact(std::nullopt, bytecode("MockToken"));
     const auto alliance = w.transact(std::nullopt, bytecode("AllianceTask"));
-    chain::save_deployment(dir / "deployment.json",
-                           {w.chain_id(), "bench", *token.contract_address,
-                            *alliance.contract_address, w.address(), alliance.block_number});
+    chain::save_deployment(dir / "deployment.json", {w.chain_id(), "bench", *token.contract_address,
+                                                     *alliance.contract_address, std::nullopt,
+                                                     w.address(), alliance.block_number});
     sim::ChainTaskSetup s;
     s.rpc = node.url();
     s.deployment = dir / "deployment.json";
