@@ -1,5 +1,6 @@
 #include "murmur/chain/alliance.hpp"
 
+#include "murmur/chain/contract_view.hpp"
 #include "murmur/chain/errors.hpp"
 
 namespace murmur::chain {
@@ -196,15 +197,8 @@ std::pair<U256, Hash32> round_from_receipt(const Receipt& r, const Address& cont
 std::vector<Value> AllianceTaskContract::view(const std::string& signature,
                                               const std::vector<Value>& args,
                                               const std::vector<std::string>& outputs) {
-  Bytes out = eth_.call(CallRequest{std::nullopt, address_, call(signature, args), {}});
-  std::vector<abi::Type> types;
-  for (const auto& o : outputs) types.push_back(abi::Type::parse(o));
-  try {
-    return abi::decode(types, out);
-  } catch (const std::invalid_argument& e) {
-    throw ChainError(signature + " on " + address_.to_checksum() + " returned undecodable data (" +
-                     e.what() + "): is --deployment pointing at an AllianceTask on this chain?");
-  }
+  return call_view(eth_, address_, signature, args, outputs,
+                   "is --deployment pointing at an AllianceTask on this chain?");
 }
 
 U256 AllianceTaskContract::task_count() {

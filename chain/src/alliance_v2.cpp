@@ -3,6 +3,7 @@
 
 #include <stdexcept>
 
+#include "murmur/chain/contract_view.hpp"
 #include "murmur/chain/errors.hpp"
 
 namespace murmur::chain {
@@ -309,17 +310,9 @@ std::pair<U256, std::uint64_t> opened_from_receipt(const Receipt& r, const Addre
 std::vector<Value> AllianceTaskV2Contract::view(const std::string& signature,
                                                 const std::vector<Value>& args,
                                                 const std::vector<std::string>& outputs) {
-  Bytes out = eth_.call(CallRequest{std::nullopt, address_, call(signature, args), {}});
-  std::vector<abi::Type> types;
-  for (const auto& o : outputs) types.push_back(abi::Type::parse(o));
-  try {
-    return abi::decode(types, out);
-  } catch (const std::invalid_argument& e) {
-    throw ChainError(signature + " on " + address_.to_checksum() + " returned undecodable data (" +
-                     e.what() +
-                     "): is the address (\"allianceTaskV2\" of the deployment file) an "
-                     "AllianceTaskV2 on this chain?");
-  }
+  return call_view(eth_, address_, signature, args, outputs,
+                   "is the address (\"allianceTaskV2\" of the deployment file) an AllianceTaskV2 "
+                   "on this chain?");
 }
 
 U256 AllianceTaskV2Contract::task_count() {

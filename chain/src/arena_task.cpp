@@ -1,5 +1,6 @@
 #include "murmur/chain/arena_task.hpp"
 
+#include "murmur/chain/contract_view.hpp"
 #include "murmur/chain/errors.hpp"
 #include "murmur/chain/keccak.hpp"
 
@@ -205,15 +206,8 @@ U256 task_id_from_receipt(const Receipt& r, const Address& contract) {
 std::vector<Value> ArenaTaskContract::view(const std::string& signature,
                                            const std::vector<Value>& args,
                                            const std::vector<std::string>& outputs) {
-  Bytes out = eth_.call(CallRequest{std::nullopt, address_, call(signature, args), {}});
-  std::vector<abi::Type> types;
-  for (const auto& o : outputs) types.push_back(abi::Type::parse(o));
-  try {
-    return abi::decode(types, out);
-  } catch (const std::invalid_argument& e) {
-    throw ChainError(signature + " on " + address_.to_checksum() + " returned undecodable data (" +
-                     e.what() + "): is the deployment pointing at an ArenaTask on this chain?");
-  }
+  return call_view(eth_, address_, signature, args, outputs,
+                   "is the deployment pointing at an ArenaTask on this chain?");
 }
 
 U256 ArenaTaskContract::task_count() {
