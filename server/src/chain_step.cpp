@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 #include <thread>
@@ -32,6 +33,19 @@ auto with_retries(F&& f, const std::atomic<bool>& stopping, const char* what) {
 }
 
 }  // namespace
+
+std::vector<chain::Address> included_updates(const StateStore& store, std::uint64_t round) {
+  std::vector<chain::Address> out;
+  const auto record = store.round_record(round);
+  if (record && !record->updates.empty()) {
+    for (const auto& u : record->updates)
+      if (u.flag.empty()) out.push_back(u.address);
+  } else {
+    for (const auto& u : store.committed(round)) out.push_back(u.address);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
 
 ChainRounds::ChainRounds(const Config& cfg) {
   if (TaskChainV2::detect(cfg)) {

@@ -20,6 +20,7 @@
 #include "murmur/chain/bytes.hpp"
 #include "murmur/server/config.hpp"
 #include "round_record.hpp"
+#include "state_store.hpp"
 #include "task_chain.hpp"
 #include "task_chain_v2.hpp"
 
@@ -53,6 +54,14 @@ struct ChainTestHooks {
   std::atomic<bool> finalize{true};
 };
 
+/// The proposers AllianceTaskV2's bitmap marks as included in `round` (what earns a reward): the
+/// committed updates whose row in the round record the rule left unflagged (flag_of: not
+/// "rejected" by a selection rule or for being non-finite, not an "outlier" of a coordinate-wise
+/// rule, not "downweighted" by a clipping rule), sorted by address. A round whose record has no
+/// per-update rows (a SecAgg+ round: the rule saw group sums, not updates) includes every
+/// committed update. `murmur verify` recomputes the same set (cli/src/verify_cli.cpp).
+std::vector<chain::Address> included_updates(const StateStore& store, std::uint64_t round);
+
 class ChainRounds {
  public:
   /// Connects to the task contract: AllianceTaskV2 when task.contract is one (TaskChainV2),
@@ -85,7 +94,8 @@ class ChainRounds {
   /// True on AllianceTaskV2: the voters vote on chain, murmurd collects no vote.
   bool v2() const { return v2_ != nullptr; }
   /// AllianceTaskV2, on the loop thread in VOTING: starts (once) the worker that posts
-  /// `candidate` with the bitmap of `included()` (the committed updates it aggregated), waits for
+  /// `candidate` with the bitmap of `included()` (included_updates: the committed updates the
+  /// rule included), waits for
   /// the voters' commits and reveals and closes the round; returns the decision read from the
   /// contract once the worker is done (a failure is a kFailed decision: the FINALIZING step then
   /// closes the round as the chain allows).

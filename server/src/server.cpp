@@ -52,6 +52,7 @@ Server::Impl::Impl(Config c)
     validator = std::make_unique<RoundValidator>(*cfg.validation, *backend, cfg.parameters);
     spdlog::info("validation: {}", validator->describe());
   }
+  if (cfg.shard) shard_link = std::make_unique<ShardLink>(*cfg.shard);
   if (cfg.chain) {
     chain_rounds = std::make_unique<ChainRounds>(cfg);
   }
@@ -78,6 +79,7 @@ Server::Impl::Impl(Config c)
     std::vector<float> initial(cfg.parameters, 0.0f);
     if (!cfg.initial_model.empty()) {
       std::ifstream in(cfg.initial_model, std::ios::binary);
+      if (cfg.shard) in.seekg(static_cast<std::streamoff>(cfg.shard->range_begin * 4));  // its part
       in.read(reinterpret_cast<char*>(initial.data()),
               static_cast<std::streamsize>(initial.size() * 4));
       if (static_cast<std::size_t>(in.gcount()) != initial.size() * 4)
@@ -414,7 +416,11 @@ void Server::Impl::start_aggregation() {
       std::async(std::launch::async,
                  [&spool = spool, &store = store, &backend = *backend, validator = validator.get(),
                   uploads = std::move(uploads), round = state.round, global = state.global_model,
-                  rule = RoundRule{cfg.aggregation, cfg.flag_ratio}, parameters = cfg.parameters] {
+                  rule = RoundRule{cfg.aggregation, cfg.flag_ratio}, parameters = cfg.parameters,
+                  link = shard_link.get()] {
+                   if (link)  // [shard]: this shard's range, with the others (shard_round.hpp)
+                     return shard_aggregate_and_record(spool, store, round, uploads, rule, global,
+                                                       backend, *link);
                    return aggregate_and_record(spool, store, round, uploads, rule, global,
                                                parameters, backend, validator);
                  });
@@ -518,10 +524,9 @@ void Server::Impl::tick() {
       break;
     case wire::STAGE_VOTING:
       if (chain_rounds && chain_rounds->v2()) {  // AllianceTaskV2: the voters vote on chain
+        // The bitmap marks the committed updates the rule included (chain_step.hpp).
         const auto decided = chain_rounds->chain_vote(state.round, state.candidate_model, [&] {
-          std::vector<chain::Address> included;  // every committed update was aggregated
-          for (const auto& u : store.committed(state.round)) included.push_back(u.address);
-          return included;
+          return included_updates(store, state.round);
         });
         if (decided) {
           metrics.stage_seconds("voting", elapsed);
