@@ -221,6 +221,7 @@ Config load_config(const std::filesystem::path& path) {
   c.busy_wait = std::chrono::milliseconds(srv["busy_wait_ms"].value_or(c.busy_wait.count()));
   c.fault_limit = std::chrono::milliseconds(srv["fault_limit_ms"].value_or(c.fault_limit.count()));
   c.peer_messages_per_second = srv["peer_messages_per_second"].value_or(c.peer_messages_per_second);
+  c.spool_keep_rounds = srv["spool_keep_rounds"].value_or(c.spool_keep_rounds);
   c.register_max_connections = srv["register_max_connections"].value_or(c.register_max_connections);
   c.register_connections_per_address =
       srv["register_connections_per_address"].value_or(c.register_connections_per_address);

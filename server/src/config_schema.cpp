@@ -212,6 +212,10 @@ const std::vector<ConfigKey>& config_keys() {
        "token bucket per peer", "", false,
        [](const Config& c) { return real(c.peer_messages_per_second); }},
       {"server",
+      {"server", "spool_keep_rounds", T::kInteger, "16", at_least(0), "",
+       "spooled updates of the last this many ended rounds are kept, older ones deleted "
+       "(murmur verify needs a round's; 0: keep all)",
+       "", false, [](const Config& c) { return integer(c.spool_keep_rounds); }},
        "insecure_plaintext",
        T::kBool,
        "false",

@@ -95,6 +95,11 @@ struct Config {
   /// has passed, or its credits return to the budget and its next chunk is refused ERR_BUSY.
   std::chrono::milliseconds credit_grace{10000};
   std::size_t min_upload_bytes_per_second = 64u << 10;
+  /// Spooled update files (spool/r<N>) of the last this many ended rounds are kept; older
+  /// ones are deleted when a round opens (never the current round's, nor one whose chain
+  /// posting is not recorded yet). `murmur verify` reads a round's files: only kept rounds
+  /// can be verified. 0: keep every round.
+  std::uint64_t spool_keep_rounds = 16;
   std::string backend = "auto";  ///< auto, cpu or cuda
 
   // [task]
