@@ -150,6 +150,7 @@ std::vector<std::string> function_signatures() {
           "validators(uint256)",
           "resultOf(uint256,uint256)",
           "assignees(uint256,uint256)",
+          "scoreOf(uint256,uint256,address)",
           "scoreCommitment(uint256,uint256,address,uint64,bytes32)"};
 }
 
@@ -308,6 +309,18 @@ ArenaResult ArenaTaskContract::result_of(const U256& task_id, std::uint64_t subm
 
 std::vector<Address> ArenaTaskContract::assignees(const U256& task_id, std::uint64_t submission) {
   return addresses(view("assignees(uint256,uint256)", {task_id, submission}, {"address[]"})[0]);
+}
+
+ArenaScoreEntry ArenaTaskContract::score_of(const U256& task_id, std::uint64_t submission,
+                                            const Address& validator) {
+  auto v = view("scoreOf(uint256,uint256,address)", {task_id, submission, validator},
+                {"(bytes32,uint64,bool,uint32)"})[0]
+               .list();
+  ArenaScoreEntry e;
+  e.commitment = v[0].bytes32();
+  e.score = small(v[1]);
+  e.revealed = v[2].boolean();
+  return e;
 }
 
 }  // namespace murmur::chain

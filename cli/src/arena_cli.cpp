@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "arena_daemon.hpp"
 #include "chain_cli.hpp"
 #include "murmur/chain/alliance.hpp"
 #include "murmur/chain/arena_settlement.hpp"
@@ -144,44 +145,6 @@ Bytes artifact_bytecode(const fs::path& dir, const std::string& name) {
                              ": compile the contracts (cd contracts && npx hardhat compile) or "
                              "pass --artifacts");
   return from_hex(json::parse(in).at("bytecode").get<std::string>());
-}
-
-/// A loss (nats or bits per byte) as the fixed-point score ArenaTask takes: round(loss · 1e6).
-std::uint64_t score_of(double loss) {
-  if (!std::isfinite(loss) || loss < 0)
-    throw std::runtime_error("a loss must be finite and >= 0, got " + std::to_string(loss));
-  const double s = std::round(loss * static_cast<double>(kArenaScoreScale));
-  if (s > static_cast<double>(kArenaMaxScore))
-    throw std::runtime_error("loss " + std::to_string(loss) + " is above the contract's maximum");
-  return static_cast<std::uint64_t>(s);
-}
-
-Hash32 random_salt() {
-  std::random_device rd;
-  Hash32 salt{};
-  for (std::size_t i = 0; i < salt.size(); i += 4) {
-    const std::uint32_t r = rd();
-    for (std::size_t j = 0; j < 4; ++j) salt[i + j] = static_cast<std::uint8_t>(r >> (8 * j));
-  }
-  return salt;
-}
-
-/// Writes `j` to `file` durably (write, fsync, rename): the commit state must survive a crash
-/// between the commit and the reveal.
-void write_durably(const fs::path& file, const json& j) {
-  const fs::path tmp = file.string() + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << j.dump(1) << "\n";
-    out.flush();
-    if (!out) throw std::runtime_error("cannot write " + tmp.string());
-  }
-  FILE* f = std::fopen(tmp.c_str(), "r");
-  if (f) {
-    ::fsync(fileno(f));
-    std::fclose(f);
-  }
-  fs::rename(tmp, file);
 }
 
 json result_json(const ArenaResult& r) {
@@ -339,15 +302,25 @@ void add_arena_commands(CLI::App& app) {
     auto* cmd = arena->add_subcommand(
         "submit", "Hash an adapter directory, publish it to a directory store, submit it");
     auto task = std::make_shared<std::string>(), adapter = std::make_shared<std::string>(),
-         store = std::make_shared<std::string>();
+         store = std::make_shared<std::string>(), store_url = std::make_shared<std::string>();
     task_opt(cmd, *task);
     cmd->add_option("--adapter", *adapter, "PEFT adapter directory")->required();
     cmd->add_option("--store", *store, "directory store validators read from")->required();
-    cmd->callback([c, task, adapter, store] {
+    cmd->add_option("--store-url", *store_url,
+                    "http://HOST:PORT where `murmur arena serve` serves --store: the URI on "
+                    "chain is <store-url>/<hash> instead of file://");
+    cmd->callback([c, task, adapter, store, store_url] {
       Session s(*c);
       Wallet& w = s.wallet(*c);
       const U256 t = parse_u256(*task, "--task");
-      const PublishedAdapter pub = publish_adapter(*adapter, *store);
+      PublishedAdapter pub = publish_adapter(*adapter, *store);
+      if (!store_url->empty()) {
+        if (store_url->rfind("http://", 0) != 0)
+          throw std::runtime_error("--store-url " + *store_url + ": http://HOST:PORT expected");
+        std::string base = *store_url;
+        while (!base.empty() && base.back() == '/') base.pop_back();
+        pub.uri = base + "/" + to_hex(pub.hash, false);
+      }
       const Receipt r = w.transact(s.dep.arena_task, arena::submit(t, pub.hash, pub.uri));
       const ArenaParticipant p = s.contract().participant(t, w.address());
       emit(*c,
@@ -467,7 +440,7 @@ void add_arena_commands(CLI::App& app) {
       std::vector<std::pair<std::uint64_t, std::uint64_t>> wanted;  // (submission, score)
       if (!scores->empty()) {
         for (const auto& [key, loss] : given.items())
-          wanted.emplace_back(std::stoull(key), score_of(loss.get<double>()));
+          wanted.emplace_back(std::stoull(key), arena_score_of_loss(loss.get<double>()));
       } else {
         if (store->empty()) throw std::runtime_error("--validate-report needs --store");
         const auto nodes = ct.submissions(t);
@@ -492,8 +465,9 @@ void add_arena_commands(CLI::App& app) {
             continue;
           }
           const bool valid = a.at("valid").get<bool>() && a.at("mean_loss").is_number();
-          wanted.emplace_back(it->second,
-                              valid ? score_of(a.at("mean_loss").get<double>()) : kArenaMaxScore);
+          wanted.emplace_back(it->second, valid
+                                              ? arena_score_of_loss(a.at("mean_loss").get<double>())
+                                              : kArenaMaxScore);
         }
       }
       std::vector<std::uint64_t> subs, fixed;
@@ -512,7 +486,7 @@ void add_arena_commands(CLI::App& app) {
       if (subs.empty())
         throw std::runtime_error("none of the submissions in " + input + " is assigned to " +
                                  w.address().to_checksum());
-      write_durably(
+      write_json_durably(
           *state,
           {{"task", t.to_dec()}, {"validator", w.address().to_checksum()}, {"entries", saved}});
       const Receipt r = w.transact(s.dep.arena_task, arena::commit_scores(t, subs, commitments));
@@ -541,6 +515,84 @@ void add_arena_commands(CLI::App& app) {
       emit(*c, {{"revealed", subs}, {"txHash", to_hex(r.tx_hash)}},
            "revealed " + std::to_string(subs.size()) + " scores");
     });
+  }
+  {  // validate: the validator farm's loop
+    auto* cmd = arena->add_subcommand(
+        "validate",
+        "Validator: score your assigned submissions (fetched, hash-checked, batched or merged), "
+        "commit, reveal and claim through the outbox in --state-dir; --daemon loops until --until");
+    auto o = std::make_shared<ArenaDaemonOptions>();
+    auto daemon = std::make_shared<bool>(false);
+    auto state_dir = std::make_shared<std::string>(), base = std::make_shared<std::string>(),
+         data = std::make_shared<std::string>();
+    task_opt(cmd, o->task);
+    cmd->add_flag("--daemon", *daemon,
+                  "keep watching the chain until --until (else: one look, one step, exit)");
+    cmd->add_option("--base", *base, "base model directory (config.json + model.safetensors)")
+        ->required()
+        ->check(CLI::ExistingDirectory);
+    cmd->add_option("--data", *data, "your held-out set, JSONL as `murmur validate --data`")
+        ->required()
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--state-dir", *state_dir,
+                    "outbox.db, the commit state (scores and salts, written before the commit "
+                    "is sent) and fetched adapters; the same directory after a restart")
+        ->required();
+    cmd->add_option("--strategy", o->strategy,
+                    "batched (SGMV, many adapters per forward), merged (each adapter merged and "
+                    "evaluated alone) or auto (merged on CPU, batched on CUDA: bench/arena)")
+        ->check(CLI::IsMember({"auto", "batched", "merged"}))
+        ->capture_default_str();
+    cmd->add_option("--device", o->device, "cpu, cuda or auto")
+        ->check(CLI::IsMember({"cpu", "cuda", "auto"}))
+        ->capture_default_str();
+    cmd->add_option("--batch", o->batch, "sequences per forward")->check(CLI::Range(1, 1 << 16));
+    cmd->add_option("--adapters-per-pass", o->per_pass, "adapters sharing one batched forward")
+        ->check(CLI::Range(1, 1 << 12));
+    cmd->add_option("--max-pass-memory", o->pass_gib, "GiB of activations one pass may use")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--poll-ms", o->poll_ms, "pause between looks at the chain")
+        ->check(CLI::Range(10, 3'600'000))
+        ->capture_default_str();
+    cmd->add_option("--until", o->until, "stop once committed, revealed, finalized or claimed")
+        ->check(CLI::IsMember({"committed", "revealed", "finalized", "claimed"}))
+        ->capture_default_str();
+    cmd->add_option("--max-seconds", o->max_seconds, "give up (exit 2) after this long; 0: never")
+        ->capture_default_str();
+    cmd->add_flag("--drive", o->drive,
+                  "also send closeSubmissions / drawAssignments / finalize when due");
+    cmd->add_option("--metrics-port", o->metrics_port,
+                    "serve /metrics on this port (0: any free port, printed; -1: none)")
+        ->capture_default_str();
+    cmd->add_option("--metrics-address", o->metrics_address, "address /metrics listens on")
+        ->capture_default_str();
+    cmd->callback([c, o, daemon, state_dir, base, data] {
+      Session s(*c);
+      ArenaDaemonOptions opts = *o;
+      opts.base = *base;
+      opts.data = *data;
+      opts.state_dir = *state_dir;
+      opts.json_out = c->json_out;
+      if (!*daemon) opts.max_iterations = 1;
+      const int status = run_arena_daemon(opts, s.eth, s.wallet(*c), s.dep.arena_task);
+      if (status != 0 && *daemon) throw CLI::RuntimeError(status);
+    });
+  }
+  {  // serve: the HTTP adapter store
+    auto* cmd = arena->add_subcommand(
+        "serve", "Serve a directory store over HTTP for `submit --store-url` URIs");
+    auto store = std::make_shared<std::string>(),
+         address = std::make_shared<std::string>("127.0.0.1");
+    auto port = std::make_shared<int>(0);
+    auto seconds = std::make_shared<double>(0);
+    cmd->add_option("--store", *store, "the directory `submit --store` publishes to")->required();
+    cmd->add_option("--address", *address, "listen address")->capture_default_str();
+    cmd->add_option("--port", *port, "listen port (0: any free port, printed)")
+        ->capture_default_str();
+    cmd->add_option("--max-seconds", *seconds, "stop after this long; 0: on SIGINT/SIGTERM")
+        ->capture_default_str();
+    cmd->callback(
+        [store, address, port, seconds] { run_arena_serve(*store, *address, *port, *seconds); });
   }
   {  // status
     auto* cmd = arena->add_subcommand(

@@ -55,6 +55,13 @@ struct ArenaParticipant {
   std::string adapter_uri;
 };
 
+/// scoreOf's result: one validator's committed score for one submission.
+struct ArenaScoreEntry {
+  Hash32 commitment{};  ///< zero: not committed
+  std::uint64_t score = 0;
+  bool revealed = false;
+};
+
 /// resultOf's result: what finalize booked for one submission.
 struct ArenaResult {
   std::optional<std::uint64_t> consensus;  ///< none: nobody revealed a score
@@ -108,6 +115,8 @@ class ArenaTaskContract {
   ArenaResult result_of(const U256& task_id, std::uint64_t submission);
   /// The validators assigned to a submission (after drawAssignments).
   std::vector<Address> assignees(const U256& task_id, std::uint64_t submission);
+  /// A validator's commitment and revealed score for a submission.
+  ArenaScoreEntry score_of(const U256& task_id, std::uint64_t submission, const Address& validator);
 
  private:
   std::vector<abi::Value> view(const std::string& signature, const std::vector<abi::Value>& args,
