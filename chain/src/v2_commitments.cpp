@@ -5,6 +5,7 @@
 #include <string>
 
 #include "murmur/chain/abi.hpp"
+#include "murmur/chain/consensus.hpp"
 #include "murmur/chain/keccak.hpp"
 
 namespace murmur::chain {
@@ -31,6 +32,19 @@ Hash32 v2_round_seed(const Hash32& seed_block_hash, const U256& task_id, const U
   append(buf, task_id.to_be_bytes());
   append(buf, round.to_be_bytes());
   return keccak256(buf);
+}
+
+Hash32 v2_roles_seed(const Hash32& first, std::span<const Address> participants,
+                     std::uint64_t proposer_bps) {
+  const auto one_role = [&](const Hash32& seed) {
+    std::size_t proposers = 0;
+    for (const Address& a : participants) proposers += is_proposer(seed, a, proposer_bps);
+    return proposers == 0 || proposers == participants.size();
+  };
+  Hash32 seed = first;
+  for (int k = 0; k < kV2MaxRedraws && one_role(seed); ++k)
+    seed = keccak256(std::span<const std::uint8_t>(seed.data(), seed.size()));
+  return seed;
 }
 
 Hash32 included_hash(std::span<const Hash32> update_hashes_in_index_order) {

@@ -38,6 +38,7 @@ contract AllianceTaskV2 is IAllianceTaskV2, EIP712, ReentrancyGuard {
     uint256 public constant MAX_ROUNDS = 1_000_000;
     uint256 public constant MAX_AMOUNT = type(uint128).max; // per stake and pool: sums stay far from 2^256
     uint256 public constant SEED_DELAY = 2; // blocks between openRound and the seed block
+    uint256 public constant MAX_REDRAWS = 8; // drawRoles' redraws of a one-role draw
     uint256 public constant MIN_EXIT_WINDOW = 12; // seconds: at least one block to leave in
     uint256 public constant MAX_WINDOW = 30 days;
     uint256 public constant MAX_UNBONDING = 365 days;
@@ -254,9 +255,16 @@ contract AllianceTaskV2 is IAllianceTaskV2, EIP712, ReentrancyGuard {
         bytes32 bh = blockhash(r.seedBlock);
         if (bh == bytes32(0)) revert TooLate(uint256(r.seedBlock) + 256);
         bytes32 seed = keccak256(abi.encodePacked(bh, taskId, round));
-        uint256 proposers = 0;
         address[] storage m = _members[taskId];
-        for (uint256 i = 0; i < r.participantCount; ++i) if (_isProposer(seed, m[i], t.proposerBps)) ++proposers;
+        uint256 n = r.participantCount;
+        uint256 proposers = _countProposers(seed, m, n, t.proposerBps);
+        // A round needs a proposer and a voter. A draw that gave every participant the same role
+        // is drawn again from keccak256(seed), at most MAX_REDRAWS times (then it stands and the
+        // round ends abandoned or without quorum). Deterministic from the block hash: no choice.
+        for (uint256 k = 0; k < MAX_REDRAWS && (proposers == 0 || proposers == n); ++k) {
+            seed = keccak256(abi.encodePacked(seed));
+            proposers = _countProposers(seed, m, n, t.proposerBps);
+        }
         r.seed = seed;
         r.ruleHash = t.ruleHash;
         r.proposerCount = uint32(proposers);
@@ -675,6 +683,10 @@ contract AllianceTaskV2 is IAllianceTaskV2, EIP712, ReentrancyGuard {
 
     function _requireUnbound(Task storage t, Node storage n) private view {
         if (_bound(t, n)) revert NodeBound(msg.sender, t.currentRound);
+    }
+
+    function _countProposers(bytes32 seed, address[] storage m, uint256 n, uint256 bps) private view returns (uint256 c) {
+        for (uint256 i = 0; i < n; ++i) if (_isProposer(seed, m[i], bps)) ++c;
     }
 
     function _isProposer(bytes32 seed, address node, uint256 bps) private pure returns (bool) {

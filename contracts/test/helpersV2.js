@@ -95,6 +95,19 @@ async function openAndDraw(ctx, taskId, opener = ctx.aggregator) {
   return { round, parts, proposers, voters };
 }
 
+/// The seed drawRoles stores: keccak256(blockhash ‖ taskId ‖ round), drawn again as
+/// keccak256(seed) while every participant would get the same role (at most MAX_REDRAWS = 8).
+function rolesSeed(first, parts, proposerBps) {
+  const { isProposer } = require("./helpers");
+  const oneRole = (seed) => {
+    const p = parts.filter((a) => isProposer(seed, a, proposerBps)).length;
+    return p === 0 || p === parts.length;
+  };
+  let seed = first;
+  for (let k = 0; k < 8 && oneRole(seed); ++k) seed = ethers.keccak256(seed);
+  return seed;
+}
+
 /// openAndDraw until `pred(drawn)` holds; an unfitting draw is left to expire (no candidate by
 /// the post deadline) and abandoned by anyone, as the contract allows. Test convenience only.
 async function drawUntil(ctx, taskId, pred, tries = 40) {
@@ -227,4 +240,4 @@ function caseInput(c) {
   return { pool: BigInt(c.pool), roundsLeft: BigInt(c.roundsLeft), slashBps: BigInt(c.slashBps), quorumBps: BigInt(c.quorumBps), toleranceBps: BigInt(c.toleranceBps), nodes };
 }
 
-module.exports = { BPS, KIND, WINDOWS, deployV2, paramsV2, createTaskV2, stakeJoin, increase, mine, bitmap, openAndDraw, drawUntil, commitmentOf, playRound, settleV2, caseInput };
+module.exports = { BPS, KIND, WINDOWS, deployV2, paramsV2, createTaskV2, stakeJoin, increase, mine, bitmap, openAndDraw, drawUntil, rolesSeed, commitmentOf, playRound, settleV2, caseInput };

@@ -179,6 +179,15 @@ TEST(V2Commitments, SharedVectors) {
     EXPECT_EQ(
         to_hex(v2_round_seed(hash(s.at("blockHash")), u256(s.at("taskId")), u256(s.at("round")))),
         s.at("seed").get<std::string>());
+  ASSERT_GE(vec.at("rolesSeed").size(), 5u);
+  for (const auto& v : vec.at("rolesSeed")) {
+    std::vector<Address> parts;
+    for (const auto& a : v.at("participants"))
+      parts.push_back(Address::from_hex(a.get<std::string>()));
+    const std::uint64_t bps = std::stoull(v.at("proposerBps").get<std::string>());
+    EXPECT_EQ(to_hex(v2_roles_seed(hash(v.at("first")), parts, bps)),
+              v.at("seed").get<std::string>());
+  }
   for (const auto& i : vec.at("includedHash")) {
     std::vector<Hash32> hs;
     for (const auto& h : i.at("updateHashes")) hs.push_back(hash(h));

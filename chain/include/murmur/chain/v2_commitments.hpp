@@ -24,6 +24,15 @@ Hash32 vote_commitment(const U256& task_id, const U256& round, const Address& vo
 /// it by is_proposer (consensus.hpp), as in AllianceTask.
 Hash32 v2_round_seed(const Hash32& seed_block_hash, const U256& task_id, const U256& round);
 
+/// drawRoles' redraws of a one-role draw (AllianceTaskV2.MAX_REDRAWS).
+inline constexpr int kV2MaxRedraws = 8;
+
+/// The seed drawRoles stores (getRound().seed): starting from `first` (v2_round_seed), while
+/// every participant would get the same role by is_proposer, keccak256(seed) (32 bytes) again,
+/// at most kV2MaxRedraws times. A round so has a proposer and a voter unless the draws ran out.
+Hash32 v2_roles_seed(const Hash32& first, std::span<const Address> participants,
+                     std::uint64_t proposer_bps);
+
 /// keccak256 of the included proposers' update hashes concatenated in participant index order
 /// (keccak256 of nothing when none): postCandidate's includedHash.
 Hash32 included_hash(std::span<const Hash32> update_hashes_in_index_order);
