@@ -1,18 +1,19 @@
-#include <cblas.h>
-
+// The Gram matrix of the rows on the CPU: the project's own fixed-order tile kernel
+// (gram_tile.hpp, AVX2 where the CPU has it, the same bits without), tiles in parallel, each
+// tile's partial added in FP64 in tile order, so the result has the same bits for any thread
+// count and any SIMD choice. The finiteness check rides on the diagonal: a row with a NaN or an
+// Inf has a non-finite squared norm, and only rows whose norm came out non-finite (NaN, Inf,
+// or a finite row whose float partials overflowed) are scanned again.
 #include <algorithm>
+#include <cmath>
 
 #include "cpu_backend.hpp"
+#include "gram_tile.hpp"
 
 namespace murmur::kernels::cpu {
 namespace {
 
-// Coordinates per tile: each tile's Gram is one SSYRK in float (OpenBLAS's fastest path), and
-// tiles are accumulated in FP64. 4096-term float dot products keep a relative error near
-// sqrt(4096) * 2^-24 = 4e-6 before the FP64 accumulation; the tile width depends on nothing but
-// this constant, so the order of accumulation is fixed.
-constexpr std::size_t kTileCols = 4096;
-// Bytes of rows checked (or copied) per parallel loop: within L3 with room to spare.
+// Bytes of rows loaded per parallel loop: within L3 with room to spare; whole tiles.
 constexpr std::size_t kChunkBytes = 8u << 20;
 
 /// The row stride when every row of `source` is resident and rows are equally spaced (a
@@ -30,57 +31,113 @@ std::size_t uniform_stride(const RowSource& source) {
   return stride;
 }
 
-/// 0 when x[0..w) is finite, NaN otherwise (x - x is NaN exactly for NaN and Inf).
-float nonfinite_mark(const float* x, std::size_t w) {
-  float acc[8] = {};
-  std::size_t k = 0;
-  for (; k + 8 <= w; k += 8)
-    for (std::size_t l = 0; l < 8; ++l) acc[l] += x[k + l] - x[k + l];
-  for (; k < w; ++k) acc[0] += x[k] - x[k];
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+struct PortableBlock {
+  const float* const* x;
+  std::size_t w;
+  template <std::size_t RI, std::size_t RJ>
+  void run(std::size_t i0, std::size_t j0, double* res) const {
+    float acc[RI][RJ][8] = {};
+    std::size_t k = 0;
+    for (; k + 8 <= w; k += 8)
+      for (std::size_t a = 0; a < RI; ++a)
+        for (std::size_t b = 0; b < RJ; ++b)
+          for (std::size_t l = 0; l < 8; ++l)
+            acc[a][b][l] = std::fma(x[i0 + a][k + l], x[j0 + b][k + l], acc[a][b][l]);
+    for (std::size_t a = 0; a < RI; ++a)
+      for (std::size_t b = 0; b < RJ; ++b) {
+        for (std::size_t l = 0; k + l < w; ++l)
+          acc[a][b][l] = std::fma(x[i0 + a][k + l], x[j0 + b][k + l], acc[a][b][l]);
+        res[a * RJ + b] = gram_lane_sum(acc[a][b]);
+      }
+  }
+};
+
+GramTileKernel tile_kernel(CpuSimd simd) {
+#if MURMUR_CPU_X86_DISPATCH
+  if (simd == CpuSimd::kAvx2 || simd == CpuSimd::kAvx512) return gram_tile_avx2;
+#endif
+  (void)simd;
+  return gram_tile_portable;
+}
+
+/// Whether row i of `rows` holds a NaN or an Inf (x - x is NaN exactly for those).
+bool row_nonfinite(const RowSource& rows, std::size_t i) {
+  const std::size_t d = rows.cols();
+  if (const float* r = rows.resident_row(i)) {
+    float acc = 0.0f;
+    for (std::size_t k = 0; k < d; ++k) acc += r[k] - r[k];
+    return acc != acc;
+  }
+  constexpr std::size_t kPiece = 1 << 16;
+  std::vector<float> buf(std::min(kPiece, d));
+  for (std::size_t b = 0; b < d; b += kPiece) {
+    const std::size_t e = std::min(d, b + kPiece);
+    rows.read_row(i, b, e, buf.data());
+    float acc = 0.0f;
+    for (std::size_t k = 0; k < e - b; ++k) acc += buf[k] - buf[k];
+    if (acc != acc) return true;
+  }
+  return false;
 }
 
 }  // namespace
+
+void gram_tile_portable(const float* const* x, std::size_t n, std::size_t w, double* out) {
+  gram_tile_walk(n, out, PortableBlock{x, w});
+}
 
 std::vector<double> gram(CpuBackend& backend, const RowSource& rows, std::vector<bool>* finite) {
   const std::size_t n = rows.rows(), d = rows.cols();
   std::vector<double> g(n * n, 0.0);
   if (finite) finite->assign(n, true);
   if (n == 0 || d == 0) return g;
+  const GramTileKernel kernel = tile_kernel(backend.simd());
   const std::size_t stride = uniform_stride(rows);
   const float* base = stride ? rows.resident_row(0) : nullptr;
-  // Columns read (or copied) and checked at once: whole tiles, about kChunkBytes of rows, so
-  // that small N does not pay a parallel loop per tile and the SSYRKs find the chunk in cache.
+  // Columns per parallel loop: whole tiles, about kChunkBytes of rows, so that small N does not
+  // pay a parallel loop per tile and a copied chunk stays in cache.
   const std::size_t chunk =
-      kTileCols * std::max<std::size_t>(1, kChunkBytes / (n * kTileCols * sizeof(float)));
-  std::vector<float> buffer(stride ? 0 : n * std::min(chunk, d)), part(n * n);
-  std::vector<unsigned char> bad(n, 0);  // row i written by task i only
+      kGramTile * std::max<std::size_t>(1, kChunkBytes / (n * kGramTile * sizeof(float)));
+  const std::size_t tiles_per_chunk = (std::min(chunk, d) + kGramTile - 1) / kGramTile;
+  std::vector<float> buffer(base ? 0 : n * std::min(chunk, d));
+  std::vector<double> part(tiles_per_chunk * n * n);  // tile t's entries, upper triangle
+  std::vector<const float*> ptrs(tiles_per_chunk * n);
   for (std::size_t c0 = 0; c0 < d; c0 += chunk) {
     const std::size_t cw = std::min(chunk, d - c0);
     const float* a = base ? base + c0 : buffer.data();
     const std::size_t lda = base ? stride : cw;
-    if (!base || finite) {
+    if (!base)
       backend.pool().parallel_for(n, [&](std::size_t i, unsigned) {
-        if (!base) rows.read_row(i, c0, c0 + cw, buffer.data() + i * cw);
-        if (finite) {
-          const float mark = nonfinite_mark(a + i * lda, cw);
-          if (mark != mark) bad[i] = 1;
-        }
+        rows.read_row(i, c0, c0 + cw, buffer.data() + i * cw);
       });
-    }
-    // Per tile of kTileCols, in order: part = T T^T (upper triangle), then G += part in FP64.
-    for (std::size_t t0 = 0; t0 < cw; t0 += kTileCols) {
-      const std::size_t w = std::min(kTileCols, cw - t0);
-      cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(n), static_cast<int>(w),
-                  1.0f, a + t0, static_cast<int>(lda), 0.0f, part.data(), static_cast<int>(n));
-      for (std::size_t i = 0; i < n; ++i)
-        for (std::size_t j = i; j < n; ++j) g[i * n + j] += part[i * n + j];
-    }
+    const std::size_t tiles = (cw + kGramTile - 1) / kGramTile;
+    backend.pool().parallel_for(tiles, [&](std::size_t t, unsigned) {
+      const float** x = ptrs.data() + t * n;
+      for (std::size_t i = 0; i < n; ++i) x[i] = a + i * lda + t * kGramTile;
+      kernel(x, n, std::min(kGramTile, cw - t * kGramTile), part.data() + t * n * n);
+    });
+    // G += each tile's partial, tiles in order; row i's entries by one task.
+    backend.pool().parallel_for(n, [&](std::size_t i, unsigned) {
+      double* gi = g.data() + i * n;
+      for (std::size_t t = 0; t < tiles; ++t) {
+        const double* p = part.data() + t * n * n + i * n;
+        for (std::size_t j = i; j < n; ++j) gi[j] += p[j];
+      }
+    });
   }
   for (std::size_t i = 0; i < n; ++i)
     for (std::size_t j = 0; j < i; ++j) g[i * n + j] = g[j * n + i];
-  if (finite)
-    for (std::size_t i = 0; i < n; ++i) (*finite)[i] = bad[i] == 0;
+  if (finite) {
+    std::vector<std::size_t> suspects;
+    for (std::size_t i = 0; i < n; ++i)
+      if (!std::isfinite(g[i * n + i])) suspects.push_back(i);
+    std::vector<unsigned char> bad(suspects.size(), 0);
+    backend.pool().parallel_for(suspects.size(), [&](std::size_t s, unsigned) {
+      bad[s] = row_nonfinite(rows, suspects[s]) ? 1 : 0;
+    });
+    for (std::size_t s = 0; s < suspects.size(); ++s)
+      if (bad[s]) (*finite)[suspects[s]] = false;
+  }
   return g;
 }
 
