@@ -10,6 +10,7 @@
 #include "node_cli.hpp"
 #include "simulate_cli.hpp"
 #include "validate_cli.hpp"
+#include "verify_cli.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"murmur: Murmuration's command line for node operators, validators and researchers"};
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
   murmur::cli::add_validate_command(app);
   murmur::cli::add_simulate_commands(app);
   murmur::cli::add_arena_commands(app);
+  murmur::cli::add_verify_command(app);
 
   try {
     app.parse(argc, argv);
