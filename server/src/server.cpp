@@ -327,6 +327,23 @@ void Server::Impl::enter_uploading(std::uint64_t round, const chain::Hash32& glo
   // The spool files of two rounds back are complete (committed) or abandoned: their
   // descriptors go (the previous round's may still be read back).
   if (round > 2) spool.close_rounds_before(round - 1);
+  // Retention (server.spool_keep_rounds): the update files of rounds before the last K ended
+  // ones go, except a round whose chain posting is not recorded yet. A failure to delete is
+  // logged and tried again when the next round opens; it never holds the round up.
+  if (const std::uint64_t keep = cfg.spool_keep_rounds; keep > 0 && round > keep + 1) {
+    try {
+      const auto pruned = spool.prune_rounds_before(round - keep, [&](std::uint64_t r) {
+        if (!chain_rounds) return false;
+        const auto record = store.round_record(r);
+        return record && record->decision && !record->posting;
+      });
+      if (!pruned.empty())
+        spdlog::info("round={} spool: removed the update files of {} round(s), {} to {}", round,
+                     pruned.size(), pruned.front(), pruned.back());
+    } catch (const std::exception& e) {
+      spdlog::warn("round={} spool: pruning old rounds failed: {}", round, e.what());
+    }
+  }
   faults.forget_before(round);
   state.round = round;
   state.global_model = global;

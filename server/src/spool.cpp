@@ -167,6 +167,63 @@ void Spool::close_rounds_before(std::uint64_t round) {
   }
 }
 
+namespace {
+
+/// The round of a spool folder's name "r<N>"; 0 for any other name.
+std::uint64_t round_of_folder(const std::string& name) {
+  if (name.size() < 2 || name[0] != 'r') return 0;
+  std::uint64_t n = 0;
+  for (std::size_t i = 1; i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9' || n > std::numeric_limits<std::uint64_t>::max() / 10)
+      return 0;
+    n = n * 10 + static_cast<std::uint64_t>(name[i] - '0');
+  }
+  return n;
+}
+
+}  // namespace
+
+std::vector<std::uint64_t> Spool::spooled_rounds() const {
+  std::vector<std::uint64_t> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir_ / "spool", ec))
+    if (const std::uint64_t n = round_of_folder(e.path().filename().string()); n > 0)
+      out.push_back(n);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::uint64_t> Spool::prune_rounds_before(
+    std::uint64_t round, const std::function<bool(std::uint64_t)>& keep) {
+  std::vector<std::uint64_t> pruned;
+  for (const std::uint64_t n : spooled_rounds()) {
+    if (n >= round || keep(n)) continue;
+    std::string name = "r";  // appended: g++ 12 misreports "r" + to_string as overlapping
+    name += std::to_string(n);
+    const auto folder = dir_ / "spool" / name;
+    {
+      std::lock_guard lock(mutex_);
+      for (auto it = fds_.begin(); it != fds_.end();) {
+        if (std::filesystem::path(it->first).parent_path() != folder) {
+          ++it;
+          continue;
+        }
+        unnamed_.erase(it->second.buffered);
+        ::close(it->second.buffered);
+        if (it->second.direct >= 0) ::close(it->second.direct);
+        it = fds_.erase(it);
+      }
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(folder, ec);
+    if (ec)
+      throw std::runtime_error("spool: cannot remove " + folder.string() + ": " + ec.message());
+    pruned.push_back(n);
+  }
+  if (!pruned.empty()) fsync_dir(dir_ / "spool");
+  return pruned;
+}
+
 chain::Hash32 Spool::store_model(std::span<const float> values) {
   const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(values.data()),
                                             values.size_bytes());

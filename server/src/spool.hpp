@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -51,6 +52,15 @@ class Spool {
   /// upload ever received held them until murmurd exited (found by tests/soak: 2 per update,
   /// EMFILE after ~10,000 updates). Loop thread only; no sync job of those rounds may be queued.
   void close_rounds_before(std::uint64_t round);
+  /// Retention (server.spool_keep_rounds): deletes the spool folders (spool/r<N>) of rounds
+  /// before `round` for which `keep(N)` is false, closing any descriptor still open on their
+  /// files, and syncs the spool directory; returns the rounds deleted, ascending. Models are
+  /// not touched. Loop thread only; no sync job of those rounds may be queued (the caller
+  /// passes rounds at least two back, as for close_rounds_before).
+  std::vector<std::uint64_t> prune_rounds_before(std::uint64_t round,
+                                                 const std::function<bool(std::uint64_t)>& keep);
+  /// The rounds that have a spool folder, ascending.
+  std::vector<std::uint64_t> spooled_rounds() const;
   std::filesystem::path file(const Upload& upload) const;
 
   /// Stores `values` as little-endian f32 under their keccak-256; returns the hash.
