@@ -228,15 +228,22 @@ Bytes read_file(const fs::path& p) {
   return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-/// The rule text whose keccak256 is `rule_hash`: the given text or the registry's canonical form
-/// of it (describe(parse(text))); nullopt when neither.
+/// The rule text whose keccak256 is `rule_hash`: the text as given, the registry's canonical form
+/// of it (describe(parse(text)), which murmurd records), or either without spaces ("multi-krum(f=1,
+/// m=4)" and "multi-krum(f=1,m=4)" name one rule); nullopt when none.
 std::optional<std::string> matching_rule(const std::string& text, const Hash32& rule_hash) {
-  if (keccak256(std::string_view(text)) == rule_hash) return text;
+  std::vector<std::string> forms{text};
   try {
-    const std::string canonical = kernels::describe(kernels::parse_aggregation(text));
-    if (keccak256(std::string_view(canonical)) == rule_hash) return canonical;
+    forms.push_back(kernels::describe(kernels::parse_aggregation(text)));
   } catch (const std::exception&) {
   }
+  for (std::size_t i = 0, n = forms.size(); i < n; ++i) {
+    std::string compact = forms[i];
+    compact.erase(std::remove(compact.begin(), compact.end(), ' '), compact.end());
+    forms.push_back(compact);
+  }
+  for (const auto& f : forms)
+    if (keccak256(std::string_view(f)) == rule_hash) return f;
   return std::nullopt;
 }
 
