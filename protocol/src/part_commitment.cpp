@@ -1,8 +1,10 @@
 // Split-upload commitments over BLAKE3's tree (part_commitment.hpp).
 #include "murmur/protocol/part_commitment.hpp"
 
+#include <algorithm>
 #include <string>
 
+#include "murmur.pb.h"
 #include "murmur/protocol/blake3.hpp"
 
 namespace murmur::protocol {
@@ -119,6 +121,61 @@ void check_part(const SplitCommitment& c, std::size_t part, std::span<const std:
   if (blake3_root(c.total, nodes, cvs) != c.hash)
     throw PartCommitmentError(
         "split commitment: the parts' chaining values do not combine into the update's hash");
+}
+
+void to_wire(const SplitCommitment& c, std::uint32_t part, wire::SplitCommitment& out) {
+  out.Clear();
+  out.set_total(c.total);
+  out.set_hash(c.hash.data(), c.hash.size());
+  out.set_part(part);
+  for (const PartProof& p : c.parts) {
+    wire::PartProof* w = out.add_parts();
+    w->set_begin(p.begin);
+    w->set_end(p.end);
+    for (const Blake3Node& n : p.nodes) {
+      w->add_node_first_chunk(n.first_chunk);
+      w->add_node_end_chunk(n.end_chunk);
+    }
+    std::string cvs;
+    for (const Blake3Cv& cv : p.cvs)
+      for (const std::uint32_t word : cv)
+        for (int b = 0; b < 4; ++b) cvs.push_back(static_cast<char>((word >> (8 * b)) & 0xff));
+    w->set_cvs(std::move(cvs));
+  }
+}
+
+SplitCommitment from_wire(const wire::SplitCommitment& in) {
+  SplitCommitment c;
+  c.total = in.total();
+  if (in.hash().size() != c.hash.size())
+    throw PartCommitmentError("split commitment: hash of " + std::to_string(in.hash().size()) +
+                              " bytes, not 32");
+  std::copy(in.hash().begin(), in.hash().end(), c.hash.begin());
+  for (int i = 0; i < in.parts_size(); ++i) {
+    const wire::PartProof& w = in.parts(i);
+    PartProof p;
+    p.begin = w.begin();
+    p.end = w.end();
+    const auto nodes = static_cast<std::size_t>(w.node_first_chunk_size());
+    if (static_cast<std::size_t>(w.node_end_chunk_size()) != nodes || w.cvs().size() != 32 * nodes)
+      throw PartCommitmentError("split commitment: part " + std::to_string(i) + " has " +
+                                std::to_string(nodes) + " node starts, " +
+                                std::to_string(w.node_end_chunk_size()) + " node ends and " +
+                                std::to_string(w.cvs().size()) + " bytes of chaining values");
+    for (std::size_t n = 0; n < nodes; ++n) {
+      p.nodes.push_back(
+          {w.node_first_chunk(static_cast<int>(n)), w.node_end_chunk(static_cast<int>(n))});
+      Blake3Cv cv{};
+      for (std::size_t j = 0; j < 8; ++j)
+        for (std::size_t b = 0; b < 4; ++b)
+          cv[j] |=
+              static_cast<std::uint32_t>(static_cast<std::uint8_t>(w.cvs()[32 * n + 4 * j + b]))
+              << (8 * b);
+      p.cvs.push_back(cv);
+    }
+    c.parts.push_back(std::move(p));
+  }
+  return c;
 }
 
 }  // namespace murmur::protocol

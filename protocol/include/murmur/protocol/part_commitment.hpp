@@ -12,6 +12,10 @@
 #include "murmur/chain/bytes.hpp"
 #include "murmur/protocol/blake3_tree.hpp"
 
+namespace murmur::wire {
+class SplitCommitment;
+}
+
 namespace murmur::protocol {
 
 /// A part fails its commitment, or the commitment is malformed; the message says which part and
@@ -55,5 +59,12 @@ SplitCommitment commit_parts(std::span<const std::uint8_t> whole,
 /// over `bytes` and O(S log chunks) compressions.
 void check_part(const SplitCommitment& commitment, std::size_t part,
                 std::span<const std::uint8_t> bytes);
+
+/// The wire form of `commitment` (UploadCommit.split) for the upload of part `part`.
+void to_wire(const SplitCommitment& commitment, std::uint32_t part, wire::SplitCommitment& out);
+/// A SplitCommitment read from the wire; throws PartCommitmentError when a field is malformed
+/// (hash not 32 bytes, node lists of different lengths, chaining values not 32 bytes a node).
+/// check_part then checks what it says.
+SplitCommitment from_wire(const wire::SplitCommitment& in);
 
 }  // namespace murmur::protocol
