@@ -13,13 +13,14 @@ namespace {
 class GlooCollective final : public Collective {
  public:
   GlooCollective(Rendezvous& rendezvous, std::size_t rank, std::size_t size,
-                 const std::string& host, std::chrono::milliseconds timeout)
+                 const std::string& host, std::chrono::milliseconds timeout,
+                 const std::string& prefix)
       : rank_(rank), size_(size), timeout_(timeout) {
     try {
       auto options = c10d::ProcessGroupGloo::Options::create(timeout);
       options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(host));
       options->threads = 1;
-      auto store = c10::make_intrusive<c10d::PrefixStore>("gloo", rendezvous.impl().store);
+      auto store = c10::make_intrusive<c10d::PrefixStore>(prefix, rendezvous.impl().store);
       group_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store, static_cast<int>(rank),
                                                            static_cast<int>(size), options);
     } catch (const std::exception& e) {
@@ -64,10 +65,11 @@ class GlooCollective final : public Collective {
 
 std::unique_ptr<Collective> make_gloo_collective(Rendezvous& rendezvous, std::size_t rank,
                                                  std::size_t size, const std::string& host,
-                                                 std::chrono::milliseconds timeout) {
+                                                 std::chrono::milliseconds timeout,
+                                                 const std::string& prefix) {
   if (size == 0 || rank >= size)
     throw CollectiveError("gloo: shard " + std::to_string(rank) + " of " + std::to_string(size));
-  return std::make_unique<GlooCollective>(rendezvous, rank, size, host, timeout);
+  return std::make_unique<GlooCollective>(rendezvous, rank, size, host, timeout, prefix);
 }
 
 }  // namespace murmur::shard

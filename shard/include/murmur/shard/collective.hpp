@@ -33,10 +33,12 @@ class Collective {
 
 /// Gloo (libtorch's c10d::ProcessGroupGloo) over TCP: shard `rank` of `size`, its transport
 /// bound to `host` (the address its peers reach it at), the group's rendezvous under the
-/// store's prefix "gloo/". Every collective gives up after `timeout`.
+/// store's prefix `prefix` + "/" (a fresh prefix per group: murmurd's shards form one per
+/// round). Every collective gives up after `timeout`.
 std::unique_ptr<Collective> make_gloo_collective(Rendezvous& rendezvous, std::size_t rank,
                                                  std::size_t size, const std::string& host,
-                                                 std::chrono::milliseconds timeout);
+                                                 std::chrono::milliseconds timeout,
+                                                 const std::string& prefix = "gloo");
 
 /// NCCL on CUDA device `device`: the ncclUniqueId made by shard 0 and passed through the store
 /// (key "nccl/id"), ncclAllGather on device buffers (the host's partials are staged in), the
