@@ -5,6 +5,7 @@
 #include "config_check.hpp"
 #include "murmur/kernels/rule_registry.hpp"
 #include "murmur/server/config_schema.hpp"
+#include "shard_config.hpp"
 
 #include <cmath>
 #include <fstream>
@@ -220,8 +221,8 @@ Config load_config(const std::filesystem::path& path) {
   c.peer_credits = srv["peer_credits"].value_or(c.peer_credits);
   c.busy_wait = std::chrono::milliseconds(srv["busy_wait_ms"].value_or(c.busy_wait.count()));
   c.fault_limit = std::chrono::milliseconds(srv["fault_limit_ms"].value_or(c.fault_limit.count()));
-  c.peer_messages_per_second = srv["peer_messages_per_second"].value_or(c.peer_messages_per_second);
   c.spool_keep_rounds = srv["spool_keep_rounds"].value_or(c.spool_keep_rounds);
+  c.peer_messages_per_second = srv["peer_messages_per_second"].value_or(c.peer_messages_per_second);
   c.register_max_connections = srv["register_max_connections"].value_or(c.register_max_connections);
   c.register_connections_per_address =
       srv["register_connections_per_address"].value_or(c.register_connections_per_address);
@@ -296,6 +297,7 @@ Config load_config(const std::filesystem::path& path) {
   c.secagg.check_window = window("check_seconds", c.secagg.check_window);
   c.secagg.masked_window = window("masked_seconds", c.secagg.masked_window);
   c.secagg.unmask_window = window("unmask_seconds", c.secagg.unmask_window);
+  if (const auto* sh = t["shard"].as_table()) load_shard(path, *sh, c);
   return c;
 }
 

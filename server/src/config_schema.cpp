@@ -115,6 +115,10 @@ const std::vector<ConfigTable>& config_tables() {
        "SecAgg+ with bucketing instead of plaintext uploads (secagg/README.md): proposers in "
        "groups drawn from the round seed; the server learns only each group's sum.",
        false},
+      {"shard",
+       "Optional: this murmurd is one shard of a shard set, holding one coordinate range of every "
+       "update and of the model, or the set's coordinator (docs/sharding.md).",
+       true},
   };
   return tables;
 }
@@ -475,6 +479,44 @@ const std::vector<ConfigKey>& config_keys() {
        [](const Config& c) { return real(seconds(c.secagg.masked_window)); }},
       {"secagg", "unmask_seconds", T::kReal, "30.0", above(0), "", "the unmask stage's deadline",
        "", false, [](const Config& c) { return real(seconds(c.secagg.unmask_window)); }},
+      // [shard]
+      {"shard",
+       "role",
+       T::kString,
+       "\"shard\"",
+       {},
+       "shard|coordinator",
+       "a shard of the set, or its coordinator (serves the store the shards meet at)",
+       "",
+       false,
+       [](const Config&) { return quoted("shard"); }},
+      {"shard", "index", T::kInteger, "", at_least(0), "",
+       "a shard's place in the set, 0 .. count-1 (required for a shard)", "0", false},
+      {"shard", "count", T::kInteger, "1", at_least(1), "",
+       "S, the shards in the set; each holds the range shard::partition(parameters, S)[index]", "4",
+       false, [](const Config&) { return integer(ShardConfig{}.count); }},
+      {"shard",
+       "coordinator",
+       T::kString,
+       "",
+       {},
+       "",
+       "the coordinator's store, host:port (the coordinator listens there; required)",
+       "\"127.0.0.1:29500\"",
+       false},
+      {"shard",
+       "host",
+       T::kString,
+       "\"127.0.0.1\"",
+       {},
+       "",
+       "the address this shard's peers reach its collective transport (Gloo) at",
+       "",
+       false,
+       [](const Config&) { return quoted(ShardConfig{}.host); }},
+      {"shard", "timeout_seconds", T::kReal, "30.0", above(0), "",
+       "how long a shard waits for the others at each step of a round before the round fails", "",
+       false, [](const Config&) { return real(seconds(ShardConfig{}.timeout)); }},
   };
   return keys;
 }

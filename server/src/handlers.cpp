@@ -415,7 +415,9 @@ wire::Envelope Server::Impl::on_upload_commit(Request& r) {
                                        std::to_string(u->total_bytes()) + " bytes");
   if (c.num_samples() == 0) refuse(wire::ERR_MALFORMED, "num_samples must be positive");
   const chain::Hash32 claimed = hash_field(c.update_hash(), "update_hash");
-  const chain::Hash32 actual = ingest.update_hash_of(*u);
+  // A shard holds one part: the commit names the whole update's hash and proves the part.
+  const chain::Hash32 actual =
+      cfg.shard ? check_shard_commit(*cfg.shard, spool, *u, c) : ingest.update_hash_of(*u);
   if (claimed != actual)
     refuse(wire::ERR_HASH_MISMATCH, "update hash " + chain::to_hex(claimed) +
                                         " differs from the bytes received (" +

@@ -9,6 +9,7 @@
 
 #include "murmur/server/config_schema.hpp"
 #include "murmur/server/server.hpp"
+#include "murmur/server/shard_coordinator.hpp"
 
 namespace {
 volatile std::sig_atomic_t g_stop = 0;
@@ -51,6 +52,13 @@ int main(int argc, char** argv) {
     }
     if (*rounds) {
       const auto cfg = murmur::server::load_config(rounds_config);
+      if (cfg.shard && cfg.shard->coordinator) {  // a shard set's coordinator: the rounds' parts
+        std::cout << murmur::server::shard_rounds_json(
+                         cfg.data_dir,
+                         only_round ? std::optional<std::uint64_t>(only_round) : std::nullopt)
+                  << "\n";
+        return 0;
+      }
       std::cout << murmur::server::round_records_json(
                        cfg.data_dir,
                        only_round ? std::optional<std::uint64_t>(only_round) : std::nullopt)
@@ -68,7 +76,17 @@ int main(int argc, char** argv) {
       std::cerr << "murmurd: --config FILE is required (or: murmurd keygen FILE)\n";
       return 2;
     }
-    murmur::server::Server server(murmur::server::load_config(config_path));
+    auto cfg = murmur::server::load_config(config_path);
+    if (cfg.shard && cfg.shard->coordinator) {  // [shard] role = "coordinator" (docs/sharding.md)
+      murmur::server::ShardCoordinator coordinator(std::move(cfg));
+      std::signal(SIGINT, on_signal);
+      std::signal(SIGTERM, on_signal);
+      coordinator.start();
+      while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      coordinator.stop();
+      return 0;
+    }
+    murmur::server::Server server(std::move(cfg));
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     server.start();

@@ -38,6 +38,7 @@
 #include "round_record.hpp"
 #include "round_validator.hpp"
 #include "secagg_stages.hpp"
+#include "shard_round.hpp"
 #include "spool.hpp"
 #include "stage_table.hpp"
 #include "zap.hpp"
@@ -177,6 +178,7 @@ struct Server::Impl {
   std::map<chain::Address, chain::U256> stakes;
   std::unique_ptr<kernels::Backend> backend;
   std::unique_ptr<RoundValidator> validator;  ///< when [validation] is configured
+  std::unique_ptr<ShardLink> shard_link;      ///< when [shard]: this shard's link to its set
   std::unique_ptr<ChainRounds> chain_rounds;  ///< with [chain]: the chain step
   Metrics metrics;
   std::string public_key, secret_key;

@@ -59,6 +59,21 @@ struct SecAggConfig {
       masked_window{60000}, unmask_window{30000};
 };
 
+/// [shard] (docs/sharding.md): this murmurd is shard `index` of a set of `count`, holding
+/// coordinates [range_begin, range_end) of every update and of the model, or (role
+/// "coordinator") the set's coordinator, serving the rendezvous store the shards meet at.
+struct ShardConfig {
+  bool coordinator = false;                    ///< role = "coordinator"
+  std::size_t index = 0;                       ///< this shard's place, 0 .. count-1
+  std::size_t count = 1;                       ///< S
+  std::string coordinator_host = "127.0.0.1";  ///< the coordinator's store (shards connect)
+  std::uint16_t coordinator_port = 29500;
+  std::string host = "127.0.0.1";  ///< where this shard's peers reach its collective transport
+  std::chrono::milliseconds timeout{30000};      ///< waits for the other shards, each collective
+  std::uint64_t total_parameters = 0;            ///< D of the whole model ([task] parameters)
+  std::uint64_t range_begin = 0, range_end = 0;  ///< this shard's coordinates
+};
+
 struct Config {
   // [server]
   std::string endpoint = "tcp://127.0.0.1:7770";           ///< round endpoint (ROUTER)
@@ -80,6 +95,11 @@ struct Config {
   /// A fault of the round engine (its tick, or answering waiting begins) that fails on every
   /// wake-up for this long ends the round as failed, with the fault as its reason; 0: never.
   std::chrono::milliseconds fault_limit{60000};
+  /// Spooled update files (spool/r<N>) of the last this many ended rounds are kept; older
+  /// ones are deleted when a round opens (never the current round's, nor one whose chain
+  /// posting is not recorded yet). `murmur verify` reads a round's files: only kept rounds
+  /// can be verified. 0: keep every round.
+  std::uint64_t spool_keep_rounds = 16;
   double peer_messages_per_second = 2000;  ///< token bucket per peer
   /// curve = false (plain ZeroMQ: nothing encrypted, connections attributed by routing id) is
   /// for tests on a trusted host; murmurd refuses to start with it unless this is true.
@@ -95,11 +115,6 @@ struct Config {
   /// has passed, or its credits return to the budget and its next chunk is refused ERR_BUSY.
   std::chrono::milliseconds credit_grace{10000};
   std::size_t min_upload_bytes_per_second = 64u << 10;
-  /// Spooled update files (spool/r<N>) of the last this many ended rounds are kept; older
-  /// ones are deleted when a round opens (never the current round's, nor one whose chain
-  /// posting is not recorded yet). `murmur verify` reads a round's files: only kept rounds
-  /// can be verified. 0: keep every round.
-  std::uint64_t spool_keep_rounds = 16;
   std::string backend = "auto";  ///< auto, cpu or cuda
 
   // [task]
@@ -127,6 +142,8 @@ struct Config {
 
   std::optional<ValidationConfig> validation;
   std::optional<ChainConfig> chain;
+  /// [shard]: shard or coordinator of a shard set; absent: a single murmurd.
+  std::optional<ShardConfig> shard;
 
   // [secagg]
   SecAggConfig secagg;

@@ -1,0 +1,254 @@
+#include "shard_round.hpp"
+
+#include <malloc.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <tuple>
+
+#include "murmur/protocol/part_commitment.hpp"
+#include "murmur/shard/collective.hpp"
+#include "murmur/shard/rendezvous.hpp"
+#include "murmur/shard/sharded_aggregate.hpp"
+#include "refuse.hpp"
+#include "spool_row_source.hpp"
+
+namespace murmur::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string round_key(std::uint64_t round, const std::string& what) {
+  return "round/" + std::to_string(round) + "/" + what;
+}
+
+/// One committed update as the shards compare them: the same node, the same whole-update hash,
+/// the same sample count.
+struct Entry {
+  chain::Address address;
+  chain::Hash32 hash{};
+  std::uint64_t samples = 0;
+  friend bool operator<(const Entry& a, const Entry& b) {
+    return std::tie(a.address, a.hash, a.samples) < std::tie(b.address, b.hash, b.samples);
+  }
+  friend bool operator==(const Entry&, const Entry&) = default;
+};
+constexpr std::size_t kEntryBytes = 20 + 32 + 8;
+
+std::vector<std::uint8_t> encode(const std::vector<Entry>& entries) {
+  std::vector<std::uint8_t> out;
+  out.reserve(entries.size() * kEntryBytes);
+  for (const Entry& e : entries) {
+    out.insert(out.end(), e.address.bytes.begin(), e.address.bytes.end());
+    out.insert(out.end(), e.hash.begin(), e.hash.end());
+    for (int b = 0; b < 8; ++b) out.push_back(static_cast<std::uint8_t>(e.samples >> (8 * b)));
+  }
+  return out;
+}
+
+std::vector<Entry> decode(const std::vector<std::uint8_t>& in, std::size_t shard) {
+  if (in.size() % kEntryBytes != 0)
+    throw shard::CollectiveError(
+        "shard " + std::to_string(shard) + "'s list of committed updates " + "is " +
+        std::to_string(in.size()) + " bytes, not a multiple of " + std::to_string(kEntryBytes));
+  std::vector<Entry> out(in.size() / kEntryBytes);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const std::uint8_t* p = in.data() + i * kEntryBytes;
+    std::memcpy(out[i].address.bytes.data(), p, 20);
+    std::memcpy(out[i].hash.data(), p + 20, 32);
+    for (int b = 0; b < 8; ++b) out[i].samples |= static_cast<std::uint64_t>(p[52 + b]) << (8 * b);
+  }
+  return out;
+}
+
+std::span<const std::uint8_t> text_bytes(const std::string& s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+}  // namespace
+
+ShardLink::ShardLink(ShardConfig config) : config_(std::move(config)) {}
+ShardLink::~ShardLink() = default;
+
+shard::Rendezvous& ShardLink::store() {
+  if (!store_)
+    store_ = shard::Rendezvous::connect(config_.coordinator_host, config_.coordinator_port,
+                                        config_.timeout);
+  return *store_;
+}
+
+void ShardLink::reset() {
+  store_.reset();
+}
+
+std::string shard_result_key(std::uint64_t round, std::size_t shard) {
+  return round_key(round, "result/" + std::to_string(shard));
+}
+
+chain::Hash32 check_shard_commit(const ShardConfig& config, const Spool& spool,
+                                 const Upload& upload, const wire::UploadCommit& commit) {
+  if (!commit.has_split())
+    refuse(wire::ERR_MALFORMED,
+           "this murmurd is shard " + std::to_string(config.index) + " of " +
+               std::to_string(config.count) +
+               ": a commit carries the split commitment of the update (UploadCommit.split)");
+  protocol::SplitCommitment c;
+  try {
+    c = protocol::from_wire(commit.split());
+  } catch (const protocol::PartCommitmentError& e) {
+    refuse(wire::ERR_MALFORMED, e.what());
+  }
+  const std::uint64_t total = upload.total_bytes();
+  const std::uint64_t per = upload.parameters == 0 ? 0 : total / upload.parameters;
+  if (commit.split().part() != config.index || c.parts.size() != config.count)
+    refuse(wire::ERR_MALFORMED,
+           "the commitment is for part " + std::to_string(commit.split().part()) + " of " +
+               std::to_string(c.parts.size()) + "; this is shard " + std::to_string(config.index) +
+               " of " + std::to_string(config.count));
+  const protocol::PartProof& mine = c.parts[config.index];
+  if (mine.begin != config.range_begin * per || mine.end != config.range_end * per ||
+      c.total != config.total_parameters * per)
+    refuse(wire::ERR_MALFORMED,
+           "the commitment's part " + std::to_string(config.index) + " is bytes [" +
+               std::to_string(mine.begin) + ", " + std::to_string(mine.end) + ") of " +
+               std::to_string(c.total) + "; this shard holds coordinates [" +
+               std::to_string(config.range_begin) + ", " + std::to_string(config.range_end) +
+               ") of " + std::to_string(config.total_parameters));
+  const chain::Hash32 claimed = hash_field(commit.update_hash(), "update_hash");
+  if (claimed != c.hash)
+    refuse(wire::ERR_HASH_MISMATCH, "update_hash " + chain::to_hex(claimed) +
+                                        " is not the commitment's " + chain::to_hex(c.hash));
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(total));
+  {
+    std::ifstream in(spool.file(upload), std::ios::binary);
+    if (!in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(total)))
+      refuse(wire::ERR_INTERNAL, "cannot read the spooled part back");
+  }
+  try {
+    protocol::check_part(c, config.index, bytes);
+  } catch (const protocol::PartCommitmentError& e) {
+    refuse(wire::ERR_HASH_MISMATCH, e.what());
+  }
+  return c.hash;
+}
+
+AggregationResult shard_aggregate_and_record(Spool& spool, StateStore& store, std::uint64_t round,
+                                             const std::vector<Upload>& uploads,
+                                             const RoundRule& rule, const chain::Hash32& global,
+                                             kernels::Backend& backend, ShardLink& link) {
+  const ShardConfig& cfg = link.config();
+  const std::size_t k = cfg.index, S = cfg.count;
+  AggregationResult r;
+  const auto t0 = Clock::now();
+  nlohmann::json result = {{"shard", k},
+                           {"shards", S},
+                           {"range", {cfg.range_begin, cfg.range_end}},
+                           {"rule", kernels::describe(rule.spec)}};
+  malloc_trim(0);
+  bool reachable = false;
+  try {
+    shard::Rendezvous& rv = link.store();
+    reachable = true;
+    // 1. Which updates every shard committed: the only ones any shard aggregates.
+    std::vector<Entry> mine;
+    for (const Upload& u : uploads) mine.push_back({u.address, u.update_hash, u.num_samples});
+    std::sort(mine.begin(), mine.end());
+    rv.set(round_key(round, "committed/" + std::to_string(k)), encode(mine));
+    std::vector<std::string> keys;
+    for (std::size_t j = 0; j < S; ++j)
+      keys.push_back(round_key(round, "committed/" + std::to_string(j)));
+    try {
+      rv.wait(keys, cfg.timeout);
+    } catch (const shard::CollectiveError&) {
+      std::string down;
+      for (std::size_t j = 0; j < S; ++j)
+        if (!rv.has(keys[j])) down += (down.empty() ? "" : ", ") + std::to_string(j);
+      throw shard::CollectiveError("shard " + down + " of " + std::to_string(S) +
+                                   " did not report its committed updates for round " +
+                                   std::to_string(round) + " within " +
+                                   std::to_string(cfg.timeout.count()) + " ms (down?)");
+    }
+    std::vector<Entry> common = mine;
+    for (std::size_t j = 0; j < S; ++j) {
+      if (j == k) continue;
+      const std::vector<Entry> theirs = decode(rv.get(keys[j]), j);
+      std::vector<Entry> both;
+      std::set_intersection(common.begin(), common.end(), theirs.begin(), theirs.end(),
+                            std::back_inserter(both));
+      common = std::move(both);
+    }
+    std::vector<Upload> kept;
+    nlohmann::json dropped = nlohmann::json::array();
+    for (const Upload& u : uploads) {
+      const Entry e{u.address, u.update_hash, u.num_samples};
+      if (std::binary_search(common.begin(), common.end(), e))
+        kept.push_back(u);
+      else
+        dropped.push_back(u.address.to_checksum());
+    }
+    std::sort(kept.begin(), kept.end(),
+              [](const Upload& a, const Upload& b) { return a.address < b.address; });
+    result["updates"] = kept.size();
+    result["dropped"] = dropped;
+    if (!dropped.empty())
+      spdlog::warn("round={} shard {}: {} updates not committed on every shard are left out", round,
+                   k, dropped.size());
+    if (kept.empty())
+      throw std::runtime_error("no update was committed on every shard of round " +
+                               std::to_string(round));
+
+    // 2. This shard's range of the aggregate, the statistics summed across the shards.
+    auto collective =
+        shard::make_gloo_collective(rv, k, S, cfg.host, cfg.timeout, round_key(round, "gloo"));
+    const std::size_t n = static_cast<std::size_t>(cfg.range_end - cfg.range_begin);
+    SpoolRowSource rows(spool, kept, n);
+    std::vector<double> counts;
+    for (const Upload& u : kept) counts.push_back(static_cast<double>(u.num_samples));
+    std::vector<float> delta(n);
+    const shard::ShardOutcome outcome = shard::aggregate_shard(
+        backend, rows, {cfg.range_begin, cfg.range_end}, counts, rule.spec, *collective, delta);
+    std::vector<float> candidate = spool.load_model(global);
+    if (candidate.size() != n)
+      throw std::runtime_error("the global model part holds " + std::to_string(candidate.size()) +
+                               " coordinates, the shard's range " + std::to_string(n));
+    for (std::size_t j = 0; j < n; ++j) candidate[j] += delta[j];
+    for (std::size_t i = 0; i < kept.size(); ++i) {
+      const auto& d = outcome.report.rows[i];
+      store.record_diagnostic(round, kept[i].address, kernels::to_string(d.verdict), d.weight,
+                              d.score, d.distance, flag_of(rule.spec, d, rule.flag_ratio));
+    }
+    r.candidate = spool.store_model(candidate);
+    r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    store.record_aggregation(round, kept.size(), outcome.report.rule, global, r.candidate,
+                             r.seconds, std::nullopt);
+    result["candidate"] = chain::to_hex(r.candidate);
+    result["global"] = chain::to_hex(global);
+    result["reductions"] = outcome.reductions;
+    result["doubles_sent"] = outcome.doubles_sent;
+    result["collective_seconds"] = outcome.collective_seconds;
+    result["seconds"] = r.seconds;
+    result["error"] = "";
+  } catch (const std::exception& e) {
+    r.error = "shard " + std::to_string(k) + " of " + std::to_string(S) + ": " + e.what();
+    result["error"] = r.error;
+    spdlog::error("round={} {}", round, r.error);
+  }
+  if (r.seconds == 0) r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (reachable) {
+    try {
+      link.store().set(shard_result_key(round, k), text_bytes(result.dump()));
+    } catch (const std::exception& e) {
+      spdlog::error("round={} shard {}: cannot publish its result: {}", round, k, e.what());
+    }
+  }
+  if (!r.error.empty()) link.reset();
+  malloc_trim(0);
+  return r;
+}
+
+}  // namespace murmur::server
