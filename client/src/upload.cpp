@@ -271,6 +271,7 @@ UploadResult NodeClient::upload_update(std::uint64_t task_id, std::uint64_t roun
       c->set_update_hash(res.update_hash.data(), res.update_hash.size());
       c->set_num_samples(num_samples);
       c->set_signature(sig.data(), sig.size());
+      if (const wire::SplitCommitment* split = source.split()) *c->mutable_split() = *split;
       const auto reply = im.call(ch, std::move(e), wire::Envelope::kCommitted, "UploadCommit",
                                  /*duplicate_means_done=*/true);
       if (reply.envelope.has_error()) {

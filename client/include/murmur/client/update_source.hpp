@@ -30,6 +30,9 @@ class UpdateSource {
   /// All the update's bytes as uploaded, when the source holds them in memory as they are
   /// (f32 values): chunks are then sent from them without a copy. Empty otherwise.
   virtual std::span<const std::uint8_t> in_place() const { return {}; }
+  /// For a part of a split update (shard_upload.hpp): the commitment its UploadCommit carries
+  /// (UploadCommit.split); null for a whole update.
+  virtual const wire::SplitCommitment* split() const { return nullptr; }
 };
 
 /// Another source with its update hash computed once, at construction: for a node that
