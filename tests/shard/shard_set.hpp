@@ -1,0 +1,256 @@
+#pragma once
+// A murmurd shard set on loopback for tests: a coordinator and S shard processes (and, for
+// comparison, a single murmurd), each a child `murmurd --config FILE` writing its own log;
+// the configurations written from one description so that every process serves the same task.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "murmur/client/node_client.hpp"
+#include "murmur/client/node_keys.hpp"
+#include "murmur/server/server.hpp"
+#include "murmur/testing/temp_dir.hpp"
+
+extern char** environ;
+
+namespace murmur::testing {
+
+inline constexpr std::uint64_t kShardKeySeed = 20261203;
+
+/// `murmurd --config FILE` as a child, its output appended to a log; SIGKILLed on destruction.
+class MurmurdProcess {
+ public:
+  MurmurdProcess(std::filesystem::path config, std::filesystem::path log)
+      : config_(std::move(config)), log_(std::move(log)) {}
+  ~MurmurdProcess() { kill_now(); }
+  MurmurdProcess(const MurmurdProcess&) = delete;
+  MurmurdProcess& operator=(const MurmurdProcess&) = delete;
+
+  void start() {
+    ready_before_ = count_in_log();
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+    const std::string bin = MURMURD, flag = "--config", cfg = config_.string();
+    char* argv[] = {const_cast<char*>(bin.c_str()), const_cast<char*>(flag.c_str()),
+                    const_cast<char*>(cfg.c_str()), nullptr};
+    const int rc = posix_spawn(&pid_, bin.c_str(), &actions, nullptr, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) throw std::runtime_error("cannot start " + bin + ": " + std::strerror(rc));
+  }
+  /// Waits (bounded) until the instance last started logs that it serves.
+  bool wait_ready(std::chrono::seconds limit = std::chrono::seconds(60)) const {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (count_in_log() <= ready_before_) {
+      if (std::chrono::steady_clock::now() >= until) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return true;
+  }
+  void kill_now() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+  std::string log_text() const {
+    std::ifstream in(log_);
+    return {std::istreambuf_iterator<char>(in), {}};
+  }
+
+ private:
+  std::size_t count_in_log() const {
+    std::ifstream in(log_);
+    std::size_t n = 0;
+    for (std::string line; std::getline(in, line);)
+      n += line.find("murmurd serving") != std::string::npos ||
+           line.find("murmurd coordinator serving") != std::string::npos;
+    return n;
+  }
+  std::size_t ready_before_ = 0;
+  std::filesystem::path config_, log_;
+  pid_t pid_ = -1;
+};
+
+/// What every process of a test serves.
+struct ShardTask {
+  std::size_t nodes = 6;
+  std::uint64_t parameters = 3 * 4096 + 1000;  ///< ragged: the last range is not whole units
+  std::string rule = "fedavg";                 ///< [aggregation] rule, a name or a whole spec
+  std::uint64_t rounds = 1;
+  double upload_seconds = 60;
+  double shard_timeout_seconds = 30;
+  std::size_t chunk_bytes = 16u << 10;
+};
+
+/// One murmurd's endpoints and keys (a shard's, the single one's or the coordinator's).
+struct Member {
+  std::string endpoint, register_endpoint, public_key, secret_key;
+  std::filesystem::path config, data_dir, log;
+  std::unique_ptr<MurmurdProcess> process;
+};
+
+/// A coordinator and S shards, plus optionally a single murmurd, configured for `task` under
+/// `dir`; the initial model is a seeded f32 file (nonzero, so a shard reading the wrong slice of
+/// it shows).
+class ShardSetFixture {
+ public:
+  ShardSetFixture(const std::filesystem::path& dir, std::size_t shards, ShardTask task, bool single)
+      : dir_(dir), task_(task), store_port_(static_cast<std::uint16_t>(free_port())) {
+    initial_.resize(task.parameters);
+    for (std::size_t j = 0; j < initial_.size(); ++j)
+      initial_[j] = 0.001f * static_cast<float>(static_cast<int>(j % 97) - 48);
+    std::ofstream(dir / "initial.f32", std::ios::binary)
+        .write(reinterpret_cast<const char*>(initial_.data()),
+               static_cast<std::streamsize>(initial_.size() * 4));
+    {
+      std::ofstream p(dir / "participants.csv");
+      for (std::size_t i = 0; i < task.nodes; ++i)
+        p << client::derive_node_key(kShardKeySeed, i).address().to_checksum() << ",1\n";
+    }
+    coordinator_ = make_member("coordinator", "[shard]\nrole = \"coordinator\"\ncount = " +
+                                                  std::to_string(shards) + "\n" + shard_common());
+    for (std::size_t k = 0; k < shards; ++k)
+      shards_.push_back(make_member("shard" + std::to_string(k),
+                                    "[shard]\nrole = \"shard\"\nindex = " + std::to_string(k) +
+                                        "\ncount = " + std::to_string(shards) + "\n" +
+                                        shard_common()));
+    if (single) single_ = make_member("single", "");
+  }
+
+  Member& coordinator() { return *coordinator_; }
+  Member& shard(std::size_t k) { return *shards_[k]; }
+  std::size_t shards() const { return shards_.size(); }
+  Member* single() { return single_.get(); }
+  const std::vector<float>& initial() const { return initial_; }
+  const ShardTask& task() const { return task_; }
+
+  /// Starts the coordinator, then every shard (and the single murmurd); waits until each serves.
+  void start_all() {
+    coordinator_->process->start();
+    for (auto& s : shards_) s->process->start();
+    if (single_) single_->process->start();
+    if (!coordinator_->process->wait_ready())
+      throw std::runtime_error("coordinator did not serve: " + coordinator_->process->log_text());
+    for (auto& s : shards_)
+      if (!s->process->wait_ready())
+        throw std::runtime_error(s->config.string() + " did not serve: " + s->process->log_text());
+    if (single_ && !single_->process->wait_ready())
+      throw std::runtime_error("single murmurd did not serve: " + single_->process->log_text());
+  }
+
+  client::ClientOptions options(const Member& m, std::shared_ptr<zmq::context_t> ctx) const {
+    client::ClientOptions o;
+    o.endpoint = m.endpoint;
+    o.register_endpoint = m.register_endpoint;
+    o.server_public_key = m.public_key;
+    o.timeout = std::chrono::seconds(10);
+    o.retries = 4;
+    o.context = std::move(ctx);
+    return o;
+  }
+
+  chain::Eip712Domain domain() const {
+    chain::Eip712Domain d;
+    d.chain_id = 31337;
+    d.verifying_contract = chain::Address::from_hex("0x5fbdb2315678afecb367f032d93f642f64180aa3");
+    return d;
+  }
+
+ private:
+  std::string shard_common() const {
+    return "coordinator = \"127.0.0.1:" + std::to_string(store_port_) +
+           "\"\nhost = \"127.0.0.1\"\ntimeout_seconds = " +
+           std::to_string(task_.shard_timeout_seconds) + "\n";
+  }
+
+  std::unique_ptr<Member> make_member(const std::string& name, const std::string& shard_table) {
+    auto m = std::make_unique<Member>();
+    m->endpoint = "tcp://127.0.0.1:" + std::to_string(free_port());
+    m->register_endpoint = "tcp://127.0.0.1:" + std::to_string(free_port());
+    const auto [pub, sec] = server::curve_keypair();
+    m->public_key = pub;
+    m->secret_key = sec;
+    m->config = dir_ / (name + ".toml");
+    m->data_dir = dir_ / name;
+    m->log = dir_ / (name + ".log");
+    std::ofstream t(m->config);
+    t << "[server]\n"
+      << "endpoint = \"" << m->endpoint << "\"\n"
+      << "register_endpoint = \"" << m->register_endpoint << "\"\n"
+      << "data_dir = \"" << m->data_dir.string() << "\"\n"
+      << "curve_secret_key = \"" << m->secret_key << "\"\n"
+      << "chunk_bytes = " << task_.chunk_bytes << "\n"
+      << "peer_credits = 4\n"
+      << "backend = \"cpu\"\n"
+      << "[task]\n"
+      << "task_id = 7\nchain_id = 31337\n"
+      << "contract = \"0x5fbdb2315678afecb367f032d93f642f64180aa3\"\n"
+      << "parameters = " << task_.parameters << "\n"
+      << "rounds = " << task_.rounds << "\n"
+      << "proposer_bps = 10000\n"
+      << "initial_model = \"" << (dir_ / "initial.f32").string() << "\"\n"
+      << "participants = \"" << (dir_ / "participants.csv").string() << "\"\n"
+      << "[round]\n"
+      << "upload_seconds = " << task_.upload_seconds << "\n"
+      << "vote_seconds = 5.0\n"
+      << "quorum = " << task_.nodes << "\n"
+      << "vote_quorum = 0\n"
+      << "[aggregation]\n"
+      << "rule = \"" << task_.rule << "\"\n"
+      << shard_table;
+    t.close();
+    m->process = std::make_unique<MurmurdProcess>(m->config, m->log);
+    return m;
+  }
+
+  std::filesystem::path dir_;
+  ShardTask task_;
+  std::uint16_t store_port_;
+  std::vector<float> initial_;
+  std::unique_ptr<Member> coordinator_, single_;
+  std::vector<std::unique_ptr<Member>> shards_;
+};
+
+/// Node i's update: seeded values, node 0 an outlier (x30) so that robust rules have a row to
+/// reject or trim.
+inline std::vector<float> node_update(std::size_t i, std::uint64_t parameters) {
+  std::vector<float> v(parameters);
+  std::uint64_t s = 0x9E3779B97F4A7C15ull * (i + 1);
+  for (auto& x : v) {
+    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+    x = (static_cast<float>(s % 20001) / 10000.0f - 1.0f) * (i == 0 ? 30.0f : 1.0f);
+  }
+  return v;
+}
+
+/// `murmurd rounds --config FILE` (its stdout).
+inline std::string murmurd_rounds(const std::filesystem::path& config) {
+  const std::string cmd = std::string(MURMURD) + " rounds --config " + config.string();
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) throw std::runtime_error("cannot run " + cmd);
+  std::string out;
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  ::pclose(p);
+  return out;
+}
+
+}  // namespace murmur::testing
