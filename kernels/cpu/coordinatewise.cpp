@@ -77,8 +77,22 @@ NetworkKernel network_kernel(CpuSimd simd) {
   }
 }
 
-/// Large N: transpose kBlock coordinates, then sort each column (the median needs only
-/// selection of its middle values).
+/// The sorted positions [lo, hi) reduce_sorted can read besides the median's: the trimmed
+/// mean's kept values; MeaMed's reach (its window grows from the middle, at most `keep` values
+/// to either side), always covering the middle one or two.
+std::pair<int, int> sorted_window(int n, ColumnReduce r) {
+  int lo = (n - 1) / 2, hi = n / 2 + 1;
+  if (r.rule == ColumnRule::kTrimmedMean) lo = std::min(lo, r.trim), hi = std::max(hi, n - r.trim);
+  if (r.rule == ColumnRule::kMeaMed) {
+    const int m0 = (n - 1) / 2 + 1;
+    const int a_lo = std::max(0, r.keep - (n - m0)), a_hi = std::min(r.keep, m0);
+    lo = std::min(lo, m0 - a_hi), hi = std::max(hi, m0 - a_lo + r.keep);
+  }
+  return {std::max(0, lo), std::min(n, hi)};
+}
+
+/// Large N: transpose kBlock coordinates, then per column select the window the reduction
+/// reads and sort only it (the median only selects its middle values).
 void reduce_with_sort(const Tile& tile, ColumnReduce r, std::vector<float>& cols, float* out,
                       std::atomic<unsigned char>* nonfinite) {
   const std::size_t n = tile.n;
@@ -105,7 +119,13 @@ void reduce_with_sort(const Tile& tile, ColumnReduce r, std::vector<float>& cols
         out[j0 + l] = n % 2 ? static_cast<float>(mid)
                             : static_cast<float>(0.5 * (static_cast<double>(c[n / 2 - 1]) + mid));
       } else {
-        std::sort(c, c + n);
+        // Only the window the reduction can sum needs its order: select its ends, sort it
+        // alone. Every position in it then holds what the full sort puts there, so
+        // reduce_sorted reads the same values (the positions outside it are never read).
+        const auto [lo, hi] = sorted_window(static_cast<int>(n), r);
+        if (lo > 0) std::nth_element(c, c + lo, c + n);
+        if (hi < static_cast<int>(n)) std::nth_element(c + lo, c + hi, c + n);
+        std::sort(c + lo, c + hi);
         out[j0 + l] = detail::reduce_sorted(c, static_cast<int>(n), 1, r);
       }
     }

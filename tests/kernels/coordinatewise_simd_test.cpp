@@ -1,8 +1,9 @@
 // The CPU's coordinate-wise kernels for every SIMD choice this machine runs (portable, AVX2,
 // AVX-512: kernels/cpu/coordinatewise_simd.hpp), against the naive references of
-// murmur/testing/naive.hpp, bit for bit: every N from 1 to 140 and odd and even N up to 1025
-// (the network's limit and one past it), ragged lane groups, ties, +-0, trimming and MeaMed
-// windows from nothing to nearly everything; and the finiteness check riding on the pass.
+// murmur/testing/naive.hpp, bit for bit: every N from 1 to 140 and odd and even N up to 1026
+// (the network's limit and two past it: selection and a partial sort), ragged lane groups, ties,
+// +-0, trimming and MeaMed windows from nothing to nearly everything; and the finiteness check
+// riding on the pass.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -74,11 +75,11 @@ std::string bits_mismatch(const std::vector<float>& got, const std::vector<float
   return "";
 }
 
-/// Every reduction worth checking at n: median; trimming 0, 1 and the most allowed; MeaMed
+/// Every reduction worth checking at n: median; trimming 0, 1, n/5 and the most allowed; MeaMed
 /// keeping 1, about half, n - n/4 and all.
 std::vector<k::ColumnReduce> reductions(int n) {
   std::vector<k::ColumnReduce> out{{k::ColumnRule::kMedian, 0, 0}};
-  for (int trim : {0, 1, (n - 1) / 2})
+  for (int trim : {0, 1, n / 5, (n - 1) / 2})
     if (2 * trim < n) out.push_back({k::ColumnRule::kTrimmedMean, trim, 0});
   for (int keep : {1, n / 2 + 1, n - n / 4, n})
     if (keep >= 1 && keep <= n) out.push_back({k::ColumnRule::kMeaMed, 0, keep});
@@ -88,7 +89,8 @@ std::vector<k::ColumnReduce> reductions(int n) {
 std::vector<std::size_t> row_counts() {
   std::vector<std::size_t> out;
   for (std::size_t n = 1; n <= 140; ++n) out.push_back(n);
-  for (std::size_t n : {191, 192, 193, 255, 256, 257, 384, 385, 511, 640, 999, 1000, 1024, 1025})
+  for (std::size_t n :
+       {191, 192, 193, 255, 256, 257, 384, 385, 511, 640, 999, 1000, 1024, 1025, 1026})
     out.push_back(n);
   return out;
 }
