@@ -29,6 +29,7 @@
 #include <nlohmann/json.hpp>
 
 #include "aggregate_round.hpp"
+#include "chain_step.hpp"
 #include "murmur/chain/alliance_v2.hpp"
 #include "murmur/chain/deployment.hpp"
 #include "murmur/chain/eip712.hpp"
@@ -228,25 +229,6 @@ Bytes read_file(const fs::path& p) {
   return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-/// The rule text whose keccak256 is `rule_hash`: the text as given, the registry's canonical form
-/// of it (describe(parse(text)), which murmurd records), or either without spaces ("multi-krum(f=1,
-/// m=4)" and "multi-krum(f=1,m=4)" name one rule); nullopt when none.
-std::optional<std::string> matching_rule(const std::string& text, const Hash32& rule_hash) {
-  std::vector<std::string> forms{text};
-  try {
-    forms.push_back(kernels::describe(kernels::parse_aggregation(text)));
-  } catch (const std::exception&) {
-  }
-  for (std::size_t i = 0, n = forms.size(); i < n; ++i) {
-    std::string compact = forms[i];
-    compact.erase(std::remove(compact.begin(), compact.end(), ' '), compact.end());
-    forms.push_back(compact);
-  }
-  for (const auto& f : forms)
-    if (keccak256(std::string_view(f)) == rule_hash) return f;
-  return std::nullopt;
-}
-
 std::unique_ptr<kernels::Backend> make_backend(const std::string& name) {
   if (name == "cpu") return kernels::make_cpu_backend();
   if (name == "cuda") return kernels::make_cuda_backend(0);
@@ -303,7 +285,7 @@ Tally verify(const VerifyArgs& a) {
   std::optional<kernels::AggregationSpec> spec;
   if (rule_text.empty()) {
     v.fail("rule", "no rule text: pass --rule (the text whose keccak256 the task's ruleHash is)");
-  } else if (const auto matched = matching_rule(rule_text, info.rule_hash)) {
+  } else if (const auto matched = server::rule_text_for_hash(rule_text, info.rule_hash)) {
     try {
       spec = kernels::parse_aggregation(*matched);
       v.ok("rule", "keccak256(\"" + *matched + "\") is the round's ruleHash");

@@ -10,6 +10,8 @@
 
 #include "murmur/chain/bytes.hpp"
 #include "murmur/chain/errors.hpp"
+#include "murmur/chain/keccak.hpp"
+#include "murmur/kernels/rule_registry.hpp"
 
 namespace murmur::server {
 namespace {
@@ -45,6 +47,23 @@ std::vector<chain::Address> included_updates(const StateStore& store, std::uint6
   }
   std::sort(out.begin(), out.end());
   return out;
+}
+
+std::optional<std::string> rule_text_for_hash(const std::string& text,
+                                              const chain::Hash32& rule_hash) {
+  std::vector<std::string> forms{text};
+  try {
+    forms.push_back(kernels::describe(kernels::parse_aggregation(text)));
+  } catch (const std::exception&) {
+  }
+  for (std::size_t i = 0, n = forms.size(); i < n; ++i) {
+    std::string compact = forms[i];
+    compact.erase(std::remove(compact.begin(), compact.end(), ' '), compact.end());
+    forms.push_back(compact);
+  }
+  for (const auto& f : forms)
+    if (chain::keccak256(std::string_view(f)) == rule_hash) return f;
+  return std::nullopt;
 }
 
 ChainRounds::ChainRounds(const Config& cfg) {

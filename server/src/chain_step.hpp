@@ -62,6 +62,13 @@ struct ChainTestHooks {
 /// committed update. `murmur verify` recomputes the same set (cli/src/verify_cli.cpp).
 std::vector<chain::Address> included_updates(const StateStore& store, std::uint64_t round);
 
+/// The text of `spec` whose keccak256 is `rule_hash` (AllianceTaskV2's ruleHash: keccak256 of the
+/// rule's text as the creator gave it): `text` as written, the registry's canonical form
+/// describe(parse(text)) (what murmurd records), or either without spaces; nullopt when none is.
+/// murmurd checks its own rule with it at start; `murmur verify` the rule it recomputes with.
+std::optional<std::string> rule_text_for_hash(const std::string& text,
+                                              const chain::Hash32& rule_hash);
+
 class ChainRounds {
  public:
   /// Connects to the task contract: AllianceTaskV2 when task.contract is one (TaskChainV2),

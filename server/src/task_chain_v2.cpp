@@ -7,6 +7,7 @@
 #include <chrono>
 #include <thread>
 
+#include "chain_step.hpp"
 #include "murmur/chain/errors.hpp"
 #include "murmur/chain/key_source.hpp"
 #include "murmur/chain/v2_commitments.hpp"
@@ -77,6 +78,15 @@ TaskChainV2::TaskChainV2(const Config& config, const std::atomic<bool>& stopping
     throw std::runtime_error("chain: task " + task_.to_dec() + " draws proposers with " +
                              std::to_string(task.proposer_bps) + " bps, round.proposer_bps says " +
                              std::to_string(config.proposer_bps) + ": make them equal");
+  // `murmur verify` recomputes each round with the rule whose text hashes to the task's ruleHash.
+  const std::string rule = kernels::describe(config.aggregation);
+  if (const auto matched = rule_text_for_hash(rule, task.rule_hash))
+    spdlog::info("chain: the task's ruleHash is keccak256(\"{}\"), murmurd's rule", *matched);
+  else
+    spdlog::error(
+        "chain: task {}'s ruleHash {} is not keccak256 of murmurd's rule \"{}\" (nor of its "
+        "compact form): the rounds murmurd posts will not pass `murmur verify`",
+        task_.to_dec(), chain::to_hex(task.rule_hash), rule);
   const std::uint64_t head = eth_.block_number();
   from_block_ = head > 100'000 ? head - 100'000 : 0;
   spdlog::info(
@@ -235,7 +245,11 @@ ChainVote TaskChainV2::vote(std::uint64_t round, const chain::Hash32& candidate,
     std::vector<std::size_t> indices;
     for (const auto& a : included) {
       const auto it = std::find(parts.begin(), parts.end(), a);
-      if (it != parts.end()) indices.push_back(static_cast<std::size_t>(it - parts.begin()));
+      if (it != parts.end())
+        indices.push_back(static_cast<std::size_t>(it - parts.begin()));
+      else
+        spdlog::warn("round={} chain: {} is not a participant of the round: left out of the bitmap",
+                     round, a.to_checksum());
     }
     std::sort(indices.begin(), indices.end());
     try {

@@ -2,13 +2,14 @@
 // murmurd's side of AllianceTaskV2 (issue 16; contracts/README.md, "AllianceTaskV2"): selected
 // when task.contract is an AllianceTaskV2 (it answers MIN_EXIT_WINDOW()). murmurd is the task's
 // aggregator: it opens each round (openRound, after the exit window), draws the roles from the
-// seed block (drawRoles; anyone may), posts the candidate with the bitmap of the updates it
-// aggregated (postCandidate), and closes the round when its windows allow (finalizeRound, or
-// abandonRound when no candidate came). It never carries a vote: voters commit and reveal on
-// chain themselves, and the round's outcome is read from the contract. Every call first reads the
-// round's state on chain, so a restart adopts what already happened instead of sending it again.
-// Calls block (waiting for blocks or for a window to pass); murmurd makes them on the chain step's
-// worker thread, except `commitment_mismatch`, which the loop calls over its own connection.
+// seed block (drawRoles; anyone may), posts the candidate with the bitmap of the updates the rule
+// included (postCandidate; included_updates in chain_step.hpp), and closes the round when its
+// windows allow (finalizeRound, or abandonRound when no candidate came). It never carries a vote:
+// voters commit and reveal on chain themselves, and the round's outcome is read from the contract.
+// Every call first reads the round's state on chain, so a restart adopts what already happened
+// instead of sending it again. Calls block (waiting for blocks or for a window to pass); murmurd
+// makes them on the chain step's worker thread, except `commitment_mismatch`, which the loop calls
+// over its own connection.
 #include <atomic>
 #include <map>
 #include <mutex>
