@@ -7,7 +7,10 @@
 //    earns no reward, the four others are included and paid;
 //  - `murmur verify` passes on murmurd's data directory and on the round directory it exports;
 //  - it fails, naming the check, when one update's bytes are changed, when the base model's
-//    bytes are changed, and when it is given another rule.
+//    bytes are changed, and when it is given another rule;
+//  - against an aggregator that posts another model hash and a bitmap that includes the rejected
+//    update (a round directory written by hand, in the documented layout), it fails the
+//    aggregate and the bitmap, naming the update.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -19,11 +22,14 @@
 #include "chain/chain_fixture.hpp"
 #include "chain/v2_fixture.hpp"
 #include "murmur/chain/alliance.hpp"
+#include "murmur/chain/eip712.hpp"
 #include "murmur/chain/keccak.hpp"
 #include "murmur/chain/key_source.hpp"
+#include "murmur/chain/v2_commitments.hpp"
 #include "murmur/client/node_keys.hpp"
 #include "murmur/client/node_loop.hpp"
 #include "murmur/kernels/rule_registry.hpp"
+#include "murmur/protocol/integrity.hpp"
 #include "murmur/server/server.hpp"
 #include "murmur/testing/local_chain.hpp"
 #include "network.hpp"
@@ -94,27 +100,37 @@ client::Evaluator evaluator(std::uint64_t node) {
   };
 }
 
-class VerifyOnV2 : public chain::testing::LocalChainTest {};
+/// A task whose round 1 is open with exactly kProposers proposers drawn.
+struct DrawnTask {
+  chain::Deployment dep;
+  U256 task;
+  chain::PrivateKey aggregator_key;
+  std::vector<chain::PrivateKey> keys;
+  std::vector<chain::Address> addresses;
+  std::vector<std::size_t> proposers;  ///< node indices, ascending
+};
 
-std::string read_all(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+class VerifyOnV2 : public chain::testing::LocalChainTest {
+ protected:
+  /// Deploys, creates a one-round task (rule kRule, initial model murmurd's zeros), stakes and
+  /// joins kNodes nodes, then opens round 1 and draws its roles, reverting to a snapshot until
+  /// exactly kProposers are drawn (a different seed block each try: k blocks mined first).
+  DrawnTask drawn_task(std::uint64_t seed);
+};
 
-TEST_F(VerifyOnV2, ARobustRuleLeavesAnUpdateOutAndMurmurVerifyRecomputesTheRound) {
+DrawnTask VerifyOnV2::drawn_task(std::uint64_t seed) {
   chain::EthClient& eth = *eth_;
-  std::mt19937_64 rng(kSeed);
-  const chain::PrivateKey aggregator_key = funded_key(rng);
+  std::mt19937_64 rng(seed);
+  DrawnTask t{{}, {}, funded_key(rng), {}, {}, {}};
   chain::Wallet creator(eth, funded_key(rng));
-  chain::Wallet aggregator(eth, aggregator_key);
-  const chain::Deployment dep = deploy_with_v2(creator);
-  const chain::Address v2 = *dep.alliance_task_v2;
+  chain::Wallet aggregator(eth, t.aggregator_key);
+  t.dep = deploy_with_v2(creator);
+  const chain::Address v2 = *t.dep.alliance_task_v2;
   chain::AllianceTaskV2Contract c(eth, v2);
 
-  // The task: its rule is kRule, its initial model murmurd's (zeros).
   const std::vector<float> zeros(kParameters, 0.0f);
   chain::V2TaskParams p;
-  p.token = dep.token;
+  p.token = t.dep.token;
   p.reward_pool = U256(1'000'000);
   p.total_rounds = U256(1);
   p.min_stake = U256(100);
@@ -123,56 +139,80 @@ TEST_F(VerifyOnV2, ARobustRuleLeavesAnUpdateOutAndMurmurVerifyRecomputesTheRound
   p.slash_bps = U256(1000);
   p.quorum_bps = U256(5000);
   p.tolerance_bps = U256(1500);
-  p.aggregator = aggregator_key.address();
+  p.aggregator = t.aggregator_key.address();
   p.model_spec_hash = chain::keccak256(std::string_view("spec: tests"));
   p.initial_model_hash = chain::keccak256(
       std::span(reinterpret_cast<const std::uint8_t*>(zeros.data()), zeros.size() * 4));
   p.rule_hash = chain::keccak256(std::string_view(kRule));
   p.windows = {240, 240, 240, 240, 12, 60, 100'000};  // chain seconds (4 per wall second)
-  creator.transact(dep.token, chain::erc20::mint(creator.address(), p.reward_pool));
-  creator.transact(dep.token, chain::erc20::approve(v2, p.reward_pool));
-  const U256 task = chain::alliance_v2::task_id_from_receipt(
+  creator.transact(t.dep.token, chain::erc20::mint(creator.address(), p.reward_pool));
+  creator.transact(t.dep.token, chain::erc20::approve(v2, p.reward_pool));
+  t.task = chain::alliance_v2::task_id_from_receipt(
       creator.transact(v2, chain::alliance_v2::create_task(p)), v2);
-  std::vector<chain::PrivateKey> keys;
-  std::vector<chain::Address> addresses;
   for (std::size_t i = 0; i < kNodes; ++i) {
-    keys.push_back(client::derive_node_key(kKeySeed, i));
-    addresses.push_back(keys.back().address());
+    t.keys.push_back(client::derive_node_key(kKeySeed, i));
+    t.addresses.push_back(t.keys.back().address());
     eth.raw("hardhat_setBalance",
-            nlohmann::json::array({addresses.back().to_lower_hex(),
+            nlohmann::json::array({t.addresses.back().to_lower_hex(),
                                    U256::from_string("1000000000000000000000").to_quantity()}));
-    chain::Wallet w(eth, keys.back());
-    chain::testing::stake_and_join(creator, w, dep, task, U256(200 + 100 * i));
+    chain::Wallet w(eth, t.keys.back());
+    chain::testing::stake_and_join(creator, w, t.dep, t.task, U256(200 + 100 * i));
   }
-  ASSERT_EQ(c.members(task), addresses);
+  if (c.members(t.task) != t.addresses) throw std::runtime_error("members are not in join order");
 
-  // Round 1 opened and drawn here until exactly kProposers are drawn (a different seed block
-  // each try: the chain is reverted to the snapshot and k blocks mined first).
-  chain::V2RoundInfo r;
   for (int attempt = 0;; ++attempt) {
-    ASSERT_LT(attempt, 80) << "no draw with " << kProposers << " proposers";
+    if (attempt == 80)
+      throw std::runtime_error("no draw with " + std::to_string(kProposers) + " proposers");
     const auto snapshot = eth.raw("evm_snapshot", nlohmann::json::array());
     eth.raw("evm_increaseTime", nlohmann::json::array({13}));
     chain::testing::mine(eth, 1 + static_cast<std::uint64_t>(attempt));
-    aggregator.transact(v2, chain::alliance_v2::open_round(task));
+    aggregator.transact(v2, chain::alliance_v2::open_round(t.task));
     chain::testing::mine(eth, chain::alliance_v2::kSeedDelay);
-    aggregator.transact(v2, chain::alliance_v2::draw_roles(task));
-    r = c.get_round(task, U256(1));
-    if (r.proposer_count == kProposers) break;
-    ASSERT_TRUE(eth.raw("evm_revert", nlohmann::json::array({snapshot})).get<bool>());
+    aggregator.transact(v2, chain::alliance_v2::draw_roles(t.task));
+    if (c.get_round(t.task, U256(1)).proposer_count == kProposers) break;
+    if (!eth.raw("evm_revert", nlohmann::json::array({snapshot})).get<bool>())
+      throw std::runtime_error("evm_revert failed");
   }
-  ASSERT_EQ(r.state, chain::V2RoundState::Proposing);
-  std::vector<std::size_t> proposers;
   for (std::size_t i = 0; i < kNodes; ++i)
-    if (c.role_of(task, U256(1), addresses[i]) == chain::Role::Proposer) proposers.push_back(i);
-  ASSERT_EQ(proposers.size(), kProposers);
+    if (c.role_of(t.task, U256(1), t.addresses[i]) == chain::Role::Proposer)
+      t.proposers.push_back(i);
+  if (t.proposers.size() != kProposers) throw std::runtime_error("role_of disagrees with the draw");
+  return t;
+}
+
+std::string read_all(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+/// `murmur verify --round 1` of `t`'s task with `extra` options.
+chain::testing::ProcessResult run_verify(const std::string& url, const DrawnTask& t,
+                                         const std::vector<std::string>& extra) {
+  std::vector<std::string> argv = {
+      MURMUR_CLI,      "verify", "--round", "1",          "--task",
+      t.task.to_dec(), "--rpc",  url,       "--contract", t.dep.alliance_task_v2->to_checksum()};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  chain::testing::ChildProcess proc(argv);
+  return proc.wait(std::chrono::seconds(60));
+}
+
+TEST_F(VerifyOnV2, ARobustRuleLeavesAnUpdateOutAndMurmurVerifyRecomputesTheRound) {
+  chain::EthClient& eth = *eth_;
+  const DrawnTask t = drawn_task(kSeed);
+  const U256& task = t.task;
+  const auto& keys = t.keys;
+  const auto& addresses = t.addresses;
+  const auto& proposers = t.proposers;
+  const chain::Address v2 = *t.dep.alliance_task_v2;
+  chain::AllianceTaskV2Contract c(eth, v2);
+  ASSERT_EQ(c.get_round(task, U256(1)).state, chain::V2RoundState::Proposing);
   const std::size_t far_off = proposers.front();
 
   TempDir dir("murmur-verify-round");
   server::Config cfg = test_config(dir.path() / "data", kNodes, kParameters);
   cfg.participants.clear();
   cfg.task_id = task.to_u64();
-  cfg.chain_id = creator.chain_id();
+  cfg.chain_id = eth.chain_id();
   cfg.contract = v2;
   cfg.rounds = 1;
   cfg.proposer_bps = 6000;
@@ -182,7 +222,7 @@ TEST_F(VerifyOnV2, ARobustRuleLeavesAnUpdateOutAndMurmurVerifyRecomputesTheRound
   server::ChainConfig chain_cfg;
   chain_cfg.rpc_url = url();
   chain_cfg.key_file = dir.path() / "aggregator.key";
-  chain::write_key_file(chain_cfg.key_file, aggregator_key);
+  chain::write_key_file(chain_cfg.key_file, t.aggregator_key);
   cfg.chain = chain_cfg;
 
   {
@@ -223,7 +263,7 @@ TEST_F(VerifyOnV2, ARobustRuleLeavesAnUpdateOutAndMurmurVerifyRecomputesTheRound
 
   // On chain: the far-off update's bit is 0 and it earned nothing; the other proposers' bits
   // are 1 and they were paid.
-  r = c.get_round(task, U256(1));
+  const auto r = c.get_round(task, U256(1));
   ASSERT_EQ(r.state, chain::V2RoundState::Finalized);
   ASSERT_TRUE(r.accepted) << "median " << r.median;
   const auto bitmap = c.included_of(task, U256(1));
@@ -252,13 +292,8 @@ TEST_F(VerifyOnV2, ARobustRuleLeavesAnUpdateOutAndMurmurVerifyRecomputesTheRound
   }
 
   // `murmur verify`.
-  const auto verify = [&](std::vector<std::string> extra) {
-    std::vector<std::string> argv = {MURMUR_CLI,   "verify",        "--round", "1",
-                                     "--task",     task.to_dec(),   "--rpc",   url(),
-                                     "--contract", v2.to_checksum()};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    chain::testing::ChildProcess proc(argv);
-    return proc.wait(std::chrono::seconds(60));
+  const auto verify = [&](const std::vector<std::string>& extra) {
+    return run_verify(url(), t, extra);
   };
   const std::filesystem::path exported = dir.path() / "round-1";
   {
@@ -326,5 +361,84 @@ TEST_F(VerifyOnV2, ARobustRuleLeavesAnUpdateOutAndMurmurVerifyRecomputesTheRound
   }
 }
 
+// An aggregator that lies: the proposers commit and sign their updates, the round directory is
+// written by hand in the layout cli/README.md documents, and the aggregator posts a model hash that
+// is not the aggregate with a bitmap that includes the update the rule rejects. `murmur verify`
+// passes every update's checks and the includedHash (the hashes are the committed ones) and fails
+// the aggregate and the bitmap, naming the update.
+TEST_F(VerifyOnV2, AnAggregatorThatPostsAnotherModelOrBitmapFailsVerification) {
+  chain::EthClient& eth = *eth_;
+  const DrawnTask t = drawn_task(kSeed + 1);
+  const chain::Address v2 = *t.dep.alliance_task_v2;
+  const chain::Eip712Domain domain{"Murmuration", "1", eth.chain_id(), v2};
+  const std::size_t far_off = t.proposers.front();
+
+  TempDir dir("murmur-verify-lie");
+  const std::filesystem::path round_dir = dir.path() / "round-1";
+  std::filesystem::create_directories(round_dir / "spool" / "r1");
+  std::filesystem::create_directories(round_dir / "models");
+  const std::vector<float> zeros(kParameters, 0.0f);
+  const std::string zeros_bytes(reinterpret_cast<const char*>(zeros.data()), zeros.size() * 4);
+  const chain::Hash32 base = chain::keccak256(std::string_view(zeros_bytes));
+  std::ofstream(round_dir / "models" / (chain::to_hex(base, false) + ".f32"), std::ios::binary)
+      << zeros_bytes;
+  nlohmann::json updates = nlohmann::json::array();
+  std::vector<std::size_t> all;
+  for (std::size_t i : t.proposers) {
+    std::vector<float> values;
+    for (std::uint64_t j = 0; j < kParameters; ++j)
+      values.push_back(i == far_off ? -5.0f * target(j) + 3.0f : 0.5f * target(j) + noise(i, j, 1));
+    const std::string bytes(reinterpret_cast<const char*>(values.data()), values.size() * 4);
+    const chain::Hash32 hash = protocol::update_hash(
+        std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()));
+    chain::Wallet w(eth, t.keys[i]);
+    w.transact(v2, chain::alliance_v2::commit_update(t.task, U256(1), hash));
+    const std::uint64_t samples = 10 + i;
+    const chain::Bytes sig = chain::sign_update(
+        t.keys[i], domain, chain::UpdateMessage{t.task, U256(1), hash, U256(samples)});
+    std::ofstream(round_dir / "spool" / "r1" / (t.addresses[i].to_lower_hex() + "-0.bin"),
+                  std::ios::binary)
+        << bytes;
+    updates.push_back({{"node", t.addresses[i].to_checksum()},
+                       {"id", 0},
+                       {"dtype", "DTYPE_F32"},
+                       {"parameters", kParameters},
+                       {"num_samples", samples},
+                       {"update_hash", chain::to_hex(hash)},
+                       {"signature", chain::to_hex(sig)}});
+    all.push_back(i);
+  }
+  std::ofstream(round_dir / "round.json") << nlohmann::json{
+      {"format", "murmur-round/1"},
+      {"round", 1},
+      {"rule", kRule},
+      {"base_model", chain::to_hex(base)},
+      {"updates", updates}}.dump(2);
+  // Every proposer committed: the candidate may be posted at once.
+  chain::Wallet aggregator(eth, t.aggregator_key);
+  const chain::Hash32 lie = chain::keccak256(std::string_view("not the aggregate"));
+  aggregator.transact(v2, chain::alliance_v2::post_candidate(
+                              t.task, U256(1), lie, chain::participant_bitmap(all, kNodes)));
+
+  const auto res = run_verify(url(), t, {"--updates", round_dir.string()});
+  EXPECT_EQ(res.exit_code, 1) << res.out << res.err;
+  for (std::size_t i : t.proposers)
+    EXPECT_NE(res.out.find("[ok  ] update " + t.addresses[i].to_checksum()), std::string::npos)
+        << res.out;
+  EXPECT_NE(res.out.find("[ok  ] rule"), std::string::npos) << res.out;
+  EXPECT_NE(res.out.find("[ok  ] base model"), std::string::npos) << res.out;
+  EXPECT_NE(res.out.find("[ok  ] included hash"), std::string::npos) << res.out;
+  EXPECT_NE(res.out.find("[FAIL] aggregate: multi-krum(f=1, m=4) over 5 updates gives"),
+            std::string::npos)
+      << res.out;
+  EXPECT_NE(res.out.find("the posted modelHash is " + chain::to_hex(lie)), std::string::npos)
+      << res.out;
+  EXPECT_NE(res.out.find("[FAIL] included bitmap: the posted bitmap is not the rule's selection: " +
+                         t.addresses[far_off].to_checksum() +
+                         " is included but the rule flagged it rejected"),
+            std::string::npos)
+      << res.out;
+  EXPECT_NE(res.out.find("round 1 NOT VERIFIED: 2 of "), std::string::npos) << res.out;
+}
 }  // namespace
 }  // namespace murmur::testing
