@@ -22,7 +22,8 @@ OUT=${MURMUR_SOAK_OUT:-/tmp/murmur-soak}
 if [[ "${1:-}" == "--short" ]]; then
   shift
   set -- --nodes 24 --groups 4 --rounds 10 --murmurd-kills 2 --node-kills 3 --partitions 1 \
-    --relay-faults 1 --chain-outages 1 --secagg-every 3 --time-limit 600 "$@"
+    --relay-faults 1 --chain-outages 1 --chain-kills 2 --spool-keep-rounds 3 --secagg-every 3 \
+    --time-limit 600 "$@"
 fi
 for t in murmurd murmur soak_nodes soak_probe; do
   case $t in

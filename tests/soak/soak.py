@@ -9,18 +9,23 @@ each) while faults are injected at seeded random times:
   relay-fault    on the fault-injecting TCP relay in front of one node group: delay (50-300 ms
                  per read), a black hole (bytes held back) or connection resets (RST), 2-5 s
   chain-outage   the JSON-RPC relay between murmurd and Hardhat refuses connections for 3-8 s
-  chain-kill     SIGKILL of the Hardhat node (only with --chain-kills; Hardhat 2's chain lives
-                 in memory and cannot come back with its state: see docs/reliability.md)
+  chain-kill     SIGKILL of the Hardhat node; a fresh node (same genesis time) is started on the
+                 same port and the chain journal replayed into it, every block at its original
+                 timestamp: the same chain, block hash for block hash (ChainRecorder below)
 
 After every round it checks, through soak_probe (state.db read-only, the spool, the chain):
 every update a node was told is committed is in state.db with the hash the node computed and its
 spool file hashes to it (else: lost); every ended round has a record with an outcome, and its
-posting agrees with the round's state on chain; murmurd's RSS and open fds; the data_dir's size.
+posting agrees with the round's state on chain; murmurd's RSS and open fds stay under their
+limits, and the spool holds at most --spool-keep-rounds + 1 rounds and their bytes (pruning);
+the data_dir's size.
 At the end every transaction murmurd sent is read back from the chain: a (method, round) sent
 twice is a duplicate posting. Writes report.json and prints it; exits 1 when a check failed.
 """
 import argparse
 import asyncio
+import http.client
+import http.server
 import json
 import os
 import random
@@ -115,6 +120,142 @@ class Relay:
         self.loop.call_soon_threadsafe(apply)
 
 
+class ChainRecorder:
+    """The JSON-RPC endpoint every writer to the chain uses (the deployment, the task's set-up,
+    murmurd through the fault relay): requests are passed to the Hardhat node, and each one
+    that changes the chain (a transaction, a mined block) is journalled with the blocks it
+    produced (number, timestamp, hash) before its reply goes back. Hardhat 2 keeps its chain in
+    memory and has no state dump, so a killed node is brought back by replay(): a fresh node
+    with the same genesis time (tests/soak/hardhat.soak.config.js) gets every journalled
+    request again, each block's timestamp set first (evm_setNextBlockTimestamp): the same
+    transactions in the same blocks at the same times give the same block hashes, which
+    replay() checks. A reply a client received was journalled first; a request cut by the kill
+    gets HTTP 502 and was never acknowledged (its transaction is lost with the node, as an
+    unconfirmed one would be; murmurd's outbox sends it again). While the node is down every
+    request gets HTTP 503."""
+
+    WRITES = {"eth_sendTransaction", "eth_sendRawTransaction", "evm_mine", "hardhat_mine",
+              "evm_increaseTime", "evm_setNextBlockTimestamp", "hardhat_setBalance",
+              "hardhat_setCode", "hardhat_setNonce", "hardhat_setStorageAt"}
+
+    def __init__(self, node_port, journal_path):
+        self.node_port, self.down, self.lock = node_port, False, threading.Lock()
+        self.entries, self.journal = [], open(journal_path, "a")
+        recorder = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                status, reply = recorder.handle(body)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(reply)))
+                    self.end_headers()
+                    self.wfile.write(reply)
+                except OSError:
+                    self.close_connection = True  # the client went (a reset by the fault relay)
+
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 256  # Hardhat's provider opens dozens of connections at once
+
+            def handle_error(self, request, client_address):
+                pass  # a client that hung up mid-request: nothing to answer
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def post(self, body, conn=None):
+        c = conn or http.client.HTTPConnection("127.0.0.1", self.node_port, timeout=60)
+        try:
+            c.request("POST", "/", body, {"Content-Type": "application/json"})
+            r = c.getresponse()
+            data = r.read()
+            if r.status != 200:
+                raise OSError(f"node answered HTTP {r.status}")
+            return data
+        finally:
+            if conn is None:
+                c.close()
+
+    def call(self, method, params, conn=None):
+        reply = json.loads(self.post(json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
+                                                 "params": params}).encode(), conn))
+        if "error" in reply:
+            raise ValueError(f"{method}: {reply['error']}")
+        return reply["result"]
+
+    def handle(self, body):
+        if self.down:
+            return 503, b'{"error":"chain node down"}'
+        try:
+            req = json.loads(body)
+            items = req if isinstance(req, list) else [req]
+            writes = any(isinstance(i, dict) and i.get("method") in self.WRITES for i in items)
+        except ValueError:
+            writes = False
+        try:
+            if not writes:
+                return 200, self.post(body)
+            with self.lock:
+                if self.down:
+                    return 503, b'{"error":"chain node down"}'
+                before = int(self.call("eth_blockNumber", []), 16)
+                reply = self.post(body)
+                after = int(self.call("eth_blockNumber", []), 16)
+                blocks = []
+                for n in range(before + 1, after + 1):
+                    b = self.call("eth_getBlockByNumber", [hex(n), False])
+                    blocks.append([n, int(b["timestamp"], 16), b["hash"]])
+                entry = {"body": body.decode(), "blocks": blocks}
+                self.entries.append(entry)
+                self.journal.write(json.dumps(entry) + "\n")
+                self.journal.flush()
+                return 200, reply
+        except (OSError, http.client.HTTPException, ValueError, KeyError, TypeError) as e:
+            return 502, json.dumps({"error": f"chain node: {e}"}).encode()
+
+    def replay(self):
+        """Sends every journalled request to the (fresh) node, each block's timestamp set first.
+        Returns (requests replayed, blocks, the first block whose hash differs or None)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.node_port, timeout=60)
+        sent = blocks = 0
+        try:
+            for e in self.entries:
+                if not e["blocks"]:
+                    continue  # changed nothing (a refused transaction, a time shift)
+                if len(e["blocks"]) == 1:
+                    self.call("evm_setNextBlockTimestamp", [e["blocks"][0][1]], conn)
+                self.post(e["body"].encode(), conn)
+                sent += 1
+                blocks += len(e["blocks"])
+            for e in reversed(self.entries):  # the chain's head: its hash covers every block
+                if e["blocks"]:
+                    n, _, want = e["blocks"][-1]
+                    got = self.call("eth_getBlockByNumber", [hex(n), False], conn)
+                    if got is None or got["hash"] != want:
+                        return sent, blocks, self.first_difference(conn)
+                    break
+            return sent, blocks, None
+        finally:
+            conn.close()
+
+    def first_difference(self, conn):
+        for e in self.entries:
+            for n, _, want in e["blocks"]:
+                got = self.call("eth_getBlockByNumber", [hex(n), False], conn)
+                if got is None or got["hash"] != want:
+                    return n
+        return -1
+
+
 class Soak:
     def __init__(self, a):
         self.a = a
@@ -133,6 +274,8 @@ class Soak:
         self.groups = {}  # index -> dict(proc, args, netns)
         self.max_rss = 0
         self.rss_samples, self.fd_samples, self.data_samples = [], [], []
+        self.spool_samples = []  # (round, spool bytes, spooled rounds) per probe
+        self.fd_limit = a.fd_limit or 4 * a.nodes + 500
         self.longest_stall = 0.0
         self.netns = False
         self.mode_switch, self.mode_switches, self.secagg_on = False, 0, False
@@ -143,24 +286,51 @@ class Soak:
         return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
 
     def start_chain(self):
-        self.chain_env = dict(os.environ, MURMUR_CHAIN_DIR=os.path.join(self.out, "chain"),
-                              MURMUR_CHAIN_PORT=str(self.chain_port),
-                              MURMUR_DEPLOY_OUT=os.path.join(self.out, "deployment.json"))
-        subprocess.run(["bash", os.path.join(ROOT, "scripts", "chain.sh"), "start"], check=True,
-                       env=self.chain_env, cwd=ROOT)
+        """A Hardhat node on chain_port (tests/soak/hardhat.soak.config.js: the genesis time
+        fixed, so that a restarted node can rebuild the same chain); waits until it answers."""
+        os.makedirs(os.path.join(self.out, "chain"), exist_ok=True)
+        env = dict(os.environ, MURMUR_SOAK_GENESIS=self.genesis)
+        logf = open(os.path.join(self.out, "chain", "node.log"), "ab")
+        contracts = os.path.join(ROOT, "contracts")
+        self.chain_proc = subprocess.Popen(
+            [os.path.join(contracts, "node_modules", ".bin", "hardhat"), "node", "--config",
+             os.path.join(ROOT, "tests", "soak", "hardhat.soak.config.js"), "--hostname",
+             "127.0.0.1", "--port", str(self.chain_port)], cwd=contracts, env=env, stdout=logf,
+            stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            if self.chain_proc.poll() is not None:
+                raise RuntimeError(f"the hardhat node exited ({self.chain_proc.returncode}): "
+                                   f"see {self.out}/chain/node.log")
+            try:
+                self.rpc("eth_chainId", [])
+                return
+            except (OSError, ValueError, KeyError):
+                time.sleep(0.3)
+        raise RuntimeError("the hardhat node did not answer within 180 s")
 
     def stop_chain(self):
-        subprocess.run(["bash", os.path.join(ROOT, "scripts", "chain.sh"), "stop"],
-                       env=self.chain_env, cwd=ROOT, capture_output=True)
+        p = getattr(self, "chain_proc", None)
+        if p and p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
 
     def setup_task(self, quiet=False):
+        # Through the recorder: the deployment and the set-up are part of the chain a killed
+        # node is rebuilt from.
+        env = dict(os.environ, MURMUR_CHAIN_PORT=str(self.recorder.port),
+                   MURMUR_DEPLOY_OUT=os.path.join(self.out, "deployment.json"))
         subprocess.run(["bash", os.path.join(ROOT, "scripts", "chain.sh"), "deploy"], check=True,
-                       env=self.chain_env, cwd=ROOT, capture_output=quiet)
+                       env=env, cwd=ROOT, capture_output=quiet)
         key = os.path.join(self.out, "creator.key")
         with open(key, "w") as f:
             f.write(CREATOR_KEY + "\n")
         os.chmod(key, 0o600)
-        rpc = f"http://127.0.0.1:{self.chain_port}"
+        rpc = f"http://127.0.0.1:{self.recorder.port}"
         self.run([self.murmur, "simulate", "setup-chain", "--rpc", rpc, "--deployment",
                   os.path.join(self.out, "deployment.json"), "--creator-key-file", key,
                   "--nodes", str(self.a.nodes), "--seed", str(self.a.seed), "--rounds",
@@ -189,6 +359,7 @@ curve = true
 curve_secret_key_file = "server.key"
 backend = "cpu"
 fault_limit_ms = {self.a.fault_limit_ms}
+spool_keep_rounds = {self.a.spool_keep_rounds}
 
 [task]
 task_id = {t['TASK_ID']}
@@ -358,6 +529,8 @@ unmask_seconds = 5
                 return
             if rec["posting"] in ("", None) and not final:
                 return  # not settled yet
+            if rec.get("chain_state", -1) == -1 and not final:
+                return  # the chain cannot be read now (a killed node coming back): next probe
             on_server = {c["address"].lower(): c for c in rec["committed"]}
             for (r, addr), h in committed.items():
                 if r != rnd:
@@ -365,6 +538,9 @@ unmask_seconds = 5
                 c = on_server.get(addr)
                 if c is None or c["hash"] != h:
                     self.lost.append(f"round {rnd} {addr}: acknowledged, not in state.db")
+                elif not c.get("spool_present", True) and rnd < current - self.a.spool_keep_rounds:
+                    # Pruned by murmurd before the harness got to check it: not verified.
+                    self.failures.append(f"round {rnd} {addr}: spool pruned before its check")
                 elif not c["spool_ok"]:
                     self.lost.append(f"round {rnd} {addr}: spool bytes differ from the hash")
             cs = rec.get("chain_state", -1)
@@ -380,6 +556,25 @@ unmask_seconds = 5
                                 "chain_state": cs, "seed": rec.get("seed_source", ""),
                                 "committed": len(rec["committed"]), "faults": rec.get("faults")}
             self.checked = rnd
+
+    def check_bounds(self, state):
+        """After every probe: the spool holds at most K + 1 rounds (the last K ended ones and
+        the current one) and at most (K + 1) x nodes x D x 4 bytes (one f32 update per node and
+        round); murmurd holds at most --fd-limit descriptors."""
+        rnd, k = state.get("round", 0), self.a.spool_keep_rounds
+        spooled, spool_bytes = state.get("spool_rounds", []), state.get("spool_bytes", 0)
+        self.spool_samples.append((rnd, spool_bytes, len(spooled)))
+        if k > 0:
+            byte_bound = (k + 1) * self.a.nodes * int(self.task["PARAMETERS"]) * 4
+            if len(spooled) > k + 1 or (spooled and spooled[0] < rnd - k):
+                self.failures.append(f"round {rnd}: the spool holds rounds {spooled} "
+                                     f"(at most the last {k} ended and the current one)")
+            if spool_bytes > byte_bound:
+                self.failures.append(f"round {rnd}: the spool holds {spool_bytes} bytes "
+                                     f"(bound {byte_bound})")
+        if self.fd_samples and self.fd_samples[-1] > self.fd_limit:
+            self.failures.append(f"round {rnd}: murmurd held {self.fd_samples[-1]} descriptors "
+                                 f"(> {self.fd_limit})")
 
     # ---- SecAgg+ rounds mixed in ------------------------------------------------------------
     def wants_secagg(self, rnd):
@@ -477,7 +672,7 @@ unmask_seconds = 5
                         continue
                     receipt = self.rpc("eth_getTransactionReceipt", [tx["hash"]])
                     self.chain_journal.append({
-                        "from": tx["from"], "to": tx["to"], "input": tx["input"],
+                        "block": b, "from": tx["from"], "to": tx["to"], "input": tx["input"],
                         "value": tx["value"], "gas": tx["gas"],
                         "status": int(receipt["status"], 16)})
                 self.journal_block = b
@@ -485,31 +680,36 @@ unmask_seconds = 5
             pass  # the node is down: what it mined since is lost with it, as on a real chain
 
     def kill_chain(self):
-        """SIGKILL of the Hardhat node. Hardhat 2 keeps its chain in memory and has no state
-        dump (no hardhat_dumpState / anvil_dumpState in 2.29), so the node comes back the way an
-        operator would bring back a lost devnet: a fresh node on the same port, the contracts
-        and the task set up again by the same deployer (same addresses, same task id), then
-        every journalled transaction of murmurd's sent again in order. Transactions mined after
-        the last journal read are lost with the node (a reorg, to murmurd); block hashes and
-        so round seeds differ from the first chain's."""
-        self.journal_chain()
-        pid = int(open(os.path.join(self.out, "chain", "node.pid")).read().strip())
-        os.kill(pid, signal.SIGKILL)
-        time.sleep(self.rng.uniform(1, 3))
-        self.start_chain()
-        self.setup_task(quiet=True)
-        replayed = 0
-        for tx in self.chain_journal:
-            try:
-                self.rpc("eth_sendTransaction", [{"from": tx["from"], "to": tx["to"],
-                                                  "data": tx["input"], "value": tx["value"],
-                                                  "gas": tx["gas"]}])
-                replayed += 1
-            except (OSError, ValueError, KeyError, TypeError):
-                pass  # a transaction that reverted reverts again
-        self.journal_block = int(self.rpc("eth_blockNumber", []), 16)
-        log(f"hardhat node back: {replayed} of {len(self.chain_journal)} journalled transactions"
-            " sent again")
+        """SIGKILL of the Hardhat node at a random moment (maybe in the middle of a posting);
+        1-3 s later a fresh node on the same port, the recorder's journal replayed into it
+        (ChainRecorder.replay), then the endpoint opens again. Until then murmurd's and the
+        probe's requests fail (HTTP 503 / connection refused) and murmurd retries."""
+        self.recorder.down = True
+        t0 = time.time()
+        os.killpg(self.chain_proc.pid, signal.SIGKILL)
+        self.chain_proc.wait()
+        with self.recorder.lock:  # a write cut by the kill has answered 502 by now
+            time.sleep(self.rng.uniform(1, 3))
+            self.start_chain()
+            t1 = time.time()
+            sent, blocks, differs = self.recorder.replay()
+            head = int(self.rpc("eth_blockNumber", []), 16)
+            self.recorder.down = False
+        t2 = time.time()
+        # Blocks the harness read from the killed node after the recorder's last entry (a
+        # request cut by the kill) are not in the new chain: forget them.
+        self.chain_journal = [t for t in self.chain_journal if t["block"] <= head]
+        self.journal_block = min(self.journal_block, head)
+        self.chain_restarts.append({"at_s": round(t0 - self.t0, 1), "requests_replayed": sent,
+                                    "blocks": blocks, "head": head,
+                                    "node_start_s": round(t1 - t0, 1),
+                                    "replay_s": round(t2 - t1, 1), "outage_s": round(t2 - t0, 1),
+                                    "same_chain": differs is None})
+        if differs is not None:
+            self.failures.append(f"chain-kill at {t0 - self.t0:.0f} s: the replayed chain "
+                                 f"differs from block {differs} on")
+        log(f"hardhat node back after {t2 - t0:.1f} s: {sent} requests replayed, {blocks} "
+            f"blocks, head {head}, {'the same chain' if differs is None else 'DIFFERENT'}")
 
     def duplicate_postings(self):
         """Every transaction from the aggregator to the task contract, from the chain journal.
@@ -551,6 +751,9 @@ unmask_seconds = 5
             shutil.copy2(getattr(self, attr), copy)
             setattr(self, attr, copy)
         self.chain_port = free_port()
+        self.genesis = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.t0))
+        self.recorder = ChainRecorder(self.chain_port, os.path.join(self.out, "chain-journal.jsonl"))
+        self.chain_restarts = []
         loop = asyncio.new_event_loop()
         threading.Thread(target=loop.run_forever, daemon=True).start()
         try:
@@ -561,7 +764,7 @@ unmask_seconds = 5
             self.setup_block = int(self.rpc("eth_blockNumber", []), 16)
             self.journal_block, self.chain_journal = self.setup_block, []
             self.rpc_relay_port = free_port()
-            self.rpc_relay = Relay(loop, "127.0.0.1", self.rpc_relay_port, self.chain_port)
+            self.rpc_relay = Relay(loop, "127.0.0.1", self.rpc_relay_port, self.recorder.port)
             self.write_config()
             self.setup_netns()
             self.faulty_round_port, self.faulty_register_port = free_port(), free_port()
@@ -600,6 +803,7 @@ unmask_seconds = 5
                         log(f"round {rnd} (stage {state.get('stage')}), rss "
                             f"{self.max_rss >> 20} MiB max, fds {self.fd_samples[-1:]}")
                     self.check_rounds(state)
+                    self.check_bounds(state)
                     self.journal_chain()
                     self.switch_mode(state)
                     if state.get("stage") == 5:
@@ -665,12 +869,22 @@ unmask_seconds = 5
                                            self.fd_samples[-1] if self.fd_samples else None,
                                            max(self.fd_samples) if self.fd_samples else None],
             "data_dir_bytes_per_round": growth,
+            "spool_keep_rounds": a.spool_keep_rounds,
+            "spool_bytes_first_last_max": [
+                self.spool_samples[0][1] if self.spool_samples else None,
+                self.spool_samples[-1][1] if self.spool_samples else None,
+                max(x[1] for x in self.spool_samples) if self.spool_samples else None],
+            "spool_rounds_held_max": max((x[2] for x in self.spool_samples), default=None),
+            "chain_restarts": self.chain_restarts,
+            "chain_kills_same_chain": sum(1 for r in self.chain_restarts if r["same_chain"]),
+            "chain_outage_longest_s": max((r["outage_s"] for r in self.chain_restarts),
+                                          default=None),
             "check_failures": self.failures[:50],
         }
         with open(os.path.join(self.out, "report.json"), "w") as f:
             json.dump(report, f, indent=2)
         print(json.dumps(report, indent=2))
-        fd_limit = a.fd_limit or 4 * a.nodes + 500
+        fd_limit = self.fd_limit
         if self.fd_samples and max(self.fd_samples) > fd_limit:
             self.failures.append(f"murmurd held {max(self.fd_samples)} descriptors (> {fd_limit})")
         if self.max_rss >= a.rss_limit_mib * 2**20:
@@ -704,7 +918,10 @@ def main():
     p.add_argument("--partitions", type=int, default=10)
     p.add_argument("--relay-faults", type=int, default=10)
     p.add_argument("--chain-outages", type=int, default=10)
-    p.add_argument("--chain-kills", type=int, default=0)
+    p.add_argument("--chain-kills", type=int, default=10,
+                   help="SIGKILLs of the Hardhat node (rebuilt by replaying its journal)")
+    p.add_argument("--spool-keep-rounds", type=int, default=5,
+                   help="murmurd's server.spool_keep_rounds; the spool is checked against it")
     p.add_argument("--secagg-every", type=int, default=10,
                    help="K: rounds alternate K plaintext, K SecAgg+ (0: plaintext only)")
     p.add_argument("--probe-seconds", type=float, default=3)

@@ -4,12 +4,14 @@
 // Prints one JSON object:
 //   {"stage":..,"round":..,"rounds":[{"round":r,"outcome":..,"reason":..,"posting":..,
 //     "posting_error":..,"seed_source":..,"faults":{..},"chain_state":0-3,"chain_accepted":b,
-//     "committed":[{"address":..,"hash":..,"spool_ok":b}]}],"spool_bytes":N}
+//     "committed":[{"address":..,"hash":..,"spool_present":b,"spool_ok":b}]}],"data_bytes":N,
+//     "spool_bytes":N,"spool_rounds":[r,...]}
 // chain_state: IAllianceTask.RoundState (0 none, 1 open, 2 finalized, 3 abandoned); -1 when
 // the chain cannot be read (it is down).
 //   soak_probe --data-dir D [--rpc URL --contract A --task T] [--from-round R]
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -130,10 +132,29 @@ int main(int argc, char** argv) {
       rounds.push_back(j);
     }
     out["rounds"] = rounds;
-    std::uint64_t spool_bytes = 0;
-    for (const auto& e : std::filesystem::recursive_directory_iterator(data_dir))
-      if (e.is_regular_file()) spool_bytes += e.file_size();
-    out["data_bytes"] = spool_bytes;
+    // The whole data_dir, and of it the spool (update files, pruned by server.spool_keep_rounds)
+    // with the rounds it holds. A file removed while it is listed (murmurd prunes) is skipped.
+    std::uint64_t data_bytes = 0, spool_bytes = 0;
+    const auto spool_dir = data_dir / "spool";
+    std::error_code ec;
+    for (auto it = std::filesystem::recursive_directory_iterator(data_dir, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+      std::error_code size_ec;
+      const auto size = it->is_regular_file(size_ec) ? it->file_size(size_ec) : 0;
+      if (size_ec) continue;
+      data_bytes += size;
+      if (it->path().string().starts_with(spool_dir.string() + "/")) spool_bytes += size;
+    }
+    json spooled = json::array();
+    std::error_code dir_ec;
+    for (const auto& e : std::filesystem::directory_iterator(spool_dir, dir_ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.size() > 1 && name[0] == 'r') spooled.push_back(std::stoull(name.substr(1)));
+    }
+    std::sort(spooled.begin(), spooled.end());
+    out["data_bytes"] = data_bytes;
+    out["spool_bytes"] = spool_bytes;
+    out["spool_rounds"] = spooled;
   } catch (const std::exception& e) {
     out["error"] = e.what();
   }
