@@ -148,8 +148,8 @@ void BM_TrimmedMeanKernel(benchmark::State& s) {
   coordinate_kernel(s, {k::ColumnRule::kTrimmedMean, static_cast<int>(s.range(0) / 5), 0});
 }
 
-/// The Gram pass alone (kernels::gram: float SSYRK per 4096-coordinate tile, FP64 accumulation
-/// across tiles, the finiteness check on the way).
+/// The Gram pass alone (kernels::gram: the fixed-order tile kernel on 1024-coordinate tiles,
+/// FP64 accumulation across tiles, the finiteness check from the diagonal).
 void BM_GramKernel(benchmark::State& state) {
   const Input in(state.range(0), state.range(1));
   const k::MemoryRowSource src(in.data, in.n, in.d);
