@@ -64,7 +64,48 @@ void ShardCoordinator::run() {
     round = std::max(round, r["round"].get<std::uint64_t>() + 1);
   bool errored = false;
   Clock::time_point first_error = Clock::now();
+  // Each shard's heartbeat: its last count, when it last moved, whether it is reported down.
+  struct Beat {
+    std::string count;
+    Clock::time_point moved = Clock::now();
+    bool seen = false, down = false;
+  };
+  std::vector<Beat> beats(S);
+  nlohmann::json outages = nlohmann::json::array();  // of the round being watched
+  const auto unix_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
   while (!stopping_ && round <= cfg_.rounds) {
+    for (std::size_t k = 0; k < S; ++k) {
+      Beat& b = beats[k];
+      try {
+        if (store_->rendezvous->has(heartbeat_key(k))) {
+          const auto v = store_->rendezvous->get(heartbeat_key(k));
+          std::string count(v.begin(), v.end());
+          if (count != b.count) {
+            b.count = std::move(count);
+            b.moved = Clock::now();
+            b.seen = true;
+          }
+        }
+      } catch (const std::exception& e) {
+        spdlog::error("coordinator: reading shard {}'s heartbeat: {}", k, e.what());
+      }
+      const bool silent = b.seen && Clock::now() - b.moved >= kSilence;
+      if (silent && !b.down) {
+        b.down = true;
+        spdlog::warn("coordinator: round {}: shard {} silent for {} ms (down?)", round, k,
+                     kSilence.count());
+        outages.push_back({{"shard", k}, {"silent_since_unix_ms", unix_ms() - kSilence.count()}});
+      } else if (!silent && b.down) {
+        b.down = false;
+        spdlog::info("coordinator: round {}: shard {} is back", round, k);
+        for (auto& o : outages)
+          if (o["shard"] == k && !o.contains("back_unix_ms")) o["back_unix_ms"] = unix_ms();
+      }
+    }
     std::vector<std::optional<nlohmann::json>> parts(S);
     std::size_t in = 0;
     bool error = false;
@@ -106,7 +147,15 @@ void ShardCoordinator::run() {
                    std::to_string(round);
       }
     }
+    for (std::size_t k = 0; k < S; ++k)  // a result of this round: the shard is back
+      if (parts[k] && beats[k].down) {
+        beats[k].down = false;
+        beats[k].moved = Clock::now();
+        for (auto& o : outages)
+          if (o["shard"] == k && !o.contains("back_unix_ms")) o["back_unix_ms"] = unix_ms();
+      }
     rec["parts"] = list;
+    rec["outages"] = outages;  // shards reported down while the round ran (and when back)
     rec["outcome"] = reason.empty() ? "aggregated" : "failed";
     rec["reason"] = reason;
     {
@@ -118,6 +167,9 @@ void ShardCoordinator::run() {
     ++closed_;
     ++round;
     errored = false;
+    outages = nlohmann::json::array();
+    for (std::size_t k = 0; k < S; ++k)  // a shard still down opens the next round's list
+      if (beats[k].down) outages.push_back({{"shard", k}, {"silent_since_unix_ms", unix_ms()}});
   }
 }
 

@@ -72,8 +72,49 @@ std::span<const std::uint8_t> text_bytes(const std::string& s) {
 
 }  // namespace
 
-ShardLink::ShardLink(ShardConfig config) : config_(std::move(config)) {}
-ShardLink::~ShardLink() = default;
+std::string heartbeat_key(std::size_t shard) {
+  return "shard/" + std::to_string(shard) + "/alive";
+}
+
+ShardLink::ShardLink(ShardConfig config) : config_(std::move(config)) {
+  heartbeat_ = std::thread([this] { beat(); });
+}
+
+ShardLink::~ShardLink() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  heartbeat_.join();
+}
+
+void ShardLink::beat() {
+  std::unique_ptr<shard::Rendezvous> store;
+  std::uint64_t count = 0;
+  bool warned = false;
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    lock.unlock();
+    try {
+      if (!store)  // a short wait: the loop comes back to stopping_ at least every second
+        store = shard::Rendezvous::connect(config_.coordinator_host, config_.coordinator_port,
+                                           std::chrono::milliseconds(1000));
+      const std::string text = std::to_string(++count);
+      store->set(heartbeat_key(config_.index), text_bytes(text));
+      if (warned) spdlog::info("shard {}: the coordinator's store is reachable", config_.index);
+      warned = false;
+    } catch (const std::exception& e) {
+      store.reset();
+      if (!warned)
+        spdlog::warn("shard {}: heartbeat: the coordinator's store is unreachable: {}",
+                     config_.index, e.what());
+      warned = true;
+    }
+    lock.lock();
+    cv_.wait_for(lock, kHeartbeat, [&] { return stopping_; });
+  }
+}
 
 shard::Rendezvous& ShardLink::store() {
   if (!store_)

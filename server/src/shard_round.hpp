@@ -3,8 +3,12 @@
 // part of a split upload, and its aggregation, which meets the other shards at the
 // coordinator's store. Free functions of values and a link to the store, run by the round engine
 // (server.cpp, handlers.cpp) only when [shard] is configured; a single murmurd never calls them.
+#include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "aggregate_round.hpp"
@@ -20,8 +24,16 @@ class Rendezvous;
 
 namespace murmur::server {
 
+/// Every kHeartbeat a shard sets "shard/<k>/alive" to a fresh count in the coordinator's store
+/// (its own connection, its own thread); the coordinator reports a shard whose count stood still
+/// for kSilence as down, in its log and in the round's record, and as back when it moves again.
+inline constexpr std::chrono::milliseconds kHeartbeat{250};
+inline constexpr std::chrono::milliseconds kSilence{1500};
+std::string heartbeat_key(std::size_t shard);
+
 /// A shard's connection to its coordinator's store, made on first use (the coordinator may start
-/// after the shard) and made again after a failure. Used by the aggregation thread only.
+/// after the shard) and made again after a failure, used by the aggregation thread only; and
+/// the heartbeat thread, started with it.
 class ShardLink {
  public:
   explicit ShardLink(ShardConfig config);
@@ -36,8 +48,13 @@ class ShardLink {
   void reset();
 
  private:
+  void beat();
   ShardConfig config_;
   std::unique_ptr<shard::Rendezvous> store_;
+  std::mutex mutex_;  ///< guards stopping_ for the heartbeat's wait
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread heartbeat_;
 };
 
 /// The update hash a shard's upload commits to, checked against the part it holds: `commit`

@@ -26,8 +26,10 @@ class ShardCoordinator {
   /// shard's aggregation); the round closes when all S are in, or, once some shard reported an
   /// error, when shard.timeout_seconds passed with the others still silent (they are recorded
   /// "no result: the shard is down or never reached aggregation"). Each closed round is one
-  /// line of <data_dir>/shard_rounds.jsonl (its parts, the error); a restart continues after
-  /// the last line. Throws shard::CollectiveError when the store cannot be served.
+  /// line of <data_dir>/shard_rounds.jsonl (its parts, the error, and the shards whose heartbeat
+  /// stood still meanwhile: "outages", each with when it went silent and when it came back); a
+  /// restart continues after the last line. Throws shard::CollectiveError when the store cannot be
+  /// served.
   void start();
   void stop();
   /// Rounds closed so far (since start).
