@@ -69,7 +69,7 @@ wire::RoundInfo wait_round(client::NodeClient& c, Pred pred, std::chrono::second
   return info;
 }
 
-TEST(ShardFaults, ShardKilledMidUploadAndRestartedFinishesTheRound) {
+TEST(ShardSetFaults, ShardKilledMidUploadAndRestartedFinishesTheRound) {
   TempDir dir("shard-kill");
   ShardTask task;
   task.nodes = 4;
@@ -141,7 +141,13 @@ TEST(ShardFaults, ShardKilledMidUploadAndRestartedFinishesTheRound) {
     std::this_thread::sleep_for(1ms);
   }
   ASSERT_TRUE(killed) << "no part-1 upload was seen mid-way within 60 s";
-  std::this_thread::sleep_for(200ms);
+  // The coordinator reports the shard down (its heartbeat stood still) before it comes back.
+  const auto until = Clock::now() + 30s;
+  while (set.coordinator().process->log_text().find("shard 1 silent") == std::string::npos &&
+         Clock::now() < until)
+    std::this_thread::sleep_for(20ms);
+  ASSERT_NE(set.coordinator().process->log_text().find("shard 1 silent"), std::string::npos)
+      << set.coordinator().process->log_text();
   set.shard(1).process->start();
   ASSERT_TRUE(set.shard(1).process->wait_ready());
   for (auto& t : nodes) t.join();
@@ -192,9 +198,22 @@ TEST(ShardFaults, ShardKilledMidUploadAndRestartedFinishesTheRound) {
   ASSERT_EQ(got.size(), want.size());
   EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * 4), 0)
       << "the restarted shard set's model is not the aggregate of the 4 updates";
+
+  // The coordinator's record: the round aggregated, shard 1's outage in it, back again.
+  json coord = json::array();
+  for (int i = 0; i < 300 && coord.empty(); ++i) {
+    coord = json::parse(murmurd_rounds(set.coordinator().config));
+    if (coord.empty()) std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_EQ(coord.size(), 1u) << set.coordinator().process->log_text();
+  EXPECT_EQ(coord[0]["outcome"], "aggregated") << coord.dump();
+  bool reported = false;
+  for (const auto& o : coord[0]["outages"])
+    reported = reported || (o["shard"] == 1 && o.contains("back_unix_ms"));
+  EXPECT_TRUE(reported) << coord.dump();
 }
 
-TEST(ShardFaults, ShardThatStaysDownEndsTheRoundWithItsReason) {
+TEST(ShardSetFaults, ShardThatStaysDownEndsTheRoundWithItsReason) {
   TempDir dir("shard-down");
   ShardTask task;
   task.nodes = 3;

@@ -43,6 +43,10 @@ struct Case {
   std::size_t kept;  ///< rows the rule keeps (the single murmurd's record says so too)
 };
 
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << "S=" << c.shards << " " << c.rule;
+}
+
 std::string case_name(const ::testing::TestParamInfo<Case>& p) {
   std::string rule;
   for (char c : p.param.rule) rule += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
@@ -185,10 +189,10 @@ TEST_P(ShardRound, MatchesASingleMurmurd) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Rules, ShardRound,
-                         ::testing::Values(Case{1, "fedavg", true}, Case{2, "fedavg", true},
-                                           Case{4, "fedavg", true}, Case{2, "median", true},
-                                           Case{4, "trimmed-mean(beta=0.2)", true},
-                                           Case{4, "multi-krum(f=1, m=3)", false}),
+                         ::testing::Values(Case{1, "fedavg", true, 6}, Case{2, "fedavg", true, 6},
+                                           Case{4, "fedavg", true, 6}, Case{2, "median", true, 6},
+                                           Case{4, "trimmed-mean(beta=0.2)", true, 6},
+                                           Case{4, "multi-krum(f=1, m=3)", false, 3}),
                          case_name);
 
 }  // namespace
