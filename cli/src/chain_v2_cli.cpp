@@ -1,8 +1,11 @@
 // `murmur chain-v2`: the creator's and the nodes' own calls on AllianceTaskV2 (issue 16) around
 // what murmurd and `murmur node --rpc` do each round: create a task, stake and join, read a task
-// or a round, claim. contracts/README.md ("AllianceTaskV2") has the parameters and their limits.
+// or a round or a node, claim; leave, unstake and withdraw; the creator's set-aggregator and
+// cancel; anyone's abandon of a dead round. contracts/README.md ("AllianceTaskV2") has the
+// parameters and their limits.
 #include "chain_v2_cli.hpp"
 
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -89,6 +92,7 @@ json task_json(const V2TaskInfo& t) {
           {"lastClosedAt", t.last_closed_at},
           {"minStake", t.min_stake.to_dec()},
           {"pool", t.pool.to_dec()},
+          {"creatorBalance", t.creator_balance.to_dec()},
           {"modelHash", to_hex(t.model_hash)},
           {"ruleHash", to_hex(t.rule_hash)},
           {"windows",
@@ -131,7 +135,9 @@ json round_json(const V2RoundInfo& r) {
 void add_chain_v2_commands(CLI::App& app) {
   auto c = std::make_shared<V2Common>();
   CLI::App* cmd = app.add_subcommand(
-      "chain-v2", "AllianceTaskV2 (issue 16): create a task, stake and join, status, claim");
+      "chain-v2",
+      "AllianceTaskV2 (issue 16): create a task, stake and join, status, claim, and the ways "
+      "out: leave, unstake, withdraw, set-aggregator, cancel, abandon");
   cmd->require_subcommand(1);
   cmd->add_option("--rpc", c->rpc, "JSON-RPC endpoint")->capture_default_str();
   cmd->add_option("--deployment", c->deployment, "deployment JSON (with \"allianceTaskV2\")")
@@ -221,19 +227,125 @@ void add_chain_v2_commands(CLI::App& app) {
     });
   }
   {  // status
-    auto* sub = cmd->add_subcommand("status", "A task, or one of its rounds (--round)");
-    auto task = std::make_shared<std::string>();
+    auto* sub = cmd->add_subcommand(
+        "status", "A task, one of its rounds (--round) or one of its nodes (--node)");
+    auto task = std::make_shared<std::string>(), node = std::make_shared<std::string>();
     auto round = std::make_shared<std::optional<std::uint64_t>>();
     sub->add_option("--task", *task, "task id")->required();
-    sub->add_option("--round", *round, "round number");
-    sub->callback([c, task, round, emit] {
+    auto* by_round = sub->add_option("--round", *round, "round number");
+    sub->add_option("--node", *node, "a node's address: stake, unbonding, reward, membership")
+        ->excludes(by_round);
+    sub->callback([c, task, round, node, emit] {
       V2Session s(*c);
       AllianceTaskV2Contract v2(s.eth, s.v2);
       const U256 t = number(*task, "--task");
-      const json j =
-          *round ? round_json(v2.get_round(t, U256(**round))) : task_json(v2.get_task(t));
+      json j;
+      if (!node->empty()) {
+        const auto n = v2.node_info(t, Address::from_hex(*node));
+        j = {{"stake", n.stake.to_dec()},
+             {"reward", n.reward.to_dec()},
+             {"pending", n.pending.to_dec()},
+             {"unlockAt", n.unlock_at.to_dec()},
+             {"joined", n.joined},
+             {"bound", n.bound}};
+      } else {
+        j = *round ? round_json(v2.get_round(t, U256(**round))) : task_json(v2.get_task(t));
+      }
       emit(j, j.dump(2));
     });
+  }
+  // A node's and the creator's own way out: each is one transaction by the key's owner, and a
+  // refusal is the contract's typed error (e.g. NotUnlocked with its time, RoundInFlight).
+  auto simple = [c, emit](CLI::App* sub, std::shared_ptr<std::string> task,
+                          std::function<Bytes(Wallet&, const U256&)> call,
+                          std::function<std::string(V2Session&, Wallet&, const U256&)> after) {
+    sub->add_option("--task", *task, "task id")->required();
+    sub->callback([c, task, call, after, emit] {
+      V2Session s(*c);
+      Wallet& w = s.wallet(*c);
+      const U256 t = number(*task, "--task");
+      const Receipt r = w.transact(s.v2, call(w, t));
+      const std::string what = after(s, w, t);
+      emit({{"txHash", to_hex(r.tx_hash)}, {"result", what}},
+           what + " (tx " + to_hex(r.tx_hash) + ")");
+    });
+  };
+  auto node_state = [](V2Session& s, Wallet& w, const U256& t) {
+    const auto n = AllianceTaskV2Contract(s.eth, s.v2).node_info(t, w.address());
+    return "stake " + n.stake.to_dec() + ", unbonding " + n.pending.to_dec() + " until " +
+           n.unlock_at.to_dec() + ", joined " + (n.joined ? "yes" : "no");
+  };
+  {  // leave
+    auto* sub = cmd->add_subcommand(
+        "leave", "Leave a task (between rounds: a participant of a round in flight is bound)");
+    simple(
+        sub, std::make_shared<std::string>(),
+        [](Wallet&, const U256& t) { return alliance_v2::leave(t); }, node_state);
+  }
+  {  // unstake
+    auto* sub = cmd->add_subcommand(
+        "unstake", "Move stake into unbonding (withdraw it once the task's unbonding window ends)");
+    auto amount = std::make_shared<std::string>();
+    sub->add_option("--amount", *amount, "base units")->required();
+    simple(
+        sub, std::make_shared<std::string>(),
+        [amount](Wallet&, const U256& t) {
+          return alliance_v2::unstake(t, number(*amount, "--amount"));
+        },
+        node_state);
+  }
+  {  // withdraw
+    auto* sub = cmd->add_subcommand("withdraw", "Withdraw unbonded stake once it is unlocked");
+    simple(
+        sub, std::make_shared<std::string>(),
+        [](Wallet&, const U256& t) { return alliance_v2::withdraw(t); },
+        [](V2Session& s, Wallet& w, const U256& t) {
+          return "token balance " + erc20::balance_of(s.eth, s.dep.token, w.address()).to_dec() +
+                 " after withdrawing from task " + t.to_dec();
+        });
+  }
+  {  // set-aggregator
+    auto* sub = cmd->add_subcommand("set-aggregator",
+                                    "The creator names another aggregator (a lost key, a move)");
+    auto to = std::make_shared<std::string>();
+    sub->add_option("--aggregator", *to, "the new aggregator's address")->required();
+    simple(
+        sub, std::make_shared<std::string>(),
+        [to](Wallet&, const U256& t) {
+          return alliance_v2::set_aggregator(t, Address::from_hex(*to));
+        },
+        [](V2Session& s, Wallet&, const U256& t) {
+          return "aggregator " +
+                 AllianceTaskV2Contract(s.eth, s.v2).get_task(t).aggregator.to_checksum();
+        });
+  }
+  {  // cancel
+    auto* sub = cmd->add_subcommand(
+        "cancel",
+        "The creator ends a task idle past its timeout; the unpaid pool becomes "
+        "claimable by the creator (`claim`)");
+    simple(
+        sub, std::make_shared<std::string>(),
+        [](Wallet&, const U256& t) { return alliance_v2::cancel_task(t); },
+        [](V2Session& s, Wallet&, const U256& t) {
+          const auto info = AllianceTaskV2Contract(s.eth, s.v2).get_task(t);
+          return "task " + t.to_dec() + " ended; creator balance " + info.creator_balance.to_dec();
+        });
+  }
+  {  // abandon
+    auto* sub = cmd->add_subcommand(
+        "abandon",
+        "Anyone: abandon the round in flight once its seed expired undrawn or no "
+        "candidate came by its post deadline (nobody is paid or slashed)");
+    simple(
+        sub, std::make_shared<std::string>(),
+        [](Wallet&, const U256& t) { return alliance_v2::abandon_round(t); },
+        [](V2Session& s, Wallet&, const U256& t) {
+          AllianceTaskV2Contract v2(s.eth, s.v2);
+          const auto task = v2.get_task(t);
+          return "round " + std::to_string(task.current_round) + " " +
+                 to_string(v2.get_round(t, U256(task.current_round)).state);
+        });
   }
   {  // claim
     auto* sub = cmd->add_subcommand("claim", "Claim this key's credited rewards");

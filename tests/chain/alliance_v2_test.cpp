@@ -308,6 +308,35 @@ TEST_F(LocalChainTest, V2RoundThroughTheBindingMatchesTheMedianSettlement) {
 namespace murmur::chain {
 namespace {
 
+/// `murmur chain-v2` with a deployment and key files in `dir`.
+struct ChainV2Cli {
+  std::string url;
+  std::filesystem::path dir;
+  testing::ProcessResult run(const std::string& key, const std::vector<std::string>& args) const {
+    std::vector<std::string> argv = {
+        MURMUR_CLI,   "chain-v2",           "--rpc",
+        url,          "--deployment",       (dir / "deployment.json").string(),
+        "--key-file", (dir / key).string(), "--json"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return testing::run_process(argv, {}, std::chrono::seconds(90));
+  }
+  /// A call that must succeed: its JSON object (the last line).
+  nlohmann::json operator()(const std::string& key, const std::vector<std::string>& args) const {
+    const auto r = run(key, args);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    std::string last = r.out;
+    while (!last.empty() && last.back() == '\n') last.pop_back();
+    return nlohmann::json::parse(last.substr(last.rfind('\n') + 1));
+  }
+  /// A refusal: a non-zero exit naming the contract's error.
+  void refused(const std::string& key, const std::vector<std::string>& args,
+               const std::string& error) const {
+    const auto r = run(key, args);
+    EXPECT_NE(r.exit_code, 0) << r.out;
+    EXPECT_NE((r.out + r.err).find(error), std::string::npos) << r.out << r.err;
+  }
+};
+
 // `murmur chain-v2`: a creator creates a task, a node stakes and joins, status reads them back.
 TEST_F(LocalChainTest, ChainV2CliCreatesJoinsAndReads) {
   EthClient eth(*rpc_, &alliance_v2::errors());
@@ -321,18 +350,7 @@ TEST_F(LocalChainTest, ChainV2CliCreatesJoinsAndReads) {
   write_key_file(dir / "node.key", node_key);
   creator.transact(dep.token, erc20::mint(creator.address(), U256(5000)));
   creator.transact(dep.token, erc20::mint(node_key.address(), U256(700)));
-  auto cli = [&](const std::string& key, std::vector<std::string> args) {
-    std::vector<std::string> argv = {
-        MURMUR_CLI,   "chain-v2",           "--rpc",
-        url(),        "--deployment",       (dir / "deployment.json").string(),
-        "--key-file", (dir / key).string(), "--json"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    const auto r = testing::run_process(argv, {}, std::chrono::seconds(90));
-    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-    std::string last = r.out;  // the JSON object is the last line
-    while (!last.empty() && last.back() == '\n') last.pop_back();
-    return nlohmann::json::parse(last.substr(last.rfind('\n') + 1));
-  };
+  const ChainV2Cli cli{url(), dir};
   const std::string spec = to_hex(keccak256(std::string_view("spec")));
   const auto created =
       cli("creator.key", {"create-task", "--reward-pool", "5000", "--rounds", "4", "--min-stake",
@@ -352,6 +370,92 @@ TEST_F(LocalChainTest, ChainV2CliCreatesJoinsAndReads) {
             to_hex(keccak256(std::string_view("krum(f=1)"))));
   EXPECT_EQ(AllianceTaskV2Contract(eth, *dep.alliance_task_v2).members(U256::from_string(task)),
             std::vector<Address>{node_key.address()});
+  std::filesystem::remove_all(dir);
+}
+
+// The ways out, each by its owner through `murmur chain-v2`: a dead round abandoned by a node,
+// stake unbonded and withdrawn only once unlocked, leaving, the creator's set-aggregator, and
+// cancelling an idle task whose unpaid pool the creator then claims. Refusals name the
+// contract's error.
+TEST_F(LocalChainTest, ChainV2CliWaysOut) {
+  EthClient eth(*rpc_, &alliance_v2::errors());
+  std::mt19937_64 rng(kKeySeed + 23);
+  const PrivateKey creator_key = funded_key(rng), node_key = funded_key(rng),
+                   other_key = funded_key(rng), new_aggregator = funded_key(rng);
+  Wallet creator(eth, creator_key);
+  Deployment dep = deploy_with_v2(creator);
+  const auto dir = testing::make_temp_dir("chain-v2-cli-out");
+  save_deployment(dir / "deployment.json", dep);
+  write_key_file(dir / "creator.key", creator_key);
+  write_key_file(dir / "node.key", node_key);
+  write_key_file(dir / "other.key", other_key);
+  creator.transact(dep.token, erc20::mint(creator.address(), U256(5000)));
+  creator.transact(dep.token, erc20::mint(node_key.address(), U256(700)));
+  creator.transact(dep.token, erc20::mint(other_key.address(), U256(700)));
+  const ChainV2Cli cli{url(), dir};
+  auto advance = [&](std::uint64_t seconds) {
+    eth.raw("evm_increaseTime", nlohmann::json::array({seconds}));
+    testing::mine(eth, 1);
+  };
+  const std::string spec = to_hex(keccak256(std::string_view("spec")));
+  // Windows: propose 600, post 300, commit 300, reveal 300, exit 30; unbonding 100; idle 2000.
+  const std::string task =
+      cli("creator.key", {"create-task", "--reward-pool", "5000", "--rounds", "4", "--min-stake",
+                          "100", "--aggregator", creator.address().to_checksum(),
+                          "--model-spec-hash", spec, "--initial-model-hash", spec, "--exit-s", "30",
+                          "--unbonding-s", "100", "--task-timeout-s", "2000"})
+          .at("taskId")
+          .get<std::string>();
+  const U256 t = U256::from_string(task);
+  cli("node.key", {"join", "--task", task, "--stake", "700"});
+  cli("other.key", {"join", "--task", task, "--stake", "700"});
+
+  // A round whose aggregator posts nothing: a node abandons it after the post deadline.
+  advance(31);
+  const Address v2 = *dep.alliance_task_v2;
+  creator.transact(v2, alliance_v2::open_round(t));
+  testing::mine(eth, 3);
+  creator.transact(v2, alliance_v2::draw_roles(t));
+  cli.refused("node.key", {"abandon", "--task", task}, "TooEarly");
+  cli.refused("node.key", {"leave", "--task", task}, "Bound");  // a participant of the round
+  advance(901);
+  EXPECT_EQ(cli("node.key", {"abandon", "--task", task}).at("result").get<std::string>(),
+            "round 1 abandoned");
+
+  // Unstake 300 of 700: withdrawn only after the 100 s unbonding.
+  cli("node.key", {"unstake", "--task", task, "--amount", "300"});
+  const auto node =
+      cli("node.key", {"status", "--task", task, "--node", node_key.address().to_checksum()});
+  EXPECT_EQ(node.at("stake").get<std::string>(), "400");
+  EXPECT_EQ(node.at("pending").get<std::string>(), "300");
+  cli.refused("node.key", {"unstake", "--task", task, "--amount", "350"}, "StakeTooSmall");
+  cli.refused("node.key", {"withdraw", "--task", task}, "NotUnlocked");
+  advance(101);
+  cli("node.key", {"withdraw", "--task", task});
+  EXPECT_EQ(erc20::balance_of(eth, dep.token, node_key.address()), U256(300));
+  cli("node.key", {"leave", "--task", task});
+  EXPECT_FALSE(AllianceTaskV2Contract(eth, v2).node_info(t, node_key.address()).joined);
+
+  // Only the creator names another aggregator.
+  cli.refused(
+      "node.key",
+      {"set-aggregator", "--task", task, "--aggregator", new_aggregator.address().to_checksum()},
+      "NotCreator");
+  cli("creator.key",
+      {"set-aggregator", "--task", task, "--aggregator", new_aggregator.address().to_checksum()});
+  EXPECT_EQ(AllianceTaskV2Contract(eth, v2).get_task(t).aggregator, new_aggregator.address());
+
+  // Cancel: refused while the task is not idle, then the whole pool is the creator's to claim.
+  cli.refused("creator.key", {"cancel", "--task", task}, "TaskNotIdle");
+  advance(2001);
+  cli.refused("node.key", {"cancel", "--task", task}, "NotCreator");
+  cli("creator.key", {"cancel", "--task", task});
+  const auto after = cli("creator.key", {"status", "--task", task});
+  EXPECT_TRUE(after.at("ended").get<bool>());
+  EXPECT_EQ(after.at("creatorBalance").get<std::string>(), "5000");
+  const U256 before = erc20::balance_of(eth, dep.token, creator.address());
+  cli("creator.key", {"claim", "--task", task});
+  EXPECT_EQ(erc20::balance_of(eth, dep.token, creator.address()), before + U256(5000));
   std::filesystem::remove_all(dir);
 }
 
