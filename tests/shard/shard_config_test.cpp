@@ -4,11 +4,15 @@
 
 #include <fstream>
 
+#include "murmur/protocol/integrity.hpp"
+#include "murmur/protocol/part_commitment.hpp"
 #include "murmur/server/config.hpp"
 #include "murmur/server/config_schema.hpp"
 #include "murmur/server/server.hpp"
 #include "murmur/shard/partition.hpp"
 #include "murmur/testing/temp_dir.hpp"
+#include "shard_round.hpp"  // server/src: check_shard_commit
+#include "spool.hpp"
 
 namespace murmur::testing {
 namespace {
@@ -95,6 +99,96 @@ TEST(ShardConfig, WhatAShardCannotRunIsRefusedByKey) {
             "shard.count");
   EXPECT_EQ(refused_key([](std::string s) { return s + "\n[secagg]\nenabled = true\n"; }),
             "secagg.enabled");
+}
+
+/// check_shard_commit on a real spool: shard 1 of 3 holding its part of a 3 x 4096 + 100
+/// coordinate update.
+class ShardCommit : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    whole.resize(3 * 4096 + 100);
+    for (std::size_t j = 0; j < whole.size(); ++j) whole[j] = 0.5f * static_cast<float>(j % 101);
+    const auto ranges = shard::partition(whole.size(), 3);
+    cfg.index = 1;
+    cfg.count = 3;
+    cfg.total_parameters = whole.size();
+    cfg.range_begin = ranges[1].begin;
+    cfg.range_end = ranges[1].end;
+    bounds = shard::byte_boundaries(ranges);
+    commitment = protocol::commit_parts(bytes_of(whole), bounds);
+    upload.round = 1;
+    upload.id = 9;
+    upload.parameters = ranges[1].size();
+    upload.address.bytes[19] = 7;
+  }
+  static std::span<const std::uint8_t> bytes_of(const std::vector<float>& v) {
+    return {reinterpret_cast<const std::uint8_t*>(v.data()), v.size() * 4};
+  }
+  /// Spools `part` as the upload's bytes.
+  void spool_part(server::Spool& spool, const std::vector<float>& w) {
+    const auto fds = spool.open_upload(upload);
+    spool.write_synced(upload, fds, 0, bytes_of(w).subspan(bounds[1], bounds[2] - bounds[1]));
+  }
+  wire::UploadCommit commit(std::uint32_t part) const {
+    wire::UploadCommit c;
+    c.set_update_hash(commitment.hash.data(), 32);
+    protocol::to_wire(commitment, part, *c.mutable_split());
+    return c;
+  }
+  static wire::ErrorCode refusal(const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const protocol::ProtocolError& e) {
+      return e.code();
+    }
+    return wire::ERR_UNSPECIFIED;
+  }
+
+  std::vector<float> whole;
+  server::ShardConfig cfg;
+  std::vector<std::uint64_t> bounds;
+  protocol::SplitCommitment commitment;
+  server::Upload upload;
+};
+
+TEST_F(ShardCommit, APartChecksAgainstTheWholeUpdatesHash) {
+  TempDir dir("shard-commit");
+  server::Spool spool(dir.path());
+  spool_part(spool, whole);
+  const chain::Hash32 h = server::check_shard_commit(cfg, spool, upload, commit(1));
+  EXPECT_EQ(chain::to_hex(h), chain::to_hex(protocol::update_hash(bytes_of(whole))))
+      << "the hash a shard records is b3sum of the whole update";
+}
+
+TEST_F(ShardCommit, ForgedOrMisdirectedCommitsAreRefusedTyped) {
+  TempDir dir("shard-commit-bad");
+  server::Spool spool(dir.path());
+  std::vector<float> other = whole;
+  other[cfg.range_begin + 5] += 1.0f;  // a byte of this shard's part differs from what was signed
+  spool_part(spool, other);
+  EXPECT_EQ(refusal([&] { server::check_shard_commit(cfg, spool, upload, commit(1)); }),
+            wire::ERR_HASH_MISMATCH);
+  EXPECT_EQ(refusal([&] { server::check_shard_commit(cfg, spool, upload, wire::UploadCommit{}); }),
+            wire::ERR_MALFORMED)
+      << "a commit to a shard without the split commitment";
+  EXPECT_EQ(refusal([&] { server::check_shard_commit(cfg, spool, upload, commit(2)); }),
+            wire::ERR_MALFORMED)
+      << "the commitment names another shard's part";
+  auto c = commit(1);
+  c.set_update_hash(std::string(32, '\x11'));
+  EXPECT_EQ(refusal([&] { server::check_shard_commit(cfg, spool, upload, c); }),
+            wire::ERR_HASH_MISMATCH)
+      << "the commit's hash is not the commitment's";
+  auto shifted = cfg;
+  shifted.range_begin += 4096;
+  shifted.range_end += 4096;
+  EXPECT_EQ(refusal([&] { server::check_shard_commit(shifted, spool, upload, commit(1)); }),
+            wire::ERR_MALFORMED)
+      << "the part's bytes are not this shard's range";
+  auto garbled = commit(1);
+  garbled.mutable_split()->mutable_parts(0)->set_cvs("short");
+  EXPECT_EQ(refusal([&] { server::check_shard_commit(cfg, spool, upload, garbled); }),
+            wire::ERR_MALFORMED);
 }
 
 }  // namespace
