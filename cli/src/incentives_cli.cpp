@@ -90,11 +90,18 @@ void add_incentives_bench(CLI::App* bench) {
   cmd->add_option("--objection-relative", k.objection_relative,
                   "judge an update against the round's median update (true) or no change (false)")
       ->capture_default_str();
+  cmd->add_option("--objection-scale", k.objection_scale,
+                  "a voter evaluates each update at this x 1/P of its size (P: the round's "
+                  "proposers)")
+      ->capture_default_str();
   cmd->add_option("--min-norm-ratio", k.min_norm_ratio,
                   "aggregator leaves out updates below this x the median norm")
       ->capture_default_str();
   cmd->add_option("--max-norm-ratio", k.max_norm_ratio,
                   "aggregator leaves out updates above this x the median norm")
+      ->capture_default_str();
+  cmd->add_option("--exclude-copies", k.exclude_copies,
+                  "aggregator leaves out updates that copy another proposer's update")
       ->capture_default_str();
   cmd->add_option("--stake", a->stake, "tokens each node stakes")->capture_default_str();
   cmd->add_option("--pool", a->pool, "reward pool in tokens")->capture_default_str();

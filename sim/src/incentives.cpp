@@ -110,6 +110,7 @@ IncentiveRun run_incentives(const IncentiveRunOptions& o, const SimulationData& 
   if (k.quorum_bps == 0 || k.quorum_bps > 10'000) refuse("quorum_bps must be in 1..10000");
   if (k.tolerance_bps > 20'000) refuse("tolerance_bps must be <= 20000");
   if (k.objection_bps < 0) refuse("objection_bps must be >= 0");
+  if (!(k.objection_scale > 0)) refuse("objection_scale must be > 0");
   if (!(k.min_norm_ratio >= 0 && k.min_norm_ratio <= k.max_norm_ratio))
     refuse("the norm screen needs 0 <= min_norm_ratio <= max_norm_ratio");
   if (!(o.byzantine_fraction >= 0 && o.byzantine_fraction <= 1))
@@ -219,6 +220,24 @@ IncentiveRun run_incentives(const IncentiveRunOptions& o, const SimulationData& 
       if (norms[j] > 0 && norms[j] >= k.min_norm_ratio * median_norm &&
           norms[j] <= k.max_norm_ratio * median_norm)
         included.push_back(proposers[j]);
+    if (k.exclude_copies) {
+      std::vector<bool> copy(included.size(), false);
+      for (std::size_t a = 0; a < included.size(); ++a)
+        for (std::size_t b = a + 1; b < included.size(); ++b) {
+          const auto& x = delta[included[a]];
+          const auto& y = delta[included[b]];
+          double dist = 0;
+          for (std::size_t j = 0; j < d; ++j) {
+            const double e = static_cast<double>(x[j]) - y[j];
+            dist += e * e;
+          }
+          if (std::sqrt(dist) <= 1e-6 * std::max(norm(x), norm(y))) copy[a] = copy[b] = true;
+        }
+      std::vector<std::size_t> kept;
+      for (std::size_t a = 0; a < included.size(); ++a)
+        if (!copy[a]) kept.push_back(included[a]);
+      included.swap(kept);
+    }
     std::vector<float> candidate;
     if (!included.empty()) {
       std::vector<float> rows;
@@ -251,13 +270,16 @@ IncentiveRun run_incentives(const IncentiveRunOptions& o, const SimulationData& 
                                 : chain::ProposerStatus::Excluded;
     }
     std::vector<int> honest_score(n, 0);
+    std::vector<std::vector<int>> voter_alone(n);
+    std::vector<std::pair<double, double>> voter_loss(n, {std::nan(""), std::nan("")});
     std::vector<std::vector<int>> alone_scores(proposers.size());
     if (rec.candidate) {
       rec.candidate_accuracy = accuracy(candidate);
       std::vector<float> packed = global;
       packed.insert(packed.end(), candidate.begin(), candidate.end());
       // Each update at its share of a plain mean of the round's updates: global + update / P.
-      const float share = 1.0f / static_cast<float>(proposers.size());
+      const float share =
+          static_cast<float>(k.objection_scale) / static_cast<float>(proposers.size());
       for (std::size_t i : proposers)
         for (std::size_t j = 0; j < d; ++j) packed.push_back(global[j] + share * delta[i][j]);
       const std::size_t models = 2 + proposers.size();
@@ -273,6 +295,7 @@ IncentiveRun run_incentives(const IncentiveRunOptions& o, const SimulationData& 
         const auto loss = losses(*backend, shape, holdout[v], packed, models);
         int score = chain::graded_score(loss[0], loss[1]);
         honest_score[v] = score;
+        voter_loss[v] = {loss[0], loss[1]};
         std::vector<int> alone(proposers.size());
         for (std::size_t j = 0; j < proposers.size(); ++j) {
           alone[j] = chain::graded_score(loss[0], loss[2 + j]);
@@ -295,6 +318,7 @@ IncentiveRun run_incentives(const IncentiveRunOptions& o, const SimulationData& 
         }
         node.score = score;
         node.objects = std::move(objects);
+        voter_alone[v] = std::move(alone);
       }
     }
 
@@ -332,10 +356,23 @@ IncentiveRun run_incentives(const IncentiveRunOptions& o, const SimulationData& 
           if (proposer[i] && U256(2) * s.objection_stake[i] > s.revealed_stake) ++rec.objected;
           if (!proposer[i] && !s.slash[i].is_zero()) ++rec.voters_slashed;
         }
-        for (std::size_t v : voters)
-          if (nodes[v].voter == chain::VoterStatus::Revealed)
-            rec.votes.push_back({v, nodes[v].score, honest_score[v], nodes[v].objects.size(),
-                                 !s.reward[v].is_zero(), !s.slash[v].is_zero()});
+        for (std::size_t v : voters) {
+          if (nodes[v].voter != chain::VoterStatus::Revealed) continue;
+          IncentiveVote vote;
+          vote.voter = v;
+          vote.score = nodes[v].score;
+          vote.honest_score = honest_score[v];
+          vote.objections = nodes[v].objects.size();
+          vote.paid = !s.reward[v].is_zero();
+          vote.slashed = !s.slash[v].is_zero();
+          vote.loss_before = voter_loss[v].first;
+          vote.loss_after = voter_loss[v].second;
+          vote.update_scores = voter_alone[v];
+          for (std::size_t i : proposers)
+            vote.objects_to.push_back(std::find(nodes[v].objects.begin(), nodes[v].objects.end(),
+                                                i) != nodes[v].objects.end());
+          rec.votes.push_back(std::move(vote));
+        }
         for (std::size_t j = 0; j < proposers.size(); ++j) {
           const std::size_t i = proposers[j];
           IncentiveProposal p;

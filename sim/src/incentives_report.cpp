@@ -71,9 +71,11 @@ void write_rounds_csv(const std::vector<IncentiveRun>& runs, const std::filesyst
 }
 
 void write_evidence_csv(const std::vector<IncentiveRun>& runs, const std::filesystem::path& dir) {
-  std::ostringstream votes, proposals;
+  std::ostringstream votes, proposals, updates;
   votes << "seed,alpha,kind,round,voter,voter_kind,score,honest_score,median,objections,paid,"
-           "slashed\n";
+           "slashed,loss_before,loss_after\n";
+  updates << "seed,alpha,kind,round,voter,voter_kind,proposer,proposer_kind,score_at_share,"
+             "objects\n";
   proposals << "seed,alpha,kind,round,proposer,proposer_kind,norm_ratio,included,"
                "median_alone_score,objection_share,paid,slashed\n";
   for (const auto& run : runs)
@@ -81,7 +83,16 @@ void write_evidence_csv(const std::vector<IncentiveRun>& runs, const std::filesy
       for (const auto& v : r.votes)
         votes << run.seed << ',' << run.alpha << ',' << run.kind << ',' << r.round << ',' << v.voter
               << ',' << run.nodes[v.voter].kind << ',' << v.score << ',' << v.honest_score << ','
-              << r.median << ',' << v.objections << ',' << v.paid << ',' << v.slashed << '\n';
+              << r.median << ',' << v.objections << ',' << v.paid << ',' << v.slashed << ','
+              << fmt("%.6f", v.loss_before) << ',' << fmt("%.6f", v.loss_after) << '\n';
+      for (const auto& v : r.votes)
+        for (std::size_t j = 0; j < v.update_scores.size() && j < r.proposals.size(); ++j) {
+          const std::size_t p = r.proposals[j].proposer;
+          updates << run.seed << ',' << run.alpha << ',' << run.kind << ',' << r.round << ','
+                  << v.voter << ',' << run.nodes[v.voter].kind << ',' << p << ','
+                  << run.nodes[p].kind << ',' << v.update_scores[j] << ','
+                  << (j < v.objects_to.size() && v.objects_to[j]) << '\n';
+        }
       for (const auto& p : r.proposals)
         proposals << run.seed << ',' << run.alpha << ',' << run.kind << ',' << r.round << ','
                   << p.proposer << ',' << run.nodes[p.proposer].kind << ','
@@ -91,6 +102,7 @@ void write_evidence_csv(const std::vector<IncentiveRun>& runs, const std::filesy
     }
   write_file(dir / "votes.csv", votes.str());
   write_file(dir / "proposals.csv", proposals.str());
+  write_file(dir / "updates.csv", updates.str());
 }
 
 /// Whether a kind is one of the harmful ones the acceptance asks ≥ 95 % negative of.

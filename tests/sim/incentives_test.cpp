@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <unistd.h>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -67,6 +68,19 @@ TEST(IncentiveBench, TinyGridBooksEveryTokenAndNeverPaysAFreeRider) {
   // Outputs: one CSV row per node per run, one per round per run, the table and the plot.
   EXPECT_EQ(lines(out / "incentives.csv"), 1 + 4 * b.base.nodes);
   EXPECT_EQ(lines(out / "rounds.csv"), 1 + 4 * b.base.rounds);
+  // updates.csv: one row per revealed vote per update of its round (the per-update evidence).
+  std::size_t evidence = 0;
+  for (const auto& run : runs)
+    for (const auto& r : run.rounds)
+      for (const auto& v : r.votes) {
+        ASSERT_EQ(v.update_scores.size(), r.proposals.size());
+        ASSERT_EQ(v.objects_to.size(), r.proposals.size());
+        EXPECT_EQ(
+            static_cast<std::size_t>(std::count(v.objects_to.begin(), v.objects_to.end(), true)),
+            v.objections);
+        evidence += r.proposals.size();
+      }
+  EXPECT_EQ(lines(out / "updates.csv"), 1 + evidence);
   std::ifstream md(out / "incentives.md");
   const std::string table((std::istreambuf_iterator<char>(md)), std::istreambuf_iterator<char>());
   EXPECT_NE(table.find("| 0.5 | sign-flip |"), std::string::npos) << table;
@@ -142,6 +156,41 @@ TEST(IncentiveBench, RefusesParametersTheContractRefuses) {
   refused([](IncentiveRunOptions& o) { o.settlement.proposer_bps = 10'000; });
   refused([](IncentiveRunOptions& o) { o.settlement.quorum_bps = 0; });
   refused([](IncentiveRunOptions& o) { o.byzantine_fraction = 1.5; });
+  refused([](IncentiveRunOptions& o) { o.settlement.objection_scale = 0; });
+}
+
+// ALIE's colluding proposers all send the same vector: the aggregator leaves every copy out, so
+// no round includes an ALIE update when two or more of them proposed (one alone is included
+// like any other update that passes the norm screen).
+TEST(IncentiveBench, CopiedUpdatesAreLeftOut) {
+  IncentiveRunOptions o;
+  o.nodes = 8;
+  o.rounds = 4;
+  o.shape = "784-16-10";
+  o.train_rows = 2400;
+  o.test_rows = 500;
+  o.byzantine_fraction = 0.5;  // 4 of 8
+  o.workers = 2;
+  o.seed = 3;
+  o.kind = parse_incentive_kind("alie");
+  const IncentiveRun run = run_incentives(o, data());
+  std::size_t colluding_rounds = 0;
+  for (const auto& r : run.rounds) {
+    std::size_t alie = 0, alie_included = 0, alie_paid = 0;
+    for (const auto& p : r.proposals) {
+      if (run.nodes[p.proposer].kind != "alie") continue;
+      ++alie;
+      alie_included += p.included;
+      alie_paid += p.paid;
+    }
+    if (alie >= 2) {
+      ++colluding_rounds;
+      EXPECT_EQ(alie_included, 0u) << "round " << r.round;
+      EXPECT_EQ(alie_paid, 0u) << "round " << r.round;
+    }
+  }
+  // The seed's role draws (fixed by the seed) give rounds with several ALIE proposers.
+  EXPECT_GT(colluding_rounds, 0u);
 }
 
 TEST(SimulateTotals, HonestAndByzantineNetFromTheChainsBalances) {

@@ -56,22 +56,30 @@ struct SettlementKnobs {
   /// |score − median| ≤ this is "near consensus" (paid); farther is slashed. Honest voters'
   /// scores of one candidate spread with their non-IID rows (sim/README.md, "Incentives").
   std::uint64_t tolerance_bps = 5000;
-  /// A voter objects to a proposer whose update, taken at its share of a plain mean of the
-  /// round's P updates, does worse on the voter's held-out rows than the round's typical update
-  /// by more than this: with a_j = graded_score(loss(global), loss(global + update_j / P)),
+  /// A voter objects to a proposer whose update, taken at objection_scale times its share of a
+  /// plain mean of the round's P updates, does worse on the voter's held-out rows than the
+  /// round's typical update by more than this: with
+  /// a_j = graded_score(loss(global), loss(global + objection_scale · update_j / P)),
   ///   a_i < median_j(a_j) − objection_bps   (or a_i < −objection_bps, objection_relative off).
   /// (The update alone at full size is no evidence: any honest non-IID update alone raises the
   /// loss on most other nodes' rows, sim/README.md "Incentives".)
-  int objection_bps = 500;
+  int objection_bps = 1200;
   /// Judge each update against the voter's own median score over the round's updates (true)
   /// or against no change (false).
   bool objection_relative = true;
+  /// The size at which a voter evaluates each update: global + objection_scale · update / P.
+  double objection_scale = 3.0;
   /// The aggregator's screening before the rule: an update whose L2 norm is outside
   /// [min_norm_ratio, max_norm_ratio] x the median norm of the round's committed updates is left
   /// out of the candidate (excluded: it earns nothing and costs nothing; the voters' objections
   /// still apply to it). A zero update is always left out.
   double min_norm_ratio = 0.25;
   double max_norm_ratio = 3.0;
+  /// The aggregator also leaves out every update that is a copy of another proposer's update of
+  /// the round (L2 distance ≤ 1e-6 × the larger norm): both copies, since it cannot tell which
+  /// was trained. Colluding ALIE proposers all send the same vector; a lazy node that copies
+  /// another's upload does too.
+  bool exclude_copies = true;
   chain::U256 stake;  ///< every node's stake at the start (0: 1000 tokens)
   chain::U256 pool;   ///< the reward pool (0: 10,000 tokens)
 };
@@ -103,6 +111,13 @@ struct IncentiveVote {
   int honest_score = 0;
   std::size_t objections = 0;
   bool paid = false, slashed = false;
+  /// The voter's own evaluation (NaN for always-up, which does not evaluate): mean loss on its
+  /// held-out rows of the global model and of the candidate.
+  double loss_before = 0, loss_after = 0;
+  /// Per update of the round (IncentiveRound::proposals order): graded_score(loss(global),
+  /// loss(global + update / P)) on the voter's rows, and whether the revealed vote objects to it.
+  std::vector<int> update_scores;
+  std::vector<bool> objects_to;
 };
 
 /// One proposer's update in a round.
