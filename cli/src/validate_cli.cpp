@@ -36,6 +36,7 @@ struct ValidateOptions {
   std::size_t per_pass = 16;
   double pass_gib = 8;
   std::string device = "auto";
+  std::string strategy = "batched";  ///< batched | merged | auto (merged on CPU, batched on CUDA)
   std::string out = "scores.json";
   bool check_merged = false;
 };
@@ -134,16 +135,28 @@ void run_validate(const ValidateOptions& o) {
             << " adapters x " << o.batch << " sequences\n\n";
 
   const auto budget = static_cast<std::size_t>(o.pass_gib * double(std::size_t{1} << 30));
-  const std::vector<AdapterScore> batched =
-      evaluate_batched(base, valid, data, {o.batch, o.per_pass, budget});
-  scores.insert(scores.end(), batched.begin(), batched.end());
+  // auto: the faster path on this backend as bench/arena measured it (arena/README.md).
+  const std::string strategy = o.strategy != "auto"      ? o.strategy
+                               : device == Device::kCuda ? "batched"
+                                                         : "merged";
+  auto merged_all = [&] {
+    std::vector<AdapterScore> m;
+    for (const auto* a : valid) m.push_back(evaluate_merged(base, *a, data, o.batch));
+    return m;
+  };
+  const std::vector<AdapterScore> chosen =
+      strategy == "merged" ? merged_all()
+                           : evaluate_batched(base, valid, data, {o.batch, o.per_pass, budget});
+  scores.insert(scores.end(), chosen.begin(), chosen.end());
   const AdapterScore base_score = evaluate_base(base, data, o.batch);
   if (o.check_merged) {
+    const std::vector<AdapterScore> other =
+        strategy == "merged" ? evaluate_batched(base, valid, data, {o.batch, o.per_pass, budget})
+                             : merged_all();
     double worst = 0;
     for (std::size_t i = 0; i < valid.size(); ++i) {
-      if (!batched[i].valid) continue;
-      const AdapterScore merged = evaluate_merged(base, *valid[i], data, o.batch);
-      worst = std::max(worst, std::abs(merged.mean_loss - batched[i].mean_loss));
+      if (!chosen[i].valid || !other[i].valid) continue;
+      worst = std::max(worst, std::abs(other[i].mean_loss - chosen[i].mean_loss));
     }
     std::cout << "check: largest |batched - merged| mean loss over " << valid.size()
               << " adapters = " << worst << " nats\n\n";
@@ -207,6 +220,12 @@ void add_validate_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--device", opts->device, "cpu, cuda or auto (cuda when libtorch has a device)")
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+  cmd->add_option("--strategy", opts->strategy,
+                  "batched (SGMV: many adapters per forward), merged (each adapter merged into "
+                  "the base and evaluated alone) or auto (merged on CPU, batched on CUDA: the "
+                  "faster path bench/arena measured on each backend)")
+      ->check(CLI::IsMember({"auto", "batched", "merged"}))
+      ->capture_default_str();
   cmd->add_option("--out", opts->out, "Where to write the scores as JSON");
   cmd->add_flag("--check-merged", opts->check_merged,
                 "Also evaluate every adapter merged into the base weights, alone, and print the "

@@ -1,10 +1,11 @@
 // `murmur arena validate --daemon` end to end on a Hardhat node (issue 17): three validator
-// daemons (processes) over a task with four submitted LoRA adapters of a tiny random LLaMA, two
-// published to a directory store and two served over HTTP by `murmur arena serve`. One daemon is
-// killed with SIGKILL after its commitment is on chain and restarted once the reveal window is
-// open: it reveals from its state directory without scoring again, and nothing is sent twice.
-// Every revealed score equals `murmur validate`'s loss for that adapter (within the batched vs
-// merged tolerance), and the task ranks the submissions in the order of those losses.
+// daemons (processes, one of them with --drive: it closes, draws and finalizes) over a task with
+// four submitted LoRA adapters of a tiny random LLaMA, two published to a directory store and two
+// served over HTTP by `murmur arena serve`. One daemon is killed with SIGKILL after its commitment
+// is on chain and restarted once the reveal window is open: it reveals from its state directory
+// without scoring again, and nothing is sent twice. Every revealed score equals `murmur validate`'s
+// loss for that adapter (within the batched vs merged tolerance), and the task ranks the
+// submissions in the order of those losses.
 #include <gtest/gtest.h>
 
 // Debian's libcpp-httplib is compiled with OpenSSL support, which changes the layout of
@@ -24,6 +25,7 @@
 #include "murmur/chain/arena_settlement.hpp"
 #include "murmur/chain/arena_store.hpp"
 #include "murmur/chain/arena_task.hpp"
+#include "murmur/chain/keccak.hpp"
 #include "murmur/chain/key_source.hpp"
 #include "murmur/chain/outbox.hpp"
 #include "murmur/testing/tiny_llama.hpp"
@@ -59,6 +61,10 @@ class ArenaDaemonTest : public LocalChainTest {
     if (IsSkipped() || HasFatalFailure()) return;
     dir_ = testing::make_temp_dir("arena-daemon");
     deployment_ = dir_ / "arena.json";
+    // A copy of the command: a build elsewhere in the tree may relink build/cli/murmur while
+    // this test starts its processes.
+    cli_ = (dir_ / "murmur").string();
+    fs::copy_file(MURMUR_CLI, cli_);
   }
   void TearDown() override {
     if (!dir_.empty() && !HasFailure())
@@ -75,8 +81,8 @@ class ArenaDaemonTest : public LocalChainTest {
 
   std::vector<std::string> argv(const fs::path& key, const std::vector<std::string>& args) {
     std::vector<std::string> a = {
-        MURMUR_CLI,           "arena",      "--rpc",      url(),   "--arena-deployment",
-        deployment_.string(), "--key-file", key.string(), "--json"};
+        cli_,         "arena",      "--rpc", url(), "--arena-deployment", deployment_.string(),
+        "--key-file", key.string(), "--json"};
     a.insert(a.end(), args.begin(), args.end());
     return a;
   }
@@ -108,6 +114,7 @@ class ArenaDaemonTest : public LocalChainTest {
   }
 
   fs::path dir_, deployment_;
+  std::string cli_;
 };
 
 TEST_F(ArenaDaemonTest, DaemonsScoreCommitRevealAcrossAKillAndTheTaskRanksByLoss) {
@@ -132,24 +139,37 @@ TEST_F(ArenaDaemonTest, DaemonsScoreCommitRevealAcrossAKillAndTheTaskRanksByLoss
   std::vector<PrivateKey> nodes, vals;
   for (int i = 0; i < 4; ++i) nodes.push_back(funded_key(rng));
   for (int i = 0; i < 3; ++i) vals.push_back(funded_key(rng));
-  const fs::path ck = key_file("creator", creator);
   std::vector<fs::path> nk, vk;
   for (std::size_t i = 0; i < nodes.size(); ++i) nk.push_back(key_file(named("node", i), nodes[i]));
   for (std::size_t i = 0; i < vals.size(); ++i) vk.push_back(key_file(named("val", i), vals[i]));
 
-  json d = ok(ck, {"deploy", "--artifacts", (repo() / "contracts/artifacts/contracts").string()});
-  ASSERT_TRUE(d.contains("arenaTask"));
-  const Address arena_addr = Address::from_hex(d.at("arenaTask").get<std::string>());
-  const Address token = Address::from_hex(d.at("token").get<std::string>());
-  ok(ck, {"mint", "--amount", "1000000"});
-  json created =
-      ok(ck, {"create-task", "--reward-pool", "1000000", "--min-node-stake", "100",
-              "--min-validator-stake", "100", "--submit-window", "600", "--commit-window", "600",
-              "--reveal-window", "600", "--k", "2", "--base-model", (dir_ / "base").string(),
-              "--eval-set", (dir_ / "heldout.jsonl").string()});
-  const U256 t = U256::from_string(created.at("taskId").get<std::string>());
-  const std::string task = t.to_dec();
+  // Contracts and task by the library (ArenaCliTest runs these commands): fewer processes.
   Wallet minter = wallet(creator);
+  const Address token = deploy_artifact(minter, "MockToken");
+  const Address arena_addr = deploy_artifact(minter, "ArenaTask");
+  std::ofstream(deployment_) << json{
+      {"chainId", eth_->chain_id()},
+      {"token", token.to_checksum()},
+      {"arenaTask",
+       arena_addr.to_checksum()}}.dump();
+  ArenaTaskParams params;
+  params.token = token;
+  params.reward_pool = U256(1000000);
+  params.min_node_stake = U256(100);
+  params.min_validator_stake = U256(100);
+  params.submit_window = params.commit_window = params.reveal_window = 600;
+  params.validators_per_submission = 2;
+  params.base_model_hash = adapter_directory_hash(dir_ / "base");
+  {
+    std::ifstream in(dir_ / "heldout.jsonl", std::ios::binary);
+    const Bytes bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    params.eval_set_hash = keccak256(bytes);
+  }
+  minter.transact(token, erc20::mint(creator.address(), params.reward_pool));
+  minter.transact(token, erc20::approve(arena_addr, params.reward_pool));
+  const U256 t = arena::task_id_from_receipt(
+      minter.transact(arena_addr, arena::create_task(params)), arena_addr);
+  const std::string task = t.to_dec();
   auto stake = [&](const PrivateKey& k, ArenaRole role, std::uint64_t amount) {
     minter.transact(token, erc20::mint(k.address(), U256(amount)));
     Wallet w = wallet(k);
@@ -163,7 +183,7 @@ TEST_F(ArenaDaemonTest, DaemonsScoreCommitRevealAcrossAKillAndTheTaskRanksByLoss
   const fs::path store = dir_ / "store", http_store = dir_ / "http-store";
   fs::create_directories(http_store);
   const int serve_port = testing::free_loopback_port();
-  ChildProcess serve({MURMUR_CLI, "arena", "serve", "--store", http_store.string(), "--port",
+  ChildProcess serve({cli_, "arena", "serve", "--store", http_store.string(), "--port",
                       std::to_string(serve_port), "--max-seconds", "300"});
   const std::string store_url = "http://127.0.0.1:" + std::to_string(serve_port);
   ASSERT_TRUE(eventually(
@@ -173,26 +193,33 @@ TEST_F(ArenaDaemonTest, DaemonsScoreCommitRevealAcrossAKillAndTheTaskRanksByLoss
       },
       std::chrono::seconds(30)))
       << "murmur arena serve did not answer";
+  // Nodes 0 and 2 submit with the CLI (`--store`, `--store-url`), 1 and 3 by the library.
   std::vector<Hash32> hashes;
   for (std::size_t i = 0; i < nodes.size(); ++i) {
-    std::vector<std::string> a = {"submit", "--task", task, "--adapter", adapters[i].string()};
-    if (i < 2) {
-      a.insert(a.end(), {"--store", store.string()});
-    } else {
-      a.insert(a.end(), {"--store", http_store.string(), "--store-url", store_url});
-    }
-    json sub = ok(nk[i], a);
+    const fs::path& where = i < 2 ? store : http_store;
     hashes.push_back(adapter_directory_hash(adapters[i]));
-    EXPECT_EQ(sub.at("adapterHash"), to_hex(hashes.back()));
-    if (i >= 2) {
-      EXPECT_EQ(sub.at("uri"), store_url + "/" + to_hex(hashes.back(), false));
+    const std::string url = store_url + "/" + to_hex(hashes.back(), false);
+    if (i % 2 == 0) {
+      std::vector<std::string> a = {
+          "submit", "--task", task, "--adapter", adapters[i].string(), "--store", where.string()};
+      if (i >= 2) a.insert(a.end(), {"--store-url", store_url});
+      json sub = ok(nk[i], a);
+      EXPECT_EQ(sub.at("adapterHash"), to_hex(hashes.back()));
+      if (i >= 2) {
+        EXPECT_EQ(sub.at("uri"), url);
+      }
+    } else {
+      const PublishedAdapter pub = publish_adapter(adapters[i], where);
+      ASSERT_EQ(pub.hash, hashes.back());
+      Wallet w = wallet(nodes[i]);
+      w.transact(arena_addr, arena::submit(t, pub.hash, i >= 2 ? url : pub.uri));
     }
   }
 
   // What `murmur validate` scores each adapter (batched SGMV), over both stores.
   {
     ProcessResult r = testing::run_process(
-        {MURMUR_CLI, "validate", "--base", (dir_ / "base").string(), "--adapters", store.string(),
+        {cli_, "validate", "--base", (dir_ / "base").string(), "--adapters", store.string(),
          http_store.string(), "--data", (dir_ / "heldout.jsonl").string(), "--batch", "4",
          "--device", "cpu", "--out", (dir_ / "validate.json").string()},
         {}, std::chrono::seconds(120));
@@ -231,18 +258,24 @@ TEST_F(ArenaDaemonTest, DaemonsScoreCommitRevealAcrossAKillAndTheTaskRanksByLoss
                                   "--until",       "claimed",
                                   "--max-seconds", "240"};
     if (j > 0) a.insert(a.end(), {"--strategy", "batched"});
+    if (j == 2) a.push_back("--drive");  // sends close, draw and finalize when due
     if (j == 1) a.insert(a.end(), {"--metrics-port", std::to_string(metrics_port)});
     return std::make_unique<ChildProcess>(argv(vk[j], a));
   };
   std::vector<std::unique_ptr<ChildProcess>> daemons;
   for (std::size_t j = 0; j < vals.size(); ++j) daemons.push_back(daemon(j));
 
-  advance(601);
-  ok(ck, {"close", "--task", task});
-  eth_->raw("hardhat_mine", json::array({"0x3"}));
-  ok(ck, {"draw", "--task", task});
-
+  // Daemon 2 (--drive) closes the submissions once the clock passes the deadline, and draws the
+  // assignments once blocks past the seed block exist.
   ArenaTaskContract ct(*eth_, arena_addr);
+  advance(601);
+  ASSERT_TRUE(eventually([&] { return ct.get_task(t).phase != ArenaPhase::Open; },
+                         std::chrono::seconds(150)))
+      << "the driving daemon did not close the submissions";
+  eth_->raw("hardhat_mine", json::array({"0x3"}));
+  ASSERT_TRUE(eventually([&] { return ct.get_task(t).phase == ArenaPhase::Scoring; },
+                         std::chrono::seconds(60)))
+      << "the driving daemon did not draw the assignments";
   const auto validators = ct.validators(t);
   std::vector<std::vector<Address>> assigned(nodes.size());
   std::map<Address, std::size_t> load;  // validator -> assigned submissions
@@ -318,10 +351,9 @@ TEST_F(ArenaDaemonTest, DaemonsScoreCommitRevealAcrossAKillAndTheTaskRanksByLoss
           << ", murmur validate " << want;
     }
 
-  advance(601);
   std::vector<U256> before;
   for (const auto& v : vals) before.push_back(erc20::balance_of(*eth_, token, v.address()));
-  ok(ck, {"finalize", "--task", task});
+  advance(601);  // past the reveal deadline: daemon 2 finalizes, every daemon claims
   for (std::size_t j = 0; j < daemons.size(); ++j) {
     ProcessResult r = daemons[j]->wait(std::chrono::seconds(120));
     ASSERT_EQ(r.exit_code, 0) << "daemon " << j << ":\n" << r.out << r.err;

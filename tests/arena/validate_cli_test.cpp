@@ -4,8 +4,10 @@
 
 #include <sys/wait.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "murmur/arena/adapter.hpp"
@@ -92,5 +94,42 @@ TEST(ValidateCli, FatalInputsExitNonZeroWithTheReason) {
       << output;
 }
 
+// --strategy merged scores each adapter merged into the base, alone; batched in one SGMV pass.
+// The two agree within kBatchedVsMerged = 1e-6 relative (batched_eval_test.cpp) and rank alike.
+TEST(ValidateCli, MergedAndBatchedStrategiesAgree) {
+  testing::TempDir dir("validate_cli_strategy");
+  const LlamaConfig config = testing::tiny_config();
+  testing::write_llama(testing::random_llama(config, 7), dir.path() / "base");
+  using P = Projection;
+  const std::vector<testing::AdapterSpec> specs{{"qv", 4, 8, {P::kQ, P::kV}, {}, false},
+                                                {"mlp", 8, 8, {P::kGate, P::kUp}, {}, false},
+                                                {"o", 2, 4, {P::kO}, {}, false}};
+  for (std::size_t i = 0; i < specs.size(); ++i)
+    write_adapter(dir.path() / "adapters" / specs[i].name,
+                  testing::random_adapter(config, specs[i], 80 + i));
+  write_eval_jsonl(dir.path() / "data.jsonl", testing::random_eval_set(config, 5, 6, 20, 90));
+  std::map<std::string, std::map<std::string, double>> loss;  // strategy -> name -> loss
+  for (const std::string strategy : {"batched", "merged"}) {
+    const auto out = dir.path() / (strategy + ".json");
+    const auto [status, output] =
+        run(std::string(MURMUR_CLI) + " validate --base " + (dir.path() / "base").string() +
+            " --adapters " + (dir.path() / "adapters").string() + " --data " +
+            (dir.path() / "data.jsonl").string() + " --batch 2 --device cpu --strategy " +
+            strategy + " --check-merged --out " + out.string());
+    ASSERT_EQ(status, 0) << output;
+    std::ifstream in(out);
+    const nlohmann::json j = nlohmann::json::parse(in);
+    for (const auto& a : j.at("adapters"))
+      loss[strategy][a.at("name").get<std::string>()] = a.at("mean_loss").get<double>();
+  }
+  ASSERT_EQ(loss["batched"].size(), 3u);
+  ASSERT_EQ(loss["merged"].size(), 3u);
+  for (const auto& [name, b] : loss["batched"]) {
+    const double m = loss["merged"].at(name);
+    EXPECT_LE(std::abs(b - m), 1e-6 * std::abs(m)) << name << ": batched " << b << ", merged " << m;
+  }
+}
+
 }  // namespace
 }  // namespace murmur::arena
+
