@@ -132,4 +132,3 @@ TEST(ValidateCli, MergedAndBatchedStrategiesAgree) {
 
 }  // namespace
 }  // namespace murmur::arena
-
