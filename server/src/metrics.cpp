@@ -108,6 +108,7 @@ std::string Metrics::render() const {
     << "# HELP murmur_backend_info The aggregation backend in use.\n"
        "# TYPE murmur_backend_info gauge\n"
     << "murmur_backend_info{backend=\"" << backend_ << "\"} 1\n";
+  if (extra_) s << extra_();
   return s.str();
 }
 

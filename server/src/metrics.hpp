@@ -1,6 +1,7 @@
 #pragma once
 // Counters and gauges in Prometheus text exposition format.
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -32,6 +33,9 @@ class Metrics {
   /// A round opened without its seed on chain (startRound failed): its roles come from the
   /// local seed and it cannot settle on chain.
   void local_seed_round() { local_seed_rounds_++; }
+  /// Series a component appends to render()'s (murmurd in shard mode: ShardLink::metrics_text).
+  /// Set before the metrics endpoint serves; the function must be thread-safe.
+  void set_extra(std::function<std::string()> extra) { extra_ = std::move(extra); }
   std::string render() const;
 
  private:
@@ -50,6 +54,7 @@ class Metrics {
   std::map<std::string, std::uint64_t> rounds_;
   std::map<std::string, std::uint64_t> faults_;
   std::map<std::string, double> fault_streaks_;  ///< seconds; 0: not failing now
+  std::function<std::string()> extra_;
 };
 
 }  // namespace murmur::server

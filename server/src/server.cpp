@@ -52,7 +52,10 @@ Server::Impl::Impl(Config c)
     validator = std::make_unique<RoundValidator>(*cfg.validation, *backend, cfg.parameters);
     spdlog::info("validation: {}", validator->describe());
   }
-  if (cfg.shard) shard_link = std::make_unique<ShardLink>(*cfg.shard);
+  if (cfg.shard) {
+    shard_link = std::make_unique<ShardLink>(*cfg.shard);
+    metrics.set_extra([link = shard_link.get()] { return link->metrics_text(); });
+  }
   if (cfg.chain) {
     chain_rounds = std::make_unique<ChainRounds>(cfg);
   }

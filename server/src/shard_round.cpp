@@ -89,6 +89,50 @@ ShardLink::~ShardLink() {
   heartbeat_.join();
 }
 
+void ShardLink::record(const Figures& f) {
+  std::lock_guard lock(figures_mutex_);
+  figures_ = f;
+}
+
+ShardLink::Figures ShardLink::figures() const {
+  std::lock_guard lock(figures_mutex_);
+  return figures_;
+}
+
+std::string ShardLink::metrics_text() const {
+  const Figures f = figures();
+  std::string s;
+  s += "# HELP murmur_shard_info This murmurd's place in its shard set and its coordinate range.\n"
+       "# TYPE murmur_shard_info gauge\n";
+  s += "murmur_shard_info{index=\"" + std::to_string(config_.index) + "\",count=\"" +
+       std::to_string(config_.count) + "\",range_begin=\"" + std::to_string(config_.range_begin) +
+       "\",range_end=\"" + std::to_string(config_.range_end) + "\"} 1\n";
+  s += "# HELP murmur_shard_heartbeats_total Heartbeats set in the coordinator's store.\n"
+       "# TYPE murmur_shard_heartbeats_total counter\n"
+       "murmur_shard_heartbeats_total " +
+       std::to_string(heartbeats_.load()) + "\n";
+  s += "# HELP murmur_shard_rounds_total This shard's aggregations, by result.\n"
+       "# TYPE murmur_shard_rounds_total counter\n"
+       "murmur_shard_rounds_total{result=\"aggregated\"} " +
+       std::to_string(f.aggregated) + "\nmurmur_shard_rounds_total{result=\"failed\"} " +
+       std::to_string(f.failed) + "\n";
+  s += "# HELP murmur_shard_last_collective_seconds Time in the last round's allgathers.\n"
+       "# TYPE murmur_shard_last_collective_seconds gauge\n"
+       "murmur_shard_last_collective_seconds " +
+       std::to_string(f.collective_seconds) + "\n";
+  s += "# TYPE murmur_shard_last_reductions gauge\nmurmur_shard_last_reductions " +
+       std::to_string(f.reductions) + "\n";
+  s += "# TYPE murmur_shard_last_doubles_sent gauge\nmurmur_shard_last_doubles_sent " +
+       std::to_string(f.doubles_sent) + "\n";
+  s += "# TYPE murmur_shard_last_updates gauge\nmurmur_shard_last_updates " +
+       std::to_string(f.updates) + "\n";
+  s += "# HELP murmur_shard_last_updates_left_out Updates of the last round not committed on "
+       "every shard.\n# TYPE murmur_shard_last_updates_left_out gauge\n"
+       "murmur_shard_last_updates_left_out " +
+       std::to_string(f.left_out) + "\n";
+  return s;
+}
+
 void ShardLink::beat() {
   std::unique_ptr<shard::Rendezvous> store;
   std::uint64_t count = 0;
@@ -102,6 +146,7 @@ void ShardLink::beat() {
                                            std::chrono::milliseconds(1000));
       const std::string text = std::to_string(++count);
       store->set(heartbeat_key(config_.index), text_bytes(text));
+      ++heartbeats_;
       if (warned) spdlog::info("shard {}: the coordinator's store is reachable", config_.index);
       warned = false;
     } catch (const std::exception& e) {
@@ -274,10 +319,21 @@ AggregationResult shard_aggregate_and_record(Spool& spool, StateStore& store, st
     result["collective_seconds"] = outcome.collective_seconds;
     result["seconds"] = r.seconds;
     result["error"] = "";
+    ShardLink::Figures f = link.figures();
+    ++f.aggregated;
+    f.collective_seconds = outcome.collective_seconds;
+    f.reductions = outcome.reductions;
+    f.doubles_sent = outcome.doubles_sent;
+    f.updates = kept.size();
+    f.left_out = dropped.size();
+    link.record(f);
   } catch (const std::exception& e) {
     r.error = "shard " + std::to_string(k) + " of " + std::to_string(S) + ": " + e.what();
     result["error"] = r.error;
     spdlog::error("round={} {}", round, r.error);
+    ShardLink::Figures f = link.figures();
+    ++f.failed;
+    link.record(f);
   }
   if (r.seconds == 0) r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   if (reachable) {

@@ -3,6 +3,7 @@
 // part of a split upload, and its aggregation, which meets the other shards at the
 // coordinator's store. Free functions of values and a link to the store, run by the round engine
 // (server.cpp, handlers.cpp) only when [shard] is configured; a single murmurd never calls them.
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -46,10 +47,26 @@ class ShardLink {
   shard::Rendezvous& store();
   /// Forgets the connection (after a failure: the next round connects afresh).
   void reset();
+  /// What the last aggregation of this shard did, for /metrics.
+  struct Figures {
+    std::uint64_t aggregated = 0, failed = 0;  ///< rounds
+    double collective_seconds = 0;             ///< of the last aggregated round
+    std::uint64_t reductions = 0, doubles_sent = 0, updates = 0, left_out = 0;
+  };
+  void record(const Figures& last_round_and_counts);
+  Figures figures() const;
+  /// The shard's series for murmurd's /metrics (Metrics::set_extra): murmur_shard_info (index,
+  /// count, range), murmur_shard_heartbeats_total, murmur_shard_rounds_total{result}, and the
+  /// last aggregated round's collective seconds, reductions, doubles sent, updates and updates
+  /// left out (not committed on every shard). Thread-safe.
+  std::string metrics_text() const;
 
  private:
   void beat();
   ShardConfig config_;
+  mutable std::mutex figures_mutex_;
+  Figures figures_;
+  std::atomic<std::uint64_t> heartbeats_{0};
   std::unique_ptr<shard::Rendezvous> store_;
   std::mutex mutex_;  ///< guards stopping_ for the heartbeat's wait
   std::condition_variable cv_;
