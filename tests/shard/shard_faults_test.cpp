@@ -74,6 +74,9 @@ TEST(ShardSetFaults, ShardKilledMidUploadAndRestartedFinishesTheRound) {
   ShardTask task;
   task.nodes = 4;
   task.parameters = 65536;  // a part of 128 KiB = 8 chunks of 16 KiB per shard
+  // Shard 0, done uploading, waits this long for the restarted shard's list: the restart, the
+  // nodes' backoff (up to 5 s) and the rest of the uploads on a loaded machine fit well inside.
+  task.shard_timeout_seconds = 120;
   ShardSetFixture set(dir.path(), 2, task, /*single=*/false);
   set.start_all();
   auto ctx = std::make_shared<zmq::context_t>(1);

@@ -186,6 +186,23 @@ TEST_P(ShardRound, MatchesASingleMurmurd) {
         << part.dump();
   }
   EXPECT_EQ(at, task.parameters);
+
+  // /metrics per shard: its place, its range and the round it aggregated.
+  for (std::size_t k = 0; k < tc.shards; ++k) {
+    const std::string text = http_get(set.shard(k).metrics_port, "/metrics");
+    const json& part = coord[0]["parts"][k];
+    EXPECT_NE(text.find("murmur_shard_info{index=\"" + std::to_string(k) + "\",count=\"" +
+                        std::to_string(tc.shards) + "\",range_begin=\"" +
+                        std::to_string(part["range"][0].get<std::uint64_t>()) + "\",range_end=\"" +
+                        std::to_string(part["range"][1].get<std::uint64_t>()) + "\"} 1"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("murmur_shard_rounds_total{result=\"aggregated\"} 1\n"), std::string::npos)
+        << text;
+    EXPECT_NE(text.find("murmur_shard_last_updates " + std::to_string(task.nodes) + "\n"),
+              std::string::npos)
+        << text;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Rules, ShardRound,

@@ -2,9 +2,13 @@
 // A murmurd shard set on loopback for tests: a coordinator and S shard processes (and, for
 // comparison, a single murmurd), each a child `murmurd --config FILE` writing its own log;
 // the configurations written from one description so that every process serves the same task.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -54,13 +58,22 @@ class MurmurdProcess {
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) throw std::runtime_error("cannot start " + bin + ": " + std::strerror(rc));
   }
-  /// Waits (bounded) until the instance last started logs that it serves.
-  bool wait_ready(std::chrono::seconds limit = std::chrono::seconds(60)) const {
+  /// Waits (bounded) until the instance last started logs that it serves; false when it exited
+  /// first (e.g. a port taken meanwhile) or the limit passed.
+  bool wait_ready(std::chrono::seconds limit = std::chrono::seconds(60)) {
     const auto until = std::chrono::steady_clock::now() + limit;
     while (count_in_log() <= ready_before_) {
-      if (std::chrono::steady_clock::now() >= until) return false;
+      if (std::chrono::steady_clock::now() >= until || exited()) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+    return true;
+  }
+  /// Whether the child has exited (reaped if so).
+  bool exited() {
+    if (pid_ <= 0) return true;
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
+    pid_ = -1;
     return true;
   }
   void kill_now() {
@@ -96,13 +109,14 @@ struct ShardTask {
   std::string rule = "fedavg";                 ///< [aggregation] rule, a name or a whole spec
   std::uint64_t rounds = 1;
   double upload_seconds = 60;
-  double shard_timeout_seconds = 30;
+  double shard_timeout_seconds = 60;
   std::size_t chunk_bytes = 16u << 10;
 };
 
 /// One murmurd's endpoints and keys (a shard's, the single one's or the coordinator's).
 struct Member {
   std::string endpoint, register_endpoint, public_key, secret_key;
+  int metrics_port = 0;  ///< /metrics on 127.0.0.1 (a shard's or the single murmurd's)
   std::filesystem::path config, data_dir, log;
   std::unique_ptr<MurmurdProcess> process;
 };
@@ -113,7 +127,7 @@ struct Member {
 class ShardSetFixture {
  public:
   ShardSetFixture(const std::filesystem::path& dir, std::size_t shards, ShardTask task, bool single)
-      : dir_(dir), task_(task), store_port_(static_cast<std::uint16_t>(free_port())) {
+      : dir_(dir), task_(task), count_(shards), with_single_(single) {
     initial_.resize(task.parameters);
     for (std::size_t j = 0; j < initial_.size(); ++j)
       initial_[j] = 0.001f * static_cast<float>(static_cast<int>(j % 97) - 48);
@@ -125,14 +139,7 @@ class ShardSetFixture {
       for (std::size_t i = 0; i < task.nodes; ++i)
         p << client::derive_node_key(kShardKeySeed, i).address().to_checksum() << ",1\n";
     }
-    coordinator_ = make_member("coordinator", "[shard]\nrole = \"coordinator\"\ncount = " +
-                                                  std::to_string(shards) + "\n" + shard_common());
-    for (std::size_t k = 0; k < shards; ++k)
-      shards_.push_back(make_member("shard" + std::to_string(k),
-                                    "[shard]\nrole = \"shard\"\nindex = " + std::to_string(k) +
-                                        "\ncount = " + std::to_string(shards) + "\n" +
-                                        shard_common()));
-    if (single) single_ = make_member("single", "");
+    configure();
   }
 
   Member& coordinator() { return *coordinator_; }
@@ -143,17 +150,31 @@ class ShardSetFixture {
   const ShardTask& task() const { return task_; }
 
   /// Starts the coordinator, then every shard (and the single murmurd); waits until each serves.
+  /// The loopback ports were free when drawn, but another process may bind one before murmurd
+  /// does: then everything is stopped, given fresh ports and empty data directories, and
+  /// started again (at most 3 times).
   void start_all() {
-    coordinator_->process->start();
-    for (auto& s : shards_) s->process->start();
-    if (single_) single_->process->start();
-    if (!coordinator_->process->wait_ready())
-      throw std::runtime_error("coordinator did not serve: " + coordinator_->process->log_text());
-    for (auto& s : shards_)
-      if (!s->process->wait_ready())
-        throw std::runtime_error(s->config.string() + " did not serve: " + s->process->log_text());
-    if (single_ && !single_->process->wait_ready())
-      throw std::runtime_error("single murmurd did not serve: " + single_->process->log_text());
+    for (int attempt = 1;; ++attempt) {
+      std::vector<Member*> all{coordinator_.get()};
+      for (auto& s : shards_) all.push_back(s.get());
+      if (single_) all.push_back(single_.get());
+      for (Member* m : all) m->process->start();
+      Member* failed = nullptr;
+      for (Member* m : all)
+        if (failed == nullptr && !m->process->wait_ready()) failed = m;
+      if (failed == nullptr) return;
+      const std::string log = failed->process->log_text();
+      const bool port_taken = log.find("Address already in use") != std::string::npos ||
+                              log.find("metrics: cannot listen") != std::string::npos ||
+                              log.find("cannot serve the store") != std::string::npos;
+      if (attempt == 3 || !port_taken)
+        throw std::runtime_error(failed->config.string() + " did not serve: " + log);
+      for (Member* m : all) {
+        m->process->kill_now();
+        std::filesystem::remove_all(m->data_dir);
+      }
+      configure();
+    }
   }
 
   client::ClientOptions options(const Member& m, std::shared_ptr<zmq::context_t> ctx) const {
@@ -175,6 +196,20 @@ class ShardSetFixture {
   }
 
  private:
+  /// Every member's configuration, with fresh loopback ports and Curve keys.
+  void configure() {
+    store_port_ = static_cast<std::uint16_t>(free_port());
+    shards_.clear();
+    coordinator_ = make_member("coordinator", "[shard]\nrole = \"coordinator\"\ncount = " +
+                                                  std::to_string(count_) + "\n" + shard_common());
+    for (std::size_t k = 0; k < count_; ++k)
+      shards_.push_back(make_member("shard" + std::to_string(k),
+                                    "[shard]\nrole = \"shard\"\nindex = " + std::to_string(k) +
+                                        "\ncount = " + std::to_string(count_) + "\n" +
+                                        shard_common()));
+    if (with_single_) single_ = make_member("single", "");
+  }
+
   std::string shard_common() const {
     return "coordinator = \"127.0.0.1:" + std::to_string(store_port_) +
            "\"\nhost = \"127.0.0.1\"\ntimeout_seconds = " +
@@ -184,6 +219,7 @@ class ShardSetFixture {
   std::unique_ptr<Member> make_member(const std::string& name, const std::string& shard_table) {
     auto m = std::make_unique<Member>();
     m->endpoint = "tcp://127.0.0.1:" + std::to_string(free_port());
+    m->metrics_port = free_port();
     m->register_endpoint = "tcp://127.0.0.1:" + std::to_string(free_port());
     const auto [pub, sec] = server::curve_keypair();
     m->public_key = pub;
@@ -195,6 +231,7 @@ class ShardSetFixture {
     t << "[server]\n"
       << "endpoint = \"" << m->endpoint << "\"\n"
       << "register_endpoint = \"" << m->register_endpoint << "\"\n"
+      << "metrics_port = " << m->metrics_port << "\n"
       << "data_dir = \"" << m->data_dir.string() << "\"\n"
       << "curve_secret_key = \"" << m->secret_key << "\"\n"
       << "chunk_bytes = " << task_.chunk_bytes << "\n"
@@ -223,7 +260,9 @@ class ShardSetFixture {
 
   std::filesystem::path dir_;
   ShardTask task_;
-  std::uint16_t store_port_;
+  std::size_t count_;
+  bool with_single_;
+  std::uint16_t store_port_ = 0;
   std::vector<float> initial_;
   std::unique_ptr<Member> coordinator_, single_;
   std::vector<std::unique_ptr<Member>> shards_;
@@ -239,6 +278,31 @@ inline std::vector<float> node_update(std::size_t i, std::uint64_t parameters) {
     x = (static_cast<float>(s % 20001) / 10000.0f - 1.0f) * (i == 0 ? 30.0f : 1.0f);
   }
   return v;
+}
+
+/// GET http://127.0.0.1:port/path: the whole response (headers and body), "" when nothing
+/// answers. The metrics server closes the connection after its reply.
+inline std::string http_get(int port, const std::string& path) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "";
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    const std::string req =
+        "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if (::send(fd, req.data(), req.size(), 0) == static_cast<ssize_t>(req.size())) {
+      char buf[4096];
+      for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  ::close(fd);
+  return out;
 }
 
 /// `murmurd rounds --config FILE` (its stdout).
