@@ -695,6 +695,9 @@ int Daemon::run() {
       note(std::string("the node does not answer (retrying): ") + e.what());
     } catch (const ReceiptTimeout& e) {
       log(std::string("no receipt yet (the posting stays in the outbox): ") + e.what());
+    } catch (const ChainError& e) {
+      // A node error (RpcError, an unreadable view): the next look tries again.
+      note(std::string("chain error (retrying): ") + e.what());
     }
   }
   stage("-", status == 0 ? "done" : "stopped");
