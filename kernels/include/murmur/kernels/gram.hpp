@@ -15,7 +15,10 @@ namespace murmur::kernels {
 /// tile order, so the same bits for any thread count and SIMD choice (AVX2 or portable); CUDA:
 /// each tile converted to double and DSYRK (cuBLAS): CPU and CUDA agree within tolerance. Pairwise
 /// squared distances follow as G_ii + G_jj - 2 G_ij (clamped at zero by the caller), as in faiss's
-/// L2 distance. Traffic: N*D*4 bytes read once; N^2*D flops. Memory: N^2*8 bytes plus one tile.
+/// L2 distance. Traffic: N*D*4 bytes read once; N^2*D flops. Memory: N^2*8 bytes, plus on the CPU
+/// the partials of the tiles of one chunk (N^2*8 bytes a tile, about 2048/N tiles: at most max(16
+/// KiB*N, N^2*8) bytes) and, for rows that are not resident, the chunk's copy (about max(8 MiB,
+/// N*4 KiB)).
 std::vector<double> gram(Backend& backend, const RowSource& rows);
 
 /// gram with the validation pass riding on it: fills finite[i] with whether row i has no NaN
