@@ -245,8 +245,15 @@ TEST_F(ArenaDaemonTest, DaemonsScoreCommitRevealAcrossAKillAndTheTaskRanksByLoss
   }
 
   // Three validator daemons: two batched, one on this backend's default (auto: merged on CPU).
-  const int metrics_port = testing::free_loopback_port();
-  auto daemon = [&](std::size_t j) {
+  // Distinct ports (httplib sets SO_REUSEPORT: two daemons on one port would share its scrapes).
+  std::vector<int> metrics_ports;
+  while (metrics_ports.size() < 3) {
+    const int p = testing::free_loopback_port();
+    if (p != serve_port &&
+        std::find(metrics_ports.begin(), metrics_ports.end(), p) == metrics_ports.end())
+      metrics_ports.push_back(p);
+  }
+  auto daemon = [&](std::size_t j, bool metrics) {
     std::vector<std::string> a = {"validate",      "--daemon",
                                   "--task",        task,
                                   "--base",        (dir_ / "base").string(),
@@ -259,11 +266,11 @@ TEST_F(ArenaDaemonTest, DaemonsScoreCommitRevealAcrossAKillAndTheTaskRanksByLoss
                                   "--max-seconds", "240"};
     if (j > 0) a.insert(a.end(), {"--strategy", "batched"});
     if (j == 2) a.push_back("--drive");  // sends close, draw and finalize when due
-    if (j == 1) a.insert(a.end(), {"--metrics-port", std::to_string(metrics_port)});
+    if (metrics) a.insert(a.end(), {"--metrics-port", std::to_string(metrics_ports[j])});
     return std::make_unique<ChildProcess>(argv(vk[j], a));
   };
   std::vector<std::unique_ptr<ChildProcess>> daemons;
-  for (std::size_t j = 0; j < vals.size(); ++j) daemons.push_back(daemon(j));
+  for (std::size_t j = 0; j < vals.size(); ++j) daemons.push_back(daemon(j, true));
 
   // Daemon 2 (--drive) closes the submissions once the clock passes the deadline, and draws the
   // assignments once blocks past the seed block exist.
@@ -306,37 +313,38 @@ TEST_F(ArenaDaemonTest, DaemonsScoreCommitRevealAcrossAKillAndTheTaskRanksByLoss
   ASSERT_TRUE(
       eventually([&] { return committed(vals[victim].address()); }, std::chrono::seconds(150)))
       << "validator " << victim << " did not commit";
-  ::kill(daemons[victim]->pid(), SIGKILL);
-  daemons[victim]->wait(std::chrono::seconds(10));
-  ASSERT_TRUE(eventually(
-      [&] { return all([](const ArenaScoreEntry& e) { return e.commitment != Hash32{}; }); },
-      std::chrono::seconds(150)))
-      << "not every assigned score was committed";
-  // Validator 1's /metrics counts what it scored (it may still be starting when it was assigned
-  // nothing: the scrape is retried until it answers).
+  // The victim's /metrics counts what it scored.
   {
     const std::string want =
-        "murmur_arena_adapters_scored_total " + std::to_string(load[vals[1].address()]) + "\n";
+        "murmur_arena_adapters_scored_total " + std::to_string(load[vals[victim].address()]) + "\n";
     std::string body;
     const bool scraped = eventually(
         [&] {
-          httplib::Client c("http://127.0.0.1:" + std::to_string(metrics_port));
+          httplib::Client c("http://127.0.0.1:" + std::to_string(metrics_ports[victim]));
           auto res = c.Get("/metrics");
           if (res && res->status == 200) body = res->body;
           return body.find(want) != std::string::npos;
         },
         std::chrono::seconds(90));
     if (!scraped) {
-      ProcessResult r = daemons[1]->wait(std::chrono::seconds(1));
-      FAIL() << "no " << want << " on daemon 1's /metrics:\n" << body << r.out << r.err;
+      ProcessResult r = daemons[victim]->wait(std::chrono::seconds(1));
+      FAIL() << "no " << want << " on daemon " << victim << "'s /metrics:\n"
+             << body << r.out << r.err;
     }
     EXPECT_NE(body.find("murmur_arena_tokens_per_second"), std::string::npos);
   }
+  ::kill(daemons[victim]->pid(), SIGKILL);
+  daemons[victim]->wait(std::chrono::seconds(10));
+  ASSERT_TRUE(eventually(
+      [&] { return all([](const ArenaScoreEntry& e) { return e.commitment != Hash32{}; }); },
+      std::chrono::seconds(150)))
+      << "not every assigned score was committed";
+
   for (std::uint64_t s = 0; s < nodes.size(); ++s)
     for (const auto& v : assigned[s]) EXPECT_FALSE(ct.score_of(t, s, v).revealed);
 
-  advance(601);                      // the reveal window
-  daemons[victim] = daemon(victim);  // the same state directory
+  advance(601);                             // the reveal window
+  daemons[victim] = daemon(victim, false);  // the same state directory
   ASSERT_TRUE(eventually([&] { return all([](const ArenaScoreEntry& e) { return e.revealed; }); },
                          std::chrono::seconds(150)))
       << "not every committed score was revealed";
