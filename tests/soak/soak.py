@@ -912,7 +912,9 @@ def main():
     p.add_argument("--proposer-bps", type=int, default=5000)
     p.add_argument("--upload-seconds", type=float, default=6)
     p.add_argument("--vote-seconds", type=float, default=4)
-    p.add_argument("--fault-limit-ms", type=int, default=30000)
+    p.add_argument("--fault-limit-ms", type=int, default=120000,
+                   help="murmurd's server.fault_limit_ms: how long it retries a chain step; it "
+                        "must outlast a chain-node kill (node start + replay: 20-42 s measured)")
     p.add_argument("--murmurd-kills", type=int, default=20)
     p.add_argument("--node-kills", type=int, default=50)
     p.add_argument("--partitions", type=int, default=10)
