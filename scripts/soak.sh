@@ -7,7 +7,8 @@
 #
 #   scripts/soak.sh            the full soak: 200 nodes, 100 rounds (10 plaintext, 10 SecAgg+, ...),
 #                              20 murmurd kills, 50 node kills, 10 partitions, 10 relay faults,
-#                              10 chain outages
+#                              10 chain outages, 10 chain-node kills (the Hardhat node SIGKILLed and
+#                              its chain rebuilt by replaying the journal), spool_keep_rounds = 5
 #   scripts/soak.sh --short    10 rounds, 24 nodes, a few faults of each kind (ctest -L soak)
 #   scripts/soak.sh ARGS...    any option of tests/soak/soak.py (--help lists them)
 #
