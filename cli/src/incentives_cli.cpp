@@ -94,6 +94,9 @@ void add_incentives_bench(CLI::App* bench) {
                   "a voter evaluates each update at this x 1/P of its size (P: the round's "
                   "proposers)")
       ->capture_default_str();
+  cmd->add_option("--objection-median-distinct", k.objection_median_distinct,
+                  "a voter's median update counts identical updates once")
+      ->capture_default_str();
   cmd->add_option("--min-norm-ratio", k.min_norm_ratio,
                   "aggregator leaves out updates below this x the median norm")
       ->capture_default_str();

@@ -269,6 +269,12 @@ IncentiveRun run_incentives(const IncentiveRunOptions& o, const SimulationData& 
                                 ? chain::ProposerStatus::Included
                                 : chain::ProposerStatus::Excluded;
     }
+    // A proposer's update that repeats an earlier proposer's (identical vectors count once).
+    std::vector<bool> duplicate(proposers.size(), false);
+    if (k.objection_median_distinct)
+      for (std::size_t b = 1; b < proposers.size(); ++b)
+        for (std::size_t a = 0; a < b && !duplicate[b]; ++a)
+          duplicate[b] = delta[proposers[a]] == delta[proposers[b]];
     std::vector<int> honest_score(n, 0);
     std::vector<std::vector<int>> voter_alone(n);
     std::vector<std::pair<double, double>> voter_loss(n, {std::nan(""), std::nan("")});
@@ -305,7 +311,10 @@ IncentiveRun run_incentives(const IncentiveRunOptions& o, const SimulationData& 
         // objection_relative, this voter's median score over the round's updates.
         int reference = 0;
         if (k.objection_relative && !alone.empty()) {
-          std::vector<int> sorted = alone;
+          std::vector<int> sorted;
+          for (std::size_t j = 0; j < proposers.size(); ++j)
+            if (!k.objection_median_distinct || !duplicate[j]) sorted.push_back(alone[j]);
+          if (sorted.empty()) sorted = alone;
           std::sort(sorted.begin(), sorted.end());
           reference = sorted[(sorted.size() - 1) / 2];
         }
