@@ -65,6 +65,13 @@ add_library(murmur_sodium INTERFACE)
 target_link_libraries(murmur_sodium INTERFACE PkgConfig::MURMUR_SODIUM)
 find_package(tomlplusplus REQUIRED)
 find_package(spdlog REQUIRED)
-# Debian's cpp-httplib is a compiled library behind the header.
+# Debian's cpp-httplib is a compiled library behind the header, built with OpenSSL, zlib and
+# Brotli support: every file that includes <httplib.h> must see the same CPPHTTPLIB_* definitions
+# (its pkg-config Cflags), or its httplib::Client has another layout than the library's and
+# overruns its storage. So the header comes only with the target `murmur_httplib`, which carries
+# them; ${MURMUR_HTTPLIB_LIBRARY} names that target.
 find_path(MURMUR_HTTPLIB_INCLUDE httplib.h REQUIRED)
-find_library(MURMUR_HTTPLIB_LIBRARY cpp-httplib REQUIRED)
+pkg_check_modules(MURMUR_HTTPLIB_PC REQUIRED IMPORTED_TARGET cpp-httplib)
+add_library(murmur_httplib INTERFACE)
+target_link_libraries(murmur_httplib INTERFACE PkgConfig::MURMUR_HTTPLIB_PC)
+set(MURMUR_HTTPLIB_LIBRARY murmur_httplib)

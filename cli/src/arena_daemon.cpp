@@ -5,9 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-// Debian's libcpp-httplib is compiled with OpenSSL support, which changes the layout of
-// httplib::Client: the header must see the same definition or a Client overruns its storage.
-#define CPPHTTPLIB_OPENSSL_SUPPORT
+// (CPPHTTPLIB_* come from the murmur_httplib target: cmake/MurmurDependencies.cmake.)
 #include <httplib.h>
 
 #include <algorithm>
