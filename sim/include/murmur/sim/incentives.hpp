@@ -70,8 +70,8 @@ struct SettlementKnobs {
   /// The size at which a voter evaluates each update: global + objection_scale · update / P.
   double objection_scale = 3.0;
   /// The voter's median update (the reference of objection_relative) over distinct updates only:
-  /// copies of one vector (ALIE's colluders) count once. Off by default (the measured grid).
-  bool objection_median_distinct = false;
+  /// copies of one vector (ALIE's colluders, free riders' zero updates) count once.
+  bool objection_median_distinct = true;
   /// The aggregator's screening before the rule: an update whose L2 norm is outside
   /// [min_norm_ratio, max_norm_ratio] x the median norm of the round's committed updates is left
   /// out of the candidate (excluded: it earns nothing and costs nothing; the voters' objections
