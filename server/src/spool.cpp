@@ -150,21 +150,34 @@ void Spool::discard(const Upload& u) {
   std::filesystem::remove(path);
 }
 
-void Spool::close_rounds_before(std::uint64_t round) {
-  std::lock_guard lock(mutex_);
-  for (auto it = fds_.begin(); it != fds_.end();) {
-    // spool/r<N>/<address>-<id>.bin
-    const std::string dir = std::filesystem::path(it->first).parent_path().filename().string();
-    const std::uint64_t n = dir.size() > 1 ? std::strtoull(dir.c_str() + 1, nullptr, 10) : 0;
-    if (n == 0 || n >= round) {
+namespace {
+
+/// Closes and forgets the open spool files whose path `close` picks (the caller holds the
+/// spool's mutex); `unnamed` forgets them too.
+void close_files(std::map<std::string, Spool::Descriptors>& fds, std::set<int>& unnamed,
+                 const std::function<bool(const std::filesystem::path&)>& close) {
+  for (auto it = fds.begin(); it != fds.end();) {
+    if (!close(std::filesystem::path(it->first))) {
       ++it;
       continue;
     }
-    unnamed_.erase(it->second.buffered);
+    unnamed.erase(it->second.buffered);
     ::close(it->second.buffered);
     if (it->second.direct >= 0) ::close(it->second.direct);
-    it = fds_.erase(it);
+    it = fds.erase(it);
   }
+}
+
+}  // namespace
+
+void Spool::close_rounds_before(std::uint64_t round) {
+  std::lock_guard lock(mutex_);
+  close_files(fds_, unnamed_, [round](const std::filesystem::path& file) {
+    // spool/r<N>/<address>-<id>.bin
+    const std::string dir = file.parent_path().filename().string();
+    const std::uint64_t n = dir.size() > 1 ? std::strtoull(dir.c_str() + 1, nullptr, 10) : 0;
+    return n != 0 && n < round;
+  });
 }
 
 namespace {
@@ -203,16 +216,8 @@ std::vector<std::uint64_t> Spool::prune_rounds_before(
     const auto folder = dir_ / "spool" / name;
     {
       std::lock_guard lock(mutex_);
-      for (auto it = fds_.begin(); it != fds_.end();) {
-        if (std::filesystem::path(it->first).parent_path() != folder) {
-          ++it;
-          continue;
-        }
-        unnamed_.erase(it->second.buffered);
-        ::close(it->second.buffered);
-        if (it->second.direct >= 0) ::close(it->second.direct);
-        it = fds_.erase(it);
-      }
+      close_files(fds_, unnamed_,
+                  [&](const std::filesystem::path& file) { return file.parent_path() == folder; });
     }
     std::error_code ec;
     std::filesystem::remove_all(folder, ec);

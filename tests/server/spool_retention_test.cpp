@@ -184,6 +184,13 @@ TEST(SpoolRetention, PruneKeepsWhatTheCallerNeedsAndClosesDescriptors) {
     const std::size_t held = open_descriptors() - before;
     EXPECT_LE(held, 4u);  // two per file (buffered, O_DIRECT where the file system has it)
     EXPECT_GE(held, 2u);
+    // close_rounds_before closes round 4's descriptors and keeps its file: only round 5's stay.
+    spool.close_rounds_before(5);
+    const std::size_t after_close = open_descriptors() - before;
+    EXPECT_LE(after_close, 2u);
+    EXPECT_GE(after_close, 1u);
+    EXPECT_LT(after_close, held);
+    EXPECT_EQ(spool.spooled_rounds(), (std::vector<std::uint64_t>{4, 5}));
   }
   EXPECT_EQ(open_descriptors(), before);
 }
