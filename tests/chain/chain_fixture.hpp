@@ -4,10 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -16,9 +19,31 @@
 #include "murmur/chain/eip712.hpp"
 #include "murmur/chain/keccak.hpp"
 #include "murmur/chain/poster.hpp"
+#include "murmur/chain/rpc.hpp"
 #include "murmur/testing/local_chain.hpp"
 
 namespace murmur::chain::testing {
+
+/// Mines a block every `period` on its own connection until destroyed.
+class BlockProducer {
+ public:
+  BlockProducer(const std::string& url, std::chrono::milliseconds period)
+      : thread_([this, url, period] {
+          RpcClient rpc(url);
+          while (!stop_) {
+            rpc.call("evm_mine", nlohmann::json::array());
+            std::this_thread::sleep_for(period);
+          }
+        }) {}
+  ~BlockProducer() {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
 
 /// Seed of the test keys (printed by the fixture).
 inline constexpr std::uint64_t kKeySeed = 5'000'001;

@@ -40,6 +40,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using chain::U256;
+using chain::testing::BlockProducer;
 
 constexpr std::size_t kNodes = 6;
 constexpr std::uint64_t kParameters = 64;
@@ -60,27 +61,6 @@ client::ChainCalls calls_for(client::ChainCalls c, const std::filesystem::path& 
 class MurmurdOnV2 : public chain::testing::LocalChainTest {
  protected:
   ChainAccess chain_access();
-};
-
-/// Mines a block every `period` on its own connection until destroyed.
-class BlockProducer {
- public:
-  BlockProducer(const std::string& url, std::chrono::milliseconds period)
-      : thread_([this, url, period] {
-          chain::RpcClient rpc(url);
-          while (!stop_) {
-            rpc.call("evm_mine", nlohmann::json::array());
-            std::this_thread::sleep_for(period);
-          }
-        }) {}
-  ~BlockProducer() {
-    stop_ = true;
-    thread_.join();
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
 };
 
 /// The task's "truth": what every node's data points to.

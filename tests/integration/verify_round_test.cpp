@@ -40,33 +40,13 @@ namespace {
 
 using namespace std::chrono_literals;
 using chain::U256;
+using chain::testing::BlockProducer;
 
 constexpr std::size_t kNodes = 8;
 constexpr std::size_t kProposers = 5;
 constexpr std::uint64_t kParameters = 64;
 constexpr std::uint64_t kSeed = 16'116;
 constexpr const char* kRule = "multi-krum(f=1,m=4)";
-
-/// Mines a block every `period` on its own connection until destroyed.
-class BlockProducer {
- public:
-  BlockProducer(const std::string& url, std::chrono::milliseconds period)
-      : thread_([this, url, period] {
-          chain::RpcClient rpc(url);
-          while (!stop_) {
-            rpc.call("evm_mine", nlohmann::json::array());
-            std::this_thread::sleep_for(period);
-          }
-        }) {}
-  ~BlockProducer() {
-    stop_ = true;
-    thread_.join();
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
 
 float target(std::uint64_t j) {
   return 0.5f * std::sin(0.37f * static_cast<float>(j));
