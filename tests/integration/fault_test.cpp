@@ -40,6 +40,7 @@
 #include "murmur/server/state_view.hpp"
 #include "network.hpp"
 #include "round_record.hpp"
+#include "server/metrics_page.hpp"
 
 extern char** environ;
 
@@ -48,22 +49,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-/// The value of the first sample `name` in a Prometheus text page (-1: absent).
-double sample(const std::string& page, const std::string& name) {
-  std::istringstream in(page);
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
-  return -1;
-}
-
-std::string scrape(int port) {
-  httplib::Client http("127.0.0.1", port);
-  http.set_connection_timeout(2);
-  http.set_read_timeout(2);
-  const auto res = http.Get("/metrics");
-  return res && res->status == 200 ? res->body : "";
-}
 
 /// murmurd --config FILE as a child whose output is read through a pipe (a file would be
 /// refused by the same file-size limit), SIGKILLed on destruction.
