@@ -8,7 +8,7 @@ std::string code_name(wire::ErrorCode code) {
 
 bool carries_payload(wire::Envelope::BodyCase body) {
   return body == wire::Envelope::kUploadChunk || body == wire::Envelope::kModelChunk ||
-         body == wire::Envelope::kSecaggMaskedChunk;
+         body == wire::Envelope::kSecaggMaskedChunk || body == wire::Envelope::kUpdateChunk;
 }
 
 Message decode(std::vector<zmq::message_t>& frames, const Limits& limits) {

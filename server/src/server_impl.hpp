@@ -126,7 +126,7 @@ struct Server::Impl {
     Check before;  ///< refusals that come before the stage's (the upload it names), or nullptr
     Action action;
   };
-  static const std::array<Route, 14> kRoutes;
+  static const std::array<Route, 16> kRoutes;
   /// Finds the message's row, runs its checks and its handler; an empty envelope means the
   /// answer comes later (a chunk's ChunkAck after its sync, a waiting begin's UploadAccepted).
   wire::Envelope handle(Request& request);
@@ -150,6 +150,10 @@ struct Server::Impl {
   void find_upload_to_commit(Request& r);  ///< before UploadCommit
   wire::Envelope on_upload_commit(Request& r);
   wire::Envelope on_vote(Request& r);
+  // update_reads.cpp: the voters' read of the round's committed updates (read-only)
+  void refuse_non_voter(const Request& r) const;  ///< first in both handlers
+  wire::Envelope on_update_list_request(Request& r);
+  wire::Envelope on_update_request(Request& r);
   wire::Envelope round_info(const chain::Address& peer) const;
   Admission admit(const chain::Address& peer);  ///< token bucket per address
   /// The registration endpoint's token bucket per origin (IP address), before any parsing.

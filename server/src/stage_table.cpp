@@ -16,7 +16,7 @@ namespace murmur::server {
 using E = wire::Envelope;
 
 // clang-format off
-const std::array<Server::Impl::Route, 14> Server::Impl::kRoutes{{
+const std::array<Server::Impl::Route, 16> Server::Impl::kRoutes{{
   // message                 accepted in                                  names task, round         checked before the stage                            handler
   {E::kRoundInfoRequest,     kAnyStage,                                   nullptr,                  nullptr,                                            via<&Impl::on_round_info>},
   {E::kStatusRequest,        kAnyStage,                                   nullptr,                  nullptr,                                            via<&Impl::on_status>},
@@ -26,6 +26,8 @@ const std::array<Server::Impl::Route, 14> Server::Impl::kRoutes{{
   {E::kUploadChunk,          stage_set({wire::STAGE_UPLOADING}),          nullptr,                  via<&Impl::find_open_upload>,                       via<&Impl::on_upload_chunk>},
   {E::kUploadCommit,         stage_set({wire::STAGE_UPLOADING}),          nullptr,                  via<&Impl::find_upload_to_commit>,                  via<&Impl::on_upload_commit>},
   {E::kVote,                 stage_set({wire::STAGE_VOTING}),             named<&E::vote>,          nullptr,                                            via<&Impl::on_vote>},
+  {E::kUpdateListRequest,    stage_set({wire::STAGE_VOTING}),             named<&E::update_list_request>,  nullptr,                                     via<&Impl::on_update_list_request>},
+  {E::kUpdateRequest,        stage_set({wire::STAGE_VOTING}),             named<&E::update_request>,       nullptr,                                     via<&Impl::on_update_request>},
   {E::kSecaggAdvertise,      stage_set({wire::STAGE_SECAGG_ADVERTISE}),   named<&E::secagg_advertise>,     nullptr,                                     via<&SecAggStages::on_advertise>},
   {E::kSecaggFetch,          stage_set({wire::STAGE_SECAGG_SHARE, wire::STAGE_SECAGG_CHECK,
                                         wire::STAGE_SECAGG_MASKED, wire::STAGE_SECAGG_UNMASK}),
@@ -92,7 +94,9 @@ void Server::Impl::admit_stage(StageSet accepted, std::uint64_t task, std::uint6
     refuse(wire::ERR_WRONG_STAGE,
            "round " + std::to_string(round) + " is " + wire::Stage_Name(state.stage));
   }
-  if (unix_ms() >= state.deadline_unix_ms)
+  // On AllianceTaskV2 the chain's windows time VOTING (murmurd's vote window does not apply).
+  const bool chain_votes = state.stage == wire::STAGE_VOTING && chain_rounds && chain_rounds->v2();
+  if (!chain_votes && unix_ms() >= state.deadline_unix_ms)
     refuse(wire::ERR_DEADLINE, wire::Stage_Name(state.stage) + " deadline of round " +
                                    std::to_string(round) + " has passed");
 }

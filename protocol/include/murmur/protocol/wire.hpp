@@ -1,6 +1,7 @@
 #pragma once
 // Framing of Murmuration's messages on ZeroMQ: a message is one frame (a protobuf Envelope)
-// or two (the Envelope, then raw tensor bytes for UploadChunk, ModelChunk and SecAggMaskedChunk).
+// or two (the Envelope, then raw tensor bytes for UploadChunk, ModelChunk, UpdateChunk and
+// SecAggMaskedChunk).
 // Decoding checks everything a peer controls and turns each problem into a typed protocol error.
 #include <zmq.hpp>
 
