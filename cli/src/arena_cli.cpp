@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "arena_daemon.hpp"
+#include "arena_train_cli.hpp"
 #include "chain_cli.hpp"
 #include "murmur/chain/alliance.hpp"
 #include "murmur/chain/arena_settlement.hpp"
@@ -166,6 +167,7 @@ void add_arena_commands(CLI::App& app) {
   arena->add_option("--key-file", c->key_file,
                     "file with the hex private key (chmod 600); default: $MURMUR_CHAIN_KEY");
   arena->add_flag("--json", c->json_out, "print one JSON object per command");
+  add_arena_train_commands(*arena);  // train, demo-kit (no chain)
   auto task_opt = [](CLI::App* cmd, std::string& task) {
     cmd->add_option("--task", task, "task id")->required();
   };
