@@ -600,9 +600,12 @@ void add_arena_commands(CLI::App& app) {
     auto* cmd = arena->add_subcommand(
         "status", "Show a task, its submissions (with results once finalized) and one address");
     auto task = std::make_shared<std::string>(), who = std::make_shared<std::string>();
+    auto with_scores = std::make_shared<bool>(false);
     task_opt(cmd, *task);
     cmd->add_option("--who", *who, "address to show (default: the key's, if a key is given)");
-    cmd->callback([c, task, who] {
+    cmd->add_flag("--scores", *with_scores,
+                  "also each validator's committed score per submission (revealed or not)");
+    cmd->callback([c, task, who, with_scores] {
       Session s(*c);
       ArenaTaskContract ct = s.contract();
       const U256 t = parse_u256(*task, "--task");
@@ -630,12 +633,24 @@ void add_arena_commands(CLI::App& app) {
                          std::to_string(ti.submission_count) + " submissions";
       json subs = json::array();
       const auto nodes = ct.submissions(t);
+      const auto validators = *with_scores ? ct.validators(t) : std::vector<Address>{};
       for (std::size_t i = 0; i < nodes.size(); ++i) {
         const ArenaParticipant p = ct.participant(t, nodes[i]);
         json e = {{"submission", i},
                   {"node", nodes[i].to_checksum()},
                   {"adapterHash", to_hex(p.adapter_hash)},
                   {"uri", p.adapter_uri}};
+        if (*with_scores) {
+          json scores = json::array();
+          for (const Address& v : validators) {
+            const ArenaScoreEntry se = ct.score_of(t, i, v);
+            if (se.commitment == Hash32{}) continue;  // not committed (or not assigned)
+            scores.push_back({{"validator", v.to_checksum()},
+                              {"revealed", se.revealed},
+                              {"score", se.revealed ? json(se.score) : json(nullptr)}});
+          }
+          e["scores"] = scores;
+        }
         text += "\n  #" + std::to_string(i) + " " + nodes[i].to_checksum() + " " +
                 to_hex(p.adapter_hash).substr(0, 12) + "…";
         if (ti.phase == ArenaPhase::Finalized) {

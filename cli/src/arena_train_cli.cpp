@@ -207,8 +207,8 @@ void add_arena_train_commands(CLI::App& arena) {
                          chain_set(64, 40, kAlphabet, kFollow, *seed + 100 + i));
       // Unrelated data: uniform over the whole vocabulary.
       write_eval_jsonl(dir / "offtopic.jsonl", chain_set(64, 40, 256, 0.0, *seed + 50));
-      // A random adapter: every projection, scale * B A of the order of half the base weights
-      // (as testing/src/tiny_llama.cpp's random_adapter).
+      // A random adapter: every projection, scale * B A twice the size of the base weights
+      // (four times the size of testing/src/tiny_llama.cpp's random_adapter).
       const BaseModel base = BaseModel::load(dir / "base", Device::kCpu);
       const LlamaConfig& c = base.config();
       std::mt19937_64 rng(*seed + 99);
@@ -225,7 +225,7 @@ void add_arena_train_commands(CLI::App& arena) {
           m.rank = 8;
           m.scale = 2;
           m.a = normal(8 * c.in_features(p), 1 / std::sqrt(double(c.in_features(p))), 0, rng);
-          m.b = normal(c.out_features(p) * 8, 0.5 / (2 * std::sqrt(8.0)), 0, rng);
+          m.b = normal(c.out_features(p) * 8, 2.0 / (2 * std::sqrt(8.0)), 0, rng);
           a.modules.push_back(std::move(m));
         }
       write_adapter(dir / "random-adapter", a);
