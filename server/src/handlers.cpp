@@ -345,6 +345,7 @@ void Server::Impl::refuse_in_secagg_mode(Request&) {
 wire::Envelope Server::Impl::on_upload_begin(Request& r) {
   const chain::Address& peer = r.peer;
   const wire::UploadBegin& b = r.message.envelope.upload_begin();
+  shard_check_begin();  // a shard set: not at the coordinator, not before the round's opening
   if (role_of(peer) != wire::ROLE_PROPOSER)
     refuse(wire::ERR_NOT_PROPOSER,
            peer.to_checksum() + " is a voter in round " + std::to_string(state.round));
@@ -446,6 +447,7 @@ wire::Envelope Server::Impl::on_upload_commit(Request& r) {
 wire::Envelope Server::Impl::on_vote(Request& r) {
   const chain::Address& peer = r.peer;
   const wire::Vote& v = r.message.envelope.vote();
+  shard_check_vote();  // a shard set's votes go to the coordinator
   if (role_of(peer) != wire::ROLE_VOTER)
     refuse(wire::ERR_NOT_VOTER,
            peer.to_checksum() + " is a proposer in round " + std::to_string(state.round));

@@ -77,15 +77,6 @@ int main(int argc, char** argv) {
       return 2;
     }
     auto cfg = murmur::server::load_config(config_path);
-    if (cfg.shard && cfg.shard->coordinator) {  // [shard] role = "coordinator" (docs/sharding.md)
-      murmur::server::ShardCoordinator coordinator(std::move(cfg));
-      std::signal(SIGINT, on_signal);
-      std::signal(SIGTERM, on_signal);
-      coordinator.start();
-      while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      coordinator.stop();
-      return 0;
-    }
     murmur::server::Server server(std::move(cfg));
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);

@@ -67,6 +67,11 @@ class RoundValidator {
                         const kernels::RowSource& deltas, std::span<const double> weights,
                         ContributionWeights kind);
 
+  /// Scores the previous model and the candidate only (no update, no contribution): what a shard
+  /// set's coordinator measures, which assembles the whole model but holds none of the updates
+  /// (docs/sharding.md). Throws as validate does.
+  RoundFigures score(std::span<const float> base, std::span<const float> candidate);
+
   /// e.g. "MLP 784-128-10 on cpu: ... on 10000 x 28x28, 10 classes".
   std::string describe() const;
   std::size_t rows() const { return data_.rows(); }

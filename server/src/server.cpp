@@ -52,8 +52,8 @@ Server::Impl::Impl(Config c)
     validator = std::make_unique<RoundValidator>(*cfg.validation, *backend, cfg.parameters);
     spdlog::info("validation: {}", validator->describe());
   }
-  if (cfg.shard) {
-    shard_link = std::make_unique<ShardLink>(*cfg.shard);
+  if (cfg.shard && !cfg.shard->coordinator) {
+    shard_link = std::make_unique<ShardLink>(*cfg.shard, cfg.quorum);
     metrics.set_extra([link = shard_link.get()] { return link->metrics_text(); });
   }
   if (cfg.chain) {
@@ -107,6 +107,7 @@ Server::Impl::Impl(Config c)
   }
   // SecAgg+ groups are drawn after the chain's seed and participants are known.
   if (fresh && cfg.secagg.enabled) begin_secagg(1);
+  shard_start();  // [shard] role = "coordinator": the shards' store, the round's opening
   // A restart during aggregation aggregates again; one during finalizing decides again.
   publish_snapshot();
 }
@@ -357,6 +358,7 @@ void Server::Impl::enter_uploading(std::uint64_t round, const chain::Hash32& glo
   state.deadline_unix_ms = unix_ms() + cfg.upload_window.count();
   stage_started = Clock::now();
   save_state();
+  if (coordinator_link) coordinator_open();  // the shards follow this round
   spdlog::info("round={} stage=uploading deadline_ms={}", round, cfg.upload_window.count());
 }
 
@@ -395,6 +397,7 @@ void Server::Impl::start_secagg_aggregation() {
 }
 
 void Server::Impl::end_round(const RoundDecision& decision) {
+  if (coordinator_link) coordinator_link->decide(state.round, {decision.outcome, decision.reason});
   store.record_faults(state.round, faults.round_json(state.round));
   store.record_outcome(state.round, decision.reason);
   store.record_decision(state.round, decision);
@@ -428,6 +431,14 @@ void Server::Impl::start_aggregation() {
   ingest.release_all_credits();
   state.stage = wire::STAGE_AGGREGATING;
   save_state();
+  if (coordinator_link) {  // a shard set's coordinator: the shards' parts (shard_coordinator.hpp)
+    aggregation = std::async(
+        std::launch::async,
+        [&spool = spool, &store = store, &link = *coordinator_link, validator = validator.get(),
+         round = state.round, global = state.global_model,
+         &stop = stopping] { return link.gather(spool, store, round, global, validator, stop); });
+    return;
+  }
   std::vector<Upload> uploads = store.committed(state.round);
   std::erase_if(uploads, [&](const Upload& u) { return !stakes.contains(u.address); });
   // The thread gets values and the components it may use (the spool and the state store are
@@ -485,14 +496,18 @@ void Server::Impl::tally_and_finish() {
 void Server::Impl::tick() {
   const auto now_ms = unix_ms();
   const auto elapsed = std::chrono::duration<double>(Clock::now() - stage_started).count();
+  if (shard_link) shard_follow();  // a shard: the coordinator's round and decision
   switch (state.stage) {
     case wire::STAGE_UPLOADING:
       ingest.release_idle_credits();
-      if (now_ms >= state.deadline_unix_ms || all_proposers_committed()) {
+      if ((now_ms >= state.deadline_unix_ms ||
+           (coordinator_link ? coordinator_link->uploads_over(state.round)
+                             : all_proposers_committed())) &&
+          shard_following()) {
         metrics.stage_seconds("uploading", elapsed);
         stage_started = Clock::now();
         const auto committed = store.committed(state.round).size();
-        if (committed < std::max<std::size_t>(cfg.quorum, 1)) {
+        if (committed < std::max<std::size_t>(cfg.quorum, 1) && !cfg.shard) {
           RoundDecision d;
           d.outcome = RoundOutcome::kNoQuorum;
           d.reason = "no quorum: " + std::to_string(committed) + " of " +
@@ -526,7 +541,7 @@ void Server::Impl::tick() {
         metrics.stage_seconds("aggregating", elapsed);
         metrics.aggregation_seconds(r.seconds);
         stage_started = Clock::now();
-        if (!r.error.empty()) {
+        if (!r.error.empty() && !shard_link) {
           spdlog::error("round={} aggregation failed: {}", state.round, r.error);
           RoundDecision d;
           d.outcome = RoundOutcome::kFailed;
@@ -543,6 +558,7 @@ void Server::Impl::tick() {
       }
       break;
     case wire::STAGE_VOTING:
+      if (shard_link) break;  // a shard waits for the coordinator's decision (shard_follow)
       if (chain_rounds && chain_rounds->v2()) {  // AllianceTaskV2: the voters vote on chain
         // The bitmap marks the committed updates the rule included (chain_step.hpp).
         const auto decided = chain_rounds->chain_vote(state.round, state.candidate_model, [&] {

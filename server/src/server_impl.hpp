@@ -38,6 +38,7 @@
 #include "round_record.hpp"
 #include "round_validator.hpp"
 #include "secagg_stages.hpp"
+#include "shard_coordinator.hpp"
 #include "shard_round.hpp"
 #include "spool.hpp"
 #include "stage_table.hpp"
@@ -183,6 +184,14 @@ struct Server::Impl {
   std::unique_ptr<kernels::Backend> backend;
   std::unique_ptr<RoundValidator> validator;  ///< when [validation] is configured
   std::unique_ptr<ShardLink> shard_link;      ///< when [shard]: this shard's link to its set
+  std::unique_ptr<CoordinatorLink> coordinator_link;  ///< when [shard] role = "coordinator"
+  // shard_engine.cpp: the round engine in a shard set (docs/sharding.md)
+  void shard_start();              ///< the coordinator's store and first opening (constructor)
+  void coordinator_open();         ///< the coordinator publishes the round it entered
+  void shard_follow();             ///< a shard, each tick: the coordinator's round and decision
+  bool shard_following() const;    ///< not a shard, or a shard that took its round's opening
+  void shard_check_begin() const;  ///< UploadBegin refused at a coordinator / a shard not following
+  void shard_check_vote() const;   ///< a Vote refused at a shard
   std::unique_ptr<ChainRounds> chain_rounds;  ///< with [chain]: the chain step
   Metrics metrics;
   std::string public_key, secret_key;

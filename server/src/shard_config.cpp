@@ -32,6 +32,8 @@ void load_shard(const std::filesystem::path& file, const toml::table& t, Config&
   if (!(seconds > 0)) throw ConfigError(file, "shard.timeout_seconds", "must be positive");
   s.timeout = std::chrono::milliseconds(static_cast<long>(seconds * 1000));
   s.total_parameters = c.parameters;
+  if (s.coordinator && c.secagg.enabled)
+    throw ConfigError(file, "secagg.enabled", "a shard set runs plaintext rounds only");
   if (!s.coordinator) {
     const auto index = t["index"].value<std::int64_t>();
     if (!index || *index < 0 || static_cast<std::size_t>(*index) >= s.count)
@@ -49,8 +51,13 @@ void load_shard(const std::filesystem::path& file, const toml::table& t, Config&
     s.range_end = ranges[s.index].end;
     c.parameters = ranges[s.index].size();
     if (c.validation)
-      throw ConfigError(file, "validation", "a shard set does not score candidates yet");
-    if (c.chain) throw ConfigError(file, "chain", "a shard set does not run on chain yet");
+      throw ConfigError(file, "validation",
+                        "a shard set's candidates are scored by its coordinator: set [validation] "
+                        "there");
+    if (c.chain)
+      throw ConfigError(file, "chain",
+                        "a shard set's rounds go on chain through its coordinator: set [chain] "
+                        "there");
     if (c.secagg.enabled)
       throw ConfigError(file, "secagg.enabled", "a shard set runs plaintext rounds only");
   }

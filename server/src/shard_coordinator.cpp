@@ -1,21 +1,20 @@
-#include "murmur/server/shard_coordinator.hpp"
+// The coordinator of a murmurd shard set (shard_coordinator.hpp) and `murmurd rounds` on it.
+#include "shard_coordinator.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cmath>
+#include <cstring>
 #include <fstream>
-#include <nlohmann/json.hpp>
 
+#include "murmur/server/shard_coordinator.hpp"
 #include "murmur/shard/rendezvous.hpp"
-#include "shard_round.hpp"
 
 namespace murmur::server {
-
-struct ShardCoordinator::Store {
-  std::unique_ptr<shard::Rendezvous> rendezvous;
-};
-
 namespace {
+
+using Clock = std::chrono::steady_clock;
 
 std::filesystem::path records_file(const std::filesystem::path& data_dir) {
   return data_dir / "shard_rounds.jsonl";
@@ -29,114 +28,172 @@ std::vector<nlohmann::json> read_records(const std::filesystem::path& data_dir) 
   return out;
 }
 
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::span<const std::uint8_t> text_bytes(const std::string& s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+/// A figure of a shard's row: JSON writes NaN as null.
+double number(const nlohmann::json& v) {
+  return v.is_number() ? v.get<double>() : std::nan("");
+}
+
 }  // namespace
 
-ShardCoordinator::ShardCoordinator(Config config) : cfg_(std::move(config)) {
-  if (!cfg_.shard || !cfg_.shard->coordinator)
-    throw std::invalid_argument("ShardCoordinator: [shard] role = \"coordinator\" is required");
-}
-
-ShardCoordinator::~ShardCoordinator() {
-  stop();
-}
-
-void ShardCoordinator::start() {
-  std::filesystem::create_directories(cfg_.data_dir);
-  store_ = std::make_unique<Store>();
-  store_->rendezvous = shard::Rendezvous::serve(cfg_.shard->coordinator_host,
-                                                cfg_.shard->coordinator_port, cfg_.shard->timeout);
+CoordinatorLink::CoordinatorLink(const Config& config)
+    : cfg_(config), count_(config.shard->count), beats_(config.shard->count) {
+  store_ = shard::Rendezvous::serve(cfg_.shard->coordinator_host, cfg_.shard->coordinator_port,
+                                    cfg_.shard->timeout);
   spdlog::info("murmurd coordinator serving the shard store on {}:{} for {} shards",
-               cfg_.shard->coordinator_host, store_->rendezvous->port(), cfg_.shard->count);
-  thread_ = std::thread([this] { run(); });
+               cfg_.shard->coordinator_host, store_->port(), count_);
+  watch_ = std::thread([this] { watch(); });
 }
 
-void ShardCoordinator::stop() {
+CoordinatorLink::~CoordinatorLink() {
   stopping_ = true;
-  if (thread_.joinable()) thread_.join();
-  store_.reset();
+  if (watch_.joinable()) watch_.join();
 }
 
-void ShardCoordinator::run() {
-  using Clock = std::chrono::steady_clock;
-  const std::size_t S = cfg_.shard->count;
-  std::uint64_t round = 1;
-  for (const auto& r : read_records(cfg_.data_dir))
-    round = std::max(round, r["round"].get<std::uint64_t>() + 1);
-  bool errored = false;
-  Clock::time_point first_error = Clock::now();
-  // Each shard's heartbeat: its last count, when it last moved, whether it is reported down.
-  struct Beat {
-    std::string count;
-    Clock::time_point moved = Clock::now();
-    bool seen = false, down = false;
-  };
-  std::vector<Beat> beats(S);
-  nlohmann::json outages = nlohmann::json::array();  // of the round being watched
-  const auto unix_ms = [] {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  };
-  while (!stopping_ && round <= cfg_.rounds) {
-    for (std::size_t k = 0; k < S; ++k) {
-      Beat& b = beats[k];
-      try {
-        if (store_->rendezvous->has(heartbeat_key(k))) {
-          const auto v = store_->rendezvous->get(heartbeat_key(k));
-          std::string count(v.begin(), v.end());
-          if (count != b.count) {
-            b.count = std::move(count);
-            b.moved = Clock::now();
-            b.seen = true;
-          }
-        }
-      } catch (const std::exception& e) {
-        spdlog::error("coordinator: reading shard {}'s heartbeat: {}", k, e.what());
-      }
-      const bool silent = b.seen && Clock::now() - b.moved >= kSilence;
-      if (silent && !b.down) {
-        b.down = true;
-        spdlog::warn("coordinator: round {}: shard {} silent for {} ms (down?)", round, k,
-                     kSilence.count());
-        outages.push_back({{"shard", k}, {"silent_since_unix_ms", unix_ms() - kSilence.count()}});
-      } else if (!silent && b.down) {
-        b.down = false;
-        spdlog::info("coordinator: round {}: shard {} is back", round, k);
-        for (auto& o : outages)
-          if (o["shard"] == k && !o.contains("back_unix_ms")) o["back_unix_ms"] = unix_ms();
-      }
+void CoordinatorLink::open(const RoundOpening& opening) {
+  round_ = opening.round;
+  store_->set(kOpeningKey, text_bytes(encode_opening(opening)));
+  spdlog::info("coordinator: round {} opened for {} shards, seed {}", opening.round, count_,
+               chain::to_hex(opening.seed));
+}
+
+void CoordinatorLink::decide(std::uint64_t round, const CoordinatorDecision& decision) {
+  store_->set(decision_key(round), text_bytes(encode_decision(decision)));
+}
+
+bool CoordinatorLink::uploads_over(std::uint64_t round) {
+  const auto now = Clock::now();
+  if (now - last_look_ < std::chrono::milliseconds(100)) return false;
+  last_look_ = now;
+  try {
+    // Every shard's list, or a shard's result already (one that failed without the others').
+    bool all = true;
+    for (std::size_t k = 0; k < count_; ++k) {
+      if (store_->has(shard_result_key(round, k))) return true;
+      all =
+          all && store_->has("round/" + std::to_string(round) + "/committed/" + std::to_string(k));
     }
-    std::vector<std::optional<nlohmann::json>> parts(S);
-    std::size_t in = 0;
-    bool error = false;
+    return all;
+  } catch (const std::exception& e) {
+    spdlog::error("coordinator: reading round {}'s committed lists: {}", round, e.what());
+    return false;
+  }
+}
+
+void CoordinatorLink::watch() {
+  std::unique_ptr<shard::Rendezvous> store;
+  while (!stopping_) {
     try {
-      for (std::size_t k = 0; k < S; ++k) {
-        const std::string key = shard_result_key(round, k);
-        if (!store_->rendezvous->has(key)) continue;
-        const auto bytes = store_->rendezvous->get(key);
-        parts[k] = nlohmann::json::parse(std::string(bytes.begin(), bytes.end()));
-        ++in;
-        error = error || !(*parts[k])["error"].get<std::string>().empty();
+      if (!store)
+        store = shard::Rendezvous::connect(cfg_.shard->coordinator_host, store_->port(),
+                                           cfg_.shard->timeout);
+      for (std::size_t k = 0; k < count_; ++k) {
+        std::string count;
+        if (store->has(heartbeat_key(k))) {
+          const auto v = store->get(heartbeat_key(k));
+          count.assign(v.begin(), v.end());
+        }
+        std::lock_guard lock(mutex_);
+        Beat& b = beats_[k];
+        if (!count.empty() && count != b.count) {
+          b.count = std::move(count);
+          b.moved = Clock::now();
+          b.seen = true;
+        }
+        const bool silent = b.seen && Clock::now() - b.moved >= kSilence;
+        if (silent && !b.down) {
+          b.down = true;
+          spdlog::warn("coordinator: round {}: shard {} silent for {} ms (down?)", round_.load(), k,
+                       kSilence.count());
+          outages_.push_back(
+              {{"shard", k}, {"silent_since_unix_ms", wall_ms() - kSilence.count()}});
+        } else if (!silent && b.down) {
+          b.down = false;
+          spdlog::info("coordinator: round {}: shard {} is back", round_.load(), k);
+          for (auto& o : outages_)
+            if (o["shard"] == k && !o.contains("back_unix_ms")) o["back_unix_ms"] = wall_ms();
+        }
       }
     } catch (const std::exception& e) {
-      spdlog::error("coordinator: reading round {}'s results: {}", round, e.what());
+      spdlog::error("coordinator: reading the shards' heartbeats: {}", e.what());
+      store.reset();
     }
-    if (error && !errored) {
-      errored = true;
-      first_error = Clock::now();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+bool CoordinatorLink::all_down_for(std::chrono::milliseconds d) const {
+  std::lock_guard lock(mutex_);
+  for (const Beat& b : beats_)  // a shard never heard of counts as down
+    if (b.seen && Clock::now() - b.moved < d) return false;
+  return true;
+}
+
+nlohmann::json CoordinatorLink::take_outages(std::uint64_t) {
+  std::lock_guard lock(mutex_);
+  nlohmann::json out = outages_;
+  outages_ = nlohmann::json::array();
+  for (std::size_t k = 0; k < count_; ++k)  // a shard still down opens the next round's list
+    if (beats_[k].down) outages_.push_back({{"shard", k}, {"silent_since_unix_ms", wall_ms()}});
+  return out;
+}
+
+AggregationResult CoordinatorLink::gather(Spool& spool, StateStore& store, std::uint64_t round,
+                                          const chain::Hash32& global, RoundValidator* validator,
+                                          const std::atomic<bool>& stopping) {
+  const std::size_t S = count_;
+  const auto timeout = cfg_.shard->timeout;
+  AggregationResult r;
+  const auto t0 = Clock::now();
+  std::vector<std::optional<nlohmann::json>> parts(S);
+  try {
+    auto rv = shard::Rendezvous::connect(cfg_.shard->coordinator_host, store_->port(), timeout);
+    bool errored = false;
+    Clock::time_point first_error{};
+    std::string gave_up;
+    for (;;) {
+      std::size_t in = 0;
+      bool error = false;
+      for (std::size_t k = 0; k < S; ++k) {
+        const std::string key = shard_result_key(round, k);
+        if (!parts[k] && rv->has(key)) {
+          const auto bytes = rv->get(key);
+          parts[k] = nlohmann::json::parse(std::string(bytes.begin(), bytes.end()));
+        }
+        if (parts[k]) {
+          ++in;
+          error = error || !(*parts[k])["error"].get<std::string>().empty();
+        }
+      }
+      if (error && !errored) errored = true, first_error = Clock::now();
+      if (in == S || (errored && Clock::now() - first_error >= timeout)) break;
+      // Nothing will come: no result, and no shard's heartbeat moved for the timeout.
+      if (in == 0 && Clock::now() - t0 >= timeout && all_down_for(timeout)) {
+        gave_up = "no shard published a result of round " + std::to_string(round) +
+                  " and every shard was silent for " + std::to_string(timeout.count()) + " ms";
+        break;
+      }
+      if (stopping) throw std::runtime_error("murmurd is stopping");
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    const bool all = in == S;
-    const bool waited_out = errored && Clock::now() - first_error >= cfg_.shard->timeout;
-    if (!all && !waited_out) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      continue;
-    }
+
     nlohmann::json rec = {{"round", round}, {"shards", S}};
     nlohmann::json list = nlohmann::json::array();
-    std::string reason;
+    std::string reason = gave_up;
     for (std::size_t k = 0; k < S; ++k) {
       if (parts[k]) {
-        list.push_back(*parts[k]);
+        nlohmann::json p = *parts[k];
+        p.erase("rows");  // the coordinator's state.db has them (murmurd rounds on its data)
+        list.push_back(p);
         const std::string e = (*parts[k])["error"].get<std::string>();
         if (!e.empty() && reason.empty()) reason = e;
       } else {
@@ -147,15 +204,8 @@ void ShardCoordinator::run() {
                    std::to_string(round);
       }
     }
-    for (std::size_t k = 0; k < S; ++k)  // a result of this round: the shard is back
-      if (parts[k] && beats[k].down) {
-        beats[k].down = false;
-        beats[k].moved = Clock::now();
-        for (auto& o : outages)
-          if (o["shard"] == k && !o.contains("back_unix_ms")) o["back_unix_ms"] = unix_ms();
-      }
     rec["parts"] = list;
-    rec["outages"] = outages;  // shards reported down while the round ran (and when back)
+    rec["outages"] = take_outages(round);  // shards reported down while the round ran
     rec["outcome"] = reason.empty() ? "aggregated" : "failed";
     rec["reason"] = reason;
     {
@@ -164,13 +214,84 @@ void ShardCoordinator::run() {
     }
     spdlog::info("coordinator: round {} {}{}", round, rec["outcome"].get<std::string>(),
                  reason.empty() ? "" : ": " + reason);
-    ++closed_;
-    ++round;
-    errored = false;
-    outages = nlohmann::json::array();
-    for (std::size_t k = 0; k < S; ++k)  // a shard still down opens the next round's list
-      if (beats[k].down) outages.push_back({{"shard", k}, {"silent_since_unix_ms", unix_ms()}});
+    if (!reason.empty()) throw std::runtime_error(reason);
+
+    // The whole candidate, part after part in shard order: the model a single murmurd holds.
+    std::vector<float> model;
+    model.reserve(cfg_.parameters);
+    for (std::size_t k = 0; k < S; ++k) {
+      const nlohmann::json& p = *parts[k];
+      const std::size_t pieces = p.at("pieces").get<std::size_t>();
+      const std::size_t begin = p.at("range").at(0).get<std::size_t>();
+      const std::size_t end = p.at("range").at(1).get<std::size_t>();
+      if (begin != model.size())
+        throw std::runtime_error("shard " + std::to_string(k) + "'s part begins at " +
+                                 std::to_string(begin) + ", not at " +
+                                 std::to_string(model.size()));
+      std::vector<std::uint8_t> bytes;
+      for (std::size_t i = 0; i < pieces; ++i) {
+        const auto piece = rv->get(part_key(round, k, i));
+        bytes.insert(bytes.end(), piece.begin(), piece.end());
+        rv->erase(part_key(round, k, i));
+      }
+      if (bytes.size() != (end - begin) * 4)
+        throw std::runtime_error("shard " + std::to_string(k) + "'s part is " +
+                                 std::to_string(bytes.size()) + " bytes, its range " +
+                                 std::to_string((end - begin) * 4));
+      model.resize(end);
+      std::memcpy(model.data() + begin, bytes.data(), bytes.size());
+    }
+    if (model.size() != cfg_.parameters)
+      throw std::runtime_error("the parts hold " + std::to_string(model.size()) +
+                               " coordinates, the task " + std::to_string(cfg_.parameters));
+    r.candidate = spool.store_model(model);
+
+    // The common updates as committed here (the chain's flags read them), the rule's rows.
+    const nlohmann::json& rows = parts[0]->at("rows");
+    for (const auto& row : rows) {
+      const auto address = chain::Address::from_hex(row.at("address").get<std::string>());
+      Upload u = store.begin_upload(round, address, wire::DTYPE_F32, cfg_.parameters);
+      store.commit(u, chain::hash_from_hex(row.at("hash").get<std::string>()),
+                   row.at("samples").get<std::uint64_t>(),
+                   chain::from_hex(row.at("signature").get<std::string>()));
+      store.record_diagnostic(round, address, row.at("verdict").get<std::string>(),
+                              number(row.at("weight")), number(row.at("score")),
+                              number(row.at("distance")), row.at("flag").get<std::string>());
+    }
+    r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (validator) {
+      try {
+        const std::vector<float> base = spool.load_model(global);
+        const RoundFigures f = validator->score(base, model);
+        RoundValidationRecord v;
+        if (f.previous.valid())
+          v.previous_loss = f.previous.mean_loss, v.previous_accuracy = f.previous.accuracy;
+        if (f.candidate.valid())
+          v.candidate_loss = f.candidate.mean_loss, v.candidate_accuracy = f.candidate.accuracy;
+        v.candidate_status = kernels::to_string(f.candidate.status);
+        v.rows = validator->rows();
+        v.weights = "none";  // the coordinator holds no update: no per-update figures
+        v.candidates = f.candidates;
+        v.seconds = f.seconds;
+        r.validation = v;
+        spdlog::info(
+            "round={} validation: previous loss={:.4f} acc={:.4f}, new global loss={:.4f} "
+            "acc={:.4f} in {:.3f} s",
+            round, v.previous_loss, v.previous_accuracy, v.candidate_loss, v.candidate_accuracy,
+            v.seconds);
+      } catch (const std::exception& e) {
+        r.validation_error = e.what();
+        spdlog::error("round={} validation failed: {}", round, e.what());
+        store.record_validation_error(round, r.validation_error);
+      }
+    }
+    store.record_aggregation(round, rows.size(), parts[0]->at("rule").get<std::string>(), global,
+                             r.candidate, r.seconds, r.validation);
+  } catch (const std::exception& e) {
+    r.error = e.what();
   }
+  if (r.seconds == 0) r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return r;
 }
 
 std::string shard_rounds_json(const std::filesystem::path& data_dir,

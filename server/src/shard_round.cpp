@@ -76,7 +76,54 @@ std::string heartbeat_key(std::size_t shard) {
   return "shard/" + std::to_string(shard) + "/alive";
 }
 
-ShardLink::ShardLink(ShardConfig config) : config_(std::move(config)) {
+std::string encode_opening(const RoundOpening& o) {
+  nlohmann::json stakes = nlohmann::json::array();
+  for (const auto& [a, stake] : o.stakes) stakes.push_back({a.to_checksum(), stake.to_dec()});
+  return nlohmann::json{{"round", o.round},
+                        {"seed", chain::to_hex(o.seed)},
+                        {"deadline_unix_ms", o.deadline_unix_ms},
+                        {"participants", stakes}}
+      .dump();
+}
+
+RoundOpening decode_opening(const std::vector<std::uint8_t>& bytes) {
+  const auto j = nlohmann::json::parse(std::string(bytes.begin(), bytes.end()));
+  RoundOpening o;
+  o.round = j.at("round").get<std::uint64_t>();
+  o.seed = chain::hash_from_hex(j.at("seed").get<std::string>());
+  o.deadline_unix_ms = j.at("deadline_unix_ms").get<std::int64_t>();
+  for (const auto& p : j.at("participants"))
+    o.stakes[chain::Address::from_hex(p.at(0).get<std::string>())] =
+        chain::U256::from_string(p.at(1).get<std::string>());
+  return o;
+}
+
+std::string decision_key(std::uint64_t round) {
+  return round_key(round, "decision");
+}
+
+std::string encode_decision(const CoordinatorDecision& d) {
+  return nlohmann::json{{"outcome", to_string(d.outcome)}, {"reason", d.reason}}.dump();
+}
+
+CoordinatorDecision decode_decision(const std::vector<std::uint8_t>& bytes) {
+  const auto j = nlohmann::json::parse(std::string(bytes.begin(), bytes.end()));
+  CoordinatorDecision d;
+  const std::string o = j.at("outcome").get<std::string>();
+  d.outcome = o == "accepted"    ? RoundOutcome::kAccepted
+              : o == "rejected"  ? RoundOutcome::kRejected
+              : o == "no quorum" ? RoundOutcome::kNoQuorum
+                                 : RoundOutcome::kFailed;
+  d.reason = j.at("reason").get<std::string>();
+  return d;
+}
+
+std::string part_key(std::uint64_t round, std::size_t shard, std::size_t piece) {
+  return round_key(round, "part/" + std::to_string(shard) + "/" + std::to_string(piece));
+}
+
+ShardLink::ShardLink(ShardConfig config, std::size_t quorum)
+    : config_(std::move(config)), quorum_(std::max<std::size_t>(quorum, 1)) {
   heartbeat_ = std::thread([this] { beat(); });
 }
 
@@ -92,6 +139,38 @@ ShardLink::~ShardLink() {
 void ShardLink::record(const Figures& f) {
   std::lock_guard lock(figures_mutex_);
   figures_ = f;
+}
+
+std::optional<RoundOpening> ShardLink::opening() const {
+  std::lock_guard lock(follow_mutex_);
+  return opening_;
+}
+
+void ShardLink::watch(std::uint64_t round) {
+  std::lock_guard lock(follow_mutex_);
+  watched_ = round;
+}
+
+std::optional<CoordinatorDecision> ShardLink::decision(std::uint64_t round) const {
+  std::lock_guard lock(follow_mutex_);
+  if (decision_ && decision_->first == round) return decision_->second;
+  return std::nullopt;
+}
+
+void ShardLink::read_coordinator(shard::Rendezvous& store) {
+  std::optional<RoundOpening> opening;
+  if (store.has(kOpeningKey)) opening = decode_opening(store.get(kOpeningKey));
+  std::uint64_t watched = 0;
+  {
+    std::lock_guard lock(follow_mutex_);
+    if (opening) opening_ = std::move(opening);
+    watched = watched_;
+    if (watched == 0 || (decision_ && decision_->first == watched)) return;
+  }
+  if (!store.has(decision_key(watched))) return;
+  CoordinatorDecision d = decode_decision(store.get(decision_key(watched)));
+  std::lock_guard lock(follow_mutex_);
+  decision_ = std::make_pair(watched, std::move(d));
 }
 
 ShardLink::Figures ShardLink::figures() const {
@@ -147,6 +226,7 @@ void ShardLink::beat() {
       const std::string text = std::to_string(++count);
       store->set(heartbeat_key(config_.index), text_bytes(text));
       ++heartbeats_;
+      read_coordinator(*store);
       if (warned) spdlog::info("shard {}: the coordinator's store is reachable", config_.index);
       warned = false;
     } catch (const std::exception& e) {
@@ -284,9 +364,10 @@ AggregationResult shard_aggregate_and_record(Spool& spool, StateStore& store, st
     if (!dropped.empty())
       spdlog::warn("round={} shard {}: {} updates not committed on every shard are left out", round,
                    k, dropped.size());
-    if (kept.empty())
-      throw std::runtime_error("no update was committed on every shard of round " +
-                               std::to_string(round));
+    if (kept.size() < link.quorum())
+      throw std::runtime_error(
+          "no quorum: " + std::to_string(kept.size()) + " of " + std::to_string(link.quorum()) +
+          " updates committed on every shard of round " + std::to_string(round));
 
     // 2. This shard's range of the aggregate, the statistics summed across the shards.
     auto collective =
@@ -303,12 +384,32 @@ AggregationResult shard_aggregate_and_record(Spool& spool, StateStore& store, st
       throw std::runtime_error("the global model part holds " + std::to_string(candidate.size()) +
                                " coordinates, the shard's range " + std::to_string(n));
     for (std::size_t j = 0; j < n; ++j) candidate[j] += delta[j];
+    nlohmann::json row_list = nlohmann::json::array();
     for (std::size_t i = 0; i < kept.size(); ++i) {
       const auto& d = outcome.report.rows[i];
+      const std::string flag = flag_of(rule.spec, d, rule.flag_ratio);
       store.record_diagnostic(round, kept[i].address, kernels::to_string(d.verdict), d.weight,
-                              d.score, d.distance, flag_of(rule.spec, d, rule.flag_ratio));
+                              d.score, d.distance, flag);
+      row_list.push_back({{"address", kept[i].address.to_checksum()},
+                          {"hash", chain::to_hex(kept[i].update_hash)},
+                          {"samples", kept[i].num_samples},
+                          {"signature", chain::to_hex(kept[i].signature)},
+                          {"verdict", kernels::to_string(d.verdict)},
+                          {"weight", d.weight},
+                          {"score", d.score},
+                          {"distance", d.distance},
+                          {"flag", flag}});
     }
+    result["rows"] = row_list;
     r.candidate = spool.store_model(candidate);
+    // The part for the coordinator, which assembles the whole model (its hash, its validation).
+    const auto* part = reinterpret_cast<const std::uint8_t*>(candidate.data());
+    const std::size_t part_bytes = candidate.size() * 4;
+    std::size_t pieces = 0;
+    for (std::size_t at = 0; at < part_bytes; at += kPartPieceBytes, ++pieces)
+      rv.set(part_key(round, k, pieces),
+             std::span<const std::uint8_t>(part + at, std::min(kPartPieceBytes, part_bytes - at)));
+    result["pieces"] = pieces;
     r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     store.record_aggregation(round, kept.size(), outcome.report.rule, global, r.candidate,
                              r.seconds, std::nullopt);

@@ -6,13 +6,16 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "aggregate_round.hpp"
+#include "murmur/chain/uint256.hpp"
 #include "murmur/kernels/backend.hpp"
 #include "murmur/protocol/wire.hpp"
 #include "murmur/server/config.hpp"
@@ -32,16 +35,54 @@ inline constexpr std::chrono::milliseconds kHeartbeat{250};
 inline constexpr std::chrono::milliseconds kSilence{1500};
 std::string heartbeat_key(std::size_t shard);
 
+/// The coordinator's opening of a round (store key kOpeningKey, JSON): the shards follow it, so
+/// that every shard serves the same round with the same seed (roles), deadline and participants.
+struct RoundOpening {
+  std::uint64_t round = 0;
+  chain::Hash32 seed{};               ///< the roles' seed: the chain's startRound seed, or local
+  std::int64_t deadline_unix_ms = 0;  ///< the end of the uploads
+  std::map<chain::Address, chain::U256> stakes;  ///< the round's participants
+};
+inline const std::string kOpeningKey = "open";
+std::string encode_opening(const RoundOpening& o);
+/// Throws std::exception on a value that is not an opening.
+RoundOpening decode_opening(const std::vector<std::uint8_t>& bytes);
+
+/// How the coordinator ended a round (store key decision_key(round), JSON): a shard holding that
+/// round's candidate part adopts it when the outcome is kAccepted, else keeps its global part.
+struct CoordinatorDecision {
+  RoundOutcome outcome = RoundOutcome::kFailed;
+  std::string reason;
+};
+std::string decision_key(std::uint64_t round);
+std::string encode_decision(const CoordinatorDecision& d);
+CoordinatorDecision decode_decision(const std::vector<std::uint8_t>& bytes);
+
+/// Shard k's candidate part of round R, published for the coordinator in pieces of
+/// kPartPieceBytes under part_key(R, k, i) (the result says how many); the coordinator reads
+/// each piece once and deletes it.
+inline constexpr std::size_t kPartPieceBytes = 4u << 20;
+std::string part_key(std::uint64_t round, std::size_t shard, std::size_t piece);
+
 /// A shard's connection to its coordinator's store, made on first use (the coordinator may start
 /// after the shard) and made again after a failure, used by the aggregation thread only; and
 /// the heartbeat thread, started with it.
 class ShardLink {
  public:
-  explicit ShardLink(ShardConfig config);
+  /// `quorum`: the fewest updates committed on every shard that a round aggregates.
+  ShardLink(ShardConfig config, std::size_t quorum);
   ~ShardLink();
   ShardLink(const ShardLink&) = delete;
   ShardLink& operator=(const ShardLink&) = delete;
   const ShardConfig& config() const { return config_; }
+  std::size_t quorum() const { return quorum_; }
+  /// The coordinator's latest opening, as the heartbeat thread last read it (nothing before the
+  /// coordinator published one). Thread-safe, never waits on the network.
+  std::optional<RoundOpening> opening() const;
+  /// Which round's decision the heartbeat thread looks for (the loop sets its own round).
+  void watch(std::uint64_t round);
+  /// The coordinator's decision of `round` when the heartbeat thread has read it.
+  std::optional<CoordinatorDecision> decision(std::uint64_t round) const;
   /// The store; connects (retrying up to the timeout) when not connected. Throws
   /// shard::CollectiveError.
   shard::Rendezvous& store();
@@ -63,7 +104,13 @@ class ShardLink {
 
  private:
   void beat();
+  void read_coordinator(shard::Rendezvous& store);
   ShardConfig config_;
+  std::size_t quorum_ = 1;
+  mutable std::mutex follow_mutex_;  ///< guards the three below
+  std::optional<RoundOpening> opening_;
+  std::uint64_t watched_ = 0;
+  std::optional<std::pair<std::uint64_t, CoordinatorDecision>> decision_;
   mutable std::mutex figures_mutex_;
   Figures figures_;
   std::atomic<std::uint64_t> heartbeats_{0};
@@ -93,8 +140,11 @@ std::string shard_result_key(std::uint64_t round, std::size_t shard);
 /// round's Gloo group under "round/<R>/gloo", aggregates its range (shard::aggregate_shard),
 /// stores the candidate part (the global part plus the aggregate), records the diagnostics and
 /// the aggregation, and publishes its result. Any failure (a shard that never reports, a peer
-/// lost mid-collective, the rule refusing) is the result's error, with the shard and step named;
-/// the round then fails with it, and the error is published too where the store can be reached.
+/// lost mid-collective, the rule refusing, fewer common updates than the quorum) is the result's
+/// error, with the shard and step named, published where the store can be reached; the shard
+/// then waits for the coordinator's decision like any other. The result (JSON) also carries the
+/// rows (address, hash, samples, signature, verdict, weight, score, distance, flag) and how many
+/// pieces of the candidate part were published (part_key).
 AggregationResult shard_aggregate_and_record(Spool& spool, StateStore& store, std::uint64_t round,
                                              const std::vector<Upload>& uploads,
                                              const RoundRule& rule, const chain::Hash32& global,

@@ -84,4 +84,12 @@ bool Rendezvous::has(const std::string& key) {
   }
 }
 
+void Rendezvous::erase(const std::string& key) {
+  try {
+    impl_->store->deleteKey(key);
+  } catch (const std::exception& e) {
+    throw CollectiveError("rendezvous: cannot delete '" + key + "': " + std::string(reason(e)));
+  }
+}
+
 }  // namespace murmur::shard

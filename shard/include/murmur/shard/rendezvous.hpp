@@ -46,6 +46,8 @@ class Rendezvous {
   void wait(const std::vector<std::string>& keys, std::chrono::milliseconds timeout);
   /// Whether `key` is set now (no wait).
   bool has(const std::string& key);
+  /// Removes `key` (nothing when it is not set).
+  void erase(const std::string& key);
 
   struct Impl;
   Impl& impl() { return *impl_; }

@@ -1,0 +1,75 @@
+#pragma once
+// The coordinator's side of a murmurd shard set (docs/sharding.md, "The coordinator"): a murmurd
+// with [shard] role = "coordinator" runs the round engine (registration, roles, votes,
+// validation, [chain]) without taking update bytes; this link serves the store the shards meet
+// at, publishes each round's opening and decision there, watches the shards' heartbeats, and on
+// the aggregation thread gathers the shards' results and parts into the whole candidate.
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <vector>
+
+#include "aggregate_round.hpp"
+#include "murmur/server/config.hpp"
+#include "shard_round.hpp"
+
+namespace murmur::shard {
+class Rendezvous;
+}
+
+namespace murmur::server {
+
+class CoordinatorLink {
+ public:
+  /// Serves the store on [shard] coordinator (throws shard::CollectiveError when it cannot) and
+  /// starts the heartbeat watch. `config` is the coordinator's (whole D in parameters).
+  explicit CoordinatorLink(const Config& config);
+  ~CoordinatorLink();
+  CoordinatorLink(const CoordinatorLink&) = delete;
+  CoordinatorLink& operator=(const CoordinatorLink&) = delete;
+
+  /// Loop thread: the round the shards are to follow (store key kOpeningKey).
+  void open(const RoundOpening& opening);
+  /// Loop thread: how the round ended (decision_key), published before the next opening.
+  void decide(std::uint64_t round, const CoordinatorDecision& decision);
+  /// Loop thread: whether every shard has published its committed updates of `round` (its
+  /// uploads are over). Reads the store at most every 100 ms.
+  bool uploads_over(std::uint64_t round);
+
+  /// The aggregation thread: waits for every shard's result of `round` (until all S are in;
+  /// once one reported an error, shard.timeout_seconds longer; with no result at all, while some
+  /// shard's heartbeat moves, else for the timeout), records the round's parts in
+  /// <data_dir>/shard_rounds.jsonl, and when every part aggregated: reads the parts in shard
+  /// order, stores the whole candidate in `spool` (its hash is a single murmurd's), records in
+  /// `store` the common updates as committed (with their signatures, for the chain's flags), the
+  /// rule's rows and the aggregation, and scores the previous and the candidate model with
+  /// `validator` (when given). Any shard's error is the result's error.
+  AggregationResult gather(Spool& spool, StateStore& store, std::uint64_t round,
+                           const chain::Hash32& global, RoundValidator* validator,
+                           const std::atomic<bool>& stopping);
+
+ private:
+  void watch();
+  bool all_down_for(std::chrono::milliseconds d) const;
+  nlohmann::json take_outages(std::uint64_t round);
+  Config cfg_;
+  std::size_t count_;
+  std::unique_ptr<shard::Rendezvous> store_;  ///< the served store; the loop's connection
+  std::chrono::steady_clock::time_point last_look_{};
+  std::atomic<std::uint64_t> round_{1};  ///< the round the watch tags outages with
+  mutable std::mutex mutex_;             ///< guards the watch's state below
+  struct Beat {
+    std::string count;
+    std::chrono::steady_clock::time_point moved = std::chrono::steady_clock::now();
+    bool seen = false, down = false;
+  };
+  std::vector<Beat> beats_;
+  nlohmann::json outages_ = nlohmann::json::array();  ///< of the round being watched
+  std::atomic<bool> stopping_{false};
+  std::thread watch_;
+};
+
+}  // namespace murmur::server
