@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include "murmur/chain/errors.hpp"
 #include "murmur/chain/median_settlement.hpp"
 #include "murmur/chain/v2_commitments.hpp"
+#include "murmur/client/objections.hpp"
 
 namespace murmur::client {
 namespace {
@@ -66,6 +68,20 @@ std::uint64_t unix_now() {
                                         .count());
 }
 
+/// The bitmap a vote commits to: none when it objects to nothing, else participant_bitmap.
+std::vector<chain::U256> objection_bitmap(const std::vector<std::size_t>& indices,
+                                          std::size_t participants) {
+  if (indices.empty()) return {};
+  return chain::participant_bitmap(indices, participants);
+}
+
+/// A persisted vote's bitmap (older vote files carry none).
+std::vector<chain::U256> objection_bitmap(const nlohmann::json& j) {
+  if (!j.contains("objections")) return {};
+  return objection_bitmap(j.at("objections").get<std::vector<std::size_t>>(),
+                          j.at("participants").get<std::size_t>());
+}
+
 }  // namespace
 
 ChainParticipant::ChainParticipant(const ChainCalls& calls, const chain::PrivateKey& key,
@@ -91,7 +107,7 @@ ChainParticipant::ChainParticipant(const ChainCalls& calls, const chain::Private
     if (j.is_discarded()) continue;
     const auto e = contract_.entry_of(task_, chain::U256(round), wallet_.address());
     if (e.commitment == chain::Hash32{} || e.revealed) continue;
-    pending_[round] = {j.at("score").get<int>(),
+    pending_[round] = {j.at("score").get<int>(), objection_bitmap(j),
                        chain::hash_from_hex(j.at("salt").get<std::string>()), std::nullopt};
   }
 }
@@ -146,29 +162,80 @@ void ChainParticipant::commit_update(std::uint64_t round, const chain::Hash32& h
   wallet_.transact(contract_.address(), chain::alliance_v2::commit_update(task_, r, hash));
 }
 
-std::optional<int> ChainParticipant::score(std::uint64_t round, const chain::Hash32& candidate_hash,
-                                           std::span<const float> candidate, RoundContext& ctx) {
+std::optional<ChainParticipant::Vote> ChainParticipant::judge(
+    std::uint64_t round, const chain::Hash32& candidate_hash, std::span<const float> candidate,
+    RoundContext& ctx, const std::vector<RoundUpdate>& updates, const FetchUpdate& fetch,
+    const std::function<void(const std::string&)>& say) {
   if (!calls_.evaluator)
     throw std::runtime_error("an AllianceTaskV2 voter needs an evaluator of its held-out rows");
-  const auto r = contract_.get_round(task_, chain::U256(round));
+  const chain::U256 rr(round);
+  const auto r = contract_.get_round(task_, rr);
   if (r.state == V2RoundState::Proposing) return std::nullopt;  // not posted yet
   if (r.state != V2RoundState::Voting)
     throw std::runtime_error("round " + std::to_string(round) + " is " + chain::to_string(r.state) +
                              " on chain: no vote to cast");
-  if (r.model_hash != candidate_hash) return chain::kMinScore;  // not the posted candidate
+  Vote vote;
+  if (r.model_hash != candidate_hash) return Vote{chain::kMinScore, {}, 0};  // not the posted one
   for (float v : candidate)
-    if (!std::isfinite(v)) return chain::kMinScore;
-  const double before = calls_.evaluator(ctx, ctx.global_model());
+    if (!std::isfinite(v)) return Vote{chain::kMinScore, {}, 0};
+  const auto& global = ctx.global_model();
+  const double before = calls_.evaluator(ctx, global);
   const double after = calls_.evaluator(ctx, candidate);
-  if (!std::isfinite(after)) return chain::kMinScore;
-  return chain::graded_score(before, after);
+  vote.score = std::isfinite(after) ? chain::graded_score(before, after) : chain::kMinScore;
+  if (!calls_.object || updates.empty()) return vote;
+
+  // The updates to judge: those whose hash is their proposer's commitment on chain (bytes the
+  // proposer bound itself to; fetch checks them against that hash).
+  const auto parts = contract_.participants(task_);
+  vote.participants = parts.size();
+  std::vector<std::size_t> index;          // participant index of each judged update
+  std::vector<std::vector<float>> values;  // its values
+  std::vector<chain::Hash32> hashes;
+  for (const RoundUpdate& u : updates) {
+    const auto it = std::find(parts.begin(), parts.end(), u.proposer);
+    if (it == parts.end() ||
+        contract_.entry_of(task_, rr, u.proposer).commitment != u.update_hash) {
+      say("not judging " + u.proposer.to_checksum() + "'s update " + chain::to_hex(u.update_hash) +
+          ": not its commitment on chain");
+      continue;
+    }
+    try {
+      auto v = fetch(u);
+      if (v.size() != global.size()) {
+        say("not judging " + u.proposer.to_checksum() + "'s update: " + std::to_string(v.size()) +
+            " values, the model has " + std::to_string(global.size()));
+        continue;
+      }
+      values.push_back(std::move(v));
+    } catch (const ServerError& e) {
+      say("not judging " + u.proposer.to_checksum() + "'s update: " + e.what());
+      continue;
+    }
+    index.push_back(static_cast<std::size_t>(it - parts.begin()));
+    hashes.push_back(u.update_hash);
+  }
+  if (values.empty()) return vote;
+  // Identical bytes count once in the voter's median update (the simulator's copies).
+  std::vector<bool> duplicate(values.size(), false);
+  for (std::size_t b = 1; b < values.size(); ++b)
+    for (std::size_t a = 0; a < b && !duplicate[b]; ++a)
+      duplicate[b] = hashes[a] == hashes[b] || values[a] == values[b];
+  std::vector<double> probe_loss;
+  for (const auto& v : values)
+    probe_loss.push_back(
+        calls_.evaluator(ctx, objection_probe(global, v, calls_.objections.scale, values.size())));
+  const UpdateJudgement j = judge_updates(before, probe_loss, duplicate, calls_.objections);
+  for (std::size_t k = 0; k < values.size(); ++k)
+    if (j.objects[k]) vote.objections.push_back(index[k]);
+  std::sort(vote.objections.begin(), vote.objections.end());
+  return vote;
 }
 
 bool ChainParticipant::candidate_posted(std::uint64_t round) {
   return contract_.get_round(task_, chain::U256(round)).state != V2RoundState::Proposing;
 }
 
-void ChainParticipant::commit_vote(std::uint64_t round, int score) {
+void ChainParticipant::commit_vote(std::uint64_t round, const Vote& vote) {
   const chain::U256 r(round);
   const auto file = vote_file(round);
   PendingVote v;
@@ -176,18 +243,25 @@ void ChainParticipant::commit_vote(std::uint64_t round, int score) {
     std::ifstream in(file);
     const auto j = nlohmann::json::parse(in);
     v.score = j.at("score").get<int>();
+    v.objections = objection_bitmap(j);
     v.salt = chain::hash_from_hex(j.at("salt").get<std::string>());
   } else {
-    v.score = score;
+    v.score = vote.score;
+    v.objections = objection_bitmap(vote.objections, vote.participants);
     v.salt = random_salt();
-    const std::string text =
-        nlohmann::json{{"round", round}, {"score", v.score}, {"salt", chain::to_hex(v.salt)}}
-            .dump();
+    const std::string text = nlohmann::json{
+        {"round", round},
+        {"score", v.score},
+        {"objections", vote.objections},
+        {"participants", vote.participants},
+        {"salt",
+         chain::to_hex(v.salt)}}.dump();
     write_durably(file, {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
   }
   const auto e = contract_.entry_of(task_, r, wallet_.address());
   if (e.commitment == chain::Hash32{}) {
-    const auto c = chain::vote_commitment(task_, r, wallet_.address(), v.score, {}, v.salt);
+    const auto c =
+        chain::vote_commitment(task_, r, wallet_.address(), v.score, v.objections, v.salt);
     wallet_.transact(contract_.address(), chain::alliance_v2::commit_vote(task_, r, c));
   }
   if (!e.revealed) pending_[round] = v;
@@ -213,10 +287,13 @@ std::pair<std::uint64_t, std::uint64_t> ChainParticipant::tick(
       const bool open = now > info.commit_deadline || info.vote_commits == info.voter_count;
       if (open && now <= info.reveal_deadline) {
         try {
-          wallet_.transact(contract_.address(),
-                           chain::alliance_v2::reveal_vote(task_, r, v.score, {}, v.salt));
+          wallet_.transact(contract_.address(), chain::alliance_v2::reveal_vote(
+                                                    task_, r, v.score, v.objections, v.salt));
           ++reveals;
-          say("revealed score " + std::to_string(v.score) + " for round " + std::to_string(round));
+          say("revealed score " + std::to_string(v.score) + " for round " + std::to_string(round) +
+              (v.objections.empty()
+                   ? std::string(", no objection")
+                   : ", objection bitmap word 0 " + v.objections[0].to_quantity()));
         } catch (const chain::RevertError& e) {
           if (!reverted_with(e, {"TooEarly", "AlreadyRevealed"})) throw;
         }

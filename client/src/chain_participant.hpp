@@ -5,6 +5,7 @@
 // (so a restarted proposer never signs a second Update for a round: the contract slashes that
 // as equivocation) and the vote's score and salt (so a restarted voter still reveals).
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -34,16 +35,33 @@ class ChainParticipant {
   /// the chain holds another hash for the node (it must not upload) or refuses the commit.
   void commit_update(std::uint64_t round, const chain::Hash32& hash);
 
-  /// The voter's score of `candidate` (bps): nullopt while murmurd has not posted a candidate on
-  /// chain yet (ask again later); −10000 when the posted candidate is another model, or a
-  /// parameter is not finite; else graded_score(loss(global), loss(candidate)) by
-  /// `calls.evaluator`.
-  std::optional<int> score(std::uint64_t round, const chain::Hash32& candidate_hash,
-                           std::span<const float> candidate, RoundContext& ctx);
+  /// A voter's vote: its graded score and the participant indices (bit i of the bitmap) of the
+  /// proposers whose updates it objects to, among `participants`.
+  struct Vote {
+    int score = 0;
+    std::vector<std::size_t> objections;
+    std::size_t participants = 0;
+  };
+  /// An update of the round as a voter judges it: what murmurd listed, and its values.
+  using FetchUpdate = std::function<std::vector<float>(const RoundUpdate&)>;
+
+  /// The voter's vote on `candidate`: nullopt while murmurd has not posted a candidate on chain
+  /// yet (ask again later); score −10000 and no objection when the posted candidate is another
+  /// model or a parameter is not finite; else score graded_score(loss(global), loss(candidate))
+  /// by `calls.evaluator`, and the objections of judge_updates (objections.hpp, the simulator's
+  /// rule, `calls.objections`) over the listed updates whose hash is their proposer's commitment
+  /// on chain (the others are not judged; `fetch` gives each one's values, and an update it
+  /// cannot fetch is not judged either). `say` logs what was left out and why.
+  std::optional<Vote> judge(std::uint64_t round, const chain::Hash32& candidate_hash,
+                            std::span<const float> candidate, RoundContext& ctx,
+                            const std::vector<RoundUpdate>& updates, const FetchUpdate& fetch,
+                            const std::function<void(const std::string&)>& say);
   /// Whether the round's candidate is posted on chain (the round is past Proposing).
   bool candidate_posted(std::uint64_t round);
-  /// Persists (score, salt) and commits the hidden vote, unless committed already.
-  void commit_vote(std::uint64_t round, int score);
+  /// Persists (score, objections, salt) and commits the hidden vote, unless committed already
+  /// (an earlier run's persisted vote is kept, whatever `vote` says).
+  void commit_vote(std::uint64_t round, const Vote& vote);
+  void commit_vote(std::uint64_t round, int score) { commit_vote(round, Vote{score, {}, 0}); }
   /// Reveals every committed vote whose reveal window is open and closes rounds nobody closed
   /// (after ChainCalls::finalize_after). Returns (reveals, finalizations) made now.
   std::pair<std::uint64_t, std::uint64_t> tick(const std::function<void(const std::string&)>& say);
@@ -53,6 +71,7 @@ class ChainParticipant {
  private:
   struct PendingVote {
     int score = 0;
+    std::vector<chain::U256> objections;  ///< the bitmap, as committed
     chain::Hash32 salt{};
     std::optional<std::chrono::steady_clock::time_point> closable_since;
   };

@@ -1,5 +1,7 @@
-// NodeClient::fetch_model: ranged ModelRequests, `model_window` in flight, each reply checked
-// against what was asked, and the whole model checked against its keccak-256 content hash.
+// Ranged downloads, `model_window` requests in flight, each reply checked against what was asked:
+// NodeClient::fetch_model (the whole model checked against its keccak-256 content hash) and
+// NodeClient::fetch_update (a round's committed update, checked against its BLAKE3 update hash;
+// update_fetch.cpp).
 #include <algorithm>
 #include <cstring>
 #include <deque>
@@ -22,43 +24,32 @@ bool same_hash(const std::string& wire_hash, const chain::Hash32& hash) {
 
 }  // namespace
 
-std::vector<float> NodeClient::fetch_model(const chain::Hash32& hash) {
-  Impl& im = *impl_;
-  if (im.chunk_bytes == 0) round_info();
+void NodeClient::Impl::fetch_ranges(const detail::RangedFetch& f) {
+  Impl& im = *this;
+  if (im.chunk_bytes == 0) {
+    wire::Envelope e;
+    e.mutable_round_info_request();
+    const auto info = im.call(im.round(), e, wire::Envelope::kRoundInfo, "RoundInfoRequest");
+    im.chunk_bytes = info.envelope.round_info().chunk_bytes();
+  }
   const std::uint64_t chunk = im.chunk_bytes != 0 ? im.chunk_bytes : kDefaultChunk;
   detail::Channel& ch = im.round();
-  const std::string what = "ModelRequest for " + chain::to_hex(hash);
-
-  auto request = [&](std::uint64_t offset, std::uint64_t length) {
-    wire::Envelope e;
-    auto* r = e.mutable_model_request();
-    r->set_model_hash(hash.data(), hash.size());
-    r->set_offset(offset);
-    r->set_length(length);
-    return e;
-  };
   auto check = [&](const protocol::Message& m, std::uint64_t offset, std::uint64_t length,
                    std::uint64_t total) {
-    const auto& c = m.envelope.model_chunk();
-    if (!same_hash(c.model_hash(), hash) || c.offset() != offset || c.total() != total ||
-        !m.has_payload || m.payload.size() != length)
+    const auto [got_offset, got_total] = f.range_of(m.envelope);
+    if (got_offset != offset || got_total != total || !m.has_payload || m.payload.size() != length)
       throw ServerError(
           wire::ERR_MALFORMED,
-          what + ": " + ch.endpoint() + " answered offset " + std::to_string(c.offset()) +
-              " with " + std::to_string(m.payload.size()) + " of " + std::to_string(c.total()) +
+          f.what + ": " + ch.endpoint() + " answered offset " + std::to_string(got_offset) +
+              " with " + std::to_string(m.payload.size()) + " of " + std::to_string(got_total) +
               " bytes, asked offset " + std::to_string(offset) + " for " + std::to_string(length));
   };
 
-  // The first range (with retries) tells the model's size.
-  const protocol::Message first =
-      im.call(ch, request(0, chunk), wire::Envelope::kModelChunk, "ModelRequest");
-  const std::uint64_t total = first.envelope.model_chunk().total();
-  if (total % sizeof(float) != 0)
-    throw ServerError(wire::ERR_MALFORMED, what + ": a model is f32, but its size is " +
-                                               std::to_string(total) + " bytes");
+  // The first range (with retries) tells the size.
+  const protocol::Message first = im.call(ch, f.request(0, chunk), f.reply, f.request_name);
+  const std::uint64_t total = f.range_of(first.envelope).second;
   check(first, 0, std::min(chunk, total), total);
-  std::vector<float> model(static_cast<std::size_t>(total / sizeof(float)));
-  auto* bytes = reinterpret_cast<std::uint8_t*>(model.data());
+  std::uint8_t* bytes = f.allocate(total);
   std::memcpy(bytes, first.payload.data(), first.payload.size());
 
   // The rest, pipelined. Lost ranges are asked again after a reconnect.
@@ -71,7 +62,7 @@ std::vector<float> NodeClient::fetch_model(const chain::Hash32& hash) {
   while (received < total) {
     while (in_flight.size() < im.opt.model_window && !todo.empty()) {
       const std::uint64_t offset = todo.front();
-      auto e = request(offset, std::min(chunk, total - offset));
+      auto e = f.request(offset, std::min(chunk, total - offset));
       const auto id = ch.send(e, nullptr, detail::Clock::now() + im.opt.timeout);
       if (!id) break;
       todo.pop_front();
@@ -81,7 +72,7 @@ std::vector<float> NodeClient::fetch_model(const chain::Hash32& hash) {
     if (!in_flight.empty()) reply = ch.receive(detail::Clock::now() + im.opt.timeout);
     if (!reply) {
       if (++failures > im.opt.retries)
-        throw TimeoutError(what + " to " + ch.endpoint() + ": no reply within " +
+        throw TimeoutError(f.what + " to " + ch.endpoint() + ": no reply within " +
                            std::to_string(im.opt.timeout.count()) + " ms after " +
                            std::to_string(failures) + " attempts");
       for (const auto& [id, offset] : in_flight) todo.push_back(offset);
@@ -98,22 +89,55 @@ std::vector<float> NodeClient::fetch_model(const chain::Hash32& hash) {
     if (reply->envelope.has_error()) {
       const auto code = reply->envelope.error().code();
       if (!is_transient(code) || !im.wait_out_busy(busy_since, busy))
-        throw im.refusal("ModelRequest", ch, reply->envelope.error());
+        throw im.refusal(f.request_name, ch, reply->envelope.error());
       todo.push_back(offset);
       continue;
     }
-    if (!reply->envelope.has_model_chunk())
+    if (reply->envelope.body_case() != f.reply)
       throw ServerError(wire::ERR_MALFORMED,
-                        what + ": " + ch.endpoint() + " replied with an unexpected message");
+                        f.what + ": " + ch.endpoint() + " replied with an unexpected message");
     const std::uint64_t length = std::min(chunk, total - offset);
     check(*reply, offset, length, total);
     std::memcpy(bytes + offset, reply->payload.data(), length);
     received += length;
   }
+}
 
-  if (chain::keccak256({bytes, static_cast<std::size_t>(total)}) != hash)
+std::vector<float> NodeClient::fetch_model(const chain::Hash32& hash) {
+  const std::string what = "ModelRequest for " + chain::to_hex(hash);
+  std::vector<float> model;
+  std::uint64_t total = 0;
+  detail::RangedFetch f;
+  f.what = what;
+  f.request_name = "ModelRequest";
+  f.reply = wire::Envelope::kModelChunk;
+  f.request = [&](std::uint64_t offset, std::uint64_t length) {
+    wire::Envelope e;
+    auto* r = e.mutable_model_request();
+    r->set_model_hash(hash.data(), hash.size());
+    r->set_offset(offset);
+    r->set_length(length);
+    return e;
+  };
+  f.range_of = [&](const wire::Envelope& e) {
+    const auto& c = e.model_chunk();
+    if (!same_hash(c.model_hash(), hash))
+      throw ServerError(wire::ERR_MALFORMED, what + ": the reply names another model");
+    return std::pair<std::uint64_t, std::uint64_t>{c.offset(), c.total()};
+  };
+  f.allocate = [&](std::uint64_t bytes) {
+    if (bytes % sizeof(float) != 0)
+      throw ServerError(wire::ERR_MALFORMED, what + ": a model is f32, but its size is " +
+                                                 std::to_string(bytes) + " bytes");
+    total = bytes;
+    model.resize(static_cast<std::size_t>(bytes / sizeof(float)));
+    return reinterpret_cast<std::uint8_t*>(model.data());
+  };
+  impl_->fetch_ranges(f);
+  if (chain::keccak256({reinterpret_cast<const std::uint8_t*>(model.data()),
+                        static_cast<std::size_t>(total)}) != hash)
     throw ServerError(wire::ERR_HASH_MISMATCH, what + ": the " + std::to_string(total) +
-                                                   " bytes from " + ch.endpoint() +
+                                                   " bytes from " + impl_->round().endpoint() +
                                                    " do not hash to the model's keccak-256");
   return model;
 }

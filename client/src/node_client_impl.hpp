@@ -1,13 +1,32 @@
 #pragma once
 // NodeClient's state and its one request/reply primitive, shared by node_client.cpp,
-// upload.cpp and model_fetch.cpp.
+// upload.cpp, model_fetch.cpp and update_fetch.cpp.
+#include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "channel.hpp"
 #include "murmur/client/node_client.hpp"
 
 namespace murmur::client {
+
+namespace detail {
+
+/// A ranged download of one byte string (a model, an update): `request(offset, length)` builds
+/// each request, whose reply body is `reply` with the bytes as its raw frame; `range_of` reads a
+/// reply's (offset, total) and throws when it names another object; `allocate(total)` returns
+/// where the bytes go (called once, after the first reply).
+struct RangedFetch {
+  std::string what;               ///< for errors: "ModelRequest for 0x..."
+  const char* request_name = "";  ///< "ModelRequest"
+  wire::Envelope::BodyCase reply = wire::Envelope::BODY_NOT_SET;
+  std::function<wire::Envelope(std::uint64_t offset, std::uint64_t length)> request;
+  std::function<std::pair<std::uint64_t, std::uint64_t>(const wire::Envelope&)> range_of;
+  std::function<std::uint8_t*(std::uint64_t total)> allocate;
+};
+
+}  // namespace detail
 
 struct NodeClient::Impl {
   explicit Impl(ClientOptions options);
@@ -45,6 +64,11 @@ struct NodeClient::Impl {
   /// (backoff x 2^count, at most 1 s, times 0.75..1.25) and returns true, or returns false
   /// once `since` (set at the first refusal of a streak) is busy_patience ago.
   bool wait_out_busy(std::optional<detail::Clock::time_point>& since, int& count) const;
+
+  /// Ranges of the round's chunk size, the first with NodeClient's retries (it tells the size),
+  /// the rest `opt.model_window` in flight; a lost range is asked again after a reconnect. Throws
+  /// ServerError (a refusal, or a reply that is not the range asked) or TimeoutError.
+  void fetch_ranges(const detail::RangedFetch& f);
 
   /// "UploadBegin refused by tcp://...: ERR_WRONG_ROUND: <the server's message>".
   ServerError refusal(const char* what, const detail::Channel& channel,

@@ -211,12 +211,29 @@ NodeLoopReport run_node(NodeClient& client, const chain::PrivateKey& key,
         const auto candidate = hash_of(info.candidate_model_hash());
         if (candidate && on_chain && on_chain->candidate_posted(round)) {
           const auto model = client.fetch_model(*candidate);
-          if (const auto score = on_chain->score(round, *candidate, model, ctx)) {
+          // The round's updates, to judge each one (murmurd may refuse or withhold them: the
+          // vote then carries no objection).
+          std::vector<RoundUpdate> updates;
+          if (options.chain->object) {
+            try {
+              updates = client.round_updates(info.task_id(), round, options.domain).updates;
+            } catch (const ServerError& e) {
+              say(std::string("no update to judge: ") + e.what());
+            }
+          }
+          const auto fetch = [&](const RoundUpdate& u) {
+            return client.fetch_update(info.task_id(), round, u);
+          };
+          if (const auto vote =
+                  on_chain->judge(round, *candidate, model, ctx, updates, fetch, say)) {
             voted.insert(round);
-            on_chain->commit_vote(round, *score);
+            on_chain->commit_vote(round, *vote);
             ++report.votes;
+            report.objections += vote->objections.size();
             say("committed a hidden vote on " + chain::to_hex(*candidate) + " (score " +
-                std::to_string(*score) + " bps)");
+                std::to_string(vote->score) + " bps, objecting to " +
+                std::to_string(vote->objections.size()) + " of " + std::to_string(updates.size()) +
+                " updates)");
           }
         } else if (candidate && !on_chain) {
           voted.insert(round);

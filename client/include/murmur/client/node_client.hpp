@@ -72,6 +72,24 @@ struct UploadResult {
   bool already_committed = false;  ///< a retried commit found the update committed already
 };
 
+/// One committed update of a round as murmurd lists it to the round's voters (UpdateList): the
+/// proposer's signed Update and where its bytes are.
+struct RoundUpdate {
+  chain::Address proposer;
+  chain::Hash32 update_hash{};  ///< BLAKE3 of the bytes as uploaded
+  std::uint64_t num_samples = 0;
+  std::vector<std::uint8_t> signature;  ///< EIP-712 Update(taskId, round, updateHash, numSamples)
+  wire::DType dtype = wire::DTYPE_F32;
+  std::uint64_t total_bytes = 0;
+  bool included = false;  ///< in the candidate's included set (the posted bitmap)
+};
+
+/// The round's committed updates as listed to its voters, and the candidate they went into.
+struct RoundUpdates {
+  chain::Hash32 candidate{};
+  std::vector<RoundUpdate> updates;  ///< sorted by proposer address
+};
+
 /// The EIP-712 identity a node signs with: its chain key and the task contract's domain.
 struct Signer {
   const chain::PrivateKey* key = nullptr;
@@ -118,6 +136,20 @@ class NodeClient {
   /// `loss` travels for the record.
   void vote(std::uint64_t task_id, std::uint64_t round, const chain::Hash32& model_hash, int score,
             double loss, const Signer& signer);
+
+  /// A voter's read of (task, round)'s committed updates (stage VOTING; refused ERR_NOT_VOTER
+  /// to anyone else): every page of UpdateList. Each entry's Update signature must recover to
+  /// its proposer under `domain` (ServerError ERR_BAD_SIGNATURE otherwise: the server served an
+  /// update its proposer did not sign).
+  RoundUpdates round_updates(std::uint64_t task_id, std::uint64_t round,
+                             const chain::Eip712Domain& domain);
+  /// The bytes of `update` (ranged UpdateRequests, model_window in flight), checked against its
+  /// BLAKE3 update hash (ServerError ERR_HASH_MISMATCH otherwise), as uploaded (its dtype).
+  std::vector<std::uint8_t> fetch_update_bytes(std::uint64_t task_id, std::uint64_t round,
+                                               const RoundUpdate& update);
+  /// The same, widened to f32.
+  std::vector<float> fetch_update(std::uint64_t task_id, std::uint64_t round,
+                                  const RoundUpdate& update);
 
   /// The server's round, stage, committed updates, votes and backend.
   wire::Status status();

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "murmur/client/node_client.hpp"
+#include "murmur/client/objections.hpp"
 
 namespace murmur::client {
 
@@ -82,6 +83,11 @@ struct ChainCalls {
   std::string rpc_url;              ///< e.g. http://127.0.0.1:8545
   std::filesystem::path state_dir;  ///< committed updates and vote salts (created if missing)
   Evaluator evaluator;              ///< required for voting
+  /// Voters judge each of the round's updates murmurd lists (UpdateListRequest) on their
+  /// held-out rows and object to the harmful ones in their vote (objections.hpp, the
+  /// simulator's rule); false: the vote carries no objection.
+  bool object = true;
+  ObjectionRule objections;
   /// Close a round (finalizeRound) that can be closed and that nobody closed for this long;
   /// negative: never (murmurd, or any other node, does it).
   std::chrono::milliseconds finalize_after{5000};
@@ -101,7 +107,8 @@ struct NodeLoopOptions {
 struct NodeLoopReport {
   std::uint64_t rounds_seen = 0, uploads = 0, votes = 0, skipped = 0;
   std::uint64_t reveals = 0, finalized = 0;  ///< AllianceTaskV2: votes revealed, rounds closed
-  bool closed = false;                       ///< the task closed (STAGE_CLOSED)
+  std::uint64_t objections = 0;  ///< AllianceTaskV2: updates objected to in committed votes
+  bool closed = false;           ///< the task closed (STAGE_CLOSED)
 };
 
 /// Runs the loop described above with `key` as the node's chain key. Server refusals of an

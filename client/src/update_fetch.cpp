@@ -1,0 +1,124 @@
+// A voter's read of the round's committed updates (UpdateListRequest, UpdateRequest;
+// protocol/README.md): the list with each proposer's signed Update, checked here, then each
+// update's bytes in ranges, checked against its BLAKE3 update hash.
+#include <cstring>
+
+#include "murmur/protocol/integrity.hpp"
+#include "murmur/protocol/tensor.hpp"
+#include "node_client_impl.hpp"
+
+namespace murmur::client {
+
+namespace {
+
+template <std::size_t N>
+std::optional<std::array<std::uint8_t, N>> fixed(const std::string& bytes) {
+  if (bytes.size() != N) return std::nullopt;
+  std::array<std::uint8_t, N> out{};
+  std::memcpy(out.data(), bytes.data(), N);
+  return out;
+}
+
+}  // namespace
+
+RoundUpdates NodeClient::round_updates(std::uint64_t task_id, std::uint64_t round,
+                                       const chain::Eip712Domain& domain) {
+  RoundUpdates out;
+  const std::string what = "UpdateListRequest of round " + std::to_string(round);
+  for (std::uint32_t first = 0;;) {
+    wire::Envelope e;
+    auto* q = e.mutable_update_list_request();
+    q->set_task_id(task_id);
+    q->set_round(round);
+    q->set_first(first);
+    const auto reply =
+        impl_->call(impl_->round(), std::move(e), wire::Envelope::kUpdateList, "UpdateListRequest");
+    const wire::UpdateList& list = reply.envelope.update_list();
+    const auto candidate = fixed<32>(list.candidate_model_hash());
+    if (list.task_id() != task_id || list.round() != round || list.first() != first || !candidate ||
+        (first > 0 && *candidate != out.candidate))
+      throw ServerError(wire::ERR_MALFORMED, what + ": the reply names another round or page");
+    out.candidate = *candidate;
+    for (const auto& u : list.updates()) {
+      RoundUpdate r;
+      const auto proposer = fixed<20>(u.proposer());
+      const auto hash = fixed<32>(u.update_hash());
+      if (!proposer || !hash || !wire::DType_IsValid(u.dtype()) ||
+          u.total_bytes() % protocol::element_bytes(u.dtype()) != 0)
+        throw ServerError(wire::ERR_MALFORMED, what + ": a malformed entry");
+      r.proposer.bytes = *proposer;
+      r.update_hash = *hash;
+      r.num_samples = u.num_samples();
+      r.signature.assign(u.signature().begin(), u.signature().end());
+      r.dtype = u.dtype();
+      r.total_bytes = u.total_bytes();
+      r.included = u.included();
+      const chain::UpdateMessage m{chain::U256(task_id), chain::U256(round), r.update_hash,
+                                   chain::U256(r.num_samples)};
+      const auto who = protocol::signer(chain::update_digest(domain, m), r.signature);
+      if (!who || *who != r.proposer)
+        throw ServerError(wire::ERR_BAD_SIGNATURE,
+                          what + ": the Update of " + r.proposer.to_checksum() +
+                              " is not signed by it (under chain id " +
+                              std::to_string(domain.chain_id) + ", contract " +
+                              domain.verifying_contract.to_checksum() + ")");
+      out.updates.push_back(std::move(r));
+    }
+    first += static_cast<std::uint32_t>(list.updates_size());
+    if (first >= list.total()) break;
+    if (list.updates_size() == 0)
+      throw ServerError(wire::ERR_MALFORMED, what + ": an empty page before the end of the list");
+  }
+  return out;
+}
+
+std::vector<std::uint8_t> NodeClient::fetch_update_bytes(std::uint64_t task_id, std::uint64_t round,
+                                                         const RoundUpdate& update) {
+  const std::string what = "UpdateRequest for " + update.proposer.to_checksum() + "'s update";
+  std::vector<std::uint8_t> bytes;
+  detail::RangedFetch f;
+  f.what = what;
+  f.request_name = "UpdateRequest";
+  f.reply = wire::Envelope::kUpdateChunk;
+  f.request = [&](std::uint64_t offset, std::uint64_t length) {
+    wire::Envelope e;
+    auto* r = e.mutable_update_request();
+    r->set_task_id(task_id);
+    r->set_round(round);
+    r->set_proposer(update.proposer.bytes.data(), update.proposer.bytes.size());
+    r->set_offset(offset);
+    r->set_length(length);
+    return e;
+  };
+  f.range_of = [&](const wire::Envelope& e) {
+    const auto& c = e.update_chunk();
+    if (fixed<20>(c.proposer()) != update.proposer.bytes ||
+        fixed<32>(c.update_hash()) != update.update_hash)
+      throw ServerError(wire::ERR_MALFORMED, what + ": the reply names another update");
+    return std::pair<std::uint64_t, std::uint64_t>{c.offset(), c.total()};
+  };
+  f.allocate = [&](std::uint64_t total) {
+    if (total != update.total_bytes)
+      throw ServerError(wire::ERR_MALFORMED, what + ": " + std::to_string(total) +
+                                                 " bytes, the list said " +
+                                                 std::to_string(update.total_bytes));
+    bytes.resize(static_cast<std::size_t>(total));
+    return bytes.data();
+  };
+  impl_->fetch_ranges(f);
+  if (protocol::update_hash(bytes) != update.update_hash)
+    throw ServerError(wire::ERR_HASH_MISMATCH, what + ": the " + std::to_string(bytes.size()) +
+                                                   " bytes do not hash to the signed update hash " +
+                                                   chain::to_hex(update.update_hash));
+  return bytes;
+}
+
+std::vector<float> NodeClient::fetch_update(std::uint64_t task_id, std::uint64_t round,
+                                            const RoundUpdate& update) {
+  const auto bytes = fetch_update_bytes(task_id, round, update);
+  std::vector<float> values(bytes.size() / protocol::element_bytes(update.dtype));
+  protocol::to_float(update.dtype, bytes, values);
+  return values;
+}
+
+}  // namespace murmur::client

@@ -1,0 +1,210 @@
+// A voter's read of the round's committed updates over the wire (UpdateListRequest, UpdateRequest;
+// issue 16, "voters vote on evidence"), against a real murmurd in process on loopback: a voter
+// of the round is served each proposer's signed Update and bytes equal to what the proposer
+// uploaded (BLAKE3 hash of the bytes = the signed update hash, the signature recovers to the
+// proposer), in ranges smaller than an update; a proposer is refused ERR_NOT_VOTER, a request
+// before VOTING ERR_WRONG_STAGE, another round ERR_WRONG_ROUND, another task ERR_WRONG_TASK, a
+// range past the end ERR_OUT_OF_RANGE, a range over the chunk size ERR_TOO_LARGE, an address with
+// no update ERR_NOT_FOUND; murmurd keeps serving after each.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "murmur/chain/consensus.hpp"
+#include "murmur/chain/keccak.hpp"
+#include "murmur/client/node_client.hpp"
+#include "murmur/client/node_keys.hpp"
+#include "murmur/protocol/integrity.hpp"
+#include "murmur/server/server.hpp"
+#include "network.hpp"
+
+namespace murmur::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr std::size_t kNodes = 8;
+constexpr std::uint64_t kParameters = 3000;  // 12,000 bytes in f32: three 4 KiB ranges
+
+/// murmurd's local seed for (task, round): keccak256("murmur.local-seed.v1" || task || round).
+chain::Hash32 local_seed(std::uint64_t task, std::uint64_t round) {
+  chain::Bytes msg;
+  const std::string tag = "murmur.local-seed.v1";
+  msg.insert(msg.end(), tag.begin(), tag.end());
+  for (std::uint64_t v : {task, round})
+    for (int shift = 56; shift >= 0; shift -= 8)
+      msg.push_back(static_cast<std::uint8_t>(v >> shift));
+  return chain::keccak256(msg);
+}
+
+/// The code of the ServerError `f` throws (ERR_UNSPECIFIED when it throws none).
+template <class F>
+wire::ErrorCode refusal(F&& f) {
+  try {
+    f();
+  } catch (const client::ServerError& e) {
+    return e.code();
+  }
+  return wire::ERR_UNSPECIFIED;
+}
+
+wire::Envelope list_request(std::uint64_t task, std::uint64_t round, std::uint32_t first = 0) {
+  wire::Envelope e;
+  auto* q = e.mutable_update_list_request();
+  q->set_task_id(task);
+  q->set_round(round);
+  q->set_first(first);
+  return e;
+}
+
+wire::Envelope range_request(std::uint64_t task, std::uint64_t round, const chain::Address& who,
+                             std::uint64_t offset, std::uint64_t length) {
+  wire::Envelope e;
+  auto* q = e.mutable_update_request();
+  q->set_task_id(task);
+  q->set_round(round);
+  q->set_proposer(who.bytes.data(), who.bytes.size());
+  q->set_offset(offset);
+  q->set_length(length);
+  return e;
+}
+
+TEST(UpdateReads, AVoterIsServedTheSignedUpdatesAndEveryoneElseATypedRefusal) {
+  TempDir dir("murmur-update-reads");
+  server::Config cfg = test_config(dir.path() / "data", kNodes, kParameters);
+  cfg.proposer_bps = 5000;
+  cfg.chunk_bytes = 4096;
+  cfg.vote_window = 120s;  // VOTING outlasts the test; nobody votes
+  // The roles follow from the local seed; the first task id (from 7 on) that gives this fixed
+  // set of keys at least two proposers and two voters (decided here, before murmurd starts).
+  std::vector<std::size_t> proposers, voters;
+  for (cfg.task_id = 7;; ++cfg.task_id) {
+    proposers.clear();
+    voters.clear();
+    for (std::size_t i = 0; i < kNodes; ++i)
+      (chain::is_proposer(local_seed(cfg.task_id, 1),
+                          client::derive_node_key(kKeySeed, i).address(), cfg.proposer_bps)
+           ? proposers
+           : voters)
+          .push_back(i);
+    if (proposers.size() >= 2 && voters.size() >= 2) break;
+  }
+  cfg.quorum = proposers.size();
+  server::Server srv(cfg);
+  srv.start();
+  const std::string key = srv.curve_public_key();
+  chain::Eip712Domain domain;
+  domain.chain_id = cfg.chain_id;
+  domain.verifying_contract = cfg.contract;
+  std::vector<std::unique_ptr<client::NodeClient>> clients;
+  for (std::size_t i = 0; i < kNodes; ++i) {
+    clients.push_back(std::make_unique<client::NodeClient>(client_options(cfg, key)));
+    clients[i]->register_node(client::derive_node_key(kKeySeed, i), cfg.chain_id);
+    EXPECT_EQ(clients[i]->round_info().role(),
+              std::find(proposers.begin(), proposers.end(), i) != proposers.end()
+                  ? wire::ROLE_PROPOSER
+                  : wire::ROLE_VOTER)
+        << "node " << i;
+  }
+  client::NodeClient& voter = *clients[voters[0]];
+  const std::uint64_t task = cfg.task_id;
+
+  // Before VOTING: early.
+  EXPECT_EQ(refusal([&] {
+              voter.exchange(list_request(task, 1), wire::Envelope::kUpdateList, "UpdateList");
+            }),
+            wire::ERR_WRONG_STAGE);
+
+  // The proposers upload: the first in f32, the others in bf16 (the bytes served are as uploaded).
+  std::map<chain::Address, std::size_t> node_of;
+  std::map<chain::Address, client::UploadResult> uploaded;
+  for (std::size_t k = 0; k < proposers.size(); ++k) {
+    const std::size_t i = proposers[k];
+    const auto chain_key = client::derive_node_key(kKeySeed, i);
+    const client::SyntheticUpdate u(kKeySeed, i, kParameters,
+                                    k == 0 ? wire::DTYPE_F32 : wire::DTYPE_BF16);
+    uploaded[chain_key.address()] =
+        clients[i]->upload_update(task, 1, u, 10 + i, {&chain_key, domain});
+    node_of[chain_key.address()] = i;
+  }
+  const auto voting = wait_for_stage(srv, wire::STAGE_VOTING, 30s);
+  ASSERT_EQ(voting.stage, wire::STAGE_VOTING) << voting.last_outcome;
+
+  // The voter: the list, then each update's bytes in ranges.
+  const client::RoundUpdates listed = voter.round_updates(task, 1, domain);
+  const auto info = voter.round_info();
+  EXPECT_EQ(std::string(listed.candidate.begin(), listed.candidate.end()),
+            info.candidate_model_hash());
+  ASSERT_EQ(listed.updates.size(), proposers.size());
+  for (std::size_t k = 0; k < listed.updates.size(); ++k) {
+    const client::RoundUpdate& u = listed.updates[k];
+    if (k > 0) {
+      EXPECT_LT(listed.updates[k - 1].proposer, u.proposer) << "sorted by address";
+    }
+    ASSERT_TRUE(node_of.count(u.proposer)) << u.proposer.to_checksum() << " is no proposer";
+    const std::size_t i = node_of[u.proposer];
+    const auto& up = uploaded[u.proposer];
+    EXPECT_EQ(u.update_hash, up.update_hash);
+    EXPECT_EQ(u.total_bytes, up.total_bytes);
+    EXPECT_EQ(u.num_samples, 10 + i);
+    EXPECT_TRUE(u.included) << "a weighted mean leaves nobody out";
+    // The Update signature is the proposer's (round_updates checks it too; here it is checked
+    // again, independently).
+    const chain::UpdateMessage m{chain::U256(task), chain::U256(1), u.update_hash,
+                                 chain::U256(u.num_samples)};
+    EXPECT_EQ(protocol::signer(chain::update_digest(domain, m), u.signature), u.proposer);
+    // The bytes: BLAKE3 = the signed hash, and equal to the bytes the proposer uploaded.
+    const auto bytes = voter.fetch_update_bytes(task, 1, u);
+    ASSERT_EQ(bytes.size(), u.total_bytes);
+    EXPECT_EQ(protocol::update_hash(bytes), u.update_hash);
+    const client::SyntheticUpdate source(kKeySeed, i, kParameters, u.dtype);
+    std::vector<std::uint8_t> expected(bytes.size());
+    source.read(0, expected);
+    EXPECT_EQ(bytes, expected) << "node " << i;
+    EXPECT_EQ(voter.fetch_update(task, 1, u).size(), kParameters);
+  }
+
+  // Refusals, each typed; murmurd goes on serving.
+  const client::RoundUpdate& first = listed.updates.front();
+  client::NodeClient& proposer = *clients[proposers[0]];
+  EXPECT_EQ(refusal([&] { proposer.round_updates(task, 1, domain); }), wire::ERR_NOT_VOTER);
+  EXPECT_EQ(refusal([&] { proposer.fetch_update_bytes(task, 1, first); }), wire::ERR_NOT_VOTER);
+  EXPECT_EQ(refusal([&] { voter.round_updates(task, 2, domain); }), wire::ERR_WRONG_ROUND);
+  EXPECT_EQ(refusal([&] { voter.round_updates(task + 1, 1, domain); }), wire::ERR_WRONG_TASK);
+  const auto ask = [&](wire::Envelope e) {
+    return refusal([&] { voter.exchange(std::move(e), wire::Envelope::kUpdateChunk, "Update"); });
+  };
+  EXPECT_EQ(ask(range_request(task, 1, first.proposer, first.total_bytes + 1, 16)),
+            wire::ERR_OUT_OF_RANGE);
+  EXPECT_EQ(ask(range_request(task, 1, first.proposer, 0, cfg.chunk_bytes + 1)),
+            wire::ERR_TOO_LARGE);
+  const chain::Address nobody = client::derive_node_key(kKeySeed, voters[1]).address();
+  EXPECT_EQ(ask(range_request(task, 1, nobody, 0, 16)), wire::ERR_NOT_FOUND);
+  wire::Envelope short_proposer = range_request(task, 1, first.proposer, 0, 16);
+  short_proposer.mutable_update_request()->set_proposer("abc");
+  EXPECT_EQ(ask(short_proposer), wire::ERR_MALFORMED);
+  EXPECT_EQ(refusal([&] {
+              voter.exchange(
+                  list_request(task, 1, static_cast<std::uint32_t>(proposers.size() + 1)),
+                  wire::Envelope::kUpdateList, "UpdateList");
+            }),
+            wire::ERR_OUT_OF_RANGE);
+  // A range at the very end is empty, not refused; one straddling it is cut at the end.
+  const auto tail =
+      voter.exchange(range_request(task, 1, first.proposer, first.total_bytes - 5, 64),
+                     wire::Envelope::kUpdateChunk, "Update");
+  EXPECT_EQ(tail.envelope.update_chunk().total(), first.total_bytes);
+  EXPECT_EQ(tail.payload.size(), 5u);
+
+  // Still serving: the second voter reads an update after all those refusals.
+  client::NodeClient& other = *clients[voters[1]];
+  const auto again = other.round_updates(task, 1, domain);
+  ASSERT_EQ(again.updates.size(), proposers.size());
+  EXPECT_EQ(protocol::update_hash(other.fetch_update_bytes(task, 1, again.updates.back())),
+            again.updates.back().update_hash);
+  srv.stop();
+}
+
+}  // namespace
+}  // namespace murmur::testing
