@@ -34,6 +34,13 @@ auto with_retries(F&& f, const std::atomic<bool>& stopping, const char* what) {
   }
 }
 
+/// The settled round's posting is the catch-up's when the catch-up closed it (a round run on the
+/// local seed, opened and abandoned on chain now).
+void adopt_caught_up(ChainStep& step) {
+  for (const auto& [round, posting] : step.caught_up)
+    if (round == step.round) step.posting = posting;
+}
+
 }  // namespace
 
 std::vector<chain::Address> included_updates(const StateStore& store, std::uint64_t round) {
@@ -132,6 +139,10 @@ void ChainRounds::settle(const RoundDecision& decision, Settlement what) {
       }
       if (what.open_next) {
         try {
+          with_retries(
+              [&] { contract.catch_up(what.round + 1, test_hooks().finalize, step.caught_up); },
+              stopping, "catching up with the chain");
+          adopt_caught_up(step);
           step.next_seed = with_retries([&] { return contract.open_round(what.round + 1); },
                                         stopping, "opening the next round");
           step.next_stakes =
@@ -160,6 +171,8 @@ void ChainRounds::settle(const RoundDecision& decision, Settlement what) {
     }
     if (what.open_next) {
       try {
+        contract.catch_up(what.round + 1, step.caught_up);
+        adopt_caught_up(step);
         step.next_seed = contract.open_round(what.round + 1);
         // Stakes as the contract will weigh the next round's votes: after this round's
         // slashing, with any node that joined or left meanwhile.

@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "murmur/chain/address.hpp"
@@ -46,6 +47,10 @@ struct ChainStep {
   chain::Hash32 next_seed{};  ///< zero when the next round was not opened
   std::string open_error;
   std::map<chain::Address, chain::U256> next_stakes;  ///< empty when they could not be read
+  /// Earlier rounds the step closed on chain before opening the next one, with their postings
+  /// (TaskChain::catch_up: a chain left behind after a step failed past fault_limit_ms). When
+  /// the settled round is among them, `posting` is its entry.
+  std::vector<std::pair<std::uint64_t, RoundPosting>> caught_up;
 };
 
 /// Test hooks of the chain step (process-wide; tests of a murmurd built to misbehave).
@@ -86,7 +91,9 @@ class ChainRounds {
   /// (logged; the engine keeps its `known` ones).
   std::map<chain::Address, chain::U256> participants(std::uint64_t round, std::size_t known);
   /// Starts the chain step on a worker thread: finalizeRound or abandonRound for `what`, then,
-  /// if the task goes on, startRound for the next round and a fresh read of the stakes.
+  /// if the task goes on, brings a chain left behind up to the next round (catch_up: a round
+  /// left open earlier is closed, the rounds run on the local seed are opened and abandoned),
+  /// startRound for the next round and a fresh read of the stakes.
   void settle(const RoundDecision& decision, Settlement what);
   /// Whether a step (or, on AllianceTaskV2, the vote on chain) was started and not yet
   /// collected.

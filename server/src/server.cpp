@@ -175,6 +175,10 @@ Settlement Server::Impl::settlement_of(const RoundDecision& decision) const {
 }
 
 void Server::Impl::finish_chain_step(const ChainStep& step) {
+  // Earlier rounds the step closed on chain when it found the chain behind (a step that had
+  // failed past fault_limit_ms): their records take the posting, so that record and chain agree.
+  for (const auto& [round, posting] : step.caught_up)
+    if (round != step.round) store.record_posting(round, posting);
   store.record_posting(step.round, step.posting);
   const auto now = Clock::now();
   // A failed posting of a round the contract opened leaves it open there, and a failed
@@ -182,7 +186,8 @@ void Server::Impl::finish_chain_step(const ChainStep& step) {
   // could be opened on chain. The step is tried again (finalizeRound goes through the outbox
   // and adopts a landed finalization, abandonRound and startRound read the chain first, so a
   // retry never posts twice), with a growing pause, for as long as fault_limit_ms allows; then
-  // the round is left as it is and the task goes on off chain.
+  // the round is left as it is and the task goes on, on the local seed, until a later step
+  // finds the chain answering and brings it back up to murmurd's round (ChainRounds::settle).
   const bool opened = state.round == step.round && state.seed != chain::Hash32{};
   const bool posting_failed = step.posting.state == "failed";
   const bool open_failed = !step.open_error.empty();

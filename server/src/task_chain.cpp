@@ -59,6 +59,33 @@ chain::Hash32 TaskChain::open_round(std::uint64_t round) {
   return seed;
 }
 
+void TaskChain::catch_up(std::uint64_t round,
+                         std::vector<std::pair<std::uint64_t, RoundPosting>>& closed) {
+  for (;;) {
+    const auto task = contract_.get_task(task_);
+    const std::uint64_t at = task.current_round;
+    if (at + 1 >= round) return;  // at round - 1 (open or not) or beyond: nothing to catch up
+    if (task.round_open) {
+      RoundPosting p = abandon(at);
+      p.error =
+          "abandoned when the chain answered again (the round's own posting had failed "
+          "past server.fault_limit_ms)";
+      spdlog::warn("round={} chain: left open on chain, abandoned now (tx {})", at,
+                   chain::to_hex(p.tx));
+      closed.emplace_back(at, p);
+      continue;
+    }
+    open_round(at + 1);
+    RoundPosting p = abandon(at + 1);
+    p.error =
+        "opened and abandoned on chain when the chain answered again (the round ran on "
+        "the local seed)";
+    spdlog::warn("round={} chain: ran on the local seed, opened and abandoned on chain (tx {})",
+                 at + 1, chain::to_hex(p.tx));
+    closed.emplace_back(at + 1, p);
+  }
+}
+
 std::map<chain::Address, chain::U256> TaskChain::participants() {
   std::map<chain::Address, chain::U256> out;
   for (const auto& a : contract_.participants(task_)) out[a] = contract_.node_info(task_, a).stake;

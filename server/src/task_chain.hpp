@@ -5,8 +5,10 @@
 // settle) through chain::Poster's journaled outbox, so a restart neither loses nor doubles a
 // posting. Calls block until the transaction's receipt (bounded by receipt_timeout): murmurd
 // makes them on a worker thread, one at a time.
+#include <cstdint>
 #include <map>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "murmur/chain/alliance.hpp"
@@ -31,6 +33,14 @@ class TaskChain {
   /// The seed of `round` on chain: opens it with startRound unless it is already open (a
   /// restart). Throws std::runtime_error if the chain's task is at another round.
   chain::Hash32 open_round(std::uint64_t round);
+  /// Brings a chain left behind murmurd (a chain step that failed past fault_limit_ms) up to
+  /// where `round` can be opened: a round left open before `round - 1` is abandoned, and every
+  /// round murmurd ran on the local seed is opened and abandoned, so that the chain's round
+  /// counter is `round - 1` again. Each round it closes is appended to `closed` (as it is
+  /// closed, so that a failure halfway keeps what was done). Reads the task before every
+  /// transaction: after a restart or a failed try it sends nothing twice. The round being
+  /// settled (`round - 1`) is left as it is when still open: its posting is the step's own.
+  void catch_up(std::uint64_t round, std::vector<std::pair<std::uint64_t, RoundPosting>>& closed);
   /// finalizeRound(task, round, candidate, votes, flagged) through the outbox.
   RoundPosting finalize(std::uint64_t round, const chain::Hash32& candidate,
                         const std::vector<chain::SignedVote>& votes,

@@ -289,6 +289,34 @@ ChainVote TaskChainV2::vote(std::uint64_t round, const chain::Hash32& candidate,
   return outcome(round);
 }
 
+void TaskChainV2::catch_up(std::uint64_t round, bool finalize,
+                           std::vector<std::pair<std::uint64_t, RoundPosting>>& closed) {
+  for (;;) {
+    const auto task = contract_.get_task(task_);
+    const std::uint64_t at = task.current_round;
+    if (at + 1 >= round || task.ended) return;  // nothing to catch up (or open_round says why)
+    if (task.in_flight) {
+      RoundPosting p = close(at, finalize);
+      spdlog::warn("round={} chain: left in flight on chain, closed now: {}", at, p.state);
+      if (p.error.empty())
+        p.error =
+            "closed when the chain answered again (murmurd's own step had failed past "
+            "server.fault_limit_ms)";
+      closed.emplace_back(at, p);
+      continue;
+    }
+    open_round(at + 1);
+    RoundPosting p = close(at + 1, false);
+    spdlog::warn("round={} chain: ran on the local seed, opened and closed on chain: {}", at + 1,
+                 p.state);
+    if (p.error.empty())
+      p.error =
+          "opened and closed on chain when the chain answered again (the round ran on the "
+          "local seed)";
+    closed.emplace_back(at + 1, p);
+  }
+}
+
 RoundPosting TaskChainV2::close(std::uint64_t round, bool finalize) {
   const chain::U256 rr(round);
   for (;;) {

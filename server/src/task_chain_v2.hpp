@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "murmur/chain/alliance_v2.hpp"
@@ -64,6 +65,13 @@ class TaskChainV2 {
   /// there, finishes the vote when a candidate was posted, else abandonRound once the post
   /// deadline has passed.
   RoundPosting close(std::uint64_t round, bool finalize);
+  /// As TaskChain::catch_up: a round left in flight before `round - 1` is closed as the
+  /// contract allows (close: a finalization from the votes on chain when a candidate was posted,
+  /// else abandonRound once its post deadline passed), and every round murmurd ran on the local
+  /// seed is opened, its roles drawn, and abandoned after its post deadline, until the chain's
+  /// round counter is `round - 1`. Each round closed is appended to `closed` as it is closed.
+  void catch_up(std::uint64_t round, bool finalize,
+                std::vector<std::pair<std::uint64_t, RoundPosting>>& closed);
   /// With the loop's own connection: why an upload of `hash` by `node` in `round` is refused
   /// (no update hash committed on chain, or another one), or nullopt when it matches.
   std::optional<std::string> commitment_mismatch(std::uint64_t round, const chain::Address& node,

@@ -600,14 +600,18 @@ unmask_seconds = 5
 
     # ---- chaos -----------------------------------------------------------------------------
     def plan(self):
-        """Each fault gets a round (seeded, uniform over rounds 2 .. R-1): it is injected when
-        murmurd reaches that round, after a random 0-3 s, so the faults spread over the run
-        whatever its pace. Returns [(round, kind)], latest first (popped from the end)."""
+        """Each fault gets a round (seeded, uniform over rounds 2 .. L, L = --last-fault-round
+        or R-1): it is injected when murmurd reaches that round, after a random 0-3 s, so the
+        faults spread over the run whatever its pace. With L well below R the faults planned
+        last still land before the task closes (or the time limit cuts the run). Returns
+        [(round, kind)], latest first (popped from the end)."""
         kinds = (["murmurd-kill"] * self.a.murmurd_kills + ["node-kill"] * self.a.node_kills +
                  ["partition"] * (self.a.partitions if self.netns else 0) +
                  ["relay-fault"] * self.a.relay_faults + ["chain-outage"] * self.a.chain_outages +
                  ["chain-kill"] * self.a.chain_kills)
         last = max(2, self.a.rounds - 1)
+        if self.a.last_fault_round:
+            last = max(2, min(last, self.a.last_fault_round))
         plan = [(self.rng.randint(min(2, last), last), k) for k in kinds]
         plan.sort(key=lambda e: -e[0])
         return plan
@@ -781,7 +785,11 @@ unmask_seconds = 5
             for g in range(a.groups):
                 self.start_group(g)
             plan = self.plan()
-            log(f"{len(plan)} faults planned over {a.rounds} rounds")
+            self.planned = {}
+            for _, k in plan:
+                self.planned[k] = self.planned.get(k, 0) + 1
+            log(f"{len(plan)} faults planned over rounds 2-{plan[0][0] if plan else 0} of "
+                f"{a.rounds}: {self.planned}")
             next_fault = time.time() + self.rng.uniform(0, 3)
             last_round, last_change = 0, time.time()
             next_probe = time.time()
@@ -816,6 +824,7 @@ unmask_seconds = 5
             state = self.probe()
             self.check_rounds(state, final=state.get("stage") == 5)
             total_tx, dups = self.duplicate_postings()
+            self.not_injected = [{"round": r, "kind": k} for r, k in plan]
         finally:
             self.stopping = True
             open(os.path.join(self.out, "stop-nodes"), "w").close()
@@ -852,7 +861,9 @@ unmask_seconds = 5
             "nodes": a.nodes, "groups": a.groups, "parameters": int(self.task["PARAMETERS"]),
             "rounds_planned": a.rounds, "rounds_recorded": ended,
             "task_closed": state.get("stage") == 5, "outcomes": outcomes,
+            "faults_planned": getattr(self, "planned", {}),
             "faults_injected": self.faults, "fault_log": self.fault_log,
+            "faults_not_injected": getattr(self, "not_injected", []),
             "murmurd_starts": getattr(self, "murmurd_starts", 0),
             "mode_switches": self.mode_switches,
             "secagg_rounds": sorted(n for n in self.rounds if self.wants_secagg(n)),
@@ -915,6 +926,8 @@ def main():
     p.add_argument("--fault-limit-ms", type=int, default=120000,
                    help="murmurd's server.fault_limit_ms: how long it retries a chain step; it "
                         "must outlast a chain-node kill (node start + replay: 20-42 s measured)")
+    p.add_argument("--last-fault-round", type=int, default=0,
+                   help="faults are planned over rounds 2 .. this (0: rounds - 1)")
     p.add_argument("--murmurd-kills", type=int, default=20)
     p.add_argument("--node-kills", type=int, default=50)
     p.add_argument("--partitions", type=int, default=10)
