@@ -13,6 +13,7 @@
 #include "murmur/chain/keccak.hpp"
 #include "murmur/chain/median_settlement.hpp"
 #include "murmur/client/node_keys.hpp"
+#include "murmur/client/objections.hpp"
 #include "murmur/kernels/aggregate.hpp"
 #include "murmur/kernels/rule_registry.hpp"
 #include "murmur/model/evaluator.hpp"
@@ -283,11 +284,15 @@ IncentiveRun run_incentives(const IncentiveRunOptions& o, const SimulationData& 
       rec.candidate_accuracy = accuracy(candidate);
       std::vector<float> packed = global;
       packed.insert(packed.end(), candidate.begin(), candidate.end());
-      // Each update at its share of a plain mean of the round's updates: global + update / P.
-      const float share =
-          static_cast<float>(k.objection_scale) / static_cast<float>(proposers.size());
-      for (std::size_t i : proposers)
-        for (std::size_t j = 0; j < d; ++j) packed.push_back(global[j] + share * delta[i][j]);
+      // Each update at its share of a plain mean of the round's updates (client/objections.hpp,
+      // the rule murmur node's voters share): global + objection_scale · update / P.
+      const client::ObjectionRule objection_rule{k.objection_bps, k.objection_relative,
+                                                 k.objection_scale, k.objection_median_distinct};
+      for (std::size_t i : proposers) {
+        const auto probe =
+            client::objection_probe(global, delta[i], k.objection_scale, proposers.size());
+        packed.insert(packed.end(), probe.begin(), probe.end());
+      }
       const std::size_t models = 2 + proposers.size();
       for (std::size_t v : voters) {
         const VoteBehaviour b = kind[v].vote;
@@ -302,25 +307,14 @@ IncentiveRun run_incentives(const IncentiveRunOptions& o, const SimulationData& 
         int score = chain::graded_score(loss[0], loss[1]);
         honest_score[v] = score;
         voter_loss[v] = {loss[0], loss[1]};
-        std::vector<int> alone(proposers.size());
-        for (std::size_t j = 0; j < proposers.size(); ++j) {
-          alone[j] = chain::graded_score(loss[0], loss[2 + j]);
-          alone_scores[j].push_back(alone[j]);
-        }
-        // The reference an update is judged against: no change (the global model), or, with
-        // objection_relative, this voter's median score over the round's updates.
-        int reference = 0;
-        if (k.objection_relative && !alone.empty()) {
-          std::vector<int> sorted;
-          for (std::size_t j = 0; j < proposers.size(); ++j)
-            if (!k.objection_median_distinct || !duplicate[j]) sorted.push_back(alone[j]);
-          if (sorted.empty()) sorted = alone;
-          std::sort(sorted.begin(), sorted.end());
-          reference = sorted[(sorted.size() - 1) / 2];
-        }
+        // Each update against no change, or (objection_relative) this voter's median update.
+        const auto judged = client::judge_updates(loss[0], std::span<const double>(loss).subspan(2),
+                                                  duplicate, objection_rule);
+        std::vector<int> alone = judged.scores;
+        for (std::size_t j = 0; j < proposers.size(); ++j) alone_scores[j].push_back(alone[j]);
         std::vector<std::size_t> objects, others;
         for (std::size_t j = 0; j < proposers.size(); ++j)
-          (alone[j] < reference - k.objection_bps ? objects : others).push_back(proposers[j]);
+          (judged.objects[j] ? objects : others).push_back(proposers[j]);
         if (b == VoteBehaviour::kContrarian) {
           score = -score;
           objects.swap(others);
