@@ -557,6 +557,23 @@ unmask_seconds = 5
                                 "committed": len(rec["committed"]), "faults": rec.get("faults")}
             self.checked = rnd
 
+    def recheck_unsettled(self, state):
+        """At the end: a round checked while its posting had failed may have been settled since
+        (murmurd closes it when the chain answers again, server/src/task_chain.hpp catch_up):
+        its record and the chain are read again and must still agree."""
+        by_round = {r["round"]: r for r in state.get("rounds", [])}
+        for rnd, r in self.rounds.items():
+            rec = by_round.get(rnd)
+            if r["posting"] != "failed" or rec is None or rec["posting"] == "failed":
+                continue
+            cs, post = rec.get("chain_state", -1), rec["posting"]
+            if not ((post == "finalized" and cs == 2) or (post == "abandoned" and cs == 3)) or \
+                    (rec.get("seed_source") == "local" and cs == 2):
+                self.failures.append(f"round {rnd}: record posting '{post}' vs chain state {cs} "
+                                     "(settled after its check)")
+            r.update({"posting": post, "posting_error": rec.get("posting_error", ""),
+                      "chain_state": cs, "settled_late": True})
+
     def check_bounds(self, state):
         """After every probe: the spool holds at most K + 1 rounds (the last K ended ones and
         the current one) and at most (K + 1) x nodes x D x 4 bytes (one f32 update per node and
@@ -823,6 +840,7 @@ unmask_seconds = 5
             self.longest_stall = max(self.longest_stall, time.time() - last_change)
             state = self.probe()
             self.check_rounds(state, final=state.get("stage") == 5)
+            self.recheck_unsettled(state)
             total_tx, dups = self.duplicate_postings()
             self.not_injected = [{"round": r, "kind": k} for r, k in plan]
         finally:
@@ -870,6 +888,8 @@ unmask_seconds = 5
             "secagg_rounds_accepted": sum(1 for n, r in self.rounds.items()
                                           if self.wants_secagg(n) and r["outcome"] == "accepted"),
             "rounds_failed": failed, "rounds_unsettled_on_chain": unsettled,
+            "rounds_settled_late": {n: r["posting_error"] for n, r in self.rounds.items()
+                                    if r.get("settled_late")},
             "updates_acknowledged": len(committed), "votes_acknowledged": votes,
             "masked_updates_sent": len(self.masked),
             "updates_lost": len(self.lost), "lost": self.lost[:20],
