@@ -111,6 +111,13 @@ struct ShardTask {
   double upload_seconds = 60;
   double shard_timeout_seconds = 60;
   std::size_t chunk_bytes = 16u << 10;
+  std::uint32_t proposer_bps = 10000;  ///< every node a proposer unless lowered
+  std::size_t quorum = 0;              ///< [round] quorum; 0: every node
+  std::size_t vote_quorum = 0;
+  double vote_seconds = 5.0;
+  /// TOML appended to the coordinator's and the single murmurd's configuration (never a
+  /// shard's), e.g. a [validation] table.
+  std::string coordinator_tables;
 };
 
 /// One murmurd's endpoints and keys (a shard's, the single one's or the coordinator's).
@@ -242,17 +249,19 @@ class ShardSetFixture {
       << "contract = \"0x5fbdb2315678afecb367f032d93f642f64180aa3\"\n"
       << "parameters = " << task_.parameters << "\n"
       << "rounds = " << task_.rounds << "\n"
-      << "proposer_bps = 10000\n"
+      << "proposer_bps = " << task_.proposer_bps << "\n"
       << "initial_model = \"" << (dir_ / "initial.f32").string() << "\"\n"
       << "participants = \"" << (dir_ / "participants.csv").string() << "\"\n"
       << "[round]\n"
       << "upload_seconds = " << task_.upload_seconds << "\n"
-      << "vote_seconds = 5.0\n"
-      << "quorum = " << task_.nodes << "\n"
-      << "vote_quorum = 0\n"
+      << "vote_seconds = " << task_.vote_seconds << "\n"
+      << "quorum = " << (task_.quorum ? task_.quorum : task_.nodes) << "\n"
+      << "vote_quorum = " << task_.vote_quorum << "\n"
       << "[aggregation]\n"
       << "rule = \"" << task_.rule << "\"\n"
       << shard_table;
+    if (shard_table.empty() || shard_table.find("\"coordinator\"") != std::string::npos)
+      t << task_.coordinator_tables;
     t.close();
     m->process = std::make_unique<MurmurdProcess>(m->config, m->log);
     return m;
