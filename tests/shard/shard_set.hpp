@@ -118,6 +118,8 @@ struct ShardTask {
   /// TOML appended to the coordinator's and the single murmurd's configuration (never a
   /// shard's), e.g. a [validation] table.
   std::string coordinator_tables;
+  std::uint64_t task_id = 7, chain_id = 31337;
+  std::string contract = "0x5fbdb2315678afecb367f032d93f642f64180aa3";
 };
 
 /// One murmurd's endpoints and keys (a shard's, the single one's or the coordinator's).
@@ -197,8 +199,8 @@ class ShardSetFixture {
 
   chain::Eip712Domain domain() const {
     chain::Eip712Domain d;
-    d.chain_id = 31337;
-    d.verifying_contract = chain::Address::from_hex("0x5fbdb2315678afecb367f032d93f642f64180aa3");
+    d.chain_id = task_.chain_id;
+    d.verifying_contract = chain::Address::from_hex(task_.contract);
     return d;
   }
 
@@ -245,8 +247,8 @@ class ShardSetFixture {
       << "peer_credits = 4\n"
       << "backend = \"cpu\"\n"
       << "[task]\n"
-      << "task_id = 7\nchain_id = 31337\n"
-      << "contract = \"0x5fbdb2315678afecb367f032d93f642f64180aa3\"\n"
+      << "task_id = " << task_.task_id << "\nchain_id = " << task_.chain_id << "\n"
+      << "contract = \"" << task_.contract << "\"\n"
       << "parameters = " << task_.parameters << "\n"
       << "rounds = " << task_.rounds << "\n"
       << "proposer_bps = " << task_.proposer_bps << "\n"
