@@ -21,7 +21,8 @@ fi
 # generic), whatever the environment sets: no verdict may depend on the family.
 blas=0
 bash scripts/blas-families.sh "${MURMUR_BUILD_DIR:-build}" || blas=$?
-# Label soak (tests/soak, scripts/soak.sh) runs only on request: ctest -L soak.
-ctest --test-dir "${MURMUR_BUILD_DIR:-build}" --output-on-failure -j "$(nproc)" --timeout 600 -LE soak
+# Labels soak (tests/soak, scripts/soak.sh) and demo (the Arena demo, scripts/demo_arena.sh) run
+# only on request: ctest -L soak, ctest -L demo.
+ctest --test-dir "${MURMUR_BUILD_DIR:-build}" --output-on-failure -j "$(nproc)" --timeout 600 -LE 'soak|demo'
 [ "$blas" -eq 0 ] || { echo "[test] a test failed under an OpenBLAS kernel family (see [blas] above)"; exit 1; }
 [ "$fmt" -eq 0 ] || { echo "[test] sources do not conform to .clang-format (see [format] above)"; exit 1; }
