@@ -21,6 +21,8 @@ if [[ "${MURMUR_DEMO_SKIP_BUILD:-0}" != 1 ]]; then
   bash scripts/setup.sh
   bash scripts/build.sh
 fi
+# `scripts/demo.sh arena`: the AI Arena demo instead (issue 17; scripts/demo_arena.sh).
+[[ "${1:-}" != arena ]] || exec bash scripts/demo_arena.sh
 # shellcheck disable=SC1091
 source scripts/env.sh
 BUILD_DIR=${MURMUR_BUILD_DIR:-build}
