@@ -457,6 +457,9 @@ void sweep_stale() {
   for (const auto& n : stale) {
     std::printf("bench/shards: removing namespace %s left by a run that was killed\n", n.c_str());
     sh("ip netns del " + n);
+    // Its data directories (the default place only; --keep's are the user's).
+    std::error_code ec;
+    fs::remove_all(fs::temp_directory_path() / n.substr(0, n.find('-', 8) + 1), ec);
   }
 }
 
@@ -873,7 +876,12 @@ int orchestrate(const std::string& self, const Args& a) {
                     .c_str(),
                 n["close_seconds"].get<double>());
     std::fflush(stdout);
-    details += "S=" + s_text + ": " + std::to_string(n["restarts"].get<std::uint64_t>()) +
+    char per_gb[160];
+    std::snprintf(per_gb, sizeof per_gb,
+                  "CPU per GB ingested: shards %.2f core-s, nodes %.2f core-s; ",
+                  n["shard_cpu_seconds"].get<double>() / (bytes / 1e9),
+                  n["client_cpu_seconds"].get<double>() / (bytes / 1e9));
+    details += "S=" + s_text + ": " + per_gb + std::to_string(n["restarts"].get<std::uint64_t>()) +
                " upload restarts, " + std::to_string(n["bytes_resent"].get<std::uint64_t>()) +
                " bytes resent; collectives per shard (s, reductions, doubles sent):";
     if (!res.coordinator.is_null())
