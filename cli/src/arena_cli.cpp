@@ -599,10 +599,13 @@ void add_arena_commands(CLI::App& app) {
   {  // status
     auto* cmd = arena->add_subcommand(
         "status", "Show a task, its submissions (with results once finalized) and one address");
-    auto task = std::make_shared<std::string>(), who = std::make_shared<std::string>();
+    auto task = std::make_shared<std::string>();
+    auto who = std::make_shared<std::vector<std::string>>();
     auto with_scores = std::make_shared<bool>(false);
     task_opt(cmd, *task);
-    cmd->add_option("--who", *who, "address to show (default: the key's, if a key is given)");
+    cmd->add_option("--who", *who,
+                    "address(es) to show (default: the key's, if a key is given); with several, "
+                    "the JSON's \"accounts\" lists them all");
     cmd->add_flag("--scores", *with_scores,
                   "also each validator's committed score per submission (revealed or not)");
     cmd->callback([c, task, who, with_scores] {
@@ -665,21 +668,26 @@ void add_arena_commands(CLI::App& app) {
         subs.push_back(e);
       }
       j["submissions"] = subs;
-      std::optional<Address> addr;
-      if (!who->empty())
-        addr = parse_address(*who, "--who");
-      else if (!c->key_file.empty() || std::getenv(kKeyEnvVar))
-        addr = s.wallet(*c).address();
-      if (addr) {
-        const ArenaParticipant p = ct.participant(t, *addr);
-        const U256 reward = ct.reward_of(t, *addr);
-        j["who"] = {{"address", addr->to_checksum()}, {"role", to_string(p.role)},
-                    {"stake", p.stake.to_dec()},      {"delegated", p.delegated.to_dec()},
-                    {"claimable", reward.to_dec()},   {"commissionBps", p.commission_bps}};
-        text += "\n" + addr->to_checksum() + ": " + to_string(p.role) + ", own stake " +
+      std::vector<Address> addrs;
+      for (const std::string& w : *who) addrs.push_back(parse_address(w, "--who"));
+      if (addrs.empty() && (!c->key_file.empty() || std::getenv(kKeyEnvVar)))
+        addrs.push_back(s.wallet(*c).address());
+      json accounts = json::array();
+      for (const Address& addr : addrs) {
+        const ArenaParticipant p = ct.participant(t, addr);
+        const U256 reward = ct.reward_of(t, addr);
+        accounts.push_back({{"address", addr.to_checksum()},
+                            {"role", to_string(p.role)},
+                            {"stake", p.stake.to_dec()},
+                            {"delegated", p.delegated.to_dec()},
+                            {"claimable", reward.to_dec()},
+                            {"commissionBps", p.commission_bps}});
+        text += "\n" + addr.to_checksum() + ": " + to_string(p.role) + ", own stake " +
                 p.stake.to_dec() + ", delegated to it " + p.delegated.to_dec() + ", claimable " +
                 reward.to_dec();
       }
+      if (!accounts.empty()) j["who"] = accounts.front();
+      if (accounts.size() > 1) j["accounts"] = accounts;
       emit(*c, j, text);
     });
   }
