@@ -59,6 +59,7 @@ MedianRoundSettlement settle_median_round(const MedianRoundInput& in) {
   const std::size_t n = in.nodes.size();
   MedianRoundSettlement s;
   s.objection_stake.assign(n, U256());
+  s.objection_disagreements.assign(n, 0);
   s.reward.assign(n, U256());
   s.slash.assign(n, U256());
   s.pool_after = in.pool;
@@ -93,22 +94,44 @@ MedianRoundSettlement settle_median_round(const MedianRoundInput& in) {
   }
   s.accepted = s.median >= 0;
 
+  // The objection consensus: which committed updates the revealed stake's majority objects to.
+  std::vector<bool> committed(n, false), objected(n, false);
+  std::size_t committed_count = 0, objected_count = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const MedianNode& node = in.nodes[i];
+    if (node.role != Role::Proposer || node.proposer == ProposerStatus::Absent) continue;
+    committed[i] = true;
+    ++committed_count;
+    objected[i] = s.objection_stake[i] * U256(2) > s.revealed_stake;
+    objected_count += objected[i];
+  }
+
   std::vector<Outcome> outcome(n, Outcome::Neither);
   for (std::size_t i = 0; i < n; ++i) {
     const MedianNode& node = in.nodes[i];
     Outcome o = Outcome::Neither;
     if (node.role == Role::Voter) {
       if (node.voter == VoterStatus::Revealed) {
+        // Disagreements: the objected updates it does not object to, plus the others it does.
+        std::size_t disagreements = objected_count;
+        for (std::size_t j : std::set<std::size_t>(node.objects.begin(), node.objects.end())) {
+          if (!committed[j]) continue;
+          if (objected[j])
+            --disagreements;
+          else
+            ++disagreements;
+        }
+        s.objection_disagreements[i] = disagreements;
         const long distance = std::abs(static_cast<long>(node.score) - s.median);
-        o = static_cast<std::uint64_t>(distance) <= in.tolerance_bps ? Outcome::Winner
-                                                                     : Outcome::Loser;
+        const bool near = static_cast<std::uint64_t>(distance) <= in.tolerance_bps;
+        const bool far = disagreements >= kMinDisagreements && 2 * disagreements > committed_count;
+        o = near && !far ? Outcome::Winner : Outcome::Loser;
       } else if (node.voter == VoterStatus::Unrevealed) {
         o = Outcome::Loser;
       }
-    } else if (node.proposer == ProposerStatus::Absent ||
-               s.objection_stake[i] * U256(2) > s.revealed_stake) {
+    } else if (node.proposer == ProposerStatus::Absent || objected[i]) {
       o = Outcome::Loser;
-    } else if (node.proposer == ProposerStatus::Included && s.accepted) {
+    } else if (node.proposer == ProposerStatus::Included) {
       o = Outcome::Winner;
     }
     outcome[i] = o;

@@ -19,7 +19,8 @@ import {MedianSettlement} from "./MedianSettlement.sol";
 ///   postCandidate (aggregator) model hash + bitmap of included proposers (committed ones only);
 ///                              the contract records keccak256 of their update hashes and the rule
 ///   commitVote (voter)         keccak256(abi.encode(taskId, round, voter, score, objections, salt))
-///   revealVote (voter)         graded score in [−10000, 10000] + bitmap of objected proposers
+///   revealVote (voter)         graded score in [−10000, 10000] + bitmap of objected proposers (kept
+///                              for the objection consensus: its bits on committed proposers)
 ///   finalizeRound (anyone)     after the reveal window (or once every committed vote is revealed):
 ///                              MedianSettlement.settle; below quorum the round is abandoned
 ///   abandonRound (anyone)      only when the seed expired or no candidate was posted in time
@@ -63,6 +64,11 @@ contract AllianceTaskV2 is IAllianceTaskV2, EIP712, ReentrancyGuard {
     mapping(uint256 => mapping(uint256 => Round)) private _rounds;
     mapping(uint256 => mapping(uint256 => mapping(address => Entry))) private _entries;
     mapping(uint256 => mapping(uint256 => mapping(uint256 => uint256))) private _objections;
+    // Each revealed voter's objection bitmap, kept for the settlement's objection consensus: word w
+    // of participant i's bitmap at key (i << 8) | w, holding only bits on committed proposers; a
+    // voter's words are stored only when non-zero, and bit i of _objectors' word i / 256 says so.
+    mapping(uint256 => mapping(uint256 => mapping(uint256 => uint256))) private _objectionBits;
+    mapping(uint256 => mapping(uint256 => mapping(uint256 => uint256))) private _objectors;
     mapping(uint256 => mapping(uint256 => uint256[])) private _included;
     mapping(uint256 => mapping(address => Node)) private _nodes;
     mapping(uint256 => address[]) private _members;
@@ -360,18 +366,22 @@ contract AllianceTaskV2 is IAllianceTaskV2, EIP712, ReentrancyGuard {
         emit VoteRevealed(taskId, round, msg.sender, score);
     }
 
-    /// Adds the revealing voter's stake to every committed proposer its bitmap objects to.
+    /// Adds the revealing voter's stake to every committed proposer its bitmap objects to, and keeps
+    /// the bits that count (those on committed proposers) for finalizeRound's objection consensus.
     function _addObjections(uint256 taskId, uint256 round, Round storage r, uint256[] calldata objections) private {
         uint256 pc = r.participantCount;
         uint256 words = objections.length < (pc + 255) / 256 ? objections.length : (pc + 255) / 256;
         if (words == 0) return;
         uint256 w = _nodes[taskId][msg.sender].stake;
+        uint256 me = _nodes[taskId][msg.sender].slot - 1; // a participant: _requireRole checked it
         uint256 bps = _tasks[taskId].proposerBps;
         address[] storage m = _members[taskId];
         mapping(address => Entry) storage entries = _entries[taskId][round];
         mapping(uint256 => uint256) storage sums = _objections[taskId][round];
+        bool any = false;
         for (uint256 wi = 0; wi < words; ++wi) {
             uint256 bits = objections[wi];
+            uint256 kept = 0;
             for (uint256 i = wi << 8; bits != 0 && i < pc; ) {
                 if (bits & 0xff == 0) {
                     bits >>= 8;
@@ -380,12 +390,20 @@ contract AllianceTaskV2 is IAllianceTaskV2, EIP712, ReentrancyGuard {
                 }
                 if (bits & 1 != 0) {
                     address p = m[i];
-                    if (_isProposer(r.seed, p, bps) && entries[p].commitment != bytes32(0)) sums[i] += w;
+                    if (_isProposer(r.seed, p, bps) && entries[p].commitment != bytes32(0)) {
+                        sums[i] += w;
+                        kept |= 1 << (i & 255);
+                    }
                 }
                 bits >>= 1;
                 ++i;
             }
+            if (kept != 0) {
+                _objectionBits[taskId][round][(me << 8) | wi] = kept;
+                any = true;
+            }
         }
+        if (any) _objectors[taskId][round][me >> 8] |= 1 << (me & 255);
     }
 
     /// The commitment a voter sends to commitVote.
@@ -508,6 +526,13 @@ contract AllianceTaskV2 is IAllianceTaskV2, EIP712, ReentrancyGuard {
         return _objections[taskId][round][index];
     }
 
+    /// The objection bitmap participant `index` revealed in `round`, as the settlement counts it
+    /// (bits on committed proposers only); all zero words when it objected to none or did not reveal.
+    function objectionsOf(uint256 taskId, uint256 round, uint256 index) external view returns (uint256[] memory bits) {
+        bits = new uint256[]((uint256(_rounds[taskId][round].participantCount) + 255) / 256);
+        for (uint256 w = 0; w < bits.length; ++w) bits[w] = _objectionBits[taskId][round][(index << 8) | w];
+    }
+
     function nodeInfo(uint256 taskId, address node) external view returns (NodeView memory v) {
         Node storage n = _nodes[taskId][node];
         v.stake = n.stake;
@@ -569,6 +594,10 @@ contract AllianceTaskV2 is IAllianceTaskV2, EIP712, ReentrancyGuard {
         x.stake = new uint256[](pc);
         x.score = new int256[](pc);
         x.objectionStake = new uint256[](pc);
+        x.objections = new uint256[][](pc);
+        uint256 words = (pc + 255) / 256;
+        uint256[] memory objectors = new uint256[](words);
+        for (uint256 w = 0; w < words; ++w) objectors[w] = _objectors[taskId][round][w];
         uint256[] storage inc = _included[taskId][round];
         address[] storage m = _members[taskId];
         for (uint256 i = 0; i < pc; ++i) {
@@ -584,6 +613,11 @@ contract AllianceTaskV2 is IAllianceTaskV2, EIP712, ReentrancyGuard {
             } else if (e.revealed) {
                 x.kind[i] = MedianSettlement.VOTER_REVEALED;
                 x.score[i] = e.score;
+                if ((objectors[i >> 8] >> (i & 255)) & 1 == 1) {
+                    uint256[] memory bits = new uint256[](words);
+                    for (uint256 w = 0; w < words; ++w) bits[w] = _objectionBits[taskId][round][(i << 8) | w];
+                    x.objections[i] = bits;
+                }
             } else {
                 x.kind[i] = e.commitment == bytes32(0) ? MedianSettlement.VOTER_ABSENT : MedianSettlement.VOTER_UNREVEALED;
             }

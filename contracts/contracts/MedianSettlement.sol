@@ -6,17 +6,21 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 /// @title MedianSettlement: the settlement rule of one AllianceTaskV2 round (issue 16).
 /// @notice Pure integer arithmetic, the same rule as chain/src/median_settlement.cpp and
 /// contracts/test/median_cases.json (the shared cases table both run). With, per participant, its
-/// kind, frozen stake s_i, revealed score (voters) and objection stake (proposers):
+/// kind, frozen stake s_i, revealed score and objection bitmap (voters) and objection stake
+/// (proposers):
 ///
 ///   W_r        = Σ s_v over revealed voters;  W_v = Σ s_v over all voters of the round
 ///   quorum     = W_r > 0  and  W_r · 10000 ≥ quorumBps · W_v          (else: abandoned, nothing moves)
 ///   median m   = min { s : 2 · Σ_{revealed v, score_v ≤ s} s_v ≥ W_r }  (lower stake-weighted median)
 ///   accepted   = m ≥ 0
-///   voter      revealed, |score − m| ≤ toleranceBps → winner;  revealed, farther → loser
+///   C          = the committed updates (proposers not absent);  objected_j = 2 · objectionStake_j > W_r
+///   d_v        = #{ j ∈ C : bit j of v's bitmap ≠ objected_j }   (its disagreements with the consensus)
+///   far_v      = 2 · d_v > |C|  and  d_v ≥ 2         (against the objection consensus on most updates)
+///   voter      revealed, |score − m| ≤ toleranceBps and not far_v → winner;  revealed otherwise → loser
 ///              committed but not revealed → loser;  no commitment → neither
-///   proposer   2 · objectionStake > W_r (the revealed voters' majority objects) → loser
+///   proposer   objected (the revealed voters' stake majority objects) → loser
 ///              no update committed (provably absent) → loser
-///              included by the rule and accepted → winner;  otherwise → neither
+///              included by the rule → winner, accepted or not;  excluded → neither
 ///   slash_i    = floor(s_i · slashBps / 10000) for losers
 ///   pot        = floor(pool / roundsLeft) + Σ slash_i
 ///   reward_i   = floor(pot · s_i / Σ_{j∈W} s_j) for winners (0 if Σ_W = 0)
@@ -25,6 +29,9 @@ library MedianSettlement {
     uint256 internal constant BPS = 10_000;
     int256 internal constant MIN_SCORE = -10_000;
     int256 internal constant MAX_SCORE = 10_000;
+    /// A voter is far from the objection consensus when it disagrees on more than half of the
+    /// round's committed updates and on at least this many (one close call alone never slashes).
+    uint256 internal constant MIN_DISAGREEMENTS = 2;
 
     uint8 internal constant PROPOSER_ABSENT = 0; // no update hash committed
     uint8 internal constant PROPOSER_EXCLUDED = 1; // committed, left out by the rule
@@ -43,6 +50,9 @@ library MedianSettlement {
         uint256[] stake;
         int256[] score; // VOTER_REVEALED only
         uint256[] objectionStake; // proposers only: Σ stake of revealed voters objecting to its update
+        // VOTER_REVEALED only: its objection bitmap (bit i of word i / 256 = participant i); bits on
+        // anything but a committed proposer, and words past the participants, are ignored.
+        uint256[][] objections;
     }
 
     struct Output {
@@ -61,17 +71,70 @@ library MedianSettlement {
         uint256[] slash;
     }
 
+    /// The objection consensus of a round with quorum: bit i of committed / objected = participant
+    /// i committed an update / the revealed stake's majority objects to it; count = |C|,
+    /// objectedCount = how many of them are objected to.
+    struct Consensus {
+        uint256[] committed;
+        uint256[] objected;
+        uint256 count;
+        uint256 objectedCount;
+    }
+
     /// 0 = neither, 1 = winner, 2 = loser (quorum assumed met).
-    function outcome(Input memory x, Output memory o, uint256 i) internal pure returns (uint256) {
+    function outcome(Input memory x, Output memory o, Consensus memory c, uint256 i) internal pure returns (uint256) {
         uint8 k = x.kind[i];
         if (k == VOTER_REVEALED) {
             uint256 d = x.score[i] >= o.median ? uint256(x.score[i] - o.median) : uint256(o.median - x.score[i]);
-            return d <= x.toleranceBps ? 1 : 2;
+            if (d > x.toleranceBps) return 2;
+            uint256 dis = disagreements(x.objections[i], c);
+            return dis >= MIN_DISAGREEMENTS && 2 * dis > c.count ? 2 : 1;
         }
         if (k == VOTER_UNREVEALED) return 2;
         if (k == VOTER_ABSENT) return 0;
-        if (k == PROPOSER_ABSENT || 2 * x.objectionStake[i] > o.revealedStake) return 2;
-        return (k == PROPOSER_INCLUDED && o.accepted) ? 1 : 0;
+        if (k == PROPOSER_ABSENT || _bit(c.objected, i)) return 2;
+        return k == PROPOSER_INCLUDED ? 1 : 0;
+    }
+
+    /// Committed updates on which `bits` differs from the objection consensus.
+    function disagreements(uint256[] memory bits, Consensus memory c) internal pure returns (uint256 d) {
+        if (bits.length == 0) return c.objectedCount; // objects to none: differs on every objected update
+        for (uint256 w = 0; w < c.committed.length; ++w) {
+            uint256 b = w < bits.length ? bits[w] : 0;
+            d += popcount((b ^ c.objected[w]) & c.committed[w]);
+        }
+    }
+
+    function consensus(Input memory x, Output memory o) internal pure returns (Consensus memory c) {
+        uint256 n = x.kind.length;
+        c.committed = new uint256[]((n + 255) / 256);
+        c.objected = new uint256[]((n + 255) / 256);
+        for (uint256 i = 0; i < n; ++i) {
+            uint8 k = x.kind[i];
+            if (k != PROPOSER_EXCLUDED && k != PROPOSER_INCLUDED) continue;
+            c.committed[i >> 8] |= 1 << (i & 255);
+            ++c.count;
+            if (2 * x.objectionStake[i] > o.revealedStake) {
+                c.objected[i >> 8] |= 1 << (i & 255);
+                ++c.objectedCount;
+            }
+        }
+    }
+
+    /// Set bits of a word (SWAR: 2-, 4-, 8-bit sums, then 16-bit lanes summed by one multiply).
+    function popcount(uint256 v) internal pure returns (uint256) {
+        unchecked {
+            uint256 m = type(uint256).max;
+            v = v - ((v >> 1) & (m / 3));
+            v = (v & (m / 5)) + ((v >> 2) & (m / 5));
+            v = (v + (v >> 4)) & (m / 17);
+            v = (v + (v >> 8)) & (m / 257);
+            return (v * (m / 65535)) >> 240;
+        }
+    }
+
+    function _bit(uint256[] memory words, uint256 i) private pure returns (bool) {
+        return (words[i >> 8] >> (i & 255)) & 1 == 1;
     }
 
     function settle(Input memory x) internal pure returns (Output memory o) {
@@ -92,13 +155,14 @@ library MedianSettlement {
         if (!o.quorum) return o;
         o.median = weightedMedian(x, revealed, o.revealedStake);
         o.accepted = o.median >= 0;
+        Consensus memory c = consensus(x, o);
 
         uint256[] memory kinds = new uint256[](n);
         for (uint256 i = 0; i < n; ++i) {
-            uint256 c = outcome(x, o, i);
-            kinds[i] = c;
-            if (c == 1) o.winnerStake += x.stake[i];
-            if (c == 2) {
+            uint256 r = outcome(x, o, c, i);
+            kinds[i] = r;
+            if (r == 1) o.winnerStake += x.stake[i];
+            if (r == 2) {
                 uint256 s = (x.stake[i] * x.slashBps) / BPS;
                 o.slash[i] = s;
                 o.slashed += s;

@@ -23,9 +23,11 @@ async function gasOf(txp) {
   return (await (await txp).wait()).gasUsed;
 }
 
-/// Plays one round with `n` members; returns { n, proposers, voters, gas: {…} } (gas per step;
-/// per-member steps as averages, and the round's total).
-async function measure(n, offset = 0) {
+/// Plays one round with `n` members; returns { n, proposers, voters, objecting, gas: {…} } (gas
+/// per step; per-member steps as averages, and the round's total). objectAll: every voter objects
+/// to every update (every voter's bitmap is kept, every update is objected to and its proposer
+/// slashed): the most bitmap storage at reveal and reads at finalize.
+async function measure(n, offset = 0, { objectAll = false } = {}) {
   const [deployer, aggregator] = await ethers.getSigners();
   const token = await (await ethers.getContractFactory("MockToken")).deploy();
   const v2 = await (await ethers.getContractFactory("AllianceTaskV2")).deploy();
@@ -67,7 +69,8 @@ async function measure(n, offset = 0) {
   const coder = ethers.AbiCoder.defaultAbiCoder();
   const ballots = voters.map((x, k) => {
     const obj = new Array(words).fill(0n);
-    if (k % 10 === 0 && props.length) obj[props[0].i >> 8] |= 1n << BigInt(props[0].i & 255);
+    if (objectAll) for (const p of props) obj[p.i >> 8] |= 1n << BigInt(p.i & 255);
+    else if (k % 10 === 0 && props.length) obj[props[0].i >> 8] |= 1n << BigInt(props[0].i & 255);
     const score = 500 + (k % 7) * 100;
     const salt = ethers.id(`s${x.i}`);
     const c = ethers.keccak256(coder.encode(["uint256", "uint256", "address", "int16", "uint256[]", "bytes32"], [taskId, 1, x.a, score, obj, salt]));
@@ -98,18 +101,18 @@ async function measure(n, offset = 0) {
   if (r.state !== 4n || !r.accepted) throw new Error("gas round did not finalize as accepted");
   g.claim = await gasOf(v2.connect(ms[0]).claim(taskId));
   g.total = g.openRound + g.drawRoles + g.commitUpdateTotal + g.postCandidate + g.commitVoteTotal + g.revealVoteTotal + g.finalizeRound;
-  return { n, proposers: props.length, voters: voters.length, gas: g };
+  return { n, proposers: props.length, voters: voters.length, objectAll, gas: g };
 }
 
 function table(rows) {
   const f = (x) => x.toLocaleString("en-US").replace(/,/g, " ");
   const lines = [
-    "| members | proposers / voters | openRound | drawRoles | commitUpdate (each) | postCandidate | commitVote (each) | revealVote (each; with 1 objection) | finalizeRound | whole round (all txs) | claim |",
+    "| members | proposers / voters | openRound | drawRoles | commitUpdate (each) | postCandidate | commitVote (each) | revealVote (each; with objections) | finalizeRound | whole round (all txs) | claim |",
     "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
-  for (const { n, proposers, voters, gas: g } of rows)
+  for (const { n, proposers, voters, objectAll, gas: g } of rows)
     lines.push(
-      `| ${n} | ${proposers} / ${voters} | ${f(g.openRound)} | ${f(g.drawRoles)} | ${f(g.commitUpdate)} | ${f(g.postCandidate)} | ${f(g.commitVote)} | ${f(g.revealVote)}; ${f(g.revealVoteWithObjection)} | ${f(g.finalizeRound)} | ${f(g.total)} | ${f(g.claim)} |`
+      `| ${n}${objectAll ? ", every voter objects to every update" : ""} | ${proposers} / ${voters} | ${f(g.openRound)} | ${f(g.drawRoles)} | ${f(g.commitUpdate)} | ${f(g.postCandidate)} | ${f(g.commitVote)} | ${f(g.revealVote)}; ${f(g.revealVoteWithObjection)} | ${f(g.finalizeRound)} | ${f(g.total)} | ${f(g.claim)} |`
     );
   return lines.join("\n");
 }
@@ -117,6 +120,7 @@ function table(rows) {
 async function main() {
   const rows = [];
   for (const [k, n] of [20, 100, 500].entries()) rows.push(await measure(n, k * 1000));
+  rows.push(await measure(500, 3000, { objectAll: true }));
   console.log(table(rows));
 }
 

@@ -3,6 +3,7 @@
 const { ethers, network } = require("hardhat");
 
 const BPS = 10000n;
+const MIN_DISAGREEMENTS = 2n; // MedianSettlement.MIN_DISAGREEMENTS
 const KIND = { absent: 0, excluded: 1, included: 2, vabsent: 3, unrevealed: 4, revealed: 5 };
 
 const WINDOWS = { propose: 60n, post: 60n, commit: 60n, reveal: 60n, exit: 60n, unbonding: 3600n, taskTimeout: 86400n };
@@ -167,11 +168,24 @@ async function playRound(ctx, taskId, drawn, plan) {
   return (await v2.connect(plan.finalizer ?? ctx.nodes[ctx.nodes.length - 1]).finalizeRound(taskId)).wait();
 }
 
+/// Committed updates (proposers not absent) on which a voter's bitmap (uint256 words, bigint)
+/// differs from the objection consensus `objected` (a Set of indices).
+function disagreementsOf(bits, nodes, objected) {
+  let d = 0n;
+  nodes.forEach((m, j) => {
+    if (m.kind !== KIND.excluded && m.kind !== KIND.included) return;
+    const w = (bits ?? [])[j >> 8] ?? 0n;
+    const b = ((BigInt(w) >> BigInt(j & 255)) & 1n) === 1n;
+    if (b !== objected.has(j)) d += 1n;
+  });
+  return d;
+}
+
 /// The JavaScript model of MedianSettlement.settle. nodes: [{ id, kind (KIND value), stake,
-/// score?, objectionStake? }]. Amounts are bigint.
+/// score?, objectionStake?, objections? (revealed voters: bitmap words) }]. Amounts are bigint.
 function settleV2({ pool, roundsLeft, slashBps, quorumBps, toleranceBps, nodes }) {
   [pool, roundsLeft, slashBps, quorumBps, toleranceBps] = [pool, roundsLeft, slashBps, quorumBps, toleranceBps].map(BigInt);
-  const o = { quorum: false, median: 0n, accepted: false, revealedStake: 0n, voterStake: 0n, winnerStake: 0n, pot: 0n, paid: 0n, slashed: 0n, poolAfter: pool, creatorCredit: 0n, reward: nodes.map(() => 0n), slash: nodes.map(() => 0n) };
+  const o = { quorum: false, median: 0n, accepted: false, revealedStake: 0n, voterStake: 0n, winnerStake: 0n, pot: 0n, paid: 0n, slashed: 0n, poolAfter: pool, creatorCredit: 0n, reward: nodes.map(() => 0n), slash: nodes.map(() => 0n), disagreements: nodes.map(() => 0n) };
   for (const n of nodes) {
     if (n.kind >= KIND.vabsent) o.voterStake += BigInt(n.stake);
     if (n.kind === KIND.revealed) o.revealedStake += BigInt(n.stake);
@@ -188,15 +202,22 @@ function settleV2({ pool, roundsLeft, slashBps, quorumBps, toleranceBps, nodes }
     }
   }
   o.accepted = o.median >= 0n;
-  const cls = nodes.map((n) => {
+  const committed = nodes.filter((n) => n.kind === KIND.excluded || n.kind === KIND.included).length;
+  const objected = new Set();
+  nodes.forEach((n, j) => {
+    if ((n.kind === KIND.excluded || n.kind === KIND.included) && 2n * BigInt(n.objectionStake ?? 0n) > o.revealedStake) objected.add(j);
+  });
+  const cls = nodes.map((n, i) => {
     if (n.kind === KIND.revealed) {
       const d = BigInt(n.score) - o.median;
-      return (d < 0n ? -d : d) <= toleranceBps ? 1 : 2;
+      o.disagreements[i] = disagreementsOf(n.objections, nodes, objected);
+      if ((d < 0n ? -d : d) > toleranceBps) return 2;
+      return o.disagreements[i] >= MIN_DISAGREEMENTS && 2n * o.disagreements[i] > BigInt(committed) ? 2 : 1;
     }
     if (n.kind === KIND.unrevealed) return 2;
     if (n.kind === KIND.vabsent) return 0;
-    if (n.kind === KIND.absent || 2n * BigInt(n.objectionStake ?? 0n) > o.revealedStake) return 2;
-    return n.kind === KIND.included && o.accepted ? 1 : 0;
+    if (n.kind === KIND.absent || objected.has(i)) return 2;
+    return n.kind === KIND.included ? 1 : 0;
   });
   nodes.forEach((n, i) => {
     if (cls[i] === 1) o.winnerStake += BigInt(n.stake);
@@ -221,7 +242,9 @@ function settleV2({ pool, roundsLeft, slashBps, quorumBps, toleranceBps, nodes }
 }
 
 /// A case of median_cases.json as settleV2's (and the harness's) input: objection stakes are the
-/// summed stakes of the revealed voters that object to each proposer.
+/// summed stakes of the revealed voters that object to each proposer; each revealed voter's
+/// bitmap has a bit per id it names (as the voter reveals it: bits on voters or absent proposers
+/// included, which the rule ignores).
 function caseInput(c) {
   const nodes = c.nodes.map((n) => ({
     id: n.id,
@@ -229,15 +252,17 @@ function caseInput(c) {
     stake: BigInt(n.stake),
     score: n.status === "revealed" ? BigInt(n.score) : 0n,
     objectionStake: 0n,
+    objections: [],
   }));
   c.nodes.forEach((n, i) => {
     if (n.role !== "voter" || n.status !== "revealed") return;
-    for (const id of n.objects ?? []) {
-      const j = c.nodes.findIndex((m) => m.id === id);
+    const idx = (n.objects ?? []).map((id) => c.nodes.findIndex((m) => m.id === id));
+    nodes[i].objections = idx.length ? bitmap(idx, c.nodes.length) : [];
+    for (const j of new Set(idx)) {
       if (c.nodes[j].role === "proposer" && c.nodes[j].status !== "absent") nodes[j].objectionStake += nodes[i].stake;
     }
   });
   return { pool: BigInt(c.pool), roundsLeft: BigInt(c.roundsLeft), slashBps: BigInt(c.slashBps), quorumBps: BigInt(c.quorumBps), toleranceBps: BigInt(c.toleranceBps), nodes };
 }
 
-module.exports = { BPS, KIND, WINDOWS, deployV2, paramsV2, createTaskV2, stakeJoin, increase, mine, bitmap, openAndDraw, drawUntil, rolesSeed, commitmentOf, playRound, settleV2, caseInput };
+module.exports = { BPS, MIN_DISAGREEMENTS, KIND, WINDOWS, deployV2, paramsV2, createTaskV2, stakeJoin, increase, mine, bitmap, openAndDraw, drawUntil, rolesSeed, commitmentOf, playRound, settleV2, disagreementsOf, caseInput };

@@ -6,7 +6,7 @@ const { ethers } = require("hardhat");
 const table = require("./median_cases.json");
 const { settleV2, caseInput } = require("./helpersV2");
 
-function check(name, got, ex, ids) {
+function check(name, got, ex, ids, js = false) {
   expect(got.quorum, `${name} quorum`).to.equal(ex.quorum);
   expect(String(got.median), `${name} median`).to.equal(ex.median);
   expect(got.accepted, `${name} accepted`).to.equal(ex.accepted);
@@ -15,6 +15,8 @@ function check(name, got, ex, ids) {
   ids.forEach((id, i) => {
     expect(String(got.reward[i]), `${name} ${id} reward`).to.equal(ex.nodes[id].reward);
     expect(String(got.slash[i]), `${name} ${id} slash`).to.equal(ex.nodes[id].slash);
+    if (js && ex.nodes[id].disagreements !== undefined)
+      expect(Number(got.disagreements[i]), `${name} ${id} disagreements`).to.equal(ex.nodes[id].disagreements);
   });
 }
 
@@ -40,11 +42,33 @@ describe("median_cases.json (AllianceTaskV2 settlement)", function () {
     }
   });
 
+  // The objection consensus's worked cases, against hand arithmetic (not the JS model).
+  it("worked cases of the objection consensus: who is far from it and who is not", function () {
+    const by = (name) => table.cases.find((c) => c.name === name).expected.nodes;
+    const paid = (n) => n.reward !== "0" && n.slash === "0";
+    let e = by("contrarian_objections_slashed"); // v3: within score tolerance, 4 of 4 disagreements
+    expect([e.v3.disagreements, e.v3.slash, e.v3.reward]).to.deep.equal([4, "30", "0"]);
+    expect(paid(e.v1) && paid(e.v2) && paid(e.p1) && paid(e.p2) && paid(e.p3)).to.equal(true);
+    expect(e.p4.slash).to.equal("10");
+    e = by("objection_minority_not_slashed"); // 1 and 2 of 4 disagreements: not more than half
+    expect([e.v3.disagreements, e.v4.disagreements]).to.deep.equal([1, 2]);
+    expect(paid(e.v3) && paid(e.v4)).to.equal(true);
+    e = by("single_update_close_call"); // 1 of 1, below MIN_DISAGREEMENTS
+    expect(paid(e.v1) && paid(e.v2) && paid(e.p1)).to.equal(true);
+    e = by("objection_bits_on_voters_ignored");
+    expect([e.v3.disagreements, paid(e.v3)]).to.deep.equal([0, true]);
+    e = by("rejected"); // included, not objected: paid although the candidate was rejected
+    expect(paid(e.p1) && paid(e.p2)).to.equal(true);
+    e = by("rejected_objection_far_and_score_far");
+    expect([e.v3.slash, e.v4.slash, e.v4.disagreements, e.p2.slash]).to.deep.equal(["10", "20", 2, "10"]);
+    expect(paid(e.p1)).to.equal(true);
+  });
+
   for (const c of table.cases) {
     it(`${c.name}: Solidity library and JS model`, async function () {
       const x = caseInput(c);
       const ids = c.nodes.map((n) => n.id);
-      check(`${c.name} (js)`, settleV2(x), c.expected, ids);
+      check(`${c.name} (js)`, settleV2(x), c.expected, ids, true);
       const out = await harness.settle({
         pool: x.pool,
         roundsLeft: x.roundsLeft,
@@ -55,6 +79,7 @@ describe("median_cases.json (AllianceTaskV2 settlement)", function () {
         stake: x.nodes.map((n) => n.stake),
         score: x.nodes.map((n) => n.score),
         objectionStake: x.nodes.map((n) => n.objectionStake),
+        objections: x.nodes.map((n) => n.objections),
       });
       check(`${c.name} (sol)`, out, c.expected, ids);
     });

@@ -169,11 +169,11 @@ describe("AllianceTaskV2 property: every token accounted for", function () {
                 await v2.connect(who).reportEquivocation(id, tk.currentRound, p, ethers.id("other"), 1, sig);
               } else {
                 if (rnd(2)) await h.increase(130);
-                await finalizeChecked(id, tk, parts, roles);
+                await finalizeChecked(id, tk, parts, roles, t);
               }
             } else {
               if (rnd(2)) await h.increase(130);
-              await finalizeChecked(id, tk, parts, roles);
+              await finalizeChecked(id, tk, parts, roles, t);
             }
           }
           counts.ok += 1;
@@ -189,8 +189,10 @@ describe("AllianceTaskV2 property: every token accounted for", function () {
       await conserved();
     }
 
-    /// Finalizes and compares every participant's stake and reward change with the JS model.
-    async function finalizeChecked(id, tk, parts, roles) {
+    /// Finalizes and compares every participant's stake and reward change with the JS model (which
+    /// counts each revealed voter's disagreements with the objection consensus from the bitmap it
+    /// revealed, and so checks the bitmaps the contract kept).
+    async function finalizeChecked(id, tk, parts, roles, t) {
       const round = tk.currentRound;
       const x = { pool: tk.pool, roundsLeft: tk.totalRounds - tk.finalizedRounds, slashBps: tk.slashBps, quorumBps: tk.quorumBps, toleranceBps: tk.toleranceBps, nodes: [] };
       const inc = await v2.includedOf(id, round);
@@ -202,7 +204,9 @@ describe("AllianceTaskV2 property: every token accounted for", function () {
         let kind;
         if (roles[i] === 1n) kind = e.commitment === ethers.ZeroHash ? h.KIND.absent : (inc[i >> 8] >> BigInt(i & 255)) & 1n ? h.KIND.included : h.KIND.excluded;
         else kind = e.revealed ? h.KIND.revealed : e.commitment === ethers.ZeroHash ? h.KIND.vabsent : h.KIND.unrevealed;
-        x.nodes.push({ kind, stake: n.stake, score: e.score, objectionStake: roles[i] === 1n && e.commitment !== ethers.ZeroHash ? await v2.objectionStake(id, round, i) : 0n });
+        // A revealed voter's bitmap as it revealed it (bits the rule ignores included).
+        const objections = kind === h.KIND.revealed ? t.committed.get(parts[i]).obj : [];
+        x.nodes.push({ kind, stake: n.stake, score: e.score, objectionStake: roles[i] === 1n && e.commitment !== ethers.ZeroHash ? await v2.objectionStake(id, round, i) : 0n, objections });
       }
       const o = h.settleV2(x);
       await v2.connect(ctx.signers[20]).finalizeRound(id);

@@ -87,6 +87,11 @@ TEST(MedianSettlement, SharedCases) {
           << ids[i];
       EXPECT_EQ(s.slash[i].to_dec(), ex.at("nodes").at(ids[i]).at("slash").get<std::string>())
           << ids[i];
+      if (ex.at("nodes").at(ids[i]).contains("disagreements")) {
+        EXPECT_EQ(s.objection_disagreements[i],
+                  ex.at("nodes").at(ids[i]).at("disagreements").get<std::size_t>())
+            << ids[i];
+      }
     }
   }
 }
@@ -130,6 +135,50 @@ TEST(MedianSettlement, ObjectionsCountOnceAndIgnoreAbsentProposers) {
   EXPECT_EQ(s.slash[1], U256(50));
   EXPECT_TRUE(s.pool_after.is_zero());
   EXPECT_EQ(in.pool + s.slashed, s.paid + s.creator_credit);
+}
+
+// A contrarian voter (the complement of the honest objections, its score within tolerance) is
+// far from the objection consensus and slashed; a voter in the objecting minority on one or two
+// of four updates is not; included updates are paid although the candidate is rejected.
+TEST(MedianSettlement, ObjectionConsensusSlashesTheContrarianNotTheNarrowMinority) {
+  MedianRoundInput in;
+  in.pool = U256(10'000);
+  in.rounds_left = 2;
+  in.slash_bps = 1000;
+  in.quorum_bps = 5000;
+  in.tolerance_bps = 2000;
+  const auto proposer = [](ProposerStatus st) {
+    return MedianNode{Role::Proposer, U256(100), st, VoterStatus::Absent, 0, {}};
+  };
+  const auto voter = [](std::uint64_t stake, int score, std::vector<std::size_t> objects) {
+    return MedianNode{Role::Voter,           U256(stake), ProposerStatus::Absent,
+                      VoterStatus::Revealed, score,       std::move(objects)};
+  };
+  in.nodes = {proposer(ProposerStatus::Included),
+              proposer(ProposerStatus::Included),
+              proposer(ProposerStatus::Included),
+              proposer(ProposerStatus::Excluded),
+              voter(500, -300, {3}),        // honest
+              voter(400, -200, {3}),        // honest
+              voter(300, -100, {0, 3}),     // the objecting minority on update 0: 1 of 4
+              voter(200, -600, {0}),        // minority on 0 and 3: 2 of 4, not more than half
+              voter(300, 200, {0, 1, 2})};  // contrarian: 4 of 4
+  const MedianRoundSettlement s = settle_median_round(in);
+  ASSERT_TRUE(s.quorum);
+  EXPECT_EQ(s.median, -200);
+  EXPECT_FALSE(s.accepted);
+  const std::vector<std::size_t> d(s.objection_disagreements.begin() + 4,
+                                   s.objection_disagreements.end());
+  EXPECT_EQ(d, (std::vector<std::size_t>{0, 0, 1, 2, 4}));
+  for (std::size_t i : {4, 5, 6, 7}) {
+    EXPECT_TRUE(s.slash[i].is_zero()) << i;
+    EXPECT_FALSE(s.reward[i].is_zero()) << i;
+  }
+  EXPECT_EQ(s.slash[8], U256(30));  // within tolerance (400 from the median), far in objections
+  EXPECT_TRUE(s.reward[8].is_zero());
+  for (std::size_t i : {0, 1, 2}) EXPECT_FALSE(s.reward[i].is_zero()) << i;  // rejected, paid
+  EXPECT_EQ(s.slash[3], U256(10));  // 1200 of 1700 object to update 3
+  EXPECT_EQ(in.pool + s.slashed, s.paid + s.pool_after + s.creator_credit);
 }
 
 TEST(MedianSettlement, RefusesWhatTheContractCannotProduce) {

@@ -1,6 +1,7 @@
 // AllianceTaskV2's settlement of one round (issue 16): stake quorum, stake-weighted median of
-// graded scores, slashing only far from consensus, proposers slashed only on evidence (absent, or
-// objected to by the revealed voters' stake majority). The same rule as
+// graded scores, voters slashed only far from consensus (score far from the median, or objection
+// bits against the objection consensus on more than half of the updates), proposers slashed only
+// on evidence (absent, or objected to by the revealed voters' stake majority). The same rule as
 // contracts/contracts/MedianSettlement.sol; both run contracts/test/median_cases.json.
 #pragma once
 
@@ -15,6 +16,10 @@ namespace murmur::chain {
 
 inline constexpr int kMinScore = -10'000;  ///< graded scores are bps of a clipped loss change
 inline constexpr int kMaxScore = 10'000;
+/// A revealed voter is far from the objection consensus when its bits differ from it on more than
+/// half of the round's committed updates and on at least this many (MedianSettlement's
+/// MIN_DISAGREEMENTS): one close call alone never slashes.
+inline constexpr std::size_t kMinDisagreements = 2;
 
 /// A voter's graded score of a candidate: the relative change of its mean loss on the voter's
 /// held-out rows, clipped and in basis points, > 0 = better (contracts/README.md, "A round",
@@ -65,21 +70,30 @@ struct MedianRoundSettlement {
   U256 pool_after;                    ///< 0 after the last round
   U256 creator_credit;                ///< the leftover pool after the last round
   std::vector<U256> objection_stake;  ///< per node (proposers)
-  std::vector<U256> reward;           ///< per node
-  std::vector<U256> slash;            ///< per node
+  /// Per node (revealed voters): committed updates on which its objection bit differs from the
+  /// consensus (0 for the others).
+  std::vector<std::size_t> objection_disagreements;
+  std::vector<U256> reward;  ///< per node
+  std::vector<U256> slash;   ///< per node
 };
 
 /// Settles one round exactly as MedianSettlement.settle:
-///   quorum   = W_r > 0 and W_r·10000 ≥ quorumBps·W_v (W_r: revealed voters' stake, W_v: all
-///   voters') median   = lowest revealed score s with 2·(stake of scores ≤ s) ≥ W_r;  accepted =
-///   median ≥ 0 voters   revealed within tolerance → winner, farther → loser; unrevealed → loser;
-///   absent → neither proposer 2·objectionStake > W_r or absent → loser; included and accepted →
-///   winner; else neither slash    = floor(stake·slashBps/10000);  pot = floor(pool/roundsLeft) + Σ
-///   slash reward   = floor(pot·stake/winnerStake) (mulDiv);  poolAfter = pool + slashed − paid
+///   quorum    W_r > 0 and W_r·10000 ≥ quorumBps·W_v (W_r: revealed voters' stake, W_v: all
+///             voters'); below it nothing moves
+///   median    lowest revealed score s with 2·(stake of scores ≤ s) ≥ W_r; accepted = median ≥ 0
+///   objected  a committed update is objected to when 2·objectionStake > W_r (the consensus)
+///   voters    revealed → winner when |score − median| ≤ tolerance and it is not far from the
+///             objection consensus; far = its bits differ from the consensus on more than half
+///             of the round's C committed updates and on at least kMinDisagreements of them
+///             (2·d > C and d ≥ 2); otherwise loser. Unrevealed → loser; absent → neither
+///   proposers absent or objected → loser; included (and not objected) → winner, whether or not
+///             the candidate was accepted; excluded → neither
+///   slash     floor(stake·slashBps/10000);  pot = floor(pool/roundsLeft) + Σ slash
+///   reward    floor(pot·stake/winnerStake) (mulDiv);  poolAfter = pool + slashed − paid
 ///   last round: creatorCredit = poolAfter, poolAfter = 0
 /// Throws std::invalid_argument on inputs the contract cannot produce (parameters out of range, a
 /// score out of range, an object index past the list, a status on the wrong role). O(n log n + Σ
-/// objects).
+/// objects · log).
 MedianRoundSettlement settle_median_round(const MedianRoundInput& in);
 
 }  // namespace murmur::chain
