@@ -29,6 +29,8 @@ APT_PACKAGES=(
   b3sum
   # real data; curl for the local chain's health checks
   dataset-fashion-mnist curl
+  # bench/shards and ctest shard.netns_round: network namespaces, veth pairs, tc tbf
+  iproute2
   # the Python package (python/, built for /usr/bin/python3) and its tests and example
   pybind11-dev python3-dev python3-pytest python3-numpy python3-torch
 )
