@@ -6,14 +6,15 @@ On a Hardhat node already started by the caller (scripts/chain.sh), with `murmur
   * `murmur arena demo-kit`: a tiny random LLaMA base (2 layers, hidden 64, the arena tests'
     shape), a held-out set from a Markov chain over 32 ids, training sets like it, an unrelated
     set and a random adapter;
-  * 8 training nodes: five fine-tuned with `murmur arena train` (libtorch, Adam) for 60 down to 3
-    steps, one fine-tuned on unrelated data, one random adapter, one byte copy of n1's adapter
+  * 8 training nodes: six fine-tuned with `murmur arena train` (libtorch, Adam) for 60 down to 3
+    steps (one on 6 sequences only), one random adapter, one byte copy of n1's adapter
     submitted after n1 (the contract refuses it: DuplicateAdapter);
   * 4 validators: the farm (`murmur arena validate --daemon --strategy batched`: every adapter in
     one batched SGMV pass, commit and reveal through its outbox), a copier (commits a placeholder,
     then tries to post the farm's revealed scores), a random scorer, a silent one (commits, never
     reveals); 2 delegators (to n1 and to the farm);
-  * settlement, claims, withdrawals; a table of ranks, consensus scores, rewards and slashes by
+  * settlement (the farm's daemon claims its reward; everyone else's is read as claimable, each
+    slash as the own stake it took); a table of ranks, consensus scores, rewards and slashes by
     role; summary.json (machine-readable, with the acceptance checks) and report.html.
 
 Every chain step is a `murmur arena` command as a user would type it; time is moved with Hardhat's

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The AI Arena demo (issue 17; `scripts/demo.sh arena` runs it after setup and build): on a
 # Hardhat node on a free loopback port (scripts/chain.sh), an ArenaTask with a tiny LLaMA base and
-# a held-out set; 8 training nodes (five fine-tuned with `murmur arena train` for 60 down to 3
-# steps, one on unrelated data, one random adapter, one byte copy of another's adapter submitted
+# a held-out set; 8 training nodes (six fine-tuned with `murmur arena train` for 60 down to 3
+# steps, one on 6 sequences only, one random adapter, one byte copy of another's adapter submitted
 # after it); 4 validators (the farm's `murmur arena validate --daemon` scoring every adapter in one
 # batched pass, a copier, a random scorer, a silent one); 2 delegators. Prints ranks, consensus
 # scores and every reward and slash by role; writes ${MURMUR_REPORT_DIR:-reports}/arena/
