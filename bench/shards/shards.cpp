@@ -737,12 +737,16 @@ RunResult run_set(const std::string& self, const RunSpec& r, const fs::path& dir
                                 recs[0]["outcome"].dump() + " " + recs[0].value("reason", ""));
   }
   // The coordinator's record: S parts, each with every update, no error.
+  // It appends the line once every shard's result is in (the shards published theirs before
+  // closing the round); a line still being written does not parse yet.
   const fs::path record = coordinator.data_dir / "shard_rounds.jsonl";
-  for (int i = 0; i < 200 && slurp(record).empty(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  for (const auto& line : split(slurp(record), '\n')) {
-    const json rec = json::parse(line);
-    if (rec["round"] == 1) result.coordinator = rec;
+  for (const auto until = Clock::now() + std::chrono::seconds(60);
+       result.coordinator.is_null() && Clock::now() < until;) {
+    for (const auto& line : split(slurp(record), '\n')) {
+      const json rec = json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (rec.is_object() && rec.value("round", std::uint64_t{0}) == 1) result.coordinator = rec;
+    }
+    if (result.coordinator.is_null()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   if (result.coordinator.is_null()) {
     result.problems.push_back("the coordinator recorded no round 1");
