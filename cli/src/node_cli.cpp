@@ -152,6 +152,8 @@ void add_node_command(CLI::App& app) {
     std::string rpc, state_dir = "murmur-node-state";
     long finalize_after_ms = 5000;
     HeldOut held_out;
+    client::ObjectionRule objections;
+    bool no_objections = false;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("node",
@@ -203,6 +205,16 @@ void add_node_command(CLI::App& app) {
                   "AllianceTaskV2 voter: held-out rows from Fashion-MNIST's test or train split")
       ->check(CLI::IsMember({"test", "train"}));
   cmd->add_option("--held-out-rows", a->held_out.rows, "held-out rows used")->capture_default_str();
+  cmd->add_option("--objection-bps", a->objections.objection_bps,
+                  "AllianceTaskV2 voter: object to an update scoring this far below the voter's "
+                  "median update (each judged at --objection-scale / P of its size)")
+      ->capture_default_str();
+  cmd->add_option("--objection-scale", a->objections.scale,
+                  "AllianceTaskV2 voter: judge update j as global + scale / P x update_j")
+      ->capture_default_str();
+  cmd->add_flag("--no-objections", a->no_objections,
+                "AllianceTaskV2 voter: do not fetch and judge the round's updates (the vote "
+                "carries its score only)");
   cmd->add_option("--held-out-offset", a->held_out.offset, "first held-out row used")
       ->capture_default_str();
   cmd->callback([a] {
@@ -228,6 +240,8 @@ void add_node_command(CLI::App& app) {
       calls.state_dir = a->state_dir;
       calls.finalize_after = std::chrono::milliseconds(a->finalize_after_ms);
       calls.evaluator = held_out_evaluator(a->held_out);
+      calls.object = !a->no_objections;
+      calls.objections = a->objections;
       lo.chain = calls;
     }
     const client::Trainer trainer = a->updates.empty()
@@ -240,6 +254,7 @@ void add_node_command(CLI::App& app) {
     std::cout << "node " << key.address().to_checksum() << ": " << r.rounds_seen << " rounds, "
               << r.uploads << " uploads, " << r.votes << " votes"
               << (lo.chain ? ", " + std::to_string(r.reveals) + " reveals, " +
+                                 std::to_string(r.objections) + " objections, " +
                                  std::to_string(r.finalized) + " rounds closed"
                            : std::string())
               << (r.closed ? ", task closed" : "") << "\n";
