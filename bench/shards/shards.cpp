@@ -707,9 +707,13 @@ RunResult run_set(const std::string& self, const RunSpec& r, const fs::path& dir
   result.nodes = json::parse(out.substr(at + 7, out.find('\n', at) - at - 7));
 
   // Every update committed on every shard: each shard's record lists every node, accepted.
+  const auto lower = [](std::string a) {
+    for (auto& c : a) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return a;
+  };
   std::set<std::string> participants;
   for (std::size_t i = 0; i < r.nodes; ++i)
-    participants.insert(client::derive_node_key(kKeySeed, i).address().to_checksum());
+    participants.insert(lower(client::derive_node_key(kKeySeed, i).address().to_checksum()));
   for (std::size_t k = 0; k < shards.size(); ++k) {
     const json recs = json::parse(server::round_records_json(shards[k].data_dir, 1));
     if (recs.size() != 1) {
@@ -717,18 +721,9 @@ RunResult run_set(const std::string& self, const RunSpec& r, const fs::path& dir
       continue;
     }
     std::set<std::string> seen;
-    for (const auto& row : recs[0]["update_rows"]) seen.insert(row["address"].get<std::string>());
-    std::set<std::string> lower;
-    for (auto s : participants) {
-      for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      lower.insert(s);
-    }
-    std::set<std::string> seen_lower;
-    for (auto s : seen) {
-      for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      seen_lower.insert(s);
-    }
-    if (seen_lower != lower)
+    for (const auto& row : recs[0]["update_rows"])
+      seen.insert(lower(row["address"].get<std::string>()));
+    if (seen != participants)
       result.problems.push_back("shard " + std::to_string(k) + "'s record lists " +
                                 std::to_string(seen.size()) + " updates, not the " +
                                 std::to_string(r.nodes) + " nodes'");
