@@ -366,6 +366,9 @@ IncentiveRun run_incentives(const IncentiveRunOptions& o, const SimulationData& 
           vote.score = nodes[v].score;
           vote.honest_score = honest_score[v];
           vote.objections = nodes[v].objects.size();
+          vote.disagreements = s.objection_disagreements[v];
+          vote.far_objections = vote.disagreements >= chain::kMinDisagreements &&
+                                2 * vote.disagreements > proposers.size();
           vote.paid = !s.reward[v].is_zero();
           vote.slashed = !s.slash[v].is_zero();
           vote.loss_before = voter_loss[v].first;

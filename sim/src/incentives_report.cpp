@@ -72,8 +72,8 @@ void write_rounds_csv(const std::vector<IncentiveRun>& runs, const std::filesyst
 
 void write_evidence_csv(const std::vector<IncentiveRun>& runs, const std::filesystem::path& dir) {
   std::ostringstream votes, proposals, updates;
-  votes << "seed,alpha,kind,round,voter,voter_kind,score,honest_score,median,objections,paid,"
-           "slashed,loss_before,loss_after\n";
+  votes << "seed,alpha,kind,round,voter,voter_kind,score,honest_score,median,objections,"
+           "disagreements,far_objections,paid,slashed,loss_before,loss_after\n";
   updates << "seed,alpha,kind,round,voter,voter_kind,proposer,proposer_kind,score_at_share,"
              "objects\n";
   proposals << "seed,alpha,kind,round,proposer,proposer_kind,norm_ratio,included,"
@@ -83,7 +83,8 @@ void write_evidence_csv(const std::vector<IncentiveRun>& runs, const std::filesy
       for (const auto& v : r.votes)
         votes << run.seed << ',' << run.alpha << ',' << run.kind << ',' << r.round << ',' << v.voter
               << ',' << run.nodes[v.voter].kind << ',' << v.score << ',' << v.honest_score << ','
-              << r.median << ',' << v.objections << ',' << v.paid << ',' << v.slashed << ','
+              << r.median << ',' << v.objections << ',' << v.disagreements << ','
+              << v.far_objections << ',' << v.paid << ',' << v.slashed << ','
               << fmt("%.6f", v.loss_before) << ',' << fmt("%.6f", v.loss_after) << '\n';
       for (const auto& v : r.votes)
         for (std::size_t j = 0; j < v.update_scores.size() && j < r.proposals.size(); ++j) {

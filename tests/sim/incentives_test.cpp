@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include "murmur/chain/median_settlement.hpp"
 #include "murmur/sim/incentives.hpp"
 
 using namespace murmur::sim;
@@ -191,6 +192,42 @@ TEST(IncentiveBench, CopiedUpdatesAreLeftOut) {
   }
   // The seed's role draws (fixed by the seed) give rounds with several ALIE proposers.
   EXPECT_GT(colluding_rounds, 0u);
+}
+
+// The contrarian reveals the complement of its objections: it disagrees with the objection
+// consensus on most updates of a round and is slashed for it, whatever its score; honest voters
+// are far from that consensus less often. Every vote far from it is slashed, as the rule says.
+TEST(IncentiveBench, ContrarianIsFarFromTheObjectionConsensus) {
+  std::size_t contrarian_votes = 0, contrarian_far = 0, honest_votes = 0, honest_far = 0;
+  for (std::uint64_t seed : {1, 2}) {
+    IncentiveRunOptions o;
+    o.nodes = 8;
+    o.rounds = 4;
+    o.shape = "784-16-10";
+    o.train_rows = 2400;
+    o.test_rows = 500;
+    o.byzantine_fraction = 0.25;  // 2 of 8
+    o.workers = 2;
+    o.seed = seed;
+    o.kind = parse_incentive_kind("contrarian");
+    const IncentiveRun run = run_incentives(o, data());
+    for (const auto& r : run.rounds)
+      for (const auto& v : r.votes) {
+        EXPECT_EQ(v.far_objections, v.disagreements >= murmur::chain::kMinDisagreements &&
+                                        2 * v.disagreements > r.proposals.size());
+        if (v.far_objections) {
+          EXPECT_TRUE(v.slashed && !v.paid) << "round " << r.round;
+        }
+        const bool contrarian = run.nodes[v.voter].kind == "contrarian";
+        (contrarian ? contrarian_votes : honest_votes) += 1;
+        (contrarian ? contrarian_far : honest_far) += v.far_objections;
+      }
+  }
+  ASSERT_GT(contrarian_votes, 0u);
+  ASSERT_GT(honest_votes, 0u);
+  EXPECT_GT(contrarian_far, 0u);
+  EXPECT_GT(static_cast<double>(contrarian_far) / static_cast<double>(contrarian_votes),
+            static_cast<double>(honest_far) / static_cast<double>(honest_votes));
 }
 
 TEST(SimulateTotals, HonestAndByzantineNetFromTheChainsBalances) {

@@ -113,6 +113,11 @@ struct IncentiveVote {
   /// The voter's own evaluation (the revealed score for always-up, which does not evaluate).
   int honest_score = 0;
   std::size_t objections = 0;
+  /// Committed updates on which its objection bits differ from the objection consensus, and
+  /// whether that made it far from it (more than half of them, at least two: slashed whatever
+  /// its score; chain::MedianRoundSettlement::objection_disagreements).
+  std::size_t disagreements = 0;
+  bool far_objections = false;
   bool paid = false, slashed = false;
   /// The voter's own evaluation (NaN for always-up, which does not evaluate): mean loss on its
   /// held-out rows of the global model and of the candidate.
