@@ -87,7 +87,14 @@ seeds = {
     "error": one(envelope(9, 24, u(1, 4) + b(2, b"chunk at offset 0 does not match its checksum"))),
     "status_request": one(envelope(10, 25, b"")),
     "status": one(envelope(10, 26, u(1, 3) + u(2, 3) + u(3, 50) + u(4, 12) + b(5, b"cpu"))),
+    "update_list_request": one(envelope(11, 35, u(1, 7) + u(2, 3) + u(3, 0))),
+    "update_list": one(envelope(11, 36, u(1, 7) + u(2, 3) + b(3, H) + u(4, 1) + u(5, 0)
+                                  + b(6, b(1, ADDR) + b(2, H) + u(3, 600) + b(4, SIG) + u(5, 2)
+                                      + u(6, 16) + u(7, 1)))),
+    "update_request": one(envelope(12, 37, u(1, 7) + u(2, 3) + b(3, ADDR) + u(4, 0) + u(5, 16))),
+    "update_chunk": two(envelope(12, 38, b(1, ADDR) + b(2, H) + u(3, 0) + u(4, 16)), F32),
     # Malformed framings the decoder must refuse with typed errors.
+    "update_chunk_without_bytes": one(envelope(12, 38, b(1, ADDR) + b(2, H) + u(3, 0) + u(4, 16))),
     "no_frames": bytes([0]),
     "chunk_without_tensor": one(envelope(5, 18, u(1, 9) + u(2, 0) + u(3, 16))),
     "request_with_stray_tensor": two(envelope(2, 12, b""), b"extra"),
