@@ -10,7 +10,8 @@
 # Exits 1 when a check fails. The driver is scripts/arena_demo.py; arena/README.md, "The demo".
 #
 # Environment: MURMUR_BUILD_DIR (default build), MURMUR_REPORT_DIR (default reports),
-# MURMUR_ARENA_SEED (default 7). Everything it starts is stopped on exit.
+# MURMUR_ARENA_SEED (default 7), MURMUR_CLI (default $MURMUR_BUILD_DIR/cli/murmur). Everything it
+# starts is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck disable=SC1091
@@ -20,7 +21,8 @@ REPORT_DIR=${MURMUR_REPORT_DIR:-reports}
 [[ "$BUILD_DIR" = /* ]] || BUILD_DIR="$PWD/$BUILD_DIR"
 [[ "$REPORT_DIR" = /* ]] || REPORT_DIR="$PWD/$REPORT_DIR"
 RUN="$REPORT_DIR/arena"
-[[ -x "$BUILD_DIR/cli/murmur" ]] || { echo "no $BUILD_DIR/cli/murmur: build first (scripts/build.sh)" >&2; exit 1; }
+MURMUR=${MURMUR_CLI:-$BUILD_DIR/cli/murmur}
+[[ -x "$MURMUR" ]] || { echo "no $MURMUR: build first (scripts/build.sh)" >&2; exit 1; }
 [[ -f contracts/artifacts/contracts/ArenaTask.sol/ArenaTask.json ]] ||
   (cd contracts && npx hardhat compile --quiet)
 
@@ -48,6 +50,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-python3 scripts/arena_demo.py --murmur "$BUILD_DIR/cli/murmur" --run "$RUN" \
+python3 scripts/arena_demo.py --murmur "$MURMUR" --run "$RUN" \
   --rpc "http://127.0.0.1:$MURMUR_CHAIN_PORT" --seed "${MURMUR_ARENA_SEED:-7}" \
   --chain-start "bash scripts/chain.sh start" 2>&1 | tee "$REPORT_DIR/arena.txt"

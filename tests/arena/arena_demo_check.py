@@ -21,7 +21,21 @@ def main():
     a = p.parse_args()
     shutil.rmtree(a.out, ignore_errors=True)
     os.makedirs(a.out)
-    env = dict(os.environ, MURMUR_BUILD_DIR=a.build_dir, MURMUR_REPORT_DIR=a.out)
+    # A copy of the command: a build elsewhere in the tree may relink build/cli/murmur while the
+    # demo runs. Copied once it runs (a copy taken mid-link would not).
+    cli = os.path.join(a.out, "murmur")
+    for _ in range(120):
+        try:
+            shutil.copy2(os.path.join(a.build_dir, "cli", "murmur"), cli)
+            if subprocess.run([cli, "arena", "--help"], capture_output=True).returncode == 0:
+                break
+        except OSError:
+            pass
+        time.sleep(1)
+    else:
+        print("FAIL: no runnable build/cli/murmur")
+        return 1
+    env = dict(os.environ, MURMUR_BUILD_DIR=a.build_dir, MURMUR_REPORT_DIR=a.out, MURMUR_CLI=cli)
     t0 = time.monotonic()
     # Its own session, so that a timeout ends the script and everything it started.
     proc = subprocess.Popen(["bash", a.script], env=env, start_new_session=True)
