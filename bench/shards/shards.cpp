@@ -778,6 +778,7 @@ std::string namespaces_refused() {
   std::string why;
   if (sh("ip netns add " + a) != 0) return "`ip netns add` is refused";
   if (sh("ip netns add " + b) != 0) why = "`ip netns add` is refused";
+  if (why.empty() && sh("ip netns exec " + a + " true") != 0) why = "`ip netns exec` is refused";
   if (why.empty() && sh("ip link add h0 netns " + a + " type veth peer name h1 netns " + b) != 0)
     why = "veth pairs are refused";
   if (why.empty() && sh("ip netns exec " + a +
@@ -823,7 +824,7 @@ int orchestrate(const std::string& self, const Args& a) {
   if (const std::string why = namespaces_refused(); !why.empty()) {
     std::printf(
         "bench/shards: network namespaces are not permitted here (%s; it needs root, "
-        "`ip netns add`, veth pairs and tc tbf): nothing measured\n",
+        "`ip netns add` and `exec`, veth pairs and tc tbf): nothing measured\n",
         why.c_str());
     return kNotPermitted;
   }
