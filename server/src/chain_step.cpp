@@ -41,6 +41,29 @@ void adopt_caught_up(ChainStep& step) {
     if (round == step.round) step.posting = posting;
 }
 
+/// The rounds recorded as failed (and the settled one, if its posting failed) that are closed on
+/// chain now, e.g. by a catch-up whose step murmurd did not live to record: their postings join
+/// `step.caught_up`. A failure to read is logged only: the next step reads them again.
+template <typename Contract>
+void adopt_settled(Contract& contract, const Settlement& what, ChainStep& step) {
+  std::vector<std::uint64_t> rounds = what.unsettled;
+  if (step.posting.state == "failed") rounds.push_back(what.round);
+  try {
+    for (const std::uint64_t n : rounds) {
+      const bool known = std::any_of(step.caught_up.begin(), step.caught_up.end(),
+                                     [&](const auto& c) { return c.first == n; });
+      if (known) continue;
+      if (auto p = contract.settled(n)) {
+        spdlog::info("round={} chain: recorded as failed, {} on chain: adopted", n, p->state);
+        step.caught_up.emplace_back(n, *p);
+      }
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("chain: cannot read the rounds recorded as failed ({})", e.what());
+  }
+  adopt_caught_up(step);
+}
+
 }  // namespace
 
 std::vector<chain::Address> included_updates(const StateStore& store, std::uint64_t round) {
@@ -151,6 +174,7 @@ void ChainRounds::settle(const RoundDecision& decision, Settlement what) {
           step.open_error = e.what();
         }
       }
+      adopt_settled(contract, what, step);
       return step;
     });
     return;
@@ -181,6 +205,7 @@ void ChainRounds::settle(const RoundDecision& decision, Settlement what) {
         step.open_error = e.what();
       }
     }
+    adopt_settled(contract, what, step);
     return step;
   });
 }

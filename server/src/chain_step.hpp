@@ -37,6 +37,9 @@ struct Settlement {
   std::vector<chain::Address> flagged;
   bool finalize = false;   ///< finalizeRound (decided by votes); false: abandonRound
   bool open_next = false;  ///< the task has a next round to open
+  /// Earlier rounds whose record says their posting failed: the step adopts the chain's
+  /// posting of each that is closed there now (TaskChain::settled).
+  std::vector<std::uint64_t> unsettled;
 };
 
 /// What the chain worker hands back at the end of a round.

@@ -171,6 +171,8 @@ Settlement Server::Impl::settlement_of(const RoundDecision& decision) const {
     std::sort(out.flagged.begin(), out.flagged.end());
   }
   out.open_next = out.round < cfg.rounds;
+  for (const std::uint64_t n : store.rounds_with_posting("failed"))
+    if (n < out.round) out.unsettled.push_back(n);
   return out;
 }
 

@@ -430,6 +430,15 @@ std::vector<std::uint64_t> StateStore::recorded_rounds() const {
   return state_reads::recorded_rounds(db_);
 }
 
+std::vector<std::uint64_t> StateStore::rounds_with_posting(const std::string& state) const {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, "SELECT round FROM rounds WHERE posting = ? ORDER BY round");
+  s.bind(1, state);
+  std::vector<std::uint64_t> out;
+  while (s.step()) out.push_back(static_cast<std::uint64_t>(s.integer(0)));
+  return out;
+}
+
 std::optional<RoundRecord> StateStore::round_record(std::uint64_t round) const {
   std::lock_guard lock(mutex_);
   return state_reads::round_record(db_, round);

@@ -108,6 +108,8 @@ class StateStore {
   void record_faults(std::uint64_t round, const std::string& faults_json);
   /// Rounds with a record, ascending.
   std::vector<std::uint64_t> recorded_rounds() const;
+  /// Rounds whose recorded chain posting is `state` (e.g. "failed"), ascending.
+  std::vector<std::uint64_t> rounds_with_posting(const std::string& state) const;
   /// Everything recorded about the round; nullopt if nothing is.
   std::optional<RoundRecord> round_record(std::uint64_t round) const;
 

@@ -86,6 +86,17 @@ void TaskChain::catch_up(std::uint64_t round,
   }
 }
 
+std::optional<RoundPosting> TaskChain::settled(std::uint64_t round) {
+  const auto task = contract_.get_task(task_);
+  if (task.current_round < round) return std::nullopt;
+  const auto state = contract_.get_round(task_, chain::U256(round)).state;
+  if (state != 2 && state != 3) return std::nullopt;
+  RoundPosting p;
+  p.state = state == 2 ? "finalized" : "abandoned";
+  p.error = "found closed on chain after the round's own posting had failed";
+  return p;
+}
+
 std::map<chain::Address, chain::U256> TaskChain::participants() {
   std::map<chain::Address, chain::U256> out;
   for (const auto& a : contract_.participants(task_)) out[a] = contract_.node_info(task_, a).stake;

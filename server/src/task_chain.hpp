@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -41,6 +42,10 @@ class TaskChain {
   /// transaction: after a restart or a failed try it sends nothing twice. The round being
   /// settled (`round - 1`) is left as it is when still open: its posting is the step's own.
   void catch_up(std::uint64_t round, std::vector<std::pair<std::uint64_t, RoundPosting>>& closed);
+  /// `round`'s posting as the chain has it when the round is closed there (finalized or
+  /// abandoned), nullopt while it is open or was never opened: what murmurd adopts for a round
+  /// recorded as failed that was closed later (catch_up before a restart).
+  std::optional<RoundPosting> settled(std::uint64_t round);
   /// finalizeRound(task, round, candidate, votes, flagged) through the outbox.
   RoundPosting finalize(std::uint64_t round, const chain::Hash32& candidate,
                         const std::vector<chain::SignedVote>& votes,

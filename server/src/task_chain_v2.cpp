@@ -317,6 +317,14 @@ void TaskChainV2::catch_up(std::uint64_t round, bool finalize,
   }
 }
 
+std::optional<RoundPosting> TaskChainV2::settled(std::uint64_t round) {
+  const auto task = contract_.get_task(task_);
+  if (task.current_round < round) return std::nullopt;
+  const auto r = contract_.get_round(task_, chain::U256(round));
+  if (r.state != V2RoundState::Finalized && r.state != V2RoundState::Abandoned) return std::nullopt;
+  return posting_of_closed(round, r);
+}
+
 RoundPosting TaskChainV2::close(std::uint64_t round, bool finalize) {
   const chain::U256 rr(round);
   for (;;) {

@@ -72,6 +72,8 @@ class TaskChainV2 {
   /// round counter is `round - 1`. Each round closed is appended to `closed` as it is closed.
   void catch_up(std::uint64_t round, bool finalize,
                 std::vector<std::pair<std::uint64_t, RoundPosting>>& closed);
+  /// As TaskChain::settled: `round`'s posting when it is finalized or abandoned on chain.
+  std::optional<RoundPosting> settled(std::uint64_t round);
   /// With the loop's own connection: why an upload of `hash` by `node` in `round` is refused
   /// (no update hash committed on chain, or another one), or nullopt when it matches.
   std::optional<std::string> commitment_mismatch(std::uint64_t round, const chain::Address& node,
