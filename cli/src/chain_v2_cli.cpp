@@ -1,8 +1,8 @@
 // `murmur chain-v2`: the creator's and the nodes' own calls on AllianceTaskV2 (issue 16) around
 // what murmurd and `murmur node --rpc` do each round: create a task, stake and join, read a task
 // or a round or a node, claim; leave, unstake and withdraw; the creator's set-aggregator and
-// cancel; anyone's abandon of a dead round. contracts/README.md ("AllianceTaskV2") has the
-// parameters and their limits.
+// cancel; anyone's abandon of a dead round and report of an equivocating proposer.
+// contracts/README.md ("AllianceTaskV2") has the parameters and their limits.
 #include "chain_v2_cli.hpp"
 
 #include <functional>
@@ -18,6 +18,7 @@
 #include "murmur/chain/errors.hpp"
 #include "murmur/chain/keccak.hpp"
 #include "murmur/chain/key_source.hpp"
+#include "murmur/chain/secp256k1.hpp"
 #include "murmur/chain/wallet.hpp"
 
 namespace murmur::cli {
@@ -137,7 +138,7 @@ void add_chain_v2_commands(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "chain-v2",
       "AllianceTaskV2 (issue 16): create a task, stake and join, status, claim, and the ways "
-      "out: leave, unstake, withdraw, set-aggregator, cancel, abandon");
+      "out: leave, unstake, withdraw, set-aggregator, cancel, abandon; report-equivocation");
   cmd->require_subcommand(1);
   cmd->add_option("--rpc", c->rpc, "JSON-RPC endpoint")->capture_default_str();
   cmd->add_option("--deployment", c->deployment, "deployment JSON (with \"allianceTaskV2\")")
@@ -346,6 +347,61 @@ void add_chain_v2_commands(CLI::App& app) {
           return "round " + std::to_string(task.current_round) + " " +
                  to_string(v2.get_round(t, U256(task.current_round)).state);
         });
+  }
+  {  // report-equivocation
+    auto* sub = cmd->add_subcommand(
+        "report-equivocation",
+        "Anyone holding a node's signed EIP-712 Update for a round whose hash is not the one it "
+        "committed on chain: slash it (slashBps of stake and unbonding tokens, once per round)");
+    struct Evidence {
+      std::string task, node, hash, samples, signature;
+      std::uint64_t round = 0;
+    };
+    auto e = std::make_shared<Evidence>();
+    sub->add_option("--task", e->task, "task id")->required();
+    sub->add_option("--round", e->round, "the round the Update names")->required();
+    sub->add_option("--node", e->node, "the proposer's address")->required();
+    sub->add_option("--update-hash", e->hash, "the signed update hash (0x + 64 hex)")->required();
+    sub->add_option("--num-samples", e->samples, "the signed sample count")->required();
+    sub->add_option("--signature", e->signature, "the Update signature (0x + 130 hex, r||s||v)")
+        ->required();
+    sub->callback([c, e, emit] {
+      V2Session s(*c);
+      AllianceTaskV2Contract v2(s.eth, s.v2);
+      const U256 t = number(e->task, "--task"), r(e->round);
+      const Address node = Address::from_hex(e->node);
+      const Hash32 hash = hash_from_hex(e->hash);
+      const U256 samples = number(e->samples, "--num-samples");
+      const Bytes signature = from_hex(e->signature);
+      // The evidence is checked here first (the contract checks it again): a signature of
+      // someone else, or of the hash the node committed, is not worth a transaction.
+      std::optional<Address> signer;
+      try {
+        signer =
+            recover_address(v2.update_digest(t, r, hash, samples), Signature::from_rsv(signature));
+      } catch (const std::exception&) {  // not a 65-byte signature that recovers: no evidence
+      }
+      if (!signer || *signer != node)
+        throw std::runtime_error("the signature is not " + node.to_checksum() +
+                                 "'s over Update(task " + t.to_dec() + ", round " + r.to_dec() +
+                                 ", " + to_hex(hash) + ", " + samples.to_dec() + ")");
+      const Hash32 committed = v2.entry_of(t, r, node).commitment;
+      if (committed == hash)
+        throw std::runtime_error(node.to_checksum() + " committed " + to_hex(hash) +
+                                 " itself in round " + r.to_dec() + ": no equivocation");
+      const U256 before = v2.node_info(t, node).stake;
+      const Receipt rc = s.wallet(*c).transact(
+          s.v2, alliance_v2::report_equivocation(t, r, node, hash, samples, signature));
+      const auto after = v2.node_info(t, node);
+      emit({{"txHash", to_hex(rc.tx_hash)},
+            {"committed", to_hex(committed)},
+            {"stakeBefore", before.to_dec()},
+            {"stake", after.stake.to_dec()},
+            {"pending", after.pending.to_dec()}},
+           node.to_checksum() + " committed " + to_hex(committed) + " and signed " + to_hex(hash) +
+               " for round " + r.to_dec() + ": slashed, stake " + before.to_dec() + " -> " +
+               after.stake.to_dec() + " (tx " + to_hex(rc.tx_hash) + ")");
+    });
   }
   {  // claim
     auto* sub = cmd->add_subcommand("claim", "Claim this key's credited rewards");
