@@ -160,19 +160,45 @@ AggregationResult CoordinatorLink::gather(Spool& spool, StateStore& store, std::
     bool errored = false;
     Clock::time_point first_error{};
     std::string gave_up;
+    // The attempt the shards run (a restarted coordinator goes on from the one in the store).
+    std::uint64_t attempt = 0;
+    if (rv->has(attempt_key(round))) {
+      const auto v = rv->get(attempt_key(round));
+      attempt = std::stoull(std::string(v.begin(), v.end()));
+    }
+    nlohmann::json retries = nlohmann::json::array();
     for (;;) {
       std::size_t in = 0;
-      bool error = false;
+      bool error = false, retryable = false;
+      std::string why;
       for (std::size_t k = 0; k < S; ++k) {
+        parts[k].reset();
         const std::string key = shard_result_key(round, k);
-        if (!parts[k] && rv->has(key)) {
-          const auto bytes = rv->get(key);
-          parts[k] = nlohmann::json::parse(std::string(bytes.begin(), bytes.end()));
+        if (!rv->has(key)) continue;
+        const auto bytes = rv->get(key);
+        auto j = nlohmann::json::parse(std::string(bytes.begin(), bytes.end()));
+        if (j.value("attempt", std::uint64_t{0}) != attempt) continue;  // an earlier attempt's
+        parts[k] = std::move(j);
+        ++in;
+        const std::string e = (*parts[k])["error"].get<std::string>();
+        if (!e.empty()) {
+          error = true;
+          retryable = retryable || parts[k]->value("retryable", false);
+          if (why.empty()) why = e;
         }
-        if (parts[k]) {
-          ++in;
-          error = error || !(*parts[k])["error"].get<std::string>().empty();
-        }
+      }
+      // A collective failed (a shard killed after the group formed, or restarted during it): a
+      // fresh group, while attempts and the window last; the shards follow attempt_key.
+      if (retryable && attempt + 1 < kAttempts && Clock::now() - t0 < timeout * kAttempts) {
+        retries.push_back({{"attempt", attempt}, {"error", why}});
+        ++attempt;
+        rv->set(attempt_key(round), text_bytes(std::to_string(attempt)));
+        spdlog::warn(
+            "coordinator: round {}: attempt {} failed ({}); the shards form a fresh group "
+            "(attempt {})",
+            round, attempt - 1, why, attempt);
+        errored = false;
+        continue;
       }
       if (error && !errored) errored = true, first_error = Clock::now();
       if (in == S || (errored && Clock::now() - first_error >= timeout)) break;
@@ -205,6 +231,8 @@ AggregationResult CoordinatorLink::gather(Spool& spool, StateStore& store, std::
       }
     }
     rec["parts"] = list;
+    rec["attempts"] = attempt + 1;
+    rec["retries"] = retries;              // the attempts that failed for a collective, and why
     rec["outages"] = take_outages(round);  // shards reported down while the round ran
     rec["outcome"] = reason.empty() ? "aggregated" : "failed";
     rec["reason"] = reason;

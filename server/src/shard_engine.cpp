@@ -10,6 +10,7 @@
 namespace murmur::server {
 
 void Server::Impl::shard_start() {
+  if (shard_link && state.stage == wire::STAGE_AGGREGATING) shard_link->resumed_in(state.round);
   if (!cfg.shard || !cfg.shard->coordinator) return;
   if (cfg.secagg.enabled)
     throw std::runtime_error("secagg.enabled: a shard set runs plaintext rounds only");
@@ -37,6 +38,12 @@ void Server::Impl::shard_follow() {
   const std::optional<RoundOpening> open = shard_link->opening();
   if (state.stage == wire::STAGE_VOTING) {  // aggregated (or failed): the coordinator decides
     std::optional<CoordinatorDecision> d = shard_link->decision(state.round);
+    if (!d && shard_link->retry_asked(state.round)) {
+      // Another shard's attempt failed after this one's succeeded: all run the next attempt.
+      spdlog::info("round={} the coordinator asked for a fresh aggregation attempt", state.round);
+      start_aggregation();
+      return;
+    }
     if (!d && open && open->round > state.round)  // the decision is gone with a coordinator restart
       d = CoordinatorDecision{RoundOutcome::kFailed, "the coordinator opened round " +
                                                          std::to_string(open->round) +

@@ -157,6 +157,28 @@ std::optional<CoordinatorDecision> ShardLink::decision(std::uint64_t round) cons
   return std::nullopt;
 }
 
+void ShardLink::resumed_in(std::uint64_t round) {
+  std::lock_guard lock(follow_mutex_);
+  resumed_ = round;
+}
+
+bool ShardLink::take_resumed(std::uint64_t round) {
+  std::lock_guard lock(follow_mutex_);
+  const bool was = resumed_ == round;
+  resumed_ = 0;
+  return was;
+}
+
+void ShardLink::ran(std::uint64_t round, std::uint64_t attempt) {
+  std::lock_guard lock(follow_mutex_);
+  ran_ = {round, attempt};
+}
+
+bool ShardLink::retry_asked(std::uint64_t round) const {
+  std::lock_guard lock(follow_mutex_);
+  return ran_.first == round && asked_.first == round && asked_.second > ran_.second;
+}
+
 void ShardLink::read_coordinator(shard::Rendezvous& store) {
   std::optional<RoundOpening> opening;
   if (store.has(kOpeningKey)) opening = decode_opening(store.get(kOpeningKey));
@@ -165,6 +187,15 @@ void ShardLink::read_coordinator(shard::Rendezvous& store) {
     std::lock_guard lock(follow_mutex_);
     if (opening) opening_ = std::move(opening);
     watched = watched_;
+  }
+  if (watched != 0 && store.has(attempt_key(watched))) {
+    const auto v = store.get(attempt_key(watched));
+    const std::uint64_t a = std::stoull(std::string(v.begin(), v.end()));
+    std::lock_guard lock(follow_mutex_);
+    asked_ = {watched, a};
+  }
+  {
+    std::lock_guard lock(follow_mutex_);
     if (watched == 0 || (decision_ && decision_->first == watched)) return;
   }
   if (!store.has(decision_key(watched))) return;
@@ -303,16 +334,25 @@ chain::Hash32 check_shard_commit(const ShardConfig& config, const Spool& spool,
   return c.hash;
 }
 
-AggregationResult shard_aggregate_and_record(Spool& spool, StateStore& store, std::uint64_t round,
-                                             const std::vector<Upload>& uploads,
-                                             const RoundRule& rule, const chain::Hash32& global,
-                                             kernels::Backend& backend, ShardLink& link) {
+std::string attempt_key(std::uint64_t round) {
+  return round_key(round, "attempt");
+}
+
+namespace {
+
+/// One attempt of a shard's aggregation (its own Gloo group); `retryable`: it failed for a
+/// collective (a peer gone, a group that did not form), which a fresh group may get past.
+AggregationResult aggregate_attempt(Spool& spool, StateStore& store, std::uint64_t round,
+                                    const std::vector<Upload>& uploads, const RoundRule& rule,
+                                    const chain::Hash32& global, kernels::Backend& backend,
+                                    ShardLink& link, std::uint64_t attempt, bool& retryable) {
   const ShardConfig& cfg = link.config();
   const std::size_t k = cfg.index, S = cfg.count;
   AggregationResult r;
   const auto t0 = Clock::now();
   nlohmann::json result = {{"shard", k},
                            {"shards", S},
+                           {"attempt", attempt},
                            {"range", {cfg.range_begin, cfg.range_end}},
                            {"rule", kernels::describe(rule.spec)}};
   malloc_trim(0);
@@ -370,8 +410,9 @@ AggregationResult shard_aggregate_and_record(Spool& spool, StateStore& store, st
           " updates committed on every shard of round " + std::to_string(round));
 
     // 2. This shard's range of the aggregate, the statistics summed across the shards.
-    auto collective =
-        shard::make_gloo_collective(rv, k, S, cfg.host, cfg.timeout, round_key(round, "gloo"));
+    auto collective = shard::make_gloo_collective(
+        rv, k, S, cfg.host, cfg.timeout, round_key(round, "gloo/" + std::to_string(attempt)));
+    spdlog::info("round={} shard {}: the Gloo group of attempt {} formed", round, k, attempt);
     const std::size_t n = static_cast<std::size_t>(cfg.range_end - cfg.range_begin);
     SpoolRowSource rows(spool, kept, n);
     std::vector<double> counts;
@@ -430,7 +471,9 @@ AggregationResult shard_aggregate_and_record(Spool& spool, StateStore& store, st
     link.record(f);
   } catch (const std::exception& e) {
     r.error = "shard " + std::to_string(k) + " of " + std::to_string(S) + ": " + e.what();
+    retryable = dynamic_cast<const shard::CollectiveError*>(&e) != nullptr;
     result["error"] = r.error;
+    result["retryable"] = retryable;
     spdlog::error("round={} {}", round, r.error);
     ShardLink::Figures f = link.figures();
     ++f.failed;
@@ -447,6 +490,96 @@ AggregationResult shard_aggregate_and_record(Spool& spool, StateStore& store, st
   if (!r.error.empty()) link.reset();
   malloc_trim(0);
   return r;
+}
+
+}  // namespace
+
+AggregationResult shard_aggregate_and_record(Spool& spool, StateStore& store, std::uint64_t round,
+                                             const std::vector<Upload>& uploads,
+                                             const RoundRule& rule, const chain::Hash32& global,
+                                             kernels::Backend& backend, ShardLink& link) {
+  const ShardConfig& cfg = link.config();
+  const auto t0 = Clock::now();
+  const auto limit = cfg.timeout * (kAttempts + 1);
+  // The coordinator's attempt number (0 before any retry) and whether it ended the round.
+  const auto attempt_now = [&] {
+    shard::Rendezvous& rv = link.store();
+    if (!rv.has(attempt_key(round))) return std::uint64_t{0};
+    const auto v = rv.get(attempt_key(round));
+    return static_cast<std::uint64_t>(std::stoull(std::string(v.begin(), v.end())));
+  };
+  const auto decided = [&] { return link.store().has(decision_key(round)); };
+  for (;;) {
+    std::uint64_t attempt = 0;
+    AggregationResult r;
+    bool retryable = false;
+    try {
+      attempt = attempt_now();
+      if (decided()) {
+        r.error = "the coordinator ended round " + std::to_string(round) + " meanwhile";
+        link.ran(round, attempt);
+        return r;
+      }
+    } catch (const std::exception& e) {
+      link.reset();
+      r.error = "shard " + std::to_string(cfg.index) + ": the coordinator's store: " + e.what();
+      return r;
+    }
+    // Restarted during this round's aggregation: when another shard already has a result of the
+    // current attempt, that attempt's group formed (or failed) without this shard.
+    bool stale_group = false;
+    if (link.take_resumed(round)) {
+      try {
+        for (std::size_t j = 0; j < cfg.count && !stale_group; ++j) {
+          if (j == cfg.index || !link.store().has(shard_result_key(round, j))) continue;
+          const auto v = link.store().get(shard_result_key(round, j));
+          stale_group = nlohmann::json::parse(std::string(v.begin(), v.end()))
+                            .value("attempt", std::uint64_t{0}) == attempt;
+        }
+      } catch (const std::exception&) {
+        link.reset();
+        stale_group = true;
+      }
+    }
+    if (stale_group) {
+      // Restarted in the middle of this round's aggregation: the attempt's group may have formed
+      // without this shard (a Gloo group cannot be joined late). It asks for a fresh one.
+      retryable = true;
+      r.error = "shard " + std::to_string(cfg.index) + " of " + std::to_string(cfg.count) +
+                ": restarted during the aggregation of round " + std::to_string(round) +
+                " (attempt " + std::to_string(attempt) + ")";
+      spdlog::warn("round={} {}: asks the coordinator for a fresh group", round, r.error);
+      try {
+        const std::string text =
+            nlohmann::json{{"shard", cfg.index}, {"shards", cfg.count},
+                           {"attempt", attempt}, {"range", {cfg.range_begin, cfg.range_end}},
+                           {"error", r.error},   {"retryable", true}}
+                .dump();
+        link.store().set(shard_result_key(round, cfg.index), text_bytes(text));
+      } catch (const std::exception& e) {
+        link.reset();
+        spdlog::error("round={} shard {}: cannot publish its result: {}", round, cfg.index,
+                      e.what());
+      }
+    } else {
+      r = aggregate_attempt(spool, store, round, uploads, rule, global, backend, link, attempt,
+                            retryable);
+    }
+    link.ran(round, attempt);
+    if (r.error.empty() || !retryable) return r;
+    // Failed for a collective: the coordinator either starts a fresh attempt or ends the round.
+    for (;;) {
+      if (Clock::now() - t0 >= limit) return r;
+      try {
+        if (decided()) return r;
+        if (attempt_now() > attempt) break;
+      } catch (const std::exception&) {
+        link.reset();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    spdlog::info("round={} shard {}: attempt {} of the aggregation", round, cfg.index, attempt + 1);
+  }
 }
 
 }  // namespace murmur::server

@@ -64,6 +64,14 @@ CoordinatorDecision decode_decision(const std::vector<std::uint8_t>& bytes);
 inline constexpr std::size_t kPartPieceBytes = 4u << 20;
 std::string part_key(std::uint64_t round, std::size_t shard, std::size_t piece);
 
+/// A round's aggregation attempt (store key attempt_key(round), decimal; absent: 0): each
+/// attempt forms its own Gloo group under "round/<R>/gloo/<attempt>". When an attempt fails for
+/// a collective (a shard killed after the group formed, or restarted during it), the
+/// coordinator starts the next one, up to kAttempts, within the aggregation's window
+/// (docs/sharding.md, "Faults").
+inline constexpr std::uint64_t kAttempts = 4;
+std::string attempt_key(std::uint64_t round);
+
 /// A shard's connection to its coordinator's store, made on first use (the coordinator may start
 /// after the shard) and made again after a failure, used by the aggregation thread only; and
 /// the heartbeat thread, started with it.
@@ -83,6 +91,14 @@ class ShardLink {
   void watch(std::uint64_t round);
   /// The coordinator's decision of `round` when the heartbeat thread has read it.
   std::optional<CoordinatorDecision> decision(std::uint64_t round) const;
+  /// This murmurd started in the middle of `round`'s aggregation (a restart): its first attempt
+  /// asks for a fresh group instead of joining one that may have formed without it.
+  void resumed_in(std::uint64_t round);
+  bool take_resumed(std::uint64_t round);
+  /// The attempt this shard last ran of `round`; whether the coordinator has since asked for a
+  /// later one (then a shard that already aggregated runs it too).
+  void ran(std::uint64_t round, std::uint64_t attempt);
+  bool retry_asked(std::uint64_t round) const;
   /// The store; connects (retrying up to the timeout) when not connected. Throws
   /// shard::CollectiveError.
   shard::Rendezvous& store();
@@ -107,10 +123,12 @@ class ShardLink {
   void read_coordinator(shard::Rendezvous& store);
   ShardConfig config_;
   std::size_t quorum_ = 1;
-  mutable std::mutex follow_mutex_;  ///< guards the three below
+  mutable std::mutex follow_mutex_;  ///< guards the members below
   std::optional<RoundOpening> opening_;
   std::uint64_t watched_ = 0;
   std::optional<std::pair<std::uint64_t, CoordinatorDecision>> decision_;
+  std::uint64_t resumed_ = 0;
+  std::pair<std::uint64_t, std::uint64_t> ran_{0, 0}, asked_{0, 0};  ///< (round, attempt)
   mutable std::mutex figures_mutex_;
   Figures figures_;
   std::atomic<std::uint64_t> heartbeats_{0};
