@@ -627,7 +627,7 @@ unmask_seconds = 5
                  ["relay-fault"] * self.a.relay_faults + ["chain-outage"] * self.a.chain_outages +
                  ["chain-kill"] * self.a.chain_kills)
         last = max(2, self.a.rounds - 1)
-        if self.a.last_fault_round:
+        if self.a.last_fault_round > 0:
             last = max(2, min(last, self.a.last_fault_round))
         plan = [(self.rng.randint(min(2, last), last), k) for k in kinds]
         plan.sort(key=lambda e: -e[0])
@@ -937,7 +937,7 @@ def main():
     p.add_argument("--seed", type=int, default=21)
     p.add_argument("--nodes", type=int, default=200)
     p.add_argument("--groups", type=int, default=8, help="soak_nodes processes")
-    p.add_argument("--rounds", type=int, default=100)
+    p.add_argument("--rounds", type=int, default=110)
     p.add_argument("--min-rounds", type=int, default=0, help="fail with fewer rounds recorded")
     p.add_argument("--shape", default="8-4-2", help="MLP widths of the task (its size D)")
     p.add_argument("--proposer-bps", type=int, default=5000)
@@ -946,14 +946,14 @@ def main():
     p.add_argument("--fault-limit-ms", type=int, default=120000,
                    help="murmurd's server.fault_limit_ms: how long it retries a chain step; it "
                         "must outlast a chain-node kill (node start + replay: 20-42 s measured)")
-    p.add_argument("--last-fault-round", type=int, default=0,
-                   help="faults are planned over rounds 2 .. this (0: rounds - 1)")
-    p.add_argument("--murmurd-kills", type=int, default=20)
-    p.add_argument("--node-kills", type=int, default=50)
-    p.add_argument("--partitions", type=int, default=10)
+    p.add_argument("--last-fault-round", type=int, default=100,
+                   help="faults are planned over rounds 2 .. this (at most rounds - 1)")
+    p.add_argument("--murmurd-kills", type=int, default=22)
+    p.add_argument("--node-kills", type=int, default=55)
+    p.add_argument("--partitions", type=int, default=11)
     p.add_argument("--relay-faults", type=int, default=10)
     p.add_argument("--chain-outages", type=int, default=10)
-    p.add_argument("--chain-kills", type=int, default=10,
+    p.add_argument("--chain-kills", type=int, default=11,
                    help="SIGKILLs of the Hardhat node (rebuilt by replaying its journal)")
     p.add_argument("--spool-keep-rounds", type=int, default=5,
                    help="murmurd's server.spool_keep_rounds; the spool is checked against it")
@@ -965,7 +965,7 @@ def main():
                    help="rounds that may end unsettled on chain (a chain fault past the limit)")
     p.add_argument("--fd-limit", type=int, default=0,
                    help="most descriptors murmurd may hold (0: 4 per node + 500)")
-    p.add_argument("--time-limit", type=float, default=1800)
+    p.add_argument("--time-limit", type=float, default=4200)
     a = p.parse_args()
     if a.min_rounds == 0:
         a.min_rounds = a.rounds
