@@ -187,6 +187,13 @@ TEST_F(ShardSetOnChain, TheCoordinatorPostsTheWholeModelsHash) {
   EXPECT_EQ(settled.state, 2) << set.coordinator().process->log_text();  // Finalized
   EXPECT_TRUE(settled.accepted);
   EXPECT_EQ(chain::to_hex(settled.model_hash), chain::to_hex(want_hash));
+  // The shards adopt the coordinator's decision (read from its store) and close too.
+  for (std::size_t k = 0; k < set.shards(); ++k)
+    ASSERT_EQ(wait_round(*shards[0][k],
+                         [](const wire::RoundInfo& r) { return r.stage() == wire::STAGE_CLOSED; })
+                  .stage(),
+              wire::STAGE_CLOSED)
+        << set.shard(k).process->log_text();
   const std::vector<float> got = client::fetch_split_model(shards[0]);
   ASSERT_EQ(got.size(), want.size());
   EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * 4), 0);
