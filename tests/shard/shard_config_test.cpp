@@ -54,15 +54,16 @@ TEST(ShardConfig, TheExampleSetLoadsAndTilesTheModel) {
   EXPECT_EQ(at, coordinator.parameters);
 }
 
-/// The shard0 example with `edit` applied to its text; the ConfigError's key.
-std::string refused_key(const std::function<std::string(std::string)>& edit) {
+/// The shard0 example (or `file`) with `edit` applied to its text; the ConfigError's key.
+std::string refused_key(const std::function<std::string(std::string)>& edit,
+                        const std::string& file = "shard0.toml") {
   TempDir dir("shard-refused");
   copy_example(dir.path());
-  std::ifstream in(dir.path() / "shard0.toml");
+  std::ifstream in(dir.path() / file);
   std::string text{std::istreambuf_iterator<char>(in), {}};
-  std::ofstream(dir.path() / "shard0.toml") << edit(text);
+  std::ofstream(dir.path() / file) << edit(text);
   try {
-    server::load_config(dir.path() / "shard0.toml");
+    server::load_config(dir.path() / file);
   } catch (const server::ConfigError& e) {
     return e.key();
   }
@@ -98,6 +99,21 @@ TEST(ShardConfig, WhatAShardCannotRunIsRefusedByKey) {
             }),
             "shard.count");
   EXPECT_EQ(refused_key([](std::string s) { return s + "\n[secagg]\nenabled = true\n"; }),
+            "secagg.enabled");
+  // [validation] and [chain] are the coordinator's: a shard refuses them, the coordinator loads
+  // them; SecAgg+ neither.
+  const auto validation = [](std::string s) {
+    return s + "\n[validation]\nmlp = [4, 2]\nlabelled_tensors = \"set.mlt\"\n";
+  };
+  const auto chain = [](std::string s) {
+    return s + "\n[chain]\nrpc_url = \"http://127.0.0.1:8545\"\nkey_file = \"a.key\"\n";
+  };
+  EXPECT_EQ(refused_key(validation), "validation");
+  EXPECT_EQ(refused_key(chain), "chain");
+  EXPECT_EQ(refused_key(validation, "coordinator.toml"), "(loaded)");
+  EXPECT_EQ(refused_key(chain, "coordinator.toml"), "(loaded)");
+  EXPECT_EQ(refused_key([](std::string s) { return s + "\n[secagg]\nenabled = true\n"; },
+                        "coordinator.toml"),
             "secagg.enabled");
 }
 
