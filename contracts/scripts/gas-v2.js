@@ -99,7 +99,14 @@ async function measure(n, offset = 0, { objectAll = false } = {}) {
   g.finalizeRound = await gasOf(v2.connect(ms[0]).finalizeRound(taskId, { gasLimit: TX_GAS_CAP }));
   const r = await v2.getRound(taskId, 1);
   if (r.state !== 4n || !r.accepted) throw new Error("gas round did not finalize as accepted");
-  g.claim = await gasOf(v2.connect(ms[0]).claim(taskId));
+  // A member with a reward (with objectAll every proposer is slashed and paid nothing).
+  let claimant = ms[0];
+  for (const w of ms)
+    if ((await v2.nodeInfo(taskId, w.address)).reward > 0n) {
+      claimant = w;
+      break;
+    }
+  g.claim = await gasOf(v2.connect(claimant).claim(taskId));
   g.total = g.openRound + g.drawRoles + g.commitUpdateTotal + g.postCandidate + g.commitVoteTotal + g.revealVoteTotal + g.finalizeRound;
   return { n, proposers: props.length, voters: voters.length, objectAll, gas: g };
 }
