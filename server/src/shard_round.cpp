@@ -180,28 +180,32 @@ bool ShardLink::retry_asked(std::uint64_t round) const {
 }
 
 void ShardLink::read_coordinator(shard::Rendezvous& store) {
+  // Everything is read from the store first and cached under one lock: the coordinator writes a
+  // round's decision before it opens the next round, so an opening cached here always comes
+  // with the decision of the round before it. (Caching the opening first let the round engine
+  // see round N + 1 open and round N undecided in between, and end round N without the
+  // coordinator's reason.)
   std::optional<RoundOpening> opening;
   if (store.has(kOpeningKey)) opening = decode_opening(store.get(kOpeningKey));
   std::uint64_t watched = 0;
+  bool decided = false;
   {
     std::lock_guard lock(follow_mutex_);
-    if (opening) opening_ = std::move(opening);
     watched = watched_;
+    decided = decision_ && decision_->first == watched;
   }
+  std::optional<std::uint64_t> asked;
   if (watched != 0 && store.has(attempt_key(watched))) {
     const auto v = store.get(attempt_key(watched));
-    const std::uint64_t a = std::stoull(std::string(v.begin(), v.end()));
-    std::lock_guard lock(follow_mutex_);
-    asked_ = {watched, a};
+    asked = std::stoull(std::string(v.begin(), v.end()));
   }
-  {
-    std::lock_guard lock(follow_mutex_);
-    if (watched == 0 || (decision_ && decision_->first == watched)) return;
-  }
-  if (!store.has(decision_key(watched))) return;
-  CoordinatorDecision d = decode_decision(store.get(decision_key(watched)));
+  std::optional<CoordinatorDecision> decision;
+  if (watched != 0 && !decided && store.has(decision_key(watched)))
+    decision = decode_decision(store.get(decision_key(watched)));
   std::lock_guard lock(follow_mutex_);
-  decision_ = std::make_pair(watched, std::move(d));
+  if (opening) opening_ = std::move(opening);
+  if (asked) asked_ = {watched, *asked};
+  if (decision) decision_ = std::make_pair(watched, std::move(*decision));
 }
 
 ShardLink::Figures ShardLink::figures() const {
