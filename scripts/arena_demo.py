@@ -10,7 +10,7 @@ On a Hardhat node already started by the caller (scripts/chain.sh), with `murmur
     steps (one on 6 sequences only), one random adapter, one byte copy of n1's adapter
     submitted after n1 (the contract refuses it: DuplicateAdapter);
   * 4 validators: the farm (`murmur arena validate --daemon --strategy batched`: every adapter in
-    one batched SGMV pass, commit and reveal through its outbox), a copier (commits a placeholder,
+    one batched SGMV pass, commit and reveal through its outbox), a copier (commits a guess,
     then tries to post the farm's revealed scores), a random scorer, a silent one (commits, never
     reveals); 2 delegators (to n1 and to the farm);
   * settlement (the farm's daemon claims its reward; everyone else's is read as claimable, each
@@ -48,7 +48,7 @@ NODES = [  # name, what, training set, steps, rank, targets
 ]
 VALIDATORS = [  # name, what, own stake
     ("farm", "validator farm: murmur arena validate --daemon, one batched SGMV pass", 1000),
-    ("copier", "commits a placeholder (the base loss), then tries the farm's revealed scores", 1000),
+    ("copier", "commits a guess (the base loss), then tries the farm's revealed scores", 1000),
     ("random", "commits and reveals random losses", 1000),
     ("silent", "scores honestly, commits, never reveals", 1000),
 ]
@@ -277,8 +277,8 @@ class Demo:
         rng = random.Random(self.seed)
         sdir = os.path.join(self.run_dir, "validators")
         os.makedirs(sdir, exist_ok=True)
-        placeholder = {str(s): self.base_loss for s in subs}
-        json.dump(placeholder, open(os.path.join(sdir, "copier-scores.json"), "w"))
+        guess = {str(s): self.base_loss for s in subs}
+        json.dump(guess, open(os.path.join(sdir, "copier-scores.json"), "w"))
         json.dump({str(s): rng.uniform(1.0, 8.0) for s in subs},
                   open(os.path.join(sdir, "random-scores.json"), "w"))
         commits = [("copier", "--scores", os.path.join(sdir, "copier-scores.json")),

@@ -38,18 +38,8 @@ RULE=trimmed-mean BETA=0.2
 
 say() { printf '[demo %3ds] %s\n' "$SECONDS" "$*"; }
 
-# A loopback port nobody listens on (bash's /dev/tcp connect fails).
-free_port() {
-  local p
-  for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return 0
-    fi
-  done
-  return 1
-}
+# shellcheck source=scripts/free_port.sh
+source scripts/free_port.sh
 
 rm -rf "$RUN"
 mkdir -p "$RUN"
