@@ -255,6 +255,10 @@ chain::Hash32 Spool::store_model(std::span<const float> values) {
   return hash;
 }
 
+std::filesystem::path Spool::model_file(const chain::Hash32& hash) const {
+  return dir_ / "models" / (hex(hash) + ".f32");
+}
+
 bool Spool::has_model(const chain::Hash32& hash) const {
   return std::filesystem::exists(dir_ / "models" / (hex(hash) + ".f32"));
 }

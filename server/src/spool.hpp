@@ -66,6 +66,8 @@ class Spool {
   /// Stores `values` as little-endian f32 under their keccak-256; returns the hash.
   chain::Hash32 store_model(std::span<const float> values);
   bool has_model(const chain::Hash32& hash) const;
+  /// Where the model stored under `hash` is (it may not exist).
+  std::filesystem::path model_file(const chain::Hash32& hash) const;
   std::uint64_t model_bytes(const chain::Hash32& hash) const;
   std::vector<std::uint8_t> read_model(const chain::Hash32& hash, std::uint64_t offset,
                                        std::uint64_t length) const;
