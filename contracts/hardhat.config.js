@@ -29,6 +29,31 @@ subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, async ({ solcVersion }) => {
   };
 });
 
+// Hardhat derives each of its 130 test accounts from the mnemonic from scratch: BIP-39's PBKDF2
+// (2048 rounds of HMAC-SHA512, in JavaScript) and the four hardened levels of m/44'/60'/0'/0, once
+// per account, and `hardhat node` twice (the provider, then the accounts it prints): 2-5 s of
+// every `hardhat test` and every `hardhat node` (each chain test in ctest starts one). The same
+// derivation with the seed and the path's parent key kept: same keys, same order.
+{
+  const derivation = require.resolve("hardhat/internal/util/keys-derivation");
+  const keys = require(derivation);
+  const fromHardhat = require("module").createRequire(derivation); // hardhat's own copies
+  const { mnemonicToSeedSync } = fromHardhat("ethereum-cryptography/bip39");
+  const { HDKey } = fromHardhat("ethereum-cryptography/hdkey");
+  const parents = new Map();
+  keys.deriveKeyFromMnemonicAndPath = (mnemonic, hdPath, passphrase) => {
+    const cut = hdPath.lastIndexOf("/");
+    const parentPath = hdPath.slice(0, cut);
+    const index = hdPath.slice(cut + 1);
+    const key = `${mnemonic.trim()}\n${passphrase}\n${parentPath}`;
+    if (!parents.has(key))
+      parents.set(key, HDKey.fromMasterSeed(mnemonicToSeedSync(mnemonic.trim(), passphrase)).derive(parentPath));
+    const parent = parents.get(key);
+    const derived = /^[0-9]+$/.test(index) ? parent.deriveChild(Number(index)) : parent.derive(`m/${index}`);
+    return derived.privateKey === null ? undefined : Buffer.from(derived.privateKey);
+  };
+}
+
 /** @type import('hardhat/config').HardhatUserConfig */
 module.exports = {
   solidity: {
