@@ -137,6 +137,15 @@ void Server::Impl::on_register_message(std::vector<zmq::message_t>& frames, zmq:
     const protocol::Message m =
         protocol::decode(frames, {64 * 1024, plain_session ? cfg.chunk_bytes : 0});
     request_id = m.envelope.request_id();
+    // Anyone's read of a round whose uploads are closed (update_reads.cpp): no key, no stake.
+    if (!plain_session && is_public_read(m.envelope)) {
+      wire::Envelope out = public_read(
+          m.envelope, std::string(static_cast<const char*>(identity.data()), identity.size()));
+      if (out.body_case() == wire::Envelope::BODY_NOT_SET) return;  // answered once read
+      out.set_request_id(request_id);
+      reply(socket, identity, out);
+      return;
+    }
     if (!m.envelope.has_register_() && plain_session)
       refuse(wire::ERR_NOT_REGISTERED,
              "this connection is not registered: in plain mode, send a Register (signed over a "
@@ -215,7 +224,11 @@ void Server::Impl::on_round_message(std::vector<zmq::message_t>& frames) {
     // CurveZMQ off, a Register on this socket binds the routing id for the session.
     std::optional<chain::Address> peer;
     if (const char* user = cfg.curve ? frames[0].gets("User-Id") : nullptr;
-        user && *user && std::strncmp(user, "key:", 4) != 0) {
+        user && std::strcmp(user, kCoordinatorUser) == 0) {
+      // A shard's coordinator (zap.hpp): the zero address, a participant of no round, so the
+      // table serves it only what any stage serves (RoundInfo, Status, ModelRequest).
+      peer = chain::Address{};
+    } else if (user && *user && std::strncmp(user, "key:", 4) != 0) {
       peer = chain::Address::from_hex(user);
     } else if (auto it = sessions.find(
                    std::string(static_cast<const char*>(identity.data()), identity.size()));

@@ -616,15 +616,17 @@ void Server::Impl::tick() {
 void Server::Impl::run() {
   zmq::pollitem_t items[] = {{round_socket->handle(), 0, ZMQ_POLLIN, 0},
                              {register_socket->handle(), 0, ZMQ_POLLIN, 0},
-                             {ingest.completions().handle(), 0, ZMQ_POLLIN, 0}};
+                             {ingest.completions().handle(), 0, ZMQ_POLLIN, 0},
+                             {reader.completions().handle(), 0, ZMQ_POLLIN, 0}};
   while (!stopping) {
-    zmq::poll(items, 3, std::chrono::milliseconds(20));
+    zmq::poll(items, 4, std::chrono::milliseconds(20));
     // Acknowledgements first: they return credits, which keep the nodes sending.
     for (int budget = 0; budget < 1024 && (items[2].revents & ZMQ_POLLIN); ++budget) {
       const auto done = ingest.take_completion();
       if (!done) break;
       send(*done);
     }
+    if (items[3].revents & ZMQ_POLLIN) send_reads();  // ranges the reader threads read
     // Bounded work per wake-up, so the round engine's deadlines are never starved.
     for (int budget = 0; budget < 256 && (items[0].revents & ZMQ_POLLIN); ++budget) {
       std::vector<zmq::message_t> frames;
@@ -722,10 +724,12 @@ void Server::start() {
   }
   s.stopping = false;
   s.ingest.start();
+  s.reader.start();
   if (s.cfg.curve)
     s.zap_thread =
         std::thread(run_zap, std::ref(*s.zap_socket), s.register_monitor.get(),
-                    std::ref(*s.register_gate), std::cref(s.store), std::cref(s.stopping));
+                    std::ref(*s.register_gate), std::cref(s.store), std::cref(s.stopping),
+                    s.cfg.shard ? s.cfg.shard->coordinator_key : std::string());
   s.loop_thread = std::thread([&s] { s.run(); });
   s.started = true;
   spdlog::info("murmurd serving endpoint={} register={} curve={} backend=\"{}\" rule=\"{}\"",
@@ -739,6 +743,7 @@ void Server::stop() {
   s.stopping = true;
   if (s.loop_thread.joinable()) s.loop_thread.join();
   s.ingest.stop();  // the sync threads finish the queued syncs, then leave
+  s.reader.stop();
   if (s.aggregation.valid()) s.aggregation.wait();
   if (s.chain_rounds) s.chain_rounds->wait();
   if (s.zap_thread.joinable()) s.zap_thread.join();

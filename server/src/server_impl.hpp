@@ -42,6 +42,7 @@
 #include "shard_round.hpp"
 #include "spool.hpp"
 #include "stage_table.hpp"
+#include "update_reader.hpp"
 #include "zap.hpp"
 
 namespace murmur::server {
@@ -151,10 +152,25 @@ struct Server::Impl {
   void find_upload_to_commit(Request& r);  ///< before UploadCommit
   wire::Envelope on_upload_commit(Request& r);
   wire::Envelope on_vote(Request& r);
-  // update_reads.cpp: the voters' read of the round's committed updates (read-only)
+  // update_reads.cpp: the reads of a round's committed updates (read-only): the voters' on the
+  // round endpoint, anyone's on the registration endpoint (a round whose uploads are closed)
   void refuse_non_voter(const Request& r) const;  ///< first in both handlers
   wire::Envelope on_update_list_request(Request& r);
   wire::Envelope on_update_request(Request& r);
+  /// One page of `round`'s committed updates (UpdateList) from entry `first`.
+  wire::Envelope update_list(std::uint64_t round, std::uint32_t first) const;
+  /// The read a range of `round`'s committed update takes (refusals thrown); socket, identity
+  /// and request id are the caller's to fill in.
+  ReadJob update_range(std::uint64_t round, const wire::UpdateRequest& q) const;
+  /// Hands `job` to the reader (ERR_BUSY when its queue is full).
+  void submit_read(ReadJob job);
+  /// A read anyone may make on the registration endpoint (UpdateListRequest, UpdateRequest,
+  /// ModelRequest).
+  static bool is_public_read(const wire::Envelope& e);
+  /// Answers one (an empty envelope: the range is answered once read).
+  wire::Envelope public_read(const wire::Envelope& e, const std::string& identity);
+  /// Sends the reads the reader finished.
+  void send_reads();
   wire::Envelope round_info(const chain::Address& peer) const;
   Admission admit(const chain::Address& peer);  ///< token bucket per address
   /// The registration endpoint's token bucket per origin (IP address), before any parsing.
@@ -198,6 +214,9 @@ struct Server::Impl {
 
   zmq::context_t ctx;
   Ingest ingest{cfg, spool, store, metrics, ctx};  ///< uploads from begin to commit
+  UpdateReader reader{ctx, 2, 64};  ///< range reads of updates and models, off the loop
+  /// Bytes of public reads not yet sent (the registration endpoint's readers, all together).
+  PublicBudget public_budget{std::max<std::uint64_t>(64u << 20, 4 * cfg.chunk_bytes)};
   std::unique_ptr<zmq::socket_t> round_socket, register_socket, zap_socket;
   std::thread loop_thread, zap_thread, http_thread;
   std::unique_ptr<httplib::Server> http;

@@ -1,14 +1,20 @@
-// The voters' read of the round's updates (UpdateListRequest, UpdateRequest; protocol/README.md,
-// "Flows"): a voter judges each committed update on its own held-out rows and objects to the
-// harmful ones in its AllianceTaskV2 vote. Read-only: the list comes from the state store, the
-// bytes from the spool file of the committed upload, a range of at most chunk_bytes a reply.
-// The table (stage_table.cpp) already refused a non-participant, another task or round, and any
-// stage but VOTING; here the role, the fields and the ranges.
-#include <fcntl.h>
-#include <unistd.h>
-
+// The reads of a round's committed updates (UpdateListRequest, UpdateRequest; protocol/README.md,
+// "Flows"), by two kinds of reader:
+//   the round's voters, on the round endpoint in VOTING: each judges every committed update on
+//     its own held-out rows and objects to the harmful ones in its AllianceTaskV2 vote (the table,
+//     stage_table.cpp, already refused a non-participant, another task or round, and any stage
+//     but VOTING; here the role);
+//   anyone, on the registration endpoint (ModelRequest too): a round whose uploads are closed
+//     (the current one from VOTING on, every earlier one), so that `murmur verify --from`
+//     recomputes it without a stake (issue 16: "anyone can recompute a round"). No key is bound
+//     and nothing is written; the endpoint's own limits apply (64 KiB messages, 4 queued
+//     replies per connection, the connection caps, the token bucket per IP address before
+//     parsing), and the bytes of public replies not yet sent are capped (`public_budget`). A
+//     round still taking updates is refused, so a proposer cannot copy another's update.
+// Read-only either way: the list comes from the state store, the bytes from the spool file of
+// the committed upload (or the model file), a range of at most chunk_bytes a reply, read by the
+// UpdateReader's threads, never on the loop (update_reader.hpp).
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 
 #include "refuse.hpp"
@@ -27,6 +33,13 @@ chain::Address address_field(const std::string& bytes, const char* what) {
   return a;
 }
 
+/// A range's zero-copy frame returns its public budget bytes once ZeroMQ has sent it.
+struct SentRange {
+  std::shared_ptr<const std::vector<std::uint8_t>> bytes;
+  PublicBudget* budget = nullptr;
+  std::uint64_t reserved = 0;
+};
+
 }  // namespace
 
 void Server::Impl::refuse_non_voter(const Request& r) const {
@@ -39,24 +52,31 @@ void Server::Impl::refuse_non_voter(const Request& r) const {
            "this murmurd is a shard: it holds a part of each update, not the signed update");
 }
 
-wire::Envelope Server::Impl::on_update_list_request(Request& r) {
-  refuse_non_voter(r);
-  const wire::UpdateListRequest& q = r.message.envelope.update_list_request();
-  const std::vector<Upload> uploads = store.committed(state.round);  // sorted by address
-  if (q.first() > uploads.size())
-    refuse(wire::ERR_OUT_OF_RANGE, "entry " + std::to_string(q.first()) + " asked, round " +
-                                       std::to_string(state.round) + " has " +
+wire::Envelope Server::Impl::update_list(std::uint64_t round, std::uint32_t first) const {
+  const std::vector<Upload> uploads = store.committed(round);  // sorted by address
+  if (first > uploads.size())
+    refuse(wire::ERR_OUT_OF_RANGE, "entry " + std::to_string(first) + " asked, round " +
+                                       std::to_string(round) + " has " +
                                        std::to_string(uploads.size()) + " committed updates");
-  const std::vector<chain::Address> included = included_updates(store, state.round);
+  const std::vector<chain::Address> included = included_updates(store, round);
+  const auto record = store.round_record(round);
   wire::Envelope out;
   auto* list = out.mutable_update_list();
   list->set_task_id(cfg.task_id);
-  list->set_round(state.round);
-  list->set_candidate_model_hash(state.candidate_model.data(), state.candidate_model.size());
+  list->set_round(round);
+  const chain::Hash32 candidate = round == state.round ? state.candidate_model
+                                  : record             ? record->candidate_model
+                                                       : chain::Hash32{};
+  list->set_candidate_model_hash(candidate.data(), candidate.size());
+  if (record) {
+    list->set_base_model_hash(record->base_model.data(), record->base_model.size());
+    list->set_rule(record->rule);
+  }
+  list->set_chunk_bytes(static_cast<std::uint32_t>(cfg.chunk_bytes));
   list->set_total(static_cast<std::uint32_t>(uploads.size()));
-  list->set_first(q.first());
-  const std::size_t end = std::min<std::size_t>(uploads.size(), q.first() + kUpdateListPage);
-  for (std::size_t i = q.first(); i < end; ++i) {
+  list->set_first(first);
+  const std::size_t end = std::min<std::size_t>(uploads.size(), first + kUpdateListPage);
+  for (std::size_t i = first; i < end; ++i) {
     const Upload& u = uploads[i];
     auto* e = list->add_updates();
     e->set_proposer(u.address.bytes.data(), u.address.bytes.size());
@@ -70,45 +90,151 @@ wire::Envelope Server::Impl::on_update_list_request(Request& r) {
   return out;
 }
 
-wire::Envelope Server::Impl::on_update_request(Request& r) {
-  refuse_non_voter(r);
-  const wire::UpdateRequest& q = r.message.envelope.update_request();
+ReadJob Server::Impl::update_range(std::uint64_t round, const wire::UpdateRequest& q) const {
   const chain::Address proposer = address_field(q.proposer(), "proposer");
-  const auto u = store.upload(state.round, proposer);
+  const auto u = store.upload(round, proposer);
   if (!u || u->state != UploadState::kCommitted)
     refuse(wire::ERR_NOT_FOUND, "no committed update of " + proposer.to_checksum() + " in round " +
-                                    std::to_string(state.round));
+                                    std::to_string(round));
   const std::uint64_t total = u->total_bytes();
   if (q.length() > cfg.chunk_bytes)
     refuse(wire::ERR_TOO_LARGE, "ranges are at most " + std::to_string(cfg.chunk_bytes) + " bytes");
   if (q.offset() > total)
     refuse(wire::ERR_OUT_OF_RANGE, "offset " + std::to_string(q.offset()) + " past the update's " +
                                        std::to_string(total) + " bytes");
-  const std::uint64_t length = std::min<std::uint64_t>(q.length(), total - q.offset());
-  r.payload.resize(static_cast<std::size_t>(length));
-  const auto file = spool.file(*u);
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    refuse(wire::ERR_INTERNAL,
-           "cannot open the spool file of " + proposer.to_checksum() + ": " + std::strerror(errno));
-  std::size_t done = 0;
-  while (done < length) {
-    const auto n =
-        ::pread(fd, r.payload.data() + done, length - done, static_cast<off_t>(q.offset() + done));
-    if (n <= 0) break;
-    done += static_cast<std::size_t>(n);
-  }
-  ::close(fd);
-  if (done != length)
-    refuse(wire::ERR_INTERNAL, "the spool file of " + proposer.to_checksum() + " is shorter than " +
-                                   std::to_string(total) + " bytes");
-  wire::Envelope out;
-  auto* c = out.mutable_update_chunk();
+  ReadJob job;
+  job.file = spool.file(*u);
+  job.offset = q.offset();
+  job.length = std::min<std::uint64_t>(q.length(), total - q.offset());
+  job.what = "the update of " + proposer.to_checksum() + " in round " + std::to_string(round);
+  auto* c = job.reply.mutable_update_chunk();
   c->set_proposer(q.proposer());
   c->set_update_hash(u->update_hash.data(), u->update_hash.size());
   c->set_offset(q.offset());
   c->set_total(total);
-  return out;
+  return job;
+}
+
+void Server::Impl::submit_read(ReadJob job) {
+  const std::uint64_t reserved = job.reserved;
+  if (!reader.submit(std::move(job))) {
+    if (reserved > 0) public_budget.release(reserved);
+    refuse(wire::ERR_BUSY, "murmurd's disk reads are all taken; ask again shortly");
+  }
+}
+
+wire::Envelope Server::Impl::on_update_list_request(Request& r) {
+  refuse_non_voter(r);
+  return update_list(state.round, r.message.envelope.update_list_request().first());
+}
+
+wire::Envelope Server::Impl::on_update_request(Request& r) {
+  refuse_non_voter(r);
+  ReadJob job = update_range(state.round, r.message.envelope.update_request());
+  job.socket = ReplySocket::kRound;
+  job.identity = r.identity;
+  job.reply.set_request_id(r.request_id);
+  submit_read(std::move(job));
+  return {};  // answered once read (send_reads)
+}
+
+bool Server::Impl::is_public_read(const wire::Envelope& e) {
+  return e.has_update_list_request() || e.has_update_request() || e.has_model_request();
+}
+
+wire::Envelope Server::Impl::public_read(const wire::Envelope& e, const std::string& identity) {
+  std::uint64_t reserve = 0;
+  ReadJob job;
+  if (e.has_model_request()) {
+    const wire::ModelRequest& q = e.model_request();
+    const chain::Hash32 hash = hash_field(q.model_hash(), "model_hash");
+    if (!spool.has_model(hash)) refuse(wire::ERR_NOT_FOUND, "no model " + chain::to_hex(hash));
+    const std::uint64_t total = spool.model_bytes(hash);
+    if (q.length() > cfg.chunk_bytes)
+      refuse(wire::ERR_TOO_LARGE,
+             "ranges are at most " + std::to_string(cfg.chunk_bytes) + " bytes");
+    if (q.offset() > total)
+      refuse(wire::ERR_OUT_OF_RANGE, "offset past the model's " + std::to_string(total) + " bytes");
+    job.file = spool.model_file(hash);
+    job.offset = q.offset();
+    job.length = std::min<std::uint64_t>(q.length(), total - q.offset());
+    job.what = "model " + chain::to_hex(hash);
+    auto* c = job.reply.mutable_model_chunk();
+    c->set_model_hash(q.model_hash());
+    c->set_offset(q.offset());
+    c->set_total(total);
+  } else {
+    const bool list = e.has_update_list_request();
+    const std::uint64_t task =
+        list ? e.update_list_request().task_id() : e.update_request().task_id();
+    const std::uint64_t round = list ? e.update_list_request().round() : e.update_request().round();
+    if (task != cfg.task_id)
+      refuse(wire::ERR_WRONG_TASK, "task " + std::to_string(task) + ", this server runs task " +
+                                       std::to_string(cfg.task_id));
+    if (cfg.shard)
+      refuse(wire::ERR_NOT_FOUND,
+             "this murmurd is a shard: it holds a part of each update, not the signed update");
+    if (cfg.secagg.enabled)
+      refuse(wire::ERR_NOT_FOUND,
+             "task " + std::to_string(cfg.task_id) +
+                 " aggregates with SecAgg+: murmurd only ever learns group sums, never a "
+                 "proposer's update (cli/README.md, \"murmur verify\", says what can be checked)");
+    if (round == 0 || round > state.round)
+      refuse(wire::ERR_WRONG_ROUND, "round " + std::to_string(round) + ", the current round is " +
+                                        std::to_string(state.round));
+    const bool closed = state.stage == wire::STAGE_VOTING ||
+                        state.stage == wire::STAGE_FINALIZING || state.stage == wire::STAGE_CLOSED;
+    if (round == state.round && !closed)
+      refuse(wire::ERR_WRONG_STAGE, "round " + std::to_string(round) + " is " +
+                                        wire::Stage_Name(state.stage) +
+                                        ": its updates are public once its candidate is (VOTING)");
+    if (list) return update_list(round, e.update_list_request().first());
+    job = update_range(round, e.update_request());
+  }
+  reserve = job.length;
+  if (!public_budget.reserve(reserve))
+    refuse(wire::ERR_BUSY, "public reads hold " + std::to_string(public_budget.used()) + " of " +
+                               std::to_string(public_budget.limit()) +
+                               " bytes not yet sent; ask again shortly");
+  job.socket = ReplySocket::kRegister;
+  job.identity = identity;
+  job.reply.set_request_id(e.request_id());
+  job.reserved = reserve;
+  submit_read(std::move(job));
+  return {};
+}
+
+void Server::Impl::send_reads() {
+  for (ReadDone& d : reader.take()) {
+    zmq::socket_t& socket = d.socket == ReplySocket::kRegister ? *register_socket : *round_socket;
+    const zmq::message_t identity(d.identity.data(), d.identity.size());
+    if (!d.bytes) {  // a typed refusal: nothing to hold
+      if (d.reserved > 0) public_budget.release(d.reserved);
+      reply(socket, identity, d.envelope);
+      continue;
+    }
+    auto frames = protocol::encode(d.envelope, {});
+    // The frame points into the read's buffer; ZeroMQ drops it (and returns the public budget)
+    // once it is sent or the peer is gone.
+    auto* owner = new SentRange{d.bytes, d.reserved > 0 ? &public_budget : nullptr, d.reserved};
+    frames.back() = zmq::message_t(
+        const_cast<std::uint8_t*>(d.bytes->data()), d.bytes->size(),
+        [](void*, void* hint) {
+          auto* o = static_cast<SentRange*>(hint);
+          if (o->budget) o->budget->release(o->reserved);
+          delete o;
+        },
+        owner);
+    try {
+      socket.send(zmq::buffer(identity.data(), identity.size()),
+                  zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+      for (std::size_t i = 0; i < frames.size(); ++i)
+        socket.send(frames[i], i + 1 < frames.size()
+                                   ? zmq::send_flags::sndmore | zmq::send_flags::dontwait
+                                   : zmq::send_flags::dontwait);
+    } catch (const zmq::error_t&) {  // the peer's queue is full or it is gone: it asks again
+    }
+  }
 }
 
 }  // namespace murmur::server
