@@ -26,14 +26,16 @@ bool same_hash(const std::string& wire_hash, const chain::Hash32& hash) {
 
 void NodeClient::Impl::fetch_ranges(const detail::RangedFetch& f) {
   Impl& im = *this;
-  if (im.chunk_bytes == 0) {
+  if (im.chunk_bytes == 0 && f.chunk == 0) {
     wire::Envelope e;
     e.mutable_round_info_request();
     const auto info = im.call(im.round(), e, wire::Envelope::kRoundInfo, "RoundInfoRequest");
     im.chunk_bytes = info.envelope.round_info().chunk_bytes();
   }
-  const std::uint64_t chunk = im.chunk_bytes != 0 ? im.chunk_bytes : kDefaultChunk;
-  detail::Channel& ch = im.round();
+  const std::uint64_t chunk = f.chunk != 0          ? f.chunk
+                              : im.chunk_bytes != 0 ? im.chunk_bytes
+                                                    : kDefaultChunk;
+  detail::Channel& ch = f.channel != nullptr ? *f.channel : im.round();
   auto check = [&](const protocol::Message& m, std::uint64_t offset, std::uint64_t length,
                    std::uint64_t total) {
     const auto [got_offset, got_total] = f.range_of(m.envelope);

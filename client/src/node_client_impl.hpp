@@ -24,6 +24,10 @@ struct RangedFetch {
   std::function<wire::Envelope(std::uint64_t offset, std::uint64_t length)> request;
   std::function<std::pair<std::uint64_t, std::uint64_t>(const wire::Envelope&)> range_of;
   std::function<std::uint8_t*(std::uint64_t total)> allocate;
+  /// Where to ask (null: the round endpoint) and the range size (0: the round's chunk size,
+  /// from RoundInfo).
+  Channel* channel = nullptr;
+  std::uint64_t chunk = 0;
 };
 
 }  // namespace detail
@@ -69,6 +73,15 @@ struct NodeClient::Impl {
   /// the rest `opt.model_window` in flight; a lost range is asked again after a reconnect. Throws
   /// ServerError (a refusal, or a reply that is not the range asked) or TimeoutError.
   void fetch_ranges(const detail::RangedFetch& f);
+
+  /// Every page of (task, round)'s UpdateList on `channel`, parsed; the signed Updates are not
+  /// checked (update_fetch.cpp: the voter's read checks them, `murmur verify` reports them).
+  RoundUpdates list_updates(detail::Channel& channel, std::uint64_t task_id, std::uint64_t round);
+  /// The bytes served for `update` on `channel` (null: the round endpoint) in ranges of `chunk`
+  /// (0: the round's chunk size); their size checked against the list, their hash not.
+  std::vector<std::uint8_t> update_bytes(detail::Channel* channel, std::uint64_t chunk,
+                                         std::uint64_t task_id, std::uint64_t round,
+                                         const RoundUpdate& update);
 
   /// "UploadBegin refused by tcp://...: ERR_WRONG_ROUND: <the server's message>".
   ServerError refusal(const char* what, const detail::Channel& channel,

@@ -1,6 +1,11 @@
-// A voter's read of the round's committed updates (UpdateListRequest, UpdateRequest;
-// protocol/README.md): the list with each proposer's signed Update, checked here, then each
-// update's bytes in ranges, checked against its BLAKE3 update hash.
+// The reads of a round's committed updates (UpdateListRequest, UpdateRequest; protocol/README.md):
+// the list with each proposer's signed Update, then each update's bytes in ranges. Two readers
+// share the requests and the parsing here:
+//   a voter (round endpoint): round_updates checks each signed Update, fetch_update_bytes the
+//     bytes against its BLAKE3 update hash, and a mismatch is a ServerError;
+//   anyone (registration endpoint; public_*): the same requests, nothing checked, because the
+//     caller (`murmur verify --from`) checks every update against the chain and reports each
+//     mismatch as a verdict.
 #include <cstring>
 
 #include "murmur/protocol/integrity.hpp"
@@ -21,8 +26,9 @@ std::optional<std::array<std::uint8_t, N>> fixed(const std::string& bytes) {
 
 }  // namespace
 
-RoundUpdates NodeClient::round_updates(std::uint64_t task_id, std::uint64_t round,
-                                       const chain::Eip712Domain& domain) {
+RoundUpdates NodeClient::Impl::list_updates(detail::Channel& channel, std::uint64_t task_id,
+                                            std::uint64_t round) {
+  Impl& im = *this;
   RoundUpdates out;
   const std::string what = "UpdateListRequest of round " + std::to_string(round);
   for (std::uint32_t first = 0;;) {
@@ -32,13 +38,16 @@ RoundUpdates NodeClient::round_updates(std::uint64_t task_id, std::uint64_t roun
     q->set_round(round);
     q->set_first(first);
     const auto reply =
-        impl_->call(impl_->round(), std::move(e), wire::Envelope::kUpdateList, "UpdateListRequest");
+        im.call(channel, std::move(e), wire::Envelope::kUpdateList, "UpdateListRequest");
     const wire::UpdateList& list = reply.envelope.update_list();
     const auto candidate = fixed<32>(list.candidate_model_hash());
     if (list.task_id() != task_id || list.round() != round || list.first() != first || !candidate ||
         (first > 0 && *candidate != out.candidate))
       throw ServerError(wire::ERR_MALFORMED, what + ": the reply names another round or page");
     out.candidate = *candidate;
+    if (const auto base = fixed<32>(list.base_model_hash())) out.base_model = *base;
+    out.rule = list.rule();
+    out.chunk_bytes = list.chunk_bytes();
     for (const auto& u : list.updates()) {
       RoundUpdate r;
       const auto proposer = fixed<20>(u.proposer());
@@ -53,15 +62,6 @@ RoundUpdates NodeClient::round_updates(std::uint64_t task_id, std::uint64_t roun
       r.dtype = u.dtype();
       r.total_bytes = u.total_bytes();
       r.included = u.included();
-      const chain::UpdateMessage m{chain::U256(task_id), chain::U256(round), r.update_hash,
-                                   chain::U256(r.num_samples)};
-      const auto who = protocol::signer(chain::update_digest(domain, m), r.signature);
-      if (!who || *who != r.proposer)
-        throw ServerError(wire::ERR_BAD_SIGNATURE,
-                          what + ": the Update of " + r.proposer.to_checksum() +
-                              " is not signed by it (under chain id " +
-                              std::to_string(domain.chain_id) + ", contract " +
-                              domain.verifying_contract.to_checksum() + ")");
       out.updates.push_back(std::move(r));
     }
     first += static_cast<std::uint32_t>(list.updates_size());
@@ -72,14 +72,19 @@ RoundUpdates NodeClient::round_updates(std::uint64_t task_id, std::uint64_t roun
   return out;
 }
 
-std::vector<std::uint8_t> NodeClient::fetch_update_bytes(std::uint64_t task_id, std::uint64_t round,
+std::vector<std::uint8_t> NodeClient::Impl::update_bytes(detail::Channel* channel,
+                                                         std::uint64_t chunk, std::uint64_t task_id,
+                                                         std::uint64_t round,
                                                          const RoundUpdate& update) {
+  Impl& im = *this;
   const std::string what = "UpdateRequest for " + update.proposer.to_checksum() + "'s update";
   std::vector<std::uint8_t> bytes;
   detail::RangedFetch f;
   f.what = what;
   f.request_name = "UpdateRequest";
   f.reply = wire::Envelope::kUpdateChunk;
+  f.channel = channel;
+  f.chunk = chunk;
   f.request = [&](std::uint64_t offset, std::uint64_t length) {
     wire::Envelope e;
     auto* r = e.mutable_update_request();
@@ -105,11 +110,37 @@ std::vector<std::uint8_t> NodeClient::fetch_update_bytes(std::uint64_t task_id, 
     bytes.resize(static_cast<std::size_t>(total));
     return bytes.data();
   };
-  impl_->fetch_ranges(f);
+  im.fetch_ranges(f);
+  return bytes;
+}
+
+RoundUpdates NodeClient::round_updates(std::uint64_t task_id, std::uint64_t round,
+                                       const chain::Eip712Domain& domain) {
+  RoundUpdates out = impl_->list_updates(impl_->round(), task_id, round);
+  const std::string what = "UpdateListRequest of round " + std::to_string(round);
+  for (const RoundUpdate& r : out.updates) {
+    const chain::UpdateMessage m{chain::U256(task_id), chain::U256(round), r.update_hash,
+                                 chain::U256(r.num_samples)};
+    const auto who = protocol::signer(chain::update_digest(domain, m), r.signature);
+    if (!who || *who != r.proposer)
+      throw ServerError(wire::ERR_BAD_SIGNATURE,
+                        what + ": the Update of " + r.proposer.to_checksum() +
+                            " is not signed by it (under chain id " +
+                            std::to_string(domain.chain_id) + ", contract " +
+                            domain.verifying_contract.to_checksum() + ")");
+  }
+  return out;
+}
+
+std::vector<std::uint8_t> NodeClient::fetch_update_bytes(std::uint64_t task_id, std::uint64_t round,
+                                                         const RoundUpdate& update) {
+  auto bytes = impl_->update_bytes(nullptr, 0, task_id, round, update);
   if (protocol::update_hash(bytes) != update.update_hash)
-    throw ServerError(wire::ERR_HASH_MISMATCH, what + ": the " + std::to_string(bytes.size()) +
-                                                   " bytes do not hash to the signed update hash " +
-                                                   chain::to_hex(update.update_hash));
+    throw ServerError(wire::ERR_HASH_MISMATCH,
+                      "UpdateRequest for " + update.proposer.to_checksum() + "'s update: the " +
+                          std::to_string(bytes.size()) +
+                          " bytes do not hash to the signed update hash " +
+                          chain::to_hex(update.update_hash));
   return bytes;
 }
 
@@ -119,6 +150,53 @@ std::vector<float> NodeClient::fetch_update(std::uint64_t task_id, std::uint64_t
   std::vector<float> values(bytes.size() / protocol::element_bytes(update.dtype));
   protocol::to_float(update.dtype, bytes, values);
   return values;
+}
+
+RoundUpdates NodeClient::public_round_updates(std::uint64_t task_id, std::uint64_t round) {
+  return impl_->list_updates(impl_->registration(), task_id, round);
+}
+
+std::vector<std::uint8_t> NodeClient::public_update_bytes(std::uint64_t task_id,
+                                                          std::uint64_t round,
+                                                          const RoundUpdate& update,
+                                                          std::uint32_t chunk_bytes) {
+  if (chunk_bytes == 0)
+    throw ServerError(wire::ERR_MALFORMED, "the update list named no chunk size");
+  return impl_->update_bytes(&impl_->registration(), chunk_bytes, task_id, round, update);
+}
+
+std::vector<std::uint8_t> NodeClient::public_model_bytes(const chain::Hash32& hash,
+                                                         std::uint32_t chunk_bytes) {
+  if (chunk_bytes == 0)
+    throw ServerError(wire::ERR_MALFORMED, "the update list named no chunk size");
+  const std::string what = "ModelRequest for " + chain::to_hex(hash);
+  std::vector<std::uint8_t> bytes;
+  detail::RangedFetch f;
+  f.what = what;
+  f.request_name = "ModelRequest";
+  f.reply = wire::Envelope::kModelChunk;
+  f.channel = &impl_->registration();
+  f.chunk = chunk_bytes;
+  f.request = [&](std::uint64_t offset, std::uint64_t length) {
+    wire::Envelope e;
+    auto* r = e.mutable_model_request();
+    r->set_model_hash(hash.data(), hash.size());
+    r->set_offset(offset);
+    r->set_length(length);
+    return e;
+  };
+  f.range_of = [&](const wire::Envelope& e) {
+    const auto& c = e.model_chunk();
+    if (fixed<32>(c.model_hash()) != hash)
+      throw ServerError(wire::ERR_MALFORMED, what + ": the reply names another model");
+    return std::pair<std::uint64_t, std::uint64_t>{c.offset(), c.total()};
+  };
+  f.allocate = [&](std::uint64_t total) {
+    bytes.resize(static_cast<std::size_t>(total));
+    return bytes.data();
+  };
+  impl_->fetch_ranges(f);
+  return bytes;
 }
 
 }  // namespace murmur::client

@@ -88,6 +88,9 @@ struct RoundUpdate {
 struct RoundUpdates {
   chain::Hash32 candidate{};
   std::vector<RoundUpdate> updates;  ///< sorted by proposer address
+  chain::Hash32 base_model{};        ///< the model the round started from (zero: not recorded)
+  std::string rule;                  ///< the rule's text as murmurd recorded it ("": not recorded)
+  std::uint32_t chunk_bytes = 0;     ///< the longest range murmurd serves
 };
 
 /// The EIP-712 identity a node signs with: its chain key and the task contract's domain.
@@ -150,6 +153,23 @@ class NodeClient {
   /// The same, widened to f32.
   std::vector<float> fetch_update(std::uint64_t task_id, std::uint64_t round,
                                   const RoundUpdate& update);
+
+  /// Anyone's read of a round whose uploads are closed (the current one from VOTING on, any
+  /// earlier one), on murmurd's registration endpoint: no registration and no stake, only a
+  /// Curve key of the client's own (`murmur verify --from`). Every page of UpdateList, with the
+  /// round's base model, rule and chunk size. The entries are NOT checked here: the caller checks
+  /// each signed Update (and its bytes) itself, and reports what it finds wrong.
+  RoundUpdates public_round_updates(std::uint64_t task_id, std::uint64_t round);
+  /// The bytes murmurd serves for `update` on the registration endpoint, in ranges of
+  /// `chunk_bytes`; their size must be the listed one (ServerError ERR_MALFORMED), their hash is
+  /// NOT checked (the caller's to check and report).
+  std::vector<std::uint8_t> public_update_bytes(std::uint64_t task_id, std::uint64_t round,
+                                                const RoundUpdate& update,
+                                                std::uint32_t chunk_bytes);
+  /// The bytes murmurd serves for the model stored under `hash` on the registration endpoint;
+  /// NOT checked against `hash` (the caller's to check and report).
+  std::vector<std::uint8_t> public_model_bytes(const chain::Hash32& hash,
+                                               std::uint32_t chunk_bytes);
 
   /// The server's round, stage, committed updates, votes and backend.
   wire::Status status();
