@@ -514,6 +514,17 @@ const std::vector<ConfigKey>& config_keys() {
        "",
        false,
        [](const Config&) { return quoted(ShardConfig{}.host); }},
+      {"shard",
+       "coordinator_key",
+       T::kString,
+       "",
+       {},
+       "",
+       "a shard: the coordinator's Curve public key (Z85, 40 characters; the public half of its "
+       "curve_secret_key), admitted on the round endpoint to read candidate parts for its "
+       "[validation]",
+       "",
+       false},
       {"shard", "timeout_seconds", T::kReal, "30.0", above(0), "",
        "how long a shard waits for the others at each step of a round before the round fails", "",
        false, [](const Config&) { return real(seconds(ShardConfig{}.timeout)); }},

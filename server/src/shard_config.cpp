@@ -41,6 +41,10 @@ void load_shard(const std::filesystem::path& file, const toml::table& t, Config&
           file, "shard.index",
           "a shard's place in the set, 0 .. count-1 (count = " + std::to_string(s.count) + ")");
     s.index = static_cast<std::size_t>(*index);
+    s.coordinator_key = t["coordinator_key"].value_or(std::string());
+    if (!s.coordinator_key.empty() && s.coordinator_key.size() != 40)
+      throw ConfigError(file, "shard.coordinator_key",
+                        "the coordinator's Curve public key, 40 Z85 characters");
     std::vector<shard::CoordinateRange> ranges;
     try {
       ranges = shard::partition(c.parameters, s.count);

@@ -10,6 +10,8 @@
 
 #include "murmur/server/shard_coordinator.hpp"
 #include "murmur/shard/rendezvous.hpp"
+#include "shard_fetch.hpp"
+#include "shard_keccak.hpp"
 
 namespace murmur::server {
 namespace {
@@ -45,8 +47,13 @@ double number(const nlohmann::json& v) {
 
 }  // namespace
 
-CoordinatorLink::CoordinatorLink(const Config& config)
-    : cfg_(config), count_(config.shard->count), beats_(config.shard->count) {
+CoordinatorLink::CoordinatorLink(const Config& config, std::string public_key,
+                                 std::string secret_key)
+    : cfg_(config),
+      public_key_(std::move(public_key)),
+      secret_key_(std::move(secret_key)),
+      count_(config.shard->count),
+      beats_(config.shard->count) {
   store_ = shard::Rendezvous::serve(cfg_.shard->coordinator_host, cfg_.shard->coordinator_port,
                                     cfg_.shard->timeout);
   spdlog::info("murmurd coordinator serving the shard store on {}:{} for {} shards",
@@ -230,10 +237,36 @@ AggregationResult CoordinatorLink::gather(Spool& spool, StateStore& store, std::
                    std::to_string(round);
       }
     }
+    // When every part aggregated: the parts tile [0, D) in shard order, and the whole model's
+    // keccak-256 is the sponge the last shard left, squeezed (204 bytes read from the store).
+    std::vector<std::pair<std::size_t, std::size_t>> ranges;
+    if (reason.empty()) {
+      try {
+        for (std::size_t k = 0; k < S; ++k) {
+          const std::size_t begin = parts[k]->at("range").at(0).get<std::size_t>();
+          const std::size_t end = parts[k]->at("range").at(1).get<std::size_t>();
+          const std::size_t want = ranges.empty() ? 0 : ranges.back().second;
+          if (begin != want || end < begin)
+            throw std::runtime_error("shard " + std::to_string(k) + "'s part is [" +
+                                     std::to_string(begin) + ", " + std::to_string(end) +
+                                     "), it should begin at " + std::to_string(want));
+          ranges.emplace_back(begin, end);
+        }
+        if (ranges.back().second != cfg_.parameters)
+          throw std::runtime_error("the parts hold " + std::to_string(ranges.back().second) +
+                                   " coordinates, the task " + std::to_string(cfg_.parameters));
+        const std::uint64_t attempt_done = parts[0]->at("attempt").get<std::uint64_t>();
+        r.candidate = KeccakChain::resume(rv->get(keccak_key(round, attempt_done, S - 1))).finish();
+        rec["candidate"] = chain::to_hex(r.candidate);
+      } catch (const std::exception& e) {
+        reason = std::string("the candidate's hash: ") + e.what();
+      }
+    }
     rec["parts"] = list;
     rec["attempts"] = attempt + 1;
     rec["retries"] = retries;              // the attempts that failed for a collective, and why
     rec["outages"] = take_outages(round);  // shards reported down while the round ran
+    rec["store_bytes"] = {{"get", rv->bytes_got()}, {"set", rv->bytes_set()}};
     rec["outcome"] = reason.empty() ? "aggregated" : "failed";
     rec["reason"] = reason;
     {
@@ -243,36 +276,6 @@ AggregationResult CoordinatorLink::gather(Spool& spool, StateStore& store, std::
     spdlog::info("coordinator: round {} {}{}", round, rec["outcome"].get<std::string>(),
                  reason.empty() ? "" : ": " + reason);
     if (!reason.empty()) throw std::runtime_error(reason);
-
-    // The whole candidate, part after part in shard order: the model a single murmurd holds.
-    std::vector<float> model;
-    model.reserve(cfg_.parameters);
-    for (std::size_t k = 0; k < S; ++k) {
-      const nlohmann::json& p = *parts[k];
-      const std::size_t pieces = p.at("pieces").get<std::size_t>();
-      const std::size_t begin = p.at("range").at(0).get<std::size_t>();
-      const std::size_t end = p.at("range").at(1).get<std::size_t>();
-      if (begin != model.size())
-        throw std::runtime_error("shard " + std::to_string(k) + "'s part begins at " +
-                                 std::to_string(begin) + ", not at " +
-                                 std::to_string(model.size()));
-      std::vector<std::uint8_t> bytes;
-      for (std::size_t i = 0; i < pieces; ++i) {
-        const auto piece = rv->get(part_key(round, k, i));
-        bytes.insert(bytes.end(), piece.begin(), piece.end());
-        rv->erase(part_key(round, k, i));
-      }
-      if (bytes.size() != (end - begin) * 4)
-        throw std::runtime_error("shard " + std::to_string(k) + "'s part is " +
-                                 std::to_string(bytes.size()) + " bytes, its range " +
-                                 std::to_string((end - begin) * 4));
-      model.resize(end);
-      std::memcpy(model.data() + begin, bytes.data(), bytes.size());
-    }
-    if (model.size() != cfg_.parameters)
-      throw std::runtime_error("the parts hold " + std::to_string(model.size()) +
-                               " coordinates, the task " + std::to_string(cfg_.parameters));
-    r.candidate = spool.store_model(model);
 
     // The common updates as committed here (the chain's flags read them), the rule's rows.
     const nlohmann::json& rows = parts[0]->at("rows");
@@ -289,6 +292,23 @@ AggregationResult CoordinatorLink::gather(Spool& spool, StateStore& store, std::
     r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     if (validator) {
       try {
+        // The candidate from the shards' round endpoints, part after part, each checked
+        // against the part hash its shard published and the whole against the chained hash.
+        std::vector<float> model;
+        model.reserve(cfg_.parameters);
+        for (std::size_t k = 0; k < S; ++k) {
+          const nlohmann::json& p = *parts[k];
+          const ShardContact contact{p.at("endpoint").get<std::string>(),
+                                     p.at("public_key").get<std::string>(),
+                                     p.at("chunk_bytes").get<std::uint64_t>()};
+          const auto part = fetch_shard_part(
+              contact, chain::hash_from_hex(p.at("candidate").get<std::string>()),
+              (ranges[k].second - ranges[k].first) * 4, public_key_, secret_key_, timeout);
+          model.insert(model.end(), part.begin(), part.end());
+        }
+        if (spool.store_model(model) != r.candidate)
+          throw std::runtime_error("the shards' parts do not hash to the chained keccak-256 " +
+                                   chain::to_hex(r.candidate));
         const std::vector<float> base = spool.load_model(global);
         const RoundFigures f = validator->score(base, model);
         RoundValidationRecord v;

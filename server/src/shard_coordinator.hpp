@@ -25,8 +25,10 @@ namespace murmur::server {
 class CoordinatorLink {
  public:
   /// Serves the store on [shard] coordinator (throws shard::CollectiveError when it cannot) and
-  /// starts the heartbeat watch. `config` is the coordinator's (whole D in parameters).
-  explicit CoordinatorLink(const Config& config);
+  /// starts the heartbeat watch. `config` is the coordinator's (whole D in parameters);
+  /// `public_key`/`secret_key` its Curve pair, with which it reads the shards' parts (the
+  /// shards' [shard] coordinator_key is the public one).
+  CoordinatorLink(const Config& config, std::string public_key, std::string secret_key);
   ~CoordinatorLink();
   CoordinatorLink(const CoordinatorLink&) = delete;
   CoordinatorLink& operator=(const CoordinatorLink&) = delete;
@@ -42,11 +44,14 @@ class CoordinatorLink {
   /// The aggregation thread: waits for every shard's result of `round` (until all S are in;
   /// once one reported an error, shard.timeout_seconds longer; with no result at all, while some
   /// shard's heartbeat moves, else for the timeout), records the round's parts in
-  /// <data_dir>/shard_rounds.jsonl, and when every part aggregated: reads the parts in shard
-  /// order, stores the whole candidate in `spool` (its hash is a single murmurd's), records in
-  /// `store` the common updates as committed (with their signatures, for the chain's flags), the
-  /// rule's rows and the aggregation, and scores the previous and the candidate model with
-  /// `validator` (when given). Any shard's error is the result's error.
+  /// <data_dir>/shard_rounds.jsonl (with the bytes this gather read from and set into the
+  /// store), and when every part aggregated: squeezes the candidate's keccak-256 from the last
+  /// shard's sponge (keccak_key; the hash a single murmurd computes over the whole model),
+  /// records in `store` the common updates as committed (with their signatures, for the chain's
+  /// flags), the rule's rows and the aggregation; with `validator`, reads each shard's part from
+  /// its round endpoint (shard_fetch.hpp), checks the whole against that hash, stores it in
+  /// `spool` and scores the previous and the candidate model. Without `validator` no byte of
+  /// the model reaches the coordinator. Any shard's error is the result's error.
   AggregationResult gather(Spool& spool, StateStore& store, std::uint64_t round,
                            const chain::Hash32& global, RoundValidator* validator,
                            const std::atomic<bool>& stopping);
@@ -56,6 +61,7 @@ class CoordinatorLink {
   bool all_down_for(std::chrono::milliseconds d) const;
   nlohmann::json take_outages(std::uint64_t round);
   Config cfg_;
+  std::string public_key_, secret_key_;
   std::size_t count_;
   std::unique_ptr<shard::Rendezvous> store_;  ///< the served store; the loop's connection
   std::chrono::steady_clock::time_point last_look_{};

@@ -10,11 +10,20 @@
 namespace murmur::server {
 
 void Server::Impl::shard_start() {
-  if (shard_link && state.stage == wire::STAGE_AGGREGATING) shard_link->resumed_in(state.round);
+  if (shard_link) {
+    if (state.stage == wire::STAGE_AGGREGATING) shard_link->resumed_in(state.round);
+    // Where the coordinator reads this shard's parts: the round endpoint, a wildcard bind
+    // named by [shard] host (where the other shards reach this one too).
+    std::string endpoint = cfg.endpoint;
+    for (const std::string wild : {"//*:", "//0.0.0.0:"})
+      if (const auto at = endpoint.find(wild); at != std::string::npos)
+        endpoint.replace(at, wild.size(), "//" + cfg.shard->host + ":");
+    shard_link->set_contact({endpoint, cfg.curve ? public_key : "", cfg.chunk_bytes});
+  }
   if (!cfg.shard || !cfg.shard->coordinator) return;
   if (cfg.secagg.enabled)
     throw std::runtime_error("secagg.enabled: a shard set runs plaintext rounds only");
-  coordinator_link = std::make_unique<CoordinatorLink>(cfg);
+  coordinator_link = std::make_unique<CoordinatorLink>(cfg, public_key, secret_key);
   if (state.stage == wire::STAGE_UPLOADING) coordinator_open();
   // A restarted coordinator publishes the last decision again (its store starts empty).
   if (state.round > 1)

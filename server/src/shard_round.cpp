@@ -16,6 +16,7 @@
 #include "murmur/shard/rendezvous.hpp"
 #include "murmur/shard/sharded_aggregate.hpp"
 #include "refuse.hpp"
+#include "shard_keccak.hpp"
 #include "spool_row_source.hpp"
 
 namespace murmur::server {
@@ -118,8 +119,24 @@ CoordinatorDecision decode_decision(const std::vector<std::uint8_t>& bytes) {
   return d;
 }
 
-std::string part_key(std::uint64_t round, std::size_t shard, std::size_t piece) {
-  return round_key(round, "part/" + std::to_string(shard) + "/" + std::to_string(piece));
+std::string keccak_key(std::uint64_t round, std::uint64_t attempt, std::size_t shard) {
+  return round_key(round, "keccak/" + std::to_string(attempt) + "/" + std::to_string(shard));
+}
+
+void ShardLink::set_contact(ShardContact contact) {
+  std::lock_guard lock(figures_mutex_);
+  contact_ = std::move(contact);
+}
+
+ShardContact ShardLink::contact() const {
+  std::lock_guard lock(figures_mutex_);
+  return contact_;
+}
+
+void ShardLink::count_store(std::uint64_t set, std::uint64_t got) {
+  std::lock_guard lock(figures_mutex_);
+  store_set_ += set;
+  store_got_ += got;
 }
 
 ShardLink::ShardLink(ShardConfig config, std::size_t quorum)
@@ -244,6 +261,17 @@ std::string ShardLink::metrics_text() const {
        "every shard.\n# TYPE murmur_shard_last_updates_left_out gauge\n"
        "murmur_shard_last_updates_left_out " +
        std::to_string(f.left_out) + "\n";
+  std::uint64_t set = 0, got = 0;
+  {
+    std::lock_guard lock(figures_mutex_);
+    set = store_set_, got = store_got_;
+  }
+  s += "# HELP murmur_shard_store_bytes_total Value bytes this shard's aggregations set into and "
+       "read from the coordinator's store (never a model part).\n"
+       "# TYPE murmur_shard_store_bytes_total counter\n"
+       "murmur_shard_store_bytes_total{op=\"set\"} " +
+       std::to_string(set) + "\nmurmur_shard_store_bytes_total{op=\"get\"} " + std::to_string(got) +
+       "\n";
   return s;
 }
 
@@ -361,9 +389,12 @@ AggregationResult aggregate_attempt(Spool& spool, StateStore& store, std::uint64
                            {"rule", kernels::describe(rule.spec)}};
   malloc_trim(0);
   bool reachable = false;
+  shard::Rendezvous* counted = nullptr;
+  std::uint64_t set0 = 0, got0 = 0;
   try {
     shard::Rendezvous& rv = link.store();
     reachable = true;
+    counted = &rv, set0 = rv.bytes_set(), got0 = rv.bytes_got();
     // 1. Which updates every shard committed: the only ones any shard aggregates.
     std::vector<Entry> mine;
     for (const Upload& u : uploads) mine.push_back({u.address, u.update_hash, u.num_samples});
@@ -447,14 +478,18 @@ AggregationResult aggregate_attempt(Spool& spool, StateStore& store, std::uint64
     }
     result["rows"] = row_list;
     r.candidate = spool.store_model(candidate);
-    // The part for the coordinator, which assembles the whole model (its hash, its validation).
-    const auto* part = reinterpret_cast<const std::uint8_t*>(candidate.data());
-    const std::size_t part_bytes = candidate.size() * 4;
-    std::size_t pieces = 0;
-    for (std::size_t at = 0; at < part_bytes; at += kPartPieceBytes, ++pieces)
-      rv.set(part_key(round, k, pieces),
-             std::span<const std::uint8_t>(part + at, std::min(kPartPieceBytes, part_bytes - at)));
-    result["pieces"] = pieces;
+    // The whole model's keccak-256 without the model crossing the store: this shard absorbs its
+    // part into the sponge shard k-1 left (its 204 bytes, waited for up to the timeout) and
+    // hands the sponge on; the coordinator squeezes shard S-1's. The part stays here; the
+    // coordinator reads it from this shard's round endpoint when it validates.
+    KeccakChain sponge;
+    if (k > 0) sponge = KeccakChain::resume(rv.get(keccak_key(round, attempt, k - 1)));
+    sponge.absorb({reinterpret_cast<const std::uint8_t*>(candidate.data()), candidate.size() * 4});
+    rv.set(keccak_key(round, attempt, k), sponge.state());
+    const ShardContact contact = link.contact();
+    result["endpoint"] = contact.endpoint;
+    result["public_key"] = contact.public_key;
+    result["chunk_bytes"] = contact.chunk_bytes;
     r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     store.record_aggregation(round, kept.size(), outcome.report.rule, global, r.candidate,
                              r.seconds, std::nullopt);
@@ -490,6 +525,8 @@ AggregationResult aggregate_attempt(Spool& spool, StateStore& store, std::uint64
     } catch (const std::exception& e) {
       spdlog::error("round={} shard {}: cannot publish its result: {}", round, k, e.what());
     }
+    if (counted == &link.store())
+      link.count_store(counted->bytes_set() - set0, counted->bytes_got() - got0);
   }
   if (!r.error.empty()) link.reset();
   malloc_trim(0);

@@ -19,6 +19,7 @@
 #include "murmur/kernels/backend.hpp"
 #include "murmur/protocol/wire.hpp"
 #include "murmur/server/config.hpp"
+#include "shard_fetch.hpp"
 #include "spool.hpp"
 #include "state_store.hpp"
 
@@ -58,11 +59,11 @@ std::string decision_key(std::uint64_t round);
 std::string encode_decision(const CoordinatorDecision& d);
 CoordinatorDecision decode_decision(const std::vector<std::uint8_t>& bytes);
 
-/// Shard k's candidate part of round R, published for the coordinator in pieces of
-/// kPartPieceBytes under part_key(R, k, i) (the result says how many); the coordinator reads
-/// each piece once and deletes it.
-inline constexpr std::size_t kPartPieceBytes = 4u << 20;
-std::string part_key(std::uint64_t round, std::size_t shard, std::size_t piece);
+/// The whole candidate's keccak-256 sponge after shard k absorbed its part of round R in
+/// `attempt` (KeccakChain's 204-byte state): shard k resumes shard k-1's, the coordinator
+/// squeezes shard S-1's. The parts themselves never enter the store: the coordinator reads
+/// them from the shards' round endpoints when it validates (shard_fetch.hpp).
+std::string keccak_key(std::uint64_t round, std::uint64_t attempt, std::size_t shard);
 
 /// A round's aggregation attempt (store key attempt_key(round), decimal; absent: 0): each
 /// attempt forms its own Gloo group under "round/<R>/gloo/<attempt>". When an attempt fails for
@@ -104,6 +105,13 @@ class ShardLink {
   shard::Rendezvous& store();
   /// Forgets the connection (after a failure: the next round connects afresh).
   void reset();
+  /// Where the coordinator reads this shard's candidate parts (its round endpoint, reachable
+  /// at [shard] host; its Curve key; the chunk size), published in each result.
+  void set_contact(ShardContact contact);
+  ShardContact contact() const;
+  /// Bytes this shard's aggregation thread set into and read from the store (the store's own
+  /// and Gloo's keys aside), for /metrics: a round adds O(N + S) bytes, never a part.
+  void count_store(std::uint64_t set, std::uint64_t got);
   /// What the last aggregation of this shard did, for /metrics.
   struct Figures {
     std::uint64_t aggregated = 0, failed = 0;  ///< rounds
@@ -131,6 +139,8 @@ class ShardLink {
   std::pair<std::uint64_t, std::uint64_t> ran_{0, 0}, asked_{0, 0};  ///< (round, attempt)
   mutable std::mutex figures_mutex_;
   Figures figures_;
+  ShardContact contact_;
+  std::uint64_t store_set_ = 0, store_got_ = 0;
   std::atomic<std::uint64_t> heartbeats_{0};
   std::unique_ptr<shard::Rendezvous> store_;
   std::mutex mutex_;  ///< guards stopping_ for the heartbeat's wait

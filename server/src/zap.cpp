@@ -75,7 +75,8 @@ void take_monitor_event(zmq::socket_t& monitor, RegisterGate& gate) {
     gate.disconnected(fd);
 }
 
-void answer(zmq::socket_t& zap, RegisterGate& gate, const StateStore& store) {
+void answer(zmq::socket_t& zap, RegisterGate& gate, const StateStore& store,
+            const std::string& coordinator_key) {
   std::vector<zmq::message_t> req;
   if (!zmq::recv_multipart(zap, std::back_inserter(req))) return;
   // version, request id, domain, address, identity, mechanism, credentials...
@@ -90,6 +91,8 @@ void answer(zmq::socket_t& zap, RegisterGate& gate, const StateStore& store) {
         status = "300", text = *why;  // temporary failure: the client may come back
       else
         status = "200", text = "OK", user = "key:" + key;
+    } else if (!coordinator_key.empty() && key == coordinator_key) {
+      status = "200", text = "OK", user = kCoordinatorUser;
     } else if (auto address = store.bound(key)) {
       status = "200", text = "OK", user = address->to_lower_hex();
     } else {
@@ -106,7 +109,8 @@ void answer(zmq::socket_t& zap, RegisterGate& gate, const StateStore& store) {
 }  // namespace
 
 void run_zap(zmq::socket_t& zap, zmq::socket_t* register_monitor, RegisterGate& gate,
-             const StateStore& store, const std::atomic<bool>& stopping) {
+             const StateStore& store, const std::atomic<bool>& stopping,
+             const std::string& coordinator_key) {
   while (!stopping) {
     zmq::pollitem_t items[] = {
         {zap.handle(), 0, ZMQ_POLLIN, 0},
@@ -118,7 +122,7 @@ void run_zap(zmq::socket_t& zap, zmq::socket_t* register_monitor, RegisterGate& 
         if (!(register_monitor->get(zmq::sockopt::events) & ZMQ_POLLIN)) break;
         take_monitor_event(*register_monitor, gate);
       }
-    if (items[0].revents & ZMQ_POLLIN) answer(zap, gate, store);
+    if (items[0].revents & ZMQ_POLLIN) answer(zap, gate, store, coordinator_key);
   }
 }
 

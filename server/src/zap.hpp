@@ -43,8 +43,12 @@ std::string peer_address(int fd);
 /// Answers ZAP requests on `zap` (a REP bound to inproc://zeromq.zap.01) until `stopping`,
 /// reading the key bindings from `store` (thread-safe). `register_monitor` (a PAIR connected to
 /// the registration socket's monitor, or nullptr) feeds `gate`, which caps the registration
-/// endpoint's connections. Every socket here is the ZAP thread's alone.
+/// endpoint's connections. Every socket here is the ZAP thread's alone. `coordinator_key` (a
+/// shard's [shard] coordinator_key, Z85; empty: none): that Curve key is admitted on the round
+/// endpoint as User-Id kCoordinatorUser (its shard set's coordinator reading candidate parts).
 void run_zap(zmq::socket_t& zap, zmq::socket_t* register_monitor, RegisterGate& gate,
-             const StateStore& store, const std::atomic<bool>& stopping);
+             const StateStore& store, const std::atomic<bool>& stopping,
+             const std::string& coordinator_key = {});
+inline constexpr const char* kCoordinatorUser = "coordinator";
 
 }  // namespace murmur::server

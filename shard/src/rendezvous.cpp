@@ -50,6 +50,7 @@ std::chrono::milliseconds Rendezvous::timeout() const {
 void Rendezvous::set(const std::string& key, std::span<const std::uint8_t> value) {
   try {
     impl_->store->set(key, std::vector<std::uint8_t>(value.begin(), value.end()));
+    bytes_set_ += value.size();
   } catch (const std::exception& e) {
     throw CollectiveError("rendezvous: cannot set '" + key + "': " + reason(e));
   }
@@ -57,7 +58,9 @@ void Rendezvous::set(const std::string& key, std::span<const std::uint8_t> value
 
 std::vector<std::uint8_t> Rendezvous::get(const std::string& key) {
   try {
-    return impl_->store->get(key);
+    std::vector<std::uint8_t> v = impl_->store->get(key);
+    bytes_got_ += v.size();
+    return v;
   } catch (const std::exception& e) {
     throw CollectiveError("rendezvous: '" + key + "' not set within " +
                           std::to_string(impl_->timeout.count()) + " ms: " + reason(e));

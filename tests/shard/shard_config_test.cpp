@@ -100,6 +100,10 @@ TEST(ShardConfig, WhatAShardCannotRunIsRefusedByKey) {
             "shard.count");
   EXPECT_EQ(refused_key([](std::string s) { return s + "\n[secagg]\nenabled = true\n"; }),
             "secagg.enabled");
+  EXPECT_EQ(refused_key([](std::string s) {
+              return replace(s, "index = 0\n", "index = 0\ncoordinator_key = \"short\"\n");
+            }),
+            "shard.coordinator_key");
   // [validation] and [chain] are the coordinator's: a shard refuses them, the coordinator loads
   // them; SecAgg+ neither.
   const auto validation = [](std::string s) {

@@ -215,7 +215,8 @@ class ShardSetFixture {
       shards_.push_back(make_member("shard" + std::to_string(k),
                                     "[shard]\nrole = \"shard\"\nindex = " + std::to_string(k) +
                                         "\ncount = " + std::to_string(count_) + "\n" +
-                                        shard_common()));
+                                        shard_common() + "coordinator_key = \"" +
+                                        coordinator_->public_key + "\"\n"));
     if (with_single_) single_ = make_member("single", "");
   }
 

@@ -72,6 +72,9 @@ struct ShardConfig {
   std::chrono::milliseconds timeout{30000};      ///< waits for the other shards, each collective
   std::uint64_t total_parameters = 0;            ///< D of the whole model ([task] parameters)
   std::uint64_t range_begin = 0, range_end = 0;  ///< this shard's coordinates
+  /// A shard: the coordinator's Curve public key (Z85), admitted on the round endpoint to read
+  /// candidate parts for its validation; empty: the coordinator cannot read them.
+  std::string coordinator_key;
 };
 
 struct Config {

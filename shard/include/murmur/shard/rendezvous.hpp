@@ -3,6 +3,7 @@
 // the process group (Gloo) and the NCCL communicator find one another through it, and the
 // coordinator learns which shards arrived. libtorch's types stay inside rendezvous.cpp and
 // gloo_collective.cpp.
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -49,12 +50,18 @@ class Rendezvous {
   /// Removes `key` (nothing when it is not set).
   void erase(const std::string& key);
 
+  /// Value bytes this object set into the store and read from it (set, get), since it was made:
+  /// what a caller moved through the store, Gloo's own keys aside. Thread-safe.
+  std::uint64_t bytes_set() const { return bytes_set_; }
+  std::uint64_t bytes_got() const { return bytes_got_; }
+
   struct Impl;
   Impl& impl() { return *impl_; }
 
  private:
   explicit Rendezvous(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
+  std::atomic<std::uint64_t> bytes_set_{0}, bytes_got_{0};
 };
 
 }  // namespace murmur::shard

@@ -1,0 +1,147 @@
+// The coordinator's store is a rendezvous, not a bulk transport (docs/sharding.md, "What crosses
+// the store"): a round of a 8 MiB model on two shards completes with every process having moved
+// a few KiB through the store, the candidate's keccak-256 chained shard to shard; the model stays
+// on the shards, which serve it by range, and never reaches the coordinator without
+// [validation].
+#include <gtest/gtest.h>
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "murmur/chain/keccak.hpp"
+#include "murmur/client/shard_upload.hpp"
+#include "murmur/kernels/aggregate.hpp"
+#include "murmur/kernels/backend.hpp"
+#include "murmur/kernels/rule_registry.hpp"
+#include "shard_set.hpp"
+
+namespace murmur::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+/// The value of `series` in a /metrics text; -1 when absent.
+double metric(const std::string& text, const std::string& series) {
+  const auto at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
+TEST(ShardSetStore, TheCandidateNeverEntersTheStore) {
+  TempDir dir("shard-store");
+  ShardTask task;
+  task.nodes = 3;
+  task.parameters = std::uint64_t{1} << 21;  // 8 MiB of f32: parts of 4 MiB
+  task.chunk_bytes = 1u << 20;
+  task.upload_seconds = 120;
+  task.shard_timeout_seconds = 60;
+  ShardSetFixture set(dir.path(), 2, task, /*single=*/false);
+  set.start_all();
+  auto ctx = std::make_shared<zmq::context_t>(1);
+  const auto domain = set.domain();
+
+  std::vector<std::string> failures(task.nodes);
+  std::vector<std::thread> nodes;
+  for (std::size_t i = 0; i < task.nodes; ++i)
+    nodes.emplace_back([&, i] {
+      try {
+        const auto key = client::derive_node_key(kShardKeySeed, i);
+        std::vector<std::unique_ptr<client::NodeClient>> own;
+        std::vector<client::NodeClient*> shards;
+        for (std::size_t k = 0; k < 2; ++k) {
+          own.push_back(std::make_unique<client::NodeClient>(set.options(set.shard(k), ctx)));
+          own.back()->register_node(key, 31337);
+          shards.push_back(own.back().get());
+        }
+        client::upload_split(shards, 7, 1, node_update(i, task.parameters), 1 + i % 3,
+                             {&key, domain});
+      } catch (const std::exception& e) {
+        failures[i] = e.what();
+      }
+    });
+  for (auto& t : nodes) t.join();
+  for (std::size_t i = 0; i < task.nodes; ++i) ASSERT_EQ(failures[i], "") << "node " << i;
+
+  // The round closes on both shards; the model, fetched by range from them, is the single
+  // pass's bits.
+  const auto key = client::derive_node_key(kShardKeySeed, 0);
+  std::vector<std::unique_ptr<client::NodeClient>> own;
+  std::vector<client::NodeClient*> shards;
+  for (std::size_t k = 0; k < 2; ++k) {
+    own.push_back(std::make_unique<client::NodeClient>(set.options(set.shard(k), ctx)));
+    own.back()->register_node(key, 31337);
+    shards.push_back(own.back().get());
+    const auto until = Clock::now() + 120s;
+    wire::RoundInfo info = own.back()->round_info();
+    while (info.stage() != wire::STAGE_CLOSED && Clock::now() < until) {
+      std::this_thread::sleep_for(50ms);
+      info = own.back()->round_info();
+    }
+    ASSERT_EQ(info.stage(), wire::STAGE_CLOSED) << set.shard(k).process->log_text();
+  }
+  const std::vector<float> got = client::fetch_split_model(shards);
+  std::vector<std::pair<chain::Address, std::size_t>> order;
+  for (std::size_t i = 0; i < task.nodes; ++i)
+    order.emplace_back(client::derive_node_key(kShardKeySeed, i).address(), i);
+  std::sort(order.begin(), order.end());
+  std::vector<float> rows;
+  std::vector<double> counts;
+  for (const auto& [a, i] : order) {
+    const auto u = node_update(i, task.parameters);
+    rows.insert(rows.end(), u.begin(), u.end());
+    counts.push_back(static_cast<double>(1 + i % 3));
+  }
+  auto backend = kernels::make_cpu_backend();
+  std::vector<float> want(task.parameters);
+  kernels::aggregate(*backend, kernels::MemoryRowSource(rows, order.size(), task.parameters),
+                     counts, kernels::parse_aggregation("fedavg"), want);
+  for (std::size_t j = 0; j < want.size(); ++j) want[j] = set.initial()[j] + want[j];
+  ASSERT_EQ(got.size(), want.size());
+  ASSERT_EQ(std::memcmp(got.data(), want.data(), want.size() * 4), 0);
+
+  // The coordinator's record: the candidate is the keccak-256 of the whole model's bytes (the
+  // hash a single murmurd computes), squeezed from the chained sponge.
+  json coord = json::array();
+  for (int i = 0; i < 300 && coord.empty(); ++i) {
+    coord = json::parse(murmurd_rounds(set.coordinator().config));
+    if (coord.empty()) std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_EQ(coord.size(), 1u) << set.coordinator().process->log_text();
+  ASSERT_EQ(coord[0]["outcome"], "aggregated") << coord.dump();
+  const chain::Hash32 whole = chain::keccak256(
+      {reinterpret_cast<const std::uint8_t*>(got.data()), got.size() * sizeof(float)});
+  EXPECT_EQ(coord[0]["candidate"], chain::to_hex(whole)) << coord.dump();
+  const json rec = json::parse(server::round_records_json(set.coordinator().data_dir, 1))[0];
+  EXPECT_EQ(rec["outcome"], "accepted") << rec.dump();
+
+  // What crossed the store: a few KiB per process against parts of 4 MiB. The bound is 1/128 of
+  // a part; a round that sent a part through the store would exceed it 128 times over.
+  const std::uint64_t part_bytes = task.parameters / 2 * 4;
+  const std::uint64_t bound = part_bytes / 128;
+  const std::uint64_t coord_bytes = coord[0]["store_bytes"]["get"].get<std::uint64_t>() +
+                                    coord[0]["store_bytes"]["set"].get<std::uint64_t>();
+  EXPECT_GT(coord[0]["store_bytes"]["get"].get<std::uint64_t>(), 0u) << coord.dump();
+  EXPECT_LT(coord_bytes, bound) << coord.dump();
+  for (std::size_t k = 0; k < 2; ++k) {
+    const std::string text = http_get(set.shard(k).metrics_port, "/metrics");
+    const double put = metric(text, "murmur_shard_store_bytes_total{op=\"set\"}");
+    const double read = metric(text, "murmur_shard_store_bytes_total{op=\"get\"}");
+    EXPECT_GT(put, 0) << text;  // it did publish through the store (its list, sponge, result)
+    EXPECT_GE(read, 0) << text;
+    EXPECT_LT(put + read, static_cast<double>(bound)) << text;
+    std::cout << "[ shards   ] shard " << k << " moved " << put << " + " << read
+              << " bytes through the store (set + get), its part " << part_bytes << " bytes\n";
+  }
+  std::cout << "[ shards   ] the coordinator read " << coord[0]["store_bytes"]["get"] << " and set "
+            << coord[0]["store_bytes"]["set"] << " bytes of the store for the round\n";
+
+  // The candidate never reached the coordinator (no [validation]: nothing to read it for).
+  EXPECT_FALSE(std::filesystem::exists(set.coordinator().data_dir / "models" /
+                                       (chain::to_hex(whole, false) + ".f32")));
+}
+
+}  // namespace
+}  // namespace murmur::testing
