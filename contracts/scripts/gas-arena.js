@@ -12,12 +12,15 @@ const h = require("../test/helpersArena");
 const TX_GAS_CAP = 2n ** 24n; // EIP-7825
 const E = 10n ** 18n;
 
+/// n accounts with distinct keys and 1000 ETH each, sent from as impersonated accounts
+/// (hardhat_impersonateAccount): the same gas as a Wallet's transactions, without signing each in
+/// JavaScript and asking the node for an estimate, a nonce and fees first.
 async function wallets(n, offset) {
   const out = [];
   for (let i = 0; i < n; ++i) {
-    const w = new ethers.Wallet(ethers.keccak256(ethers.toBeHex(2_000_000 + offset + i, 32)), ethers.provider);
-    await network.provider.send("hardhat_setBalance", [w.address, "0x3635C9ADC5DEA00000"]);
-    out.push(w);
+    const { address } = new ethers.Wallet(ethers.keccak256(ethers.toBeHex(2_000_000 + offset + i, 32)));
+    await network.provider.send("hardhat_setBalance", [address, "0x3635C9ADC5DEA00000"]);
+    out.push(await ethers.getImpersonatedSigner(address));
   }
   return out;
 }

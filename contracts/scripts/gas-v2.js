@@ -9,12 +9,16 @@ const { ethers, network } = hre;
 
 const TX_GAS_CAP = 2n ** 24n; // EIP-7825
 
+/// n members with distinct keys and 1000 ETH each. Their transactions are sent as impersonated
+/// accounts (hardhat_impersonateAccount): the node signs nothing and the gas is the same, but a
+/// Wallet would sign each transaction in JavaScript and ask the node for an estimate, a nonce and
+/// fees first (about 5 times the time per transaction).
 async function wallets(n, offset) {
   const out = [];
   for (let i = 0; i < n; ++i) {
-    const w = new ethers.Wallet(ethers.keccak256(ethers.toBeHex(1_000_000 + offset + i, 32)), ethers.provider);
-    await network.provider.send("hardhat_setBalance", [w.address, "0x3635C9ADC5DEA00000"]);
-    out.push(w);
+    const { address } = new ethers.Wallet(ethers.keccak256(ethers.toBeHex(1_000_000 + offset + i, 32)));
+    await network.provider.send("hardhat_setBalance", [address, "0x3635C9ADC5DEA00000"]);
+    out.push(await ethers.getImpersonatedSigner(address));
   }
   return out;
 }

@@ -4,21 +4,25 @@
 // task (pool + creator balance + every own stake + every reward + every delegation) on top of what
 // it held before the sequence. Every finalization equals the JS model; after every sequence that
 // finalized, everyone takes everything back and the contract is back where it started.
-// ARENA_PROPERTY_SEQUENCES changes the count (default 200).
+// ARENA_PROPERTY_SEQUENCES changes the count (default 200); PROPERTY_SHARD=k/n runs a part of them
+// (test/propertyShard.js).
 const { expect } = require("chai");
 const { ethers } = require("hardhat");
 const h = require("./helpersArena");
+const { rawView } = require("./rawView");
+const { propertyShard } = require("./propertyShard");
 
 const E = 10n ** 18n;
 const SEQUENCES = Number(process.env.ARENA_PROPERTY_SEQUENCES || 200);
 const STEPS = 40;
+const SHARD = propertyShard(SEQUENCES);
 
 describe("ArenaTask property: every token accounted for after every step", function () {
-  it(`${SEQUENCES} random sequences`, async function () {
+  it(`${SHARD.seqs.length} random sequences${SHARD.label}`, async function () {
     const ctx = await h.deployArena();
     const { arena, token, signers } = ctx;
     const stats = { applied: 0, refused: 0, finalized: 0, steps: 0 };
-    for (let seq = 0; seq < SEQUENCES; ++seq) {
+    for (const seq of SHARD.seqs) {
       const r = h.rng(9000 + seq);
       const int = (lo, hi) => lo + Math.floor(r() * (hi - lo + 1));
       const pick = (a) => a[int(0, a.length - 1)];
@@ -34,17 +38,38 @@ describe("ArenaTask property: every token accounted for after every step", funct
       const scoreOf = (v, s) => (kind.get(v) === "random" ? BigInt(int(0, 5_000_000)) : truth[s] + BigInt(int(-2000, 2000)));
       const scores = new Map();
 
+      // The reads of the check after every step, through raw eth_calls (test/rawView.js);
+      // the first sequence checks them against the same reads through the contract objects.
+      const who = [...actors, creator].map((a) => a.address);
+      const readTask = rawView(arena, "getTask", [taskId]);
+      const readParts = who.map((a) => rawView(arena, "participant", [taskId, a]));
+      const readRewards = who.map((a) => rawView(arena, "rewardOf", [taskId, a]));
+      const readDels = new Map(); // "delegator delegate" -> read
+      const readHeld = rawView(token, "balanceOf", [arena.target]);
       const owed = async () => {
-        const who = [...actors, creator].map((a) => a.address);
+        for (const p of pairs) if (!readDels.has(p)) readDels.set(p, rawView(arena, "delegationOf", [taskId, p.split(" ")[1], p.split(" ")[0]]));
         const [t, parts, rewards, dels] = await Promise.all([
-          arena.getTask(taskId),
-          Promise.all(who.map((a) => arena.participant(taskId, a))),
-          Promise.all(who.map((a) => arena.rewardOf(taskId, a))),
-          Promise.all([...pairs].map((p) => arena.delegationOf(taskId, p.split(" ")[1], p.split(" ")[0]))),
+          readTask(),
+          Promise.all(readParts.map((r) => r())),
+          Promise.all(readRewards.map((r) => r())),
+          Promise.all([...readDels.values()].map((r) => r())),
         ]);
+        if (seq === SHARD.seqs[0]) {
+          const t1 = await arena.getTask(taskId);
+          expect([t.pool, t.creatorBalance], "rawView getTask").to.deep.equal([t1.pool, t1.creatorBalance]);
+          for (const [i, a] of who.entries()) {
+            expect(parts[i].stake, "rawView participant").to.equal((await arena.participant(taskId, a)).stake);
+            expect(rewards[i], "rawView rewardOf").to.equal(await arena.rewardOf(taskId, a));
+          }
+          for (const [p, r] of readDels) expect(await r(), "rawView delegationOf").to.equal(await arena.delegationOf(taskId, p.split(" ")[1], p.split(" ")[0]));
+        }
         return [t.pool, t.creatorBalance, ...parts.map((p) => p.stake), ...rewards, ...dels].reduce((x, y) => x + y, 0n);
       };
-      const checkHeld = async (what) => expect((await token.balanceOf(arena.target)) - start, `seq ${seq} after ${what}`).to.equal(await owed());
+      const checkHeld = async (what) => {
+        const held = await readHeld();
+        if (seq === SHARD.seqs[0]) expect(held, "rawView balanceOf").to.equal(await token.balanceOf(arena.target));
+        expect(held - start, `seq ${seq} after ${what}`).to.equal(await owed());
+      };
       const attempt = async (what, fn) => {
         let ok = false;
         stats.steps += 1;
@@ -162,8 +187,8 @@ describe("ArenaTask property: every token accounted for after every step", funct
       }
       expect(await token.balanceOf(arena.target), `seq ${seq} drained`).to.equal(start);
     }
-    console.log(`      ${SEQUENCES} sequences: ${stats.steps} steps, ${stats.applied} applied, ${stats.refused} refused, ${stats.finalized} finalized by settlement`);
-    expect(stats.finalized).to.be.greaterThan(SEQUENCES / 4);
+    console.log(`      ${SHARD.seqs.length} sequences: ${stats.steps} steps, ${stats.applied} applied, ${stats.refused} refused, ${stats.finalized} finalized by settlement`);
+    expect(stats.finalized).to.be.greaterThan(SHARD.seqs.length / 4);
     expect(stats.applied).to.be.greaterThan(stats.refused / 4);
   });
 });

@@ -55,15 +55,20 @@ describe("finalizeRound gas", function () {
     const { alliance, token, aggregator, deployer } = ctx;
     const max = Number(await alliance.MAX_MEMBERS());
     const taskId = await createTask(ctx, { proposerBps: 0n, minStake: 100n, rewardPool: 10n ** 24n, totalRounds: 10n });
-    const wallets = Array.from({ length: max + 1 }, (_, i) => new ethers.Wallet(ethers.id(`gas wallet ${i}`), ethers.provider));
+    // The members' keys sign their votes; their transactions go out as impersonated accounts
+    // (the same gas, without signing each one in JavaScript and estimating it first).
+    const wallets = Array.from({ length: max + 1 }, (_, i) => new ethers.Wallet(ethers.id(`gas wallet ${i}`)));
+    const senders = [];
     for (const w of wallets) {
       await network.provider.send("hardhat_setBalance", [w.address, "0x56bc75e2d63100000"]); // 100 ETH
+      const s = await ethers.getImpersonatedSigner(w.address);
+      senders.push(s);
       await token.connect(deployer).mint(w.address, 1000n);
-      await token.connect(w).approve(alliance.target, 1000n);
-      await alliance.connect(w).stake(taskId, 1000n);
+      await token.connect(s).approve(alliance.target, 1000n);
+      await alliance.connect(s).stake(taskId, 1000n);
     }
-    for (const w of wallets.slice(0, max)) await alliance.connect(w).join(taskId);
-    await expect(alliance.connect(wallets[max]).join(taskId))
+    for (const s of senders.slice(0, max)) await alliance.connect(s).join(taskId);
+    await expect(alliance.connect(senders[max]).join(taskId))
       .to.be.revertedWithCustomError(alliance, "TaskFull")
       .withArgs(BigInt(max));
 
