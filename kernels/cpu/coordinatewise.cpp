@@ -1,4 +1,4 @@
-// The coordinate-wise rules on the CPU. N <= kCpuNetworkMaxRows: Batcher's sorting network
+// The coordinate-wise rules on the CPU. N <= kCpuNetworkMaxRows: sorting networks in registers
 // across SIMD lanes (coordinatewise_simd.hpp), for the widest ISA the CPU has or the one the
 // backend was made with. Larger N: the tile transposed in blocks of kBlock columns and each
 // column sorted (the median only selects). Either way the finiteness of every row is checked on
@@ -16,48 +16,9 @@
 
 namespace murmur::kernels::cpu {
 
-void network_kernel_portable(const Tile& tile, const SortPlan& plan, ColumnReduce r, float* out,
+void network_kernel_portable(const Tile& tile, ColumnReduce r, float* out,
                              std::atomic<unsigned char>* nonfinite) {
-  reduce_tile_network<4>(tile, plan, r, out, nonfinite);
-}
-
-SortPlan make_sort_plan(int n, ColumnReduce r) {
-  std::vector<std::pair<int, int>> net;
-  detail::odd_even_merge_sort(n, [&](int a, int b) { net.emplace_back(a, b); });
-  // The sorted positions the reduction reads: the median's, and the window it sums (MeaMed:
-  // every position its window can reach, see reduce_columns).
-  std::vector<char> live(static_cast<std::size_t>(n), 0);
-  const auto need = [&](int lo, int hi) {
-    for (int i = std::max(0, lo); i < std::min(n, hi); ++i) live[static_cast<std::size_t>(i)] = 1;
-  };
-  need((n - 1) / 2, n / 2 + 1);
-  if (r.rule == ColumnRule::kTrimmedMean) need(r.trim, n - r.trim);
-  if (r.rule == ColumnRule::kMeaMed) {
-    const int m0 = (n - 1) / 2 + 1;
-    const int a_lo = std::max(0, r.keep - (n - m0)), a_hi = std::min(r.keep, m0);
-    need(m0 - a_hi, m0 - a_lo + r.keep);
-  }
-  // Backwards: a compare-exchange whose outputs nothing later reads is dropped; one that is
-  // kept needs both its inputs. The positions read hold the same values as after the full sort.
-  std::vector<char> keep(net.size(), 0);
-  for (std::size_t c = net.size(); c-- > 0;) {
-    auto& [a, b] = net[c];
-    if (live[static_cast<std::size_t>(a)] || live[static_cast<std::size_t>(b)]) {
-      keep[c] = 1;
-      live[static_cast<std::size_t>(a)] = live[static_cast<std::size_t>(b)] = 1;
-    }
-  }
-  SortPlan plan{n, {}};
-  for (std::size_t c = 0; c < net.size(); ++c) {
-    if (!keep[c]) continue;
-    const auto [a, b] = net[c];
-    NetworkRun* last = plan.runs.empty() ? nullptr : &plan.runs.back();
-    if (last != nullptr && last->k == b - a && last->a + last->count == a)
-      ++last->count;
-    else
-      plan.runs.push_back({a, 1, b - a});
-  }
-  return plan;
+  reduce_tile_network<4>(tile, r, out, nonfinite);
 }
 
 namespace {
@@ -75,20 +36,6 @@ NetworkKernel network_kernel(CpuSimd simd) {
 #endif
     default: return network_kernel_portable;
   }
-}
-
-/// The sorted positions [lo, hi) reduce_sorted can read besides the median's: the trimmed
-/// mean's kept values; MeaMed's reach (its window grows from the middle, at most `keep` values
-/// to either side), always covering the middle one or two.
-std::pair<int, int> sorted_window(int n, ColumnReduce r) {
-  int lo = (n - 1) / 2, hi = n / 2 + 1;
-  if (r.rule == ColumnRule::kTrimmedMean) lo = std::min(lo, r.trim), hi = std::max(hi, n - r.trim);
-  if (r.rule == ColumnRule::kMeaMed) {
-    const int m0 = (n - 1) / 2 + 1;
-    const int a_lo = std::max(0, r.keep - (n - m0)), a_hi = std::min(r.keep, m0);
-    lo = std::min(lo, m0 - a_hi), hi = std::max(hi, m0 - a_lo + r.keep);
-  }
-  return {std::max(0, lo), std::min(n, hi)};
 }
 
 /// Large N: transpose kBlock coordinates, then per column select the window the reduction
@@ -140,10 +87,9 @@ std::vector<bool> coordinate_reduce_checked(CpuBackend& backend, const RowSource
   const auto flags = std::make_unique<std::atomic<unsigned char>[]>(n);
   for (std::size_t i = 0; i < n; ++i) flags[i].store(0);
   if (n <= static_cast<std::size_t>(kCpuNetworkMaxRows)) {
-    const SortPlan plan = make_sort_plan(static_cast<int>(n), r);
     const NetworkKernel kernel = network_kernel(backend.simd());
     backend.for_each_tile(rows, kTileCols, [&](std::size_t begin, std::size_t, Tile tile) {
-      kernel(tile, plan, r, out.data() + begin, flags.get());
+      kernel(tile, r, out.data() + begin, flags.get());
     });
   } else {
     backend.for_each_tile(rows, kTileCols, [&](std::size_t begin, std::size_t, Tile tile) {

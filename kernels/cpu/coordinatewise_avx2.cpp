@@ -4,9 +4,9 @@
 
 namespace murmur::kernels::cpu {
 
-void network_kernel_avx2(const Tile& tile, const SortPlan& plan, ColumnReduce r, float* out,
+void network_kernel_avx2(const Tile& tile, ColumnReduce r, float* out,
                          std::atomic<unsigned char>* nonfinite) {
-  reduce_tile_network<8>(tile, plan, r, out, nonfinite);
+  reduce_tile_network<8>(tile, r, out, nonfinite);
 }
 
 }  // namespace murmur::kernels::cpu

@@ -5,9 +5,9 @@
 
 namespace murmur::kernels::cpu {
 
-void network_kernel_avx512(const Tile& tile, const SortPlan& plan, ColumnReduce r, float* out,
+void network_kernel_avx512(const Tile& tile, ColumnReduce r, float* out,
                            std::atomic<unsigned char>* nonfinite) {
-  reduce_tile_network<16>(tile, plan, r, out, nonfinite);
+  reduce_tile_network<16>(tile, r, out, nonfinite);
 }
 
 }  // namespace murmur::kernels::cpu

@@ -1,7 +1,8 @@
 #pragma once
 // The coordinate-wise rules across SIMD lanes: one column per lane, G vectors of L lanes side by
-// side, every compare-exchange of a sorting network one lane-wise min and max, then the column
-// reduction (median, trimmed mean, MeaMed) vectorised across lanes in double. Included by one
+// side, sorted in registers (every compare-exchange one lane-wise min and max between
+// registers), then the column reduction (median, trimmed mean, MeaMed) vectorised across lanes
+// in double. Included by one
 // translation unit per instruction set (coordinatewise.cpp: the build's ISA; coordinatewise_avx2
 // .cpp; coordinatewise_avx512.cpp), so everything here has internal linkage: each TU's copy is
 // compiled for its own ISA and no copy can be picked by the linker for another.
@@ -10,8 +11,11 @@
 // values, the same double sums in ascending order), so every ISA and lane width gives the same
 // bits, and so does the CUDA backend.
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstring>
+#include <limits>
+#include <utility>
 #include <vector>
 
 #if defined(__x86_64__)
@@ -36,7 +40,7 @@ template <int L>
 using DVec = typename VecTypes<L>::D;
 
 /// Coordinates per lane group in flight: rows are prefetched this many groups ahead.
-constexpr std::size_t kPrefetchGroups = 4;
+constexpr std::size_t kPrefetchGroups = 2;
 
 template <int L>
 DVec<L> splat(double x) {
@@ -51,6 +55,23 @@ DVec<L> load_wide(const float* p) {
   return __builtin_convertvector(x, DVec<L>);
 }
 
+/// Whether a lane of x is NaN: one compare and a mask move where the ISA has them.
+template <class V>
+inline bool any_nan(V x) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(V) == 64) return _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q) != 0;
+#endif
+#if defined(__AVX__)
+  if constexpr (sizeof(V) == 32) return _mm256_movemask_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q)) != 0;
+#endif
+#if defined(__SSE__)
+  if constexpr (sizeof(V) == 16) return _mm_movemask_ps(_mm_cmpunord_ps(x, x)) != 0;
+#endif
+  bool any = false;
+  for (std::size_t l = 0; l < sizeof(V) / sizeof(float); ++l) any = any || x[l] != x[l];
+  return any;
+}
+
 /// Loads G*L coordinates [j0, j0 + w) of every row into v (row i at v[i*G .. i*G+G)), as
 /// canonical values (-0 read as +0), zero-padded past w; flags rows holding a NaN or Inf.
 template <int L, int G>
@@ -58,7 +79,10 @@ void load_columns(const Tile& tile, std::size_t j0, std::size_t w, Vec<L>* v,
                   std::atomic<unsigned char>* nonfinite) {
   for (std::size_t i = 0; i < tile.n; ++i) {
     const float* x = tile.row(i) + j0;
-    __builtin_prefetch(x + kPrefetchGroups * G * L);
+    // Every cache line of the row kPrefetchGroups lane groups ahead (G * L floats: 1 to 4
+    // lines), not one line a step: with 32 or more rows the hardware prefetchers lose track.
+    for (std::size_t b = 0; b < G * L * sizeof(float); b += 64)
+      __builtin_prefetch(reinterpret_cast<const char*>(x + kPrefetchGroups * G * L) + b);
     Vec<L> bad{};
     for (int g = 0; g < G; ++g) {
       Vec<L> t;
@@ -74,9 +98,7 @@ void load_columns(const Tile& tile, std::size_t j0, std::size_t w, Vec<L>* v,
       v[i * G + g] = t;
       bad += t - t;  // 0 where finite, NaN where not
     }
-    bool any = false;
-    for (int l = 0; l < L; ++l) any = any || bad[l] != bad[l];
-    if (any && nonfinite != nullptr) nonfinite[i].store(1, std::memory_order_relaxed);
+    if (any_nan(bad) && nonfinite != nullptr) nonfinite[i].store(1, std::memory_order_relaxed);
   }
 }
 
@@ -104,29 +126,182 @@ inline void compare_exchange(V& a, V& b) {
   b = y < x ? x : y;
 }
 
-/// Runs the network's compare-exchanges on G lane groups at once.
-template <int L, int G>
-void sort_columns(const SortPlan& plan, Vec<L>* v) {
-  for (const NetworkRun& run : plan.runs) {
-    Vec<L>* a = v + static_cast<std::size_t>(run.a) * G;
-    Vec<L>* b = a + static_cast<std::size_t>(run.k) * G;
-    for (int c = 0; c < run.count * G; ++c) compare_exchange(a[c], b[c]);
+// --- sorting in registers ------------------------------------------------------------------
+//
+// The comparators are compile-time constants: a column of up to kSortBlock values is loaded
+// into registers, sorted by Batcher's network unrolled (every min/max between registers) and
+// stored once. Larger columns are padded with +inf to a power of two P, sorted in blocks of
+// kSortBlock that way, then merged by a bitonic merge whose steps are fused into register
+// blocks: per merge of two sorted runs of m, one "flip" step (i against 2m-1-i), the steps of
+// distance >= kSortBlock for up to 8 blocks at once (one value of each, the same offset in
+// every block), and the last four steps (distances 8, 4, 2, 1) on each block of 16 in
+// registers. (Before, the network ran as runs of compare-exchanges through L1, a load and a
+// store for both values of each, and a loop's overhead for every run of one.) Any correct sort
+// leaves the same sorted column (values are canonical), so the reduction reads the bits the
+// full Batcher network (detail::odd_even_merge_sort, the CUDA kernel's) leaves.
+
+/// Values sorted in registers at once (AVX2 and SSE have 16 registers; AVX-512 32).
+constexpr int kSortBlock = 16;
+
+/// Batcher's network on M values (detail::odd_even_merge_sort) as a constant table.
+template <int M>
+struct Network {
+  struct Pair {
+    unsigned char a, b;
+  };
+  static constexpr int kSize = [] {
+    int c = 0;
+    detail::odd_even_merge_sort(M, [&c](int, int) { ++c; });
+    return c;
+  }();
+  static constexpr std::array<Pair, kSize> kPairs = [] {
+    std::array<Pair, kSize> p{};
+    int c = 0;
+    detail::odd_even_merge_sort(M, [&](int a, int b) {
+      p[c++] = {static_cast<unsigned char>(a), static_cast<unsigned char>(b)};
+    });
+    return p;
+  }();
+};
+
+template <int M, class V, std::size_t... I>
+inline void network_in_registers([[maybe_unused]] V* r, std::index_sequence<I...>) {
+  (compare_exchange(r[Network<M>::kPairs[I].a], r[Network<M>::kPairs[I].b]), ...);
+}
+
+/// Sorts the M values v[0], v[s], ..., v[(M-1)s] lane-wise in registers.
+template <int M, class V>
+void sort_in_registers(V* v, std::size_t s) {
+  V r[M];
+#pragma GCC unroll 32
+  for (int i = 0; i < M; ++i) r[i] = v[static_cast<std::size_t>(i) * s];
+  network_in_registers<M>(r, std::make_index_sequence<Network<M>::kSize>{});
+#pragma GCC unroll 32
+  for (int i = 0; i < M; ++i) v[static_cast<std::size_t>(i) * s] = r[i];
+}
+
+template <class V>
+using SortFn = void (*)(V*, std::size_t);
+
+template <class V, std::size_t... M>
+constexpr std::array<SortFn<V>, sizeof...(M)> small_sorts(std::index_sequence<M...>) {
+  return {&sort_in_registers<static_cast<int>(M) + 1, V>...};
+}
+
+/// The steps of distance C/2, C/4, ..., 1 (in blocks) of a bitonic half-cleaner on C values
+/// v[0], v[s], ..., v[(C-1)s], in registers.
+template <int C, class V>
+void half_clean_in_registers(V* v, std::size_t s) {
+  V r[C];
+#pragma GCC unroll 16
+  for (int i = 0; i < C; ++i) r[i] = v[static_cast<std::size_t>(i) * s];
+#pragma GCC unroll 16
+  for (int k = C / 2; k >= 1; k /= 2)
+#pragma GCC unroll 16
+    for (int i = 0; i < C; ++i)
+      if ((i & k) == 0) compare_exchange(r[i], r[i + k]);
+#pragma GCC unroll 16
+  for (int i = 0; i < C; ++i) v[static_cast<std::size_t>(i) * s] = r[i];
+}
+
+/// Rows a column of n takes while it is sorted: n, or the next power of two above kSortBlock.
+inline std::size_t padded_rows(std::size_t n) {
+  std::size_t p = kSortBlock;
+  while (p < n) p *= 2;
+  return n <= static_cast<std::size_t>(kSortBlock) ? n : p;
+}
+
+/// Sorts the n values v[0], v[s], ... lane-wise (n <= kCpuNetworkMaxRows); rows n .. P-1
+/// (P = padded_rows(n)) are scratch: v must hold P rows. They are
+/// set to +inf, and every compare-exchange (a, b) has a < b, so one with b >= n leaves both
+/// values where they are (+inf is the largest value): such comparators are skipped, and so is
+/// every register block that lies wholly past n.
+///
+/// Only the sorted positions [need_lo, need_hi) must hold what a full sort puts there: after the
+/// steps of distance >= kSortBlock of a bitonic merge, each block holds the values of its
+/// final positions, so the last merge cleans only the segments and blocks that reach into
+/// that window (the median: one block of the last merge's seven at n = 100).
+template <class V>
+void sort_column_registers(V* v, std::size_t s, int n, int need_lo, int need_hi) {
+  static constexpr auto kSmall = small_sorts<V>(std::make_index_sequence<kSortBlock>{});
+  if (n <= kSortBlock) {
+    if (n > 1) kSmall[static_cast<std::size_t>(n - 1)](v, s);
+    return;
+  }
+  const int p = static_cast<int>(padded_rows(static_cast<std::size_t>(n)));
+  V inf;
+  for (std::size_t l = 0; l < sizeof(V) / sizeof(float); ++l)
+    inf[l] = std::numeric_limits<float>::infinity();
+  for (int i = n; i < p; ++i) v[static_cast<std::size_t>(i) * s] = inf;
+  const auto at = [&](int i) -> V& { return v[static_cast<std::size_t>(i) * s]; };
+  // Blocks of kSortBlock; the last one holding real values sorts only them.
+  for (int b = 0; b < n; b += kSortBlock) {
+    if (n - b >= kSortBlock)
+      sort_in_registers<kSortBlock>(&at(b), s);
+    else if (n - b > 1)
+      kSmall[static_cast<std::size_t>(n - b - 1)](&at(b), s);
+  }
+  const std::size_t bs = static_cast<std::size_t>(kSortBlock) * s;
+  for (int m = kSortBlock; m < p; m *= 2) {
+    // Whether [a, a + len) reaches into the positions read (always, before the last merge).
+    const bool last = 2 * m == p;
+    const auto needed = [&](int a, int len) { return !last || (a < need_hi && a + len > need_lo); };
+    // Two sorted runs of m: i against 2m-1-i leaves both halves bitonic, the first <= the
+    // second. A merge whose second run lies past n has nothing to do.
+    for (int lo = 0; lo + m < n; lo += 2 * m)
+      for (int i = std::max(0, lo + 2 * m - n); i < m; ++i)
+        compare_exchange(at(lo + i), at(lo + 2 * m - 1 - i));
+    // Each half of m: distances m/2 .. kSortBlock, one value of each block at a time; beyond
+    // 8 blocks a step of its own, then 8 blocks in registers.
+    int k = m / 2;
+    for (; k >= 8 * kSortBlock; k /= 2)
+      for (int i = 0; i + k < n; ++i)
+        if ((i & k) == 0 && needed(i & ~(2 * k - 1), 2 * k)) compare_exchange(at(i), at(i + k));
+    if (k >= kSortBlock) {
+      const int c = 2 * k / kSortBlock;  // blocks per register group: 2, 4 or 8
+      for (int g = 0; g + kSortBlock < n; g += c * kSortBlock)  // a comparator below n
+        for (int t = 0; t < kSortBlock && needed(g, 2 * k); ++t) {
+          V* base = &at(g + t);
+          if (c == 2)
+            half_clean_in_registers<2>(base, bs);
+          else if (c == 4)
+            half_clean_in_registers<4>(base, bs);
+          else
+            half_clean_in_registers<8>(base, bs);
+        }
+    }
+    // Distances 8, 4, 2, 1 within each block.
+    for (int b = 0; b < n; b += kSortBlock)
+      if (needed(b, kSortBlock)) half_clean_in_registers<kSortBlock>(&at(b), s);
   }
 }
 
-/// detail::reduce_sorted for D lanes at once: column l's sorted values are col[i * stride + l],
-/// i < n. D doubles make one register (half the float lanes), so nothing spills.
-template <int D>
+/// detail::reduce_sorted for K x D lanes at once: column l of half-group h has its sorted
+/// values at col[h * D + i * stride + l], i < n. D doubles make one register (half the float
+/// lanes); the K half-groups are K independent chains of additions, so the ascending sums (one
+/// dependent add per value in each lane) overlap instead of waiting on each other.
+template <int D, int K>
 void reduce_columns(const float* col, std::size_t stride, int n, ColumnReduce r, float* out) {
-  const auto at = [&](int i) { return load_wide<D>(col + static_cast<std::size_t>(i) * stride); };
-  const DVec<D> median = n % 2 == 1 ? at(n / 2) : 0.5 * (at(n / 2 - 1) + at(n / 2));
-  DVec<D> sum{};
-  Vec<D> result{};
+  const auto at = [&](int i, int h) {
+    return load_wide<D>(col + static_cast<std::size_t>(i) * stride + h * D);
+  };
+  DVec<D> median[K], sum[K];
+#pragma GCC unroll 8
+  for (int h = 0; h < K; ++h) {
+    median[h] = n % 2 == 1 ? at(n / 2, h) : 0.5 * (at(n / 2 - 1, h) + at(n / 2, h));
+    sum[h] = DVec<D>{};
+  }
+  double count = 1.0;
   switch (r.rule) {
-    case ColumnRule::kMedian: result = __builtin_convertvector(median, Vec<D>); break;
+    case ColumnRule::kMedian:
+#pragma GCC unroll 8
+      for (int h = 0; h < K; ++h) sum[h] = median[h];
+      break;
     case ColumnRule::kTrimmedMean: {
-      for (int i = r.trim; i < n - r.trim; ++i) sum += at(i);
-      result = __builtin_convertvector(sum / static_cast<double>(n - 2 * r.trim), Vec<D>);
+      for (int i = r.trim; i < n - r.trim; ++i)
+#pragma GCC unroll 8
+        for (int h = 0; h < K; ++h) sum[h] += at(i, h);
+      count = static_cast<double>(n - 2 * r.trim);
       break;
     }
     case ColumnRule::kMeaMed: {
@@ -139,56 +314,78 @@ void reduce_columns(const float* col, std::size_t stride, int n, ColumnReduce r,
       // every lane (no gathers).
       const int m0 = (n - 1) / 2 + 1, keep = r.keep;
       const int a_lo = std::max(0, keep - (n - m0)), a_hi = std::min(keep, m0);
-      DVec<D> taken = splat<D>(a_lo);
+      DVec<D> lo[K];
+#pragma GCC unroll 8
+      for (int h = 0; h < K; ++h) lo[h] = splat<D>(m0 - a_lo);
       for (int a = a_lo + 1; a <= a_hi; ++a)
-        taken += median - at(m0 - a) <= at(m0 + keep - a) - median ? splat<D>(1.0) : DVec<D>{};
-      const DVec<D> lo = static_cast<double>(m0) - taken, hi = lo + static_cast<double>(keep);
-      // The window [lo, hi) summed in ascending order; values outside it add +0, which leaves
-      // a sum of canonical values unchanged (it is never -0).
-      for (int i = m0 - a_hi; i < m0 - a_lo + keep; ++i) {
+#pragma GCC unroll 8
+        for (int h = 0; h < K; ++h)
+          lo[h] -= median[h] - at(m0 - a, h) <= at(m0 + keep - a, h) - median[h] ? splat<D>(1.0)
+                                                                                 : DVec<D>{};
+      // The window [lo, lo + keep) summed in ascending order; values outside it add +0, which
+      // leaves a sum of canonical values unchanged (it is never -0). lo lies in
+      // [m0 - a_hi, m0 - a_lo], so positions [m0 - a_lo, m0 - a_hi + keep) are in every lane's
+      // window, those before it only from lo on, those after it only below lo + keep.
+      const int core_lo = m0 - a_lo, core_hi = m0 - a_hi + keep;
+      for (int i = m0 - a_hi; i < core_lo; ++i) {
         const DVec<D> di = splat<D>(i);
-        sum += (di >= lo) & (di < hi) ? at(i) : DVec<D>{};
+#pragma GCC unroll 8
+        for (int h = 0; h < K; ++h) sum[h] += di >= lo[h] ? at(i, h) : DVec<D>{};
       }
-      result = __builtin_convertvector(sum / static_cast<double>(keep), Vec<D>);
+      for (int i = core_lo; i < core_hi; ++i)
+#pragma GCC unroll 8
+        for (int h = 0; h < K; ++h) sum[h] += at(i, h);
+      for (int i = std::max(core_lo, core_hi); i < m0 - a_lo + keep; ++i) {
+        const DVec<D> di = splat<D>(i) - static_cast<double>(keep);
+#pragma GCC unroll 8
+        for (int h = 0; h < K; ++h) sum[h] += di < lo[h] ? at(i, h) : DVec<D>{};
+      }
+      count = static_cast<double>(keep);
       break;
     }
   }
-  std::memcpy(out, &result, sizeof result);
+#pragma GCC unroll 8
+  for (int h = 0; h < K; ++h) {
+    const Vec<D> result =
+        __builtin_convertvector(r.rule == ColumnRule::kMedian ? sum[h] : sum[h] / count, Vec<D>);
+    std::memcpy(out + h * D, &result, sizeof result);
+  }
 }
 
-/// Reduces every column of the tile by the network: lane groups of G*L coordinates.
+/// Reduces every column of the tile: lane groups of G*L coordinates.
 template <int L, int G>
-void reduce_tile_groups(const Tile& tile, const SortPlan& plan, ColumnReduce r, float* out,
+void reduce_tile_groups(const Tile& tile, ColumnReduce r, float* out,
                         std::atomic<unsigned char>* nonfinite) {
   const int n = static_cast<int>(tile.n);
+  const auto [need_lo, need_hi] = sorted_window(n, r);
   thread_local std::vector<Vec<L>> buffer;
-  buffer.resize(tile.n * G);
+  buffer.resize(padded_rows(tile.n) * G);
   Vec<L>* v = buffer.data();
   for (std::size_t j0 = 0; j0 < tile.w; j0 += G * L) {
     const std::size_t w = std::min<std::size_t>(G * L, tile.w - j0);
     load_columns<L, G>(tile, j0, w, v, nonfinite);
-    sort_columns<L, G>(plan, v);
-    // Half a lane group at a time (D = L/2 doubles, one register), into a padded buffer.
+    for (int g = 0; g < G; ++g) sort_column_registers(v + g, G, n, need_lo, need_hi);
+    // Half lane groups (D = L/2 doubles, one register each), all 2G at once, into a padded
+    // buffer.
     alignas(64) float res[G * L];
     const auto* sorted = reinterpret_cast<const float*>(v);
-    for (std::size_t h = 0; h < 2 * G && h * (L / 2) < w; ++h)
-      reduce_columns<L / 2>(sorted + h * (L / 2), G * L, n, r, res + h * (L / 2));
+    reduce_columns<L / 2, 2 * G>(sorted, G * L, n, r, res);
     std::memcpy(out + j0, res, w * sizeof(float));
   }
 }
 
 /// The tile through the network, with as many lane groups at once as keep the columns in L1
-/// (about 24 KiB: N * G * L * 4 bytes).
+/// (about 24 KiB: P * G * L * 4 bytes; at N = 1024 one group, 32 or 64 KiB, from L2).
 template <int L>
-void reduce_tile_network(const Tile& tile, const SortPlan& plan, ColumnReduce r, float* out,
+void reduce_tile_network(const Tile& tile, ColumnReduce r, float* out,
                          std::atomic<unsigned char>* nonfinite) {
-  const std::size_t bytes = tile.n * L * sizeof(float);
+  const std::size_t bytes = padded_rows(tile.n) * L * sizeof(float);
   if (bytes * 4 <= kL1Budget)
-    reduce_tile_groups<L, 4>(tile, plan, r, out, nonfinite);
+    reduce_tile_groups<L, 4>(tile, r, out, nonfinite);
   else if (bytes * 2 <= kL1Budget)
-    reduce_tile_groups<L, 2>(tile, plan, r, out, nonfinite);
+    reduce_tile_groups<L, 2>(tile, r, out, nonfinite);
   else
-    reduce_tile_groups<L, 1>(tile, plan, r, out, nonfinite);
+    reduce_tile_groups<L, 1>(tile, r, out, nonfinite);
 }
 
 }  // namespace

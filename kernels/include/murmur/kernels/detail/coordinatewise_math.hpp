@@ -25,9 +25,10 @@ inline constexpr int kNetworkMaxRows = 64;
 
 /// Calls ce(a, b) for every comparator of Batcher's odd-even merge sort on n elements, in a
 /// fixed order; after all of them, an array where each ce puts min at a and max at b is
-/// sorted. O(n log^2 n) comparators (n = 32: 191), branch-free given ce.
+/// sorted. O(n log^2 n) comparators (n = 32: 191), branch-free given ce. constexpr, so the
+/// CPU kernels can unroll it at compile time into code that keeps a column in registers.
 template <class CompareExchange>
-MURMUR_HD inline void odd_even_merge_sort(int n, CompareExchange&& ce) {
+MURMUR_HD constexpr void odd_even_merge_sort(int n, CompareExchange&& ce) {
   for (int p = 1; p < n; p <<= 1)
     for (int k = p; k >= 1; k >>= 1)
       for (int j = k % p; j + k < n; j += 2 * k)
