@@ -58,7 +58,20 @@ CoordinatorLink::CoordinatorLink(const Config& config, std::string public_key,
                                     cfg_.shard->timeout);
   spdlog::info("murmurd coordinator serving the shard store on {}:{} for {} shards",
                cfg_.shard->coordinator_host, store_->port(), count_);
+  const auto marker = cfg_.data_dir / "shard_store_started";
+  restarted_ = std::filesystem::exists(marker);
+  std::ofstream(marker) << wall_ms() << "\n";
   watch_ = std::thread([this] { watch(); });
+}
+
+void CoordinatorLink::restart_round(std::uint64_t round) {
+  const auto first = static_cast<std::uint64_t>(wall_ms());
+  base_ = {round, first};
+  store_->set(attempt_key(round), text_bytes(std::to_string(first)));
+  spdlog::warn(
+      "coordinator: restarted in round {}: its store began empty, so every shard aggregates again "
+      "(attempt {})",
+      round, first);
 }
 
 CoordinatorLink::~CoordinatorLink() {
@@ -173,6 +186,8 @@ AggregationResult CoordinatorLink::gather(Spool& spool, StateStore& store, std::
       const auto v = rv->get(attempt_key(round));
       attempt = std::stoull(std::string(v.begin(), v.end()));
     }
+    // A restarted coordinator counts this round's attempts from the one it set (restart_round).
+    const std::uint64_t base = base_.first == round ? base_.second : 0;
     nlohmann::json retries = nlohmann::json::array();
     for (;;) {
       std::size_t in = 0;
@@ -196,7 +211,7 @@ AggregationResult CoordinatorLink::gather(Spool& spool, StateStore& store, std::
       }
       // A collective failed (a shard killed after the group formed, or restarted during it): a
       // fresh group, while attempts and the window last; the shards follow attempt_key.
-      if (retryable && attempt + 1 < kAttempts && Clock::now() - t0 < timeout * kAttempts) {
+      if (retryable && attempt + 1 < base + kAttempts && Clock::now() - t0 < timeout * kAttempts) {
         retries.push_back({{"attempt", attempt}, {"error", why}});
         ++attempt;
         rv->set(attempt_key(round), text_bytes(std::to_string(attempt)));
@@ -263,9 +278,10 @@ AggregationResult CoordinatorLink::gather(Spool& spool, StateStore& store, std::
       }
     }
     rec["parts"] = list;
-    rec["attempts"] = attempt + 1;
-    rec["retries"] = retries;              // the attempts that failed for a collective, and why
-    rec["outages"] = take_outages(round);  // shards reported down while the round ran
+    rec["attempts"] = attempt - base + 1;
+    if (base != 0) rec["restarted"] = true;  // the coordinator restarted during this round
+    rec["retries"] = retries;                // the attempts that failed for a collective, and why
+    rec["outages"] = take_outages(round);    // shards reported down while the round ran
     rec["store_bytes"] = {{"get", rv->bytes_got()}, {"set", rv->bytes_set()}};
     rec["outcome"] = reason.empty() ? "aggregated" : "failed";
     rec["reason"] = reason;

@@ -33,6 +33,15 @@ class CoordinatorLink {
   CoordinatorLink(const CoordinatorLink&) = delete;
   CoordinatorLink& operator=(const CoordinatorLink&) = delete;
 
+  /// Whether a coordinator ran on this data directory before (its store, in that process, is
+  /// gone): known at construction from <data_dir>/shard_store_started.
+  bool restarted() const { return restarted_; }
+  /// Loop thread, a restarted coordinator in `round`'s uploads or aggregation: the shards'
+  /// results, sponges and attempt number went with the old store, so every shard runs the
+  /// aggregation again from a fresh attempt numbered from the wall clock (unix ms, above any
+  /// attempt the old store handed out); shards waiting on a failed attempt or for a decision
+  /// follow it (ShardLink::retry_asked), and gather counts attempts from it.
+  void restart_round(std::uint64_t round);
   /// Loop thread: the round the shards are to follow (store key kOpeningKey).
   void open(const RoundOpening& opening);
   /// Loop thread: how the round ended (decision_key), published before the next opening.
@@ -63,7 +72,9 @@ class CoordinatorLink {
   Config cfg_;
   std::string public_key_, secret_key_;
   std::size_t count_;
-  std::unique_ptr<shard::Rendezvous> store_;  ///< the served store; the loop's connection
+  bool restarted_ = false;
+  std::pair<std::uint64_t, std::uint64_t> base_{0, 0};  ///< (round, first attempt) after restart
+  std::unique_ptr<shard::Rendezvous> store_;            ///< the served store; the loop's connection
   std::chrono::steady_clock::time_point last_look_{};
   std::atomic<std::uint64_t> round_{1};  ///< the round the watch tags outages with
   mutable std::mutex mutex_;             ///< guards the watch's state below

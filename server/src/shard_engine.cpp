@@ -24,12 +24,18 @@ void Server::Impl::shard_start() {
   if (cfg.secagg.enabled)
     throw std::runtime_error("secagg.enabled: a shard set runs plaintext rounds only");
   coordinator_link = std::make_unique<CoordinatorLink>(cfg, public_key, secret_key);
+  // A restarted coordinator's store starts empty: it publishes the decisions of the round
+  // before and of this one when it has one (closed, or killed between deciding and opening
+  // the next), the opening, and in the uploads or the aggregation a fresh attempt that every
+  // shard runs (their results went with the old store).
+  for (const std::uint64_t r : {state.round - 1, state.round})
+    if (r >= 1)
+      if (const auto record = store.round_record(r); record && record->decision)
+        coordinator_link->decide(r, {record->decision->outcome, record->decision->reason});
+  if (coordinator_link->restarted() &&
+      (state.stage == wire::STAGE_UPLOADING || state.stage == wire::STAGE_AGGREGATING))
+    coordinator_link->restart_round(state.round);
   if (state.stage == wire::STAGE_UPLOADING) coordinator_open();
-  // A restarted coordinator publishes the last decision again (its store starts empty).
-  if (state.round > 1)
-    if (const auto record = store.round_record(state.round - 1); record && record->decision)
-      coordinator_link->decide(state.round - 1,
-                               {record->decision->outcome, record->decision->reason});
 }
 
 void Server::Impl::coordinator_open() {

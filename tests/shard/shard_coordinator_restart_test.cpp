@@ -1,0 +1,142 @@
+// A shard set's coordinator SIGKILLed in the middle of a round's aggregation and restarted on its
+// data directory (docs/sharding.md, "Faults"): its store, in the killed process, took the shards'
+// committed lists, results and sponges with it; the restarted coordinator asks every shard for a
+// fresh attempt, and the round completes with the model a single pass over the updates gives,
+// every committed update in it.
+#include <gtest/gtest.h>
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "murmur/client/shard_upload.hpp"
+#include "murmur/kernels/aggregate.hpp"
+#include "murmur/kernels/backend.hpp"
+#include "murmur/kernels/rule_registry.hpp"
+#include "shard_set.hpp"
+
+namespace murmur::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+// The kill lands once shard 0's log says the round's Gloo group formed: the coordinator cannot
+// have decided (it needs both shards' results, which follow the aggregation of 4 x 2 MiB parts).
+// When it lands before the coordinator noticed the uploads were over, the restarted one resumes
+// in the uploads; either way its store is new and empty, and the verdict is the same; the test
+// prints the record's attempts.
+TEST(ShardSetFaults, CoordinatorKilledMidAggregationAndRestartedFinishesTheRound) {
+  TempDir dir("shard-coord-restart");
+  ShardTask task;
+  task.nodes = 4;
+  task.parameters = std::uint64_t{1} << 20;
+  task.chunk_bytes = 1u << 20;
+  task.upload_seconds = 120;
+  task.shard_timeout_seconds = 30;
+  ShardSetFixture set(dir.path(), 2, task, /*single=*/false);
+  set.start_all();
+  auto ctx = std::make_shared<zmq::context_t>(1);
+  const auto domain = set.domain();
+
+  std::vector<std::string> failures(task.nodes);
+  std::vector<std::thread> nodes;
+  for (std::size_t i = 0; i < task.nodes; ++i)
+    nodes.emplace_back([&, i] {
+      try {
+        const auto key = client::derive_node_key(kShardKeySeed, i);
+        std::vector<std::unique_ptr<client::NodeClient>> own;
+        std::vector<client::NodeClient*> shards;
+        for (std::size_t k = 0; k < 2; ++k) {
+          own.push_back(std::make_unique<client::NodeClient>(set.options(set.shard(k), ctx)));
+          own.back()->register_node(key, 31337);
+          shards.push_back(own.back().get());
+        }
+        client::upload_split(shards, 7, 1, node_update(i, task.parameters), 1 + i % 3,
+                             {&key, domain});
+      } catch (const std::exception& e) {
+        failures[i] = e.what();
+      }
+    });
+  for (auto& t : nodes) t.join();
+  for (std::size_t i = 0; i < task.nodes; ++i) ASSERT_EQ(failures[i], "") << "node " << i;
+
+  const auto give_up = Clock::now() + 120s;
+  const std::string formed = "round=1 shard 0: the Gloo group of attempt 0 formed";
+  while (set.shard(0).process->log_text().find(formed) == std::string::npos &&
+         Clock::now() < give_up)
+    std::this_thread::sleep_for(1ms);
+  ASSERT_NE(set.shard(0).process->log_text().find(formed), std::string::npos)
+      << set.shard(0).process->log_text();
+  set.coordinator().process->kill_now();
+  set.coordinator().process->start();
+  ASSERT_TRUE(set.coordinator().process->wait_ready()) << set.coordinator().process->log_text();
+
+  const auto key = client::derive_node_key(kShardKeySeed, 0);
+  std::vector<std::unique_ptr<client::NodeClient>> own;
+  std::vector<client::NodeClient*> shards;
+  for (std::size_t k = 0; k < 2; ++k) {
+    own.push_back(std::make_unique<client::NodeClient>(set.options(set.shard(k), ctx)));
+    own.back()->register_node(key, 31337);
+    shards.push_back(own.back().get());
+    const auto until = Clock::now() + 150s;
+    wire::RoundInfo info = own.back()->round_info();
+    while (info.stage() != wire::STAGE_CLOSED && Clock::now() < until) {
+      std::this_thread::sleep_for(50ms);
+      info = own.back()->round_info();
+    }
+    ASSERT_EQ(info.stage(), wire::STAGE_CLOSED)
+        << set.shard(k).process->log_text() << set.coordinator().process->log_text();
+  }
+  const std::vector<float> got = client::fetch_split_model(shards);
+  std::vector<std::pair<chain::Address, std::size_t>> order;
+  for (std::size_t i = 0; i < task.nodes; ++i)
+    order.emplace_back(client::derive_node_key(kShardKeySeed, i).address(), i);
+  std::sort(order.begin(), order.end());
+  std::vector<float> rows;
+  std::vector<double> counts;
+  for (const auto& [a, i] : order) {
+    const auto u = node_update(i, task.parameters);
+    rows.insert(rows.end(), u.begin(), u.end());
+    counts.push_back(static_cast<double>(1 + i % 3));
+  }
+  auto backend = kernels::make_cpu_backend();
+  std::vector<float> want(task.parameters);
+  kernels::aggregate(*backend, kernels::MemoryRowSource(rows, order.size(), task.parameters),
+                     counts, kernels::parse_aggregation("fedavg"), want);
+  for (std::size_t j = 0; j < want.size(); ++j) want[j] = set.initial()[j] + want[j];
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * 4), 0)
+      << "the model is the single pass over all 4 committed updates";
+
+  // The coordinator's last record of round 1 (a killed coordinator may have written one before
+  // it died): aggregated, both parts with the 4 updates, none left out.
+  json coord = json::array();
+  for (int i = 0; i < 300; ++i) {
+    coord = json::parse(murmurd_rounds(set.coordinator().config));
+    if (!coord.empty() && coord.back()["outcome"] == "aggregated") break;
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_FALSE(coord.empty()) << set.coordinator().process->log_text();
+  const json last = coord.back();
+  EXPECT_EQ(last["round"], 1) << coord.dump();
+  EXPECT_EQ(last["outcome"], "aggregated") << coord.dump();
+  for (const auto& p : last["parts"]) {
+    EXPECT_EQ(p["updates"], task.nodes) << coord.dump();
+    EXPECT_TRUE(p["dropped"].empty()) << coord.dump();
+  }
+  const json rec = json::parse(server::round_records_json(set.coordinator().data_dir, 1))[0];
+  EXPECT_EQ(rec["outcome"], "accepted") << rec.dump();
+  for (std::size_t k = 0; k < 2; ++k) {
+    const json srec = json::parse(server::round_records_json(set.shard(k).data_dir, 1))[0];
+    EXPECT_EQ(srec["outcome"], "accepted") << srec.dump();
+  }
+  std::cout << "[ shards   ] coordinator killed and restarted: "
+            << (last.value("restarted", false) ? "the restarted coordinator ran a fresh attempt"
+                                               : "no restart recorded in the round")
+            << ", " << last["attempts"] << " attempt(s), " << coord.size()
+            << " record(s) of round 1\n";
+}
+
+}  // namespace
+}  // namespace murmur::testing
