@@ -12,11 +12,17 @@
 //              modelHash bit for bit;
 //   included   the rule's unflagged rows (server::included_updates' criterion) are exactly the
 //              posted bitmap, and their update hashes in participant order hash to includedHash.
-// The updates come from murmurd's data directory (state.db and the spool) or from a round
-// directory written by `--export` (the layout is in cli/README.md, "murmur verify").
+// The updates come from murmurd's data directory (state.db and the spool), from a round
+// directory written by `--export` (the layout is in cli/README.md, "murmur verify"), or from a
+// running murmurd over the wire (`--from`: its registration endpoint serves anyone a round whose
+// uploads are closed, server/src/update_reads.cpp). Each source only lays the set out as murmurd's
+// data directory; every check below runs on it the same way, whatever the source.
 #include "verify_cli.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -35,9 +41,11 @@
 #include "murmur/chain/eip712.hpp"
 #include "murmur/chain/keccak.hpp"
 #include "murmur/chain/v2_commitments.hpp"
+#include "murmur/client/node_client.hpp"
 #include "murmur/kernels/backend.hpp"
 #include "murmur/kernels/rule_registry.hpp"
 #include "murmur/protocol/integrity.hpp"
+#include "murmur/protocol/tensor.hpp"
 #include "murmur/server/config.hpp"
 #include "spool.hpp"
 #include "state_store.hpp"
@@ -60,6 +68,8 @@ struct VerifyArgs {
   std::string task;
   std::uint64_t round = 0;
   std::string data_dir, updates_dir, export_dir;
+  std::string from, server_key;  ///< murmurd's registration endpoint and Curve public key
+  std::uint32_t timeout_ms = 10'000;
   std::string rule;
   double flag_ratio = server::Config{}.flag_ratio;
   std::string backend = "cpu";
@@ -73,7 +83,86 @@ struct RoundSet {
   Hash32 base{};
   std::string rule;  ///< as murmurd recorded it (describe(spec)); "" when not recorded
   std::string origin;
+  std::shared_ptr<void> scratch;  ///< removes `root` when it is a fetched copy
 };
+
+/// A directory removed with everything in it when the last owner goes.
+struct Scratch {
+  fs::path dir;
+  ~Scratch() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+};
+
+void write_bytes(const fs::path& p, std::span<const std::uint8_t> bytes) {
+  fs::create_directories(p.parent_path());
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+  if (!out) throw std::runtime_error("cannot write " + p.string());
+}
+
+/// The round's signed updates and base model as a running murmurd serves them to anyone (its
+/// registration endpoint `a.from`), written as murmurd's data directory layout in a scratch
+/// directory. Nothing is checked here: a wrong byte, signature or hash is the checks' to report.
+/// What murmurd refuses to serve is printed and left out (the checks then say what is missing).
+RoundSet from_murmurd(const VerifyArgs& a, const U256& task) {
+  client::ClientOptions o;
+  o.endpoint = a.from;  // not used: every read goes to the registration endpoint
+  o.register_endpoint = a.from;
+  o.server_public_key = a.server_key;
+  o.timeout = std::chrono::milliseconds(a.timeout_ms);
+  o.retries = 3;
+  o.busy_patience = std::chrono::milliseconds(60'000);
+  client::NodeClient nc(o);
+  const client::RoundUpdates list = nc.public_round_updates(task.to_u64(), a.round);
+  RoundSet s;
+  auto scratch = std::make_shared<Scratch>();
+  scratch->dir = fs::temp_directory_path() /
+                 ("murmur-verify-" + std::to_string(::getpid()) + "-r" + std::to_string(a.round));
+  fs::remove_all(scratch->dir);
+  s.root = scratch->dir;
+  s.scratch = scratch;
+  s.base = list.base_model;
+  s.rule = list.rule;
+  s.origin = "murmurd at " + a.from;
+  const server::Spool spool(s.root);  // creates root/spool and root/models
+  for (const client::RoundUpdate& u : list.updates) {
+    server::Upload up;
+    up.round = a.round;
+    up.address = u.proposer;
+    up.id = 0;
+    up.dtype = u.dtype;
+    up.parameters = u.total_bytes / protocol::element_bytes(u.dtype);
+    up.durable = u.total_bytes;
+    up.state = server::UploadState::kCommitted;
+    up.update_hash = u.update_hash;
+    up.num_samples = u.num_samples;
+    up.signature = chain::Bytes(u.signature.begin(), u.signature.end());
+    try {
+      write_bytes(spool.file(up),
+                  nc.public_update_bytes(task.to_u64(), a.round, u, list.chunk_bytes));
+    } catch (const client::ServerError& e) {
+      std::cout << "[note] fetch " << u.proposer.to_checksum() << ": " << e.what() << "\n";
+    }
+    s.uploads.push_back(std::move(up));
+  }
+  if (list.base_model == Hash32{}) {
+    std::cout << "[note] fetch base model: murmurd recorded no base model for round " << a.round
+              << " (it never aggregated it)\n";
+  } else {
+    try {
+      write_bytes(spool.model_file(list.base_model),
+                  nc.public_model_bytes(list.base_model, list.chunk_bytes));
+    } catch (const client::ServerError& e) {
+      std::cout << "[note] fetch base model: " << e.what() << "\n";
+    }
+  }
+  std::sort(s.uploads.begin(), s.uploads.end(),
+            [](const auto& x, const auto& y) { return x.address < y.address; });
+  return s;
+}
 
 RoundSet from_data_dir(const fs::path& dir, std::uint64_t round) {
   if (!fs::exists(dir / "state.db"))
@@ -240,10 +329,14 @@ struct Tally {
 /// Runs every check, printing one verdict line each.
 Tally verify(const VerifyArgs& a) {
   if (a.round == 0) throw std::runtime_error("--round: rounds count from 1");
-  if (a.data_dir.empty() == a.updates_dir.empty())
-    throw std::runtime_error("give one of --data-dir (murmurd's) or --updates (a round directory)");
-  const RoundSet set = a.data_dir.empty() ? from_round_dir(a.updates_dir, a.round)
-                                          : from_data_dir(a.data_dir, a.round);
+  if (!a.data_dir.empty() + !a.updates_dir.empty() + !a.from.empty() != 1)
+    throw std::runtime_error(
+        "give one of --data-dir (murmurd's), --updates (a round directory) or --from (a running "
+        "murmurd's registration endpoint)");
+  const U256 task = U256::from_string(a.task);
+  const RoundSet set = !a.from.empty()       ? from_murmurd(a, task)
+                       : !a.data_dir.empty() ? from_data_dir(a.data_dir, a.round)
+                                             : from_round_dir(a.updates_dir, a.round);
   if (!a.export_dir.empty()) {
     export_round(set, a.round, a.export_dir);
     std::cout << "exported round " << a.round << " (" << set.uploads.size() << " updates) to "
@@ -261,7 +354,6 @@ Tally verify(const VerifyArgs& a) {
       throw std::runtime_error(a.deployment + " has no \"allianceTaskV2\": pass --contract");
     contract = *dep.alliance_task_v2;
   }
-  const U256 task = U256::from_string(a.task);
   const U256 round(a.round);
   AllianceTaskV2Contract c(eth, contract);
   const V2RoundInfo info = c.get_round(task, round);
@@ -480,6 +572,14 @@ void add_verify_command(CLI::App& app) {
   cmd->add_option("--contract", a->contract, "AllianceTaskV2's address (instead of --deployment)");
   cmd->add_option("--data-dir", a->data_dir, "murmurd's data directory (state.db, spool, models)");
   cmd->add_option("--updates", a->updates_dir, "a round directory written by --export");
+  cmd->add_option("--from", a->from,
+                  "a running murmurd's registration endpoint ([server] register_endpoint, e.g. "
+                  "tcp://127.0.0.1:7771): it serves anyone a round whose uploads are closed");
+  cmd->add_option("--server-key", a->server_key,
+                  "murmurd's CurveZMQ public key (Z85) for --from; omit only for a murmurd "
+                  "with curve = false");
+  cmd->add_option("--timeout-ms", a->timeout_ms, "--from: per reply, before a retry")
+      ->capture_default_str();
   cmd->add_option("--export", a->export_dir,
                   "also write the round's signed updates and base model to this directory");
   cmd->add_option("--rule", a->rule,

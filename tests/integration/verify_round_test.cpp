@@ -5,7 +5,9 @@
 // The proposer with the lowest index sends a far-off update. Checked:
 //  - murmurd's bitmap leaves the far-off update out (the rule rejected it): its bit is 0, it
 //    earns no reward, the four others are included and paid;
-//  - `murmur verify` passes on murmurd's data directory and on the round directory it exports;
+//  - `murmur verify` passes on murmurd's data directory, on the round directory it exports, and
+//    over the wire from the live murmurd (`--from`: its registration endpoint, no key bound, no
+//    stake); against a murmurd that serves one update's bytes changed it fails, naming it;
 //  - it fails, naming the check, when one update's bytes are changed, when the base model's
 //    bytes are changed, and when it is given another rule;
 //  - against an aggregator that posts another model hash and a bitmap that includes the rejected
@@ -238,9 +240,23 @@ TEST_F(VerifyOnV2, ARobustRuleLeavesAnUpdateOutAndMurmurVerifyRecomputesTheRound
       });
     const auto end = wait_for_stage(srv, wire::STAGE_CLOSED, std::chrono::seconds(150));
     for (auto& n : nodes) n.join();
+    // Over the wire, from the live murmurd: a verifier with no key bound and no stake.
+    const auto wire_res =
+        end.stage == wire::STAGE_CLOSED
+            ? run_verify(url(), t, {"--from", cfg.register_endpoint, "--server-key", server_key})
+            : chain::testing::ProcessResult{};
     srv.stop();
     for (std::size_t i = 0; i < kNodes; ++i) EXPECT_EQ(failures[i], "") << "node " << i;
     ASSERT_EQ(end.stage, wire::STAGE_CLOSED) << end.last_outcome;
+    EXPECT_EQ(wire_res.exit_code, 0) << wire_res.out << wire_res.err;
+    EXPECT_NE(wire_res.out.find("5 signed updates from murmurd at " + cfg.register_endpoint),
+              std::string::npos)
+        << wire_res.out;
+    EXPECT_NE(wire_res.out.find("[ok  ] aggregate"), std::string::npos) << wire_res.out;
+    EXPECT_NE(wire_res.out.find("[ok  ] included bitmap: 4 of 5 updates included"),
+              std::string::npos)
+        << wire_res.out;
+    EXPECT_NE(wire_res.out.find("round 1 VERIFIED"), std::string::npos) << wire_res.out;
   }
 
   // On chain: the far-off update's bit is 0 and it earned nothing; the other proposers' bits
@@ -315,6 +331,38 @@ TEST_F(VerifyOnV2, ARobustRuleLeavesAnUpdateOutAndMurmurVerifyRecomputesTheRound
     bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x40);
     std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
     const auto res = verify({"--updates", tampered.string()});
+    EXPECT_EQ(res.exit_code, 1) << res.out << res.err;
+    EXPECT_NE(res.out.find("[FAIL] update hash " + addresses[victim].to_checksum() +
+                           ": the bytes hash to"),
+              std::string::npos)
+        << res.out;
+    EXPECT_NE(res.out.find("[FAIL] aggregate"), std::string::npos) << res.out;
+    EXPECT_NE(res.out.find("round 1 NOT VERIFIED"), std::string::npos) << res.out;
+  }
+  {  // a murmurd that serves one update's bytes changed: its copy of the data directory, one
+     // byte of the victim's spool file flipped, run without [chain] (the reads need none)
+    const auto data = dir.path() / "tampered-data";
+    std::filesystem::copy(dir.path() / "data", data, std::filesystem::copy_options::recursive);
+    const std::size_t victim = proposers.back();
+    std::filesystem::path file;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(data / "spool"))
+      if (e.path().filename().string().rfind(addresses[victim].to_lower_hex(), 0) == 0)
+        file = e.path();
+    ASSERT_FALSE(file.empty()) << "no spool file of node " << victim;
+    std::string bytes = read_all(file);
+    ASSERT_FALSE(bytes.empty());
+    bytes[bytes.size() / 3] = static_cast<char>(bytes[bytes.size() / 3] ^ 0x10);
+    std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+    server::Config bad = cfg;
+    bad.data_dir = data;
+    bad.chain.reset();
+    bad.endpoint = "tcp://127.0.0.1:" + std::to_string(free_port());
+    bad.register_endpoint = "tcp://127.0.0.1:" + std::to_string(free_port());
+    server::Server liar(bad);
+    liar.start();
+    const auto res =
+        verify({"--from", bad.register_endpoint, "--server-key", liar.curve_public_key()});
+    liar.stop();
     EXPECT_EQ(res.exit_code, 1) << res.out << res.err;
     EXPECT_NE(res.out.find("[FAIL] update hash " + addresses[victim].to_checksum() +
                            ": the bytes hash to"),
