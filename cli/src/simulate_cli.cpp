@@ -96,16 +96,20 @@ std::string read_first_line(const std::string& file) {
 void add_setup_chain(CLI::App* simulate) {
   struct Args {
     ChainTaskSetup s;
-    std::string aggregator, shape = "784-128-10", out_dir = ".";
+    std::string aggregator, shape = "784-128-10", out_dir = ".", contract = "v2";
+    std::string rule = "trimmed-mean";
+    double beta = 0.2;
     std::uint64_t stake = 1000, pool = 10000;
   };
   auto a = std::make_shared<Args>();
-  CLI::App* cmd =
-      simulate->add_subcommand("setup-chain",
-                               "Create an AllianceTask for a simulation: mint and lock the reward "
-                               "pool, fund, stake and join "
-                               "the nodes (keys derived from --seed); write participants.csv, "
-                               "initial.f32 and task.env for murmurd");
+  CLI::App* cmd = simulate->add_subcommand(
+      "setup-chain",
+      "Create a task for a simulation on AllianceTaskV2 (or --task-contract v1: AllianceTask): "
+      "mint "
+      "and lock the reward pool, fund, stake and join the nodes (keys derived from --seed); write "
+      "participants.csv, initial.f32 and task.env for murmurd");
+  cmd->add_option("--task-contract", a->contract, "v2 (AllianceTaskV2) or v1 (AllianceTask)")
+      ->capture_default_str();
   cmd->add_option("--rpc", a->s.rpc, "JSON-RPC endpoint")->capture_default_str();
   cmd->add_option("--deployment", a->s.deployment, "deployment JSON of scripts/chain.sh deploy")
       ->required();
@@ -126,6 +130,21 @@ void add_setup_chain(CLI::App* simulate) {
       ->capture_default_str();
   cmd->add_option("--shape", a->shape, "MLP widths (model spec and initial model)")
       ->capture_default_str();
+  cmd->add_option("--quorum-bps", a->s.quorum_bps, "v2: revealed voter stake needed (bps)")
+      ->capture_default_str();
+  cmd->add_option("--tolerance-bps", a->s.tolerance_bps,
+                  "v2: a voter within this of the median score is paid, farther slashed")
+      ->capture_default_str();
+  cmd->add_option("--rule", a->rule, "v2: murmurd's [aggregation] rule (its text is the ruleHash)")
+      ->capture_default_str();
+  cmd->add_option("--beta", a->beta, "v2: the rule's beta (trimmed-mean)")->capture_default_str();
+  cmd->add_option("--propose-seconds", a->s.windows.propose,
+                  "v2: propose window (chain seconds; about 4 per wall second while `murmur "
+                  "simulate` mines every 250 ms)")
+      ->capture_default_str();
+  cmd->add_option("--vote-window-seconds", a->s.windows.commit,
+                  "v2: post, commit and reveal windows (chain seconds)")
+      ->capture_default_str();
   cmd->add_option("--out-dir", a->out_dir, "where participants.csv, initial.f32 and task.env go")
       ->capture_default_str();
   cmd->callback([a] {
@@ -138,6 +157,12 @@ void add_setup_chain(CLI::App* simulate) {
     a->s.stake = token_units(a->stake);
     a->s.reward_pool = token_units(a->pool);
     if (!a->aggregator.empty()) a->s.aggregator = chain::Address::from_hex(a->aggregator);
+    a->s.contract = parse_task_contract(a->contract);
+    a->s.windows.post = a->s.windows.reveal = a->s.windows.commit;
+    kernels::Parameters rule_parameters;
+    if (a->rule == "trimmed-mean") rule_parameters["beta"] = a->beta;
+    a->s.rule =
+        kernels::describe(kernels::make_aggregation({a->rule, rule_parameters, false, 1, 0}));
     const ChainTask task = create_simulation_task(a->s, &std::cout);
     const std::filesystem::path dir(a->out_dir);
     std::filesystem::create_directories(dir);
@@ -148,10 +173,11 @@ void add_setup_chain(CLI::App* simulate) {
     p << "# address,stake (base units): the nodes of task " << task.task_id.to_dec() << "\n";
     for (const auto& n : task.nodes) p << n.to_checksum() << "," << a->s.stake.to_dec() << "\n";
     std::ofstream env(dir / "task.env");
-    env << "TASK_ID=" << task.task_id.to_dec()
-        << "\nCONTRACT=" << task.deployment.alliance_task.to_checksum()
+    env << "TASK_ID=" << task.task_id.to_dec() << "\nCONTRACT=" << task.contract.to_checksum()
         << "\nCHAIN_ID=" << task.deployment.chain_id << "\nPARAMETERS=" << shape.parameters()
         << "\n";
+    env << "CONTRACT_VERSION=" << task_contract_name(a->s.contract) << "\nRULE=\"" << a->s.rule
+        << "\"\n";
     std::cout << "wrote " << (dir / "participants.csv").string()
               << ", initial.f32 and task.env (task " << task.task_id.to_dec() << ")\n";
   });
@@ -161,8 +187,8 @@ void add_simulate(CLI::App& app) {
   struct Args {
     Common c;
     std::string server_key_file, contract, report_dir, work_dir;
-    std::string rpc, deployment, aggregator_key_file, outbox;
-    std::uint64_t task = 0;
+    std::string rpc, deployment, aggregator_key_file, outbox, task_contract = "v2";
+    std::uint64_t task = 0, block_ms = 250;
     bool keep = false, honest_votes = false;
     std::uint64_t f = 0, m = 1;  // the rule's parameters, passed on when given
     double beta = 0.1, tau = 1.0;
@@ -221,12 +247,20 @@ void add_simulate(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--contract", a->contract, "EIP-712 verifying contract without --rpc");
   // Chain.
-  cmd->add_option("--rpc", a->rpc, "settle every round on this chain (AllianceTask, Hardhat node)");
+  cmd->add_option("--rpc", a->rpc, "settle every round on this chain (a Hardhat node)");
+  cmd->add_option("--task-contract", a->task_contract,
+                  "v2: AllianceTaskV2 (murmurd settles, the nodes commit updates and commit and "
+                  "reveal their votes on chain); v1: the old AllianceTask (this process posts)")
+      ->capture_default_str();
+  cmd->add_option("--block-ms", a->block_ms,
+                  "v2: mine a block every this many ms (evm_mine; 0: the chain mines)")
+      ->capture_default_str();
   cmd->add_option("--deployment", a->deployment, "deployment JSON (with --rpc)");
   cmd->add_option("--task", a->task, "the task (murmur simulate setup-chain created it)");
   cmd->add_option("--aggregator-key-file", a->aggregator_key_file,
-                  "the task aggregator's key (default $MURMUR_CHAIN_KEY)");
-  cmd->add_option("--outbox", a->outbox, "the poster's outbox (default: <work dir>/outbox.db)");
+                  "the task aggregator's key: v1 posts with it, v2's in-process murmurd uses it "
+                  "(default $MURMUR_CHAIN_KEY)");
+  cmd->add_option("--outbox", a->outbox, "v1: the poster's outbox (default: <work dir>/outbox.db)");
   cmd->add_option("--report-dir", a->report_dir,
                   "write rounds.csv, accuracy.png and report.html here");
   add_setup_chain(cmd);
@@ -251,6 +285,8 @@ void add_simulate(CLI::App& app) {
       if (a->deployment.empty() || a->task == 0)
         throw std::runtime_error("--rpc needs --deployment and --task");
       ChainRoundOptions c;
+      c.contract = parse_task_contract(a->task_contract);
+      c.block_ms = a->block_ms;
       c.rpc = a->rpc;
       c.deployment = a->deployment;
       c.aggregator_key_file = a->aggregator_key_file;

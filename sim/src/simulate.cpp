@@ -175,6 +175,7 @@ void Simulation::start_server() {
     const auto dep = chain::load_deployment(o_.chain->deployment);
     domain_.chain_id = dep.chain_id;
     domain_.verifying_contract = dep.alliance_task;
+    if (v2_) domain_.verifying_contract = v2_->contract();
     task_id_ = o_.chain->task_id.to_u64();
   } else {
     domain_.chain_id = t.chain_id;
@@ -215,7 +216,17 @@ void Simulation::start_server() {
               static_cast<std::streamsize>(init.size() * 4));
     if (!out) throw std::runtime_error("cannot write " + cfg.initial_model.string());
   }
-  for (const auto& a : addresses_) cfg.participants.push_back({a, o_.stake});
+  if (v2_) {  // murmurd on AllianceTaskV2: the participants and their stakes come from the chain
+    server::ChainConfig chain;
+    chain.rpc_url = o_.chain->rpc;
+    chain.key_file = o_.chain->aggregator_key_file;
+    if (chain.key_file.empty())
+      throw std::runtime_error(
+          "an in-process murmurd on AllianceTaskV2 needs the aggregator's key file");
+    cfg.chain = chain;
+  } else {
+    for (const auto& a : addresses_) cfg.participants.push_back({a, o_.stake});
+  }
   double upload = t.upload_seconds;
   if (upload <= 0) {
     // Calibration: one node's local training, scaled to a round's proposers on the workers,
@@ -264,6 +275,7 @@ wire::RoundInfo Simulation::wait_for(const std::function<bool(const wire::RoundI
                                      const std::string& what) {
   const auto give_up = Clock::now() + o_.stage_timeout;
   for (;;) {
+    tick_v2();  // v2: voters reveal while the round waits for them
     wire::RoundInfo info = clients_[0]->round_info();
     if (done(info)) return info;
     if (Clock::now() > give_up)
@@ -299,11 +311,14 @@ SimulationReport Simulation::run() {
   }
   if (report_.attacks.empty()) report_.attacks = "none";
   prepare_data();
-  if (o_.chain && !o_.server.in_process() && o_.server.data_dir.empty())
+  const bool v2 = o_.chain && o_.chain->contract == TaskContract::kV2;
+  if (o_.chain && !v2 && !o_.server.in_process() && o_.server.data_dir.empty())
     throw std::runtime_error(
         "posting rounds on chain needs the votes murmurd recorded: pass its data_dir");
+  if (o_.chain) report_.contract = task_contract_name(o_.chain->contract);
+  if (v2) start_v2();  // before murmurd: it mines the blocks murmurd's first round waits for
   start_server();
-  if (o_.chain) chain_ = std::make_unique<ChainRounds>(*o_.chain, addresses_);
+  if (o_.chain && !v2) chain_ = std::make_unique<ChainRounds>(*o_.chain, addresses_);
   connect_nodes();
   if (!records_dir_.empty()) records_ = std::make_unique<server::StateView>(records_dir_);
 
@@ -326,6 +341,7 @@ SimulationReport Simulation::run() {
   if (!global) throw std::runtime_error("the server announced no global model");
   report_.initial_accuracy = score_on_test(*global).first;
   if (chain_) report_.initial_balances = chain_->balances();
+  if (v2_) report_.initial_balances = v2_->balances();
   say("simulate: " + std::to_string(o_.nodes) + " nodes (" + std::to_string(o_.byzantine) +
       " Byzantine: " + report_.attacks + "), " + report_.shape + " (" +
       std::to_string(report_.parameters) + " parameters), Dirichlet alpha " +
@@ -344,6 +360,15 @@ SimulationReport Simulation::run() {
     play_round(rec, info);
     report_.rounds.push_back(std::move(rec));
     say(describe_round(report_, report_.rounds.back()));
+  }
+  if (v2_) {                               // pull-based payment: every node with a reward claims it
+    v2_->tick([](const std::string&) {});  // drops the votes of closed rounds
+    report_.claimed = v2_->claim_all();
+    chain::U256 total;
+    std::size_t claimers = 0;
+    for (const auto& c : report_.claimed) total += c, claimers += !c.is_zero();
+    say("claims: " + std::to_string(claimers) + " nodes claimed " + format_tokens(total) +
+        " tokens of rewards (claim())");
   }
   report_.seconds = since(t0);
   return report_;

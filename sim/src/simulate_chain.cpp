@@ -52,14 +52,55 @@ std::string format_tokens(const U256& wei) {
   return whole.to_dec() + buf;
 }
 
+const char* task_contract_name(TaskContract c) {
+  return c == TaskContract::kV2 ? "v2" : "v1";
+}
+
+TaskContract parse_task_contract(const std::string& name) {
+  if (name == "v2" || name == "AllianceTaskV2") return TaskContract::kV2;
+  if (name == "v1" || name == "AllianceTask") return TaskContract::kV1;
+  throw std::invalid_argument("unknown task contract '" + name + "' (v2 or v1)");
+}
+
+namespace {
+
+/// createTask on AllianceTaskV2 with `s`'s parameters; the task id.
+U256 create_v2_task(chain::Wallet& creator, const chain::Deployment& dep, const ChainTaskSetup& s,
+                    const chain::Address& aggregator) {
+  chain::V2TaskParams p;
+  p.token = dep.token;
+  p.reward_pool = s.reward_pool;
+  p.total_rounds = U256(s.rounds);
+  p.min_stake = s.stake;
+  p.max_members = U256(s.max_members ? s.max_members : std::max<std::size_t>(s.nodes, 2));
+  p.proposer_bps = U256(s.proposer_bps);
+  p.slash_bps = U256(s.slash_bps);
+  p.quorum_bps = U256(s.quorum_bps);
+  p.tolerance_bps = U256(s.tolerance_bps);
+  p.aggregator = aggregator;
+  p.model_spec_hash = s.model_spec_hash;
+  p.initial_model_hash = s.initial_model_hash;
+  p.rule_hash = chain::keccak256(s.rule);
+  p.windows = s.windows;
+  const auto receipt = creator.transact(*dep.alliance_task_v2, chain::alliance_v2::create_task(p));
+  return chain::alliance_v2::task_id_from_receipt(receipt, *dep.alliance_task_v2);
+}
+
+}  // namespace
+
 ChainTask create_simulation_task(const ChainTaskSetup& s, std::ostream* log) {
   const auto say = [&](const std::string& line) {
     if (log) *log << line << std::endl;
   };
+  const bool v2 = s.contract == TaskContract::kV2;
   chain::RpcClient rpc(s.rpc);
-  chain::EthClient eth(rpc, &chain::alliance::errors());
+  chain::EthClient eth(rpc, v2 ? &chain::alliance_v2::errors() : &chain::alliance::errors());
   ChainTask out;
   out.deployment = chain::load_deployment(s.deployment);
+  if (v2 && !out.deployment.alliance_task_v2)
+    throw std::runtime_error(s.deployment.string() +
+                             " has no \"allianceTaskV2\" (deploy with scripts/chain.sh deploy)");
+  out.contract = v2 ? *out.deployment.alliance_task_v2 : out.deployment.alliance_task;
   if (eth.chain_id() != out.deployment.chain_id)
     throw std::runtime_error("the node at " + s.rpc + " is not the chain of " +
                              s.deployment.string());
@@ -68,25 +109,38 @@ ChainTask create_simulation_task(const ChainTaskSetup& s, std::ostream* log) {
   const chain::Address aggregator = s.aggregator.is_zero() ? creator.address() : s.aggregator;
 
   creator.transact(dep.token, chain::erc20::mint(creator.address(), s.reward_pool));
-  creator.transact(dep.token, chain::erc20::approve(dep.alliance_task, s.reward_pool));
-  const chain::TaskParams params{dep.token,  s.reward_pool,        U256(s.rounds),
-                                 s.stake,    U256(s.proposer_bps), U256(s.slash_bps),
-                                 aggregator, s.model_spec_hash,    s.initial_model_hash};
-  const auto receipt = creator.transact(dep.alliance_task, chain::alliance::create_task(params));
-  out.task_id = chain::alliance::task_id_from_receipt(receipt, dep.alliance_task);
-  say("chain: task " + out.task_id.to_dec() + " created by " + creator.address().to_checksum() +
-      ": pool " + format_tokens(s.reward_pool) + ", " + std::to_string(s.rounds) +
-      " rounds, proposers " + std::to_string(s.proposer_bps / 100) + "%, slash " +
-      std::to_string(s.slash_bps / 100) + "%, aggregator " + aggregator.to_checksum());
+  creator.transact(dep.token, chain::erc20::approve(out.contract, s.reward_pool));
+  if (v2) {
+    out.task_id = create_v2_task(creator, dep, s, aggregator);
+  } else {
+    const chain::TaskParams params{dep.token,  s.reward_pool,        U256(s.rounds),
+                                   s.stake,    U256(s.proposer_bps), U256(s.slash_bps),
+                                   aggregator, s.model_spec_hash,    s.initial_model_hash};
+    const auto receipt = creator.transact(dep.alliance_task, chain::alliance::create_task(params));
+    out.task_id = chain::alliance::task_id_from_receipt(receipt, dep.alliance_task);
+  }
+  say("chain: task " + out.task_id.to_dec() + " on " + (v2 ? "AllianceTaskV2 " : "AllianceTask ") +
+      out.contract.to_checksum() + " created by " + creator.address().to_checksum() + ": pool " +
+      format_tokens(s.reward_pool) + ", " + std::to_string(s.rounds) + " rounds, proposers " +
+      std::to_string(s.proposer_bps / 100) + "%, slash " + std::to_string(s.slash_bps / 100) + "%" +
+      (v2 ? ", quorum " + std::to_string(s.quorum_bps / 100) + "%, tolerance " +
+                std::to_string(s.tolerance_bps) + " bps, rule \"" + s.rule + "\""
+          : std::string()) +
+      ", aggregator " + aggregator.to_checksum());
   for (std::size_t i = 0; i < s.nodes; ++i) {
     const chain::PrivateKey key = derive_node_key(s.seed, i);
     out.nodes.push_back(key.address());
     creator.transact(key.address(), {}, s.gas_allowance);
     creator.transact(dep.token, chain::erc20::mint(key.address(), s.stake));
     chain::Wallet node(eth, key);
-    node.transact(dep.token, chain::erc20::approve(dep.alliance_task, s.stake));
-    node.transact(dep.alliance_task, chain::alliance::stake(out.task_id, s.stake));
-    node.transact(dep.alliance_task, chain::alliance::join(out.task_id));
+    node.transact(dep.token, chain::erc20::approve(out.contract, s.stake));
+    if (v2) {
+      node.transact(out.contract, chain::alliance_v2::stake(out.task_id, s.stake));
+      node.transact(out.contract, chain::alliance_v2::join(out.task_id));
+    } else {
+      node.transact(dep.alliance_task, chain::alliance::stake(out.task_id, s.stake));
+      node.transact(dep.alliance_task, chain::alliance::join(out.task_id));
+    }
     if ((i + 1) % 5 == 0 || i + 1 == s.nodes)
       say("chain: " + std::to_string(i + 1) + "/" + std::to_string(s.nodes) + " nodes staked " +
           format_tokens(s.stake) + " and joined");

@@ -96,6 +96,61 @@ std::string flags_text(const SimulationReport& r, const RoundRecord& rec) {
   return out;
 }
 
+const char* abandon_reason(std::uint8_t reason) {
+  switch (reason) {
+    case chain::alliance_v2::kAbandonSeedExpired: return "seed expired";
+    case chain::alliance_v2::kAbandonNoCandidate: return "no candidate in time";
+    case chain::alliance_v2::kAbandonNoQuorum: return "no quorum of revealed votes";
+    default: return "unknown reason";
+  }
+}
+
+/// "finalizeRound 0x1234...abcd" / "abandonRound ... (reason)" for the report's tables.
+std::string closing_text(const ChainPosting& p) {
+  std::string out =
+      (p.abandoned ? "abandonRound " : "finalizeRound ") + short_hash(chain::to_hex(p.tx));
+  if (p.v2 && p.abandoned) out += std::string(" (") + abandon_reason(p.v2->abandon_reason) + ")";
+  if (p.v2 && !p.abandoned)
+    out += std::string(p.v2->accepted ? " accepted" : " rejected") + ", median " +
+           fmt("%+.0f", static_cast<double>(p.v2->median)) + " bps";
+  return out;
+}
+
+/// The v2 round's votes and objections, as the demo prints them.
+std::string v2_votes_text(const SimulationReport& r, const RoundRecord& rec) {
+  const auto& v = *rec.chain_post->v2;
+  std::ostringstream s;
+  std::size_t voters = 0, revealed = 0;
+  std::string scores;
+  for (std::size_t i = 0; i < rec.nodes.size(); ++i) {
+    const auto& n = rec.nodes[i];
+    if (n.proposer || n.vote == 0) continue;
+    ++voters;
+    revealed += n.revealed;
+    join(scores, " ", node_name(r, i) + fmt("%+.0f", static_cast<double>(n.vote_score)));
+  }
+  s << "  votes on chain: " << revealed << " of " << voters << " revealed (stake "
+    << format_tokens(v.revealed_stake) << " of " << format_tokens(v.voter_stake)
+    << "); scores (bps) " << (scores.empty() ? "none" : scores) << "\n";
+  std::string objections;
+  for (std::size_t i = 0; i < rec.nodes.size(); ++i) {
+    const auto& n = rec.nodes[i];
+    if (!n.proposer || v.objection_stake.size() <= i || v.objection_stake[i].is_zero()) continue;
+    const double share = v.revealed_stake.is_zero() ? 0.0
+                                                    : std::stod(v.objection_stake[i].to_dec()) /
+                                                          std::stod(v.revealed_stake.to_dec());
+    join(objections, ", ",
+         node_name(r, i) + " " + fmt("%.0f%%", 100 * share) + (n.objected ? " (objected)" : ""));
+  }
+  std::string excluded;
+  for (std::size_t i = 0; i < rec.nodes.size(); ++i)
+    if (rec.nodes[i].proposer && rec.nodes[i].committed && !rec.nodes[i].included)
+      join(excluded, " ", node_name(r, i));
+  s << "  objections (share of revealed stake): " << (objections.empty() ? "none" : objections)
+    << "; left out of the posted bitmap: " << (excluded.empty() ? "none" : excluded) << "\n";
+  return s.str();
+}
+
 }  // namespace
 
 std::string describe_totals(const SimulationReport& r) {
@@ -152,7 +207,22 @@ std::string describe_round(const SimulationReport& r, const RoundRecord& rec) {
   s << "\n  rule's flags: " << flags_text(r, rec) << " (" << flagged_byz << " of "
     << rec.flagged.size() << " Byzantine); votes +" << rec.votes_for << " / -" << rec.votes_against
     << "\n";
-  if (rec.chain_post) {
+  if (rec.chain_post && rec.chain_post->v2) {
+    const auto& p = *rec.chain_post;
+    const auto& v = *p.v2;
+    if (!p.abandoned || v.state == chain::V2RoundState::Abandoned) s << v2_votes_text(r, rec);
+    s << "  chain: " << closing_text(p) << " block " << p.block << " gas " << p.gas;
+    if (!p.abandoned)
+      s << ": paid " << format_tokens(v.paid) << ", slashed " << format_tokens(v.slashed);
+    s << "; the nodes' transactions: " << v.update_commits << " commitUpdate, " << v.vote_commits
+      << " commitVote, " << v.reveals << " revealVote\n";
+    std::string changes;
+    for (std::size_t i = 0; i < p.before.size() && i < p.after.size(); ++i) {
+      const auto c = balance_change(r, i, p.before[i], p.after[i]);
+      if (!c.empty()) join(changes, ", ", c);
+    }
+    s << "  balances: " << (changes.empty() ? "unchanged" : changes) << "\n";
+  } else if (rec.chain_post) {
     const auto& p = *rec.chain_post;
     if (p.abandoned) {
       s << "  chain: abandonRound tx " << short_hash(chain::to_hex(p.tx))
@@ -187,7 +257,7 @@ void write_simulation_report(const SimulationReport& r, const std::filesystem::p
            "committed,refused,votes_for,"
            "votes_against,flagged,flagged_byzantine,train_s,aggregate_s,vote_s,chain_s,round_s,tx,"
            "gas,"
-           "reward_paid,slashed,outcome\n";
+           "reward_paid,slashed,outcome,median_bps,chain_accepted\n";
     for (const auto& rec : r.rounds) {
       std::size_t flagged_byz = 0;
       for (std::size_t i : rec.flagged) flagged_byz += r.node_attack[i] != Attack::kNone;
@@ -200,9 +270,16 @@ void write_simulation_report(const SimulationReport& r, const std::filesystem::p
           << fmt("%.2f", rec.train_seconds) << ',' << fmt("%.2f", rec.aggregate_seconds) << ','
           << fmt("%.2f", rec.vote_seconds) << ',' << fmt("%.2f", rec.chain_seconds) << ','
           << fmt("%.2f", rec.seconds) << ',' << (p ? chain::to_hex(p->tx) : "") << ','
-          << (p ? p->gas : 0) << ',' << (p && p->event ? format_tokens(p->event->reward_paid) : "")
-          << ',' << (p && p->event ? format_tokens(p->event->slashed) : "") << ",\"" << rec.outcome
-          << "\"\n";
+          << (p ? p->gas : 0) << ','
+          << (p && p->event ? format_tokens(p->event->reward_paid)
+              : p && p->v2  ? format_tokens(p->v2->paid)
+                            : "")
+          << ','
+          << (p && p->event ? format_tokens(p->event->slashed)
+              : p && p->v2  ? format_tokens(p->v2->slashed)
+                            : "")
+          << ",\"" << rec.outcome << "\"," << (p && p->v2 ? std::to_string(p->v2->median) : "")
+          << ',' << (p && p->v2 && !p->abandoned ? (p->v2->accepted ? "1" : "0") : "") << "\n";
     }
   }
   plot::LineChart chart;
@@ -234,8 +311,7 @@ void write_simulation_report(const SimulationReport& r, const std::filesystem::p
   for (const auto& rec : r.rounds) {
     std::string tx, changes;
     if (rec.chain_post) {
-      tx = (rec.chain_post->abandoned ? "abandonRound " : "finalizeRound ") +
-           short_hash(chain::to_hex(rec.chain_post->tx));
+      tx = closing_text(*rec.chain_post);
       for (std::size_t i = 0; i < rec.chain_post->before.size(); ++i) {
         const auto c = balance_change(r, i, rec.chain_post->before[i], rec.chain_post->after[i]);
         if (!c.empty()) join(changes, "<br>", c);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <set>
 
+#include "murmur/chain/errors.hpp"
 #include "murmur/model/evaluator.hpp"
 #include "simulate_impl.hpp"
 
@@ -31,6 +32,19 @@ void Simulation::play_round(RoundRecord& rec, const wire::RoundInfo& start) {
     rec.proposers += n.proposer;
     rec.byzantine_proposers += n.proposer && n.byzantine;
   }
+  // v2: murmurd opened the round on chain and drew the roles (RoundInfo's roles are the chain's).
+  std::vector<NodeBalance> balances_before;
+  chain::U256 pool_before;
+  std::uint64_t rounds_left = 0;
+  if (v2_) {
+    const auto tc = Clock::now();
+    balances_before = v2_->balances();
+    const auto task = v2_->task();
+    pool_before = task.pool;
+    rounds_left = task.total_rounds - task.finalized_rounds;
+    participant_node_ = v2_->participants();
+    rec.chain_seconds += since(tc);
+  }
   if (chain_) {
     const auto tc = Clock::now();
     try {
@@ -56,7 +70,10 @@ void Simulation::play_round(RoundRecord& rec, const wire::RoundInfo& start) {
     candidate = hash_of(info.candidate_model_hash());
     if (candidate) rec.candidate_accuracy = score_on_test(*candidate).first;
     const auto t_vote = Clock::now();
-    vote(rec, info);
+    if (v2_)
+      vote_v2(rec, info);
+    else
+      vote(rec, info);
     info = wait_for([r](const wire::RoundInfo& i) { return ended(i, r); },
                     "round " + std::to_string(r) + "'s votes");
     rec.vote_seconds = since(t_vote);
@@ -74,6 +91,16 @@ void Simulation::play_round(RoundRecord& rec, const wire::RoundInfo& start) {
   if (chain_) {
     const auto tc = Clock::now();
     post_on_chain(rec, candidate);
+    rec.chain_seconds += since(tc);
+  }
+  if (v2_) {
+    const auto tc = Clock::now();
+    try {
+      settle_v2(rec, balances_before, pool_before, rounds_left);
+    } catch (const chain::ChainError& e) {
+      throw std::runtime_error("round " + std::to_string(r) +
+                               ": reading the settlement on chain failed: " + e.what());
+    }
     rec.chain_seconds += since(tc);
   }
   rec.seconds = since(t0);
@@ -98,13 +125,7 @@ void Simulation::train_and_upload(RoundRecord& rec, const wire::RoundInfo& info)
     if (global.empty()) global = std::move(m);
   }
   const auto upload = [&](std::size_t i, const std::vector<float>& values) {
-    try {
-      clients_[i]->upload_update(task_id_, r, values, wire::DTYPE_F32, shares_[i].train.size(),
-                                 signer(i));
-      rec.nodes[i].committed = true;
-    } catch (const std::exception& e) {
-      rec.nodes[i].refusal = describe_error(e);
-    }
+    this->upload(rec, i, values);
   };
   // Honest nodes (and attackers that start from real training) train on the workers; honest
   // ones upload as soon as they are done.
@@ -172,12 +193,13 @@ void Simulation::collect(RoundRecord& rec, const std::optional<chain::Hash32>& c
     const std::set<chain::Address> done(committed.begin(), committed.end());
     for (std::size_t i = 0; i < o_.nodes; ++i)
       rec.nodes[i].committed = done.count(addresses_[i]) > 0;
-    for (const auto& v : records_->votes(r)) {
+    for (const auto& v : records_->votes(r)) {  // v1: the votes went through murmurd
       if (candidate && v.model_hash != *candidate) continue;
       (v.score > 0 ? rec.votes_for : rec.votes_against) += 1;
     }
-  } else {
-    rec.outcome = rec.accepted ? "accepted" : "not accepted";
+  }
+  if (!records_ || v2_) {  // v2: the votes are the nodes' own, on chain
+    if (!records_) rec.outcome = rec.accepted ? "accepted" : "not accepted";
     for (const auto& n : rec.nodes) (n.vote > 0 ? rec.votes_for : rec.votes_against) += n.vote != 0;
   }
   for (std::size_t i = 0; i < o_.nodes; ++i) {

@@ -3,11 +3,20 @@
 // N nodes, each with its own ZeroMQ connection (CurveZMQ, its own key pair, registered with its
 // chain key), each holding a Dirichlet(alpha) share of the training set. Every round each
 // proposer downloads the global model, trains it locally with libtorch and uploads its delta;
-// each voter downloads the candidate and votes +1 when its loss on the voter's held-out rows is
-// at most the global model's. A fraction of the nodes is Byzantine (simulate_attacks.hpp).
-// After each round: test accuracy of the global model on the 10,000 test images, the rule's
-// per-row diagnostics, the votes and the outcome; optionally the round on chain
-// (simulate_chain.hpp). Everything follows from one seed.
+// each voter downloads the candidate and judges it on its own held-out rows. A fraction of the
+// nodes is Byzantine (simulate_attacks.hpp). After each round: test accuracy of the global model
+// on the 10,000 test images, the rule's per-row diagnostics, the votes and the outcome;
+// optionally the round on chain (simulate_chain.hpp). Everything follows from one seed.
+//
+// On AllianceTaskV2 (ChainRoundOptions::contract v2) murmurd runs the chain side itself ([chain]:
+// openRound, drawRoles, postCandidate, finalizeRound) and the nodes do what `murmur node --rpc`
+// does (client::ChainParticipant): a proposer commits its update's hash on chain before the
+// upload; a voter scores the candidate on its held-out rows (chain::graded_score), judges each
+// update murmurd lists (client/objections.hpp), then commits and reveals its score and objection
+// bitmap on chain itself. Byzantine voters (byzantine_votes_inverted) reveal the negated score
+// and the complement of their objections (the incentive bench's contrarian). At the end every
+// node claims its rewards. Without a chain, or on v1, a voter votes +1 when the candidate's loss
+// on its rows is at most the global model's, and the votes go through murmurd.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -102,8 +111,15 @@ struct NodeRound {
   std::string verdict;  ///< the rule's diagnostics ("kept", "rejected by rule", ...)
   double weight = 0, score = 0, distance = 0;
   bool flagged = false;
-  int vote = 0;  ///< voters: +1, -1 (0: no vote)
+  int vote = 0;  ///< voters: +1, -1 (0: no vote); v2: the sign of the score (0 ≥ counts +1)
   double holdout_loss_global = 0, holdout_loss_candidate = 0;
+  // AllianceTaskV2:
+  int vote_score = 0;                ///< voters: the graded score committed (bps)
+  std::vector<std::size_t> objects;  ///< voters: participant indices objected to
+  bool chain_committed = false;      ///< an update hash (proposers) or a vote committed on chain
+  bool revealed = false;             ///< voters: the vote was revealed on chain
+  bool included = false;             ///< proposers: in the posted bitmap
+  bool objected = false;             ///< proposers: objected to by the revealed stake majority
 };
 
 struct RoundRecord {
@@ -136,6 +152,8 @@ struct SimulationReport {
   double initial_accuracy = 0;
   std::vector<RoundRecord> rounds;
   std::optional<std::vector<NodeBalance>> initial_balances;
+  std::string contract;              ///< "v1", "v2" or "" (no chain)
+  std::vector<chain::U256> claimed;  ///< v2: what each node claimed at the end
   double upload_window_seconds = 0;
   double seconds = 0;
   double final_accuracy() const {
@@ -153,7 +171,8 @@ std::vector<float> simulation_initial_model(const kernels::MlpShape& shape, std:
 SimulationReport run_simulation(const SimulationOptions& options, const SimulationData& data,
                                 std::ostream* log = nullptr);
 
-/// One line per round as the demo prints it (accuracy, flags, vote, transaction, balances).
+/// A few lines per round as the demo prints them (accuracy, flags, vote or scores and objections,
+/// transactions, balances).
 std::string describe_round(const SimulationReport& report, const RoundRecord& round);
 
 /// The run's money by group, the demo's last lines: for the honest and the Byzantine nodes, the

@@ -1,6 +1,8 @@
 #pragma once
-// The chain side of a simulation on an AllianceTask deployment (contracts/): a task whose
-// participants are the simulated nodes, and, round by round, what the aggregator posts:
+// The chain side of a simulation (contracts/): a task whose participants are the simulated nodes
+// (create_simulation_task), on AllianceTaskV2 (the default; murmurd settles each round, the nodes
+// commit and reveal their own votes: simulate.hpp) or on the old AllianceTask (v1). On v1,
+// round by round, the simulation posts what the aggregator posts:
 // startRound with the server's roles, then finalizeRound with the voters' signed votes and the
 // flagged proposers (through chain::Poster and its outbox), or abandonRound when the server's
 // round produced no candidate.
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "murmur/chain/alliance.hpp"
+#include "murmur/chain/alliance_v2.hpp"
 #include "murmur/chain/deployment.hpp"
 
 namespace murmur::sim {
@@ -28,8 +31,18 @@ chain::U256 token_units(std::uint64_t tokens);
 /// "1234.56" for an amount of 18-decimal base units (two decimals, truncated).
 std::string format_tokens(const chain::U256& wei);
 
+/// Which task contract a simulation settles on.
+enum class TaskContract {
+  kV2,  ///< AllianceTaskV2 (issue 16): murmurd opens, posts and closes rounds; nodes vote on chain
+  kV1,  ///< AllianceTask: the simulation posts startRound / finalizeRound with murmurd's votes
+};
+/// "v1" / "v2"; parse_task_contract throws std::invalid_argument on anything else.
+const char* task_contract_name(TaskContract c);
+TaskContract parse_task_contract(const std::string& name);
+
 /// What create_simulation_task sets up.
 struct ChainTaskSetup {
+  TaskContract contract = TaskContract::kV1;  ///< `murmur simulate setup-chain`'s default: v2
   std::string rpc = "http://127.0.0.1:8545";
   std::filesystem::path deployment;  ///< contracts/scripts/deploy.js's JSON
   std::filesystem::path
@@ -44,16 +57,29 @@ struct ChainTaskSetup {
   std::uint64_t slash_bps = 1000;
   chain::Hash32 model_spec_hash{}, initial_model_hash{};
   chain::U256 gas_allowance = token_units(1);  ///< ETH sent to each node for its transactions
+  // AllianceTaskV2 only (contracts/README.md, "AllianceTaskV2"); minStake is `stake`.
+  std::uint64_t quorum_bps = 5000;     ///< revealed voter stake needed, of all voters' stake
+  std::uint64_t tolerance_bps = 5000;  ///< |score - median| within this is near consensus
+  std::uint64_t max_members = 0;       ///< 0: the number of nodes
+  /// keccak256 of this text is the task's ruleHash; murmurd logs whether its rule matches
+  /// (murmur verify recomputes with it). kernels::describe of murmurd's [aggregation].
+  std::string rule;
+  /// Chain seconds. A round ends as soon as everyone acted; the windows bound stragglers. With
+  /// the simulation mining a block every 250 ms (ChainRoundOptions::block_ms) chain time runs
+  /// about 4x wall time: propose 2400 s is about 10 minutes of training and upload.
+  chain::V2Windows windows{2400, 1200, 1200, 1200, 12, 60, 10'000'000};
 };
 
 struct ChainTask {
   chain::U256 task_id;
   chain::Deployment deployment;
+  chain::Address contract;  ///< the task's contract (AllianceTask or AllianceTaskV2)
   std::vector<chain::Address> nodes;
 };
 
-/// Mints the pool (MockToken) and creates the task; for each node: sends it gas money, mints its
-/// stake, and has it approve, stake and join. 2 + 5 N transactions. Progress lines to `log`.
+/// Mints the pool (MockToken) and creates the task on `setup.contract`'s contract (v2: the
+/// deployment's allianceTaskV2); for each node: sends it gas money, mints its stake, and has it
+/// approve, stake and join. 2 + 5 N transactions. Progress lines to `log`.
 /// Throws chain errors (RevertError names the contract's error) and std::runtime_error.
 ChainTask create_simulation_task(const ChainTaskSetup& setup, std::ostream* log = nullptr);
 
@@ -78,9 +104,25 @@ struct ChainRoundStart {
   double seconds = 0;
 };
 
+/// One AllianceTaskV2 round as the chain settled it (read back after murmurd closed it).
+struct ChainV2Round {
+  chain::V2RoundState state = chain::V2RoundState::None;
+  std::uint8_t abandon_reason = 0;  ///< Abandoned: alliance_v2::kAbandon*
+  std::int64_t median = 0;
+  bool accepted = false;
+  chain::U256 revealed_stake, voter_stake, paid, slashed;
+  std::uint64_t rounds_left = 0;  ///< totalRounds − finalizedRounds before the round
+  /// Participant index → node index (the bitmap order of the round), as the chain bound them.
+  std::vector<std::size_t> participant_node;
+  /// Transactions the simulated nodes sent in the round.
+  std::size_t update_commits = 0, vote_commits = 0, reveals = 0;
+  /// Per node: its standing on chain and what the contract booked for it.
+  std::vector<chain::U256> objection_stake, reward, slash;
+};
+
 /// One round's posting and its effect.
 struct ChainPosting {
-  bool abandoned = false;  ///< abandonRound instead of finalizeRound
+  bool abandoned = false;  ///< abandonRound instead of finalizeRound (v2: the round was abandoned)
   bool already_done = false;
   chain::Hash32 tx{};
   std::uint64_t block = 0, gas = 0;
@@ -88,15 +130,22 @@ struct ChainPosting {
   std::vector<NodeBalance> before, after;  ///< every node, in node order
   chain::U256 pool_before, pool_after;
   double seconds = 0;
+  std::optional<ChainV2Round> v2;  ///< AllianceTaskV2: the settlement read back (event unset)
 };
 
 struct ChainRoundOptions {
+  TaskContract contract = TaskContract::kV1;  ///< `murmur simulate`'s default: v2
   std::string rpc = "http://127.0.0.1:8545";
   std::filesystem::path deployment;
-  std::filesystem::path aggregator_key_file;  ///< empty: $MURMUR_CHAIN_KEY
+  /// v1: the simulation posts with it; v2: an in-process murmurd's [chain] key_file (an external
+  /// murmurd has its own). Empty: $MURMUR_CHAIN_KEY.
+  std::filesystem::path aggregator_key_file;
   chain::U256 task_id;
-  std::filesystem::path outbox;          ///< the Poster's SQLite journal
-  std::uint64_t max_tries = 1ull << 27;  ///< find_prevrandao's bound
+  std::filesystem::path outbox;          ///< v1: the Poster's SQLite journal
+  std::uint64_t max_tries = 1ull << 27;  ///< v1: find_prevrandao's bound
+  /// v2: the simulation mines a block (evm_mine) every this many ms while it runs; murmurd and
+  /// the nodes wait for blocks (seed block, windows). 0: the chain makes its own blocks.
+  std::uint64_t block_ms = 250;
 };
 
 /// The aggregator's chain session for the simulation's rounds. Not thread-safe.
