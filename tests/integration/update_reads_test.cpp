@@ -15,6 +15,7 @@
 #include "murmur/chain/keccak.hpp"
 #include "murmur/client/node_client.hpp"
 #include "murmur/client/node_keys.hpp"
+#include "murmur/kernels/rule_registry.hpp"
 #include "murmur/protocol/integrity.hpp"
 #include "murmur/server/server.hpp"
 #include "network.hpp"
@@ -203,6 +204,94 @@ TEST(UpdateReads, AVoterIsServedTheSignedUpdatesAndEveryoneElseATypedRefusal) {
   ASSERT_EQ(again.updates.size(), proposers.size());
   EXPECT_EQ(protocol::update_hash(other.fetch_update_bytes(task, 1, again.updates.back())),
             again.updates.back().update_hash);
+  srv.stop();
+}
+
+// Anyone's read on the registration endpoint (issue 16: "anyone can recompute a round"): a client
+// with a Curve key of its own, never registered and with no stake, is refused while the round takes
+// updates (a proposer could otherwise copy another's update) and served once it is VOTING: the
+// list with the round's base model, rule and chunk size, each update's bytes as uploaded (in
+// several ranges, read off the loop) and the base model; another round or task is refused, typed.
+TEST(UpdateReads, AStrangerReadsARoundOnceItsUploadsAreClosed) {
+  TempDir dir("murmur-public-reads");
+  server::Config cfg = test_config(dir.path() / "data", kNodes, kParameters);
+  cfg.proposer_bps = 5000;
+  cfg.chunk_bytes = 4096;
+  cfg.vote_window = 120s;
+  std::vector<std::size_t> proposers;
+  for (cfg.task_id = 7;; ++cfg.task_id) {
+    proposers.clear();
+    for (std::size_t i = 0; i < kNodes; ++i)
+      if (chain::is_proposer(local_seed(cfg.task_id, 1),
+                             client::derive_node_key(kKeySeed, i).address(), cfg.proposer_bps))
+        proposers.push_back(i);
+    if (proposers.size() >= 2 && proposers.size() < kNodes) break;
+  }
+  cfg.quorum = proposers.size();
+  server::Server srv(cfg);
+  srv.start();
+  const std::string key = srv.curve_public_key();
+  const std::uint64_t task = cfg.task_id;
+  chain::Eip712Domain domain;
+  domain.chain_id = cfg.chain_id;
+  domain.verifying_contract = cfg.contract;
+  client::NodeClient stranger(client_options(cfg, key));  // never registers
+
+  EXPECT_EQ(refusal([&] { stranger.public_round_updates(task, 1); }), wire::ERR_WRONG_STAGE);
+  std::map<chain::Address, std::size_t> node_of;
+  std::map<chain::Address, client::UploadResult> uploaded;
+  for (std::size_t k = 0; k < proposers.size(); ++k) {
+    const std::size_t i = proposers[k];
+    const auto chain_key = client::derive_node_key(kKeySeed, i);
+    client::NodeClient nc(client_options(cfg, key));
+    nc.register_node(chain_key, cfg.chain_id);
+    const client::SyntheticUpdate u(kKeySeed, i, kParameters,
+                                    k == 0 ? wire::DTYPE_F32 : wire::DTYPE_BF16);
+    uploaded[chain_key.address()] = nc.upload_update(task, 1, u, 10 + i, {&chain_key, domain});
+    node_of[chain_key.address()] = i;
+    // Still UPLOADING until the last commit: the committed updates stay private meanwhile.
+    if (k + 1 < proposers.size()) {
+      EXPECT_EQ(refusal([&] { stranger.public_round_updates(task, 1); }), wire::ERR_WRONG_STAGE);
+    }
+  }
+  const auto voting = wait_for_stage(srv, wire::STAGE_VOTING, 30s);
+  ASSERT_EQ(voting.stage, wire::STAGE_VOTING) << voting.last_outcome;
+
+  const client::RoundUpdates listed = stranger.public_round_updates(task, 1);
+  EXPECT_EQ(listed.candidate, voting.candidate_model);
+  EXPECT_EQ(listed.base_model, voting.global_model);
+  EXPECT_EQ(listed.rule, kernels::describe(cfg.aggregation));
+  EXPECT_EQ(listed.chunk_bytes, cfg.chunk_bytes);
+  ASSERT_EQ(listed.updates.size(), proposers.size());
+  for (const client::RoundUpdate& u : listed.updates) {
+    ASSERT_TRUE(node_of.count(u.proposer)) << u.proposer.to_checksum() << " is no proposer";
+    const std::size_t i = node_of[u.proposer];
+    EXPECT_EQ(u.update_hash, uploaded[u.proposer].update_hash);
+    const chain::UpdateMessage m{chain::U256(task), chain::U256(1), u.update_hash,
+                                 chain::U256(u.num_samples)};
+    EXPECT_EQ(protocol::signer(chain::update_digest(domain, m), u.signature), u.proposer);
+    ASSERT_GT(u.total_bytes, cfg.chunk_bytes) << "more than one range";
+    const auto bytes = stranger.public_update_bytes(task, 1, u, listed.chunk_bytes);
+    const client::SyntheticUpdate source(kKeySeed, i, kParameters, u.dtype);
+    std::vector<std::uint8_t> expected(u.total_bytes);
+    source.read(0, expected);
+    EXPECT_EQ(bytes, expected) << "node " << i;
+  }
+  const auto base = stranger.public_model_bytes(listed.base_model, listed.chunk_bytes);
+  EXPECT_EQ(chain::keccak256(base), listed.base_model);
+  EXPECT_EQ(base.size(), kParameters * 4);
+  EXPECT_EQ(refusal([&] { stranger.public_round_updates(task, 2); }), wire::ERR_WRONG_ROUND);
+  EXPECT_EQ(refusal([&] { stranger.public_round_updates(task + 1, 1); }), wire::ERR_WRONG_TASK);
+  EXPECT_EQ(refusal([&] {
+              stranger.public_model_bytes(chain::keccak256(std::string_view("no such model")),
+                                          listed.chunk_bytes);
+            }),
+            wire::ERR_NOT_FOUND);
+  // The stranger's key was never bound: the round endpoint's handshake still refuses it, and
+  // murmurd's round is untouched (still VOTING on the same candidate).
+  const auto after = srv.snapshot();
+  EXPECT_EQ(after.stage, wire::STAGE_VOTING);
+  EXPECT_EQ(after.candidate_model, voting.candidate_model);
   srv.stop();
 }
 
