@@ -4,13 +4,24 @@
 #
 #   1. `murmur info` (what this machine offers);
 #   2. a Hardhat node on a free loopback port (scripts/chain.sh, state in the report folder),
-#      MockToken + AllianceTask deployed;
-#   3. `murmur simulate setup-chain`: a task with a reward pool, 20 nodes funded, staked, joined;
-#   4. murmurd started with that task (CurveZMQ, trimmed mean);
-#   5. `murmur simulate`: 20 nodes x 10 rounds, 4 of them Byzantine, each training locally with
-#      libtorch on its Dirichlet(0.5) share, uploading, voting; every round settled on chain
-#      (startRound, finalizeRound through the outbox). Per round: test accuracy, the rule's flags,
-#      the vote, the transaction, the stakes and rewards that changed.
+#      MockToken, AllianceTask and AllianceTaskV2 deployed;
+#   3. `murmur simulate setup-chain`: an AllianceTaskV2 task (issue 16) with a reward pool, 20
+#      nodes funded, staked, joined (quorum 50 % of voter stake, tolerance 5000 bps, the rule's
+#      text as ruleHash);
+#   4. murmurd started with that task and its [chain] (CurveZMQ, trimmed mean): it opens each
+#      round on chain (openRound, drawRoles: the roles come from the chain's seed), posts the
+#      candidate with the bitmap of the updates it included (postCandidate) and closes the round
+#      (finalizeRound, or abandonRound); it never carries a vote;
+#   5. `murmur simulate`: 20 nodes x 10 rounds, 4 of them Byzantine (sign-flip, noise, label-flip,
+#      ALIE; as voters they reveal the negated score and the complement of their objections),
+#      each training locally with libtorch on its Dirichlet(0.5) share. What `murmur node --rpc`
+#      does, each node does itself: a proposer commits its update's hash on chain, then uploads;
+#      a voter scores the candidate on its own held-out rows, judges each update murmurd lists
+#      (client/objections.hpp), commits, then reveals its score and objection bitmap on chain.
+#      The Hardhat node mines a block every 250 ms (evm_setIntervalMining). Per round: test accuracy, the rule's flags, the
+#      revealed scores, the median and accept, the objections, the transactions, the stakes and
+#      rewards that changed; at the end every node claims its rewards and the honest and Byzantine
+#      totals (stake + reward, end minus start).
 #
 # Everything it starts is stopped on exit (also on Ctrl-C or an error). Output goes to the
 # terminal and to ${MURMUR_REPORT_DIR:-reports}/demo.txt; the report (HTML, PNG plot, CSV) to
@@ -68,6 +79,11 @@ main() {
   say "local chain: Hardhat node on $RPC, contracts deployed"
   bash scripts/chain.sh start
   bash scripts/chain.sh deploy
+  # A block every 250 ms (besides one per transaction): murmurd waits for the seed block after
+  # openRound and for the windows to pass; block timestamps then run about 4x wall time.
+  curl --silent --show-error --max-time 5 --noproxy '*' -H 'Content-Type: application/json' \
+    --data '{"jsonrpc":"2.0","id":1,"method":"evm_setIntervalMining","params":[250]}' "$RPC" \
+    >/dev/null
   # Hardhat's account #0 (the well-known "test test ... junk" mnemonic: local chains only) creates
   # the task, pays the nodes' gas and is the task's aggregator.
   (umask 077 && echo 0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80 >"$RUN/creator.key")
@@ -75,7 +91,8 @@ main() {
   say "task: reward pool, $NODES nodes staked and joined"
   "$MURMUR" simulate setup-chain --rpc "$RPC" --deployment "$RUN/deployment.json" \
     --creator-key-file "$RUN/creator.key" --nodes "$NODES" --seed "$SEED" --rounds "$ROUNDS" \
-    --stake 1000 --pool 10000 --proposer-bps 5000 --slash-bps 1000 --out-dir "$RUN"
+    --stake 1000 --pool 10000 --proposer-bps 5000 --slash-bps 1000 --task-contract v2 \
+    --quorum-bps 5000 --tolerance-bps 5000 --rule "$RULE" --beta "$BETA" --out-dir "$RUN"
   # shellcheck disable=SC1091
   source "$RUN/task.env"
 
@@ -101,7 +118,6 @@ contract = "$CONTRACT"
 parameters = $PARAMETERS
 rounds = $ROUNDS
 proposer_bps = 5000
-participants = "participants.csv"
 initial_model = "initial.f32"
 
 [round]
@@ -113,6 +129,10 @@ vote_quorum = 1
 [aggregation]
 rule = "$RULE"
 beta = $BETA
+
+[chain]
+rpc_url = "$RPC"
+key_file = "creator.key"
 EOF
   "$MURMURD" --config "$RUN/murmurd.toml" >"$RUN/murmurd.log" 2>&1 &
   MURMURD_PID=$!
@@ -128,8 +148,9 @@ EOF
     --attack "$ATTACKS" \
     --endpoint "tcp://127.0.0.1:$round_port" --register-endpoint "tcp://127.0.0.1:$register_port" \
     --server-key-file "$RUN/server.key.pub" --server-data-dir "$RUN/murmurd-data" \
-    --rpc "$RPC" --deployment "$RUN/deployment.json" --task "$TASK_ID" \
-    --aggregator-key-file "$RUN/creator.key" --work-dir "$RUN/simulate" --report-dir "$RUN"
+    --rpc "$RPC" --deployment "$RUN/deployment.json" --task "$TASK_ID" --task-contract v2 \
+    --block-ms 0 \
+    --work-dir "$RUN/simulate" --report-dir "$RUN"
   say "done: report $RUN/report.html (plot accuracy.png, rounds.csv); murmurd's log $RUN/murmurd.log"
 }
 

@@ -176,7 +176,7 @@ void add_setup_chain(CLI::App* simulate) {
     env << "TASK_ID=" << task.task_id.to_dec() << "\nCONTRACT=" << task.contract.to_checksum()
         << "\nCHAIN_ID=" << task.deployment.chain_id << "\nPARAMETERS=" << shape.parameters()
         << "\n";
-    env << "CONTRACT_VERSION=" << task_contract_name(a->s.contract) << "\nRULE=\"" << a->s.rule
+    env << "CONTRACT_VERSION=" << task_contract_name(a->s.contract) << "\nTASK_RULE=\"" << a->s.rule
         << "\"\n";
     std::cout << "wrote " << (dir / "participants.csv").string()
               << ", initial.f32 and task.env (task " << task.task_id.to_dec() << ")\n";
