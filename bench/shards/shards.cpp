@@ -61,6 +61,7 @@
 #include "murmur/protocol/part_commitment.hpp"
 #include "murmur/server/server.hpp"
 #include "murmur/shard/partition.hpp"
+#include "murmur/testing/murmurd_process.hpp"
 
 namespace {
 
@@ -419,6 +420,7 @@ struct Owned {
   std::string prefix;  ///< "mshards-<pid>-"
   std::vector<std::string> namespaces;
   std::vector<pid_t> children;
+  std::vector<std::shared_ptr<testing::MurmurdProcess>> murmurds;
   fs::path dir;
   bool keep = false;
 } owned;
@@ -428,6 +430,8 @@ void cleanup() {
   for (pid_t p : owned.children) ::kill(p, SIGKILL);
   for (pid_t p : owned.children) ::waitpid(p, nullptr, 0);
   owned.children.clear();
+  for (auto& m : owned.murmurds) m->kill_now();
+  owned.murmurds.clear();
   // The bridge last: the hosts' veth ends go with their namespaces.
   for (auto it = owned.namespaces.rbegin(); it != owned.namespaces.rend(); ++it)
     sh("ip netns del " + *it);
@@ -522,14 +526,6 @@ int wait_exit(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-bool exited(pid_t pid) {
-  int status = 0;
-  if (::waitpid(pid, &status, WNOHANG) != pid) return false;
-  std::lock_guard lock(owned.m);
-  std::erase(owned.children, pid);
-  return true;
-}
-
 void run_step(const std::string& step) {
   if (sh(step) != 0) throw std::runtime_error("network setup failed at: " + step);
 }
@@ -562,11 +558,12 @@ std::string add_host(const std::string& bridge, const std::string& suffix, const
   return ns;
 }
 
-/// One murmurd of the set: its configuration, namespace and process.
+/// One murmurd of the set: its configuration, namespace and process (started under
+/// `ip netns exec`, the same child start as the tests' shard sets: testing::MurmurdProcess).
 struct Member {
   std::string name, ns, ip, public_key;
   fs::path config, data_dir, log;
-  pid_t pid = -1;
+  std::shared_ptr<testing::MurmurdProcess> process;
   std::string endpoint() const { return "tcp://" + ip + ":7700"; }
   std::string register_endpoint() const { return "tcp://" + ip + ":7701"; }
 };
@@ -577,6 +574,10 @@ struct RunSpec {
   bool check = false;
 };
 
+std::string murmurd_path() {
+  return MURMURD;
+}
+
 Member make_member(const fs::path& dir, const RunSpec& r, const std::string& name,
                    const std::string& ns, const std::string& ip, const std::string& shard_table) {
   Member m;
@@ -586,54 +587,39 @@ Member make_member(const fs::path& dir, const RunSpec& r, const std::string& nam
   m.log = dir / (name + ".log");
   const auto [pub, sec] = server::curve_keypair();
   m.public_key = pub;
-  std::ofstream t(m.config);
-  t << "[server]\n"
-    << "endpoint = \"" << m.endpoint() << "\"\n"
-    << "register_endpoint = \"" << m.register_endpoint() << "\"\n"
-    << "metrics_port = 0\n"
-    << "data_dir = \"" << m.data_dir.string() << "\"\n"
-    << "curve_secret_key = \"" << sec << "\"\n"
-    << "chunk_bytes = " << r.chunk_bytes << "\n"
-    << "backend = \"cpu\"\n"
-    << "[task]\n"
-    << "task_id = 7\nchain_id = 31337\n"
-    << "contract = \"" << kContract << "\"\n"
-    << "parameters = " << r.d << "\n"
-    << "rounds = 1\n"
-    << "proposer_bps = 10000\n"
-    << "initial_model = \"" << (dir / "initial.f32").string() << "\"\n"
-    << "participants = \"" << (dir / "participants.csv").string() << "\"\n"
-    << "[round]\n"
-    << "upload_seconds = 300.0\n"
-    << "vote_seconds = 1.0\n"
-    << "quorum = " << r.nodes << "\n"
-    << "vote_quorum = 0\n"
-    << "[aggregation]\n"
-    << "rule = \"" << r.rule << "\"\n"
-    << shard_table;
+  testing::MurmurdToml toml;
+  toml.endpoint = m.endpoint();
+  toml.register_endpoint = m.register_endpoint();
+  toml.data_dir = m.data_dir;
+  toml.curve_secret_key = sec;
+  toml.chunk_bytes = r.chunk_bytes;
+  toml.contract = kContract;
+  toml.parameters = r.d;
+  toml.initial_model = dir / "initial.f32";
+  toml.participants = dir / "participants.csv";
+  toml.upload_seconds = 300.0;
+  toml.vote_seconds = 1.0;
+  toml.quorum = r.nodes;
+  toml.rule = r.rule;
+  toml.tables = shard_table;
+  testing::write_murmurd_toml(m.config, toml);
+  m.process = std::make_shared<testing::MurmurdProcess>(
+      murmurd_path(), m.config, m.log,
+      std::vector<std::string>{"/usr/bin/env", "ip", "netns", "exec", m.ns});
   return m;
 }
 
-std::string murmurd_path() {
-  return MURMURD;
-}
-
-/// Starts `m` in its namespace and waits (bounded) until it logs that it serves.
+/// Starts `m` in its namespace; cleanup() kills it on every way out.
 void start_member(Member& m) {
-  m.pid = spawn_in(m.ns, {murmurd_path(), "--config", m.config.string()}, m.log);
+  std::lock_guard lock(owned.m);
+  m.process->start();
+  owned.murmurds.push_back(m.process);
 }
 
+/// Waits (bounded) until `m` logs that it serves.
 void wait_serving(Member& m) {
-  const auto until = Clock::now() + std::chrono::seconds(120);
-  for (;;) {
-    const std::string log = slurp(m.log);
-    if (log.find("murmurd serving") != std::string::npos ||
-        log.find("murmurd coordinator serving") != std::string::npos)
-      return;
-    if (exited(m.pid) || Clock::now() > until)
-      throw std::runtime_error(m.name + " did not start serving:\n" + log);
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  if (!m.process->wait_ready(std::chrono::seconds(120)))
+    throw std::runtime_error(m.name + " did not start serving:\n" + m.process->log_text());
 }
 
 struct RunResult {
@@ -688,7 +674,7 @@ RunResult run_set(const std::string& self, const RunSpec& r, const fs::path& dir
     std::ofstream plan(dir / "plan.txt");
     for (const auto& s : shards)
       plan << "shard " << s.endpoint() << " " << s.register_endpoint() << " " << s.public_key << " "
-           << s.pid << "\n";
+           << s.process->pid() << "\n";
     if (single)
       plan << "single " << single->endpoint() << " " << single->register_endpoint() << " "
            << single->public_key << " 0\n";

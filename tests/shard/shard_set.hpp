@@ -1,12 +1,12 @@
 #pragma once
 // A murmurd shard set on loopback for tests: a coordinator and S shard processes (and, for
-// comparison, a single murmurd), each a child `murmurd --config FILE` writing its own log;
-// the configurations written from one description so that every process serves the same task.
+// comparison, a single murmurd), each a child `murmurd --config FILE` writing its own log
+// (testing::MurmurdProcess, shared with bench/shards); the configurations written from one
+// description (testing::MurmurdToml) so that every process serves the same task.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -27,80 +27,12 @@
 #include "murmur/client/node_client.hpp"
 #include "murmur/client/node_keys.hpp"
 #include "murmur/server/server.hpp"
+#include "murmur/testing/murmurd_process.hpp"
 #include "murmur/testing/temp_dir.hpp"
-
-extern char** environ;
 
 namespace murmur::testing {
 
 inline constexpr std::uint64_t kShardKeySeed = 20261203;
-
-/// `murmurd --config FILE` as a child, its output appended to a log; SIGKILLed on destruction.
-class MurmurdProcess {
- public:
-  MurmurdProcess(std::filesystem::path config, std::filesystem::path log)
-      : config_(std::move(config)), log_(std::move(log)) {}
-  ~MurmurdProcess() { kill_now(); }
-  MurmurdProcess(const MurmurdProcess&) = delete;
-  MurmurdProcess& operator=(const MurmurdProcess&) = delete;
-
-  void start() {
-    ready_before_ = count_in_log();
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_.c_str(),
-                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-    const std::string bin = MURMURD, flag = "--config", cfg = config_.string();
-    char* argv[] = {const_cast<char*>(bin.c_str()), const_cast<char*>(flag.c_str()),
-                    const_cast<char*>(cfg.c_str()), nullptr};
-    const int rc = posix_spawn(&pid_, bin.c_str(), &actions, nullptr, argv, environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) throw std::runtime_error("cannot start " + bin + ": " + std::strerror(rc));
-  }
-  /// Waits (bounded) until the instance last started logs that it serves; false when it exited
-  /// first (e.g. a port taken meanwhile) or the limit passed.
-  bool wait_ready(std::chrono::seconds limit = std::chrono::seconds(60)) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (count_in_log() <= ready_before_) {
-      if (std::chrono::steady_clock::now() >= until || exited()) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return true;
-  }
-  /// Whether the child has exited (reaped if so).
-  bool exited() {
-    if (pid_ <= 0) return true;
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
-    pid_ = -1;
-    return true;
-  }
-  void kill_now() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-  std::string log_text() const {
-    std::ifstream in(log_);
-    return {std::istreambuf_iterator<char>(in), {}};
-  }
-
- private:
-  std::size_t count_in_log() const {
-    std::ifstream in(log_);
-    std::size_t n = 0;
-    for (std::string line; std::getline(in, line);)
-      n += line.find("murmurd serving") != std::string::npos ||
-           line.find("murmurd coordinator serving") != std::string::npos;
-    return n;
-  }
-  std::size_t ready_before_ = 0;
-  std::filesystem::path config_, log_;
-  pid_t pid_ = -1;
-};
 
 /// What every process of a test serves.
 struct ShardTask {
@@ -237,36 +169,32 @@ class ShardSetFixture {
     m->config = dir_ / (name + ".toml");
     m->data_dir = dir_ / name;
     m->log = dir_ / (name + ".log");
-    std::ofstream t(m->config);
-    t << "[server]\n"
-      << "endpoint = \"" << m->endpoint << "\"\n"
-      << "register_endpoint = \"" << m->register_endpoint << "\"\n"
-      << "metrics_port = " << m->metrics_port << "\n"
-      << "data_dir = \"" << m->data_dir.string() << "\"\n"
-      << "curve_secret_key = \"" << m->secret_key << "\"\n"
-      << "chunk_bytes = " << task_.chunk_bytes << "\n"
-      << "peer_credits = 4\n"
-      << "backend = \"cpu\"\n"
-      << "[task]\n"
-      << "task_id = " << task_.task_id << "\nchain_id = " << task_.chain_id << "\n"
-      << "contract = \"" << task_.contract << "\"\n"
-      << "parameters = " << task_.parameters << "\n"
-      << "rounds = " << task_.rounds << "\n"
-      << "proposer_bps = " << task_.proposer_bps << "\n"
-      << "initial_model = \"" << (dir_ / "initial.f32").string() << "\"\n"
-      << "participants = \"" << (dir_ / "participants.csv").string() << "\"\n"
-      << "[round]\n"
-      << "upload_seconds = " << task_.upload_seconds << "\n"
-      << "vote_seconds = " << task_.vote_seconds << "\n"
-      << "quorum = " << (task_.quorum ? task_.quorum : task_.nodes) << "\n"
-      << "vote_quorum = " << task_.vote_quorum << "\n"
-      << "[aggregation]\n"
-      << "rule = \"" << task_.rule << "\"\n"
-      << shard_table;
+    MurmurdToml toml;
+    toml.endpoint = m->endpoint;
+    toml.register_endpoint = m->register_endpoint;
+    toml.metrics_port = m->metrics_port;
+    toml.data_dir = m->data_dir;
+    toml.curve_secret_key = m->secret_key;
+    toml.chunk_bytes = task_.chunk_bytes;
+    toml.peer_credits = 4;
+    toml.task_id = task_.task_id;
+    toml.chain_id = task_.chain_id;
+    toml.contract = task_.contract;
+    toml.parameters = task_.parameters;
+    toml.rounds = task_.rounds;
+    toml.proposer_bps = task_.proposer_bps;
+    toml.initial_model = dir_ / "initial.f32";
+    toml.participants = dir_ / "participants.csv";
+    toml.upload_seconds = task_.upload_seconds;
+    toml.vote_seconds = task_.vote_seconds;
+    toml.quorum = task_.quorum ? task_.quorum : task_.nodes;
+    toml.vote_quorum = task_.vote_quorum;
+    toml.rule = task_.rule;
+    toml.tables = shard_table;
     if (shard_table.empty() || shard_table.find("\"coordinator\"") != std::string::npos)
-      t << task_.coordinator_tables;
-    t.close();
-    m->process = std::make_unique<MurmurdProcess>(m->config, m->log);
+      toml.tables += task_.coordinator_tables;
+    write_murmurd_toml(m->config, toml);
+    m->process = std::make_unique<MurmurdProcess>(MURMURD, m->config, m->log);
     return m;
   }
 
