@@ -2,6 +2,7 @@
 // and as a ratio to the bandwidth probe of the same run, its passes over the rows, its peak
 // memory beyond the input, and the ratios to naive implementations that the targets name.
 #include <cblas.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -36,6 +37,13 @@ struct Input {
   }
   double bytes() const { return static_cast<double>(n * d) * sizeof(float); }
 };
+
+/// CPU seconds used by every thread of this process so far.
+double process_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
 
 k::Backend& cpu() {
   static auto backend = k::make_cpu_backend();
@@ -97,6 +105,7 @@ void run_rule(benchmark::State& state, const Bench& b) {
   std::size_t passes = 0;
   double best = std::numeric_limits<double>::infinity();  // the fastest call, as peers.py times
   const auto start = std::chrono::steady_clock::now();
+  const double cpu_start = process_cpu_seconds();
   for (auto _ : state) {
     const auto call = std::chrono::steady_clock::now();
     passes = k::aggregate(cpu(), src, in.counts, spec, out).passes;
@@ -105,6 +114,9 @@ void run_rule(benchmark::State& state, const Bench& b) {
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - call).count());
   }
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+  const double cpu_per_call =
+      (process_cpu_seconds() - cpu_start) /
+      static_cast<double>(std::max<benchmark::IterationCount>(1, state.iterations()));
   report_bandwidth(state, in.bytes());
   state.counters["passes"] = static_cast<double>(passes);
   // The time as memory passes: wall time per call over one read of N x D at the probe's
@@ -115,6 +127,10 @@ void run_rule(benchmark::State& state, const Bench& b) {
       static_cast<double>(std::max<benchmark::IterationCount>(1, state.iterations())) / one_read;
   state.counters["mem_x_input"] = peak.extra_bytes() / in.bytes();
   state.counters["best_s"] = best;
+  // CPU time of every thread of the process per call, per value of N x D: the kernels' cost
+  // on a core, which other load on the machine changes far less than the wall time (it still
+  // shares memory bandwidth and caches).
+  state.counters["core_ns_per_value"] = cpu_per_call * 1e9 / static_cast<double>(in.n * in.d);
 }
 
 // --- the rules' arithmetic passes alone (what the targets compare) ---------------------------

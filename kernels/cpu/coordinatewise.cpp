@@ -23,7 +23,7 @@ void network_kernel_portable(const Tile& tile, ColumnReduce r, float* out,
 
 namespace {
 
-// Coordinates per parallel task: a multiple of every lane group (4 x 16 lanes).
+// Coordinates per parallel task: a multiple of every lane group (8 x 16 lanes).
 constexpr std::size_t kTileCols = 16 * 1024;
 // Coordinates transposed at once for the large-N path.
 constexpr std::size_t kBlock = 64;

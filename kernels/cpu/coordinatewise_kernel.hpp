@@ -31,8 +31,10 @@ inline std::pair<int, int> sorted_window(int n, ColumnReduce r) {
   return {std::max(0, lo), std::min(n, hi)};
 }
 
-/// Bytes of columns a kernel keeps in flight (under a 32 KiB L1 with room for the network).
-inline constexpr std::size_t kL1Budget = 24 * 1024;
+/// Bytes of columns a kernel keeps in flight: up to 8 lane groups whose columns fit, about
+/// L1 and a half (more lane groups make each row's read longer: at N = 100 a budget of 48 KiB,
+/// 8 groups, ran 1.1-1.2 ns a value on one core where 24 KiB, 4 groups, ran 1.25-1.7).
+inline constexpr std::size_t kColumnBudget = 48 * 1024;
 
 /// out[j] = reduce(sorted column j) for j < tile.w, and nonfinite[i] = 1 for every row i of
 /// the tile holding a NaN or Inf (out is then meaningless for the columns it touches).

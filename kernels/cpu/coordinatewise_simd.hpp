@@ -374,15 +374,17 @@ void reduce_tile_groups(const Tile& tile, ColumnReduce r, float* out,
   }
 }
 
-/// The tile through the network, with as many lane groups at once as keep the columns in L1
-/// (about 24 KiB: P * G * L * 4 bytes; at N = 1024 one group, 32 or 64 KiB, from L2).
+/// The tile through the network, with as many lane groups at once (up to 8) as keep the
+/// columns within kColumnBudget (P * G * L * 4 bytes; at N = 1024 one group, 32 or 64 KiB).
 template <int L>
 void reduce_tile_network(const Tile& tile, ColumnReduce r, float* out,
                          std::atomic<unsigned char>* nonfinite) {
   const std::size_t bytes = padded_rows(tile.n) * L * sizeof(float);
-  if (bytes * 4 <= kL1Budget)
+  if (bytes * 8 <= kColumnBudget)
+    reduce_tile_groups<L, 8>(tile, r, out, nonfinite);
+  else if (bytes * 4 <= kColumnBudget)
     reduce_tile_groups<L, 4>(tile, r, out, nonfinite);
-  else if (bytes * 2 <= kL1Budget)
+  else if (bytes * 2 <= kColumnBudget)
     reduce_tile_groups<L, 2>(tile, r, out, nonfinite);
   else
     reduce_tile_groups<L, 1>(tile, r, out, nonfinite);
