@@ -35,15 +35,51 @@ void LocalChainTest::SetUp() {
   eth_ = std::make_unique<EthClient>(*rpc_, &alliance::errors());
 }
 
+void fund(EthClient& eth, const Address& a) {
+  eth.raw("hardhat_setBalance",
+          nlohmann::json::array(
+              {a.to_lower_hex(), U256::from_string("1000000000000000000000").to_quantity()}));
+}
+
+U256 create_task(Wallet& creator, const Deployment& d, const TaskParams& params) {
+  creator.transact(d.token, erc20::mint(creator.address(), params.reward_pool));
+  creator.transact(d.token, erc20::approve(d.alliance_task, params.reward_pool));
+  return alliance::task_id_from_receipt(
+      creator.transact(d.alliance_task, alliance::create_task(params)), d.alliance_task);
+}
+
+U256 create_task(Wallet& creator, const Deployment& d, const V2TaskParams& params) {
+  const Address v2 = d.alliance_task_v2.value();
+  creator.transact(d.token, erc20::mint(creator.address(), params.reward_pool));
+  creator.transact(d.token, erc20::approve(v2, params.reward_pool));
+  return alliance_v2::task_id_from_receipt(creator.transact(v2, alliance_v2::create_task(params)),
+                                           v2);
+}
+
+void fund_stake_join(EthClient& eth, Wallet& minter, const Deployment& d, TaskContract contract,
+                     const U256& task, const PrivateKey& node, const U256& stake) {
+  fund(eth, node.address());
+  Wallet w(eth, node);
+  minter.transact(d.token, erc20::mint(node.address(), stake));
+  if (contract == TaskContract::alliance) {
+    w.transact(d.token, erc20::approve(d.alliance_task, stake));
+    w.transact(d.alliance_task, alliance::stake(task, stake));
+    w.transact(d.alliance_task, alliance::join(task));
+  } else {
+    const Address v2 = d.alliance_task_v2.value();
+    w.transact(d.token, erc20::approve(v2, stake));
+    w.transact(v2, alliance_v2::stake(task, stake));
+    w.transact(v2, alliance_v2::join(task));
+  }
+}
+
 PrivateKey LocalChainTest::funded_key(std::mt19937_64& rng) {
   while (true) {
     Hash32 secret;
     for (auto& b : secret) b = static_cast<std::uint8_t>(rng());
     try {
       PrivateKey k(secret);
-      eth_->raw("hardhat_setBalance",
-                nlohmann::json::array({k.address().to_lower_hex(),
-                                       U256::from_string("1000000000000000000000").to_quantity()}));
+      fund(*eth_, k.address());
       return k;
     } catch (const std::invalid_argument&) {
     }

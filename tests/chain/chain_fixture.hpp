@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "murmur/chain/alliance.hpp"
+#include "murmur/chain/alliance_v2.hpp"
 #include "murmur/chain/deployment.hpp"
 #include "murmur/chain/eip712.hpp"
 #include "murmur/chain/keccak.hpp"
@@ -47,6 +48,23 @@ class BlockProducer {
 
 /// Seed of the test keys (printed by the fixture).
 inline constexpr std::uint64_t kKeySeed = 5'000'001;
+
+/// Sets `a`'s balance to 1000 ETH (hardhat_setBalance).
+void fund(EthClient& eth, const Address& a);
+/// Mints `params.reward_pool` to `creator` (MockToken's open mint), approves it to
+/// `d.alliance_task` and creates the AllianceTask task; returns its id.
+U256 create_task(Wallet& creator, const Deployment& d, const TaskParams& params);
+/// The same on AllianceTaskV2 (`*d.alliance_task_v2`).
+U256 create_task(Wallet& creator, const Deployment& d, const V2TaskParams& params);
+
+/// Which task contract of a Deployment a node joins.
+enum class TaskContract { alliance, alliance_v2 };
+/// A task's node set up on chain: 1000 ETH on `node` (hardhat_setBalance), `stake` minted to it by
+/// `minter` (MockToken's open mint), then from `node` approve, stake and join `task` on
+/// `d.alliance_task` (AllianceTask) or `*d.alliance_task_v2` (AllianceTaskV2). The task set-up of
+/// the tests that run murmurd, its nodes or a shard set against a Hardhat node.
+void fund_stake_join(EthClient& eth, Wallet& minter, const Deployment& d, TaskContract contract,
+                     const U256& task, const PrivateKey& node, const U256& stake);
 
 class LocalChainTest : public ::testing::Test {
  protected:

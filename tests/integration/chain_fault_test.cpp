@@ -153,21 +153,11 @@ class MurmurdChainDown : public chain::testing::LocalChainTest {
                                    aggregator.address(),
                                    chain::keccak256(std::string_view("spec")),
                                    chain::keccak256(std::string_view("model 0"))};
-    creator.transact(dep.token, chain::erc20::mint(creator.address(), pool));
-    creator.transact(dep.token, chain::erc20::approve(dep.alliance_task, pool));
-    const U256 task = chain::alliance::task_id_from_receipt(
-        creator.transact(dep.alliance_task, chain::alliance::create_task(params)),
-        dep.alliance_task);
+    const U256 task = chain::testing::create_task(creator, dep, params);
     for (std::size_t i = 0; i < kNodes; ++i) {
       const chain::PrivateKey key = client::derive_node_key(kKeySeed, i);
-      eth_->raw("hardhat_setBalance",
-                nlohmann::json::array({key.address().to_lower_hex(),
-                                       U256::from_string("1000000000000000000000").to_quantity()}));
-      chain::Wallet w = wallet(key);
-      creator.transact(dep.token, chain::erc20::mint(key.address(), U256(kStake)));
-      w.transact(dep.token, chain::erc20::approve(dep.alliance_task, U256(kStake)));
-      w.transact(dep.alliance_task, chain::alliance::stake(task, U256(kStake)));
-      w.transact(dep.alliance_task, chain::alliance::join(task));
+      chain::testing::fund_stake_join(*eth_, creator, dep, chain::testing::TaskContract::alliance,
+                                      task, key, U256(kStake));
     }
     return ChainTask{aggregator_key, dep, task, creator.chain_id()};
   }

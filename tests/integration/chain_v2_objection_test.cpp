@@ -132,11 +132,8 @@ TEST_F(VotersObjectOnV2, HonestVotersObjectToExactlyTheHarmfulUpdateAndItIsNotPa
     const chain::Address a = keys.back().address();
     index_of[a] = i;
     stake_of[a] = U256(100 + 37 * i);
-    eth.raw("hardhat_setBalance",
-            nlohmann::json::array(
-                {a.to_lower_hex(), U256::from_string("1000000000000000000000").to_quantity()}));
-    chain::Wallet w(eth, keys.back());
-    chain::testing::stake_and_join(creator, w, dep, task, stake_of[a]);
+    chain::testing::fund_stake_join(eth, creator, dep, chain::testing::TaskContract::alliance_v2,
+                                    task, keys.back(), stake_of[a]);
   }
 
   server::Config cfg = test_config(dir.path() / "data", kNodes, kParameters);

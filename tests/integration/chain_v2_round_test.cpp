@@ -158,11 +158,9 @@ TaskRun run_task(const ChainAccess& t, chain::EthClient& eth, const std::string&
   for (std::size_t i = 0; i < kNodes; ++i) {
     run.keys.push_back(client::derive_node_key(kKeySeed, i));
     run.addresses.push_back(run.keys.back().address());
-    eth.raw("hardhat_setBalance",
-            nlohmann::json::array({run.addresses.back().to_lower_hex(),
-                                   U256::from_string("1000000000000000000000").to_quantity()}));
-    chain::Wallet w(eth, run.keys.back());
-    chain::testing::stake_and_join(creator, w, run.dep, run.task, U256(stakes[i]));
+    chain::testing::fund_stake_join(eth, creator, run.dep,
+                                    chain::testing::TaskContract::alliance_v2, run.task,
+                                    run.keys.back(), U256(stakes[i]));
   }
 
   server::Config cfg =

@@ -59,23 +59,14 @@ TEST_F(ShardSetOnChain, TheCoordinatorPostsTheWholeModelsHash) {
                                  aggregator.address(),
                                  chain::keccak256(std::string_view("spec")),
                                  chain::keccak256(std::string_view("model 0"))};
-  creator.transact(dep.token, chain::erc20::mint(creator.address(), pool));
-  creator.transact(dep.token, chain::erc20::approve(dep.alliance_task, pool));
-  const U256 task = chain::alliance::task_id_from_receipt(
-      creator.transact(dep.alliance_task, chain::alliance::create_task(params)), dep.alliance_task);
+  const U256 task = chain::testing::create_task(creator, dep, params);
   std::vector<chain::PrivateKey> keys;
   std::vector<chain::Address> addresses;
   for (std::size_t i = 0; i < kNodes; ++i) {
     keys.push_back(client::derive_node_key(kShardKeySeed, i));
     addresses.push_back(keys.back().address());
-    eth_->raw("hardhat_setBalance",
-              nlohmann::json::array({addresses.back().to_lower_hex(),
-                                     U256::from_string("1000000000000000000000").to_quantity()}));
-    chain::Wallet w = wallet(keys.back());
-    creator.transact(dep.token, chain::erc20::mint(addresses.back(), U256(kStake)));
-    w.transact(dep.token, chain::erc20::approve(dep.alliance_task, U256(kStake)));
-    w.transact(dep.alliance_task, chain::alliance::stake(task, U256(kStake)));
-    w.transact(dep.alliance_task, chain::alliance::join(task));
+    chain::testing::fund_stake_join(*eth_, creator, dep, chain::testing::TaskContract::alliance,
+                                    task, keys.back(), U256(kStake));
   }
 
   TempDir dir("shard-chain");
