@@ -25,7 +25,8 @@
 #
 # Everything it starts is stopped on exit (also on Ctrl-C or an error). Output goes to the
 # terminal and to ${MURMUR_REPORT_DIR:-reports}/demo.txt; the report (HTML, PNG plot, CSV) to
-# ${MURMUR_REPORT_DIR:-reports}/demo/report.html. MURMUR_DEMO_SKIP_BUILD=1 skips setup and build.
+# ${MURMUR_REPORT_DIR:-reports}/demo/report.html. MURMUR_DEMO_SKIP_BUILD=1 skips setup and build;
+# MURMUR_DEMO_SEED (7) picks the seed (keys, data split, Byzantine nodes, training).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ "${MURMUR_DEMO_SKIP_BUILD:-0}" != 1 ]]; then
@@ -43,7 +44,7 @@ REPORT_DIR=${MURMUR_REPORT_DIR:-reports}
 MURMUR="$BUILD_DIR/cli/murmur"
 MURMURD="$BUILD_DIR/server/murmurd"
 RUN="$REPORT_DIR/demo"
-NODES=20 ROUNDS=10 BYZANTINE=4 SEED=7
+NODES=20 ROUNDS=10 BYZANTINE=4 SEED=${MURMUR_DEMO_SEED:-7}
 ATTACKS=sign-flip,noise,label-flip,alie
 RULE=trimmed-mean BETA=0.2
 

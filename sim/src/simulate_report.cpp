@@ -300,9 +300,13 @@ void write_simulation_report(const SimulationReport& r, const std::filesystem::p
   h << "<h1>Murmuration: federated Fashion-MNIST through murmurd</h1>\n<p>" << r.nodes << " nodes ("
     << r.byzantine.size() << " Byzantine, attacks " << html_escape(r.attacks) << "), model "
     << r.shape << " (" << r.parameters << " parameters), Dirichlet &alpha; = " << r.alpha
-    << ", rule <b>" << html_escape(r.rule) << "</b>, seed " << r.seed << ". Round 0 accuracy "
-    << fmt("%.4f", r.initial_accuracy) << ", final " << fmt("%.4f", r.final_accuracy()) << "; "
-    << fmt("%.1f", r.seconds) << " s.</p>\n";
+    << ", rule <b>" << html_escape(r.rule) << "</b>, seed " << r.seed
+    << (r.contract == "v2" ? ", settled on AllianceTaskV2 (the voters' own committed and revealed "
+                             "scores and objections)"
+        : r.contract == "v1" ? ", settled on AllianceTask"
+                             : "")
+    << ". Round 0 accuracy " << fmt("%.4f", r.initial_accuracy) << ", final "
+    << fmt("%.4f", r.final_accuracy()) << "; " << fmt("%.1f", r.seconds) << " s.</p>\n";
   h << "<img src=\"accuracy.png\" alt=\"accuracy per "
        "round\">\n<h2>Rounds</h2>\n<table><tr><th>round</th>"
        "<th>accuracy</th><th>candidate's</th><th>outcome</th><th>proposers "
@@ -331,7 +335,8 @@ void write_simulation_report(const SimulationReport& r, const std::filesystem::p
          "contract "
          "holds them (tokens).</p>\n<table><tr><th>node</th><th>address</th><th>attack</th>"
          "<th>rounds as proposer</th><th>flagged</th><th>votes cast</th><th>stake before</th>"
-         "<th>slashed</th><th>stake after</th><th>rewards</th></tr>\n";
+         "<th>slashed</th><th>stake after</th><th>rewards</th>"
+      << (r.claimed.empty() ? "" : "<th>claimed</th>") << "</tr>\n";
     std::vector<NodeBalance> last = *r.initial_balances;
     for (const auto& rec : r.rounds)
       if (rec.chain_post && !rec.chain_post->after.empty()) last = rec.chain_post->after;
@@ -352,7 +357,9 @@ void write_simulation_report(const SimulationReport& r, const std::filesystem::p
         << "</code></td><td class=l>" << attack_name(r.node_attack[i]) << "</td><td>" << proposed
         << "</td><td>" << flagged << "</td><td>" << votes << "</td><td>" << format_tokens(b.stake)
         << "</td><td>" << format_tokens(slashed) << "</td><td>" << format_tokens(last[i].stake)
-        << "</td><td>" << format_tokens(last[i].reward - b.reward) << "</td></tr>\n";
+        << "</td><td>" << format_tokens(last[i].reward - b.reward) << "</td>"
+        << (i < r.claimed.size() ? "<td>" + format_tokens(r.claimed[i]) + "</td>" : "")
+        << "</tr>\n";
     }
     h << "</table>\n";
   }
