@@ -264,16 +264,23 @@ std::optional<RoundDecision> ChainRounds::chain_vote(
   return v.decision;
 }
 
-std::optional<std::string> ChainRounds::commitment_mismatch(std::uint64_t round,
-                                                            const chain::Address& node,
-                                                            const chain::Hash32& hash) {
+std::optional<CommitmentMismatch> ChainRounds::commitment_mismatch(std::uint64_t round,
+                                                                   const chain::Address& node,
+                                                                   const chain::Hash32& hash) {
   if (!v2_) return std::nullopt;
   try {
     return v2_->commitment_mismatch(round, node, hash);
   } catch (const std::exception& e) {
-    return std::string("cannot read the update hash committed on chain (") + e.what() +
-           "): try again";
+    return CommitmentMismatch{
+        std::string("cannot read the update hash committed on chain (") + e.what() + "): try again",
+        {}};
   }
+}
+
+bool ChainRounds::report_equivocation(const Equivocation& e) {
+  if (!v2_) return false;
+  v2_->report_equivocation(e);
+  return true;
 }
 
 }  // namespace murmur::server

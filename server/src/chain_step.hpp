@@ -121,8 +121,12 @@ class ChainRounds {
       const std::function<std::vector<chain::Address>()>& included);
   /// AllianceTaskV2, on the loop thread at UploadCommit: why an update hash is refused (it is
   /// not the one the node committed on chain), nullopt when it is. AllianceTask: nullopt.
-  std::optional<std::string> commitment_mismatch(std::uint64_t round, const chain::Address& node,
-                                                 const chain::Hash32& hash);
+  std::optional<CommitmentMismatch> commitment_mismatch(std::uint64_t round,
+                                                        const chain::Address& node,
+                                                        const chain::Hash32& hash);
+  /// AllianceTaskV2, on the loop thread: records `e` and has it reported on chain
+  /// (TaskChainV2::report_equivocation); false on AllianceTask (no such call).
+  bool report_equivocation(const Equivocation& e);
 
   static ChainTestHooks& test_hooks();
 

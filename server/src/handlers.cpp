@@ -436,12 +436,27 @@ wire::Envelope Server::Impl::on_upload_commit(Request& r) {
     refuse(wire::ERR_HASH_MISMATCH, "update hash " + chain::to_hex(claimed) +
                                         " differs from the bytes received (" +
                                         chain::to_hex(actual) + ")");
-  if (chain_rounds)  // AllianceTaskV2: only the update hash the proposer committed on chain
-    if (const auto why = chain_rounds->commitment_mismatch(state.round, peer, actual))
-      refuse(wire::ERR_HASH_MISMATCH, *why);
   chain::UpdateMessage msg{chain::U256(cfg.task_id), chain::U256(state.round), actual,
                            chain::U256(c.num_samples())};
   const auto who = protocol::signer(chain::update_digest(domain, msg), as_bytes(c.signature()));
+  if (chain_rounds)  // AllianceTaskV2: only the update hash the proposer committed on chain
+    if (const auto m = chain_rounds->commitment_mismatch(state.round, peer, actual)) {
+      // Its own signed Update for another hash than its commitment is the evidence
+      // reportEquivocation takes: reported on chain (task_chain_v2.hpp), this upload dropped (the
+      // node may begin again with the bytes it committed), the round goes on for everyone.
+      if (m->committed != chain::Hash32{} && who && *who == peer &&
+          chain_rounds->report_equivocation(
+              {state.round, peer, actual, c.num_samples(),
+               chain::Bytes(c.signature().begin(), c.signature().end())})) {
+        metrics.refused("EQUIVOCATION");
+        send(ingest.drop_upload(*u));
+        refuse(wire::ERR_HASH_MISMATCH,
+               m->reason +
+                   ": an Update signed for another hash than the commitment is an equivocation; "
+                   "murmurd reports it on chain (reportEquivocation) and dropped this upload");
+      }
+      refuse(wire::ERR_HASH_MISMATCH, m->reason);
+    }
   if (!who || *who != peer)
     refuse(wire::ERR_BAD_SIGNATURE,
            "Update is not signed by " + peer.to_checksum() + signed_under(domain));

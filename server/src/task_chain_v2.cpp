@@ -67,7 +67,13 @@ TaskChainV2::TaskChainV2(const Config& config, const std::atomic<bool>& stopping
       contract_(eth_, address_),
       reader_rpc_(config_.rpc_url),
       reader_eth_(reader_rpc_, &chain::alliance_v2::errors()),
-      reader_(reader_eth_, address_) {
+      reader_(reader_eth_, address_),
+      reporter_rpc_(config_.rpc_url),
+      reporter_eth_(reporter_rpc_, &chain::alliance_v2::errors()),
+      reporter_wallet_(make_wallet(reporter_eth_, config)),
+      reporter_(reporter_eth_, address_),
+      equivocations_(config.data_dir / "equivocations.db", chain::sqlite::Mode::kReadWrite,
+                     "equivocations", /*serialized=*/true) {
   const auto task = contract_.get_task(task_);
   if (task.aggregator != wallet_.address())
     throw std::runtime_error("chain: task " + task_.to_dec() + "'s aggregator on AllianceTaskV2 " +
@@ -94,9 +100,128 @@ TaskChainV2::TaskChainV2(const Config& config, const std::atomic<bool>& stopping
       "exit {} s; quorum {} bps, tolerance {} bps",
       task_.to_dec(), task.windows.propose, task.windows.post, task.windows.commit,
       task.windows.reveal, task.windows.exit, task.quorum_bps, task.tolerance_bps);
+  equivocations_.exec(
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+      "CREATE TABLE IF NOT EXISTS equivocations (round INTEGER NOT NULL, node BLOB NOT NULL,"
+      " update_hash BLOB NOT NULL, num_samples INTEGER NOT NULL, signature BLOB NOT NULL,"
+      " state TEXT NOT NULL, tx BLOB, note TEXT NOT NULL DEFAULT '', PRIMARY KEY (round, node))");
+  reporter_thread_ = std::thread([this] { run_reporter(); });
 }
 
-TaskChainV2::~TaskChainV2() = default;
+TaskChainV2::~TaskChainV2() {
+  {
+    std::lock_guard lock(reporter_mutex_);
+    reporter_closing_ = true;
+  }
+  reporter_cv_.notify_all();
+  if (reporter_thread_.joinable()) reporter_thread_.join();
+}
+
+chain::Receipt TaskChainV2::transact(const chain::Bytes& calldata) {
+  std::lock_guard lock(tx_mutex_);
+  return wallet_.transact(address_, calldata);
+}
+
+void TaskChainV2::report_equivocation(const Equivocation& e) {
+  chain::sqlite::Statement(equivocations_,
+                           "INSERT OR IGNORE INTO equivocations (round, node, update_hash, "
+                           "num_samples, signature, state) VALUES (?, ?, ?, ?, ?, 'pending')")
+      .bind(1, e.round)
+      .bind(2, std::span<const std::uint8_t>(e.node.bytes))
+      .bind(3, std::span<const std::uint8_t>(e.update_hash))
+      .bind(4, e.num_samples)
+      .bind(5, e.signature)
+      .step();
+  spdlog::warn(
+      "round={} equivocation: {} signed Update {} but committed another hash on chain; "
+      "reportEquivocation queued",
+      e.round, e.node.to_checksum(), chain::to_hex(e.update_hash));
+  reporter_cv_.notify_all();
+}
+
+std::vector<EquivocationReport> TaskChainV2::equivocation_reports() const {
+  std::vector<EquivocationReport> out;
+  chain::sqlite::Statement q(equivocations_,
+                             "SELECT round, node, update_hash, num_samples, signature, state, tx, "
+                             "note FROM equivocations ORDER BY round, node");
+  while (q.step()) {
+    EquivocationReport r;
+    r.evidence.round = static_cast<std::uint64_t>(q.integer(0));
+    const chain::Bytes node = q.blob(1), hash = q.blob(2), tx = q.blob(6);
+    std::copy_n(node.begin(), std::min(node.size(), r.evidence.node.bytes.size()),
+                r.evidence.node.bytes.begin());
+    std::copy_n(hash.begin(), std::min(hash.size(), r.evidence.update_hash.size()),
+                r.evidence.update_hash.begin());
+    r.evidence.num_samples = static_cast<std::uint64_t>(q.integer(3));
+    r.evidence.signature = q.blob(4);
+    r.state = q.text(5);
+    std::copy_n(tx.begin(), std::min(tx.size(), r.tx.size()), r.tx.begin());
+    r.note = q.text(7);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+void TaskChainV2::record_report(const EquivocationReport& r) const {
+  chain::sqlite::Statement(equivocations_,
+                           "UPDATE equivocations SET state = ?, tx = ?, note = ? WHERE round = ? "
+                           "AND node = ?")
+      .bind(1, r.state)
+      .bind(2, std::span<const std::uint8_t>(r.tx))
+      .bind(3, r.note)
+      .bind(4, r.evidence.round)
+      .bind(5, std::span<const std::uint8_t>(r.evidence.node.bytes))
+      .step();
+}
+
+void TaskChainV2::run_reporter() {
+  for (;;) {
+    bool failed = false;
+    try {
+      for (EquivocationReport r : equivocation_reports()) {
+        if (r.state != "pending") continue;
+        const Equivocation& e = r.evidence;
+        const chain::U256 round(e.round);
+        try {
+          if (reporter_.entry_of(task_, round, e.node).reported) {
+            r.state = "refused";
+            r.note =
+                "already reported on chain (by someone else, or by a report whose outcome "
+                "murmurd did not live to record)";
+          } else {
+            chain::Receipt receipt;
+            {
+              std::lock_guard lock(tx_mutex_);
+              receipt = reporter_wallet_.transact(
+                  address_,
+                  chain::alliance_v2::report_equivocation(task_, round, e.node, e.update_hash,
+                                                          chain::U256(e.num_samples), e.signature));
+            }
+            r.state = "reported";
+            r.tx = receipt.tx_hash;
+            spdlog::warn("round={} equivocation of {} reported on chain (tx {})", e.round,
+                         e.node.to_checksum(), chain::to_hex(receipt.tx_hash));
+          }
+        } catch (const chain::RevertError& err) {
+          // The contract's word is final: not an equivocation (NotEquivocation, BadSignature),
+          // past the report window (TooLate), or a round not drawn (WrongState).
+          r.state = "refused";
+          r.note = err.what();
+          spdlog::error("round={} equivocation of {}: reportEquivocation refused: {}", e.round,
+                        e.node.to_checksum(), err.what());
+        }
+        record_report(r);
+      }
+    } catch (const std::exception& err) {  // the node or the store: tried again shortly
+      failed = true;
+      spdlog::warn("equivocation reports: {} (trying again)", err.what());
+    }
+    std::unique_lock lock(reporter_mutex_);
+    if (reporter_closing_ || stopping_) return;
+    reporter_cv_.wait_for(lock, failed ? std::chrono::seconds(2) : std::chrono::seconds(30));
+    if (reporter_closing_ || stopping_) return;
+  }
+}
 
 void TaskChainV2::pause() {
   if (stopping_) throw ChainStepCancelled("murmurd is stopping");
@@ -139,7 +264,7 @@ chain::Hash32 TaskChainV2::open_round(std::uint64_t round) {
           ", murmurd at round " + std::to_string(round) + ": a fresh murmurd needs a fresh task");
     wait_until_time_past(task.last_closed_at + task.windows.exit - 1, "the exit window to pass");
     try {
-      const auto receipt = wallet_.transact(address_, chain::alliance_v2::open_round(task_));
+      const auto receipt = transact(chain::alliance_v2::open_round(task_));
       const auto [got, seed_block] = chain::alliance_v2::opened_from_receipt(receipt, address_);
       spdlog::info("chain: round {} opened (tx {}), roles from block {}", got.to_dec(),
                    chain::to_hex(receipt.tx_hash), seed_block);
@@ -159,7 +284,7 @@ chain::Hash32 TaskChainV2::open_round(std::uint64_t round) {
     }
     wait_for_block(info.seed_block + 1, "the seed block");
     try {
-      const auto receipt = wallet_.transact(address_, chain::alliance_v2::draw_roles(task_));
+      const auto receipt = transact(chain::alliance_v2::draw_roles(task_));
       spdlog::info("chain: round {} roles drawn (tx {})", round, chain::to_hex(receipt.tx_hash));
     } catch (const chain::RevertError& e) {
       // Someone else drew them (WrongState) or the pending block was not yet past the seed
@@ -176,19 +301,22 @@ std::map<chain::Address, chain::U256> TaskChainV2::participants() {
   return out;
 }
 
-std::optional<std::string> TaskChainV2::commitment_mismatch(std::uint64_t round,
-                                                            const chain::Address& node,
-                                                            const chain::Hash32& hash) {
+std::optional<CommitmentMismatch> TaskChainV2::commitment_mismatch(std::uint64_t round,
+                                                                   const chain::Address& node,
+                                                                   const chain::Hash32& hash) {
   std::lock_guard lock(reader_mutex_);
   const chain::Hash32 on_chain = reader_.entry_of(task_, chain::U256(round), node).commitment;
   if (on_chain == hash) return std::nullopt;
   if (on_chain == chain::Hash32{})
-    return "no update hash committed on chain for " + node.to_checksum() + " in round " +
-           std::to_string(round) + ": call commitUpdate(" + task_.to_dec() + ", " +
-           std::to_string(round) + ", " + chain::to_hex(hash) + ") before UploadCommit";
-  return "update hash " + chain::to_hex(hash) + " is not the one " + node.to_checksum() +
-         " committed on chain for round " + std::to_string(round) + " (" + chain::to_hex(on_chain) +
-         ")";
+    return CommitmentMismatch{"no update hash committed on chain for " + node.to_checksum() +
+                                  " in round " + std::to_string(round) + ": call commitUpdate(" +
+                                  task_.to_dec() + ", " + std::to_string(round) + ", " +
+                                  chain::to_hex(hash) + ") before UploadCommit",
+                              {}};
+  return CommitmentMismatch{"update hash " + chain::to_hex(hash) + " is not the one " +
+                                node.to_checksum() + " committed on chain for round " +
+                                std::to_string(round) + " (" + chain::to_hex(on_chain) + ")",
+                            on_chain};
 }
 
 RoundPosting TaskChainV2::posting_of_closed(std::uint64_t round, const chain::V2RoundInfo& r) {
@@ -253,9 +381,8 @@ ChainVote TaskChainV2::vote(std::uint64_t round, const chain::Hash32& candidate,
     }
     std::sort(indices.begin(), indices.end());
     try {
-      const auto receipt = wallet_.transact(
-          address_, chain::alliance_v2::post_candidate(
-                        task_, rr, candidate, chain::participant_bitmap(indices, parts.size())));
+      const auto receipt = transact(chain::alliance_v2::post_candidate(
+          task_, rr, candidate, chain::participant_bitmap(indices, parts.size())));
       spdlog::info("round={} chain: candidate {} posted with {} included updates (tx {})", round,
                    chain::to_hex(candidate), indices.size(), chain::to_hex(receipt.tx_hash));
     } catch (const chain::RevertError& e) {
@@ -273,7 +400,7 @@ ChainVote TaskChainV2::vote(std::uint64_t round, const chain::Hash32& candidate,
     const bool closable = now > r.reveal_deadline || (commits_over && r.reveals == r.vote_commits);
     if (closable && finalize) {
       try {
-        const auto receipt = wallet_.transact(address_, chain::alliance_v2::finalize_round(task_));
+        const auto receipt = transact(chain::alliance_v2::finalize_round(task_));
         spdlog::info("round={} chain: finalizeRound in block {} (tx {})", round,
                      receipt.block_number, chain::to_hex(receipt.tx_hash));
       } catch (const chain::RevertError& e) {
@@ -343,7 +470,7 @@ RoundPosting TaskChainV2::close(std::uint64_t round, bool finalize) {
         throw std::runtime_error("chain: round " + std::to_string(round) + " was never opened");
     }
     try {
-      const auto receipt = wallet_.transact(address_, chain::alliance_v2::abandon_round(task_));
+      const auto receipt = transact(chain::alliance_v2::abandon_round(task_));
       spdlog::info("round={} chain: abandonRound (tx {})", round, chain::to_hex(receipt.tx_hash));
     } catch (const chain::RevertError& e) {
       if (!reverted_with(e, {"TooEarly", "WrongState", "NoRoundInFlight"})) throw;

@@ -10,17 +10,28 @@
 // instead of sending it again. Calls block (waiting for blocks or for a window to pass); murmurd
 // makes them on the chain step's worker thread, except `commitment_mismatch`, which the loop calls
 // over its own connection.
+// Equivocation: a proposer whose UploadCommit carries its signed Update for another hash than the
+// one it committed on chain has handed murmurd the evidence reportEquivocation takes. The loop
+// hands it to `report_equivocation`, which records it (equivocations.db in the data directory,
+// synchronous) and returns; a reporter thread of its own sends reportEquivocation (the
+// contract refuses a second report of a node and round, so a retry after a crash is harmless) and
+// records the outcome. Every transaction of the aggregator's key, the reporter's included, is
+// sent under one lock, so that two never take the same nonce.
 #include <atomic>
+#include <condition_variable>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "murmur/chain/alliance_v2.hpp"
 #include "murmur/chain/eth.hpp"
 #include "murmur/chain/rpc.hpp"
+#include "murmur/chain/sqlite.hpp"
 #include "murmur/chain/wallet.hpp"
 #include "murmur/server/config.hpp"
 #include "round_record.hpp"
@@ -37,6 +48,29 @@ class ChainStepCancelled : public std::runtime_error {
 struct ChainVote {
   RoundDecision decision;
   RoundPosting posting;
+};
+
+/// Why an upload's update hash is refused on AllianceTaskV2.
+struct CommitmentMismatch {
+  std::string reason;
+  chain::Hash32 committed{};  ///< the node's commitment on chain; zero: none (or unread)
+};
+
+/// A proposer's signed Update for another hash than the one it committed on chain.
+struct Equivocation {
+  std::uint64_t round = 0;
+  chain::Address node;
+  chain::Hash32 update_hash{};  ///< the hash it signed (not its commitment)
+  std::uint64_t num_samples = 0;
+  chain::Bytes signature;
+};
+
+/// A recorded equivocation and what became of its report.
+struct EquivocationReport {
+  Equivocation evidence;
+  std::string state;  ///< "pending", "reported" (by murmurd's tx), "refused" (the revert says why)
+  chain::Hash32 tx{};
+  std::string note;
 };
 
 class TaskChainV2 {
@@ -76,8 +110,14 @@ class TaskChainV2 {
   std::optional<RoundPosting> settled(std::uint64_t round);
   /// With the loop's own connection: why an upload of `hash` by `node` in `round` is refused
   /// (no update hash committed on chain, or another one), or nullopt when it matches.
-  std::optional<std::string> commitment_mismatch(std::uint64_t round, const chain::Address& node,
-                                                 const chain::Hash32& hash);
+  std::optional<CommitmentMismatch> commitment_mismatch(std::uint64_t round,
+                                                        const chain::Address& node,
+                                                        const chain::Hash32& hash);
+  /// On the loop: records `e` durably (once per node and round) and wakes the reporter, which
+  /// sends reportEquivocation. Throws std::runtime_error when it cannot be recorded.
+  void report_equivocation(const Equivocation& e);
+  /// Every recorded equivocation and its report, by round and node.
+  std::vector<EquivocationReport> equivocation_reports() const;
 
   const chain::Address& aggregator() const { return wallet_.address(); }
 
@@ -89,6 +129,11 @@ class TaskChainV2 {
   void pause();
   RoundPosting posting_of_closed(std::uint64_t round, const chain::V2RoundInfo& r);
   ChainVote outcome(std::uint64_t round);
+  /// A transaction of the aggregator's key from the chain step's worker (under `tx_mutex_`).
+  chain::Receipt transact(const chain::Bytes& calldata);
+  /// The reporter thread: sends the pending reports, then waits for more.
+  void run_reporter();
+  void record_report(const EquivocationReport& r) const;
 
   ChainConfig config_;
   chain::Address address_;
@@ -103,6 +148,17 @@ class TaskChainV2 {
   chain::RpcClient reader_rpc_;
   chain::EthClient reader_eth_;
   chain::AllianceTaskV2Contract reader_;
+  std::mutex tx_mutex_;  ///< one transaction of the aggregator's key at a time
+  // The reporter: its own connection and wallet (same key), the evidence store, its thread.
+  chain::RpcClient reporter_rpc_;
+  chain::EthClient reporter_eth_;
+  chain::Wallet reporter_wallet_;
+  chain::AllianceTaskV2Contract reporter_;
+  chain::sqlite::Database equivocations_;  ///< <data_dir>/equivocations.db (serialized)
+  std::mutex reporter_mutex_;
+  std::condition_variable reporter_cv_;
+  bool reporter_closing_ = false;
+  std::thread reporter_thread_;
 };
 
 }  // namespace murmur::server

@@ -27,6 +27,7 @@
 #include "murmur/chain/eip712.hpp"
 #include "murmur/chain/keccak.hpp"
 #include "murmur/chain/key_source.hpp"
+#include "murmur/chain/sqlite.hpp"
 #include "murmur/chain/v2_commitments.hpp"
 #include "murmur/client/node_keys.hpp"
 #include "murmur/client/node_loop.hpp"
@@ -178,11 +179,59 @@ chain::testing::ProcessResult run_verify(const std::string& url, const DrawnTask
   return proc.wait(std::chrono::seconds(60));
 }
 
+/// murmurd's configuration for `t`'s one-round task on the Hardhat node at `url`.
+server::Config murmurd_config(const DrawnTask& t, const std::filesystem::path& dir,
+                              const std::string& url, std::uint64_t chain_id) {
+  server::Config cfg = test_config(dir / "data", kNodes, kParameters);
+  cfg.participants.clear();
+  cfg.task_id = t.task.to_u64();
+  cfg.chain_id = chain_id;
+  cfg.contract = *t.dep.alliance_task_v2;
+  cfg.rounds = 1;
+  cfg.proposer_bps = 6000;
+  cfg.quorum = 1;
+  cfg.upload_window = 40s;
+  cfg.aggregation = kernels::parse_aggregation(kRule);
+  server::ChainConfig chain_cfg;
+  chain_cfg.rpc_url = url;
+  chain_cfg.key_file = dir / "aggregator.key";
+  chain::write_key_file(chain_cfg.key_file, t.aggregator_key);
+  cfg.chain = chain_cfg;
+  return cfg;
+}
+
+/// Node `i` of `t` through the round (client::run_node with its chain calls); what it threw, or
+/// "".
+std::string run_chain_node(const server::Config& cfg, const std::string& server_key,
+                           const DrawnTask& t, std::size_t i, const std::filesystem::path& dir,
+                           const std::string& url, bool far_off) {
+  try {
+    client::NodeClient nc(client_options(cfg, server_key));
+    client::NodeLoopOptions o;
+    o.chain_id = cfg.chain_id;
+    o.domain.chain_id = cfg.chain_id;
+    o.domain.verifying_contract = cfg.contract;
+    o.poll = 100ms;
+    o.idle_timeout = 90s;
+    client::ChainCalls calls;
+    calls.rpc_url = url;
+    calls.state_dir = dir / ("node-" + std::to_string(i));
+    calls.evaluator = evaluator(i);
+    calls.finalize_after = -1ms;  // murmurd closes the round
+    // Payments are checked without objections (they have their own test).
+    calls.object = false;
+    o.chain = calls;
+    client::run_node(nc, t.keys[i], o, trainer(i, far_off), client::rms_step_rule(), nullptr);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
 TEST_F(VerifyOnV2, ARobustRuleLeavesAnUpdateOutAndMurmurVerifyRecomputesTheRound) {
   chain::EthClient& eth = *eth_;
   const DrawnTask t = drawn_task(kSeed);
   const U256& task = t.task;
-  const auto& keys = t.keys;
   const auto& addresses = t.addresses;
   const auto& proposers = t.proposers;
   const chain::Address v2 = *t.dep.alliance_task_v2;
@@ -191,21 +240,7 @@ TEST_F(VerifyOnV2, ARobustRuleLeavesAnUpdateOutAndMurmurVerifyRecomputesTheRound
   const std::size_t far_off = proposers.front();
 
   TempDir dir("murmur-verify-round");
-  server::Config cfg = test_config(dir.path() / "data", kNodes, kParameters);
-  cfg.participants.clear();
-  cfg.task_id = task.to_u64();
-  cfg.chain_id = eth.chain_id();
-  cfg.contract = v2;
-  cfg.rounds = 1;
-  cfg.proposer_bps = 6000;
-  cfg.quorum = 1;
-  cfg.upload_window = 40s;
-  cfg.aggregation = kernels::parse_aggregation(kRule);
-  server::ChainConfig chain_cfg;
-  chain_cfg.rpc_url = url();
-  chain_cfg.key_file = dir.path() / "aggregator.key";
-  chain::write_key_file(chain_cfg.key_file, t.aggregator_key);
-  cfg.chain = chain_cfg;
+  const server::Config cfg = murmurd_config(t, dir.path(), url(), eth.chain_id());
 
   {
     BlockProducer producer(url(), 250ms);
@@ -216,27 +251,7 @@ TEST_F(VerifyOnV2, ARobustRuleLeavesAnUpdateOutAndMurmurVerifyRecomputesTheRound
     std::vector<std::thread> nodes;
     for (std::size_t i = 0; i < kNodes; ++i)
       nodes.emplace_back([&, i] {
-        try {
-          client::NodeClient nc(client_options(cfg, server_key));
-          client::NodeLoopOptions o;
-          o.chain_id = cfg.chain_id;
-          o.domain.chain_id = cfg.chain_id;
-          o.domain.verifying_contract = cfg.contract;
-          o.poll = 100ms;
-          o.idle_timeout = 90s;
-          client::ChainCalls calls;
-          calls.rpc_url = url();
-          calls.state_dir = dir.path() / ("node-" + std::to_string(i));
-          calls.evaluator = evaluator(i);
-          calls.finalize_after = -1ms;  // murmurd closes the round
-          // Payments are checked without objections (they have their own test).
-          calls.object = false;
-          o.chain = calls;
-          client::run_node(nc, keys[i], o, trainer(i, i == far_off), client::rms_step_rule(),
-                           nullptr);
-        } catch (const std::exception& e) {
-          failures[i] = e.what();
-        }
+        failures[i] = run_chain_node(cfg, server_key, t, i, dir.path(), url(), i == far_off);
       });
     const auto end = wait_for_stage(srv, wire::STAGE_CLOSED, std::chrono::seconds(150));
     for (auto& n : nodes) n.join();
@@ -470,5 +485,108 @@ TEST_F(VerifyOnV2, AnAggregatorThatPostsAnotherModelOrBitmapFailsVerification) {
       << res.out;
   EXPECT_NE(res.out.find("round 1 NOT VERIFIED: 2 of "), std::string::npos) << res.out;
 }
+// Equivocation (contracts/README.md, trust model): a proposer commits one update hash on chain and
+// sends murmurd its signed Update for another. murmurd holds the evidence reportEquivocation takes:
+// it refuses the commit (ERR_HASH_MISMATCH, naming the equivocation), reports it on chain through
+// its reporter (recorded in equivocations.db first) and drops the upload; the node then delivers
+// the update it committed, and the round goes on for everyone and is finalized. Checked: the
+// refusal, the contract's `reported` flag and Equivocation slash (stake down by slashBps),
+// murmurd's record of its own report, and the finalized round. The draw has exactly kProposers
+// proposers (as above).
+TEST_F(VerifyOnV2, AProposerThatSignsAnotherHashThanItCommittedIsReportedAndTheRoundGoesOn) {
+  chain::EthClient& eth = *eth_;
+  const DrawnTask t = drawn_task(kSeed + 2);
+  const chain::Address v2 = *t.dep.alliance_task_v2;
+  chain::AllianceTaskV2Contract c(eth, v2);
+  const std::size_t cheat = t.proposers.front();
+  const chain::Address& cheat_address = t.addresses[cheat];
+  const U256 stake_before = c.node_info(t.task, cheat_address).stake;
+  TempDir dir("murmur-equivocation");
+  const server::Config cfg = murmurd_config(t, dir.path(), url(), eth.chain_id());
+  const chain::Eip712Domain domain{"Murmuration", "1", eth.chain_id(), v2};
+
+  std::vector<float> committed(kParameters), other(kParameters);
+  for (std::uint64_t j = 0; j < kParameters; ++j) {
+    committed[j] = 0.5f * target(j) + noise(cheat, j, 1);
+    other[j] = committed[j] + 0.25f;
+  }
+  const auto hash_of = [](const std::vector<float>& v) {
+    return protocol::update_hash(
+        std::span(reinterpret_cast<const std::uint8_t*>(v.data()), v.size() * sizeof(float)));
+  };
+  std::string refusal_message;
+  wire::ErrorCode refusal_code = wire::ERR_UNSPECIFIED;
+  client::UploadResult delivered;
+  {
+    BlockProducer producer(url(), 250ms);
+    server::Server srv(cfg);
+    srv.start();
+    const std::string server_key = srv.curve_public_key();
+    std::vector<std::string> failures(kNodes);
+    std::vector<std::thread> nodes;
+    for (std::size_t i = 0; i < kNodes; ++i)
+      if (i != cheat)
+        nodes.emplace_back([&, i] {
+          failures[i] = run_chain_node(cfg, server_key, t, i, dir.path(), url(), false);
+        });
+    std::string cheat_failure;
+    try {
+      client::NodeClient nc(client_options(cfg, server_key));
+      nc.register_node(t.keys[cheat], cfg.chain_id);
+      ASSERT_EQ(nc.round_info().role(), wire::ROLE_PROPOSER);
+      chain::Wallet w(eth, t.keys[cheat]);
+      w.transact(v2, chain::alliance_v2::commit_update(t.task, U256(1), hash_of(committed)));
+      const client::Signer signer{&t.keys[cheat], domain};
+      try {
+        nc.upload_update(cfg.task_id, 1, other, wire::DTYPE_F32, 10, signer);
+      } catch (const client::ServerError& e) {
+        refusal_code = e.code();
+        refusal_message = e.what();
+      }
+      delivered = nc.upload_update(cfg.task_id, 1, committed, wire::DTYPE_F32, 10, signer);
+    } catch (const std::exception& e) {
+      cheat_failure = e.what();
+    }
+    const auto end = wait_for_stage(srv, wire::STAGE_CLOSED, std::chrono::seconds(150));
+    for (auto& n : nodes) n.join();
+    // The reporter sends as soon as the evidence is recorded; on a loaded machine it is given
+    // up to a minute more before murmurd stops.
+    for (int k = 0; k < 240 && !c.entry_of(t.task, U256(1), cheat_address).reported; ++k)
+      std::this_thread::sleep_for(250ms);
+    srv.stop();
+    EXPECT_EQ(cheat_failure, "");
+    for (std::size_t i = 0; i < kNodes; ++i) EXPECT_EQ(failures[i], "") << "node " << i;
+    ASSERT_EQ(end.stage, wire::STAGE_CLOSED) << end.last_outcome;
+  }
+  EXPECT_EQ(refusal_code, wire::ERR_HASH_MISMATCH) << refusal_message;
+  EXPECT_NE(refusal_message.find("equivocation"), std::string::npos) << refusal_message;
+  EXPECT_EQ(delivered.update_hash, hash_of(committed));
+
+  // On chain: reported by murmurd's reporter and slashed slashBps (1000) of the stake.
+  const auto entry = c.entry_of(t.task, U256(1), cheat_address);
+  EXPECT_TRUE(entry.reported);
+  EXPECT_EQ(entry.commitment, hash_of(committed));
+  EXPECT_EQ(c.node_info(t.task, cheat_address).stake, stake_before - stake_before / U256(10));
+  // murmurd's record of its report.
+  {
+    chain::sqlite::Database db(dir.path() / "data" / "equivocations.db",
+                               chain::sqlite::Mode::kReadOnly, "test");
+    chain::sqlite::Statement q(db, "SELECT round, node, update_hash, state FROM equivocations");
+    ASSERT_TRUE(q.step());
+    EXPECT_EQ(q.integer(0), 1);
+    EXPECT_EQ(q.blob(1), chain::Bytes(cheat_address.bytes.begin(), cheat_address.bytes.end()));
+    const chain::Hash32 signed_hash = hash_of(other);
+    EXPECT_EQ(q.blob(2), chain::Bytes(signed_hash.begin(), signed_hash.end()));
+    EXPECT_EQ(q.text(3), "reported");
+    EXPECT_FALSE(q.step()) << "one equivocation, one record";
+  }
+  // The round went on for everyone: finalized, every proposer's update committed.
+  const auto r = c.get_round(t.task, U256(1));
+  EXPECT_EQ(r.state, chain::V2RoundState::Finalized);
+  for (std::size_t i : t.proposers)
+    EXPECT_NE(c.entry_of(t.task, U256(1), t.addresses[i]).commitment, chain::Hash32{})
+        << "node " << i;
+}
+
 }  // namespace
 }  // namespace murmur::testing
