@@ -166,4 +166,19 @@ std::string to_json(const LlamaConfig& c) {
   return j.dump(2);
 }
 
+LlamaConfig tiny_llama_config() {
+  LlamaConfig c;
+  c.vocab = 256;
+  c.hidden = 64;
+  c.intermediate = 176;
+  c.layers = 2;
+  c.heads = 4;
+  c.kv_heads = 2;
+  c.max_positions = 128;
+  c.rms_eps = 1e-5;
+  c.rope_theta = 10000.0;
+  c.name = "tiny-llama";
+  return c;
+}
+
 }  // namespace murmur::arena

@@ -13,6 +13,7 @@
 #include "murmur/arena/adapter.hpp"
 #include "murmur/arena/base_model.hpp"
 #include "murmur/arena/eval_data.hpp"
+#include "murmur/arena/llama_config.hpp"
 #include "murmur/arena/safetensors.hpp"
 #include "murmur/arena/train.hpp"
 
@@ -47,20 +48,11 @@ std::vector<float> normal(std::size_t n, double stddev, double mean, std::mt1993
   return v;
 }
 
-/// The shape of the arena tests' tiny model (testing/src/tiny_llama.cpp, tiny_config and
-/// random_llama): 2 layers, hidden 64, 4/2 heads, intermediate 176, vocabulary 256, weights
-/// N(0, 1/fan_in), embeddings N(0, 1), norms 1 + N(0, 0.1), in F32.
+/// The arena tests' tiny model (tiny_llama_config(), arena/include/murmur/arena/llama_config.hpp;
+/// weights as testing/src/tiny_llama.cpp's random_llama draws them): N(0, 1/fan_in), embeddings
+/// N(0, 1), norms 1 + N(0, 0.1), in F32.
 void write_tiny_llama(const fs::path& dir, std::uint64_t seed) {
-  LlamaConfig c;
-  c.vocab = 256;
-  c.hidden = 64;
-  c.intermediate = 176;
-  c.layers = 2;
-  c.heads = 4;
-  c.kv_heads = 2;
-  c.max_positions = 128;
-  c.rms_eps = 1e-5;
-  c.name = "tiny-llama";
+  const LlamaConfig c = tiny_llama_config();
   std::mt19937_64 rng(seed);
   fs::create_directories(dir);
   std::ofstream(dir / "config.json") << to_json(c) << "\n";

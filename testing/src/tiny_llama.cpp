@@ -28,18 +28,7 @@ std::vector<float> normal(std::size_t n, double mean, double stddev, std::mt1993
 }  // namespace
 
 LlamaConfig tiny_config() {
-  LlamaConfig c;
-  c.vocab = 256;
-  c.hidden = 64;
-  c.intermediate = 176;
-  c.layers = 2;
-  c.heads = 4;
-  c.kv_heads = 2;
-  c.max_positions = 128;
-  c.rms_eps = 1e-5;
-  c.rope_theta = 10000.0;
-  c.name = "tiny-llama";
-  return c;
+  return tiny_llama_config();
 }
 
 HostModel random_llama(const LlamaConfig& c, std::uint64_t seed, Dtype dtype) {

@@ -67,4 +67,9 @@ LlamaConfig read_llama_config(const std::filesystem::path& path);
 /// The JSON text of `config` as Hugging Face writes it (for tests and the benchmark's models).
 std::string to_json(const LlamaConfig& config);
 
+/// The tiny decoder of the arena tests and of `murmur arena train --synthetic`'s base model:
+/// 2 layers, hidden 64, 4 query heads sharing 2 key/value heads (grouped-query attention),
+/// intermediate 176, vocabulary 256, 128 positions, named "tiny-llama".
+LlamaConfig tiny_llama_config();
+
 }  // namespace murmur::arena

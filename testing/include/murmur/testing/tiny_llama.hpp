@@ -21,8 +21,8 @@ struct HostModel {
   std::map<std::string, std::vector<float>> weights;
 };
 
-/// 2 layers, hidden 64, 4 query heads sharing 2 key/value heads (grouped-query attention),
-/// intermediate 176, vocabulary 256.
+/// arena's tiny_llama_config() (llama_config.hpp): 2 layers, hidden 64, 4 query heads sharing 2
+/// key/value heads (grouped-query attention), intermediate 176, vocabulary 256.
 LlamaConfig tiny_config();
 
 /// Weights drawn from N(0, 1/fan_in) (embeddings N(0, 1), norms 1 + N(0, 0.1)) with seed
