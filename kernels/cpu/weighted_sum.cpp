@@ -89,14 +89,10 @@ void sum_tiles(CpuBackend& backend, const RowSource& rows, std::span<const doubl
         for (std::size_t r = 0; r < 4; ++r) x[r] = tile.row(i + r) + j0;
         accumulate_rows<4, kCheck>(x, w, weights.data() + i, acc.data(), marks.data() + i);
       }
-      // The last 1 to 3 rows in one visit too (N = 10: three visits, not four).
-      for (std::size_t r = 0; i + r < n; ++r) x[r] = tile.row(i + r) + j0;
-      if (n - i == 3)
-        accumulate_rows<3, kCheck>(x, w, weights.data() + i, acc.data(), marks.data() + i);
-      else if (n - i == 2)
-        accumulate_rows<2, kCheck>(x, w, weights.data() + i, acc.data(), marks.data() + i);
-      else if (n - i == 1)
+      for (; i < n; ++i) {
+        x[0] = tile.row(i) + j0;
         accumulate_rows<1, kCheck>(x, w, weights.data() + i, acc.data(), marks.data() + i);
+      }
       store_floats(acc.data(), w, out.data() + begin + j0);
     }
 #if defined(__SSE2__)
