@@ -4,13 +4,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <set>
 #include <thread>
 
 #include "chain_participant.hpp"  // client/src: the node's calls on AllianceTaskV2
 #include "murmur/chain/errors.hpp"
-#include "murmur/chain/key_source.hpp"
-#include "murmur/chain/median_settlement.hpp"
 #include "murmur/model/evaluator.hpp"
 #include "simulate_impl.hpp"
 
@@ -72,7 +69,6 @@ V2Nodes::V2Nodes(const ChainRoundOptions& options, const std::vector<chain::Priv
   impl_ = std::make_unique<Impl>(options, keys);
   Impl& s = *impl_;
   s.keys = keys;
-  const auto task = s.contract.get_task(options.task_id);
   for (std::size_t i = 0; i < keys.size(); ++i) {
     if (!s.contract.node_info(options.task_id, s.addresses[i]).joined)
       throw std::runtime_error("node " + s.addresses[i].to_checksum() + " has not joined task " +
@@ -87,7 +83,6 @@ V2Nodes::V2Nodes(const ChainRoundOptions& options, const std::vector<chain::Priv
     s.nodes.push_back(std::make_unique<client::ChainParticipant>(
         calls, keys[i], s.contract.address(), options.task_id.to_u64()));
   }
-  (void)task;
 }
 
 V2Nodes::~V2Nodes() = default;
