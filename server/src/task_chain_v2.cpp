@@ -136,6 +136,10 @@ void TaskChainV2::report_equivocation(const Equivocation& e) {
       "round={} equivocation: {} signed Update {} but committed another hash on chain; "
       "reportEquivocation queued",
       e.round, e.node.to_checksum(), chain::to_hex(e.update_hash));
+  {
+    std::lock_guard lock(reporter_mutex_);
+    reporter_wake_ = true;
+  }
   reporter_cv_.notify_all();
 }
 
@@ -217,9 +221,10 @@ void TaskChainV2::run_reporter() {
       spdlog::warn("equivocation reports: {} (trying again)", err.what());
     }
     std::unique_lock lock(reporter_mutex_);
+    reporter_cv_.wait_for(lock, failed ? std::chrono::seconds(2) : std::chrono::seconds(30),
+                          [&] { return reporter_closing_ || stopping_ || reporter_wake_; });
     if (reporter_closing_ || stopping_) return;
-    reporter_cv_.wait_for(lock, failed ? std::chrono::seconds(2) : std::chrono::seconds(30));
-    if (reporter_closing_ || stopping_) return;
+    reporter_wake_ = false;
   }
 }
 

@@ -158,6 +158,7 @@ class TaskChainV2 {
   std::mutex reporter_mutex_;
   std::condition_variable reporter_cv_;
   bool reporter_closing_ = false;
+  bool reporter_wake_ = false;  ///< new evidence since the reporter's last pass
   std::thread reporter_thread_;
 };
 

@@ -8,7 +8,15 @@
 // no update ERR_NOT_FOUND; murmurd keeps serving after each.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "murmur/chain/consensus.hpp"
@@ -292,6 +300,123 @@ TEST(UpdateReads, AStrangerReadsARoundOnceItsUploadsAreClosed) {
   const auto after = srv.snapshot();
   EXPECT_EQ(after.stage, wire::STAGE_VOTING);
   EXPECT_EQ(after.candidate_model, voting.candidate_model);
+  srv.stop();
+}
+
+/// Whether a thread of this process waits in open() of a FIFO that has no writer yet
+/// (/proc/self/task/*/wchan is "wait_for_partner"): the reader thread stuck on the "disk".
+bool a_thread_waits_on_a_fifo() {
+  for (const auto& t : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream in(t.path() / "wchan");
+    std::string w;
+    std::getline(in, w);
+    if (w == "wait_for_partner") return true;
+  }
+  return false;
+}
+
+// A range read that blocks on the disk holds up nobody else (the reads run on murmurd's reader
+// threads, not its event loop). Round 1 ends; in round 2 one of round 1's spool files is replaced
+// by a FIFO with no writer, so a stranger's read of it blocks in open() on a reader thread until
+// the test opens the FIFO. While it is blocked (checked, not assumed: the thread is seen waiting
+// in /proc), every proposer of round 2 uploads and commits. Then the FIFO is opened and closed
+// empty: the stranger gets a typed ERR_INTERNAL (the file is shorter than the update) and another
+// read of round 1 is served. No verdict depends on timing: the block lasts until the test ends it.
+TEST(UpdateReads, AReadBlockedOnTheDiskDoesNotHoldUpTheUploadsOfOthers) {
+  constexpr std::size_t kProposers = 3;
+  TempDir dir("murmur-read-blocked");
+  server::Config cfg = test_config(dir.path() / "data", kProposers, kParameters);
+  cfg.chunk_bytes = 4096;
+  cfg.rounds = 2;
+  cfg.quorum = kProposers;
+  cfg.upload_window = 120s;
+  server::Server srv(cfg);
+  srv.start();
+  const std::string key = srv.curve_public_key();
+  const std::uint64_t task = cfg.task_id;
+  chain::Eip712Domain domain;
+  domain.chain_id = cfg.chain_id;
+  domain.verifying_contract = cfg.contract;
+  std::vector<std::unique_ptr<client::NodeClient>> nodes;
+  const auto upload_round = [&](std::uint64_t round) {
+    for (std::size_t i = 0; i < kProposers; ++i) {
+      const auto chain_key = client::derive_node_key(kKeySeed, i);
+      const client::SyntheticUpdate u(kKeySeed + round, i, kParameters, wire::DTYPE_F32);
+      nodes[i]->upload_update(task, round, u, 10 + i, {&chain_key, domain});
+    }
+  };
+  for (std::size_t i = 0; i < kProposers; ++i) {
+    nodes.push_back(std::make_unique<client::NodeClient>(client_options(cfg, key)));
+    nodes[i]->register_node(client::derive_node_key(kKeySeed, i), cfg.chain_id);
+  }
+  upload_round(1);
+  // Every node is a proposer: round 1 is decided as soon as it is aggregated.
+  server::RoundSnapshot snap;
+  for (int k = 0; k < 600 && !(snap.round == 2 && snap.stage == wire::STAGE_UPLOADING); ++k) {
+    std::this_thread::sleep_for(50ms);
+    snap = srv.snapshot();
+  }
+  ASSERT_EQ(snap.round, 2u) << snap.last_outcome;
+  ASSERT_EQ(snap.stage, wire::STAGE_UPLOADING);
+
+  client::NodeClient stranger(client_options(cfg, key));
+  const client::RoundUpdates listed = stranger.public_round_updates(task, 1);
+  ASSERT_EQ(listed.updates.size(), kProposers);
+  const client::RoundUpdate& victim = listed.updates.front();
+  std::filesystem::path file;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path() / "data" / "spool" / "r1"))
+    if (e.path().filename().string().rfind(victim.proposer.to_lower_hex(), 0) == 0) file = e.path();
+  ASSERT_FALSE(file.empty());
+  std::filesystem::rename(file, file.string() + ".moved");
+  ASSERT_EQ(::mkfifo(file.c_str(), 0600), 0) << std::strerror(errno);
+
+  wire::ErrorCode blocked_code = wire::ERR_UNSPECIFIED;
+  std::string blocked_error;
+  std::thread blocked([&] {
+    try {
+      client::ClientOptions o = client_options(cfg, key);
+      o.timeout = 120s;  // one request, answered when the test lets the read go on
+      o.retries = 0;
+      client::NodeClient reader(o);
+      reader.public_update_bytes(task, 1, victim, listed.chunk_bytes);
+    } catch (const client::ServerError& e) {
+      blocked_code = e.code();
+    } catch (const std::exception& e) {
+      blocked_error = e.what();
+    }
+  });
+  // Whatever fails below, the reader thread is let go (a writer opens the FIFO) before murmurd
+  // stops, which joins it.
+  struct Release {
+    std::filesystem::path fifo;
+    std::thread& t;
+    ~Release() {
+      const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+      if (fd >= 0) ::close(fd);
+      if (t.joinable()) t.join();
+    }
+  } release{file, blocked};
+  bool waiting = false;
+  for (int k = 0; k < 1200 && !waiting; ++k) {
+    std::this_thread::sleep_for(25ms);
+    waiting = a_thread_waits_on_a_fifo();
+  }
+  EXPECT_TRUE(waiting) << "the read never reached the FIFO";
+  // While the read is blocked: round 2's uploads and commits, and a status, all answered.
+  upload_round(2);
+  EXPECT_EQ(nodes[0]->status().committed_updates(), kProposers);
+  EXPECT_TRUE(a_thread_waits_on_a_fifo()) << "the read was let go before the uploads ended";
+  {  // let it go: a writer that writes nothing
+    const int fd = ::open(file.c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    ::close(fd);
+  }
+  blocked.join();
+  EXPECT_EQ(blocked_code, wire::ERR_INTERNAL) << blocked_error;
+  // Still serving reads: another update of round 1, whole and as uploaded.
+  const client::RoundUpdate& other = listed.updates.back();
+  const auto bytes = stranger.public_update_bytes(task, 1, other, listed.chunk_bytes);
+  EXPECT_EQ(protocol::update_hash(bytes), other.update_hash);
   srv.stop();
 }
 
