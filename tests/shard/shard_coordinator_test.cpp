@@ -11,6 +11,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "murmur/chain/keccak.hpp"
 #include "murmur/client/shard_upload.hpp"
 #include "murmur/model/labelled_set.hpp"
 #include "murmur/model/labelled_tensor_file.hpp"
@@ -163,6 +164,22 @@ TEST(ShardCoordinator, OwnsRolesVotesAndValidationLikeASingleMurmurd) {
   const chain::Hash32 s_candidate = hash_of(s_info.candidate_model_hash());
   // The whole model's hash: what a single murmurd computes (and would post on chain).
   EXPECT_EQ(chain::to_hex(c_candidate), chain::to_hex(s_candidate));
+  // A voter reads the candidate by range from the shards before it votes (the vote ends only
+  // when every voter voted): each shard names its candidate part while voting, and the parts
+  // concatenated hash to the coordinator's candidate.
+  {
+    std::vector<float> parts;
+    for (std::size_t k = 0; k < set.shards(); ++k) {
+      const wire::RoundInfo info = wait_round(*voter->own[k], voting);
+      ASSERT_EQ(info.stage(), wire::STAGE_VOTING) << set.shard(k).process->log_text();
+      const auto part = voter->own[k]->fetch_model(hash_of(info.candidate_model_hash()));
+      parts.insert(parts.end(), part.begin(), part.end());
+    }
+    ASSERT_EQ(parts.size(), task.parameters);
+    EXPECT_EQ(chain::to_hex(chain::keccak256(
+                  {reinterpret_cast<const std::uint8_t*>(parts.data()), parts.size() * 4})),
+              chain::to_hex(c_candidate));
+  }
   // A shard takes no vote.
   try {
     voter->own[0]->vote(7, 1, c_candidate, 1, 0.5, {&*voter->key, domain});
