@@ -1,6 +1,6 @@
 // PROPERTY_SHARD=k/n: a property test runs only its sequences whose number is k modulo n, so that
 // ctest can run a property test's sequences as n tests side by side (tests/CMakeLists.txt runs
-// each of the two property tests' 200 sequences as two tests, every sequence exactly once).
+// the Arena property test's 200 sequences as two tests, every sequence exactly once).
 // Unset (npx hardhat test): every sequence.
 function propertyShard(total) {
   const all = [...Array(total).keys()];
