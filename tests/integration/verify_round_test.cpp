@@ -128,18 +128,12 @@ DrawnTask VerifyOnV2::drawn_task(std::uint64_t seed) {
       std::span(reinterpret_cast<const std::uint8_t*>(zeros.data()), zeros.size() * 4));
   p.rule_hash = chain::keccak256(std::string_view(kRule));
   p.windows = {240, 240, 240, 240, 12, 60, 100'000};  // chain seconds (4 per wall second)
-  creator.transact(t.dep.token, chain::erc20::mint(creator.address(), p.reward_pool));
-  creator.transact(t.dep.token, chain::erc20::approve(v2, p.reward_pool));
-  t.task = chain::alliance_v2::task_id_from_receipt(
-      creator.transact(v2, chain::alliance_v2::create_task(p)), v2);
+  t.task = chain::testing::create_task(creator, t.dep, p);
   for (std::size_t i = 0; i < kNodes; ++i) {
     t.keys.push_back(client::derive_node_key(kKeySeed, i));
     t.addresses.push_back(t.keys.back().address());
-    eth.raw("hardhat_setBalance",
-            nlohmann::json::array({t.addresses.back().to_lower_hex(),
-                                   U256::from_string("1000000000000000000000").to_quantity()}));
-    chain::Wallet w(eth, t.keys.back());
-    chain::testing::stake_and_join(creator, w, t.dep, t.task, U256(200 + 100 * i));
+    chain::testing::fund_stake_join(eth, creator, t.dep, chain::testing::TaskContract::alliance_v2,
+                                    t.task, t.keys.back(), U256(200 + 100 * i));
   }
   if (c.members(t.task) != t.addresses) throw std::runtime_error("members are not in join order");
 
