@@ -18,6 +18,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -218,6 +219,47 @@ inline std::vector<float> node_update(std::size_t i, std::uint64_t parameters) {
     x = (static_cast<float>(s % 20001) / 10000.0f - 1.0f) * (i == 0 ? 30.0f : 1.0f);
   }
   return v;
+}
+
+/// Every node of `task` uploads node_update(i) split across the set's shards (each part to its
+/// shard, round 1 of task 7, 1 + i % 3 samples), one thread a node; returns each node's error
+/// ("" when its upload was acknowledged).
+inline std::vector<std::string> upload_all_split(ShardSetFixture& set, const ShardTask& task,
+                                                 std::size_t shard_count,
+                                                 const std::shared_ptr<zmq::context_t>& ctx) {
+  const auto domain = set.domain();
+  std::vector<std::string> failures(task.nodes);
+  std::vector<std::thread> nodes;
+  for (std::size_t i = 0; i < task.nodes; ++i)
+    nodes.emplace_back([&, i] {
+      try {
+        const auto key = client::derive_node_key(kShardKeySeed, i);
+        std::vector<std::unique_ptr<client::NodeClient>> own;
+        std::vector<client::NodeClient*> shards;
+        for (std::size_t k = 0; k < shard_count; ++k) {
+          own.push_back(std::make_unique<client::NodeClient>(set.options(set.shard(k), ctx)));
+          own.back()->register_node(key, 31337);
+          shards.push_back(own.back().get());
+        }
+        client::upload_split(shards, 7, 1, node_update(i, task.parameters), 1 + i % 3,
+                             {&key, domain});
+      } catch (const std::exception& e) {
+        failures[i] = e.what();
+      }
+    });
+  for (auto& t : nodes) t.join();
+  return failures;
+}
+
+/// Waits (polling every millisecond, at most `limit`) until `process`'s log contains `text`;
+/// whether it did.
+inline bool wait_for_log(MurmurdProcess& process, const std::string& text,
+                         std::chrono::milliseconds limit) {
+  const auto give_up = std::chrono::steady_clock::now() + limit;
+  while (process.log_text().find(text) == std::string::npos &&
+         std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return process.log_text().find(text) != std::string::npos;
 }
 
 /// GET http://127.0.0.1:port/path: the whole response (headers and body), "" when nothing

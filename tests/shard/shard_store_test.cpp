@@ -41,28 +41,7 @@ TEST(ShardSetStore, TheCandidateNeverEntersTheStore) {
   ShardSetFixture set(dir.path(), 2, task, /*single=*/false);
   set.start_all();
   auto ctx = std::make_shared<zmq::context_t>(1);
-  const auto domain = set.domain();
-
-  std::vector<std::string> failures(task.nodes);
-  std::vector<std::thread> nodes;
-  for (std::size_t i = 0; i < task.nodes; ++i)
-    nodes.emplace_back([&, i] {
-      try {
-        const auto key = client::derive_node_key(kShardKeySeed, i);
-        std::vector<std::unique_ptr<client::NodeClient>> own;
-        std::vector<client::NodeClient*> shards;
-        for (std::size_t k = 0; k < 2; ++k) {
-          own.push_back(std::make_unique<client::NodeClient>(set.options(set.shard(k), ctx)));
-          own.back()->register_node(key, 31337);
-          shards.push_back(own.back().get());
-        }
-        client::upload_split(shards, 7, 1, node_update(i, task.parameters), 1 + i % 3,
-                             {&key, domain});
-      } catch (const std::exception& e) {
-        failures[i] = e.what();
-      }
-    });
-  for (auto& t : nodes) t.join();
+  const auto failures = upload_all_split(set, task, 2, ctx);
   for (std::size_t i = 0; i < task.nodes; ++i) ASSERT_EQ(failures[i], "") << "node " << i;
 
   // The round closes on both shards; the model, fetched by range from them, is the single
