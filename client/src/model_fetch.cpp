@@ -105,15 +105,12 @@ void NodeClient::Impl::fetch_ranges(const detail::RangedFetch& f) {
   }
 }
 
-std::vector<float> NodeClient::fetch_model(const chain::Hash32& hash) {
-  const std::string what = "ModelRequest for " + chain::to_hex(hash);
-  std::vector<float> model;
-  std::uint64_t total = 0;
-  detail::RangedFetch f;
-  f.what = what;
+detail::RangedFetch detail::model_ranged_fetch(const chain::Hash32& hash) {
+  RangedFetch f;
+  f.what = "ModelRequest for " + chain::to_hex(hash);
   f.request_name = "ModelRequest";
   f.reply = wire::Envelope::kModelChunk;
-  f.request = [&](std::uint64_t offset, std::uint64_t length) {
+  f.request = [hash](std::uint64_t offset, std::uint64_t length) {
     wire::Envelope e;
     auto* r = e.mutable_model_request();
     r->set_model_hash(hash.data(), hash.size());
@@ -121,12 +118,20 @@ std::vector<float> NodeClient::fetch_model(const chain::Hash32& hash) {
     r->set_length(length);
     return e;
   };
-  f.range_of = [&](const wire::Envelope& e) {
+  f.range_of = [hash, what = f.what](const wire::Envelope& e) {
     const auto& c = e.model_chunk();
     if (!same_hash(c.model_hash(), hash))
       throw ServerError(wire::ERR_MALFORMED, what + ": the reply names another model");
     return std::pair<std::uint64_t, std::uint64_t>{c.offset(), c.total()};
   };
+  return f;
+}
+
+std::vector<float> NodeClient::fetch_model(const chain::Hash32& hash) {
+  detail::RangedFetch f = detail::model_ranged_fetch(hash);
+  const std::string what = f.what;
+  std::vector<float> model;
+  std::uint64_t total = 0;
   f.allocate = [&](std::uint64_t bytes) {
     if (bytes % sizeof(float) != 0)
       throw ServerError(wire::ERR_MALFORMED, what + ": a model is f32, but its size is " +

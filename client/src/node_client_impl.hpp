@@ -30,6 +30,10 @@ struct RangedFetch {
   std::uint64_t chunk = 0;
 };
 
+/// The ranged download of the model with this keccak-256 (ModelRequest, ModelChunk naming the
+/// same model); the caller sets `allocate` and, where it asks elsewhere, `channel` and `chunk`.
+RangedFetch model_ranged_fetch(const chain::Hash32& hash);
+
 }  // namespace detail
 
 struct NodeClient::Impl {

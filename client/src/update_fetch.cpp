@@ -169,28 +169,10 @@ std::vector<std::uint8_t> NodeClient::public_model_bytes(const chain::Hash32& ha
                                                          std::uint32_t chunk_bytes) {
   if (chunk_bytes == 0)
     throw ServerError(wire::ERR_MALFORMED, "the update list named no chunk size");
-  const std::string what = "ModelRequest for " + chain::to_hex(hash);
   std::vector<std::uint8_t> bytes;
-  detail::RangedFetch f;
-  f.what = what;
-  f.request_name = "ModelRequest";
-  f.reply = wire::Envelope::kModelChunk;
+  detail::RangedFetch f = detail::model_ranged_fetch(hash);
   f.channel = &impl_->registration();
   f.chunk = chunk_bytes;
-  f.request = [&](std::uint64_t offset, std::uint64_t length) {
-    wire::Envelope e;
-    auto* r = e.mutable_model_request();
-    r->set_model_hash(hash.data(), hash.size());
-    r->set_offset(offset);
-    r->set_length(length);
-    return e;
-  };
-  f.range_of = [&](const wire::Envelope& e) {
-    const auto& c = e.model_chunk();
-    if (fixed<32>(c.model_hash()) != hash)
-      throw ServerError(wire::ERR_MALFORMED, what + ": the reply names another model");
-    return std::pair<std::uint64_t, std::uint64_t>{c.offset(), c.total()};
-  };
   f.allocate = [&](std::uint64_t total) {
     bytes.resize(static_cast<std::size_t>(total));
     return bytes.data();
