@@ -3,10 +3,13 @@
 // share the requests and the parsing here:
 //   a voter (round endpoint): round_updates checks each signed Update, fetch_update_bytes the
 //     bytes against its BLAKE3 update hash, and a mismatch is a ServerError;
+//   a voter in a shard set: fetch_update_part, one shard's part and the split commitment it
+//     serves with it (split_update_fetch.cpp checks the parts and puts them together);
 //   anyone (registration endpoint; public_*): the same requests, nothing checked, because the
 //     caller (`murmur verify --from`) checks every update against the chain and reports each
 //     mismatch as a verdict.
 #include <cstring>
+#include <stdexcept>
 
 #include "murmur/protocol/integrity.hpp"
 #include "murmur/protocol/tensor.hpp"
@@ -112,6 +115,53 @@ std::vector<std::uint8_t> NodeClient::Impl::update_bytes(detail::Channel* channe
   };
   im.fetch_ranges(f);
   return bytes;
+}
+
+NodeClient::UpdatePart NodeClient::fetch_update_part(std::uint64_t task_id, std::uint64_t round,
+                                                     const RoundUpdate& update, std::uint64_t begin,
+                                                     std::uint64_t end) {
+  if (begin >= end || end > update.total_bytes)
+    throw std::invalid_argument("fetch_update_part: bytes [" + std::to_string(begin) + ", " +
+                                std::to_string(end) + ") of an update of " +
+                                std::to_string(update.total_bytes));
+  const std::string what = "UpdateRequest for bytes [" + std::to_string(begin) + ", " +
+                           std::to_string(end) + ") of " + update.proposer.to_checksum() +
+                           "'s update";
+  UpdatePart part;
+  detail::RangedFetch f;
+  f.what = what;
+  f.request_name = "UpdateRequest";
+  f.reply = wire::Envelope::kUpdateChunk;
+  // The ranges are the part's own, [0, end - begin); the wire's offsets are the whole update's.
+  f.request = [&](std::uint64_t offset, std::uint64_t length) {
+    wire::Envelope e;
+    auto* r = e.mutable_update_request();
+    r->set_task_id(task_id);
+    r->set_round(round);
+    r->set_proposer(update.proposer.bytes.data(), update.proposer.bytes.size());
+    r->set_offset(begin + offset);
+    r->set_length(length);
+    return e;
+  };
+  f.range_of = [&](const wire::Envelope& e) {
+    const auto& c = e.update_chunk();
+    if (fixed<20>(c.proposer()) != update.proposer.bytes ||
+        fixed<32>(c.update_hash()) != update.update_hash)
+      throw ServerError(wire::ERR_MALFORMED, what + ": the reply names another update");
+    if (c.total() != update.total_bytes || c.offset() < begin || c.offset() >= end)
+      throw ServerError(wire::ERR_MALFORMED,
+                        what + ": the reply is offset " + std::to_string(c.offset()) + " of " +
+                            std::to_string(c.total()) + " bytes, the list said " +
+                            std::to_string(update.total_bytes));
+    if (c.offset() == begin && c.has_split()) part.split = c.split();
+    return std::pair<std::uint64_t, std::uint64_t>{c.offset() - begin, end - begin};
+  };
+  f.allocate = [&](std::uint64_t total) {
+    part.bytes.resize(static_cast<std::size_t>(total));
+    return part.bytes.data();
+  };
+  impl_->fetch_ranges(f);
+  return part;
 }
 
 RoundUpdates NodeClient::round_updates(std::uint64_t task_id, std::uint64_t round,

@@ -23,23 +23,13 @@ void Server::Impl::reply(zmq::socket_t& socket, const zmq::message_t& identity,
         delete static_cast<std::shared_ptr<const std::vector<std::uint8_t>>*>(hint);
       },
       owner);
-  socket.send(zmq::buffer(identity.data(), identity.size()),
-              zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-  for (std::size_t i = 0; i < frames.size(); ++i)
-    socket.send(frames[i], i + 1 < frames.size()
-                               ? zmq::send_flags::sndmore | zmq::send_flags::dontwait
-                               : zmq::send_flags::dontwait);
+  send_routed(socket, identity, frames);
 }
 
 void Server::Impl::reply(zmq::socket_t& socket, const zmq::message_t& identity,
                          const wire::Envelope& e, std::span<const std::uint8_t> payload) {
   auto frames = protocol::encode(e, payload);
-  socket.send(zmq::buffer(identity.data(), identity.size()),
-              zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-  for (std::size_t i = 0; i < frames.size(); ++i)
-    socket.send(frames[i], i + 1 < frames.size()
-                               ? zmq::send_flags::sndmore | zmq::send_flags::dontwait
-                               : zmq::send_flags::dontwait);
+  send_routed(socket, identity, frames);
   if (e.has_error()) metrics.refused(protocol::code_name(e.error().code()));
 }
 

@@ -363,7 +363,20 @@ chain::Hash32 check_shard_commit(const ShardConfig& config, const Spool& spool,
   } catch (const protocol::PartCommitmentError& e) {
     refuse(wire::ERR_HASH_MISMATCH, e.what());
   }
+  // Kept before the commit is recorded: a part committed always has its proof on disk.
+  const std::filesystem::path kept = split_commitment_file(spool, upload);
+  const std::filesystem::path temporary = kept.string() + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    if (!commit.split().SerializeToOstream(&out) || !out.flush())
+      refuse(wire::ERR_INTERNAL, "cannot keep the split commitment beside the part");
+  }
+  std::filesystem::rename(temporary, kept);
   return c.hash;
+}
+
+std::filesystem::path split_commitment_file(const Spool& spool, const Upload& upload) {
+  return spool.file(upload).string() + ".split";
 }
 
 std::string attempt_key(std::uint64_t round) {

@@ -153,10 +153,16 @@ class ShardLink {
 /// must carry the split commitment (UploadCommit.split) naming this shard's part, whose bytes
 /// are exactly this shard's range of the update, and the spooled bytes of `upload` must be that
 /// part of the update whose hash the commitment gives (protocol::check_part). Returns that hash
-/// (the whole update's, what the node signs). Refuses (ProtocolError) ERR_MALFORMED without a
-/// commitment or with one of another shape, ERR_HASH_MISMATCH when the bytes do not check.
+/// (the whole update's, what the node signs), once the commitment is kept beside the part
+/// (split_commitment_file) for the part's readers. Refuses (ProtocolError) ERR_MALFORMED without
+/// a commitment or with one of another shape, ERR_HASH_MISMATCH when the bytes do not check.
 chain::Hash32 check_shard_commit(const ShardConfig& config, const Spool& spool,
                                  const Upload& upload, const wire::UploadCommit& commit);
+
+/// Where a shard keeps the split commitment (wire::SplitCommitment, serialised) of a committed
+/// part, beside its spool file (and removed with it, server.spool_keep_rounds): a voter's read of
+/// the part gets it with the part's first range (update_reads.cpp) and checks the part with it.
+std::filesystem::path split_commitment_file(const Spool& spool, const Upload& upload);
 
 /// What a shard publishes about a round under "round/<R>/result/<k>" (JSON): its range, the
 /// updates it aggregated and dropped, its candidate part, the collective figures, or the error.

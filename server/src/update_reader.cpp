@@ -6,8 +6,20 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 
 namespace murmur::server {
+
+void send_routed(zmq::socket_t& socket, const zmq::message_t& identity,
+                 std::vector<zmq::message_t>& frames) {
+  socket.send(zmq::buffer(identity.data(), identity.size()),
+              zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+  for (std::size_t i = 0; i < frames.size(); ++i)
+    socket.send(frames[i], i + 1 < frames.size()
+                               ? zmq::send_flags::sndmore | zmq::send_flags::dontwait
+                               : zmq::send_flags::dontwait);
+}
 
 bool PublicBudget::reserve(std::uint64_t bytes) {
   std::uint64_t used = used_.load();
@@ -134,6 +146,15 @@ ReadDone UpdateReader::read(ReadJob& job) {
   if (done != job.length)
     return fail(wire::ERR_INTERNAL, job.what + " is shorter on disk than its " +
                                         std::to_string(job.offset + job.length) + " bytes");
+  if (!job.split_file.empty()) {
+    std::ifstream in(job.split_file, std::ios::binary);
+    const std::string kept((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof())
+      return fail(wire::ERR_INTERNAL, "cannot read the split commitment of " + job.what);
+    if (kept.empty() || !job.reply.mutable_update_chunk()->mutable_split()->ParseFromString(kept))
+      return fail(wire::ERR_NOT_FOUND, "the split commitment of " + job.what +
+                                           " is not on disk: this shard cannot prove its part");
+  }
   d.envelope = std::move(job.reply);
   d.bytes = std::move(bytes);
   return d;

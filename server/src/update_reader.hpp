@@ -53,7 +53,10 @@ struct ReadJob {
   wire::Envelope reply;  ///< the header (UpdateChunk, ModelChunk) with its request id
   std::filesystem::path file;
   std::uint64_t offset = 0, length = 0;
-  std::string what;            ///< for errors: "the update of 0x... in round 3"
+  std::string what;  ///< for errors: "the update of 0x... in round 3"
+  /// A shard's first range of a part: the wire SplitCommitment kept beside the part, read into
+  /// the reply's UpdateChunk.split (empty: none).
+  std::filesystem::path split_file;
   std::uint64_t reserved = 0;  ///< public budget bytes held by this read (0: a member's read)
 };
 
@@ -65,6 +68,11 @@ struct ReadDone {
   std::shared_ptr<const std::vector<std::uint8_t>> bytes;
   std::uint64_t reserved = 0;
 };
+
+/// Sends `frames` to the peer `identity` on a ROUTER socket without blocking (a peer whose queue
+/// is full drops the reply: it asks again). The one routed send of murmurd's replies.
+void send_routed(zmq::socket_t& socket, const zmq::message_t& identity,
+                 std::vector<zmq::message_t>& frames);
 
 class UpdateReader {
  public:

@@ -14,11 +14,18 @@
 // Read-only either way: the list comes from the state store, the bytes from the spool file of
 // the committed upload (or the model file), a range of at most chunk_bytes a reply, read by the
 // UpdateReader's threads, never on the loop (update_reader.hpp).
+// In a shard set (docs/sharding.md, "Update reads by part") the same readers, the same rules:
+// the coordinator serves the list (the common updates it recorded from the shards' results:
+// address, whole-update hash, samples, signature) and no bytes; shard k serves no list and the
+// bytes of its part only, offsets in the whole update, with the split commitment the proposer
+// uploaded the part with in the reply to the part's first range (split_commitment_file).
 #include <algorithm>
 #include <cstring>
 
+#include "murmur/protocol/tensor.hpp"
 #include "refuse.hpp"
 #include "server_impl.hpp"
+#include "shard_round.hpp"
 
 namespace murmur::server {
 
@@ -31,6 +38,20 @@ chain::Address address_field(const std::string& bytes, const char* what) {
   chain::Address a;
   std::memcpy(a.bytes.data(), bytes.data(), a.bytes.size());
   return a;
+}
+
+/// Which half of a shard set's reads this member serves: the list at the coordinator, a part's
+/// bytes at a shard. Refuses the other with where to ask instead.
+void refuse_shard_set_read(const Config& cfg, bool list) {
+  if (!cfg.shard) return;
+  if (cfg.shard->coordinator && !list)
+    refuse(wire::ERR_NOT_FOUND,
+           "this murmurd is a shard set's coordinator: it holds no update bytes; read part k of "
+           "an update from shard k (client::fetch_split_update)");
+  if (!cfg.shard->coordinator && list)
+    refuse(wire::ERR_NOT_FOUND, "this murmurd is shard " + std::to_string(cfg.shard->index) +
+                                    " of " + std::to_string(cfg.shard->count) +
+                                    ": the list of a round's updates is the coordinator's");
 }
 
 /// A range's zero-copy frame returns its public budget bytes once ZeroMQ has sent it.
@@ -47,9 +68,6 @@ void Server::Impl::refuse_non_voter(const Request& r) const {
     refuse(wire::ERR_NOT_VOTER, r.peer.to_checksum() + " is a proposer in round " +
                                     std::to_string(state.round) +
                                     ": only the round's voters read its updates");
-  if (cfg.shard)
-    refuse(wire::ERR_NOT_FOUND,
-           "this murmurd is a shard: it holds a part of each update, not the signed update");
 }
 
 wire::Envelope Server::Impl::update_list(std::uint64_t round, std::uint32_t first) const {
@@ -96,17 +114,31 @@ ReadJob Server::Impl::update_range(std::uint64_t round, const wire::UpdateReques
   if (!u || u->state != UploadState::kCommitted)
     refuse(wire::ERR_NOT_FOUND, "no committed update of " + proposer.to_checksum() + " in round " +
                                     std::to_string(round));
-  const std::uint64_t total = u->total_bytes();
+  // [begin, end) of the whole update's `total` bytes is on disk here: all of it, or a shard's part.
+  std::uint64_t begin = 0, end = u->total_bytes(), total = u->total_bytes();
+  if (cfg.shard) {
+    const std::uint64_t element = protocol::element_bytes(u->dtype);
+    begin = cfg.shard->range_begin * element;
+    end = cfg.shard->range_end * element;
+    total = cfg.shard->total_parameters * element;
+  }
   if (q.length() > cfg.chunk_bytes)
     refuse(wire::ERR_TOO_LARGE, "ranges are at most " + std::to_string(cfg.chunk_bytes) + " bytes");
-  if (q.offset() > total)
+  if (cfg.shard && (q.offset() < begin || q.offset() >= end))
+    refuse(wire::ERR_OUT_OF_RANGE,
+           "offset " + std::to_string(q.offset()) + ": this murmurd is shard " +
+               std::to_string(cfg.shard->index) + " of " + std::to_string(cfg.shard->count) +
+               " and holds bytes [" + std::to_string(begin) + ", " + std::to_string(end) +
+               ") of the update's " + std::to_string(total) + "; ask their shard for the others");
+  if (q.offset() > end)
     refuse(wire::ERR_OUT_OF_RANGE, "offset " + std::to_string(q.offset()) + " past the update's " +
                                        std::to_string(total) + " bytes");
   ReadJob job;
   job.file = spool.file(*u);
-  job.offset = q.offset();
-  job.length = std::min<std::uint64_t>(q.length(), total - q.offset());
+  job.offset = q.offset() - begin;
+  job.length = std::min<std::uint64_t>(q.length(), end - q.offset());
   job.what = "the update of " + proposer.to_checksum() + " in round " + std::to_string(round);
+  if (cfg.shard && q.offset() == begin) job.split_file = split_commitment_file(spool, *u);
   auto* c = job.reply.mutable_update_chunk();
   c->set_proposer(q.proposer());
   c->set_update_hash(u->update_hash.data(), u->update_hash.size());
@@ -125,11 +157,13 @@ void Server::Impl::submit_read(ReadJob job) {
 
 wire::Envelope Server::Impl::on_update_list_request(Request& r) {
   refuse_non_voter(r);
+  refuse_shard_set_read(cfg, true);
   return update_list(state.round, r.message.envelope.update_list_request().first());
 }
 
 wire::Envelope Server::Impl::on_update_request(Request& r) {
   refuse_non_voter(r);
+  refuse_shard_set_read(cfg, false);
   ReadJob job = update_range(state.round, r.message.envelope.update_request());
   job.socket = ReplySocket::kRound;
   job.identity = r.identity;
@@ -171,9 +205,7 @@ wire::Envelope Server::Impl::public_read(const wire::Envelope& e, const std::str
     if (task != cfg.task_id)
       refuse(wire::ERR_WRONG_TASK, "task " + std::to_string(task) + ", this server runs task " +
                                        std::to_string(cfg.task_id));
-    if (cfg.shard)
-      refuse(wire::ERR_NOT_FOUND,
-             "this murmurd is a shard: it holds a part of each update, not the signed update");
+    refuse_shard_set_read(cfg, list);
     if (cfg.secagg.enabled)
       refuse(wire::ERR_NOT_FOUND,
              "task " + std::to_string(cfg.task_id) +
@@ -226,12 +258,7 @@ void Server::Impl::send_reads() {
         },
         owner);
     try {
-      socket.send(zmq::buffer(identity.data(), identity.size()),
-                  zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-      for (std::size_t i = 0; i < frames.size(); ++i)
-        socket.send(frames[i], i + 1 < frames.size()
-                                   ? zmq::send_flags::sndmore | zmq::send_flags::dontwait
-                                   : zmq::send_flags::dontwait);
+      send_routed(socket, identity, frames);
     } catch (const zmq::error_t&) {  // the peer's queue is full or it is gone: it asks again
     }
   }

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -153,6 +154,18 @@ class NodeClient {
   /// The same, widened to f32.
   std::vector<float> fetch_update(std::uint64_t task_id, std::uint64_t round,
                                   const RoundUpdate& update);
+
+  /// One shard's part of `update` in a shard set (split_update_fetch.hpp checks and combines
+  /// the parts): bytes [begin, end) of the whole update in ranged UpdateRequests on the round
+  /// endpoint (offsets in the whole update, model_window in flight), and the split commitment
+  /// the shard serves with the part's first range (`split` unset when it served none). Only the
+  /// replies' shape is checked here (proposer, hash, offsets, the whole's size), not the bytes.
+  struct UpdatePart {
+    std::vector<std::uint8_t> bytes;
+    std::optional<wire::SplitCommitment> split;
+  };
+  UpdatePart fetch_update_part(std::uint64_t task_id, std::uint64_t round,
+                               const RoundUpdate& update, std::uint64_t begin, std::uint64_t end);
 
   /// Anyone's read of a round whose uploads are closed (the current one from VOTING on, any
   /// earlier one), on murmurd's registration endpoint: no registration and no stake, only a
