@@ -66,6 +66,42 @@ std::string server_key(const Connection& c) {
   return line;
 }
 
+/// One `--shard ROUND_ENDPOINT,REGISTER_ENDPOINT,KEY` (KEY: the shard's Curve public key in Z85,
+/// or @FILE whose first line is it): `base` with that shard's endpoints and key.
+client::ClientOptions shard_options(const std::string& spec, std::size_t k,
+                                    client::ClientOptions base) {
+  std::vector<std::string> f;
+  for (std::size_t at = 0;;) {
+    const std::size_t comma = spec.find(',', at);
+    f.push_back(spec.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+    if (comma == std::string::npos) break;
+    at = comma + 1;
+  }
+  const std::string which =
+      "--shard #" + std::to_string(k) + " (shard " + std::to_string(k) + ") '" + spec + "'";
+  if (f.size() != 3 || f[0].empty() || f[1].empty() || f[2].empty())
+    throw std::runtime_error(
+        which +
+        ": expected ROUND_ENDPOINT,REGISTER_ENDPOINT,KEY (the shard's "
+        "[server] endpoint and register_endpoint, its Curve public key in "
+        "Z85 or @FILE), e.g. tcp://10.0.0.10:7700,tcp://10.0.0.10:7701,@shard0.key");
+  base.endpoint = f[0];
+  base.register_endpoint = f[1];
+  if (f[2][0] == '@') {
+    std::ifstream in(f[2].substr(1));
+    std::string line;
+    if (!in || !std::getline(in, line))
+      throw std::runtime_error(which + ": cannot read the key file " + f[2].substr(1));
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    f[2] = line;
+  }
+  if (f[2].size() != 40)
+    throw std::runtime_error(which + ": the shard's Curve public key must be 40 Z85 characters, " +
+                             "got " + std::to_string(f[2].size()));
+  base.server_public_key = f[2];
+  return base;
+}
+
 client::ClientOptions client_options(const Connection& c) {
   if (c.endpoint.empty() || c.register_endpoint.empty())
     throw std::runtime_error(
@@ -154,6 +190,7 @@ void add_node_command(CLI::App& app) {
     HeldOut held_out;
     client::ObjectionRule objections;
     bool no_objections = false;
+    std::vector<std::string> shards;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("node",
@@ -217,6 +254,11 @@ void add_node_command(CLI::App& app) {
                 "carries its score only)");
   cmd->add_option("--held-out-offset", a->held_out.offset, "first held-out row used")
       ->capture_default_str();
+  cmd->add_option("--shard", a->shards,
+                  "a murmurd shard set: one shard as ROUND_ENDPOINT,REGISTER_ENDPOINT,KEY (its "
+                  "Curve public key in Z85, or @FILE), repeated for every shard in shard order "
+                  "(shard 0 first); --endpoint, --register-endpoint and the server key then name "
+                  "the set's coordinator");
   cmd->callback([a] {
     const chain::PrivateKey key =
         a->seed ? client::derive_node_key(*a->seed, a->index)
@@ -225,6 +267,13 @@ void add_node_command(CLI::App& app) {
                                       : std::optional<std::filesystem::path>(a->key_file));
     client::ClientOptions co = client_options(a->c);
     co.curve = client::load_or_create_curve_keys(a->curve_key_file);
+    std::vector<std::unique_ptr<client::NodeClient>> shard_clients;
+    std::vector<std::string> shard_names;
+    for (std::size_t k = 0; k < a->shards.size(); ++k) {
+      client::ClientOptions so = shard_options(a->shards[k], k, co);
+      shard_names.push_back(so.endpoint);
+      shard_clients.push_back(std::make_unique<client::NodeClient>(std::move(so)));
+    }
     client::NodeClient client(std::move(co));
     client::NodeLoopOptions lo;
     lo.chain_id = a->c.chain_id;
@@ -234,6 +283,8 @@ void add_node_command(CLI::App& app) {
     lo.max_rounds = a->rounds;
     lo.idle_timeout = std::chrono::seconds(a->idle_timeout_s);
     lo.register_first = !a->no_register;
+    for (auto& s : shard_clients) lo.shards.push_back(s.get());
+    lo.shard_names = shard_names;
     if (!a->rpc.empty()) {
       client::ChainCalls calls;
       calls.rpc_url = a->rpc;

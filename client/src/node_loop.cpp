@@ -3,6 +3,8 @@
 #include "chain_participant.hpp"
 #include "murmur/chain/errors.hpp"
 #include "murmur/client/secagg_node.hpp"
+#include "murmur/client/shard_upload.hpp"
+#include "murmur/client/split_update_fetch.hpp"
 #include "murmur/client/update_source.hpp"
 
 #include <algorithm>
@@ -50,7 +52,8 @@ std::vector<float> read_f32_file(const std::filesystem::path& file, std::uint64_
 const std::vector<float>& RoundContext::global_model() {
   if (!global_) {
     if (auto h = hash_of(info_.global_model_hash()))
-      global_ = client_.fetch_model(*h);
+      global_ =
+          shards_.empty() ? client_.fetch_model(*h) : fetch_split_model(shards_, *h, info_.round());
     else
       global_.emplace(static_cast<std::size_t>(info_.parameters()), 0.0f);
   }
@@ -102,14 +105,40 @@ NodeLoopReport run_node(NodeClient& client, const chain::PrivateKey& key,
   auto say = [&](const std::string& line) {
     if (log) *log << "node " << me << ": " << line << std::endl;
   };
+  const std::span<NodeClient* const> shards(options.shards);
+  const bool sharded = !shards.empty();
+  const auto shard_name = [&](std::size_t k) {
+    return "shard " + std::to_string(k) + " of " + std::to_string(shards.size()) +
+           (k < options.shard_names.size() ? " (" + options.shard_names[k] + ")" : "");
+  };
+  if (sharded && options.dtype != wire::DTYPE_F32)
+    throw std::invalid_argument(
+        "a shard set takes updates as f32 (the parts are split at the "
+        "shards' f32 boundaries): drop --dtype " +
+        wire::DType_Name(options.dtype));
   if (options.register_first) {
     client.register_node(key, options.chain_id);
-    say("registered Curve key " + client.curve_public_key());
+    say("registered Curve key " + client.curve_public_key() +
+        (sharded ? " with the coordinator" : ""));
+    for (std::size_t k = 0; k < shards.size(); ++k) {
+      try {
+        shards[k]->register_node(key, options.chain_id);
+      } catch (const TimeoutError& e) {
+        throw ShardSetError(shard_name(k) + " does not answer Register: " + e.what() +
+                            "; check its endpoints and Curve key");
+      }
+    }
+    if (sharded) say("registered with the " + std::to_string(shards.size()) + " shards");
+  }
+  if (sharded) {
+    check_shard_set(client, shards, options.shard_names);
+    say("the " + std::to_string(shards.size()) + " shards are the coordinator's set, in order");
   }
 
   NodeLoopReport report;
   std::unique_ptr<ChainParticipant> on_chain;  // AllianceTaskV2: the node's own chain calls
   std::set<std::uint64_t> uploaded, voted;     // rounds already handled (one attempt each)
+  std::set<std::uint64_t> waiting_for_parts;   // shard set: rounds whose candidate parts lagged
   std::optional<std::uint64_t> first_round;
   std::pair<std::uint64_t, int> last_state{0, -1};
   auto last_change = std::chrono::steady_clock::now();
@@ -135,7 +164,7 @@ NodeLoopReport run_node(NodeClient& client, const chain::PrivateKey& key,
     }
     if (options.max_rounds > 0 && round - *first_round >= options.max_rounds) return report;
 
-    RoundContext ctx(client, info);
+    RoundContext ctx(client, info, shards);
     if (options.chain && !on_chain)
       on_chain = std::make_unique<ChainParticipant>(
           *options.chain, key, options.domain.verifying_contract, info.task_id());
@@ -147,6 +176,17 @@ NodeLoopReport run_node(NodeClient& client, const chain::PrivateKey& key,
       if (!update) {
         ++report.skipped;
         say("no update for round " + std::to_string(r));
+        return;
+      }
+      if (sharded) {  // the whole update's hash on chain before any part leaves
+        const SplitPlan plan = plan_split(shards, update->values);
+        on_chain->commit_update(r, plan.commitment.hash);
+        const auto res = upload_split(shards, info.task_id(), r, update->values, plan,
+                                      update->num_samples, signer);
+        ++report.uploads;
+        say("committed update hash " + chain::to_hex(res.update_hash) +
+            " on chain and uploaded it split across " + std::to_string(shards.size()) +
+            " shards for round " + std::to_string(r));
         return;
       }
       const FloatUpdate values(update->values, options.dtype);
@@ -163,7 +203,17 @@ NodeLoopReport run_node(NodeClient& client, const chain::PrivateKey& key,
         uploaded.insert(round);
         if (on_chain) {
           propose_on_chain(round);
-        } else if (auto update = trainer(ctx)) {
+        } else if (auto update = trainer(ctx); update && sharded) {
+          const auto r = upload_split(shards, info.task_id(), round, update->values,
+                                      update->num_samples, signer);
+          ++report.uploads;
+          std::uint64_t resumed = 0;
+          for (const auto& p : r.parts) resumed += p.first_resume_offset;
+          say("uploaded " + std::to_string(update->values.size() * 4) + " bytes split across " +
+              std::to_string(shards.size()) + " shards for round " + std::to_string(round) +
+              ", update hash " + chain::to_hex(r.update_hash) +
+              (resumed ? ", resumed past " + std::to_string(resumed) + " acknowledged bytes" : ""));
+        } else if (update) {
           const auto r = client.upload_update(info.task_id(), round, update->values, options.dtype,
                                               update->num_samples, signer);
           ++report.uploads;
@@ -209,8 +259,20 @@ NodeLoopReport run_node(NodeClient& client, const chain::PrivateKey& key,
       if (info.stage() == wire::STAGE_VOTING && info.role() == wire::ROLE_VOTER &&
           !voted.count(round)) {
         const auto candidate = hash_of(info.candidate_model_hash());
-        if (candidate && on_chain && on_chain->candidate_posted(round)) {
-          const auto model = client.fetch_model(*candidate);
+        // The candidate: whole from a single murmurd; by range from a shard set, nullopt while a
+        // shard has not reached this round's vote (it follows the coordinator within 250 ms).
+        const auto read_candidate = [&]() -> std::optional<std::vector<float>> {
+          if (!sharded) return client.fetch_model(*candidate);
+          auto model = fetch_split_candidate(shards, info.task_id(), round, *candidate);
+          if (!model && waiting_for_parts.insert(round).second)
+            say("round " + std::to_string(round) +
+                ": waiting for the shards to name their candidate parts");
+          return model;
+        };
+        std::optional<std::vector<float>> read;
+        if (candidate && on_chain && on_chain->candidate_posted(round) &&
+            (read = read_candidate())) {
+          const auto& model = *read;
           // The round's updates, to judge each one (murmurd may refuse or withhold them: the
           // vote then carries no objection).
           std::vector<RoundUpdate> updates;
@@ -221,8 +283,10 @@ NodeLoopReport run_node(NodeClient& client, const chain::PrivateKey& key,
               say(std::string("no update to judge: ") + e.what());
             }
           }
+          // A shard set: the list from the coordinator, the bytes by parts from the shards.
           const auto fetch = [&](const RoundUpdate& u) {
-            return client.fetch_update(info.task_id(), round, u);
+            return sharded ? fetch_split_update(shards, info.task_id(), round, u)
+                           : client.fetch_update(info.task_id(), round, u);
           };
           if (const auto vote =
                   on_chain->judge(round, *candidate, model, ctx, updates, fetch, say)) {
@@ -236,8 +300,16 @@ NodeLoopReport run_node(NodeClient& client, const chain::PrivateKey& key,
                 " updates)");
           }
         } else if (candidate && !on_chain) {
+          try {
+            read = read_candidate();
+          } catch (...) {
+            voted.insert(round);  // one attempt a round, as for a refused vote
+            throw;
+          }
+        }
+        if (read && !on_chain) {
           voted.insert(round);
-          const auto model = client.fetch_model(*candidate);
+          const auto& model = *read;
           const Verdict v = vote_rule(ctx, model);
           client.vote(info.task_id(), round, *candidate, v.score, v.loss, signer);
           ++report.votes;

@@ -13,6 +13,16 @@
 // (chain::graded_score), persists the score and a random salt, commits the hidden vote
 // (commitVote) and reveals it once the commit phase is over (revealVote); murmurd never carries
 // the vote. Any node may close a round nobody closed (finalizeRound).
+//
+// Against a murmurd shard set (NodeLoopOptions::shards; docs/sharding.md) the client passed to
+// run_node is the coordinator's: the node registers there and with every shard, checks the
+// shards against the coordinator (check_shard_set: same task, parameters adding up, the global
+// model's parts in the order given), reads its role, the stage and the candidate at the
+// coordinator, uploads split (upload_split: part k to shard k, one signed whole-update hash),
+// fetches the global model and the candidate by range from the shards (each part against the
+// hash its shard names, the whole against the coordinator's) and votes at the coordinator. On
+// AllianceTaskV2 the whole update's hash is committed on chain before any part is uploaded, and
+// a voter reads the updates it judges by parts from the shards (fetch_split_update).
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -20,6 +30,7 @@
 #include <optional>
 #include <ostream>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "murmur/client/node_client.hpp"
@@ -31,16 +42,20 @@ namespace murmur::client {
 /// downloaded (and hash-checked) on first use only.
 class RoundContext {
  public:
-  RoundContext(NodeClient& client, wire::RoundInfo info)
-      : client_(client), info_(std::move(info)) {}
+  /// `shards` (clients of shards 0 .. S-1) empty: `client` is a single murmurd; else `client` is
+  /// the shard set's coordinator and the model is read by range from the shards.
+  RoundContext(NodeClient& client, wire::RoundInfo info, std::span<NodeClient* const> shards = {})
+      : client_(client), info_(std::move(info)), shards_(shards) {}
   const wire::RoundInfo& info() const { return info_; }
   /// The global model (RoundInfo.global_model_hash); zeros of RoundInfo.parameters when the
-  /// task has none yet (empty hash).
+  /// task has none yet (empty hash). From a shard set: fetch_split_model, the whole checked
+  /// against the coordinator's hash.
   const std::vector<float>& global_model();
 
  private:
   NodeClient& client_;
   wire::RoundInfo info_;
+  std::span<NodeClient* const> shards_;
   std::optional<std::vector<float>> global_;
 };
 
@@ -102,6 +117,12 @@ struct NodeLoopOptions {
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(10)};  ///< give up if nothing changes
   bool register_first = true;       ///< Register before the first round request
   std::optional<ChainCalls> chain;  ///< set: the task runs on AllianceTaskV2
+  /// A murmurd shard set: clients of shards 0 .. S-1, in shard order (each shard's [shard]
+  /// index), not registered yet; run_node's client is then the coordinator's. Empty: a single
+  /// murmurd. Updates travel as f32 (`dtype` must be DTYPE_F32).
+  std::vector<NodeClient*> shards;
+  /// How messages name each shard (e.g. its endpoint); optional.
+  std::vector<std::string> shard_names;
 };
 
 struct NodeLoopReport {
@@ -113,7 +134,9 @@ struct NodeLoopReport {
 
 /// Runs the loop described above with `key` as the node's chain key. Server refusals of an
 /// upload or vote are logged to `log` (when given) and the node goes on with the next round;
-/// ERR_NOT_REGISTERED, a TimeoutError and the idle timeout end the loop by exception.
+/// ERR_NOT_REGISTERED, a TimeoutError and the idle timeout end the loop by exception. With
+/// `options.shards`, a set that is not the coordinator's (check_shard_set) or a dtype other than
+/// f32 ends it before anything is uploaded: ShardSetError / std::invalid_argument.
 NodeLoopReport run_node(NodeClient& client, const chain::PrivateKey& key,
                         const NodeLoopOptions& options, const Trainer& trainer,
                         const VoteRule& vote_rule, std::ostream* log = nullptr);
