@@ -82,7 +82,8 @@ bool row_nonfinite(const RowSource& rows, std::size_t i) {
 
 }  // namespace
 
-void gram_tile_portable(const float* const* x, std::size_t n, std::size_t w, double* out) {
+void gram_tile_portable(const float* const* x, std::size_t n, std::size_t w, double* out,
+                        GramScratch&) {
   gram_tile_walk(n, out, PortableBlock{x, w});
 }
 
@@ -102,6 +103,11 @@ std::vector<double> gram(CpuBackend& backend, const RowSource& rows, std::vector
   std::vector<float> buffer(base ? 0 : n * std::min(chunk, d));
   std::vector<double> part(tiles_per_chunk * n * n);  // tile t's entries, upper triangle
   std::vector<const float*> ptrs(tiles_per_chunk * n);
+  // One scratch per worker (the AVX2 kernel's aligned copies of a tile: n x 4160 bytes), freed
+  // when the pass ends.
+  std::vector<GramScratch> scratch(backend.pool().size());
+  if (kernel != gram_tile_portable)
+    for (GramScratch& s : scratch) gram_scratch_reserve(s, n, std::min(kGramTile, d));
   for (std::size_t c0 = 0; c0 < d; c0 += chunk) {
     const std::size_t cw = std::min(chunk, d - c0);
     const float* a = base ? base + c0 : buffer.data();
@@ -111,10 +117,11 @@ std::vector<double> gram(CpuBackend& backend, const RowSource& rows, std::vector
         rows.read_row(i, c0, c0 + cw, buffer.data() + i * cw);
       });
     const std::size_t tiles = (cw + kGramTile - 1) / kGramTile;
-    backend.pool().parallel_for(tiles, [&](std::size_t t, unsigned) {
+    backend.pool().parallel_for(tiles, [&](std::size_t t, unsigned worker) {
       const float** x = ptrs.data() + t * n;
       for (std::size_t i = 0; i < n; ++i) x[i] = a + i * lda + t * kGramTile;
-      kernel(x, n, std::min(kGramTile, cw - t * kGramTile), part.data() + t * n * n);
+      kernel(x, n, std::min(kGramTile, cw - t * kGramTile), part.data() + t * n * n,
+             scratch[worker]);
     });
     // G += each tile's partial, tiles in order; row i's entries by one task.
     backend.pool().parallel_for(n, [&](std::size_t i, unsigned) {

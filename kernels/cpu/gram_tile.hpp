@@ -7,6 +7,7 @@
 // while the three rows stay in L1 and the tile (kGramTile coordinates of every row) in L2.
 #include <cmath>
 #include <cstddef>
+#include <vector>
 
 namespace murmur::kernels::cpu {
 
@@ -15,13 +16,37 @@ namespace murmur::kernels::cpu {
 /// one tile are 400 KiB, within L2.
 inline constexpr std::size_t kGramTile = 1024;
 
-/// out[i * n + j] for 0 <= i <= j < n: the tile's Gram entry (rows x[i][0..w), w <= kGramTile)
-/// in the order above; entries below the diagonal are left alone.
-using GramTileKernel = void (*)(const float* const* x, std::size_t n, std::size_t w, double* out);
+/// Rows of a Gram tile's group of rows j (the walk below): 4.
+inline constexpr std::size_t kGramGroupRows = 4;
 
-void gram_tile_portable(const float* const* x, std::size_t n, std::size_t w, double* out);
+/// A worker's scratch for one pass: the AVX2 kernel copies a tile's rows into `rows`, aligned
+/// to 64 bytes, row stride gram_scratch_stride(w) (a whole number of 64-byte lines plus one),
+/// and points `ptrs` at them. Sized by gram_scratch_reserve; the portable kernel needs none.
+struct GramScratch {
+  std::vector<float> rows;
+  std::vector<const float*> ptrs;
+};
+
+inline std::size_t gram_scratch_stride(std::size_t w) {
+  return ((w + 15) & ~std::size_t{15}) + 16;
+}
+
+inline void gram_scratch_reserve(GramScratch& s, std::size_t n, std::size_t w) {
+  s.rows.resize(n * gram_scratch_stride(w) + 16);  // + 16: room to align the first row
+  s.ptrs.resize(n);
+}
+
+/// out[i * n + j] for 0 <= i <= j < n: the tile's Gram entry (rows x[i][0..w), w <= kGramTile)
+/// in the order above; entries below the diagonal are left alone. `scratch` reserved for
+/// (n, w) or more.
+using GramTileKernel = void (*)(const float* const* x, std::size_t n, std::size_t w, double* out,
+                                GramScratch& scratch);
+
+void gram_tile_portable(const float* const* x, std::size_t n, std::size_t w, double* out,
+                        GramScratch& scratch);
 #if MURMUR_CPU_X86_DISPATCH
-void gram_tile_avx2(const float* const* x, std::size_t n, std::size_t w, double* out);
+void gram_tile_avx2(const float* const* x, std::size_t n, std::size_t w, double* out,
+                    GramScratch& scratch);
 #endif
 
 /// The eight lanes of one accumulator in double, in the documented order.
@@ -37,14 +62,18 @@ inline double gram_lane_sum(const float* l) {
 /// rows j0.. covering every pair i <= j once, then stores the block's entries with i <= j: the
 /// walk both kernels share. The 4 rows j stay in L1 while the blocks of 3 rows i stream from
 /// L2 (3 loads from L2 per 12 fma). The shape changes no bit: each entry is its own sum.
+/// Optional hooks: block.begin_group(j0, rj) before the first block of rows j0 .. j0 + rj - 1
+/// (every row i < j0 has been in a group before), block.before_block() before every block.
 template <class Block>
 void gram_tile_walk(std::size_t n, double* out, Block&& block) {
-  constexpr std::size_t kRI = 3, kRJ = 4;
+  constexpr std::size_t kRI = 3, kRJ = kGramGroupRows;
   double res[kRI * kRJ];
   for (std::size_t j0 = 0; j0 < n; j0 += kRJ) {
     const std::size_t rj = n - j0 < kRJ ? n - j0 : kRJ;
+    if constexpr (requires { block.begin_group(j0, rj); }) block.begin_group(j0, rj);
     for (std::size_t i0 = 0; i0 < j0 + rj; i0 += kRI) {
       const std::size_t ri = j0 + rj - i0 < kRI ? j0 + rj - i0 : kRI;
+      if constexpr (requires { block.before_block(); }) block.before_block();
       auto by_j = [&]<std::size_t RI>() {
         switch (rj) {
           case 1: block.template run<RI, 1>(i0, j0, res); break;
