@@ -3,6 +3,9 @@
 // memory beyond the input, and the ratios to naive implementations that the targets name.
 #include <cblas.h>
 #include <time.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -10,6 +13,7 @@
 #include <limits>
 #include <memory>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "common.hpp"
@@ -164,17 +168,113 @@ void BM_TrimmedMeanKernel(benchmark::State& s) {
   coordinate_kernel(s, {k::ColumnRule::kTrimmedMean, static_cast<int>(s.range(0) / 5), 0});
 }
 
+/// Twelve independent 8-lane float FMA chains in registers, `iterations` rounds: what one
+/// core's FMA units do with no memory operand (x86 with AVX2 + FMA; elsewhere the compiler's
+/// vectorisation of the same chains). Returns a value so the chains are not dropped.
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma")))
+#endif
+float fma_chains(long iterations) {
+#if defined(__x86_64__)
+  __m256 a[12];
+  for (auto& v : a) v = _mm256_set1_ps(1.0f);
+  const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+  for (long i = 0; i < iterations; ++i) {
+    for (auto& v : a) v = _mm256_fmadd_ps(v, m, c);
+    __asm__ volatile(""
+                     : "+x"(a[0]), "+x"(a[1]), "+x"(a[2]), "+x"(a[3]), "+x"(a[4]), "+x"(a[5]),
+                       "+x"(a[6]), "+x"(a[7]), "+x"(a[8]), "+x"(a[9]), "+x"(a[10]), "+x"(a[11]));
+  }
+  __m256 s = a[0];
+  for (int k = 1; k < 12; ++k) s = _mm256_add_ps(s, a[k]);
+  return _mm256_cvtss_f32(s);
+#else
+  float a[12][8];
+  for (auto& v : a)
+    for (float& x : v) x = 1.0f;
+  for (long i = 0; i < iterations; ++i)
+    for (auto& v : a)
+      for (float& x : v) x = std::fma(x, 0.999999f, 1e-7f);
+  float s = 0;
+  for (auto& v : a) s += v[0];
+  return s;
+#endif
+}
+
+/// CPU seconds used by the calling thread so far.
+double thread_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+/// The machine's float FMA peak, measured once in this run: fma_chains on every hardware
+/// thread at once, best of 5 rounds of about 0.1 s a thread; scalar FMAs a second (8 a lane
+/// op). `all` is over the round's wall time (what the machine gave this process: other load
+/// lowers it); `per_thread` over each thread's own CPU time (what a core does while it runs
+/// this thread, which other load changes far less), the best thread's.
+struct FmaPeak {
+  double all = 0, per_thread = 0;
+  unsigned threads = 0;
+};
+const FmaPeak& fma_peak() {
+  static const FmaPeak peak = [] {
+    FmaPeak p;
+    p.threads = std::max(1u, std::thread::hardware_concurrency());
+    constexpr long kIterations = 2'000'000;  // 192e6 scalar FMAs a thread, ~0.1 s
+    const double per_thread = kIterations * 12.0 * 8.0;
+    for (int round = 0; round < 5; ++round) {
+      std::vector<double> secs(p.threads);
+      std::vector<std::thread> threads;
+      const auto t0 = std::chrono::steady_clock::now();
+      for (unsigned t = 0; t < p.threads; ++t)
+        threads.emplace_back([&secs, t] {
+          const double s0 = thread_cpu_seconds();
+          volatile float sink = fma_chains(kIterations);
+          (void)sink;
+          secs[t] = thread_cpu_seconds() - s0;
+        });
+      for (auto& t : threads) t.join();
+      const double wall =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      p.all = std::max(p.all, per_thread * p.threads / wall);
+      for (double s : secs) p.per_thread = std::max(p.per_thread, per_thread / s);
+    }
+    std::printf(
+        "fma peak (%u threads, 12 register-only 8-lane float FMA chains each): %.1f GFMA/s "
+        "wall, %.1f GFMA/s a thread's CPU second\n",
+        p.threads, p.all / 1e9, p.per_thread / 1e9);
+    std::fflush(stdout);
+    return p;
+  }();
+  return peak;
+}
+
 /// The Gram pass alone (kernels::gram: the fixed-order tile kernel on 1024-coordinate tiles,
-/// FP64 accumulation across tiles, the finiteness check from the diagonal).
+/// FP64 accumulation across tiles, the finiteness check from the diagonal). Besides GB/s, its
+/// float FMA rate (N (N + 1) / 2 x D per call) as `GFMA_s`, that over the run's FMA peak with
+/// every thread (`x_fma_peak`), and per CPU second of the process over one thread's peak
+/// (`core_x_fma_peak`: how well a core that runs it is used, less sensitive to other load).
 void BM_GramKernel(benchmark::State& state) {
   const Input in(state.range(0), state.range(1));
   const k::MemoryRowSource src(in.data, in.n, in.d);
+  const FmaPeak& peak = fma_peak();
+  const double cpu_start = process_cpu_seconds();
+  const auto start = std::chrono::steady_clock::now();
   for (auto _ : state) {
     std::vector<bool> finite;
     auto g = k::gram_checked(cpu(), src, finite);
     benchmark::DoNotOptimize(g.data());
   }
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double cpu_s = process_cpu_seconds() - cpu_start;
+  const double fmas = static_cast<double>(in.n) * static_cast<double>(in.n + 1) / 2.0 *
+                      static_cast<double>(in.d) * static_cast<double>(state.iterations());
   report_bandwidth(state, in.bytes());
+  state.counters["GFMA_s"] = fmas / wall / 1e9;
+  state.counters["x_fma_peak"] = fmas / wall / peak.all;
+  state.counters["core_x_fma_peak"] = fmas / cpu_s / peak.per_thread;
 }
 
 /// What the Gram pass is held to: one OpenBLAS SSYRK over all of N x D (float accumulation over
