@@ -1,4 +1,5 @@
 // Loading a LLaMA-style decoder's safetensors weights into float32 torch tensors.
+#include <torch/cuda.h>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>

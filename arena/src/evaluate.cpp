@@ -2,6 +2,7 @@
 // deltas by kernels::sgmv) and the merged reference path.
 #include "murmur/arena/evaluate.hpp"
 
+#include <torch/cuda.h>
 #include <algorithm>
 #include <cmath>
 #include <numeric>

@@ -2,6 +2,8 @@
 // ops or NoGradGuard, each targeted projection as W x + scale B (A x), Adam on A and B only.
 #include "murmur/arena/train.hpp"
 
+#include <torch/nn/functional/loss.h>
+#include <torch/optim/adam.h>
 #include <algorithm>
 #include <cmath>
 #include <limits>
