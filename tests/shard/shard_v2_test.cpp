@@ -9,7 +9,9 @@
 // through ChainParticipant. Read back from the chain: the round is Finalized with modelHash =
 // keccak-256 of initial + FedAvg of the updates (what a single murmurd posts); the harmful
 // proposer is objected to by every revealed voter and not paid, the honest ones are paid; every
-// booking is chain::settle_median_round's over the frozen stakes and the revealed votes.
+// booking is chain::settle_median_round's over the frozen stakes and the revealed votes. Two
+// drivers of the same nodes: ChainParticipant's calls one by one, and client::run_node with the
+// shards in NodeLoopOptions (what `murmur node --shard` runs).
 //
 // Roles are drawn on chain from a block hash the test does not control; the verdicts hold for
 // every draw: the contract guarantees a proposer and a voter, the harmful proposer is the
@@ -31,6 +33,7 @@
 #include "chain_participant.hpp"
 #include "murmur/chain/key_source.hpp"
 #include "murmur/chain/median_settlement.hpp"
+#include "murmur/client/node_loop.hpp"
 #include "murmur/client/shard_upload.hpp"
 #include "murmur/client/split_update_fetch.hpp"
 #include "murmur/kernels/aggregate.hpp"
@@ -91,12 +94,27 @@ wire::RoundInfo wait_round(client::NodeClient& c, Pred pred, std::chrono::second
   return info;
 }
 
-class ShardSetOnV2 : public chain::testing::LocalChainTest {};
+/// Who drives the nodes: client::ChainParticipant's calls one by one, or client::run_node (the
+/// loop `murmur node --shard ...` runs) with the shards in NodeLoopOptions.
+enum class Driver { kParticipant, kNodeLoop };
+
+class ShardSetOnV2 : public chain::testing::LocalChainTest {
+ protected:
+  void run_round(Driver driver);
+};
 
 TEST_F(ShardSetOnV2, VotersReadUpdatesByPartsObjectToTheHarmfulOneAndTheRoundSettles) {
+  run_round(Driver::kParticipant);
+}
+
+TEST_F(ShardSetOnV2, NodeLoopsWithShardsObjectToTheHarmfulUpdateAndTheRoundSettles) {
+  run_round(Driver::kNodeLoop);
+}
+
+void ShardSetOnV2::run_round(Driver driver) {
   chain::EthClient eth(*rpc_, &chain::alliance_v2::errors());
   BlockProducer producer(url(), 250ms);
-  TempDir dir("shard-v2");
+  TempDir dir(driver == Driver::kParticipant ? "shard-v2" : "shard-v2-node-loop");
   std::mt19937_64 rng(kSeed);
   const chain::PrivateKey aggregator_key = funded_key(rng);
   chain::Wallet creator(eth, funded_key(rng));
@@ -198,14 +216,36 @@ TEST_F(ShardSetOnV2, VotersReadUpdatesByPartsObjectToTheHarmfulOneAndTheRoundSet
         client::ChainCalls mine = calls;
         mine.state_dir = dir.path() / ("node-" + std::to_string(i));
         mine.evaluator = evaluator(i);
+        const bool bad = harmful && *harmful == keys[i].address();
+        samples[i] = 10 + i;
+        if (driver == Driver::kNodeLoop) {
+          client::NodeLoopOptions o;
+          o.chain_id = t.chain_id;
+          o.domain = domain;
+          o.poll = 100ms;
+          o.idle_timeout = 90s;
+          o.chain = mine;
+          o.shards = n.shards;
+          const client::Trainer train =
+              [&, i, bad](client::RoundContext& round) -> std::optional<client::TrainedUpdate> {
+            return client::TrainedUpdate{update_of(i, round.global_model(), bad), samples[i]};
+          };
+          const auto report =
+              client::run_node(*n.coordinator, keys[i], o, train, client::rms_step_rule());
+          if (!report.closed)
+            throw std::runtime_error("the node loop ended before the task closed");
+          if (n.role == wire::ROLE_VOTER && report.objections != (harmful ? 1u : 0u))
+            throw std::runtime_error("the node loop objected to " +
+                                     std::to_string(report.objections) + " updates");
+          return;
+        }
         client::ChainParticipant chain_part(mine, keys[i], v2, t.task_id);
         const auto say = [&](const std::string& s) {
           std::cout << "[ node " << i << "   ] " << s << "\n";
         };
         if (n.role == wire::ROLE_PROPOSER) {
           // Commit the whole update's hash on chain, then upload it split.
-          const auto values = update_of(i, set.initial(), harmful && *harmful == keys[i].address());
-          samples[i] = 10 + i;
+          const auto values = update_of(i, set.initial(), bad);
           const client::SplitPlan plan = client::plan_split(n.shards, values);
           chain_part.commit_update(1, plan.commitment.hash);
           client::upload_split(n.shards, t.task_id, 1, values, plan, samples[i],
