@@ -60,7 +60,8 @@ TEST(ShardUpdateReads, AVoterReadsEveryUpdateByPartsBitForBit) {
   task.proposer_bps = 5000;           // the local seed of task 7, round 1: proposers and voters
   task.quorum = 1;
   task.vote_quorum = 1;
-  task.vote_seconds = 120;  // the vote ends when every voter voted
+  task.vote_seconds = 120;    // the vote ends when every voter voted
+  task.upload_seconds = 300;  // the uploads end when every proposer committed, never before
   ShardSetFixture set(dir.path(), 2, task, /*single=*/false);
   set.start_all();
   auto ctx = std::make_shared<zmq::context_t>(1);
