@@ -182,23 +182,39 @@ std::optional<ChainParticipant::Vote> ChainParticipant::judge(
   const double before = calls_.evaluator(ctx, global);
   const double after = calls_.evaluator(ctx, candidate);
   vote.score = std::isfinite(after) ? chain::graded_score(before, after) : chain::kMinScore;
-  if (!calls_.object || updates.empty()) return vote;
+  if (updates.empty()) return vote;
 
   // The updates to judge: those whose hash is their proposer's commitment on chain (bytes the
-  // proposer bound itself to; fetch checks them against that hash).
+  // proposer bound itself to; fetch checks them against that hash). A listed update signed for
+  // another hash than the proposer's non-zero commitment is an equivocation (a shard set has no
+  // chain to refuse it at upload): objected to, and reported with its signed Update.
   const auto parts = contract_.participants(task_);
-  vote.participants = parts.size();
+  if (calls_.object) vote.participants = parts.size();
   std::vector<std::size_t> index;          // participant index of each judged update
   std::vector<std::vector<float>> values;  // its values
   std::vector<chain::Hash32> hashes;
   for (const RoundUpdate& u : updates) {
     const auto it = std::find(parts.begin(), parts.end(), u.proposer);
-    if (it == parts.end() ||
-        contract_.entry_of(task_, rr, u.proposer).commitment != u.update_hash) {
+    if (it == parts.end()) {
       say("not judging " + u.proposer.to_checksum() + "'s update " + chain::to_hex(u.update_hash) +
-          ": not its commitment on chain");
+          ": not a participant of the round");
       continue;
     }
+    const auto entry = contract_.entry_of(task_, rr, u.proposer);
+    if (entry.commitment != u.update_hash) {
+      if (entry.commitment == chain::Hash32{}) {
+        say("not judging " + u.proposer.to_checksum() + "'s update " +
+            chain::to_hex(u.update_hash) + ": no commitment on chain");
+        continue;
+      }
+      if (calls_.object) vote.objections.push_back(static_cast<std::size_t>(it - parts.begin()));
+      say(std::string(calls_.object ? "objecting to " : "not judging ") + u.proposer.to_checksum() +
+          "'s update " + chain::to_hex(u.update_hash) + ": it committed " +
+          chain::to_hex(entry.commitment) + " on chain (equivocation)");
+      report_equivocation(round, u, entry.reported, say);
+      continue;
+    }
+    if (!calls_.object) continue;
     try {
       auto v = fetch(u);
       if (v.size() != global.size()) {
@@ -214,7 +230,10 @@ std::optional<ChainParticipant::Vote> ChainParticipant::judge(
     index.push_back(static_cast<std::size_t>(it - parts.begin()));
     hashes.push_back(u.update_hash);
   }
-  if (values.empty()) return vote;
+  if (values.empty()) {
+    std::sort(vote.objections.begin(), vote.objections.end());
+    return vote;
+  }
   // Identical bytes count once in the voter's median update (the simulator's copies).
   std::vector<bool> duplicate(values.size(), false);
   for (std::size_t b = 1; b < values.size(); ++b)
@@ -229,6 +248,28 @@ std::optional<ChainParticipant::Vote> ChainParticipant::judge(
     if (j.objects[k]) vote.objections.push_back(index[k]);
   std::sort(vote.objections.begin(), vote.objections.end());
   return vote;
+}
+
+void ChainParticipant::report_equivocation(std::uint64_t round, const RoundUpdate& u, bool reported,
+                                           const std::function<void(const std::string&)>& say) {
+  if (reported) {
+    say(u.proposer.to_checksum() + "'s equivocation in round " + std::to_string(round) +
+        " is reported on chain already");
+    return;
+  }
+  try {
+    wallet_.transact(contract_.address(),
+                     chain::alliance_v2::report_equivocation(
+                         task_, chain::U256(round), u.proposer, u.update_hash,
+                         chain::U256(u.num_samples), chain::Bytes(u.signature)));
+    say("reported " + u.proposer.to_checksum() + "'s equivocation in round " +
+        std::to_string(round) + " on chain");
+  } catch (const chain::ChainError& e) {
+    // Another voter's report may have landed first (NotEquivocation), or the call failed: the
+    // objection stands either way.
+    say("reportEquivocation of " + u.proposer.to_checksum() + " in round " + std::to_string(round) +
+        " not done: " + e.what());
+  }
 }
 
 bool ChainParticipant::candidate_posted(std::uint64_t round) {

@@ -51,7 +51,11 @@ class ChainParticipant {
   /// by `calls.evaluator`, and the objections of judge_updates (objections.hpp, the simulator's
   /// rule, `calls.objections`) over the listed updates whose hash is their proposer's commitment
   /// on chain (the others are not judged; `fetch` gives each one's values, and an update it
-  /// cannot fetch is not judged either). `say` logs what was left out and why.
+  /// cannot fetch is not judged either). A listed update whose hash is not its proposer's
+  /// non-zero commitment (an equivocation a shard set could not refuse at upload) is objected to
+  /// and reported with reportEquivocation and its signed Update, unless the contract shows it
+  /// reported already; a report that reverts (another voter's landed first) is logged, not
+  /// thrown. `say` logs what was left out, objected to and reported, and why.
   std::optional<Vote> judge(std::uint64_t round, const chain::Hash32& candidate_hash,
                             std::span<const float> candidate, RoundContext& ctx,
                             const std::vector<RoundUpdate>& updates, const FetchUpdate& fetch,
@@ -78,6 +82,9 @@ class ChainParticipant {
   std::filesystem::path vote_file(std::uint64_t round) const;
   std::filesystem::path update_file(std::uint64_t round) const;
   std::uint64_t next_block_time();
+  /// reportEquivocation of `u` (not sent when `reported`); a ChainError is logged through `say`.
+  void report_equivocation(std::uint64_t round, const RoundUpdate& u, bool reported,
+                           const std::function<void(const std::string&)>& say);
 
   ChainCalls calls_;
   chain::RpcClient rpc_;

@@ -11,7 +11,10 @@
 // proposer is objected to by every revealed voter and not paid, the honest ones are paid; every
 // booking is chain::settle_median_round's over the frozen stakes and the revealed votes. Two
 // drivers of the same nodes: ChainParticipant's calls one by one, and client::run_node with the
-// shards in NodeLoopOptions (what `murmur node --shard` runs).
+// shards in NodeLoopOptions (what `murmur node --shard` runs). A third case has no harmful
+// proposer but an equivocating one: it commits the hash of one update on chain and uploads
+// another split (the shards have no chain to refuse it); the voters object to it and report it
+// with its signed Update (reportEquivocation), so it is slashed once and not paid.
 //
 // Roles are drawn on chain from a block hash the test does not control; the verdicts hold for
 // every draw: the contract guarantees a proposer and a voter, the harmful proposer is the
@@ -60,12 +63,13 @@ float noise(std::uint64_t node, std::uint64_t j, std::uint64_t salt) {
   return client::synthetic_value(kSeed + salt, node, j) * 0.05f;
 }
 
-/// Node i's update: half way from the global model to the target with its own noise; the
-/// harmful proposer's is kHarm times that.
-std::vector<float> update_of(std::size_t i, const std::vector<float>& global, bool harmful) {
+/// Node i's update: half way from the global model to the target with its own noise (`salt`);
+/// the harmful proposer's is kHarm times that.
+std::vector<float> update_of(std::size_t i, const std::vector<float>& global, bool harmful,
+                             std::uint64_t salt = 1) {
   std::vector<float> u(global.size());
   for (std::size_t j = 0; j < u.size(); ++j) {
-    u[j] = 0.5f * (target(j) - global[j]) + noise(i, j, 1);
+    u[j] = 0.5f * (target(j) - global[j]) + noise(i, j, salt);
     if (harmful) u[j] *= kHarm;
   }
   return u;
@@ -97,10 +101,14 @@ wire::RoundInfo wait_round(client::NodeClient& c, Pred pred, std::chrono::second
 /// Who drives the nodes: client::ChainParticipant's calls one by one, or client::run_node (the
 /// loop `murmur node --shard ...` runs) with the shards in NodeLoopOptions.
 enum class Driver { kParticipant, kNodeLoop };
+/// The proposer the voters object to: a harmful update committed on chain, or an equivocation
+/// (committed hash A on chain, uploaded other bytes B; its harmless noise salt differs).
+enum class Cheat { kHarmful, kEquivocation };
+constexpr std::uint64_t kEquivocationSalt = 3;
 
 class ShardSetOnV2 : public chain::testing::LocalChainTest {
  protected:
-  void run_round(Driver driver);
+  void run_round(Driver driver, Cheat cheat = Cheat::kHarmful);
 };
 
 TEST_F(ShardSetOnV2, VotersReadUpdatesByPartsObjectToTheHarmfulOneAndTheRoundSettles) {
@@ -111,10 +119,17 @@ TEST_F(ShardSetOnV2, NodeLoopsWithShardsObjectToTheHarmfulUpdateAndTheRoundSettl
   run_round(Driver::kNodeLoop);
 }
 
-void ShardSetOnV2::run_round(Driver driver) {
+TEST_F(ShardSetOnV2, VotersObjectToAndReportAnEquivocatingProposerWhichIsSlashedAndUnpaid) {
+  run_round(Driver::kParticipant, Cheat::kEquivocation);
+}
+
+void ShardSetOnV2::run_round(Driver driver, Cheat cheat) {
+  const bool equivocation = cheat == Cheat::kEquivocation;
   chain::EthClient eth(*rpc_, &chain::alliance_v2::errors());
   BlockProducer producer(url(), 250ms);
-  TempDir dir(driver == Driver::kParticipant ? "shard-v2" : "shard-v2-node-loop");
+  TempDir dir(equivocation                     ? "shard-v2-equivocation"
+              : driver == Driver::kParticipant ? "shard-v2"
+                                               : "shard-v2-node-loop");
   std::mt19937_64 rng(kSeed);
   const chain::PrivateKey aggregator_key = funded_key(rng);
   chain::Wallet creator(eth, funded_key(rng));
@@ -197,10 +212,15 @@ void ShardSetOnV2::run_round(Driver driver) {
   std::sort(proposers.begin(), proposers.end());
   ASSERT_FALSE(proposers.empty());
   ASSERT_FALSE(voters.empty());
+  // The equivocation is caught whatever the other proposers do: any draw has one.
   const std::optional<chain::Address> harmful =
-      proposers.size() >= 2 ? std::optional(proposers.front()) : std::nullopt;
+      !equivocation && proposers.size() >= 2 ? std::optional(proposers.front()) : std::nullopt;
+  const std::optional<chain::Address> equivocator =
+      equivocation ? std::optional(proposers.front()) : std::nullopt;
+  const std::optional<chain::Address> objected = equivocation ? equivocator : harmful;
   std::cout << "[ shards   ] " << proposers.size() << " proposers, " << voters.size()
-            << " voters; harmful: " << (harmful ? harmful->to_checksum() : "none") << "\n";
+            << " voters; harmful: " << (harmful ? harmful->to_checksum() : "none")
+            << "; equivocating: " << (equivocator ? equivocator->to_checksum() : "none") << "\n";
 
   client::ChainCalls calls;
   calls.rpc_url = url();
@@ -248,6 +268,15 @@ void ShardSetOnV2::run_round(Driver driver) {
           const auto values = update_of(i, set.initial(), bad);
           const client::SplitPlan plan = client::plan_split(n.shards, values);
           chain_part.commit_update(1, plan.commitment.hash);
+          if (equivocator && *equivocator == keys[i].address()) {
+            // Hash A is on chain; upload (and sign) other bytes B.
+            const auto other = update_of(i, set.initial(), false, kEquivocationSalt);
+            const client::SplitPlan b = client::plan_split(n.shards, other);
+            if (b.commitment.hash == plan.commitment.hash)
+              throw std::runtime_error("the equivocation's two updates have one hash");
+            client::upload_split(n.shards, t.task_id, 1, other, b, samples[i], {&keys[i], domain});
+            return;
+          }
           client::upload_split(n.shards, t.task_id, 1, values, plan, samples[i],
                                {&keys[i], domain});
           return;
@@ -306,7 +335,9 @@ void ShardSetOnV2::run_round(Driver driver) {
     std::vector<float> rows;
     std::vector<double> counts;
     for (const auto& [a, i] : order) {
-      const auto u = update_of(i, set.initial(), harmful && *harmful == a);
+      const auto u = equivocator && *equivocator == a
+                         ? update_of(i, set.initial(), false, kEquivocationSalt)
+                         : update_of(i, set.initial(), harmful && *harmful == a);
       rows.insert(rows.end(), u.begin(), u.end());
       counts.push_back(static_cast<double>(samples[i]));
     }
@@ -324,21 +355,29 @@ void ShardSetOnV2::run_round(Driver driver) {
   // voter's objections as its vote file says it revealed them).
   const auto bitmap = c.included_of(task, U256(1));
   const auto task_info = c.get_task(task);
+  // An equivocation reported before finalizeRound took slashBps of the stake into the pool, and
+  // the settlement sees the stake that is left.
+  const auto equivocation_slash = [&](const chain::Address& a) {
+    return equivocator && *equivocator == a
+               ? U256(stake_of.at(a).to_u64() * task_info.slash_bps / 10'000)
+               : U256();
+  };
   chain::MedianRoundInput in;
   in.pool = spec.pool;
+  if (equivocator) in.pool += equivocation_slash(*equivocator);
   in.rounds_left = 1;
   in.slash_bps = task_info.slash_bps;
   in.quorum_bps = task_info.quorum_bps;
   in.tolerance_bps = task_info.tolerance_bps;
   U256 revealed_stake;
-  const std::size_t harmful_index =
-      harmful ? static_cast<std::size_t>(std::find(members.begin(), members.end(), *harmful) -
-                                         members.begin())
-              : members.size();
+  const std::size_t objected_index =
+      objected ? static_cast<std::size_t>(std::find(members.begin(), members.end(), *objected) -
+                                          members.begin())
+               : members.size();
   for (std::size_t m = 0; m < members.size(); ++m) {
     chain::MedianNode node;
     node.role = c.role_of(task, U256(1), members[m]);
-    node.stake = stake_of.at(members[m]);
+    node.stake = stake_of.at(members[m]) - equivocation_slash(members[m]);
     const auto e = c.entry_of(task, U256(1), members[m]);
     if (node.role == chain::Role::Proposer) {
       const bool included = (bitmap[m >> 8] >> static_cast<unsigned>(m & 255)).bit(0);
@@ -358,9 +397,9 @@ void ShardSetOnV2::run_round(Driver driver) {
                         ("vote-" + task.to_dec() + "-1.json"));
         const auto j = nlohmann::json::parse(f);
         node.objects = j.at("objections").get<std::vector<std::size_t>>();
-        // Exactly the harmful proposer objected to, by participant index.
+        // Exactly the harmful (or equivocating) proposer objected to, by participant index.
         EXPECT_EQ(node.objects,
-                  harmful ? std::vector<std::size_t>{harmful_index} : std::vector<std::size_t>{})
+                  objected ? std::vector<std::size_t>{objected_index} : std::vector<std::size_t>{})
             << "voter " << members[m].to_checksum();
       }
     }
@@ -383,14 +422,26 @@ void ShardSetOnV2::run_round(Driver driver) {
   }
   for (std::size_t m = 0; m < members.size(); ++m) {
     if (c.role_of(task, U256(1), members[m]) != chain::Role::Proposer) continue;
-    const U256 objected = c.objection_stake(task, U256(1), m);
-    if (harmful && members[m] == *harmful) {
-      EXPECT_EQ(objected, revealed_stake) << "every revealed voter objects to the harmful update";
-      EXPECT_EQ(rewarded.count(members[m]), 0u) << "the harmful update is paid";
+    const U256 objection = c.objection_stake(task, U256(1), m);
+    if (objected && members[m] == *objected) {
+      EXPECT_EQ(objection, revealed_stake) << "every revealed voter objects to the update";
+      EXPECT_EQ(rewarded.count(members[m]), 0u) << "the objected update is paid";
     } else {
-      EXPECT_EQ(objected, U256()) << "an honest update objected to: " << members[m].to_checksum();
+      EXPECT_EQ(objection, U256()) << "an honest update objected to: " << members[m].to_checksum();
       EXPECT_EQ(rewarded.count(members[m]), 1u) << "an honest proposer unpaid";
     }
+  }
+  if (equivocator) {
+    // Reported once (by one voter; the others saw it reported or were refused), the
+    // Equivocation's slash taken from the stake on top of the settlement's booking.
+    const auto e = c.entry_of(task, U256(1), *equivocator);
+    EXPECT_TRUE(e.reported) << "the equivocation is not reported on chain";
+    const std::size_t m = objected_index;
+    const U256 left = c.node_info(task, *equivocator).stake;
+    EXPECT_GT(equivocation_slash(*equivocator), U256()) << "slashBps is zero: nothing to check";
+    EXPECT_EQ(left, stake_of.at(*equivocator) - equivocation_slash(*equivocator) - want.slash[m])
+        << "the equivocating proposer's stake";
+    EXPECT_EQ(rewarded.count(*equivocator), 0u) << "the equivocating proposer is paid";
   }
   std::cout << "[ shards   ] median " << info.median
             << (info.accepted ? ", accepted" : ", rejected") << ", paid " << info.paid.to_dec()
