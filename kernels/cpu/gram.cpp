@@ -104,10 +104,13 @@ std::vector<double> gram(CpuBackend& backend, const RowSource& rows, std::vector
   std::vector<double> part(tiles_per_chunk * n * n);  // tile t's entries, upper triangle
   std::vector<const float*> ptrs(tiles_per_chunk * n);
   // One scratch per worker (the AVX2 kernel's aligned copies of a tile: n x 4160 bytes), freed
-  // when the pass ends.
+  // when the pass ends; only while all of them fit the backend's tile budget (at 2 workers up
+  // to n ~ 8000), else the kernel reads the rows in place (the same bits, slower loads).
   std::vector<GramScratch> scratch(backend.pool().size());
-  if (kernel != gram_tile_portable)
-    for (GramScratch& s : scratch) gram_scratch_reserve(s, n, std::min(kGramTile, d));
+  const std::size_t w0 = std::min(kGramTile, d);
+  if (kernel != gram_tile_portable &&
+      scratch.size() * n * gram_scratch_stride(w0) * sizeof(float) <= backend.host_tile_bytes())
+    for (GramScratch& s : scratch) gram_scratch_reserve(s, n, w0);
   for (std::size_t c0 = 0; c0 < d; c0 += chunk) {
     const std::size_t cw = std::min(chunk, d - c0);
     const float* a = base ? base + c0 : buffer.data();

@@ -119,17 +119,18 @@ inline void kernel_3x4(const float* const* xi, const float* const* xj, std::size
 struct Avx2Block {
   const float* const* src;  // the tile's rows as given
   const float** x;          // the aligned copies, x[i] valid once row i's group began
-  float* base;
+  float* base;              // the copies' buffer; null: rows read in place from src
   std::size_t n, w, stride, lines;
   std::size_t next = 0, cursor = 0;  // the next group's first row; lines of it prefetched
 
   void begin_group(std::size_t j0, std::size_t rj) {
+    next = j0 + rj, cursor = 0;
+    if (base == nullptr) return;  // rows read in place
     for (std::size_t b = 0; b < rj; ++b) {
       float* row = base + (j0 + b) * stride;
       std::memcpy(row, src[j0 + b], w * sizeof(float));
       x[j0 + b] = row;
     }
-    next = j0 + rj, cursor = 0;
   }
 
   void before_block() {
@@ -145,8 +146,9 @@ struct Avx2Block {
     __m256 acc[RI][RJ];
     const float* xi[RI];
     const float* xj[RJ];
-    for (std::size_t a = 0; a < RI; ++a) xi[a] = x[i0 + a];
-    for (std::size_t b = 0; b < RJ; ++b) xj[b] = x[j0 + b];
+    const float* const* rows = base != nullptr ? x : src;
+    for (std::size_t a = 0; a < RI; ++a) xi[a] = rows[i0 + a];
+    for (std::size_t b = 0; b < RJ; ++b) xj[b] = rows[j0 + b];
     std::size_t k = 0;
     if constexpr (RI == 3 && RJ == 4) {
       k = w & ~std::size_t{7};
@@ -161,9 +163,9 @@ struct Avx2Block {
         for (std::size_t b = 0; b < RJ; ++b) acc[a][b] = _mm256_setzero_ps();
       for (; k + 8 <= w; k += 8) {
         __m256 vi[RI];
-        for (std::size_t a = 0; a < RI; ++a) vi[a] = _mm256_load_ps(xi[a] + k);
+        for (std::size_t a = 0; a < RI; ++a) vi[a] = _mm256_loadu_ps(xi[a] + k);
         for (std::size_t b = 0; b < RJ; ++b) {
-          const __m256 vj = _mm256_load_ps(xj[b] + k);
+          const __m256 vj = _mm256_loadu_ps(xj[b] + k);
           for (std::size_t a = 0; a < RI; ++a) acc[a][b] = _mm256_fmadd_ps(vi[a], vj, acc[a][b]);
         }
       }
@@ -192,6 +194,12 @@ struct Avx2Block {
 
 void gram_tile_avx2(const float* const* x, std::size_t n, std::size_t w, double* out,
                     GramScratch& scratch) {
+  if (scratch.rows.size() < n * gram_scratch_stride(w) + 16 || scratch.ptrs.size() < n) {
+    // No room for copies (gram.cpp keeps them within the tile budget): rows read in place.
+    Avx2Block block{x, nullptr, nullptr, n, w, 0, (w * sizeof(float) + 63) / 64};
+    gram_tile_walk(n, out, block);
+    return;
+  }
   const std::size_t stride = gram_scratch_stride(w);
   float* base = scratch.rows.data();
   base += (64 - reinterpret_cast<std::uintptr_t>(base) % 64) % 64 / sizeof(float);

@@ -21,7 +21,8 @@ inline constexpr std::size_t kGramGroupRows = 4;
 
 /// A worker's scratch for one pass: the AVX2 kernel copies a tile's rows into `rows`, aligned
 /// to 64 bytes, row stride gram_scratch_stride(w) (a whole number of 64-byte lines plus one),
-/// and points `ptrs` at them. Sized by gram_scratch_reserve; the portable kernel needs none.
+/// and points `ptrs` at them. Sized by gram_scratch_reserve; left empty, the AVX2 kernel reads
+/// the rows where they are (the same bits). The portable kernel needs none.
 struct GramScratch {
   std::vector<float> rows;
   std::vector<const float*> ptrs;
