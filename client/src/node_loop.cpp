@@ -179,6 +179,7 @@ NodeLoopReport run_node(NodeClient& client, const chain::PrivateKey& key,
         return;
       }
       if (sharded) {  // the whole update's hash on chain before any part leaves
+        wait_for_round(shards, r);
         const SplitPlan plan = plan_split(shards, update->values);
         on_chain->commit_update(r, plan.commitment.hash);
         const auto res = upload_split(shards, info.task_id(), r, update->values, plan,
@@ -204,6 +205,7 @@ NodeLoopReport run_node(NodeClient& client, const chain::PrivateKey& key,
         if (on_chain) {
           propose_on_chain(round);
         } else if (auto update = trainer(ctx); update && sharded) {
+          wait_for_round(shards, round);  // each shard has adopted the coordinator's opening
           const auto r = upload_split(shards, info.task_id(), round, update->values,
                                       update->num_samples, signer);
           ++report.uploads;

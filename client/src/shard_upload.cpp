@@ -100,8 +100,10 @@ void check_shard_set(NodeClient& coordinator, std::span<NodeClient* const> shard
       sizes += (k ? " + " : "") + std::to_string(s.parameters());
     }
     if (sum != c.parameters())
-      throw ShardSetError("the " + std::to_string(count) + " shards given hold " + sizes + " = " +
-                          std::to_string(sum) + " coordinates, the coordinator's model " +
+      throw ShardSetError((count == 1 ? std::string("the 1 shard given holds ")
+                                      : "the " + std::to_string(count) + " shards given hold ") +
+                          sizes + " = " + std::to_string(sum) +
+                          " coordinates, the coordinator's model " +
                           std::to_string(c.parameters()) +
                           ": a shard is missing, extra or of another set; give every shard of "
                           "the set, shard 0 first");
@@ -123,6 +125,12 @@ void check_shard_set(NodeClient& coordinator, std::span<NodeClient* const> shard
           "shard order, shard 0 first (each shard's [shard] index)");
     }
   }
+}
+
+void wait_for_round(std::span<NodeClient* const> shards, std::uint64_t round,
+                    std::chrono::milliseconds patience, std::chrono::milliseconds poll) {
+  for (std::size_t k = 0; k < shards.size(); ++k)
+    shard_at_round(*shards[k], k, round, patience, poll);
 }
 
 SplitPlan plan_split(std::span<NodeClient* const> shards, std::span<const float> values) {

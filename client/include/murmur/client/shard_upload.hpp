@@ -36,6 +36,14 @@ class ShardSetError : public std::runtime_error {
 void check_shard_set(NodeClient& coordinator, std::span<NodeClient* const> shards,
                      std::span<const std::string> names = {});
 
+/// Waits until every shard's RoundInfo is at round `round` (a shard adopts the coordinator's
+/// opening within its 250 ms heartbeat, so a node that saw the coordinator open a round may ask
+/// a shard still in the round before), asking every `poll`, at most `patience`; ServerError
+/// ERR_WRONG_ROUND names a shard that is not there by then.
+void wait_for_round(std::span<NodeClient* const> shards, std::uint64_t round,
+                    std::chrono::milliseconds patience = std::chrono::seconds(30),
+                    std::chrono::milliseconds poll = std::chrono::milliseconds(50));
+
 /// A split upload before any byte is sent: the shards' byte boundaries (from each shard's
 /// RoundInfo parameters, in shard order) and the commitment, whose `hash` is the whole update's
 /// BLAKE3 hash, the one that is signed (and, on AllianceTaskV2, committed on chain first).
