@@ -31,17 +31,6 @@ constexpr std::uint64_t kStake = 100, kProposerBps = 5000;
 
 class ShardSetOnChain : public chain::testing::LocalChainTest {};
 
-template <typename Pred>
-wire::RoundInfo wait_round(client::NodeClient& c, Pred pred, std::chrono::seconds limit = 120s) {
-  const auto until = Clock::now() + limit;
-  wire::RoundInfo info = c.round_info();
-  while (!pred(info) && Clock::now() < until) {
-    std::this_thread::sleep_for(50ms);
-    info = c.round_info();
-  }
-  return info;
-}
-
 TEST_F(ShardSetOnChain, TheCoordinatorPostsTheWholeModelsHash) {
   std::mt19937_64 rng(20261203);
   const chain::PrivateKey aggregator_key = funded_key(rng);

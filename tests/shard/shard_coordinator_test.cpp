@@ -29,17 +29,6 @@ using nlohmann::json;
 /// 1e-4 of the figure (or 1e-6 absolute).
 constexpr double kValidationTol = 1e-4;
 
-template <typename Pred>
-wire::RoundInfo wait_round(client::NodeClient& c, Pred pred, std::chrono::seconds limit = 120s) {
-  const auto until = Clock::now() + limit;
-  wire::RoundInfo info = c.round_info();
-  while (!pred(info) && Clock::now() < until) {
-    std::this_thread::sleep_for(50ms);
-    info = c.round_info();
-  }
-  return info;
-}
-
 chain::Hash32 hash_of(const std::string& bytes) {
   chain::Hash32 h{};
   if (bytes.size() == 32) std::memcpy(h.data(), bytes.data(), 32);

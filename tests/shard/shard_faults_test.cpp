@@ -58,17 +58,6 @@ std::vector<std::uint64_t> byte_bounds(std::vector<client::NodeClient*>& shards)
   return b;
 }
 
-template <typename Pred>
-wire::RoundInfo wait_round(client::NodeClient& c, Pred pred, std::chrono::seconds limit = 90s) {
-  const auto until = Clock::now() + limit;
-  wire::RoundInfo info = c.round_info();
-  while (!pred(info) && Clock::now() < until) {
-    std::this_thread::sleep_for(50ms);
-    info = c.round_info();
-  }
-  return info;
-}
-
 TEST(ShardSetFaults, ShardKilledMidUploadAndRestartedFinishesTheRound) {
   TempDir dir("shard-kill");
   ShardTask task;

@@ -25,17 +25,6 @@ using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
 /// Polls `client`'s RoundInfo until `pred` holds (bounded); returns the last one.
-template <typename Pred>
-wire::RoundInfo wait_round(client::NodeClient& c, Pred pred, std::chrono::seconds limit = 90s) {
-  const auto until = Clock::now() + limit;
-  wire::RoundInfo info = c.round_info();
-  while (!pred(info) && Clock::now() < until) {
-    std::this_thread::sleep_for(50ms);
-    info = c.round_info();
-  }
-  return info;
-}
-
 struct Case {
   std::size_t shards;
   std::string rule;

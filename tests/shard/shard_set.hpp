@@ -251,6 +251,19 @@ inline std::vector<std::string> upload_all_split(ShardSetFixture& set, const Sha
   return failures;
 }
 
+/// Polls `c`'s RoundInfo every 50 ms until `pred` holds or `limit` passes; the last one read.
+template <typename Pred>
+wire::RoundInfo wait_round(client::NodeClient& c, Pred pred,
+                           std::chrono::seconds limit = std::chrono::seconds(120)) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  wire::RoundInfo info = c.round_info();
+  while (!pred(info) && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    info = c.round_info();
+  }
+  return info;
+}
+
 /// Waits (polling every millisecond, at most `limit`) until `process`'s log contains `text`;
 /// whether it did.
 inline bool wait_for_log(MurmurdProcess& process, const std::string& text,

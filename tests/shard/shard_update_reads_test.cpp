@@ -22,17 +22,6 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-template <typename Pred>
-wire::RoundInfo wait_round(client::NodeClient& c, Pred pred, std::chrono::seconds limit = 120s) {
-  const auto until = Clock::now() + limit;
-  wire::RoundInfo info = c.round_info();
-  while (!pred(info) && Clock::now() < until) {
-    std::this_thread::sleep_for(50ms);
-    info = c.round_info();
-  }
-  return info;
-}
-
 /// Node i's update as uploaded (f32 bytes).
 std::vector<std::uint8_t> update_bytes(std::size_t i, std::uint64_t parameters) {
   const std::vector<float> v = node_update(i, parameters);

@@ -87,17 +87,6 @@ client::Evaluator evaluator(std::uint64_t node) {
   };
 }
 
-template <typename Pred>
-wire::RoundInfo wait_round(client::NodeClient& c, Pred pred, std::chrono::seconds limit = 120s) {
-  const auto until = Clock::now() + limit;
-  wire::RoundInfo info = c.round_info();
-  while (!pred(info) && Clock::now() < until) {
-    std::this_thread::sleep_for(50ms);
-    info = c.round_info();
-  }
-  return info;
-}
-
 /// Who drives the nodes: client::ChainParticipant's calls one by one, or client::run_node (the
 /// loop `murmur node --shard ...` runs) with the shards in NodeLoopOptions.
 enum class Driver { kParticipant, kNodeLoop };
