@@ -27,6 +27,19 @@ std::optional<std::array<std::uint8_t, N>> fixed(const std::string& bytes) {
   return out;
 }
 
+/// UpdateRequest for bytes [offset, offset + length) of `update` (offsets in the whole update).
+wire::Envelope update_request(std::uint64_t task_id, std::uint64_t round, const RoundUpdate& update,
+                              std::uint64_t offset, std::uint64_t length) {
+  wire::Envelope e;
+  auto* r = e.mutable_update_request();
+  r->set_task_id(task_id);
+  r->set_round(round);
+  r->set_proposer(update.proposer.bytes.data(), update.proposer.bytes.size());
+  r->set_offset(offset);
+  r->set_length(length);
+  return e;
+}
+
 }  // namespace
 
 RoundUpdates NodeClient::Impl::list_updates(detail::Channel& channel, std::uint64_t task_id,
@@ -89,14 +102,7 @@ std::vector<std::uint8_t> NodeClient::Impl::update_bytes(detail::Channel* channe
   f.channel = channel;
   f.chunk = chunk;
   f.request = [&](std::uint64_t offset, std::uint64_t length) {
-    wire::Envelope e;
-    auto* r = e.mutable_update_request();
-    r->set_task_id(task_id);
-    r->set_round(round);
-    r->set_proposer(update.proposer.bytes.data(), update.proposer.bytes.size());
-    r->set_offset(offset);
-    r->set_length(length);
-    return e;
+    return update_request(task_id, round, update, offset, length);
   };
   f.range_of = [&](const wire::Envelope& e) {
     const auto& c = e.update_chunk();
@@ -134,14 +140,7 @@ NodeClient::UpdatePart NodeClient::fetch_update_part(std::uint64_t task_id, std:
   f.reply = wire::Envelope::kUpdateChunk;
   // The ranges are the part's own, [0, end - begin); the wire's offsets are the whole update's.
   f.request = [&](std::uint64_t offset, std::uint64_t length) {
-    wire::Envelope e;
-    auto* r = e.mutable_update_request();
-    r->set_task_id(task_id);
-    r->set_round(round);
-    r->set_proposer(update.proposer.bytes.data(), update.proposer.bytes.size());
-    r->set_offset(begin + offset);
-    r->set_length(length);
-    return e;
+    return update_request(task_id, round, update, begin + offset, length);
   };
   f.range_of = [&](const wire::Envelope& e) {
     const auto& c = e.update_chunk();
