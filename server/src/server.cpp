@@ -112,15 +112,19 @@ Server::Impl::Impl(Config c)
   publish_snapshot();
 }
 
-chain::Hash32 Server::Impl::seed(std::uint64_t round) const {
-  // Until the task contract supplies startRound's seed: keccak256(tag || task || round).
+chain::Hash32 local_seed(std::uint64_t task_id, std::uint64_t round) {
   chain::Bytes msg;
   const std::string tag = "murmur.local-seed.v1";
   msg.insert(msg.end(), tag.begin(), tag.end());
-  for (std::uint64_t v : {cfg.task_id, round})
+  for (std::uint64_t v : {task_id, round})
     for (int shift = 56; shift >= 0; shift -= 8)
       msg.push_back(static_cast<std::uint8_t>(v >> shift));
   return chain::keccak256(msg);
+}
+
+// Until the task contract supplies startRound's seed.
+chain::Hash32 Server::Impl::seed(std::uint64_t round) const {
+  return local_seed(cfg.task_id, round);
 }
 
 wire::Role Server::Impl::role_of(const chain::Address& a) const {

@@ -36,16 +36,7 @@ using namespace std::chrono_literals;
 constexpr std::size_t kNodes = 8;
 constexpr std::uint64_t kParameters = 3000;  // 12,000 bytes in f32: three 4 KiB ranges
 
-/// murmurd's local seed for (task, round): keccak256("murmur.local-seed.v1" || task || round).
-chain::Hash32 local_seed(std::uint64_t task, std::uint64_t round) {
-  chain::Bytes msg;
-  const std::string tag = "murmur.local-seed.v1";
-  msg.insert(msg.end(), tag.begin(), tag.end());
-  for (std::uint64_t v : {task, round})
-    for (int shift = 56; shift >= 0; shift -= 8)
-      msg.push_back(static_cast<std::uint8_t>(v >> shift));
-  return chain::keccak256(msg);
-}
+using murmur::server::local_seed;  // murmurd's round seed without [chain]
 
 /// The code of the ServerError `f` throws (ERR_UNSPECIFIED when it throws none).
 template <class F>

@@ -7,6 +7,7 @@
 
 #include "murmur/chain/consensus.hpp"
 #include "murmur/server/config_schema.hpp"
+#include "murmur/server/server.hpp"
 #include "plain_register.hpp"
 #include "server/metrics_page.hpp"
 #include "server_fixture.hpp"
@@ -98,17 +99,7 @@ struct Roles {
   std::vector<std::size_t> proposers, voters;
 };
 
-/// murmurd's local seed of `round` (no [chain]): keccak256("murmur.local-seed.v1" ‖ task ‖
-/// round); RoundInfo's roles are checked against it below.
-chain::Hash32 local_seed(std::uint64_t task, std::uint64_t round) {
-  chain::Bytes msg;
-  const std::string tag = "murmur.local-seed.v1";
-  msg.insert(msg.end(), tag.begin(), tag.end());
-  for (std::uint64_t v : {task, round})
-    for (int shift = 56; shift >= 0; shift -= 8)
-      msg.push_back(static_cast<std::uint8_t>(v >> shift));
-  return chain::keccak256(msg);
-}
+using murmur::server::local_seed;  // murmurd's round seed without [chain]
 
 TEST(LeftNode, CanNeitherUploadNorVoteAndTheTaskGoesOnAcrossARestart) {
   constexpr std::size_t kNodes = 6, kParameters = 64;

@@ -36,17 +36,7 @@ constexpr std::uint64_t kRounds = 2;
 /// asserted below, printed).
 constexpr std::uint32_t kProposerBps = 9200;
 
-/// murmurd's round seed without a chain (server/src/server.cpp, Server::Impl::seed):
-/// keccak256("murmur.local-seed.v1" || task id || round, both big-endian u64).
-chain::Hash32 local_seed(std::uint64_t task, std::uint64_t round) {
-  chain::Bytes msg;
-  const std::string tag = "murmur.local-seed.v1";
-  msg.insert(msg.end(), tag.begin(), tag.end());
-  for (std::uint64_t v : {task, round})
-    for (int shift = 56; shift >= 0; shift -= 8)
-      msg.push_back(static_cast<std::uint8_t>(v >> shift));
-  return chain::keccak256(msg);
-}
+using murmur::server::local_seed;  // murmurd's round seed without [chain]
 
 /// Node i's n-th update (the n-th round it proposes in): node_update's values scaled to small
 /// steps (node 0's first thirty times larger), so that the default vote rule (RMS step at most

@@ -40,6 +40,10 @@ struct SecAggOutcome {
   std::vector<std::string> failed_groups;  ///< groups whose round failed, with the reason
 };
 
+/// The roles' seed of `round` when no [chain] supplies startRound's:
+/// keccak256("murmur.local-seed.v1" || task_id || round), both big-endian u64.
+chain::Hash32 local_seed(std::uint64_t task_id, std::uint64_t round);
+
 class Server {
  public:
   /// Opens (or resumes) the spool in config.data_dir; binds nothing yet.
