@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <string_view>
@@ -168,27 +169,41 @@ void BM_TrimmedMeanKernel(benchmark::State& s) {
   coordinate_kernel(s, {k::ColumnRule::kTrimmedMean, static_cast<int>(s.range(0) / 5), 0});
 }
 
-/// Twelve independent 8-lane float FMA chains in registers, `iterations` rounds: what one
-/// core's FMA units do with no memory operand (x86 with AVX2 + FMA; elsewhere the compiler's
-/// vectorisation of the same chains). Returns a value so the chains are not dropped.
+/// Twelve independent float FMA chains in registers, `iterations` rounds: what one core's FMA
+/// units do with no memory operand. Each chain is its own variable and the empty asm statements
+/// pin all twelve in registers every round: with an array and one asm naming all its elements,
+/// GCC 12 stored and reloaded the chains each round, and the store-forwarding latency halved the
+/// reading (31 against 67 GFMA/s a core on an AVX-512 EPYC). Two widths: 8 lanes (AVX2 + FMA)
+/// and 16 (AVX-512F), because on some CPUs (full-width AVX-512) the 512-bit FMA does twice the
+/// float FMAs a cycle, on others (double-pumped AVX-512, or AVX2 only) the same.
+#define MURMUR_FMA_CHAINS(V, SET1, FMADD, C)                                                    \
+  V a0 = SET1(1.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0,    \
+    a9 = a0, a10 = a0, a11 = a0;                                                                \
+  const V m = SET1(0.999999f), c = SET1(1e-7f);                                                 \
+  for (long i = 0; i < iterations; ++i) {                                                       \
+    a0 = FMADD(a0, m, c), a1 = FMADD(a1, m, c), a2 = FMADD(a2, m, c), a3 = FMADD(a3, m, c);     \
+    a4 = FMADD(a4, m, c), a5 = FMADD(a5, m, c), a6 = FMADD(a6, m, c), a7 = FMADD(a7, m, c);     \
+    a8 = FMADD(a8, m, c), a9 = FMADD(a9, m, c), a10 = FMADD(a10, m, c), a11 = FMADD(a11, m, c); \
+    __asm__ volatile("" : "+" C(a0), "+" C(a1), "+" C(a2), "+" C(a3), "+" C(a4), "+" C(a5));    \
+    __asm__ volatile("" : "+" C(a6), "+" C(a7), "+" C(a8), "+" C(a9), "+" C(a10), "+" C(a11));  \
+  }                                                                                             \
+  const V s = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)) + ((a8 + a9) + (a10 + a11));    \
+  float out;                                                                                    \
+  std::memcpy(&out, &s, sizeof out);                                                            \
+  return out;
+
 #if defined(__x86_64__)
-__attribute__((target("avx2,fma")))
+__attribute__((target("avx2,fma"))) float fma_chains_8(long iterations) {
+  MURMUR_FMA_CHAINS(__m256, _mm256_set1_ps, _mm256_fmadd_ps, "x")
+}
+__attribute__((target("avx512f"))) float fma_chains_16(long iterations) {
+  MURMUR_FMA_CHAINS(__m512, _mm512_set1_ps, _mm512_fmadd_ps, "v")
+}
 #endif
-float fma_chains(long iterations) {
-#if defined(__x86_64__)
-  __m256 a[12];
-  for (auto& v : a) v = _mm256_set1_ps(1.0f);
-  const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
-  for (long i = 0; i < iterations; ++i) {
-    for (auto& v : a) v = _mm256_fmadd_ps(v, m, c);
-    __asm__ volatile(""
-                     : "+x"(a[0]), "+x"(a[1]), "+x"(a[2]), "+x"(a[3]), "+x"(a[4]), "+x"(a[5]),
-                       "+x"(a[6]), "+x"(a[7]), "+x"(a[8]), "+x"(a[9]), "+x"(a[10]), "+x"(a[11]));
-  }
-  __m256 s = a[0];
-  for (int k = 1; k < 12; ++k) s = _mm256_add_ps(s, a[k]);
-  return _mm256_cvtss_f32(s);
-#else
+#undef MURMUR_FMA_CHAINS
+
+/// The scalar fallback (elsewhere than x86): the compiler's vectorisation of the same chains.
+float fma_chains_portable(long iterations) {
   float a[12][8];
   for (auto& v : a)
     for (float& x : v) x = 1.0f;
@@ -198,7 +213,21 @@ float fma_chains(long iterations) {
   float s = 0;
   for (auto& v : a) s += v[0];
   return s;
+}
+
+/// The widest float FMA this CPU has: its chains and lanes a chain.
+struct FmaChains {
+  float (*run)(long) = fma_chains_portable;
+  int lanes = 8;
+  const char* name = "portable";
+};
+FmaChains widest_fma_chains() {
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx512f")) return {fma_chains_16, 16, "AVX-512"};
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    return {fma_chains_8, 8, "AVX2"};
 #endif
+  return {};
 }
 
 /// CPU seconds used by the calling thread so far.
@@ -208,29 +237,36 @@ double thread_cpu_seconds() {
   return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
 
-/// The machine's float FMA peak, measured once in this run: fma_chains on every hardware
-/// thread at once, best of 5 rounds of about 0.1 s a thread; scalar FMAs a second (8 a lane
-/// op). `all` is over the round's wall time (what the machine gave this process: other load
-/// lowers it); `per_thread` over each thread's own CPU time (what a core does while it runs
-/// this thread, which other load changes far less), the best thread's.
+/// The machine's float FMA peak, measured once in this run: the widest FMA chains on every
+/// hardware thread at once, best of 5 rounds of about 0.1 s a thread; scalar FMAs a second
+/// (8 or 16 a lane op). The kernels' own width may be narrower: then x_fma_peak reads how far
+/// the CPU's float FMA rate is from being used, not only how well the kernel runs its ISA. `all` is
+/// over the round's wall time (what the machine gave this process: other load lowers it);
+/// `per_thread` over each thread's own CPU time (what a core does while it runs this thread, which
+/// other load changes far less), the best thread's.
 struct FmaPeak {
   double all = 0, per_thread = 0;
   unsigned threads = 0;
+  const char* name = "";
+  int lanes = 8;
 };
 const FmaPeak& fma_peak() {
   static const FmaPeak peak = [] {
     FmaPeak p;
     p.threads = std::max(1u, std::thread::hardware_concurrency());
-    constexpr long kIterations = 2'000'000;  // 192e6 scalar FMAs a thread, ~0.1 s
-    const double per_thread = kIterations * 12.0 * 8.0;
+    const FmaChains chains = widest_fma_chains();
+    p.name = chains.name;
+    p.lanes = chains.lanes;
+    constexpr long kIterations = 4'000'000;  // 384e6 (768e6) scalar FMAs a thread: 0.05-0.1 s
+    const double per_thread = kIterations * 12.0 * chains.lanes;
     for (int round = 0; round < 5; ++round) {
       std::vector<double> secs(p.threads);
       std::vector<std::thread> threads;
       const auto t0 = std::chrono::steady_clock::now();
       for (unsigned t = 0; t < p.threads; ++t)
-        threads.emplace_back([&secs, t] {
+        threads.emplace_back([&secs, &chains, t] {
           const double s0 = thread_cpu_seconds();
-          volatile float sink = fma_chains(kIterations);
+          volatile float sink = chains.run(kIterations);
           (void)sink;
           secs[t] = thread_cpu_seconds() - s0;
         });
@@ -241,9 +277,9 @@ const FmaPeak& fma_peak() {
       for (double s : secs) p.per_thread = std::max(p.per_thread, per_thread / s);
     }
     std::printf(
-        "fma peak (%u threads, 12 register-only 8-lane float FMA chains each): %.1f GFMA/s "
+        "fma peak (%u threads, 12 register-only %d-lane %s float FMA chains each): %.1f GFMA/s "
         "wall, %.1f GFMA/s a thread's CPU second\n",
-        p.threads, p.all / 1e9, p.per_thread / 1e9);
+        p.threads, p.lanes, p.name, p.all / 1e9, p.per_thread / 1e9);
     std::fflush(stdout);
     return p;
   }();
