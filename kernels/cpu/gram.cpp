@@ -1,6 +1,6 @@
 // The Gram matrix of the rows on the CPU: the project's own fixed-order tile kernel
-// (gram_tile.hpp, AVX2 where the CPU has it, the same bits without), tiles in parallel, each
-// tile's partial added in FP64 in tile order, so the result has the same bits for any thread
+// (gram_tile.hpp; AVX-512 or AVX2 where the CPU has it, the same bits without), tiles in parallel,
+// each tile's partial added in FP64 in tile order, so the result has the same bits for any thread
 // count and any SIMD choice. The finiteness check rides on the diagonal: a row with a NaN or an
 // Inf has a non-finite squared norm, and only rows whose norm came out non-finite (NaN, Inf,
 // or a finite row whose float partials overflowed) are scanned again.
@@ -54,7 +54,8 @@ struct PortableBlock {
 
 GramTileKernel tile_kernel(CpuSimd simd) {
 #if MURMUR_CPU_X86_DISPATCH
-  if (simd == CpuSimd::kAvx2 || simd == CpuSimd::kAvx512) return gram_tile_avx2;
+  if (simd == CpuSimd::kAvx512) return gram_tile_avx512;
+  if (simd == CpuSimd::kAvx2) return gram_tile_avx2;
 #endif
   (void)simd;
   return gram_tile_portable;
@@ -103,13 +104,14 @@ std::vector<double> gram(CpuBackend& backend, const RowSource& rows, std::vector
   std::vector<float> buffer(base ? 0 : n * std::min(chunk, d));
   std::vector<double> part(tiles_per_chunk * n * n);  // tile t's entries, upper triangle
   std::vector<const float*> ptrs(tiles_per_chunk * n);
-  // One scratch per worker (the AVX2 kernel's aligned copies of a tile: n x 4160 bytes), freed
-  // when the pass ends; only while all of them fit the backend's tile budget (at 2 workers up
-  // to n ~ 8000), else the kernel reads the rows in place (the same bits, slower loads).
+  // One scratch per worker (the SIMD kernels' aligned copies of a tile: about n x 4160 bytes),
+  // freed when the pass ends; only while all of them fit the backend's tile budget (at 2
+  // workers up to n ~ 8000), else the kernel reads the rows in place (the same bits, slower
+  // loads).
   std::vector<GramScratch> scratch(backend.pool().size());
   const std::size_t w0 = std::min(kGramTile, d);
   if (kernel != gram_tile_portable &&
-      scratch.size() * n * gram_scratch_stride(w0) * sizeof(float) <= backend.host_tile_bytes())
+      scratch.size() * gram_scratch_floats(n, w0) * sizeof(float) <= backend.host_tile_bytes())
     for (GramScratch& s : scratch) gram_scratch_reserve(s, n, w0);
   for (std::size_t c0 = 0; c0 < d; c0 += chunk) {
     const std::size_t cw = std::min(chunk, d - c0);

@@ -21,8 +21,10 @@ inline constexpr std::size_t kGramGroupRows = 4;
 
 /// A worker's scratch for one pass: the AVX2 kernel copies a tile's rows into `rows`, aligned
 /// to 64 bytes, row stride gram_scratch_stride(w) (a whole number of 64-byte lines plus one),
-/// and points `ptrs` at them. Sized by gram_scratch_reserve; left empty, the AVX2 kernel reads
-/// the rows where they are (the same bits). The portable kernel needs none.
+/// and points `ptrs` at them; the AVX-512 kernel copies them two by two, interleaved by 8
+/// floats, pair stride gram_pair_stride(w). Sized by gram_scratch_reserve for either; left
+/// empty, the SIMD kernels read the rows where they are (the same bits). The portable kernel
+/// needs none.
 struct GramScratch {
   std::vector<float> rows;
   std::vector<const float*> ptrs;
@@ -32,8 +34,22 @@ inline std::size_t gram_scratch_stride(std::size_t w) {
   return ((w + 15) & ~std::size_t{15}) + 16;
 }
 
+/// Floats per row pair in the AVX-512 kernel's layout: its w / 8 whole chunks of both rows (one
+/// 64-byte line each) plus one line, so that neighbouring pairs do not share L1 sets.
+inline std::size_t gram_pair_stride(std::size_t w) {
+  return 16 * (w / 8) + 16;
+}
+
+/// Floats of `rows` either SIMD kernel's copies of n rows of w floats need (+ 16: room to
+/// align the first row to 64 bytes).
+inline std::size_t gram_scratch_floats(std::size_t n, std::size_t w) {
+  const std::size_t by_row = n * gram_scratch_stride(w),
+                    by_pair = (n + 1) / 2 * gram_pair_stride(w);
+  return (by_row > by_pair ? by_row : by_pair) + 16;
+}
+
 inline void gram_scratch_reserve(GramScratch& s, std::size_t n, std::size_t w) {
-  s.rows.resize(n * gram_scratch_stride(w) + 16);  // + 16: room to align the first row
+  s.rows.resize(gram_scratch_floats(n, w));
   s.ptrs.resize(n);
 }
 
@@ -48,6 +64,9 @@ void gram_tile_portable(const float* const* x, std::size_t n, std::size_t w, dou
 #if MURMUR_CPU_X86_DISPATCH
 void gram_tile_avx2(const float* const* x, std::size_t n, std::size_t w, double* out,
                     GramScratch& scratch);
+/// The same with 512-bit registers, two pairs' accumulators a register (gram_avx512.cpp).
+void gram_tile_avx512(const float* const* x, std::size_t n, std::size_t w, double* out,
+                      GramScratch& scratch);
 #endif
 
 /// The eight lanes of one accumulator in double, in the documented order.
@@ -61,10 +80,11 @@ inline double gram_lane_sum(const float* l) {
 
 /// Calls block.template run<RI, RJ>(i0, j0, res) for blocks of 1..3 rows i0.. against 1..4
 /// rows j0.. covering every pair i <= j once, then stores the block's entries with i <= j: the
-/// walk both kernels share. The 4 rows j stay in L1 while the blocks of 3 rows i stream from
-/// L2 (3 loads from L2 per 12 fma). The shape changes no bit: each entry is its own sum.
-/// Optional hooks: block.begin_group(j0, rj) before the first block of rows j0 .. j0 + rj - 1
-/// (every row i < j0 has been in a group before), block.before_block() before every block.
+/// walk of the portable and AVX2 kernels (gram_avx512.cpp walks pairs of rows j). The 4 rows j stay
+/// in L1 while the blocks of 3 rows i stream from L2 (3 loads from L2 per 12 fma). The shape
+/// changes no bit: each entry is its own sum. Optional hooks: block.begin_group(j0, rj) before the
+/// first block of rows j0 .. j0 + rj - 1 (every row i < j0 has been in a group before),
+/// block.before_block() before every block.
 template <class Block>
 void gram_tile_walk(std::size_t n, double* out, Block&& block) {
   constexpr std::size_t kRI = 3, kRJ = kGramGroupRows;

@@ -4,7 +4,9 @@
 // the lanes sum in float); and the finiteness check riding on the diagonal.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -104,6 +106,38 @@ TEST_P(GramSimd, SameBitsAsPortableForAnyThreadsAndStreamedRows) {
         "")
         << "n=" << n << " streamed";
   }
+}
+
+TEST_P(GramSimd, SameBitsAsPortableOnEveryBlockEdge) {
+  // The SIMD kernels' walks: n = 1..17 and odd n past them cover every group and block shape
+  // (AVX2: 3 rows against 4; AVX-512: 6 rows against 4 pairs, an odd group's zero row); tile
+  // widths w not a multiple of 8 (the ragged lanes), under 8 (no whole chunk), a last tile of 7
+  // or 1020 coordinates; rows 0, 1 and 4 floats past a 64-byte line, packed or with a padded
+  // stride.
+  auto portable = k::make_cpu_backend(1, k::CpuSimd::kPortable);
+  auto simd = k::make_cpu_backend(2, GetParam());
+  std::vector<std::size_t> ns;
+  for (std::size_t n = 1; n <= 17; ++n) ns.push_back(n);
+  for (std::size_t n : {23u, 31u, 45u, 53u}) ns.push_back(n);
+  for (std::size_t n : ns)
+    for (std::size_t d : {3u, 8u, 13u, 100u, 1024u + 7u, 2048u + 1020u})
+      for (std::size_t offset : {0u, 1u, 4u})
+        for (std::size_t pad : {0u, 5u}) {
+          const std::size_t ld = d + pad;
+          std::vector<float> storage(n * ld + 32);  // + 32: room to align, then offset
+          float* line = storage.data();
+          line += (64 - reinterpret_cast<std::uintptr_t>(line) % 64) % 64 / sizeof(float);
+          float* rows = line + offset;
+          const std::vector<float> x = normal_rows(n, d, 1000 * n + d);
+          for (std::size_t i = 0; i < n; ++i)
+            std::copy(x.begin() + i * d, x.begin() + (i + 1) * d, rows + i * ld);
+          const k::MemoryRowSource src(k::RowsView{rows, n, d, ld});
+          const std::vector<double> want = k::gram(*portable, src);
+          ASSERT_GT(want[0], 0.0) << "a squared norm of a non-zero row";
+          EXPECT_EQ(bits_mismatch(k::gram(*simd, src), want), "")
+              << k::to_string(GetParam()) << " n=" << n << " d=" << d << " offset=" << offset
+              << " ld=" << ld;
+        }
 }
 
 TEST_P(GramSimd, CheckedPassFlagsExactlyTheNonFiniteRows) {
