@@ -19,7 +19,11 @@
 //   last rows) take smaller shapes from intrinsics; each entry is its own sum, so no bit moves.
 // - The ragged end (w not a multiple of 8) is done lane by lane with std::fma from the rows as
 //   given, as gram_avx2.cpp does (padding with zeros would turn a -0.0 sum into +0.0).
-// - While a group runs, its blocks prefetch the next group's rows, spread evenly over them.
+// - While a group runs, its 6 x 4 blocks prefetch the next group's rows, a pair each, from
+//   inside the loop (two prefetches a step, which retire without waiting for the line): the
+//   group's copy then reads them from cache. Prefetched in bursts between blocks, they held up
+//   the pipeline once the miss buffers filled, and copies inside the loop (a first version)
+//   stalled it on the loads: 4-13 % slower passes than this.
 // - Eight entries' lane sums are done together in 512-bit doubles (lane_sum8).
 // Without a reserved scratch (gram.cpp keeps the copies within the tile budget) the AVX2 kernel
 // runs instead, reading rows in place: the same bits.
@@ -64,13 +68,23 @@ inline void lane_sum8(__m512 a, __m512 b, __m512 c, __m512 d, double* out) {
   _mm512_storeu_pd(out, fold(t, u));
 }
 
-/// The 6 x 4-pair block's loop over `bytes` (a positive multiple of 64) of the pair layout in
-/// registers: zmm0..23 the accumulators (acc[a][p] in zmm(4a + p), from zero), zmm24..27 the
-/// pairs j, zmm28/29 row i's chunk in both halves. Rows i are pairs ip[0..2] (row 2q at
-/// offset 0 of a line, row 2q + 1 at 32).
-inline void kernel_6x4(const float* const* ip, const float* const* jp, std::size_t bytes,
-                       __m512* acc) {
-  std::size_t k = 0;
+/// Two rows the 6 x 4 block's loop prefetches, each at the end of its whole chunks (the loop
+/// counts a negative offset up to 0).
+struct RowPair {
+  const float* row0 = nullptr;
+  const float* row1 = nullptr;
+};
+
+/// The 6 x 4-pair block's loop over `chunks` (positive) of the pair layout in registers:
+/// zmm0..23 the accumulators (acc[a][p] in zmm(4a + p), from zero), zmm24..27 the pairs j,
+/// zmm28/29 row i's chunk in both halves. Rows i are pairs ip[0..2] (row 2q at offset 0 of a
+/// line, row 2q + 1 at 32); ip and jp point at the end of the whole chunks. With kPrefetch the
+/// loop also prefetches `pf`'s rows, 32 bytes of each a step (each line twice).
+template <bool kPrefetch>
+__attribute__((always_inline)) inline void kernel_6x4(const float* const* ip,
+                                                      const float* const* jp, std::size_t chunks,
+                                                      const RowPair& pf, __m512 (&acc)[24]) {
+  std::ptrdiff_t k = -static_cast<std::ptrdiff_t>(32 * chunks);  // bytes of one row's chunks
   // clang-format off
 #define MURMUR_ZERO(r) "vpxord %%zmm" #r ", %%zmm" #r ", %%zmm" #r "\n\t"
 #define MURMUR_ROW(src, bc, a0, a1, a2, a3)               \
@@ -79,105 +93,115 @@ inline void kernel_6x4(const float* const* ip, const float* const* jp, std::size
   "vfmadd231ps %%zmm25, %%zmm" #bc ", %%zmm" #a1 "\n\t"   \
   "vfmadd231ps %%zmm26, %%zmm" #bc ", %%zmm" #a2 "\n\t"   \
   "vfmadd231ps %%zmm27, %%zmm" #bc ", %%zmm" #a3 "\n\t"
-#define MURMUR_STORE(r, off) "vmovaps %%zmm" #r ", " #off "(%[acc])\n\t"
-  // clang-format on
-  __asm__ volatile(
-      // clang-format off
-      MURMUR_ZERO(0) MURMUR_ZERO(1) MURMUR_ZERO(2) MURMUR_ZERO(3) MURMUR_ZERO(4) MURMUR_ZERO(5)
-      MURMUR_ZERO(6) MURMUR_ZERO(7) MURMUR_ZERO(8) MURMUR_ZERO(9) MURMUR_ZERO(10) MURMUR_ZERO(11)
-      MURMUR_ZERO(12) MURMUR_ZERO(13) MURMUR_ZERO(14) MURMUR_ZERO(15) MURMUR_ZERO(16)
-      MURMUR_ZERO(17) MURMUR_ZERO(18) MURMUR_ZERO(19) MURMUR_ZERO(20) MURMUR_ZERO(21)
-      MURMUR_ZERO(22) MURMUR_ZERO(23)
-      ".p2align 6\n"
-      "1:\n\t"
-      "vmovaps (%[j0],%[k]), %%zmm24\n\t"
-      "vmovaps (%[j1],%[k]), %%zmm25\n\t"
-      "vmovaps (%[j2],%[k]), %%zmm26\n\t"
-      "vmovaps (%[j3],%[k]), %%zmm27\n\t"
-      MURMUR_ROW("(%[i0],%[k])", 28, 0, 1, 2, 3)
-      MURMUR_ROW("32(%[i0],%[k])", 29, 4, 5, 6, 7)
-      MURMUR_ROW("(%[i1],%[k])", 28, 8, 9, 10, 11)
-      MURMUR_ROW("32(%[i1],%[k])", 29, 12, 13, 14, 15)
-      MURMUR_ROW("(%[i2],%[k])", 28, 16, 17, 18, 19)
-      MURMUR_ROW("32(%[i2],%[k])", 29, 20, 21, 22, 23)
-      "add $64, %[k]\n\t"
-      "cmp %[k], %[bytes]\n\t"
-      "jne 1b\n\t"
-      MURMUR_STORE(0, 0) MURMUR_STORE(1, 64) MURMUR_STORE(2, 128) MURMUR_STORE(3, 192)
-      MURMUR_STORE(4, 256) MURMUR_STORE(5, 320) MURMUR_STORE(6, 384) MURMUR_STORE(7, 448)
-      MURMUR_STORE(8, 512) MURMUR_STORE(9, 576) MURMUR_STORE(10, 640) MURMUR_STORE(11, 704)
-      MURMUR_STORE(12, 768) MURMUR_STORE(13, 832) MURMUR_STORE(14, 896) MURMUR_STORE(15, 960)
-      MURMUR_STORE(16, 1024) MURMUR_STORE(17, 1088) MURMUR_STORE(18, 1152)
-      MURMUR_STORE(19, 1216) MURMUR_STORE(20, 1280) MURMUR_STORE(21, 1344)
+#define MURMUR_STORE(r, off) "vmovups %%zmm" #r ", " #off "+%[acc]\n\t"
+#define MURMUR_HEAD                                                                              \
+      MURMUR_ZERO(0) MURMUR_ZERO(1) MURMUR_ZERO(2) MURMUR_ZERO(3) MURMUR_ZERO(4) MURMUR_ZERO(5)  \
+      MURMUR_ZERO(6) MURMUR_ZERO(7) MURMUR_ZERO(8) MURMUR_ZERO(9) MURMUR_ZERO(10) MURMUR_ZERO(11)\
+      MURMUR_ZERO(12) MURMUR_ZERO(13) MURMUR_ZERO(14) MURMUR_ZERO(15) MURMUR_ZERO(16)            \
+      MURMUR_ZERO(17) MURMUR_ZERO(18) MURMUR_ZERO(19) MURMUR_ZERO(20) MURMUR_ZERO(21)            \
+      MURMUR_ZERO(22) MURMUR_ZERO(23)                                                            \
+      ".p2align 6\n"                                                                             \
+      "1:\n\t"                                                                                   \
+      "vmovaps (%[j0],%[k],2), %%zmm24\n\t"                                                      \
+      "vmovaps (%[j1],%[k],2), %%zmm25\n\t"                                                      \
+      "vmovaps (%[j2],%[k],2), %%zmm26\n\t"                                                      \
+      "vmovaps (%[j3],%[k],2), %%zmm27\n\t"                                                      \
+      MURMUR_ROW("(%[i0],%[k],2)", 28, 0, 1, 2, 3)                                               \
+      MURMUR_ROW("32(%[i0],%[k],2)", 29, 4, 5, 6, 7)                                             \
+      MURMUR_ROW("(%[i1],%[k],2)", 28, 8, 9, 10, 11)                                             \
+      MURMUR_ROW("32(%[i1],%[k],2)", 29, 12, 13, 14, 15)                                         \
+      MURMUR_ROW("(%[i2],%[k],2)", 28, 16, 17, 18, 19)                                           \
+      MURMUR_ROW("32(%[i2],%[k],2)", 29, 20, 21, 22, 23)
+#define MURMUR_TAIL                                                                              \
+      "add $32, %[k]\n\t"                                                                        \
+      "jnz 1b\n\t"                                                                               \
+      MURMUR_STORE(0, 0) MURMUR_STORE(1, 64) MURMUR_STORE(2, 128) MURMUR_STORE(3, 192)           \
+      MURMUR_STORE(4, 256) MURMUR_STORE(5, 320) MURMUR_STORE(6, 384) MURMUR_STORE(7, 448)        \
+      MURMUR_STORE(8, 512) MURMUR_STORE(9, 576) MURMUR_STORE(10, 640) MURMUR_STORE(11, 704)      \
+      MURMUR_STORE(12, 768) MURMUR_STORE(13, 832) MURMUR_STORE(14, 896) MURMUR_STORE(15, 960)    \
+      MURMUR_STORE(16, 1024) MURMUR_STORE(17, 1088) MURMUR_STORE(18, 1152)                       \
+      MURMUR_STORE(19, 1216) MURMUR_STORE(20, 1280) MURMUR_STORE(21, 1344)                       \
       MURMUR_STORE(22, 1408) MURMUR_STORE(23, 1472)
-      // clang-format on
-      : [k] "+r"(k)
-      : [i0] "r"(ip[0]), [i1] "r"(ip[1]), [i2] "r"(ip[2]), [j0] "r"(jp[0]), [j1] "r"(jp[1]),
-        [j2] "r"(jp[2]), [j3] "r"(jp[3]), [bytes] "r"(bytes), [acc] "r"(acc)
-      : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",
-        "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18",
-        "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28",
-        "xmm29");
+#define MURMUR_CLOBBERS                                                                          \
+      "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",    \
+      "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18",   \
+      "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28",  \
+      "xmm29"
+  // clang-format on
+  if constexpr (kPrefetch) {
+    __asm__ volatile(
+        // clang-format off
+        MURMUR_HEAD
+        "prefetcht0 (%[p0],%[k])\n\t"
+        "prefetcht0 (%[p1],%[k])\n\t"
+        MURMUR_TAIL
+        // clang-format on
+        : [k] "+r"(k), [acc] "=m"(acc)
+        : [i0] "r"(ip[0]), [i1] "r"(ip[1]), [i2] "r"(ip[2]), [j0] "r"(jp[0]), [j1] "r"(jp[1]),
+          [j2] "r"(jp[2]), [j3] "r"(jp[3]), [p0] "r"(pf.row0), [p1] "r"(pf.row1)
+        : MURMUR_CLOBBERS);
+  } else {
+    (void)pf;
+    __asm__ volatile(
+        // clang-format off
+        MURMUR_HEAD
+        MURMUR_TAIL
+        // clang-format on
+        : [k] "+r"(k), [acc] "=m"(acc)
+        : [i0] "r"(ip[0]), [i1] "r"(ip[1]), [i2] "r"(ip[2]), [j0] "r"(jp[0]), [j1] "r"(jp[1]),
+          [j2] "r"(jp[2]), [j3] "r"(jp[3])
+        : MURMUR_CLOBBERS);
+  }
 #undef MURMUR_ZERO
 #undef MURMUR_ROW
 #undef MURMUR_STORE
+#undef MURMUR_HEAD
+#undef MURMUR_TAIL
+#undef MURMUR_CLOBBERS
 }
 
 struct Avx512Tile {
   const float* const* src;  // the tile's rows as given
   float* base;              // the pair layout: pair q at base + q * stride, 64-byte aligned
   std::size_t n, w, chunks, stride, lines;
-  // The next group's rows [pf_row, pf_end): line pf_line of pf_row is the next to prefetch,
-  // per_block lines before each block.
-  std::size_t pf_row = 0, pf_line = 0, pf_end = 0, per_block = 0;
 
   const float* pair(std::size_t q) const { return base + q * stride; }
   const float* row(std::size_t i) const { return base + (i / 2) * stride + 8 * (i % 2); }
 
-  /// Copies rows j0 .. j0 + rj - 1 into the pair layout and plans the prefetch of the next
-  /// group over this group's blocks.
-  void begin_group(std::size_t j0, std::size_t rj) {
-    for (std::size_t b = 0; b < rj; b += 2) {
-      float* dst = base + (j0 + b) / 2 * stride;
-      const float* r0 = src[j0 + b];
-      if (b + 1 < rj) {
-        const float* r1 = src[j0 + b + 1];
-        for (std::size_t c = 0; c < chunks; ++c) {
-          _mm256_store_ps(dst + 16 * c, _mm256_loadu_ps(r0 + 8 * c));
-          _mm256_store_ps(dst + 16 * c + 8, _mm256_loadu_ps(r1 + 8 * c));
-        }
-      } else {
-        for (std::size_t c = 0; c < chunks; ++c) {
-          _mm256_store_ps(dst + 16 * c, _mm256_loadu_ps(r0 + 8 * c));
-          _mm256_store_ps(dst + 16 * c + 8, _mm256_setzero_ps());
-        }
-      }
+  /// Copies rows 2q and 2q + 1 (a zero row past n - 1) into the layout.
+  void copy_pair(std::size_t q) const {
+    float* dst = base + q * stride;
+    const float* r0 = src[2 * q];
+    const float* r1 = 2 * q + 1 < n ? src[2 * q + 1] : nullptr;
+    for (std::size_t c = 0; c < chunks; ++c) {
+      _mm256_store_ps(dst + 16 * c, _mm256_loadu_ps(r0 + 8 * c));
+      _mm256_store_ps(dst + 16 * c + 8, r1 ? _mm256_loadu_ps(r1 + 8 * c) : _mm256_setzero_ps());
     }
-    pf_row = j0 + rj, pf_line = 0;
-    pf_end = n - pf_row < kGroupRows ? n : pf_row + kGroupRows;
-    const std::size_t blocks = (j0 + rj + kBlockRows - 1) / kBlockRows;
-    per_block = ((pf_end - pf_row) * lines + blocks - 1) / blocks;
   }
 
-  void before_block() {
-    std::size_t row = pf_row, line = pf_line;
-    for (std::size_t p = 0; p < per_block && row < pf_end; ++p) {
-      _mm_prefetch(reinterpret_cast<const char*>(src[row]) + 64 * line, _MM_HINT_T0);
-      if (++line == lines) line = 0, ++row;
-    }
-    pf_row = row, pf_line = line;
+  /// Pair q's rows at the end of their whole chunks (both rows real).
+  RowPair rows_of_pair(std::size_t q) const {
+    return {src[2 * q] + 8 * chunks, src[2 * q + 1] + 8 * chunks};
   }
 
   /// Rows i0 .. i0 + RI - 1 against pairs q0 .. q0 + RP - 1: res[a * 8 + e] = entry
   /// (i0 + a, 2 q0 + e) for e < 2 RP (entries past row n - 1 or below the diagonal unused).
+  /// `pf` (or null): rows to prefetch meanwhile.
   template <std::size_t RI, std::size_t RP>
-  void run(std::size_t i0, std::size_t q0, double* res) const {
+  void run(std::size_t i0, std::size_t q0, double* res, const RowPair* pf) const {
     __m512 acc[RI][RP];
     if constexpr (RI == kBlockRows && RP == kGroupPairs) {
       if (chunks != 0) {
-        const float* ip[3] = {pair(i0 / 2), pair(i0 / 2 + 1), pair(i0 / 2 + 2)};
-        const float* jp[4] = {pair(q0), pair(q0 + 1), pair(q0 + 2), pair(q0 + 3)};
-        kernel_6x4(ip, jp, 64 * chunks, &acc[0][0]);
+        const float* ip[3] = {pair(i0 / 2) + 16 * chunks, pair(i0 / 2 + 1) + 16 * chunks,
+                              pair(i0 / 2 + 2) + 16 * chunks};
+        const float* jp[4] = {pair(q0) + 16 * chunks, pair(q0 + 1) + 16 * chunks,
+                              pair(q0 + 2) + 16 * chunks, pair(q0 + 3) + 16 * chunks};
+        __m512(&flat)[24] = *reinterpret_cast<__m512(*)[24]>(&acc[0][0]);
+        if (pf != nullptr)
+          kernel_6x4<true>(ip, jp, chunks, *pf, flat);
+        else
+          kernel_6x4<false>(ip, jp, chunks, RowPair{}, flat);
+        pf = nullptr;
       } else {
         for (std::size_t a = 0; a < RI; ++a)
           for (std::size_t p = 0; p < RP; ++p) acc[a][p] = _mm512_setzero_ps();
@@ -198,6 +222,11 @@ struct Avx512Tile {
         }
       }
     }
+    if (pf != nullptr)  // not done in the loop: now
+      for (std::size_t l = 0; l < lines; ++l) {
+        _mm_prefetch(reinterpret_cast<const char*>(pf->row0 - 8 * chunks) + 64 * l, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(pf->row1 - 8 * chunks) + 64 * l, _MM_HINT_T0);
+      }
     const std::size_t k = 8 * chunks;
     if (k < w) {  // the ragged end, lane by lane, from the rows as given
       alignas(64) float lanes[16];
@@ -222,25 +251,31 @@ struct Avx512Tile {
 
 /// Groups of 8 rows j (4 pairs), each copied when it comes up; blocks of up to 6 rows i from
 /// row 0 to the group's last row, each against the group's pairs that hold a row j >= its first
-/// row i, covering every pair i <= j once; only entries with i <= j < n are stored.
-void avx512_tile_walk(Avx512Tile& tile, double* out) {
-  const std::size_t n = tile.n;
+/// row i, covering every pair i <= j once; only entries with i <= j < n are stored. Each block
+/// prefetches one of the next group's whole pairs while any is left.
+void avx512_tile_walk(const Avx512Tile& tile, double* out) {
+  const std::size_t n = tile.n, whole_pairs = n / 2;
   double res[kBlockRows * kGroupRows];
   for (std::size_t j0 = 0; j0 < n; j0 += kGroupRows) {
     const std::size_t rj = n - j0 < kGroupRows ? n - j0 : kGroupRows;
     const std::size_t rp = (rj + 1) / 2;
-    tile.begin_group(j0, rj);
+    for (std::size_t q = j0 / 2; q < j0 / 2 + rp; ++q) tile.copy_pair(q);
+    std::size_t pf_next = j0 / 2 + rp;
+    const std::size_t pf_end =
+        pf_next + kGroupPairs < whole_pairs ? pf_next + kGroupPairs : whole_pairs;
     for (std::size_t i0 = 0; i0 < j0 + rj; i0 += kBlockRows) {
       const std::size_t ri = j0 + rj - i0 < kBlockRows ? j0 + rj - i0 : kBlockRows;
       const std::size_t p0 = i0 > j0 ? (i0 - j0) / 2 : 0;  // i0 and j0 are even
       const std::size_t q0 = j0 / 2 + p0;
-      tile.before_block();
+      RowPair pf;
+      const RowPair* pp = nullptr;
+      if (pf_next < pf_end) pf = tile.rows_of_pair(pf_next++), pp = &pf;
       auto by_pairs = [&]<std::size_t RI>() {
         switch (rp - p0) {
-          case 1: tile.template run<RI, 1>(i0, q0, res); break;
-          case 2: tile.template run<RI, 2>(i0, q0, res); break;
-          case 3: tile.template run<RI, 3>(i0, q0, res); break;
-          default: tile.template run<RI, 4>(i0, q0, res); break;
+          case 1: tile.template run<RI, 1>(i0, q0, res, pp); break;
+          case 2: tile.template run<RI, 2>(i0, q0, res, pp); break;
+          case 3: tile.template run<RI, 3>(i0, q0, res, pp); break;
+          default: tile.template run<RI, 4>(i0, q0, res, pp); break;
         }
       };
       switch (ri) {
@@ -268,7 +303,7 @@ void gram_tile_avx512(const float* const* x, std::size_t n, std::size_t w, doubl
   }
   float* base = scratch.rows.data();
   base += (64 - reinterpret_cast<std::uintptr_t>(base) % 64) % 64 / sizeof(float);
-  Avx512Tile tile{x, base, n, w, w / 8, gram_pair_stride(w), (w * sizeof(float) + 63) / 64};
+  const Avx512Tile tile{x, base, n, w, w / 8, gram_pair_stride(w), (w * sizeof(float) + 63) / 64};
   avx512_tile_walk(tile, out);
 }
 
