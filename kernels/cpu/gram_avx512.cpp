@@ -30,11 +30,15 @@
 // GCC 12.2's AVX-512 intrinsics pass a self-initialised "undefined" vector as the unused
 // source of their masked builtins, which -Wuninitialized reports where they are inlined (GCC
 // bug 105593, fixed in the headers of later releases the same way).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 #pragma GCC diagnostic pop
+#else
+#include <immintrin.h>
+#endif
 
 #include <cstdint>
 
