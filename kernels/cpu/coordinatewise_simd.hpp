@@ -145,6 +145,35 @@ void load_columns(const Tile& tile, std::size_t j0, std::size_t w, Key<L>* v,
   }
 }
 
+/// Whether every lane of a comparison's result (-1 or 0 a lane) is set.
+template <class M>
+inline bool all_lanes(M m) {
+#if defined(__AVX512DQ__)
+  if constexpr (sizeof(M) == 64) {
+    __m512i x;
+    std::memcpy(&x, &m, sizeof x);
+    return _mm512_movepi64_mask(x) == 0xff;
+  }
+#endif
+#if defined(__AVX__)
+  if constexpr (sizeof(M) == 32) {
+    __m256d x;
+    std::memcpy(&x, &m, sizeof x);
+    return _mm256_movemask_pd(x) == 0xf;
+  }
+#endif
+#if defined(__SSE2__)
+  if constexpr (sizeof(M) == 16) {
+    __m128d x;
+    std::memcpy(&x, &m, sizeof x);
+    return _mm_movemask_pd(x) == 0x3;
+  }
+#endif
+  bool all = true;
+  for (std::size_t l = 0; l < sizeof(M) / sizeof(m[0]); ++l) all = all && m[l] != 0;
+  return all;
+}
+
 /// Lane-wise (min, max) of (a, b): one min and one max instruction for AVX and SSE registers,
 /// else a compare and two selects (AVX-512: GCC 12's _mm512_min_ps trips -Wmaybe-uninitialized,
 /// and the compiler emits the same min/max for the select form).
@@ -232,8 +261,8 @@ constexpr std::array<SortFn<V>, sizeof...(M)> small_sorts(std::index_sequence<M.
 }
 
 /// The steps of distance C/2, C/4, ..., 1 (in blocks) of a bitonic half-cleaner on C values
-/// v[0], v[s], ..., v[(C-1)s], in registers.
-template <int C, class V>
+/// v[0], v[s], ..., v[(C-1)s], in registers; kToFloat: stored back as float bits (from_key).
+template <int C, class V, bool kToFloat = false>
 void half_clean_in_registers(V* v, std::size_t s) {
   V r[C];
 #pragma GCC unroll 16
@@ -244,7 +273,37 @@ void half_clean_in_registers(V* v, std::size_t s) {
     for (int i = 0; i < C; ++i)
       if ((i & k) == 0) compare_exchange(r[i], r[i + k]);
 #pragma GCC unroll 16
-  for (int i = 0; i < C; ++i) v[static_cast<std::size_t>(i) * s] = r[i];
+  for (int i = 0; i < C; ++i) v[static_cast<std::size_t>(i) * s] = kToFloat ? from_key(r[i]) : r[i];
+}
+
+/// Distances 8, 4, 2, 1 of a merge on the block of kSortBlock values at v, of which the first
+/// `real` are values and the rest padding (the largest key, never moved): a comparator reaching
+/// past `real` leaves both values where they are, so only the first R rows are cleaned, R the
+/// power of two at or above `real` (the last block at N = 100: 4 values, 4 compare-exchanges
+/// for 32). to_float: the block leaves as float bits, as the reduction reads it.
+template <class V>
+void clean_block(V* v, std::size_t s, int real, bool to_float) {
+  if (to_float) {
+    if (real > 8)
+      half_clean_in_registers<16, V, true>(v, s);
+    else if (real > 4)
+      half_clean_in_registers<8, V, true>(v, s);
+    else if (real > 2)
+      half_clean_in_registers<4, V, true>(v, s);
+    else if (real == 2)
+      half_clean_in_registers<2, V, true>(v, s);
+    else
+      v[0] = from_key(v[0]);
+  } else {
+    if (real > 8)
+      half_clean_in_registers<16>(v, s);
+    else if (real > 4)
+      half_clean_in_registers<8>(v, s);
+    else if (real > 2)
+      half_clean_in_registers<4>(v, s);
+    else if (real == 2)
+      half_clean_in_registers<2>(v, s);
+  }
 }
 
 /// The first steps of merging the sorted runs [lo, lo + m) and [lo + m, lo + 2m) (m = C blocks)
@@ -299,12 +358,15 @@ inline std::size_t padded_rows(std::size_t n) {
 /// Only the sorted positions [need_lo, need_hi) must hold what a full sort puts there: after the
 /// steps of distance >= kSortBlock of a bitonic merge, each block holds the values of its
 /// final positions, so the last merge cleans only the segments and blocks that reach into
-/// that window (the median: one block of the last merge's seven at n = 100).
+/// that window (the median: one block of the last merge's seven at n = 100). Those positions
+/// are left as float bits (from_key), as the cleaning stores them: the reduction reads floats.
 template <class V>
 void sort_column_registers(V* v, std::size_t s, int n, int need_lo, int need_hi) {
   static constexpr auto kSmall = small_sorts<V>(std::make_index_sequence<kSortBlock>{});
   if (n <= kSortBlock) {
     if (n > 1) kSmall[static_cast<std::size_t>(n - 1)](v, s);
+    for (int i = need_lo; i < need_hi; ++i)
+      v[static_cast<std::size_t>(i) * s] = from_key(v[static_cast<std::size_t>(i) * s]);
     return;
   }
   const int p = static_cast<int>(padded_rows(static_cast<std::size_t>(n)));
@@ -368,9 +430,9 @@ void sort_column_registers(V* v, std::size_t s, int n, int need_lo, int need_hi)
             half_clean_in_registers<8>(base, bs);
         }
     }
-    // Distances 8, 4, 2, 1 within each block.
+    // Distances 8, 4, 2, 1 within each block; the last merge leaves the blocks read as floats.
     for (int b = 0; b < n; b += kSortBlock)
-      if (needed(b, kSortBlock)) half_clean_in_registers<kSortBlock>(&at(b), s);
+      if (needed(b, kSortBlock)) clean_block(&at(b), s, std::min(kSortBlock, n - b), last);
   }
 }
 
@@ -405,35 +467,45 @@ void reduce_batch(const float* col, std::size_t stride, int n, ColumnReduce r, f
     case ColumnRule::kMeaMed: {
       // reduce_sorted grows a window from m0 = (n-1)/2 + 1, taking the left neighbour when its
       // distance to the median is <= the right one's: a merge of the left distances
-      // L_t = median - v[m0-1-t] and the right ones R_t = v[m0+t] - median (both ascending),
-      // ties to the left. The first `keep` of that merge hold `a` left values, a the largest
-      // in [a_lo, a_hi] with L_{a-1} <= R_{keep-a}; the test is monotone in a, so a = a_lo +
-      // the number of a in (a_lo, a_hi] that pass, and each test reads the same two rows in
-      // every lane (no gathers).
+      // L_t = median - v[m0-1-t] and the right ones R_t = v[m0+t] - median (both ascending,
+      // rounding included), ties to the left. The first `keep` of that merge hold `a` left
+      // values, a the largest in [a_lo, a_hi] with L_{a-1} <= R_{keep-a}; the test is monotone
+      // in a, so a lane's window starts at lo = m0 - a: position i in [m0 - a_hi, m0 - a_lo)
+      // is in it exactly when the test at a = m0 - i passes, median - v[i] <= v[i + keep] -
+      // median (false below lo, true from lo on). So the ragged left end is summed under that
+      // test's mask as it is made, each value read once, and once every lane has passed the
+      // rest is in every window: no more tests. Positions [m0 - a_lo, m0 - a_hi + keep) are in
+      // every window; past them, i is in a lane's window while i - keep < lo, so none from
+      // `every` + keep on (`every`: the first position every lane passed). Masked-off lanes
+      // add +0, which leaves a sum of canonical values unchanged (it is never -0), and so does
+      // an add skipped: the same values in the same ascending order as reduce_sorted.
       const int m0 = (n - 1) / 2 + 1, keep = r.keep;
       const int a_lo = std::max(0, keep - (n - m0)), a_hi = std::min(keep, m0);
-      DVec<D> lo[K];
-#pragma GCC unroll 8
-      for (int h = 0; h < K; ++h) lo[h] = splat<D>(m0 - a_lo);
-      for (int a = a_lo + 1; a <= a_hi; ++a)
-#pragma GCC unroll 8
-        for (int h = 0; h < K; ++h)
-          lo[h] -= median[h] - at(m0 - a, h) <= at(m0 + keep - a, h) - median[h] ? splat<D>(1.0)
-                                                                                 : DVec<D>{};
-      // The window [lo, lo + keep) summed in ascending order; values outside it add +0, which
-      // leaves a sum of canonical values unchanged (it is never -0). lo lies in
-      // [m0 - a_hi, m0 - a_lo], so positions [m0 - a_lo, m0 - a_hi + keep) are in every lane's
-      // window, those before it only from lo on, those after it only below lo + keep.
       const int core_lo = m0 - a_lo, core_hi = m0 - a_hi + keep;
-      for (int i = m0 - a_hi; i < core_lo; ++i) {
-        const DVec<D> di = splat<D>(i);
+      int i = m0 - a_hi, every = core_lo;
+      DVec<D> lo[K];  // one past the last position failed: the window's start
 #pragma GCC unroll 8
-        for (int h = 0; h < K; ++h) sum[h] += di >= lo[h] ? at(i, h) : DVec<D>{};
+      for (int h = 0; h < K; ++h) lo[h] = splat<D>(i);
+      for (; i < core_lo; ++i) {
+        const DVec<D> next = splat<D>(i + 1);
+        bool all = true;
+#pragma GCC unroll 8
+        for (int h = 0; h < K; ++h) {
+          const DVec<D> x = at(i, h);
+          const auto in = median[h] - x <= at(i + keep, h) - median[h];
+          sum[h] += in ? x : DVec<D>{};
+          lo[h] = in ? lo[h] : next;
+          all &= all_lanes(in);
+        }
+        if (all) {
+          every = i++;
+          break;
+        }
       }
-      for (int i = core_lo; i < core_hi; ++i)
+      for (; i < core_hi; ++i)
 #pragma GCC unroll 8
         for (int h = 0; h < K; ++h) sum[h] += at(i, h);
-      for (int i = std::max(core_lo, core_hi); i < m0 - a_lo + keep; ++i) {
+      for (i = core_hi; i < every + keep; ++i) {
         const DVec<D> di = splat<D>(i) - static_cast<double>(keep);
 #pragma GCC unroll 8
         for (int h = 0; h < K; ++h) sum[h] += di < lo[h] ? at(i, h) : DVec<D>{};
@@ -473,11 +545,6 @@ void reduce_tile_groups(const Tile& tile, ColumnReduce r, float* out,
     const std::size_t w = std::min<std::size_t>(G * L, tile.w - j0);
     load_columns<L, G>(tile, j0, w, v, nonfinite);
     for (int g = 0; g < G; ++g) sort_column_registers(v + g, G, n, need_lo, need_hi);
-    // The sorted positions the reduction reads back to floats (every lane group at once).
-    if constexpr (kIntegerKeys)
-      for (std::size_t k = static_cast<std::size_t>(need_lo) * G;
-           k < static_cast<std::size_t>(need_hi) * G; ++k)
-        v[k] = from_key(v[k]);
     // Half lane groups (D = L/2 doubles, one register each), all 2G at once, into a padded
     // buffer.
     alignas(64) float res[G * L];
