@@ -1,21 +1,26 @@
 #include "murmur/chain/poster.hpp"
 
-#include <algorithm>
+#include <utility>
 
 #include "murmur/chain/errors.hpp"
+#include "outbox_sender.hpp"
 
 namespace murmur::chain {
 namespace {
 
 constexpr const char* kFinalizeKind = "finalizeRound";
 
-bool says_nonce_used(const RpcError& e) {
-  std::string m = e.rpc_message();
-  std::transform(m.begin(), m.end(), m.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return m.find("nonce too low") != std::string::npos ||
-         m.find("nonce has already been used") != std::string::npos ||
-         m.find("already been used") != std::string::npos;
+/// Sends finalizeRound to `alliance_task`; a successful receipt's outcome carries the task's
+/// RoundFinalized event.
+OutboxSender finalize_sender(Wallet& wallet, Address alliance_task, Outbox& outbox,
+                             const PosterOptions& options) {
+  return OutboxSender(wallet, alliance_task, outbox, options,
+                      [alliance_task](const Receipt& r, PostingResult& out) {
+                        for (const auto& l : r.logs)
+                          if (l.address == alliance_task && !l.topics.empty() &&
+                              l.topics[0] == alliance::round_finalized_event().topic0())
+                            out.event = alliance::decode_round_finalized(l);
+                      });
 }
 
 }  // namespace
@@ -26,67 +31,10 @@ Poster::Poster(Wallet& aggregator, Address alliance_task, Outbox& outbox, Poster
       outbox_(outbox),
       options_(std::move(options)) {}
 
-Posting Poster::prepare(const PostingKey& key, const Bytes& calldata) {
-  SignedTransaction tx = wallet_.prepare(contract_, calldata);  // RevertError: nothing recorded
-  Posting p;
-  p.key = key;
-  p.sender = wallet_.address();
-  p.nonce = tx.tx.nonce;
-  p.raw_tx = tx.raw;
-  p.tx_hash = tx.hash;
-  outbox_.record_prepared(p);  // durable before the first byte leaves
-  if (options_.after_record) options_.after_record(p);
-  return p;
-}
-
-PostingResult Poster::settle(const PostingKey& key, const Receipt& r, const SignedTransaction& tx) {
-  PostingResult out;
-  out.key = key;
-  out.tx_hash = r.tx_hash;
-  out.block_number = r.block_number;
-  out.gas_used = r.gas_used;
-  out.success = r.success;
-  if (r.success) {
-    for (const auto& l : r.logs)
-      if (l.address == contract_ && !l.topics.empty() &&
-          l.topics[0] == alliance::round_finalized_event().topic0())
-        out.event = alliance::decode_round_finalized(l);
-  } else {
-    try {
-      explain_failed_receipt(wallet_.eth(), tx, r);
-    } catch (const RevertError& e) {
-      out.error = e.reason();
-    }
-  }
-  outbox_.mark_mined(key, out.success, r.tx_hash, r.block_number, out.error);
-  return out;
-}
-
-PostingResult Poster::send_and_confirm(const Posting& p) {
-  SignedTransaction tx = decode_transaction(p.raw_tx);
-  try {
-    wallet_.eth().send_raw_transaction(p.raw_tx);
-  } catch (const RevertError&) {
-    // Nodes that mine on submission (Hardhat automine) report a mined revert here.
-    if (auto r = wallet_.eth().get_receipt(p.tx_hash)) return settle(p.key, *r, tx);
-    throw;
-  }
-  if (options_.after_send) options_.after_send(p);
-  outbox_.mark_sent(p.key);
-  Receipt r = wallet_.eth().wait_for_receipt(p.tx_hash, options_.receipt_timeout);
-  return settle(p.key, r, tx);
-}
-
 PostingResult Poster::reconcile(Posting p) {
+  OutboxSender sender = finalize_sender(wallet_, contract_, outbox_, options_);
   SignedTransaction tx = decode_transaction(p.raw_tx);
-  if (auto r = wallet_.eth().get_receipt(p.tx_hash)) return settle(p.key, *r, tx);
-  try {
-    return send_and_confirm(p);
-  } catch (const RpcError& e) {
-    if (!says_nonce_used(e)) throw;
-  }
-  // The nonce is spent but not by our transaction (unless its receipt just appeared).
-  if (auto r = wallet_.eth().get_receipt(p.tx_hash)) return settle(p.key, *r, tx);
+  if (auto out = sender.resend(p, tx)) return *out;
   AllianceTaskContract contract(wallet_.eth(), contract_);
   auto landed = contract.round_finalized_events(p.key.task_id, p.key.round);
   if (!landed.empty()) {
@@ -95,30 +43,22 @@ PostingResult Poster::reconcile(Posting p) {
     if (!r)
       throw ChainError("RoundFinalized log of " + p.key.to_string() +
                        " has no receipt: is the node syncing?");
-    return settle(p.key, *r, tx);
+    return sender.settle(p.key, *r, tx);
   }
-  Posting fresh = prepare(p.key, tx.tx.data);
-  return send_and_confirm(fresh);
+  Posting fresh = sender.prepare(p.key, tx.tx.data);
+  return sender.send_and_confirm(fresh);
 }
 
 PostingResult Poster::finalize_round(const FinalizeRequest& rq) {
   PostingKey key{kFinalizeKind, rq.task_id, rq.round};
   if (auto existing = outbox_.find(key)) {
-    if (existing->state == PostingState::Confirmed || existing->state == PostingState::Reverted) {
-      PostingResult out;
-      out.key = key;
-      out.already_done = true;
-      out.success = existing->state == PostingState::Confirmed;
-      out.tx_hash = existing->tx_hash;
-      out.block_number = existing->block_number;
-      out.error = existing->error;
-      return out;
-    }
+    if (auto done = finished_outcome(key, *existing)) return *done;
     return reconcile(*existing);  // the first recorded request for a key wins
   }
   Bytes calldata =
       alliance::finalize_round(rq.task_id, rq.round, rq.model_hash, rq.votes, rq.flagged_proposers);
-  return send_and_confirm(prepare(key, calldata));
+  OutboxSender sender = finalize_sender(wallet_, contract_, outbox_, options_);
+  return sender.send_and_confirm(sender.prepare(key, calldata));
 }
 
 std::vector<PostingResult> Poster::resume() {

@@ -23,8 +23,7 @@ class ArenaPoster {
  public:
   /// All references must outlive the poster. One poster per key and outbox file.
   ArenaPoster(Wallet& wallet, Address arena_task, Outbox& outbox,
-              std::chrono::milliseconds receipt_timeout = std::chrono::seconds(120))
-      : wallet_(wallet), contract_(arena_task), outbox_(outbox), timeout_(receipt_timeout) {}
+              std::chrono::milliseconds receipt_timeout = std::chrono::seconds(120));
 
   /// Posts `calldata` to the ArenaTask for `key` exactly once (protocol above). `landed` tells
   /// whether the call's effect is on chain (for a transaction that landed under another hash).
@@ -37,14 +36,10 @@ class ArenaPoster {
   std::optional<Posting> find(const PostingKey& key) const { return outbox_.find(key); }
 
  private:
-  Posting prepare(const PostingKey& key, const Bytes& calldata);
-  PostingResult send_and_confirm(const Posting& p);
-  PostingResult settle(const PostingKey& key, const Receipt& r, const SignedTransaction& tx);
-
   Wallet& wallet_;
   Address contract_;
   Outbox& outbox_;
-  std::chrono::milliseconds timeout_;
+  PosterOptions options_;  ///< the receipt timeout; no hooks
 };
 
 }  // namespace murmur::chain

@@ -70,9 +70,6 @@ class Poster {
 
  private:
   PostingResult reconcile(Posting p);
-  PostingResult send_and_confirm(const Posting& p);
-  PostingResult settle(const PostingKey& key, const Receipt& r, const SignedTransaction& tx);
-  Posting prepare(const PostingKey& key, const Bytes& calldata);
 
   Wallet& wallet_;
   Address contract_;
