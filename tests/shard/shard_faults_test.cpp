@@ -9,10 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "murmur/client/shard_upload.hpp"
-#include "murmur/kernels/aggregate.hpp"
-#include "murmur/kernels/backend.hpp"
-#include "murmur/kernels/rule_registry.hpp"
 #include "murmur/protocol/part_commitment.hpp"
+#include "shard_model.hpp"
 #include "shard_set.hpp"
 
 namespace murmur::testing {
@@ -158,45 +156,18 @@ TEST(ShardSetFaults, ShardKilledMidUploadAndRestartedFinishesTheRound) {
   EXPECT_GE(results[trigger][1].restarts, 1u) << "node " << trigger;
 
   // Both shards close the round; the model is the single pass's, bit for bit (FedAvg).
-  const auto key = client::derive_node_key(kShardKeySeed, 0);
-  std::vector<std::unique_ptr<client::NodeClient>> own;
-  std::vector<client::NodeClient*> shards;
-  for (std::size_t k = 0; k < 2; ++k) {
-    own.push_back(std::make_unique<client::NodeClient>(set.options(set.shard(k), ctx)));
-    own.back()->register_node(key, 31337);
-    shards.push_back(own.back().get());
-    const auto info = wait_round(
-        *own.back(), [](const wire::RoundInfo& i) { return i.stage() == wire::STAGE_CLOSED; });
-    ASSERT_EQ(info.stage(), wire::STAGE_CLOSED) << set.shard(k).process->log_text();
-  }
-  const std::vector<float> got = client::fetch_split_model(shards);
+  const ShardClients reader =
+      connect_shards(set, set.shards(), client::derive_node_key(kShardKeySeed, 0), ctx);
+  ASSERT_NO_FATAL_FAILURE(wait_closed(set, reader, 120s));
+  const std::vector<float> got = client::fetch_split_model(reader.shards);
 
-  std::vector<std::pair<chain::Address, std::size_t>> order;
-  for (std::size_t i = 0; i < task.nodes; ++i)
-    order.emplace_back(client::derive_node_key(kShardKeySeed, i).address(), i);
-  std::sort(order.begin(), order.end());
-  std::vector<float> rows;
-  std::vector<double> counts;
-  for (const auto& [a, i] : order) {
-    const auto u = node_update(i, task.parameters);
-    rows.insert(rows.end(), u.begin(), u.end());
-    counts.push_back(static_cast<double>(1 + i % 3));
-  }
-  auto backend = kernels::make_cpu_backend();
-  std::vector<float> want(task.parameters);
-  kernels::aggregate(*backend, kernels::MemoryRowSource(rows, order.size(), task.parameters),
-                     counts, kernels::parse_aggregation("fedavg"), want);
-  for (std::size_t j = 0; j < want.size(); ++j) want[j] = set.initial()[j] + want[j];
+  const std::vector<float> want = single_pass_fedavg(set);
   ASSERT_EQ(got.size(), want.size());
   EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * 4), 0)
       << "the restarted shard set's model is not the aggregate of the 4 updates";
 
   // The coordinator's record: the round aggregated, shard 1's outage in it, back again.
-  json coord = json::array();
-  for (int i = 0; i < 300 && coord.empty(); ++i) {
-    coord = json::parse(murmurd_rounds(set.coordinator().config));
-    if (coord.empty()) std::this_thread::sleep_for(50ms);
-  }
+  json coord = coordinator_rounds(set);
   ASSERT_EQ(coord.size(), 1u) << set.coordinator().process->log_text();
   EXPECT_EQ(coord[0]["outcome"], "aggregated") << coord.dump();
   bool reported = false;
@@ -250,11 +221,7 @@ TEST(ShardSetFaults, ShardThatStaysDownEndsTheRoundWithItsReason) {
       << rec.dump();
 
   // The coordinator records the round with both parts: shard 0's error, shard 1 silent.
-  json coord = json::array();
-  for (int i = 0; i < 300 && coord.empty(); ++i) {
-    coord = json::parse(murmurd_rounds(set.coordinator().config));
-    if (coord.empty()) std::this_thread::sleep_for(50ms);
-  }
+  json coord = coordinator_rounds(set);
   ASSERT_EQ(coord.size(), 1u) << set.coordinator().process->log_text();
   EXPECT_EQ(coord[0]["outcome"], "failed");
   EXPECT_NE(coord[0]["reason"].get<std::string>().find("shard 1 of 2 did not report"),
@@ -298,42 +265,15 @@ TEST(ShardSetFaults, ShardKilledAfterTheGroupFormedIsRetriedWithAFreshGroup) {
   set.shard(1).process->start();
   ASSERT_TRUE(set.shard(1).process->wait_ready());
 
-  const auto key = client::derive_node_key(kShardKeySeed, 0);
-  std::vector<std::unique_ptr<client::NodeClient>> own;
-  std::vector<client::NodeClient*> shards;
-  for (std::size_t k = 0; k < 2; ++k) {
-    own.push_back(std::make_unique<client::NodeClient>(set.options(set.shard(k), ctx)));
-    own.back()->register_node(key, 31337);
-    shards.push_back(own.back().get());
-    const auto info = wait_round(
-        *own.back(), [](const wire::RoundInfo& i) { return i.stage() == wire::STAGE_CLOSED; });
-    ASSERT_EQ(info.stage(), wire::STAGE_CLOSED) << set.shard(k).process->log_text();
-  }
-  const std::vector<float> got = client::fetch_split_model(shards);
-  std::vector<std::pair<chain::Address, std::size_t>> order;
-  for (std::size_t i = 0; i < task.nodes; ++i)
-    order.emplace_back(client::derive_node_key(kShardKeySeed, i).address(), i);
-  std::sort(order.begin(), order.end());
-  std::vector<float> rows;
-  std::vector<double> counts;
-  for (const auto& [a, i] : order) {
-    const auto u = node_update(i, task.parameters);
-    rows.insert(rows.end(), u.begin(), u.end());
-    counts.push_back(static_cast<double>(1 + i % 3));
-  }
-  auto backend = kernels::make_cpu_backend();
-  std::vector<float> want(task.parameters);
-  kernels::aggregate(*backend, kernels::MemoryRowSource(rows, order.size(), task.parameters),
-                     counts, kernels::parse_aggregation("fedavg"), want);
-  for (std::size_t j = 0; j < want.size(); ++j) want[j] = set.initial()[j] + want[j];
+  const ShardClients reader =
+      connect_shards(set, set.shards(), client::derive_node_key(kShardKeySeed, 0), ctx);
+  ASSERT_NO_FATAL_FAILURE(wait_closed(set, reader, 120s));
+  const std::vector<float> got = client::fetch_split_model(reader.shards);
+  const std::vector<float> want = single_pass_fedavg(set);
   ASSERT_EQ(got.size(), want.size());
   EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * 4), 0);
 
-  json coord = json::array();
-  for (int i = 0; i < 300 && coord.empty(); ++i) {
-    coord = json::parse(murmurd_rounds(set.coordinator().config));
-    if (coord.empty()) std::this_thread::sleep_for(50ms);
-  }
+  json coord = coordinator_rounds(set);
   ASSERT_EQ(coord.size(), 1u) << set.coordinator().process->log_text();
   EXPECT_EQ(coord[0]["outcome"], "aggregated") << coord.dump();
   const auto attempts = coord[0]["attempts"].get<std::uint64_t>();

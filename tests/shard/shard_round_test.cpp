@@ -15,6 +15,7 @@
 #include "murmur/kernels/aggregate.hpp"
 #include "murmur/kernels/rule_registry.hpp"
 #include "murmur/protocol/part_commitment.hpp"
+#include "shard_model.hpp"
 #include "shard_set.hpp"
 
 namespace murmur::testing {
@@ -61,19 +62,13 @@ TEST_P(ShardRound, MatchesASingleMurmurd) {
     nodes.emplace_back([&, i] {
       try {
         const auto key = client::derive_node_key(kShardKeySeed, i);
-        std::vector<std::unique_ptr<client::NodeClient>> own;
-        std::vector<client::NodeClient*> shards;
-        for (std::size_t k = 0; k < set.shards(); ++k) {
-          own.push_back(std::make_unique<client::NodeClient>(set.options(set.shard(k), ctx)));
-          own.back()->register_node(key, 31337);
-          shards.push_back(own.back().get());
-        }
+        const ShardClients c = connect_shards(set, set.shards(), key, ctx);
         client::NodeClient single(set.options(*set.single(), ctx));
         single.register_node(key, 31337);
         const auto info = single.round_info();
         const std::vector<float> update = node_update(i, task.parameters);
         const std::uint64_t samples = 1 + i % 3;
-        split_hashes[i] = client::upload_split(shards, info.task_id(), info.round(), update,
+        split_hashes[i] = client::upload_split(c.shards, info.task_id(), info.round(), update,
                                                samples, {&key, domain})
                               .update_hash;
         single_hashes[i] = single
@@ -92,18 +87,11 @@ TEST_P(ShardRound, MatchesASingleMurmurd) {
   }
 
   // Both close the round (rounds = 1): the accepted candidate becomes the global model.
+  const ShardClients reader =
+      connect_shards(set, set.shards(), client::derive_node_key(kShardKeySeed, 0), ctx);
+  ASSERT_NO_FATAL_FAILURE(wait_closed(set, reader, 120s));
+  const std::vector<float> got = client::fetch_split_model(reader.shards);
   const auto key = client::derive_node_key(kShardKeySeed, 0);
-  std::vector<std::unique_ptr<client::NodeClient>> own;
-  std::vector<client::NodeClient*> shards;
-  for (std::size_t k = 0; k < set.shards(); ++k) {
-    own.push_back(std::make_unique<client::NodeClient>(set.options(set.shard(k), ctx)));
-    own.back()->register_node(key, 31337);
-    shards.push_back(own.back().get());
-    const auto info = wait_round(
-        *own.back(), [](const wire::RoundInfo& i) { return i.stage() == wire::STAGE_CLOSED; });
-    ASSERT_EQ(info.stage(), wire::STAGE_CLOSED) << "shard " << k << " did not close the round:\n"
-                                                << set.shard(k).process->log_text();
-  }
   client::NodeClient single(set.options(*set.single(), ctx));
   single.register_node(key, 31337);
   const auto info =
@@ -112,7 +100,6 @@ TEST_P(ShardRound, MatchesASingleMurmurd) {
   chain::Hash32 single_hash{};
   std::memcpy(single_hash.data(), info.global_model_hash().data(), 32);
   const std::vector<float> want = single.fetch_model(single_hash);
-  const std::vector<float> got = client::fetch_split_model(shards);
   ASSERT_EQ(got.size(), want.size());
   // Not the initial model: the round changed it.
   ASSERT_NE(std::memcmp(want.data(), set.initial().data(), want.size() * 4), 0);
@@ -168,7 +155,7 @@ TEST_P(ShardRound, MatchesASingleMurmurd) {
     at = part["range"][1].get<std::uint64_t>();
     EXPECT_EQ(part["updates"], task.nodes);
     EXPECT_EQ(part["error"], "");
-    const std::string served = shards[k]->round_info().global_model_hash();
+    const std::string served = reader.shards[k]->round_info().global_model_hash();
     EXPECT_EQ(part["candidate"].get<std::string>(),
               chain::to_hex(std::span<const std::uint8_t>(
                   reinterpret_cast<const std::uint8_t*>(served.data()), served.size())))

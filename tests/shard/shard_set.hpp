@@ -221,6 +221,25 @@ inline std::vector<float> node_update(std::size_t i, std::uint64_t parameters) {
   return v;
 }
 
+/// One node's clients of the first `count` shards of a set (connect_shards).
+struct ShardClients {
+  std::vector<std::unique_ptr<client::NodeClient>> own;
+  std::vector<client::NodeClient*> shards;  ///< `own`'s, in shard order (as upload_split takes)
+};
+
+/// Clients of shards 0 .. count-1 of `set`, each registered with `key` on chain 31337.
+inline ShardClients connect_shards(ShardSetFixture& set, std::size_t count,
+                                   const chain::PrivateKey& key,
+                                   const std::shared_ptr<zmq::context_t>& ctx) {
+  ShardClients c;
+  for (std::size_t k = 0; k < count; ++k) {
+    c.own.push_back(std::make_unique<client::NodeClient>(set.options(set.shard(k), ctx)));
+    c.own.back()->register_node(key, 31337);
+    c.shards.push_back(c.own.back().get());
+  }
+  return c;
+}
+
 /// Every node of `task` uploads node_update(i) split across the set's shards (each part to its
 /// shard, round 1 of task 7, 1 + i % 3 samples), one thread a node; returns each node's error
 /// ("" when its upload was acknowledged).
@@ -234,14 +253,8 @@ inline std::vector<std::string> upload_all_split(ShardSetFixture& set, const Sha
     nodes.emplace_back([&, i] {
       try {
         const auto key = client::derive_node_key(kShardKeySeed, i);
-        std::vector<std::unique_ptr<client::NodeClient>> own;
-        std::vector<client::NodeClient*> shards;
-        for (std::size_t k = 0; k < shard_count; ++k) {
-          own.push_back(std::make_unique<client::NodeClient>(set.options(set.shard(k), ctx)));
-          own.back()->register_node(key, 31337);
-          shards.push_back(own.back().get());
-        }
-        client::upload_split(shards, 7, 1, node_update(i, task.parameters), 1 + i % 3,
+        const ShardClients c = connect_shards(set, shard_count, key, ctx);
+        client::upload_split(c.shards, 7, 1, node_update(i, task.parameters), 1 + i % 3,
                              {&key, domain});
       } catch (const std::exception& e) {
         failures[i] = e.what();

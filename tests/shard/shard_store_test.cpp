@@ -11,16 +11,13 @@
 
 #include "murmur/chain/keccak.hpp"
 #include "murmur/client/shard_upload.hpp"
-#include "murmur/kernels/aggregate.hpp"
-#include "murmur/kernels/backend.hpp"
-#include "murmur/kernels/rule_registry.hpp"
+#include "shard_model.hpp"
 #include "shard_set.hpp"
 
 namespace murmur::testing {
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
 /// The value of `series` in a /metrics text; -1 when absent.
@@ -46,48 +43,17 @@ TEST(ShardSetStore, TheCandidateNeverEntersTheStore) {
 
   // The round closes on both shards; the model, fetched by range from them, is the single
   // pass's bits.
-  const auto key = client::derive_node_key(kShardKeySeed, 0);
-  std::vector<std::unique_ptr<client::NodeClient>> own;
-  std::vector<client::NodeClient*> shards;
-  for (std::size_t k = 0; k < 2; ++k) {
-    own.push_back(std::make_unique<client::NodeClient>(set.options(set.shard(k), ctx)));
-    own.back()->register_node(key, 31337);
-    shards.push_back(own.back().get());
-    const auto until = Clock::now() + 120s;
-    wire::RoundInfo info = own.back()->round_info();
-    while (info.stage() != wire::STAGE_CLOSED && Clock::now() < until) {
-      std::this_thread::sleep_for(50ms);
-      info = own.back()->round_info();
-    }
-    ASSERT_EQ(info.stage(), wire::STAGE_CLOSED) << set.shard(k).process->log_text();
-  }
-  const std::vector<float> got = client::fetch_split_model(shards);
-  std::vector<std::pair<chain::Address, std::size_t>> order;
-  for (std::size_t i = 0; i < task.nodes; ++i)
-    order.emplace_back(client::derive_node_key(kShardKeySeed, i).address(), i);
-  std::sort(order.begin(), order.end());
-  std::vector<float> rows;
-  std::vector<double> counts;
-  for (const auto& [a, i] : order) {
-    const auto u = node_update(i, task.parameters);
-    rows.insert(rows.end(), u.begin(), u.end());
-    counts.push_back(static_cast<double>(1 + i % 3));
-  }
-  auto backend = kernels::make_cpu_backend();
-  std::vector<float> want(task.parameters);
-  kernels::aggregate(*backend, kernels::MemoryRowSource(rows, order.size(), task.parameters),
-                     counts, kernels::parse_aggregation("fedavg"), want);
-  for (std::size_t j = 0; j < want.size(); ++j) want[j] = set.initial()[j] + want[j];
+  const ShardClients reader =
+      connect_shards(set, set.shards(), client::derive_node_key(kShardKeySeed, 0), ctx);
+  ASSERT_NO_FATAL_FAILURE(wait_closed(set, reader, 120s));
+  const std::vector<float> got = client::fetch_split_model(reader.shards);
+  const std::vector<float> want = single_pass_fedavg(set);
   ASSERT_EQ(got.size(), want.size());
   ASSERT_EQ(std::memcmp(got.data(), want.data(), want.size() * 4), 0);
 
   // The coordinator's record: the candidate is the keccak-256 of the whole model's bytes (the
   // hash a single murmurd computes), squeezed from the chained sponge.
-  json coord = json::array();
-  for (int i = 0; i < 300 && coord.empty(); ++i) {
-    coord = json::parse(murmurd_rounds(set.coordinator().config));
-    if (coord.empty()) std::this_thread::sleep_for(50ms);
-  }
+  json coord = coordinator_rounds(set);
   ASSERT_EQ(coord.size(), 1u) << set.coordinator().process->log_text();
   ASSERT_EQ(coord[0]["outcome"], "aggregated") << coord.dump();
   const chain::Hash32 whole = chain::keccak256(
