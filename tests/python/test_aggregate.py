@@ -110,14 +110,17 @@ def test_distances_off_skips_a_pass(rows_and_weights):
 
 
 def test_gil_is_released_while_the_kernels_run():
-    rows = np.ones((16, 1_000_000), dtype=np.float32)
+    # NNM's mixing is N^2 * D on the host (~0.1 s here at N = 32, D = 1e6): a call that stays far
+    # above the bound below on fast CPUs too (the geometric median of 16 rows took 8-18 ms on an
+    # AVX-512 EPYC once its Gram kernel was written for it, and failed the bound).
+    rows = np.ones((32, 1_000_000), dtype=np.float32)
     murmur.aggregate(rows[:2], "krum")  # warm the backend
     done = threading.Event()
     elapsed = []
 
     def work():
         t0 = time.perf_counter()
-        murmur.aggregate(rows, "geometric-median")
+        murmur.aggregate(rows, "nnm(f=3) + median")
         elapsed.append(time.perf_counter() - t0)
         done.set()
 
