@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#if defined(__SSE2__) || defined(__AVX2__)
+#if defined(__SSE2__)
 #include <immintrin.h>
 #endif
 
