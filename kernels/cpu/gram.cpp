@@ -84,7 +84,7 @@ bool row_nonfinite(const RowSource& rows, std::size_t i) {
 }  // namespace
 
 void gram_tile_portable(const float* const* x, std::size_t n, std::size_t w, double* out,
-                        GramScratch&) {
+                        GramScratch&, const float* const*) {
   gram_tile_walk(n, out, PortableBlock{x, w});
 }
 
@@ -104,6 +104,7 @@ std::vector<double> gram(CpuBackend& backend, const RowSource& rows, std::vector
   std::vector<float> buffer(base ? 0 : n * std::min(chunk, d));
   std::vector<double> part(tiles_per_chunk * n * n);  // tile t's entries, upper triangle
   std::vector<const float*> ptrs(tiles_per_chunk * n);
+  const std::size_t workers = backend.pool().size();
   // One scratch per worker (the SIMD kernels' aligned copies of a tile: about n x 4160 bytes),
   // freed when the pass ends; only while all of them fit the backend's tile budget (at 2
   // workers up to n ~ 8000), else the kernel reads the rows in place (the same bits, slower
@@ -122,11 +123,25 @@ std::vector<double> gram(CpuBackend& backend, const RowSource& rows, std::vector
         rows.read_row(i, c0, c0 + cw, buffer.data() + i * cw);
       });
     const std::size_t tiles = (cw + kGramTile - 1) / kGramTile;
-    backend.pool().parallel_for(tiles, [&](std::size_t t, unsigned worker) {
+    const auto rows_of = [&](std::size_t t) {
       const float** x = ptrs.data() + t * n;
       for (std::size_t i = 0; i < n; ++i) x[i] = a + i * lda + t * kGramTile;
-      kernel(x, n, std::min(kGramTile, cw - t * kGramTile), part.data() + t * n * n,
-             scratch[worker]);
+      return x;
+    };
+    const auto width = [&](std::size_t t) { return std::min(kGramTile, cw - t * kGramTile); };
+    // One run of consecutive tiles a worker, so that each tile's kernel knows the next tile its
+    // worker runs and can bring it into cache while it computes (the AVX-512 kernel does: the
+    // rows then stream from memory under the arithmetic instead of stalling each tile's copies).
+    const std::size_t runs = std::min<std::size_t>(workers, tiles);
+    backend.pool().parallel_for(runs, [&](std::size_t r, unsigned worker) {
+      const std::size_t first = tiles * r / runs, last = tiles * (r + 1) / runs;
+      const float* const* x = rows_of(first);
+      for (std::size_t t = first; t < last; ++t) {
+        const float* const* next =
+            t + 1 < last && width(t + 1) == width(t) ? rows_of(t + 1) : nullptr;
+        kernel(x, n, width(t), part.data() + t * n * n, scratch[worker], next);
+        x = next != nullptr ? next : (t + 1 < last ? rows_of(t + 1) : nullptr);
+      }
     });
     // G += each tile's partial, tiles in order; row i's entries by one task.
     backend.pool().parallel_for(n, [&](std::size_t i, unsigned) {

@@ -193,7 +193,7 @@ struct Avx2Block {
 }  // namespace
 
 void gram_tile_avx2(const float* const* x, std::size_t n, std::size_t w, double* out,
-                    GramScratch& scratch) {
+                    GramScratch& scratch, const float* const*) {
   if (scratch.rows.size() < n * gram_scratch_stride(w) + 16 || scratch.ptrs.size() < n) {
     // No room for copies (gram.cpp keeps them within the tile budget): rows read in place.
     Avx2Block block{x, nullptr, nullptr, n, w, 0, (w * sizeof(float) + 63) / 64};

@@ -55,18 +55,20 @@ inline void gram_scratch_reserve(GramScratch& s, std::size_t n, std::size_t w) {
 
 /// out[i * n + j] for 0 <= i <= j < n: the tile's Gram entry (rows x[i][0..w), w <= kGramTile)
 /// in the order above; entries below the diagonal are left alone. `scratch` reserved for
-/// (n, w) or more.
+/// (n, w) or more. `next` (or null): the rows, as wide, of the tile the calling worker runs
+/// next, which a kernel may prefetch into cache meanwhile (it only reads them).
 using GramTileKernel = void (*)(const float* const* x, std::size_t n, std::size_t w, double* out,
-                                GramScratch& scratch);
+                                GramScratch& scratch, const float* const* next);
 
 void gram_tile_portable(const float* const* x, std::size_t n, std::size_t w, double* out,
-                        GramScratch& scratch);
+                        GramScratch& scratch, const float* const* next);
 #if MURMUR_CPU_X86_DISPATCH
 void gram_tile_avx2(const float* const* x, std::size_t n, std::size_t w, double* out,
-                    GramScratch& scratch);
-/// The same with 512-bit registers, two pairs' accumulators a register (gram_avx512.cpp).
+                    GramScratch& scratch, const float* const* next);
+/// The same with 512-bit registers, two pairs' accumulators a register (gram_avx512.cpp); the
+/// only one that prefetches `next`.
 void gram_tile_avx512(const float* const* x, std::size_t n, std::size_t w, double* out,
-                      GramScratch& scratch);
+                      GramScratch& scratch, const float* const* next);
 #endif
 
 /// The eight lanes of one accumulator in double, in the documented order.
