@@ -1,5 +1,5 @@
 // Sum_i w_i x_i on the CPU, alone or with the finiteness check riding on it: blocks of kBlock
-// coordinates whose FP64 accumulators stay in L1 while every row streams its slice through
+// coordinates whose FP64 accumulators stay in L2 while every row streams its slice through
 // once, rows in order with one fma each (detail::weighted_step).
 #include <array>
 #include <atomic>
@@ -17,15 +17,21 @@
 namespace murmur::kernels::cpu {
 namespace {
 
-// Coordinates per accumulator block: 4096 doubles = 32 KiB of accumulators (L1, spilling to
-// L2) while each row streams a 16 KiB run through once: runs that long keep the hardware
-// prefetchers going over many rows (1024-coordinate runs were 15-20% slower at N = 100).
-constexpr std::size_t kBlock = 4096;
-// How far ahead of its loads each row is prefetched, in floats (2 KiB): the hardware
-// prefetchers alone restart on every row's 16 KiB run, and with them the sum ran at 0.6 of
-// the machine's read bandwidth (AMD EPYC, AVX-512, 2 cores: N = 100, D = 1e6 11.8 -> 8.9-10.2
-// ms, N = 10 1.05 -> 0.76 ms; 256 to 1024 floats ahead within the noise of each other).
-constexpr std::size_t kPrefetchFloats = 512;
+// Coordinates per accumulator block: 32768 doubles = 256 KiB of accumulators (in L2, a
+// quarter of a core's on the machine below) while each row streams a 128 KiB run through once.
+// Memory sees N interleaved streams, one per row, and serves long runs better: at N = 1000,
+// D = 1e6 (one AMD EPYC, AVX-512, 2 cores, the same process) 16 KiB runs (4096 doubles, in L1)
+// took about 1.15x the time of 128 KiB ones, 64 KiB runs 1.02x; at N = 10..100 no loss.
+constexpr std::size_t kBlock = 32768;
+// How far ahead of its loads each row is prefetched, in floats (4 KiB): the hardware
+// prefetchers alone restart on every row's run (and at every 4 KiB page), and with them the
+// sum ran at 0.6 of the machine's read bandwidth. Near a run's end the prefetch moves on to the
+// runs read next (`next` in accumulate_rows), so no run starts cold: with 16 KiB runs at
+// N = 1000 that alone was 1.11x. 512 to 1024 floats ahead were within the noise of each other,
+// 1536 and 2048 3-4% slower at N = 100 and 1000. Both changes together, against 16 KiB runs
+// prefetched 2 KiB ahead within each run: N = 1000 104 -> 83 ms, N = 100 9.7 -> 8.6 ms,
+// N = 10 0.77 -> 0.65 ms (D = 1e6, best calls, the same bits).
+constexpr std::size_t kPrefetchFloats = 1024;
 // Coordinates per parallel task: big enough to amortise scheduling, small enough to balance.
 // Neither size changes a bit of the result (each coordinate sums its rows in order).
 constexpr std::size_t kTileCols = 64 * 1024;
@@ -33,6 +39,7 @@ constexpr std::size_t kTileCols = 64 * 1024;
 /// acc[j] = fma(w[r], x_r[j], acc[j]) for rows r < R in order, j < w: R rows per visit of the
 /// accumulators (loaded and stored once for R fma), each value widened once. With kCheck, also
 /// marks[r] += x_r[j] - x_r[j] in float: 0 while the row is finite, NaN after a NaN or an Inf.
+/// `next` (R pointers, or null): the runs read after these, prefetched once x's are.
 /// The ragged end (w not a multiple of 8), lane by lane; `m` holds each row's running mark.
 template <std::size_t R, bool kCheck>
 inline void accumulate_tail(const float* const* x, std::size_t j, std::size_t w, const double* wr,
@@ -52,16 +59,22 @@ inline void accumulate_tail(const float* const* x, std::size_t j, std::size_t w,
 /// marks were in it (scalar converts and adds): the checked sum ran at 0.45 of the unchecked
 /// one's speed at N = 100, where both should be held by memory.
 template <std::size_t R, bool kCheck>
-inline void accumulate_rows(const float* const* x, std::size_t w, const double* wr,
-                            double* __restrict acc, float* __restrict marks) {
+inline void accumulate_rows(const float* const* x, const float* const* next, std::size_t w,
+                            const double* wr, double* __restrict acc, float* __restrict marks) {
   __m256 m[R];
   __m256d wv[R];
   for (std::size_t r = 0; r < R; ++r) m[r] = _mm256_setzero_ps(), wv[r] = _mm256_set1_pd(wr[r]);
   std::size_t j = 0;
   for (; j + 8 <= w; j += 8) {
-    if ((j & 15) == 0)  // a line of each row kPrefetchFloats ahead (past a row's run: harmless)
-      for (std::size_t r = 0; r < R; ++r)
-        _mm_prefetch(reinterpret_cast<const char*>(x[r] + j + kPrefetchFloats), _MM_HINT_T0);
+    if ((j & 15) == 0) {  // a line of each row kPrefetchFloats ahead, or of the next runs
+      if (next == nullptr || j + kPrefetchFloats < w)  // (past a row's run: harmless)
+        for (std::size_t r = 0; r < R; ++r)
+          _mm_prefetch(reinterpret_cast<const char*>(x[r] + j + kPrefetchFloats), _MM_HINT_T0);
+      else
+        for (std::size_t r = 0; r < R; ++r)
+          _mm_prefetch(reinterpret_cast<const char*>(next[r] + (j + kPrefetchFloats - w)),
+                       _MM_HINT_T0);
+    }
     __m256d lo = _mm256_loadu_pd(acc + j), hi = _mm256_loadu_pd(acc + j + 4);
     for (std::size_t r = 0; r < R; ++r) {
       const __m256 v = _mm256_loadu_ps(x[r] + j);
@@ -84,8 +97,8 @@ inline void accumulate_rows(const float* const* x, std::size_t w, const double* 
 }
 #else
 template <std::size_t R, bool kCheck>
-inline void accumulate_rows(const float* const* x, std::size_t w, const double* wr,
-                            double* __restrict acc, float* __restrict marks) {
+inline void accumulate_rows(const float* const* x, const float* const* /*next*/, std::size_t w,
+                            const double* wr, double* __restrict acc, float* __restrict marks) {
   // Locals the compiler keeps in registers: 8 accumulators a step, 8 marks per row.
   float m[R][8] = {};
   std::size_t j = 0;
@@ -131,23 +144,39 @@ void sum_tiles(CpuBackend& backend, const RowSource& rows, std::span<const doubl
                std::span<float> out, std::atomic<unsigned char>* nonfinite) {
   const std::size_t n = rows.rows();
   backend.for_each_tile(rows, kTileCols, [&](std::size_t begin, std::size_t end, Tile tile) {
-    alignas(64) std::array<double, kBlock> acc;
+    struct alignas(64) Accumulators {
+      std::array<double, kBlock> v;
+    };
+    thread_local const auto acc = std::make_unique<Accumulators>();  // 256 KiB: not the stack
     thread_local std::vector<float> marks;  // per row: 0, or NaN once a NaN or Inf was seen
     if constexpr (kCheck) marks.assign(n, 0.0f);
-    for (std::size_t j0 = 0; j0 < end - begin; j0 += kBlock) {
-      const std::size_t w = std::min(kBlock, end - begin - j0);
-      acc.fill(0.0);
+    const std::size_t cols = end - begin;
+    // The 4 runs read after rows [i, n) of block j0: rows i.. of this block, else rows 0.. of
+    // the next one in this tile (rows past n repeat the last), else none.
+    const auto next_runs = [&](std::size_t i, std::size_t j0, const float** runs) {
+      if (i >= n) i = 0, j0 += kBlock;
+      if (j0 >= cols) return static_cast<const float* const*>(nullptr);
+      for (std::size_t r = 0; r < 4; ++r) runs[r] = tile.row(std::min(i + r, n - 1)) + j0;
+      return static_cast<const float* const*>(runs);
+    };
+    for (std::size_t j0 = 0; j0 < cols; j0 += kBlock) {
+      const std::size_t w = std::min(kBlock, cols - j0);
+      double* const a = acc->v.data();
+      std::fill(a, a + w, 0.0);
       const float* x[4];
+      const float* runs[4];
       std::size_t i = 0;
       for (; i + 4 <= n; i += 4) {
         for (std::size_t r = 0; r < 4; ++r) x[r] = tile.row(i + r) + j0;
-        accumulate_rows<4, kCheck>(x, w, weights.data() + i, acc.data(), marks.data() + i);
+        accumulate_rows<4, kCheck>(x, next_runs(i + 4, j0, runs), w, weights.data() + i, a,
+                                   marks.data() + i);
       }
       for (; i < n; ++i) {
         x[0] = tile.row(i) + j0;
-        accumulate_rows<1, kCheck>(x, w, weights.data() + i, acc.data(), marks.data() + i);
+        accumulate_rows<1, kCheck>(x, next_runs(i + 1, j0, runs), w, weights.data() + i, a,
+                                   marks.data() + i);
       }
-      store_floats(acc.data(), w, out.data() + begin + j0);
+      store_floats(a, w, out.data() + begin + j0);
     }
 #if defined(__SSE2__)
     _mm_sfence();  // the streamed stores are visible before the pool reports the task done
