@@ -100,6 +100,13 @@ const Bandwidth& bandwidth_probe() {
   return bw;
 }
 
+double read_seconds(const float* data, std::size_t count, int passes) {
+  volatile double sink = 0;
+  return best_seconds(
+      std::max(1u, std::thread::hardware_concurrency()), count, passes,
+      [&](std::size_t lo, std::size_t hi) { sink = sink + probe_read(data, lo, hi); });
+}
+
 void report_bandwidth(benchmark::State& state, double bytes_per_iteration) {
   // Turned into "GB/s" and "x_probe" by the reporter, from the run's real time.
   state.counters["bytes_per_iter"] = bytes_per_iteration;

@@ -26,6 +26,12 @@ void probe_copy(float* dst, const float* src, std::size_t begin, std::size_t end
 void probe_triad(float* a, const float* b, const float* c, float s, std::size_t begin,
                  std::size_t end);
 
+/// The fastest of `passes` reads of data[0, count) by the probe's read kernel on every hardware
+/// thread (each a contiguous share), in seconds: one memory pass over that very memory, so a
+/// kernel's time over it does not depend on where the probe's own arrays landed (on a VM the
+/// probe read 41-67 GB/s from one process to the next).
+double read_seconds(const float* data, std::size_t count, int passes);
+
 /// Sets counters "GB/s" (bytes_per_iteration moved per second) and "x_probe" (that figure
 /// over the probe's read bandwidth) on `state`.
 void report_bandwidth(benchmark::State& state, double bytes_per_iteration);

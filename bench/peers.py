@@ -12,7 +12,9 @@ rounds alternating so that a burst of the machine's other load hits both. It pri
 numpy's and torch's time, Murmuration's fastest and mean call, the ratio faster peer / murmur
 fastest (above 1: Murmuration is faster) and Murmuration's time in memory passes (its mean
 time over one read of N x D at the run's probe bandwidth, from
-bench/aggregate's t_in_passes). Nothing here asserts a speed.
+bench/aggregate's t_in_passes) and in reads (the same over the fastest plain read of these
+very rows in that process, t_in_reads: the probe's own arrays may land in faster or slower
+memory than the rows on a VM). Nothing here asserts a speed.
 
     /usr/bin/python3 bench/peers.py --aggregate build/bench/aggregate \\
         [--n 10,32,100,1000] [--d 1e6] [--repeats 3] [--threads 0] [--rules fedavg,median]
@@ -207,7 +209,8 @@ def murmur_seconds(aggregate: str, rules, n: int, d: int):
         rule = b["name"].split("/")[1]
         scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b["time_unit"]]
         mean = b["real_time"] * scale
-        out[rule] = (b.get("best_s", mean), mean, b.get("t_in_passes", float("nan")))
+        out[rule] = (b.get("best_s", mean), mean, b.get("t_in_passes", float("nan")),
+                     b.get("t_in_reads", float("nan")))
     return out
 
 
@@ -229,7 +232,7 @@ def main() -> int:
     print(f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} "
           f"threads); ratio = faster peer / murmur, above 1 when Murmuration is faster")
     print(f"{'rule':18} {'N':>5} {'D':>9} {'numpy s':>9} {'torch s':>9} {'murmur s':>9} "
-          f"{'mean s':>9} {'ratio':>7} {'passes':>7}  peer expression")
+          f"{'mean s':>9} {'ratio':>7} {'passes':>7} {'reads':>6}  peer expression")
     for d in [int(float(v)) for v in a.d.split(",")]:
         for n in [int(v) for v in a.n.split(",")]:
             x = rows(n, d)
@@ -243,17 +246,18 @@ def main() -> int:
                     if rule not in ours:
                         continue
                     t_np, t_torch = peer_seconds(rule, x, f, a.repeats, int(a.chunk))
-                    mine, mean, passes = ours[rule]
-                    old = best.get(rule, (t_np, t_torch, mine, mean, passes))
+                    mine, mean, passes, reads = ours[rule]
+                    old = best.get(rule, (t_np, t_torch, mine, mean, passes, reads))
                     best[rule] = (min(old[0], t_np), min(old[1], t_torch), min(old[2], mine),
-                                  min(old[3], mean), min(old[4], passes))
+                                  min(old[3], mean), min(old[4], passes), min(old[5], reads))
             for rule in rules:
                 if rule not in best:
                     continue
-                t_np, t_torch, mine, mean, passes = best[rule]
+                t_np, t_torch, mine, mean, passes, reads = best[rule]
                 ratio = min(t_np, t_torch) / mine
                 print(f"{rule:18} {n:5d} {d:9d} {t_np:9.4f} {t_torch:9.4f} {mine:9.4f} "
-                      f"{mean:9.4f} {ratio:6.2f}x {passes:7.2f}  {PEERS[rule][2]}", flush=True)
+                      f"{mean:9.4f} {ratio:6.2f}x {passes:7.2f} {reads:6.2f}  {PEERS[rule][2]}",
+                      flush=True)
             del x
     return 0
 
