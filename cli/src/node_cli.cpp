@@ -1,12 +1,15 @@
 #include "node_cli.hpp"
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <limits>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 
 #include "murmur/chain/key_source.hpp"
+#include "murmur/client/curve_keys.hpp"
 #include "murmur/client/load.hpp"
 #include "murmur/client/node_keys.hpp"
 #include "murmur/client/node_loop.hpp"
@@ -67,7 +70,8 @@ std::string server_key(const Connection& c) {
 }
 
 /// One `--shard ROUND_ENDPOINT,REGISTER_ENDPOINT,KEY` (KEY: the shard's Curve public key in Z85,
-/// or @FILE whose first line is it): `base` with that shard's endpoints and key.
+/// or @FILE whose first line is it; a key that starts with '@' is still a key unless that file
+/// exists): `base` with that shard's endpoints and key.
 client::ClientOptions shard_options(const std::string& spec, std::size_t k,
                                     client::ClientOptions base) {
   std::vector<std::string> f;
@@ -87,7 +91,17 @@ client::ClientOptions shard_options(const std::string& spec, std::size_t k,
         "Z85 or @FILE), e.g. tcp://10.0.0.10:7700,tcp://10.0.0.10:7701,@shard0.key");
   base.endpoint = f[0];
   base.register_endpoint = f[1];
-  if (f[2][0] == '@') {
+  // '@' is a Z85 character too: one key in 85 starts with it. So 40 valid Z85 characters are
+  // the key itself unless a file by the name after the '@' exists.
+  const auto is_key = [](const std::string& v) {
+    try {
+      client::z85_key_bytes(v);
+      return true;
+    } catch (const std::invalid_argument&) {
+      return false;
+    }
+  };
+  if (f[2][0] == '@' && !(is_key(f[2]) && !std::filesystem::exists(f[2].substr(1)))) {
     std::ifstream in(f[2].substr(1));
     std::string line;
     if (!in || !std::getline(in, line))

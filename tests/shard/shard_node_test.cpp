@@ -232,5 +232,40 @@ TEST(ShardNode, MurmurNodeProcessesRunTwoRoundsOnAShardSetLikeASingleMurmurd) {
   EXPECT_NE(std::memcmp(got.data(), set.initial().data(), want.size() * 4), 0);
 }
 
+TEST(ShardNode, AShardKeyThatStartsWithAnAtSignIsAKeyNotAFile) {
+  // '@' is a Z85 character, so one murmurd key in 85 starts with it: such a key given inline to
+  // --shard is the key itself, while @FILE still names a file. Shard #0's key below parses;
+  // the command then stops at shard #1's missing file, before contacting anyone.
+  TempDir dir("shard-at-key");
+  const std::string at_key = "@qEQriz4-lihOdl(vNd0e*R8lvU-Eh(Vj5$UuSd=";
+  ASSERT_EQ(at_key.size(), 40u);
+  const std::string missing = (dir.path() / "missing.pub").string();
+  chain::testing::ChildProcess node({MURMUR_CLI,
+                                     "node",
+                                     "--endpoint",
+                                     "tcp://127.0.0.1:1",
+                                     "--register-endpoint",
+                                     "tcp://127.0.0.1:2",
+                                     "--server-key",
+                                     "m&=PGu9H>]ii454@1eH[B[gkp4b[TA&Fd9B1{c!m",
+                                     "--seed",
+                                     "7",
+                                     "--index",
+                                     "0",
+                                     "--curve-key-file",
+                                     (dir.path() / "node.curve").string(),
+                                     "--updates",
+                                     dir.path().string(),
+                                     "--shard",
+                                     "tcp://127.0.0.1:3,tcp://127.0.0.1:4," + at_key,
+                                     "--shard",
+                                     "tcp://127.0.0.1:5,tcp://127.0.0.1:6,@" + missing});
+  const auto r = node.wait(60s);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_EQ(r.err.find("--shard #0"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--shard #1 (shard 1)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("cannot read the key file " + missing), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace murmur::testing
