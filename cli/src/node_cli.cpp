@@ -56,17 +56,22 @@ void add_connection_options(CLI::App* cmd, Connection& c) {
       ->capture_default_str();
 }
 
+/// A key file's first line, trailing spaces and CR dropped; `error` is thrown when it cannot be
+/// read.
+std::string key_file_line(const std::string& path, const std::string& error) {
+  std::ifstream in(path);
+  std::string line;
+  if (!in || !std::getline(in, line)) throw std::runtime_error(error);
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+  return line;
+}
+
 std::string server_key(const Connection& c) {
   if (!c.server_key.empty()) return c.server_key;
   if (c.server_key_file.empty())
     throw std::runtime_error(
         "murmurd's public key is needed: pass --server-key or --server-key-file");
-  std::ifstream in(c.server_key_file);
-  std::string line;
-  if (!in || !std::getline(in, line))
-    throw std::runtime_error("cannot read --server-key-file " + c.server_key_file);
-  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-  return line;
+  return key_file_line(c.server_key_file, "cannot read --server-key-file " + c.server_key_file);
 }
 
 /// One `--shard ROUND_ENDPOINT,REGISTER_ENDPOINT,KEY` (KEY: the shard's Curve public key in Z85,
@@ -101,14 +106,8 @@ client::ClientOptions shard_options(const std::string& spec, std::size_t k,
       return false;
     }
   };
-  if (f[2][0] == '@' && !(is_key(f[2]) && !std::filesystem::exists(f[2].substr(1)))) {
-    std::ifstream in(f[2].substr(1));
-    std::string line;
-    if (!in || !std::getline(in, line))
-      throw std::runtime_error(which + ": cannot read the key file " + f[2].substr(1));
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    f[2] = line;
-  }
+  if (f[2][0] == '@' && !(is_key(f[2]) && !std::filesystem::exists(f[2].substr(1))))
+    f[2] = key_file_line(f[2].substr(1), which + ": cannot read the key file " + f[2].substr(1));
   if (f[2].size() != 40)
     throw std::runtime_error(which + ": the shard's Curve public key must be 40 Z85 characters, " +
                              "got " + std::to_string(f[2].size()));

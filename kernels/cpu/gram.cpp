@@ -109,7 +109,7 @@ std::vector<double> gram(CpuBackend& backend, const RowSource& rows, std::vector
   // freed when the pass ends; only while all of them fit the backend's tile budget (at 2
   // workers up to n ~ 8000), else the kernel reads the rows in place (the same bits, slower
   // loads).
-  std::vector<GramScratch> scratch(backend.pool().size());
+  std::vector<GramScratch> scratch(workers);
   const std::size_t w0 = std::min(kGramTile, d);
   if (kernel != gram_tile_portable &&
       scratch.size() * gram_scratch_floats(n, w0) * sizeof(float) <= backend.host_tile_bytes())
@@ -135,12 +135,10 @@ std::vector<double> gram(CpuBackend& backend, const RowSource& rows, std::vector
     const std::size_t runs = std::min<std::size_t>(workers, tiles);
     backend.pool().parallel_for(runs, [&](std::size_t r, unsigned worker) {
       const std::size_t first = tiles * r / runs, last = tiles * (r + 1) / runs;
-      const float* const* x = rows_of(first);
       for (std::size_t t = first; t < last; ++t) {
         const float* const* next =
             t + 1 < last && width(t + 1) == width(t) ? rows_of(t + 1) : nullptr;
-        kernel(x, n, width(t), part.data() + t * n * n, scratch[worker], next);
-        x = next != nullptr ? next : (t + 1 < last ? rows_of(t + 1) : nullptr);
+        kernel(rows_of(t), n, width(t), part.data() + t * n * n, scratch[worker], next);
       }
     });
     // G += each tile's partial, tiles in order; row i's entries by one task.
